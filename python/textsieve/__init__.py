@@ -1,0 +1,23 @@
+"""textsieve: clean a text corpus and understand the numbers behind it.
+
+Rust core (``textsieve._core``) with a pure-Python reference (``textsieve.reference``) for every
+kernel. See README.md for a tour.
+"""
+
+from textsieve._core import JA_PUNCTUATION, SEED_PUNCTUATION, char_tokenize, normalize
+from textsieve.errors import TextsieveError
+from textsieve.ngram import AddKLM, NgramCounts
+from textsieve.vocab import Vocab
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "JA_PUNCTUATION",
+    "SEED_PUNCTUATION",
+    "AddKLM",
+    "NgramCounts",
+    "TextsieveError",
+    "Vocab",
+    "char_tokenize",
+    "normalize",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from textsieve.cli import main
+
+sys.exit(main())

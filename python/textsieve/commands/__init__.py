@@ -1,0 +1,1 @@
+"""Sub-commands of the ``textsieve`` command line; see :mod:`textsieve.cli`."""

@@ -1,0 +1,9 @@
+"""textsieve's exception family.
+
+``TextsieveError`` subclasses ``ValueError`` so ``except ValueError`` keeps working; the Rust core
+raises it (and ``TypeError`` for wrong types) with messages that name the argument and the value.
+"""
+
+from textsieve._core import TextsieveError
+
+__all__ = ["TextsieveError"]

@@ -1,0 +1,21 @@
+//! textsieve's Rust core. Every algorithm lives in a pure-Rust module below; `py/` holds the
+//! PyO3 bindings (built only with the `python` feature, which maturin turns on).
+
+pub mod error;
+pub mod lm;
+pub mod ngram;
+pub mod tokenize;
+
+pub mod cluster;
+pub mod lsh;
+pub mod minhash;
+pub mod shingle;
+
+#[cfg(feature = "python")]
+mod py;
+
+#[cfg(feature = "python")]
+#[pyo3::pymodule]
+fn _core(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+    py::register(m)
+}
