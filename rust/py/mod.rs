@@ -2,6 +2,8 @@
 
 use pyo3::prelude::*;
 
+pub mod convert;
+
 pyo3::create_exception!(
     textsieve,
     TextsieveError,
