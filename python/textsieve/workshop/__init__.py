@@ -1,0 +1,1 @@
+from textsieve.workshop.chapter4 import run_chapter4
