@@ -76,7 +76,7 @@ def _layer_forward(gi: np.ndarray, w_hh: np.ndarray, b_hn: np.ndarray, h0: np.nd
     rz = np.empty((steps, batch, 2 * hidden), dtype)
     nn = np.empty((steps, batch, hidden), dtype)
     gh = np.empty((steps, batch, three_h), dtype)
-    w_hh_t = w_hh.T
+    w_hh_t = np.ascontiguousarray(w_hh.T)  # a plain (H, 3H) operand is faster in BLAS
     hs[0] = h0
     two_h = 2 * hidden
     for t in range(steps):
