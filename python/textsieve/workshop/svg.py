@@ -35,6 +35,7 @@ class Series:
     dashed: bool = False
     markers: bool = True
     label_last: bool = True
+    line: bool = True
 
 
 def _num(v: float) -> str:
@@ -232,7 +233,7 @@ def grouped_bar_chart(
             canvas.text(
                 x + bar * 0.46, sy(v) - 4, value_format.format(v), anchor="middle", size=9
             )
-    _legend(canvas, [(name, PALETTE[g % len(PALETTE)], False) for g, (name, _) in enumerate(groups)])
+    _legend(canvas, [(name, PALETTE[g % len(PALETTE)], "box") for g, (name, _) in enumerate(groups)])
     return canvas.render()
 
 
@@ -277,19 +278,21 @@ def line_chart(
     for i, s in enumerate(series):
         color = s.color or PALETTE[i % len(PALETTE)]
         pts = [(x, y) for x, y in s.points if math.isfinite(x) and math.isfinite(y)]
-        legend.append((s.name, color, s.dashed))
+        legend.append((s.name, color, "dashed" if s.dashed else "solid" if s.line else "dot"))
         if not pts:
             continue
         dash = ' stroke-dasharray="7 5"' if s.dashed else ""
-        coords = " ".join(f"{_num(sx(x))},{_num(sy(y))}" for x, y in pts)
-        canvas.add(
-            f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2.2"'
-            f' stroke-linejoin="round"{dash}><title>{escape(s.name)}</title></polyline>'
-        )
-        if s.markers:
+        if s.line:
+            coords = " ".join(f"{_num(sx(x))},{_num(sy(y))}" for x, y in pts)
+            canvas.add(
+                f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2.2"'
+                f' stroke-linejoin="round"{dash}><title>{escape(s.name)}</title></polyline>'
+            )
+        if s.markers or not s.line:
+            radius = "3.2" if s.line else "5"
             for x, y in pts:
                 canvas.add(
-                    f'<circle cx="{_num(sx(x))}" cy="{_num(sy(y))}" r="3.2" fill="{color}">'
+                    f'<circle cx="{_num(sx(x))}" cy="{_num(sy(y))}" r="{radius}" fill="{color}">'
                     f"<title>{escape(s.name)} ({x:g}, {value_format.format(y)})</title></circle>"
                 )
         if s.label_last:
@@ -367,13 +370,19 @@ def _y_axis(canvas, ticks, sy, left, right, top, bottom, ylabel) -> None:  # typ
     canvas.text(22, (top + bottom) / 2, ylabel, anchor="middle", size=13, rotate=-90)
 
 
-def _legend(canvas: _Canvas, entries: Sequence[tuple[str, str, bool]]) -> None:
+def _legend(canvas: _Canvas, entries: Sequence[tuple[str, str, str]]) -> None:
+    """Legend at the top right; each entry is (name, colour, "solid" | "dashed" | "dot" | "box")."""
     x = canvas.width - 160
-    for i, (name, color, dashed) in enumerate(entries):
+    for i, (name, color, style) in enumerate(entries):
         y = 80 + i * 22
-        dash = ' stroke-dasharray="7 5"' if dashed else ""
-        canvas.add(
-            f'<line x1="{x}" y1="{y}" x2="{x + 26}" y2="{y}" stroke="{color}"'
-            f' stroke-width="3"{dash}/>'
-        )
+        if style == "dot":
+            canvas.add(f'<circle cx="{x + 13}" cy="{y}" r="5" fill="{color}"/>')
+        elif style == "box":
+            canvas.add(f'<rect x="{x + 4}" y="{y - 7}" width="18" height="14" fill="{color}"/>')
+        else:
+            dash = ' stroke-dasharray="7 5"' if style == "dashed" else ""
+            canvas.add(
+                f'<line x1="{x}" y1="{y}" x2="{x + 26}" y2="{y}" stroke="{color}"'
+                f' stroke-width="3"{dash}/>'
+            )
         canvas.text(x + 32, y + 4, name, size=12)
