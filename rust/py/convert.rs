@@ -36,13 +36,40 @@ pub fn extract_text(obj: &Bound<'_, PyAny>, what: &str, errors: Surrogates) -> P
     match s.to_str() {
         Ok(t) => Ok(t.to_owned()),
         Err(_) => match errors {
-            Surrogates::Replace => Ok(s.to_string_lossy().into_owned()),
+            Surrogates::Replace => {
+                let bytes = s.call_method1("encode", ("utf-8", "surrogatepass"))?;
+                Ok(replace_surrogates(bytes.extract::<&[u8]>()?))
+            }
             Surrogates::Strict => Err(PyValueError::new_err(format!(
                 "{what}: contains a lone surrogate, which is not valid Unicode text; \
                  fix the input or pass errors='replace' to replace it with U+FFFD"
             ))),
         },
     }
+}
+
+/// UTF-8 with lone surrogates encoded as 3-byte sequences (`ED A0..BF xx`) to a `String` with
+/// one U+FFFD per surrogate.
+fn replace_surrogates(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                out.push('\u{FFFD}');
+                // `surrogatepass` writes each surrogate as 3 bytes starting with 0xED
+                let skip = if bad[0] == 0xED { 3 } else { e.error_len().unwrap_or(1) };
+                rest = &bad[skip.min(bad.len())..];
+            }
+        }
+    }
+    out
 }
 
 /// An iterable of `str` (list, tuple, generator, ...) as `Vec<String>`; a bare `str` is refused

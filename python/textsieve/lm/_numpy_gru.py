@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from textsieve.lm._optim import AdamW, clip_grads_
+
 Params = dict[str, np.ndarray]
 
 
@@ -251,3 +253,50 @@ def loss_and_grads(params: Params, x: np.ndarray, y: np.ndarray, h0: np.ndarray 
     np.add.at(g_emb, xt.reshape(-1), dh_out.reshape(count, -1))
     grads["embedding.weight"] = g_emb
     return loss, grads
+
+
+class NumpyGRUEngine:
+    """The NumPy backend behind :class:`textsieve.lm.GRULanguageModel`.
+
+    Holds the live parameters (float32 to train; float64 works too) and the optimizer state.
+    """
+
+    name = "numpy"
+
+    def __init__(self, params: Params, dtype=np.float32) -> None:
+        self.dtype = np.dtype(dtype)
+        self.weights = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in params.items()}
+        self.layers = _layers_of(self.weights)
+        self.hidden = _hidden_of(self.weights)
+        self._opt: AdamW | None = None
+        self._clip: float | None = None
+
+    def setup_training(self, *, weight_decay: float, clip: float | None, betas, eps: float) -> None:
+        self._opt = AdamW(self.weights, betas=betas, eps=eps, weight_decay=weight_decay)
+        self._clip = clip
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, lr: float) -> tuple[float, float]:
+        if self._opt is None:
+            raise RuntimeError("setup_training() must be called before train_step()")
+        loss, grads = loss_and_grads(self.weights, x, y)
+        norm = clip_grads_(grads, self._clip)
+        self._opt.step(grads, lr)
+        return loss, norm
+
+    def zero_state(self, batch: int) -> np.ndarray:
+        return np.zeros((self.layers, batch, self.hidden), self.dtype)
+
+    def nll(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, state: np.ndarray):
+        """Sum of -log p(y) over the positions where ``mask`` is true; (B, T) inputs."""
+        logits, state, _ = forward(self.weights, np.ascontiguousarray(x.T), state)
+        logp = log_softmax(logits.astype(np.float64, copy=False))
+        picked = np.take_along_axis(logp, np.ascontiguousarray(y.T)[..., None], axis=-1)[..., 0]
+        return -float(picked[mask.T].sum()), state
+
+    def logits(self, x: np.ndarray, state: np.ndarray):
+        """Logits (B, T, V) as float64 for (B, T) ids, and the state after them."""
+        logits, state, _ = forward(self.weights, np.ascontiguousarray(x.T), state)
+        return logits.transpose(1, 0, 2).astype(np.float64), state
+
+    def params(self) -> Params:
+        return {k: v.astype(np.float32, copy=True) for k, v in self.weights.items()}

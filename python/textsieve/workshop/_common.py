@@ -109,6 +109,12 @@ def parse_numbers(name: str, value: str | Sequence[float], count: int | None = N
     return numbers
 
 
+def plain(value: float) -> float | int:
+    """2.0 -> 2, 0.65 -> 0.65: a number as a person would type it in a command."""
+    value = float(value)
+    return int(value) if value.is_integer() and abs(value) < 1e15 else value
+
+
 def file_list(output_dir: Path, names: Sequence[str]) -> list[Path]:
     return [output_dir / name for name in names]
 

@@ -33,6 +33,7 @@ from textsieve.workshop._common import (
     check_positive,
     check_probability,
     emit,
+    plain,
     parse_numbers,
     rerun_flags,
 )
@@ -251,14 +252,14 @@ def run_chapter4(
     start_x = check_finite("--start-x", start_x)
 
     params = {
-        "query": [_short(v) for v in query_vec],
-        "true_probability": _short(true_probability),
+        "query": [plain(v) for v in query_vec],
+        "true_probability": plain(true_probability),
         "batches": batches,
         "trials": trials,
         "seed": seed,
-        "learning_rate": _short(learning_rate),
+        "learning_rate": plain(learning_rate),
         "steps": steps,
-        "start_x": _short(start_x),
+        "start_x": plain(start_x),
     }
 
     similarity = compare_topics(query_vec)
@@ -313,11 +314,6 @@ def run_chapter4(
     text = report.text()
     emit(text, quiet, stream)
     return ChapterResult(CHAPTER, out, files, summary, text, params)
-
-
-def _short(value: float) -> float | int:
-    """2.0 -> 2, 0.65 -> 0.65: how a parameter reads in a rerun command."""
-    return int(value) if float(value).is_integer() else value
 
 
 def _regime_note(learning_rate: float, behaviour: str) -> str:

@@ -28,6 +28,7 @@ from textsieve.workshop._common import (
     check_count,
     check_positive,
     emit,
+    plain,
     rerun_flags,
 )
 from textsieve.workshop.writers import markdown_table, write_csv, write_text
@@ -112,7 +113,7 @@ def run_likelihood(
     counts = _parse_counts(counts)
     learning_rate = check_positive("--learning-rate", learning_rate)
     steps = check_count("--steps", steps, 0, 100_000)
-    params = {"counts": list(counts), "learning_rate": _short(learning_rate), "steps": steps}
+    params = {"counts": list(counts), "learning_rate": plain(learning_rate), "steps": steps}
 
     n = sum(counts)
     faces = len(counts)
@@ -157,7 +158,7 @@ def run_likelihood(
     )
     report.step(4, "Gradient ascent on softmax parameters")
     report.line(
-        f"steps={steps} learning_rate={_short(learning_rate)}"
+        f"steps={steps} learning_rate={plain(learning_rate)}"
         f" log_likelihood={final['log_likelihood']:.3f}"
         f" max_abs_diff_from_mle={summary['ascent_max_abs_diff']:.3g}"
     )
@@ -243,7 +244,7 @@ def run_likelihood(
                     label_last=False,
                 ),
             ],
-            xlabel=f"step (learning rate {_short(learning_rate)}, start = fair die)",
+            xlabel=f"step (learning rate {plain(learning_rate)}, start = fair die)",
             ylabel="log-likelihood (nats)",
             subtitle="gradient of the mean log-likelihood: t_k / N - softmax(θ)_k",
             value_format="{:.3f}",
@@ -275,10 +276,6 @@ def _parse_counts(value: Sequence[int] | str) -> list[int]:
 
 def _join(values: Sequence[object]) -> str:
     return ",".join(str(v) for v in values)
-
-
-def _short(value: float) -> float | int:
-    return int(value) if float(value).is_integer() else value
 
 
 def _readme(params: dict[str, Any], summary: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-WIDTH = 760
+WIDTH = 860
 HEIGHT = 440
 FONT = "'Noto Sans CJK JP', 'Hiragino Sans', 'Yu Gothic', 'Meiryo', 'DejaVu Sans', sans-serif"
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
@@ -206,7 +206,7 @@ def grouped_bar_chart(
 ) -> str:
     """Vertical bars: one cluster per category, one bar per group, with a legend."""
     canvas = _Canvas(title, subtitle, WIDTH, HEIGHT)
-    left, right, top, bottom = 80, WIDTH - 150, 70, HEIGHT - 60
+    left, right, top, bottom = 80, WIDTH - 210, 70, HEIGHT - 60
     values = [v for _, vs in groups for v in vs]
     ticks = nice_ticks(0.0, max(values) * 1.1 if values else 1.0)
     lo, hi = ticks[0], ticks[-1]
@@ -250,7 +250,7 @@ def line_chart(
     """Lines over a shared x axis, with markers, a legend and the last value of each line
     (unless the series says ``label_last=False``)."""
     canvas = _Canvas(title, subtitle, WIDTH, HEIGHT)
-    left, right, top, bottom = 90, WIDTH - 170, 70, HEIGHT - 60
+    left, right, top, bottom = 90, WIDTH - 250, 70, HEIGHT - 60
     finite = [
         (x, y) for s in series for x, y in s.points if math.isfinite(x) and math.isfinite(y)
     ]
@@ -372,7 +372,7 @@ def _y_axis(canvas, ticks, sy, left, right, top, bottom, ylabel) -> None:  # typ
 
 def _legend(canvas: _Canvas, entries: Sequence[tuple[str, str, str]]) -> None:
     """Legend at the top right; each entry is (name, colour, "solid" | "dashed" | "dot" | "box")."""
-    x = canvas.width - 160
+    x = canvas.width - 190
     for i, (name, color, style) in enumerate(entries):
         y = 80 + i * 22
         if style == "dot":
