@@ -283,7 +283,7 @@ def run_pretraining(
     files = [out / name for name in FILES]
     report = Report()
     report.step(1, "Softmax cross-entropy by hand")
-    report.line(f"logits={','.join(str(plain(v)) for v in z)} target={target}")
+    report.line(f"logits={','.join(str(v) for v in z)} target={target}")
     report.line("probs=" + " ".join(f"{p:.4f}" for p in probs))
     report.line(f"loss={ce:.6f} perplexity={math.exp(ce):.6f}")
     report.step(2, "Add-k n-gram models on the 10-document corpus")
