@@ -181,7 +181,9 @@ def forward(params: Params, x: np.ndarray, h0: np.ndarray | None = None, *, keep
         gi = np.matmul(inp.reshape(steps * batch, -1), w_ih.T)
         gi += b_ih
         gi = gi.reshape(steps, batch, 3 * hidden)
-        hs, cache = _layer_forward(gi, params[f"gru.weight_hh_l{layer}"], b_hh[2 * hidden :], h0[layer])
+        hs, cache = _layer_forward(
+            gi, params[f"gru.weight_hh_l{layer}"], b_hh[2 * hidden :], h0[layer]
+        )
         if keep:
             caches.append((inp, hs, cache))
         finals.append(hs[-1])
@@ -225,7 +227,9 @@ def loss_and_grads(params: Params, x: np.ndarray, y: np.ndarray, h0: np.ndarray 
     np.exp(flat, out=flat)
     sums = flat.sum(axis=1, keepdims=True)
     rows = np.arange(count)
-    loss = float(np.mean(np.log(sums[:, 0].astype(np.float64)) - np.log(flat[rows, yt].astype(np.float64))))
+    loss = float(
+        np.mean(np.log(sums[:, 0].astype(np.float64)) - np.log(flat[rows, yt].astype(np.float64)))
+    )
     flat /= sums
     flat[rows, yt] -= 1.0
     flat *= 1.0 / count

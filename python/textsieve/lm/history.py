@@ -122,7 +122,12 @@ def _label(v: float) -> str:
 
 
 def loss_curve_svg(
-    history: History, *, title: str, references: Mapping[str, float], width: int = 720, height: int = 420
+    history: History,
+    *,
+    title: str,
+    references: Mapping[str, float],
+    width: int = 720,
+    height: int = 420,
 ) -> str:
     left, right, top, bottom = 64, width - 170, 48, height - 52
     train = [(r.chars, r.train_loss) for r in history.rows if math.isfinite(r.train_loss)]

@@ -134,10 +134,16 @@ class CharLanguageModel:
         """Ids (int64) of ``text``; unknown characters become the vocabulary's ``<unk>`` id."""
         if isinstance(text, str):
             ids = np.asarray(self.vocab.encode(text))
-        elif isinstance(text, np.ndarray) and text.ndim == 1 and np.issubdtype(text.dtype, np.integer):
+        elif (
+            isinstance(text, np.ndarray)
+            and text.ndim == 1
+            and np.issubdtype(text.dtype, np.integer)
+        ):
             ids = text
         else:
-            raise TypeError(f"{name} must be a str or a 1-D integer array, got {type(text).__name__}")
+            raise TypeError(
+                f"{name} must be a str or a 1-D integer array, got {type(text).__name__}"
+            )
         ids = ids.astype(np.int64, copy=False)
         if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
             raise ValueError(f"{name} holds ids outside the vocabulary (size {self.vocab_size})")
@@ -204,7 +210,9 @@ class CharLanguageModel:
         val_ids = None if val is None else self.encode(val, name="val")
         if val_ids is not None and val_ids.size < 2:
             raise ValueError("val must hold at least 2 characters (one to predict)")
-        val_probe = val_ids if (val_ids is None or eval_chars is None) else val_ids[: eval_chars + 1]
+        val_probe = (
+            val_ids if (val_ids is None or eval_chars is None) else val_ids[: eval_chars + 1]
+        )
 
         rng = np.random.default_rng(seed)
         engine = self._engine
@@ -400,7 +408,9 @@ class CharLanguageModel:
             np.savez(fh, __header__=blob, **params)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, backend: str = "auto", device: str | None = None):
+    def load(
+        cls, path: str | os.PathLike[str], *, backend: str = "auto", device: str | None = None
+    ):
         """Read a model written by :meth:`save`, whichever backend trained it."""
         model = load(path, backend=backend, device=device)
         if cls is not CharLanguageModel and not isinstance(model, cls):
@@ -555,7 +565,9 @@ def load(path: str | os.PathLike[str], *, backend: str = "auto", device: str | N
     if set(expected) != set(params):
         missing = sorted(set(expected) - set(params))
         extra = sorted(set(params) - set(expected))
-        raise ValueError(f"{path}: parameters do not match the config (missing {missing}, extra {extra})")
+        raise ValueError(
+            f"{path}: parameters do not match the config (missing {missing}, extra {extra})"
+        )
     for name, shape in expected.items():
         if tuple(params[name].shape) != tuple(shape):
             raise ValueError(
