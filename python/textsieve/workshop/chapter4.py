@@ -33,8 +33,8 @@ from textsieve.workshop._common import (
     check_positive,
     check_probability,
     emit,
-    plain,
     parse_numbers,
+    plain,
     rerun_flags,
 )
 from textsieve.workshop.writers import markdown_table, write_csv, write_text
@@ -82,7 +82,7 @@ CLIP = 1e-9
 def dot(a: Sequence[float], b: Sequence[float]) -> float:
     if len(a) != len(b):
         raise WorkshopError(f"vectors differ in length: {len(a)} and {len(b)}")
-    return sum(x * y for x, y in zip(a, b))
+    return sum(x * y for x, y in zip(a, b, strict=True))
 
 
 def norm(a: Sequence[float]) -> float:
@@ -98,7 +98,7 @@ def cosine_similarity(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def euclidean_distance(a: Sequence[float], b: Sequence[float]) -> float:
-    return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+    return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b, strict=True)))
 
 
 def compare_topics(
@@ -240,7 +240,9 @@ def run_chapter4(
     out = Path(output_dir if output_dir is not None else DEFAULT_DIR)
     query_vec = parse_numbers("--query", query, count=len(TOPICS[0].vector))
     if norm(query_vec) == 0:
-        raise WorkshopError("--query must not be the zero vector (cosine similarity needs a length)")
+        raise WorkshopError(
+            "--query must not be the zero vector (cosine similarity needs a length)"
+        )
     true_probability = check_probability("--true-probability", true_probability)
     batches = check_count("--batches", batches, 1, 100_000)
     trials = check_count("--trials", trials, 1, 100_000)
@@ -371,9 +373,7 @@ def _write_evidence(
         svg.line_chart(
             "実行中の確率推定",
             [
-                svg.Series(
-                    "running rate", [(r["batch"], r["running_rate"]) for r in simulation]
-                ),
+                svg.Series("running rate", [(r["batch"], r["running_rate"]) for r in simulation]),
                 svg.Series(
                     "batch rate",
                     [(r["batch"], r["batch_rate"]) for r in simulation],

@@ -142,9 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     grad = parser.add_argument_group("gradients")
-    grad.add_argument(
-        "--init", metavar="W,B", help="regression start (default 0.9501,0.7320)"
-    )
+    grad.add_argument("--init", metavar="W,B", help="regression start (default 0.9501,0.7320)")
     grad.add_argument(
         "--sweep",
         metavar="LR,...",
@@ -220,8 +218,11 @@ def run_args(args: argparse.Namespace, prog: str = "textsieve workshop") -> int:
         return 1
     if args.json:
         payload = [_as_json(r) for r in results]
-        print(json.dumps(payload if args.chapter == "all" else payload[0], ensure_ascii=False,
-                         indent=2))
+        print(
+            json.dumps(
+                payload if args.chapter == "all" else payload[0], ensure_ascii=False, indent=2
+            )
+        )
     return 0
 
 

@@ -97,7 +97,7 @@ def chain_rule_rows(points: Sequence[float], h: float) -> list[dict[str, Any]]:
 
 def mse(w: float, b: float, xs: Sequence[float], ys: Sequence[float]) -> float:
     total = 0.0
-    for x, y in zip(xs, ys):
+    for x, y in zip(xs, ys, strict=True):
         r = w * x + b - y
         total += r * r
     return total / len(xs)
@@ -108,9 +108,9 @@ def mse_gradient(
 ) -> tuple[float, float]:
     """(d/dw, d/db) of the mean squared error: (2/n) sum r x and (2/n) sum r, r = wx + b - y."""
     n = len(xs)
-    residuals = [w * x + b - y for x, y in zip(xs, ys)]
+    residuals = [w * x + b - y for x, y in zip(xs, ys, strict=True)]
     return (
-        2 * sum(r * x for r, x in zip(residuals, xs)) / n,
+        2 * sum(r * x for r, x in zip(residuals, xs, strict=True)) / n,
         2 * sum(residuals) / n,
     )
 
@@ -121,7 +121,7 @@ def closed_form_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, f
     sxx = sum((x - mx) ** 2 for x in xs)
     if sxx == 0:
         raise WorkshopError("the doses must not all be equal (the slope is undefined)")
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
     w = sxy / sxx
     return round(w, 12), round(my - w * mx, 12)
 
@@ -308,7 +308,8 @@ def run_gradients(
             f"x={row['x']} numeric={row['central_difference']} chain_rule={row['chain_rule']}"
         )
     report.step(
-        3, f"Linear regression by gradient descent (MSE, lr {plain(learning_rate)}, {epochs} epochs)"
+        3,
+        f"Linear regression by gradient descent (MSE, lr {plain(learning_rate)}, {epochs} epochs)",
     )
     report.line(f"start w={first['w']:.4f} b={first['b']:.4f} loss={first['loss']:.4f}")
     if len(descent) < epochs + 1:
@@ -357,8 +358,13 @@ def run_gradients(
         svg.line_chart(
             "勾配降下による線形回帰",
             [
-                svg.Series("data", list(zip(xs, ys)), color="#333333", line=False,
-                           label_last=False),
+                svg.Series(
+                    "data",
+                    list(zip(xs, ys, strict=True)),
+                    color="#333333",
+                    line=False,
+                    label_last=False,
+                ),
                 svg.Series(
                     "gradient descent",
                     [(x, last["w"] * x + last["b"]) for x in line_xs],
@@ -400,16 +406,14 @@ def _sweep_svg(
 ) -> str:
     series = []
     shown = min(epochs, 200)
-    for (rate, run), row in zip(curves, rows):
+    for (rate, run), row in zip(curves, rows, strict=True):
         start = run[0]["loss"]
         points = []
         for r in run[: shown + 1]:
             if r["loss"] > 1000 * start:  # a divergent run: stop before it flattens the chart
                 break
             points.append((r["epoch"], math.log10(r["loss"])))
-        series.append(
-            svg.Series(f"lr {plain(rate)}: {row['regime']}", points, markers=False)
-        )
+        series.append(svg.Series(f"lr {plain(rate)}: {row['regime']}", points, markers=False))
     return svg.line_chart(
         "学習率と収束の関係",
         series,

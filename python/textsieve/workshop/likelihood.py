@@ -56,7 +56,7 @@ def maximum_likelihood(counts: Sequence[int]) -> list[float]:
 def log_likelihood(counts: Sequence[int], probs: Sequence[float]) -> float:
     """sum_k t_k log q_k (natural log): the log-probability of the observed throws, in order."""
     total = 0.0
-    for c, q in zip(counts, probs):
+    for c, q in zip(counts, probs, strict=True):
         if c:
             if q <= 0:
                 return -math.inf
@@ -92,10 +92,12 @@ def softmax_ascent(
                 "log_likelihood": log_likelihood(counts, probs),
                 "cross_entropy": cross_entropy(counts, probs),
                 "probs": probs,
-                "max_abs_diff_from_mle": max(abs(p - q) for p, q in zip(probs, target)),
+                "max_abs_diff_from_mle": max(
+                    abs(p - q) for p, q in zip(probs, target, strict=True)
+                ),
             }
         )
-        theta = [t + learning_rate * (q - p) for t, q, p in zip(theta, target, probs)]
+        theta = [t + learning_rate * (q - p) for t, q, p in zip(theta, target, probs, strict=True)]
     return rows
 
 
@@ -313,7 +315,9 @@ textsieve workshop --chapter likelihood {rerun_flags(params)}
 
 
 def _cards(
-    counts: Sequence[int], candidates: Sequence[tuple[str, Sequence[float]]], summary: dict[str, Any]
+    counts: Sequence[int],
+    candidates: Sequence[tuple[str, Sequence[float]]],
+    summary: dict[str, Any],
 ) -> str:
     n = sum(counts)
     rows = [

@@ -188,7 +188,7 @@ def run_pretraining(
             "neg_log_probability": round(-math.log(p), 6) if p > 0 else "inf",
             "gradient": round(p - (i == target), 6),
         }
-        for i, (v, p) in enumerate(zip(z, probs))
+        for i, (v, p) in enumerate(zip(z, probs, strict=True))
     ]
 
     # 2. the corpus through textsieve's tokenizer and add-k models
@@ -291,9 +291,7 @@ def run_pretraining(
         f"train_docs={len(train)} validation_docs={len(validation)}"
         f" vocab_size={vocab_size} k={plain(k)}"
     )
-    report.line(
-        f"unigram_perplexity={perplexity[1]:.4f} bigram_perplexity={perplexity[2]:.4f}"
-    )
+    report.line(f"unigram_perplexity={perplexity[1]:.4f} bigram_perplexity={perplexity[2]:.4f}")
     report.step(3, f"Bigram transitions {' '.join(chars)}")
     report.line(
         f"strongest={strongest['from']}->{strongest['to']} probability={strongest['probability']:.4f}"
@@ -330,14 +328,18 @@ def run_pretraining(
             for i, d in enumerate(docs)
         ],
     )
-    write_csv(out / "ngram_perplexity.csv", list(ngram_rows[0]), [list(r.values()) for r in ngram_rows])
+    write_csv(
+        out / "ngram_perplexity.csv", list(ngram_rows[0]), [list(r.values()) for r in ngram_rows]
+    )
     write_csv(
         out / "bigram_transitions.csv",
         list(transition_rows[0]),
         [list(r.values()) for r in transition_rows],
     )
     write_csv(
-        out / "training_compute.csv", list(compute_rows[0]), [list(r.values()) for r in compute_rows]
+        out / "training_compute.csv",
+        list(compute_rows[0]),
+        [list(r.values()) for r in compute_rows],
     )
     write_csv(
         out / "inference_cost.csv", ["part", "tokens", "usd_per_million", "cost_usd"], cost_rows
@@ -367,10 +369,12 @@ def run_pretraining(
         svg.line_chart(
             "2つの損失曲線の重み付き混合",
             [
-                svg.Series("general", [(r["step"], r["general_loss"]) for r in mix_rows],
-                           markers=False),
-                svg.Series("domain", [(r["step"], r["domain_loss"]) for r in mix_rows],
-                           markers=False),
+                svg.Series(
+                    "general", [(r["step"], r["general_loss"]) for r in mix_rows], markers=False
+                ),
+                svg.Series(
+                    "domain", [(r["step"], r["domain_loss"]) for r in mix_rows], markers=False
+                ),
                 svg.Series(
                     f"mixed (w = {plain(mix_weight)})",
                     [(r["step"], r["mixed_loss"]) for r in mix_rows],
@@ -445,8 +449,14 @@ def _cards(
     soft = markdown_table(
         ["index", "logit", "probability", "target", "-log p", "gradient p - y"],
         [
-            [r["index"], r["logit"], r["probability"], r["is_target"], r["neg_log_probability"],
-             r["gradient"]]
+            [
+                r["index"],
+                r["logit"],
+                r["probability"],
+                r["is_target"],
+                r["neg_log_probability"],
+                r["gradient"],
+            ]
             for r in softmax_rows
         ],
     )

@@ -180,7 +180,7 @@ def horizontal_bar_chart(
     canvas.line(sx(max(lo, 0.0)), top, sx(max(lo, 0.0)), bottom)
     canvas.text((left + right) / 2, bottom + 40, xlabel, anchor="middle", size=13)
     band = (bottom - top) / max(len(labels), 1)
-    for i, (label, value) in enumerate(zip(labels, values)):
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = top + i * band + band * 0.2
         h = band * 0.6
         x0, x1 = sorted((sx(max(lo, 0.0)), sx(value)))
@@ -230,10 +230,10 @@ def grouped_bar_chart(
                 f' height="{_num(sy(lo) - sy(v))}" fill="{color}">'
                 f"<title>{escape(name)} {escape(category)}: {value_format.format(v)}</title></rect>"
             )
-            canvas.text(
-                x + bar * 0.46, sy(v) - 4, value_format.format(v), anchor="middle", size=9
-            )
-    _legend(canvas, [(name, PALETTE[g % len(PALETTE)], "box") for g, (name, _) in enumerate(groups)])
+            canvas.text(x + bar * 0.46, sy(v) - 4, value_format.format(v), anchor="middle", size=9)
+    _legend(
+        canvas, [(name, PALETTE[g % len(PALETTE)], "box") for g, (name, _) in enumerate(groups)]
+    )
     return canvas.render()
 
 
@@ -251,9 +251,7 @@ def line_chart(
     (unless the series says ``label_last=False``)."""
     canvas = _Canvas(title, subtitle, WIDTH, HEIGHT)
     left, right, top, bottom = 90, WIDTH - 250, 70, HEIGHT - 60
-    finite = [
-        (x, y) for s in series for x, y in s.points if math.isfinite(x) and math.isfinite(y)
-    ]
+    finite = [(x, y) for s in series for x, y in s.points if math.isfinite(x) and math.isfinite(y)]
     if not finite:
         finite = [(0.0, 0.0), (1.0, 1.0)]
     xs = [p[0] for p in finite]
@@ -336,10 +334,17 @@ def heatmap(
                 f' stroke="#ffffff"><title>{escape(label)} → {escape(col_labels[j])}:'
                 f" {value_format.format(v)}</title></rect>"
             )
-            canvas.text(x + cell / 2, y + cell / 2 + 4, value_format.format(v), anchor="middle",
-                        size=11, fill=ink)
-    canvas.text(left + n_cols * cell / 2, top + n_rows * cell + 30, xlabel, anchor="middle",
-                size=13)
+            canvas.text(
+                x + cell / 2,
+                y + cell / 2 + 4,
+                value_format.format(v),
+                anchor="middle",
+                size=11,
+                fill=ink,
+            )
+    canvas.text(
+        left + n_cols * cell / 2, top + n_rows * cell + 30, xlabel, anchor="middle", size=13
+    )
     canvas.text(26, top + n_rows * cell / 2, ylabel, anchor="middle", size=13, rotate=-90)
     # colour scale
     sx = left + n_cols * cell + 40
@@ -357,7 +362,7 @@ def heatmap(
 
 
 def _blend(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> str:
-    r, g, bl = (round(x + (y - x) * t) for x, y in zip(a, b))
+    r, g, bl = (round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
     return f"#{r:02x}{g:02x}{bl:02x}"
 
 
