@@ -79,9 +79,11 @@ class NgramCounts:
         """The token of each id: the vocabulary, then ``<s>`` and ``</s>`` when padded."""
         return self.vocab.tokens + ([BOS, EOS] if self.pad else [])
 
-    def update(self, texts: Iterable[str], *, errors: str = "strict") -> NgramCounts:
+    def update(
+        self, texts: Iterable[str], *, errors: str = "strict", num_threads: int | None = None
+    ) -> NgramCounts:
         """Count the n-grams of ``texts`` (documents), in parallel; returns ``self``."""
-        self._core.fit(_texts(texts), errors=errors)
+        self._core.fit(_texts(texts), errors=errors, num_threads=num_threads)
         return self
 
     def merge(self, other: NgramCounts) -> NgramCounts:
@@ -161,6 +163,7 @@ class AddKLM:
         vocab: Vocab | None = None,
         pad: bool = False,
         unk: str | None = "<unk>",
+        num_threads: int | None = None,
         **tokenizer_options: Any,
     ) -> None:
         if isinstance(order, bool) or not isinstance(order, int):
@@ -178,6 +181,7 @@ class AddKLM:
         self.k = k
         self.pad = pad
         self.unk = unk
+        self.num_threads = num_threads
         self.tokenizer_options = tokenizer_options
         self.vocab = vocab
         self._counts: NgramCounts | None = None
@@ -189,8 +193,12 @@ class AddKLM:
         if not texts:
             raise ValueError("texts: the training set is empty; give at least one document")
         if self.vocab is None:
-            self.vocab = Vocab.from_texts(texts, self.unk, errors=errors, **self.tokenizer_options)
-        counts = NgramCounts(self.order, self.vocab, pad=self.pad).update(texts, errors=errors)
+            self.vocab = Vocab.from_texts(
+                texts, self.unk, errors=errors, num_threads=self.num_threads, **self.tokenizer_options
+            )
+        counts = NgramCounts(self.order, self.vocab, pad=self.pad).update(
+            texts, errors=errors, num_threads=self.num_threads
+        )
         if counts.total == 0 and self._counts is None:
             raise ValueError(
                 f"texts: the training set has no {self.order}-gram inside any document "
@@ -228,7 +236,9 @@ class AddKLM:
 
     def nll(self, texts: Iterable[str], *, errors: str = "strict") -> float:
         """Mean negative log-likelihood (nats per predicted token) over all documents."""
-        total, n = self.counts._core.corpus_score(_texts(texts), self.k, errors=errors)
+        total, n = self.counts._core.corpus_score(
+            _texts(texts), self.k, errors=errors, num_threads=self.num_threads
+        )
         if n == 0:
             raise ValueError(f"texts: nothing to score: no document has more than {self.order - 1} tokens")
         return total / n
@@ -240,7 +250,9 @@ class AddKLM:
     def score(self, texts: Iterable[str], *, errors: str = "strict") -> np.ndarray:
         """Per-document perplexity (float64 array; NaN for a document with nothing to predict),
         for quality filtering."""
-        nll, n = self.counts._core.score(_texts(texts), self.k, errors=errors)
+        nll, n = self.counts._core.score(
+            _texts(texts), self.k, errors=errors, num_threads=self.num_threads
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.exp(nll / n)
 

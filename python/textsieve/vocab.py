@@ -75,6 +75,7 @@ class Vocab:
         nfkc: bool = False,
         keep_spaces: bool = False,
         errors: str = "strict",
+        num_threads: int | None = None,
     ) -> Vocab:
         """``[unk] + sorted(distinct tokens)`` by code point over all ``texts`` (documents).
 
@@ -90,6 +91,7 @@ class Vocab:
                 nfkc=nfkc,
                 keep_spaces=keep_spaces,
                 errors=errors,
+                num_threads=num_threads,
             )
         )
 
@@ -149,9 +151,11 @@ class Vocab:
         """Token ids of ``text`` as an int32 array (unknown characters map to ``unk_id``)."""
         return self._core.encode(text, errors=errors)
 
-    def encode_batch(self, texts: Iterable[str], *, errors: str = "strict") -> list[np.ndarray]:
+    def encode_batch(
+        self, texts: Iterable[str], *, errors: str = "strict", num_threads: int | None = None
+    ) -> list[np.ndarray]:
         """``encode`` over many documents, in parallel with the GIL released."""
-        return self._core.encode_batch(texts, errors=errors)
+        return self._core.encode_batch(texts, errors=errors, num_threads=num_threads)
 
     def encode_tokens(self, tokens: Sequence[str]) -> np.ndarray:
         """Ids of already tokenized tokens."""

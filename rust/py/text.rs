@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use super::convert::{extract_text, extract_texts, to_pyerr, Surrogates};
 use crate::lm::{NgramModel, Score};
 use crate::ngram::NgramCounts;
+use crate::parallel::with_threads;
 use crate::tokenize::{CharSet, Tokenizer, Vocab, JA_PUNCTUATION, SEED_PUNCTUATION};
 
 fn tokenizer(normalize: bool, lowercase: bool, punctuation: &str, nfkc: bool, keep_spaces: bool) -> Tokenizer {
@@ -27,12 +28,14 @@ fn normalize(py: Python<'_>, text: &Bound<'_, PyAny>, lowercase: bool, punctuati
 }
 
 #[pyfunction]
-#[pyo3(signature = (texts, *, lowercase=true, punctuation=SEED_PUNCTUATION, nfkc=false, errors="strict"))]
-fn normalize_batch(py: Python<'_>, texts: &Bound<'_, PyAny>, lowercase: bool, punctuation: &str, nfkc: bool, errors: &str) -> PyResult<Vec<String>> {
+#[pyo3(signature = (texts, *, lowercase=true, punctuation=SEED_PUNCTUATION, nfkc=false, errors="strict", num_threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn normalize_batch(py: Python<'_>, texts: &Bound<'_, PyAny>, lowercase: bool, punctuation: &str, nfkc: bool, errors: &str, num_threads: Option<usize>) -> PyResult<Vec<String>> {
     use rayon::prelude::*;
     let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
     let tok = tokenizer(true, lowercase, punctuation, nfkc, false);
-    Ok(py.detach(|| texts.par_iter().map(|t| tok.normalize_text(t)).collect()))
+    py.detach(|| with_threads(num_threads, || texts.par_iter().map(|t| tok.normalize_text(t)).collect()))
+        .map_err(to_pyerr)
 }
 
 #[pyfunction]
@@ -77,7 +80,7 @@ impl PyVocab {
     }
 
     #[staticmethod]
-    #[pyo3(signature = (texts, unk=Some("<unk>".to_string()), *, normalize=true, lowercase=true, punctuation=SEED_PUNCTUATION.to_string(), nfkc=false, keep_spaces=false, errors="strict"))]
+    #[pyo3(signature = (texts, unk=Some("<unk>".to_string()), *, normalize=true, lowercase=true, punctuation=SEED_PUNCTUATION.to_string(), nfkc=false, keep_spaces=false, errors="strict", num_threads=None))]
     #[allow(clippy::too_many_arguments)]
     fn from_texts(
         py: Python<'_>,
@@ -89,11 +92,13 @@ impl PyVocab {
         nfkc: bool,
         keep_spaces: bool,
         errors: &str,
+        num_threads: Option<usize>,
     ) -> PyResult<Self> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let tok = tokenizer(normalize, lowercase, &punctuation, nfkc, keep_spaces);
         let inner = py
-            .detach(|| Vocab::from_texts(&texts, unk.as_deref(), tok))
+            .detach(|| with_threads(num_threads, || Vocab::from_texts(&texts, unk.as_deref(), tok)))
+            .and_then(|r| r)
             .map_err(to_pyerr)?;
         Ok(PyVocab { inner })
     }
@@ -144,10 +149,13 @@ impl PyVocab {
         Ok(ids.into_iter().map(|i| i as i32).collect::<Vec<_>>().into_pyarray(py))
     }
 
-    #[pyo3(signature = (texts, *, errors="strict"))]
-    fn encode_batch<'py>(&self, py: Python<'py>, texts: &Bound<'py, PyAny>, errors: &str) -> PyResult<Vec<Bound<'py, PyArray1<i32>>>> {
+    #[pyo3(signature = (texts, *, errors="strict", num_threads=None))]
+    fn encode_batch<'py>(&self, py: Python<'py>, texts: &Bound<'py, PyAny>, errors: &str, num_threads: Option<usize>) -> PyResult<Vec<Bound<'py, PyArray1<i32>>>> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
-        let all = py.detach(|| self.inner.encode_batch(&texts)).map_err(to_pyerr)?;
+        let all = py
+            .detach(|| with_threads(num_threads, || self.inner.encode_batch(&texts)))
+            .and_then(|r| r)
+            .map_err(to_pyerr)?;
         Ok(all
             .into_iter()
             .map(|ids| ids.into_iter().map(|i| i as i32).collect::<Vec<_>>().into_pyarray(py))
@@ -240,11 +248,13 @@ impl PyNgramModel {
         self.inner.counts.distinct()
     }
 
-    #[pyo3(signature = (texts, *, errors="strict"))]
-    fn fit(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>, errors: &str) -> PyResult<()> {
+    #[pyo3(signature = (texts, *, errors="strict", num_threads=None))]
+    fn fit(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>, errors: &str, num_threads: Option<usize>) -> PyResult<()> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let inner = &mut self.inner;
-        py.detach(|| inner.fit(&texts)).map_err(to_pyerr)
+        py.detach(|| with_threads(num_threads, || inner.fit(&texts)))
+            .and_then(|r| r)
+            .map_err(to_pyerr)
     }
 
     fn merge(&mut self, other: &Bound<'_, PyNgramModel>) -> PyResult<()> {
@@ -292,18 +302,24 @@ impl PyNgramModel {
     }
 
     /// Per-document `(nll sums, predicted token counts)`.
-    #[pyo3(signature = (texts, k, *, errors="strict"))]
-    fn score<'py>(&self, py: Python<'py>, texts: &Bound<'py, PyAny>, k: f64, errors: &str) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u64>>)> {
+    #[pyo3(signature = (texts, k, *, errors="strict", num_threads=None))]
+    fn score<'py>(&self, py: Python<'py>, texts: &Bound<'py, PyAny>, k: f64, errors: &str, num_threads: Option<usize>) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u64>>)> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
-        let scores = py.detach(|| self.inner.score_texts(&texts, k)).map_err(to_pyerr)?;
+        let scores = py
+            .detach(|| with_threads(num_threads, || self.inner.score_texts(&texts, k)))
+            .and_then(|r| r)
+            .map_err(to_pyerr)?;
         Ok(scores_to_arrays(py, scores))
     }
 
     /// Corpus `(nll sum, predicted token count)`.
-    #[pyo3(signature = (texts, k, *, errors="strict"))]
-    fn corpus_score(&self, py: Python<'_>, texts: &Bound<'_, PyAny>, k: f64, errors: &str) -> PyResult<(f64, u64)> {
+    #[pyo3(signature = (texts, k, *, errors="strict", num_threads=None))]
+    fn corpus_score(&self, py: Python<'_>, texts: &Bound<'_, PyAny>, k: f64, errors: &str, num_threads: Option<usize>) -> PyResult<(f64, u64)> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
-        let s = py.detach(|| self.inner.corpus_score(&texts, k)).map_err(to_pyerr)?;
+        let s = py
+            .detach(|| with_threads(num_threads, || self.inner.corpus_score(&texts, k)))
+            .and_then(|r| r)
+            .map_err(to_pyerr)?;
         Ok((s.nll, s.n))
     }
 
