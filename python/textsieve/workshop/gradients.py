@@ -277,6 +277,7 @@ def run_gradients(
         )
         curves.append((rate, run))
 
+    main_regime = classify_learning_rate(learning_rate, lam_min, lam_max, epochs)
     summary = {
         "square_central": {row["x"]: row["central_difference"] for row in square},
         "chain_numeric": {row["x"]: row["central_difference"] for row in chain},
@@ -292,6 +293,7 @@ def run_gradients(
         "curvature": [round(lam_min, 4), round(lam_max, 4)],
         "boundaries": {k: round(v, 4) for k, v in bounds.items()},
         "sweep": {row["learning_rate"]: row["regime"] for row in sweep_rows},
+        "regime": main_regime,
     }
 
     files = [out / name for name in FILES]
@@ -311,12 +313,19 @@ def run_gradients(
         3,
         f"Linear regression by gradient descent (MSE, lr {plain(learning_rate)}, {epochs} epochs)",
     )
-    report.line(f"start w={first['w']:.4f} b={first['b']:.4f} loss={first['loss']:.4f}")
+    report.line(f"start w={_f4(first['w'])} b={_f4(first['b'])} loss={_f4(first['loss'])}")
     if len(descent) < epochs + 1:
         report.line(f"diverged: values overflowed after epoch {last['epoch']}")
     else:
-        report.line(f"final w={last['w']:.4f} b={last['b']:.4f} loss={last['loss']:.4f}")
+        report.line(f"final w={_f4(last['w'])} b={_f4(last['b'])} loss={_f4(last['loss'])}")
     report.line(f"closed_form w={w_star:.4f} b={b_star:.4f} loss={best_loss:.4f}")
+    if main_regime in ("oscillating", "divergent"):
+        edge = "2/λmax" if main_regime == "divergent" else "1/λmax"
+        limit = bounds["divergent_above" if main_regime == "divergent" else "oscillating_above"]
+        report.line(
+            f"note: learning rate {plain(learning_rate)} is above {edge} = {limit:.4f}:"
+            f" the run is {main_regime}"
+        )
     report.step(4, "Learning-rate sweep")
     report.line(
         f"curvature={lam_min:.4f},{lam_max:.4f} slow_below={bounds['slow_below']:.4f}"
@@ -383,7 +392,7 @@ def run_gradients(
             xlabel="dose",
             ylabel="effect",
             subtitle=(
-                f"w = {last['w']:.4f}, b = {last['b']:.4f}, MSE = {last['loss']:.4f}"
+                f"w = {_f4(last['w'])}, b = {_f4(last['b'])}, MSE = {_f4(last['loss'])}"
                 f" (optimum {best_loss:.4f})"
             ),
         ),
@@ -392,6 +401,11 @@ def run_gradients(
     text = report.text()
     emit(text, quiet, stream)
     return ChapterResult(CHAPTER, out, files, summary, text, params)
+
+
+def _f4(value: float) -> str:
+    """Four decimals, or scientific notation once a divergent run makes the number huge."""
+    return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4e}"
 
 
 def _fmt_big(value: float) -> float | str:
