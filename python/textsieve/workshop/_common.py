@@ -115,10 +115,6 @@ def plain(value: float) -> float | int:
     return int(value) if value.is_integer() and abs(value) < 1e15 else value
 
 
-def file_list(output_dir: Path, names: Sequence[str]) -> list[Path]:
-    return [output_dir / name for name in names]
-
-
 def rerun_flags(params: dict[str, Any]) -> str:
     """The command-line flags that reproduce ``params`` (``--learning-rate 0.2 --steps 12``)."""
     parts = []

@@ -105,7 +105,7 @@ def compare_topics(
     query: Sequence[float], topics: Sequence[Topic] = TOPICS
 ) -> list[dict[str, Any]]:
     """One row per topic (values rounded to 4 places), highest cosine similarity first."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for topic in topics:
         rows.append(
             {
@@ -431,7 +431,8 @@ textsieve workshop
 python -m textsieve.workshop
 ```
 
-Both write this folder (`-o DIR` writes elsewhere). The parameters used for these files:
+Both write `ch04_math_workshop_evidence/` in the current directory; `-o DIR` writes
+elsewhere. The parameters used for these files:
 
 ```
 textsieve workshop --chapter ch04 {rerun_flags(params)}

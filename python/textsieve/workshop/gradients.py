@@ -225,7 +225,7 @@ def run_gradients(
         "delta": h,
     }
 
-    square = [
+    square: list[dict[str, Any]] = [
         {
             "function": "x^2",
             "x": plain(x),
@@ -249,14 +249,14 @@ def run_gradients(
     bounds = regime_boundaries(lam_min, lam_max, epochs)
     steep = steep_direction(xs)
 
-    sweep_rows = []
+    sweep_rows: list[dict[str, Any]] = []
     curves = []
     for rate in rates:
         run = regression_descent(xs, ys, (w0, b0), rate, epochs)
         flips = 0
         prev = None
-        for row in run[: FLIP_WINDOW + 1]:
-            proj = (row["w"] - w_star) * steep[0] + (row["b"] - b_star) * steep[1]
+        for point in run[: FLIP_WINDOW + 1]:
+            proj = (point["w"] - w_star) * steep[0] + (point["b"] - b_star) * steep[1]
             if prev is not None and proj * prev < 0:
                 flips += 1
             prev = proj
