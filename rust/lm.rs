@@ -155,17 +155,39 @@ impl NgramModel {
         s
     }
 
+    /// `ln P` for every packed key, when the key space is small enough to be worth it for
+    /// `work` tokens (a bigram model over a few hundred characters): scoring is then one load.
+    fn log_prob_table(&self, k: f64, work: usize) -> Option<Vec<f64>> {
+        let n = self.counts.key_space()?;
+        if n > work {
+            return None;
+        }
+        let kv = k * self.id_space() as f64;
+        Some((0..n as u128).map(|key| self.log_prob_key(key, k, kv)).collect())
+    }
+
     /// One score per document, in parallel (each document's sum is sequential, so the result
     /// does not depend on the thread count).
     pub fn score_texts(&self, texts: &[String], k: f64) -> Result<Vec<Score>> {
         check_k(k)?;
+        let table = self.log_prob_table(k, texts.iter().map(String::len).sum());
         texts
             .par_iter()
             .map_init(
                 || (String::new(), Vec::new()),
                 |(buf, ids), t| {
                     self.sequence_into(t, buf, ids)?;
-                    Ok(self.score_ids(ids, k))
+                    Ok(match &table {
+                        Some(lp) => {
+                            let mut s = Score::default();
+                            self.counts.for_each_window(ids, |key| {
+                                s.nll -= lp[key as usize];
+                                s.n += 1;
+                            });
+                            s
+                        }
+                        None => self.score_ids(ids, k),
+                    })
                 },
             )
             .collect()

@@ -11,13 +11,90 @@ use crate::error::{Error, Result};
 /// The largest order accepted whatever the vocabulary size.
 pub const MAX_ORDER: usize = 32;
 
+/// Key spaces up to this many bits are counted in a dense array (e.g. bigrams over <= 512 ids,
+/// 2 MiB), larger ones in a hash map. Both are indexed by the same packed key.
+const DENSE_BITS: u32 = 18;
+
+/// Counts indexed by packed key.
+#[derive(Clone, Debug)]
+enum Table {
+    Dense(Vec<u64>),
+    Sparse(FxHashMap<u128, u64>),
+}
+
+impl Table {
+    fn new(key_bits: u32) -> Self {
+        if key_bits <= DENSE_BITS {
+            Table::Dense(vec![0; 1usize << key_bits])
+        } else {
+            Table::Sparse(FxHashMap::default())
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, key: u128, c: u64) {
+        match self {
+            Table::Dense(v) => v[key as usize] += c,
+            Table::Sparse(m) => *m.entry(key).or_insert(0) += c,
+        }
+    }
+
+    #[inline]
+    fn get(&self, key: u128) -> u64 {
+        match self {
+            Table::Dense(v) => v.get(key as usize).copied().unwrap_or(0),
+            Table::Sparse(m) => m.get(&key).copied().unwrap_or(0),
+        }
+    }
+
+    /// Non-zero entries, in no particular order.
+    fn iter(&self) -> Box<dyn Iterator<Item = (u128, u64)> + '_> {
+        match self {
+            Table::Dense(v) => Box::new(
+                v.iter().enumerate().filter(|(_, &c)| c > 0).map(|(k, &c)| (k as u128, c)),
+            ),
+            Table::Sparse(m) => Box::new(m.iter().map(|(&k, &c)| (k, c))),
+        }
+    }
+
+    fn distinct(&self) -> usize {
+        match self {
+            Table::Dense(v) => v.iter().filter(|&&c| c > 0).count(),
+            Table::Sparse(m) => m.len(),
+        }
+    }
+
+    fn add_all(&mut self, other: &Table) {
+        match (self, other) {
+            (Table::Dense(a), Table::Dense(b)) => a.iter_mut().zip(b).for_each(|(x, y)| *x += y),
+            (this, other) => other.iter().for_each(|(k, c)| this.add(k, c)),
+        }
+    }
+}
+
+impl PartialEq for Table {
+    fn eq(&self, other: &Self) -> bool {
+        let mut a: Vec<_> = self.iter().collect();
+        let mut b: Vec<_> = other.iter().collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        a == b
+    }
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table::Sparse(FxHashMap::default())
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NgramCounts {
     order: usize,
     id_space: u32,
     bits: u32,
-    grams: FxHashMap<u128, u64>,
-    contexts: FxHashMap<u128, u64>,
+    grams: Table,
+    contexts: Table,
     total: u64,
 }
 
@@ -52,11 +129,14 @@ impl NgramCounts {
                 ),
             ));
         }
+        let key_bits = bits * order as u32;
         Ok(NgramCounts {
             order,
             id_space,
             bits,
-            ..Default::default()
+            grams: Table::new(key_bits),
+            contexts: Table::new(key_bits - bits),
+            total: 0,
         })
     }
 
@@ -75,7 +155,7 @@ impl NgramCounts {
 
     /// Number of distinct n-grams.
     pub fn distinct(&self) -> usize {
-        self.grams.len()
+        self.grams.distinct()
     }
 
     #[inline]
@@ -123,8 +203,8 @@ impl NgramCounts {
         );
         let mut added = 0u64;
         self.for_each_window(ids, |key| {
-            *grams.entry(key).or_insert(0) += 1;
-            *contexts.entry(key >> bits).or_insert(0) += 1;
+            grams.add(key, 1);
+            contexts.add(key >> bits, 1);
             added += 1;
         });
         self.grams = grams;
@@ -149,19 +229,15 @@ impl NgramCounts {
     /// Adds `other`'s counts to these (counts of two shards add up to the counts of the whole).
     pub fn merge(&mut self, other: &NgramCounts) -> Result<()> {
         self.check_compatible(other)?;
-        for (&k, &c) in &other.grams {
-            *self.grams.entry(k).or_insert(0) += c;
-        }
-        for (&k, &c) in &other.contexts {
-            *self.contexts.entry(k).or_insert(0) += c;
-        }
+        self.grams.add_all(&other.grams);
+        self.contexts.add_all(&other.contexts);
         self.total += other.total;
         Ok(())
     }
 
     /// Merges two counts, consuming both (reuses the larger table).
     pub fn merged(self, other: NgramCounts) -> Result<NgramCounts> {
-        let (mut big, small) = if self.grams.len() >= other.grams.len() {
+        let (mut big, small) = if self.total >= other.total {
             (self, other)
         } else {
             (other, self)
@@ -172,12 +248,20 @@ impl NgramCounts {
 
     #[inline]
     pub fn count_key(&self, key: u128) -> u64 {
-        self.grams.get(&key).copied().unwrap_or(0)
+        self.grams.get(key)
     }
 
     #[inline]
     pub fn context_count_key(&self, ctx_key: u128) -> u64 {
-        self.contexts.get(&ctx_key).copied().unwrap_or(0)
+        self.contexts.get(ctx_key)
+    }
+
+    /// Whether keys index a dense array (small key space), so callers may precompute per key.
+    pub fn key_space(&self) -> Option<usize> {
+        match self.grams {
+            Table::Dense(ref v) => Some(v.len()),
+            Table::Sparse(_) => None,
+        }
     }
 
     /// Count of one n-gram (`gram.len() == order`).
@@ -210,7 +294,7 @@ impl NgramCounts {
     /// Every distinct n-gram (flattened, `order` ids each) and its count, in lexicographic order
     /// of ids.
     pub fn entries(&self) -> (Vec<u32>, Vec<u64>) {
-        let mut keys: Vec<(u128, u64)> = self.grams.iter().map(|(&k, &c)| (k, c)).collect();
+        let mut keys: Vec<(u128, u64)> = self.grams.iter().collect();
         keys.sort_unstable();
         let mut ids = Vec::with_capacity(keys.len() * self.order);
         let mut counts = Vec::with_capacity(keys.len());
@@ -236,10 +320,11 @@ impl NgramCounts {
                 return Err(Error::Corrupt(format!("id {bad} out of range for {id_space} ids")));
             }
             let key = out.key(gram);
-            if c == 0 || out.grams.insert(key, c).is_some() {
+            if c == 0 || out.grams.get(key) != 0 {
                 return Err(Error::Corrupt(format!("n-gram {gram:?} has count 0 or appears twice")));
             }
-            *out.contexts.entry(key >> out.bits).or_insert(0) += c;
+            out.grams.add(key, c);
+            out.contexts.add(key >> out.bits, c);
             out.total += c;
         }
         Ok(out)
@@ -262,7 +347,7 @@ impl NgramCounts {
         }
         let mut m = vec![0u64; v * v];
         let mask = (1u128 << self.bits) - 1;
-        for (&k, &c) in &self.grams {
+        for (k, c) in self.grams.iter() {
             let (a, b) = ((k >> self.bits) as usize, (k & mask) as usize);
             m[a * v + b] = c;
         }

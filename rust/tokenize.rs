@@ -152,12 +152,37 @@ impl Tokenizer {
             text.chars().for_each(f);
             return;
         }
+        if text.is_ascii() {
+            return self.for_each_ascii_token(text.as_bytes(), f);
+        }
         buf.clear();
         self.normalize_into(text, buf);
         if self.keep_spaces {
             buf.chars().for_each(f);
         } else {
             buf.chars().filter(|&c| c != ' ').for_each(f);
+        }
+    }
+
+    /// [`Tokenizer::for_each_token`] for ASCII text, without building the normalized string
+    /// (ASCII is NFKC-stable and lowercases byte by byte).
+    #[inline]
+    fn for_each_ascii_token(&self, bytes: &[u8], mut f: impl FnMut(char)) {
+        let space = |b: u8| is_py_space(b as char);
+        let start = bytes.iter().position(|&b| !space(b)).unwrap_or(bytes.len());
+        let end = bytes.iter().rposition(|&b| !space(b)).map_or(start, |i| i + 1);
+        let mut prev_space = false;
+        for &b in &bytes[start..end] {
+            let c = if self.lowercase { b.to_ascii_lowercase() } else { b } as char;
+            if space(b) || self.punctuation.contains(c) {
+                if self.keep_spaces && !prev_space {
+                    f(' ');
+                }
+                prev_space = true;
+            } else {
+                f(c);
+                prev_space = false;
+            }
         }
     }
 
@@ -243,23 +268,32 @@ impl Vocab {
 
     /// `[unk] + sorted(distinct tokens of texts)` by code point (no unk entry when `unk` is None).
     pub fn from_texts(texts: &[String], unk: Option<&str>, tokenizer: Tokenizer) -> Result<Self> {
-        let distinct = texts
+        let seen = texts
             .par_iter()
             .fold(
-                || (FxHashSet::<char>::default(), String::new()),
-                |(mut set, mut buf), t| {
+                || ([false; 128], FxHashSet::<char>::default(), String::new()),
+                |(mut ascii, mut set, mut buf), t| {
                     tokenizer.for_each_token(t, &mut buf, |c| {
-                        set.insert(c);
+                        if c.is_ascii() {
+                            ascii[c as usize] = true;
+                        } else {
+                            set.insert(c);
+                        }
                     });
-                    (set, buf)
+                    (ascii, set, buf)
                 },
             )
-            .map(|(set, _)| set)
-            .reduce(FxHashSet::default, |mut a, b| {
-                a.extend(b);
-                a
-            });
-        let mut chars: Vec<char> = distinct.into_iter().collect();
+            .map(|(ascii, set, _)| (ascii, set))
+            .reduce(
+                || ([false; 128], FxHashSet::default()),
+                |(mut a, mut sa), (b, sb)| {
+                    a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
+                    sa.extend(sb);
+                    (a, sa)
+                },
+            );
+        let mut chars: Vec<char> = (0u8..128).filter(|&b| seen.0[b as usize]).map(char::from).collect();
+        chars.extend(seen.1);
         chars.sort_unstable();
         let mut tokens: Vec<String> = Vec::with_capacity(chars.len() + 1);
         if let Some(u) = unk {

@@ -14,6 +14,8 @@ from textsieve.reference.text import (
     encode,
     normalize,
     perplexity,
+    score_documents,
+    train_addk,
 )
 
 __all__ = [
@@ -26,4 +28,6 @@ __all__ = [
     "encode",
     "normalize",
     "perplexity",
+    "score_documents",
+    "train_addk",
 ]

@@ -66,11 +66,17 @@ def _map_unknown(doc, vocab, unk):
     return [t if t in known else unk for t in doc]
 
 
-def document_perplexities(train_tokens, eval_tokens, order=2, k=0.1, unk="<unk>", pad=False):
-    """[(nll sum, number of predicted tokens)] per evaluation document."""
+def train_addk(train_tokens, order=2, unk="<unk>", pad=False):
+    """(vocab, n-gram counts, context counts) of the training documents."""
     vocab = build_vocab(train_tokens, unk)
-    V = len(vocab) + (2 if pad else 0)
     grams, contexts = count_ngrams([_map_unknown(d, vocab, unk) for d in train_tokens], order, pad)
+    return vocab, grams, contexts
+
+
+def score_documents(model, eval_tokens, order=2, k=0.1, unk="<unk>", pad=False):
+    """[(nll sum, number of predicted tokens)] per evaluation document under a trained model."""
+    vocab, grams, contexts = model
+    V = len(vocab) + (2 if pad else 0)
     out = []
     for doc in eval_tokens:
         seq = _sequence(_map_unknown(doc, vocab, unk), order, pad)
@@ -80,6 +86,12 @@ def document_perplexities(train_tokens, eval_tokens, order=2, k=0.1, unk="<unk>"
             n += 1
         out.append((nll, n))
     return out
+
+
+def document_perplexities(train_tokens, eval_tokens, order=2, k=0.1, unk="<unk>", pad=False):
+    """[(nll sum, number of predicted tokens)] per evaluation document."""
+    model = train_addk(train_tokens, order, unk, pad)
+    return score_documents(model, eval_tokens, order, k, unk, pad)
 
 
 def perplexity(train_tokens, eval_tokens, order=2, k=0.1, unk="<unk>", pad=False):
