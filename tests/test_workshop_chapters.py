@@ -490,3 +490,16 @@ def test_default_folders(tmp_path, monkeypatch, capsys):
     assert textsieve_main(["workshop", "--chapter", "likelihood", "--quiet"]) == 0
     assert capsys.readouterr().out == ""
     assert (tmp_path / "likelihood_workshop_evidence" / "README.md").is_file()
+
+
+def test_extreme_values_do_not_crash(tmp_path, capsys):
+    code, out, _ = run_cli(
+        tmp_path / "p", capsys, "--chapter", "pretraining", "--logits=1000,0", "--target", "1"
+    )
+    assert code == 0 and "loss=1000.000000 perplexity=inf" in out
+    code, out, _ = run_cli(tmp_path / "q", capsys, "--query=-1,-1,-1")
+    assert code == 0 and value(out, "best_match") in ("vector_similarity", "gradient_descent")
+    code, out, _ = run_cli(
+        tmp_path / "l", capsys, "--chapter", "likelihood", "--counts", "1000000,1,1,1,1,1"
+    )
+    assert code == 0 and "likelihood_ratio=inf" in out

@@ -109,6 +109,14 @@ def parse_numbers(name: str, value: str | Sequence[float], count: int | None = N
     return numbers
 
 
+def safe_exp(x: float) -> float:
+    """exp(x), or inf where the result is too large for a float (instead of OverflowError)."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
 def plain(value: float) -> float | int:
     """2.0 -> 2, 0.65 -> 0.65: a number as a person would type it in a command."""
     value = float(value)

@@ -103,7 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ch4.add_argument(
         "--query",
         metavar="A,B,C",
-        help="query vector compared with the topic vectors (default 1.0,0.7,0.2)",
+        help="query vector compared with the topic vectors (default 1.0,0.7,0.2; "
+        "write --query=-1,0,0 when it starts with a minus)",
     )
     ch4.add_argument(
         "--true-probability",
@@ -153,7 +154,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     pre = parser.add_argument_group("pretraining")
-    pre.add_argument("--logits", metavar="Z,...", help="logits (default 0.2,-0.3,1.1,0.0)")
+    pre.add_argument(
+        "--logits",
+        metavar="Z,...",
+        help="logits (default 0.2,-0.3,1.1,0.0; write --logits=-1,2 when it starts with a minus)",
+    )
     pre.add_argument("--target", type=int, metavar="I", help="index of the correct token (2)")
     pre.add_argument("--k", type=float, metavar="K", help="add-k smoothing constant (0.1)")
     pre.add_argument("--input-tokens", type=int, metavar="N", help="tokens sent (1200)")
@@ -215,6 +220,9 @@ def run_args(args: argparse.Namespace, prog: str = "textsieve workshop") -> int:
         return 1
     except OSError as exc:
         print(f"{prog}: error: cannot write the evidence: {exc}", file=sys.stderr)
+        return 1
+    except ArithmeticError as exc:  # a value so extreme that the arithmetic itself fails
+        print(f"{prog}: error: the numbers overflowed ({exc}); try smaller values", file=sys.stderr)
         return 1
     if args.json:
         payload = [_as_json(r) for r in results]

@@ -30,6 +30,7 @@ from textsieve.workshop._common import (
     emit,
     plain,
     rerun_flags,
+    safe_exp,
 )
 from textsieve.workshop.writers import markdown_table, write_csv, write_text
 
@@ -135,7 +136,7 @@ def run_likelihood(
         "mle_log_likelihood": round(mle_ll, 3),
         "fair_likelihood": float(f"{math.exp(fair_ll):.4g}"),
         "mle_likelihood": float(f"{math.exp(mle_ll):.4g}"),
-        "likelihood_ratio": round(math.exp(mle_ll - fair_ll), 2),
+        "likelihood_ratio": round(safe_exp(mle_ll - fair_ll), 2),
         "fair_cross_entropy": round(cross_entropy(counts, fair), 4),
         "mle_cross_entropy": round(cross_entropy(counts, mle), 4),
         "kl_to_fair": round(cross_entropy(counts, fair) - cross_entropy(counts, mle), 4),
@@ -269,6 +270,8 @@ def _parse_counts(value: Sequence[int] | str) -> list[int]:
         counts = [int(v) for v in value]
     if len(counts) < 2:
         raise WorkshopError(f"--counts needs at least 2 faces, got {len(counts)}")
+    if len(counts) > 100 or max(counts) > 10**9:
+        raise WorkshopError("--counts takes at most 100 faces of at most 10**9 throws each")
     if any(c < 0 for c in counts):
         raise WorkshopError(f"--counts must not be negative, got {_join(counts)}")
     if sum(counts) == 0:

@@ -36,6 +36,7 @@ from textsieve.workshop._common import (
     parse_numbers,
     plain,
     rerun_flags,
+    safe_exp,
 )
 from textsieve.workshop.writers import markdown_table, write_csv, write_text
 
@@ -268,7 +269,7 @@ def run_pretraining(
     summary = {
         "probs": [round(p, 4) for p in probs],
         "loss": round(ce, 6),
-        "perplexity": round(math.exp(ce), 6),
+        "perplexity": round(safe_exp(ce), 6),
         "vocab_size": vocab_size,
         "unigram_perplexity": round(perplexity[1], 4),
         "bigram_perplexity": round(perplexity[2], 4),
@@ -285,7 +286,7 @@ def run_pretraining(
     report.step(1, "Softmax cross-entropy by hand")
     report.line(f"logits={','.join(str(v) for v in z)} target={target}")
     report.line("probs=" + " ".join(f"{p:.4f}" for p in probs))
-    report.line(f"loss={ce:.6f} perplexity={math.exp(ce):.6f}")
+    report.line(f"loss={ce:.6f} perplexity={safe_exp(ce):.6f}")
     report.step(2, "Add-k n-gram models on the 10-document corpus")
     report.line(
         f"train_docs={len(train)} validation_docs={len(validation)}"
