@@ -13,7 +13,7 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -366,7 +366,16 @@ def _blend(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> str:
     return f"#{r:02x}{g:02x}{bl:02x}"
 
 
-def _y_axis(canvas, ticks, sy, left, right, top, bottom, ylabel) -> None:  # type: ignore[no-untyped-def]
+def _y_axis(
+    canvas: _Canvas,
+    ticks: Sequence[float],
+    sy: Callable[[float], float],
+    left: float,
+    right: float,
+    top: float,
+    bottom: float,
+    ylabel: str,
+) -> None:
     for t in ticks:
         canvas.line(left, sy(t), right, sy(t), stroke=GRID)
         canvas.text(left - 8, sy(t) + 4, tick_label(t, ticks), anchor="end", size=11)
