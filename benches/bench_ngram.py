@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from textsieve import reference as ref
 from textsieve.bench import load_corpus, split, write_arpa
 from textsieve.ngram import AddKLM, NgramCounts
@@ -32,7 +31,9 @@ def test_tokenize_rust(benchmark, corpus):
     _, train, _ = corpus
     vocab = Vocab.from_texts(train)
     ids = benchmark(vocab.encode_batch, train, num_threads=1)
-    assert [a.tolist() for a in ids[:50]] == [ref.encode(ref.char_tokenize(d), vocab.tokens) for d in train[:50]]
+    assert [a.tolist() for a in ids[:50]] == [
+        ref.encode(ref.char_tokenize(d), vocab.tokens) for d in train[:50]
+    ]
 
 
 @pytest.mark.benchmark(group="tokenize")
@@ -64,7 +65,9 @@ def test_perplexity_rust(benchmark, corpus):
     _, train, evals = corpus
     lm = AddKLM(order=2, k=0.1, num_threads=1).fit(train)
     got = benchmark(lm.perplexity, evals)
-    want = ref.perplexity([ref.char_tokenize(d) for d in train], [ref.char_tokenize(d) for d in evals], 2, 0.1)
+    want = ref.perplexity(
+        [ref.char_tokenize(d) for d in train], [ref.char_tokenize(d) for d in evals], 2, 0.1
+    )
     assert math.isclose(got, want, rel_tol=1e-9)
 
 
@@ -86,7 +89,10 @@ def test_perplexity_kenlm(benchmark, corpus, tmp_path):
         pytest.skip("the dense ARPA export is for small vocabularies")
     write_arpa(lm, tmp_path / "m.arpa")
     model = kenlm.Model(str(tmp_path / "m.arpa"))
-    sents = [" ".join(f"u{ord(c):x}" if c in lm.vocab else "<unk>" for c in lm.vocab.tokenize(d)) for d in evals]
+    sents = [
+        " ".join(f"u{ord(c):x}" if c in lm.vocab else "<unk>" for c in lm.vocab.tokenize(d))
+        for d in evals
+    ]
     sents = [s for s in sents if " " in s]
     total = benchmark(lambda: sum(model.score(s, bos=False, eos=False) for s in sents))
     n = sum(s.count(" ") for s in sents)
@@ -106,7 +112,9 @@ def test_pipeline_reference(benchmark, corpus):
     _, train, evals = corpus
 
     def run():
-        return ref.perplexity([ref.char_tokenize(d) for d in train], [ref.char_tokenize(d) for d in evals], 2, 0.1)
+        return ref.perplexity(
+            [ref.char_tokenize(d) for d in train], [ref.char_tokenize(d) for d in evals], 2, 0.1
+        )
 
     got = benchmark.pedantic(run, rounds=1)
     assert math.isclose(got, AddKLM(order=2, k=0.1).fit(train).perplexity(evals), rel_tol=1e-9)

@@ -132,16 +132,25 @@ impl NgramModel {
         if context.len() != n - 1 {
             return Err(Error::invalid(
                 "context",
-                format!("an order-{n} model needs {} context tokens, got {}", n - 1, context.len()),
+                format!(
+                    "an order-{n} model needs {} context tokens, got {}",
+                    n - 1,
+                    context.len()
+                ),
             ));
         }
         let v = self.id_space();
         if let Some(&bad) = context.iter().chain([&token]).find(|&&id| id >= v) {
-            return Err(Error::invalid("token", format!("id {bad} is out of range for {v} ids")));
+            return Err(Error::invalid(
+                "token",
+                format!("id {bad} is out of range for {v} ids"),
+            ));
         }
         let mut gram = context.to_vec();
         gram.push(token);
-        Ok(self.log_prob_key(self.counts.key(&gram), k, k * v as f64).exp())
+        Ok(self
+            .log_prob_key(self.counts.key(&gram), k, k * v as f64)
+            .exp())
     }
 
     /// Score of an id sequence (already padded when the model pads).
@@ -163,7 +172,11 @@ impl NgramModel {
             return None;
         }
         let kv = k * self.id_space() as f64;
-        Some((0..n as u128).map(|key| self.log_prob_key(key, k, kv)).collect())
+        Some(
+            (0..n as u128)
+                .map(|key| self.log_prob_key(key, k, kv))
+                .collect(),
+        )
     }
 
     /// One score per document, in parallel (each document's sum is sequential, so the result
@@ -243,7 +256,10 @@ impl NgramModel {
             .filter(|&id| Some(id) != self.vocab.unk_id() && Some(id) != self.bos())
             .collect();
         if candidates.is_empty() {
-            return Err(Error::invalid("vocab", "nothing to sample: the vocabulary has only <unk>"));
+            return Err(Error::invalid(
+                "vocab",
+                "nothing to sample: the vocabulary has only <unk>",
+            ));
         }
         let mut rng = SplitMix64(seed);
         let mut weights = vec![0f64; candidates.len()];
@@ -332,7 +348,9 @@ mod tests {
         assert_eq!(m.id_space(), 5);
         let s = m.score_texts(&["a".to_string()], 0.5).unwrap();
         assert_eq!(s[0].n, 3); // a, EOS, EOS
-        let unpadded = model(3, false).score_texts(&["a".to_string()], 0.5).unwrap();
+        let unpadded = model(3, false)
+            .score_texts(&["a".to_string()], 0.5)
+            .unwrap();
         assert_eq!(unpadded[0].n, 0);
         assert!(unpadded[0].perplexity().is_nan());
     }

@@ -51,7 +51,10 @@ impl Table {
     fn iter(&self) -> Box<dyn Iterator<Item = (u128, u64)> + '_> {
         match self {
             Table::Dense(v) => Box::new(
-                v.iter().enumerate().filter(|(_, &c)| c > 0).map(|(k, &c)| (k as u128, c)),
+                v.iter()
+                    .enumerate()
+                    .filter(|(_, &c)| c > 0)
+                    .map(|(k, &c)| (k as u128, c)),
             ),
             Table::Sparse(m) => Box::new(m.iter().map(|(&k, &c)| (k, c))),
         }
@@ -107,7 +110,10 @@ impl NgramCounts {
     /// Empty counts of n-grams of `order` over ids `0..id_space`.
     pub fn new(order: usize, id_space: u32) -> Result<Self> {
         if order < 1 {
-            return Err(Error::invalid("order", format!("must be at least 1, got {order}")));
+            return Err(Error::invalid(
+                "order",
+                format!("must be at least 1, got {order}"),
+            ));
         }
         if order > MAX_ORDER {
             return Err(Error::invalid(
@@ -170,7 +176,8 @@ impl NgramCounts {
     /// The packed key of a sequence of ids (an n-gram or a context).
     #[inline]
     pub fn key(&self, ids: &[u32]) -> u128 {
-        ids.iter().fold(0u128, |k, &id| (k << self.bits) | id as u128)
+        ids.iter()
+            .fold(0u128, |k, &id| (k << self.bits) | id as u128)
     }
 
     /// Calls `f(gram_key)` for every window of `order` ids of `ids`.
@@ -317,11 +324,15 @@ impl NgramCounts {
         }
         for (gram, &c) in ids.chunks_exact(order).zip(counts) {
             if let Some(&bad) = gram.iter().find(|&&id| id >= id_space) {
-                return Err(Error::Corrupt(format!("id {bad} out of range for {id_space} ids")));
+                return Err(Error::Corrupt(format!(
+                    "id {bad} out of range for {id_space} ids"
+                )));
             }
             let key = out.key(gram);
             if c == 0 || out.grams.get(key) != 0 {
-                return Err(Error::Corrupt(format!("n-gram {gram:?} has count 0 or appears twice")));
+                return Err(Error::Corrupt(format!(
+                    "n-gram {gram:?} has count 0 or appears twice"
+                )));
             }
             out.grams.add(key, c);
             out.contexts.add(key >> out.bits, c);
@@ -335,7 +346,10 @@ impl NgramCounts {
         if self.order != 2 {
             return Err(Error::invalid(
                 "order",
-                format!("a bigram matrix needs order-2 counts, these are order {}", self.order),
+                format!(
+                    "a bigram matrix needs order-2 counts, these are order {}",
+                    self.order
+                ),
             ));
         }
         let v = self.id_space as usize;

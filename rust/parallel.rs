@@ -13,12 +13,18 @@ fn pools() -> &'static Mutex<HashMap<usize, Arc<rayon::ThreadPool>>> {
 }
 
 /// Runs `f` with rayon work inside it on `num_threads` threads (pools are built once and kept).
-pub fn with_threads<R: Send>(num_threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R> {
+pub fn with_threads<R: Send>(
+    num_threads: Option<usize>,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R> {
     let Some(n) = num_threads else {
         return Ok(f());
     };
     if n == 0 {
-        return Err(Error::invalid("num_threads", "must be at least 1 (or None for all cores)"));
+        return Err(Error::invalid(
+            "num_threads",
+            "must be at least 1 (or None for all cores)",
+        ));
     }
     let pool = {
         let mut map = pools().lock().unwrap_or_else(|e| e.into_inner());
@@ -28,7 +34,9 @@ pub fn with_threads<R: Send>(num_threads: Option<usize>, f: impl FnOnce() -> R +
                 let p = rayon::ThreadPoolBuilder::new()
                     .num_threads(n)
                     .build()
-                    .map_err(|e| Error::invalid("num_threads", format!("cannot start {n} threads: {e}")))?;
+                    .map_err(|e| {
+                        Error::invalid("num_threads", format!("cannot start {n} threads: {e}"))
+                    })?;
                 let p = Arc::new(p);
                 map.insert(n, p.clone());
                 p
@@ -44,8 +52,14 @@ mod tests {
 
     #[test]
     fn runs_on_the_requested_pool() {
-        assert_eq!(with_threads(Some(1), rayon::current_num_threads).unwrap(), 1);
-        assert_eq!(with_threads(Some(3), rayon::current_num_threads).unwrap(), 3);
+        assert_eq!(
+            with_threads(Some(1), rayon::current_num_threads).unwrap(),
+            1
+        );
+        assert_eq!(
+            with_threads(Some(3), rayon::current_num_threads).unwrap(),
+            3
+        );
         assert!(with_threads(Some(0), || ()).is_err());
     }
 }

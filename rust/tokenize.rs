@@ -23,7 +23,10 @@ pub const JA_PUNCTUATION: &str = "。､，,.!?！？、．・：；「」『』
 #[inline]
 pub fn is_py_space(c: char) -> bool {
     if c.is_ascii() {
-        matches!(c, '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | ' ' | '\u{1C}'..='\u{1F}')
+        matches!(
+            c,
+            '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | ' ' | '\u{1C}'..='\u{1F}'
+        )
     } else {
         c.is_whitespace()
     }
@@ -63,7 +66,10 @@ impl CharSet {
 
     /// The characters of the set, in code point order.
     pub fn chars(&self) -> String {
-        let mut s: String = (0u8..128).filter(|&b| self.ascii[b as usize]).map(char::from).collect();
+        let mut s: String = (0u8..128)
+            .filter(|&b| self.ascii[b as usize])
+            .map(char::from)
+            .collect();
         s.extend(self.other.iter());
         s
     }
@@ -170,10 +176,17 @@ impl Tokenizer {
     fn for_each_ascii_token(&self, bytes: &[u8], mut f: impl FnMut(char)) {
         let space = |b: u8| is_py_space(b as char);
         let start = bytes.iter().position(|&b| !space(b)).unwrap_or(bytes.len());
-        let end = bytes.iter().rposition(|&b| !space(b)).map_or(start, |i| i + 1);
+        let end = bytes
+            .iter()
+            .rposition(|&b| !space(b))
+            .map_or(start, |i| i + 1);
         let mut prev_space = false;
         for &b in &bytes[start..end] {
-            let c = if self.lowercase { b.to_ascii_lowercase() } else { b } as char;
+            let c = if self.lowercase {
+                b.to_ascii_lowercase()
+            } else {
+                b
+            } as char;
             if space(b) || self.punctuation.contains(c) {
                 if self.keep_spaces && !prev_space {
                     f(' ');
@@ -229,7 +242,10 @@ impl Vocab {
         for (i, t) in tokens.iter().enumerate() {
             let id = i as u32;
             if index.insert(t.clone(), id).is_some() {
-                return Err(Error::invalid("tokens", format!("token {t:?} appears twice")));
+                return Err(Error::invalid(
+                    "tokens",
+                    format!("token {t:?} appears twice"),
+                ));
             }
             if Some(t.as_str()) == unk {
                 continue;
@@ -245,7 +261,9 @@ impl Vocab {
                 _ => {
                     return Err(Error::invalid(
                         "tokens",
-                        format!("token {t:?} is not a single character (only the unk token may be longer)"),
+                        format!(
+                        "token {t:?} is not a single character (only the unk token may be longer)"
+                    ),
                     ))
                 }
             }
@@ -292,14 +310,22 @@ impl Vocab {
                     (a, sa)
                 },
             );
-        let mut chars: Vec<char> = (0u8..128).filter(|&b| seen.0[b as usize]).map(char::from).collect();
+        let mut chars: Vec<char> = (0u8..128)
+            .filter(|&b| seen.0[b as usize])
+            .map(char::from)
+            .collect();
         chars.extend(seen.1);
         chars.sort_unstable();
         let mut tokens: Vec<String> = Vec::with_capacity(chars.len() + 1);
         if let Some(u) = unk {
             tokens.push(u.to_owned());
         }
-        tokens.extend(chars.into_iter().map(String::from).filter(|c| Some(c.as_str()) != unk));
+        tokens.extend(
+            chars
+                .into_iter()
+                .map(String::from)
+                .filter(|c| Some(c.as_str()) != unk),
+        );
         Vocab::new(tokens, unk, tokenizer)
     }
 
@@ -348,14 +374,15 @@ impl Vocab {
     /// Tokenizes `text` with this vocabulary's tokenizer and appends the ids to `out`.
     pub fn encode_into(&self, text: &str, buf: &mut String, out: &mut Vec<u32>) -> Result<()> {
         let mut err = None;
-        self.tokenizer.for_each_token(text, buf, |c| match self.id_of_char(c) {
-            Ok(id) => out.push(id),
-            Err(e) => {
-                if err.is_none() {
-                    err = Some(e)
+        self.tokenizer
+            .for_each_token(text, buf, |c| match self.id_of_char(c) {
+                Ok(id) => out.push(id),
+                Err(e) => {
+                    if err.is_none() {
+                        err = Some(e)
+                    }
                 }
-            }
-        });
+            });
         err.map_or(Ok(()), Err)
     }
 
@@ -396,7 +423,10 @@ impl Vocab {
                 .ok()
                 .and_then(|i| self.tokens.get(i))
                 .ok_or_else(|| {
-                    Error::invalid("ids", format!("id {id} is out of range for a vocabulary of {}", self.len()))
+                    Error::invalid(
+                        "ids",
+                        format!("id {id} is out of range for a vocabulary of {}", self.len()),
+                    )
                 })?;
             s.push_str(t);
         }
@@ -429,7 +459,9 @@ mod tests {
 
     #[test]
     fn py_space_matches_python() {
-        for c in ['\u{1c}', '\u{1f}', '\u{85}', '\u{a0}', '\u{2028}', '\u{3000}'] {
+        for c in [
+            '\u{1c}', '\u{1f}', '\u{85}', '\u{a0}', '\u{2028}', '\u{3000}',
+        ] {
             assert!(is_py_space(c));
         }
         for c in ['\u{200b}', '\u{180e}', 'a'] {

@@ -3,10 +3,9 @@ import pickle
 
 import numpy as np
 import pytest
+import textsieve as ts
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import textsieve as ts
 from textsieve import reference as ref
 
 
@@ -80,7 +79,9 @@ def test_counts_any_order_per_document_and_mergeable():
     v = ts.Vocab.from_texts(docs)
     for order in range(1, 9):
         whole = ts.NgramCounts(order, v).update(docs)
-        parts = ts.NgramCounts(order, v).update(docs[:2]) + ts.NgramCounts(order, v).update(docs[2:])
+        parts = ts.NgramCounts(order, v).update(docs[:2]) + ts.NgramCounts(order, v).update(
+            docs[2:]
+        )
         assert parts == whole
         grams, _ = ref.count_ngrams([ref.char_tokenize(d) for d in docs], order)
         assert whole.to_dict() == dict(grams)
@@ -104,7 +105,9 @@ def test_probabilities_sum_to_one(seed_split):
         total = sum(lm.prob([ctx], t) for t in lm.vocab.tokens)
         assert math.isclose(total, 1.0, rel_tol=1e-12)
     c = lm.counts
-    want = (c.count("学", "習") + 0.1) / (sum(c.count("学", t) for t in lm.vocab.tokens) + 0.1 * 116)
+    want = (c.count("学", "習") + 0.1) / (
+        sum(c.count("学", t) for t in lm.vocab.tokens) + 0.1 * 116
+    )
     assert math.isclose(lm.prob("学", "習"), want, rel_tol=1e-15)
 
 
@@ -115,7 +118,11 @@ def test_per_document_scores_and_short_documents(seed_split):
     assert s.shape == (4,) and np.isnan(s[2]) and np.isnan(s[3])
     # the corpus perplexity weighs documents by their predicted tokens
     nll = np.log(s[:2]) * np.array([len(ts.char_tokenize(d)) - 2 for d in val])
-    assert math.isclose(math.exp(nll.sum() / sum(len(ts.char_tokenize(d)) - 2 for d in val)), lm.perplexity(val), rel_tol=1e-12)
+    assert math.isclose(
+        math.exp(nll.sum() / sum(len(ts.char_tokenize(d)) - 2 for d in val)),
+        lm.perplexity(val),
+        rel_tol=1e-12,
+    )
     padded = ts.AddKLM(order=3, k=0.1, pad=True).fit(train)
     assert not np.isnan(padded.score([""])[0])  # predicts </s> twice
 

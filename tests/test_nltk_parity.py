@@ -6,12 +6,13 @@ import math
 from itertools import chain
 
 import pytest
-
 import textsieve as ts
 
 from .conftest import DATA_DIR
 
-nltk_lm = pytest.importorskip("nltk.lm", reason="NLTK is not installed (pip install textsieve[test])")
+nltk_lm = pytest.importorskip(
+    "nltk.lm", reason="NLTK is not installed (pip install textsieve[test])"
+)
 from nltk.lm.preprocessing import pad_both_ends, padded_everygram_pipeline  # noqa: E402
 from nltk.util import everygrams, ngrams  # noqa: E402
 

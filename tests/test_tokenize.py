@@ -5,7 +5,6 @@ import unicodedata
 
 import numpy as np
 import pytest
-
 import textsieve as ts
 from textsieve import reference as ref
 
@@ -79,7 +78,7 @@ def test_vocab_without_unk():
     v = ts.Vocab.from_texts([text], unk=None, normalize=False)
     assert v.tokens == sorted(set(text))
     assert v.unk_id is None
-    with pytest.raises(KeyError, match='"Z"' ):
+    with pytest.raises(KeyError, match='"Z"'):
         v.encode("Z")
 
 

@@ -4,7 +4,13 @@ Rust core (``textsieve._core``) with a pure-Python reference (``textsieve.refere
 kernel. See README.md for a tour.
 """
 
-from textsieve._core import JA_PUNCTUATION, SEED_PUNCTUATION, char_tokenize, normalize, normalize_batch
+from textsieve._core import (
+    JA_PUNCTUATION,
+    SEED_PUNCTUATION,
+    char_tokenize,
+    normalize,
+    normalize_batch,
+)
 from textsieve.errors import TextsieveError
 from textsieve.ngram import AddKLM, NgramCounts
 from textsieve.vocab import Vocab

@@ -39,7 +39,10 @@ def generated_corpus(n_docs: int = 2000, seed: int = 0) -> list[str]:
     syll = ["ka", "to", "ri", "ne", "sa", "mo", "lu", "pe", "の", "学", "習", "は", "モデル"]
     docs = []
     for _ in range(n_docs):
-        words = ["".join(rng.choice(syll) for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(20, 120))]
+        words = [
+            "".join(rng.choice(syll) for _ in range(rng.randint(1, 4)))
+            for _ in range(rng.randint(20, 120))
+        ]
         docs.append(" ".join(w + rng.choice(["", "", "", ",", ".", "。"]) for w in words))
     return docs
 
@@ -72,7 +75,9 @@ def mb(docs: list[str]) -> float:
     return sum(len(d.encode()) for d in docs) / 1e6
 
 
-def best_time(fn: Callable[[], object], repeat: int = 3, min_time: float = 0.0) -> tuple[float, object]:
+def best_time(
+    fn: Callable[[], object], repeat: int = 3, min_time: float = 0.0
+) -> tuple[float, object]:
     """Best wall time of ``repeat`` runs (and the last result)."""
     best, result = math.inf, None
     for _ in range(repeat):
@@ -100,7 +105,15 @@ def split(docs: list[str]) -> tuple[list[str], list[str]]:
     return docs[:cut], docs[cut:] or docs[:1]
 
 
-def run_ngram_bench(docs: list[str], *, order: int = 2, k: float = 0.1, repeat: int = 3, peers: bool = True, num_threads: int = 1) -> list[Row]:
+def run_ngram_bench(
+    docs: list[str],
+    *,
+    order: int = 2,
+    k: float = 0.1,
+    repeat: int = 3,
+    peers: bool = True,
+    num_threads: int = 1,
+) -> list[Row]:
     """Time tokenize, count, perplexity and the whole pipeline for Rust and the reference (and
     NLTK / KenLM when installed), asserting both give the same answers."""
     train, evals = split(docs)
@@ -116,7 +129,9 @@ def run_ngram_bench(docs: list[str], *, order: int = 2, k: float = 0.1, repeat: 
     rows.append(Row("tokenize", "reference", t, size_all))
 
     # count
-    t, counts = best_time(lambda: NgramCounts(order, vocab).update(train, num_threads=num_threads), repeat)
+    t, counts = best_time(
+        lambda: NgramCounts(order, vocab).update(train, num_threads=num_threads), repeat
+    )
     rows.append(Row("count", "rust", t, size_train))
     train_tok = [ref.char_tokenize(d) for d in train]
     t, (grams, _) = best_time(lambda: ref.count_ngrams(train_tok, order), 1)
@@ -128,7 +143,9 @@ def run_ngram_bench(docs: list[str], *, order: int = 2, k: float = 0.1, repeat: 
     lm.num_threads = num_threads
     t, ppl = best_time(lambda: lm.perplexity(evals), repeat)
     n_pred = sum(max(0, len(vocab.encode(d)) - order + 1) for d in evals)
-    rows.append(Row("perplexity", "rust", t, size_eval, {"tokens_per_s": n_pred / t, "perplexity": ppl}))
+    rows.append(
+        Row("perplexity", "rust", t, size_eval, {"tokens_per_s": n_pred / t, "perplexity": ppl})
+    )
     eval_tok = [ref.char_tokenize(d) for d in evals]
     model = ref.train_addk(train_tok, order)
     t, scores = best_time(lambda: ref.score_documents(model, eval_tok, order=order, k=k), 1)
@@ -174,7 +191,9 @@ def _nltk_rows(train_tok, eval_tok, order, k, want, size) -> list[Row]:
         return lid.perplexity([g for d in ev for g in ngrams(d, order)])
 
     t, got = best_time(run, 1)
-    ours = AddKLM(order=order, k=k).fit(["".join(d) for d in tr]).perplexity(["".join(d) for d in ev])
+    ours = (
+        AddKLM(order=order, k=k).fit(["".join(d) for d in tr]).perplexity(["".join(d) for d in ev])
+    )
     assert math.isclose(got, ours, rel_tol=1e-9), (got, ours)
     slice_mb = sum(len("".join(d).encode()) for d in tr + ev) / 1e6
     return [Row("pipeline", "nltk", t, slice_mb, {"note": "on a 5% slice"})]
@@ -229,7 +248,15 @@ def _kenlm_rows(lm: AddKLM, evals: list[str], want: float, size: float, n_pred: 
 
     t, got = best_time(run, 3)
     assert math.isclose(got, want, rel_tol=1e-5), (got, want)
-    return [Row("perplexity", "kenlm", t, size, {"tokens_per_s": n_pred / t, "note": "query only, tokens pre-split"})]
+    return [
+        Row(
+            "perplexity",
+            "kenlm",
+            t,
+            size,
+            {"tokens_per_s": n_pred / t, "note": "query only, tokens pre-split"},
+        )
+    ]
 
 
 def report(rows: list[Row]) -> str:
@@ -241,5 +268,7 @@ def report(rows: list[Row]) -> str:
         note = r.extra.get("note", "")
         if "tokens_per_s" in r.extra:
             note = f"{r.extra['tokens_per_s'] / 1e6:,.1f} M tokens/s " + note
-        out.append(f"{r.stage:<11} {r.impl:<10} {r.seconds:>9.4f} {r.mb_per_s:>10.2f} {ratio:>10}  {note}")
+        out.append(
+            f"{r.stage:<11} {r.impl:<10} {r.seconds:>9.4f} {r.mb_per_s:>10.2f} {ratio:>10}  {note}"
+        )
     return "\n".join(out)

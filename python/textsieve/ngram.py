@@ -24,7 +24,9 @@ VERSION = 1
 
 def _texts(texts: Iterable[str], arg: str = "texts") -> list[str]:
     if isinstance(texts, str):
-        raise TypeError(f"{arg}: expected an iterable of str (documents), got a single str; wrap it in a list")
+        raise TypeError(
+            f"{arg}: expected an iterable of str (documents), got a single str; wrap it in a list"
+        )
     return texts if isinstance(texts, list) else list(texts)
 
 
@@ -104,13 +106,21 @@ class NgramCounts:
             elif t == EOS and self.pad:
                 ids.append(len(self.vocab) + 1)
             else:
-                ids.append(self.vocab.id_of(t) if t in self.vocab else self.vocab.unk_id if self.vocab.unk_id is not None else self.vocab.id_of(t))
+                ids.append(
+                    self.vocab.id_of(t)
+                    if t in self.vocab
+                    else self.vocab.unk_id
+                    if self.vocab.unk_id is not None
+                    else self.vocab.id_of(t)
+                )
         return ids
 
     def count(self, *tokens: str) -> int:
         """Count of one n-gram given as its tokens: ``counts.count("a", "b")``."""
         if len(tokens) != self.order:
-            raise ValueError(f"tokens: an order-{self.order} count needs {self.order} tokens, got {len(tokens)}")
+            raise ValueError(
+                f"tokens: an order-{self.order} count needs {self.order} tokens, got {len(tokens)}"
+            )
         return self._core.count(self._ids(tokens))
 
     def to_arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +132,9 @@ class NgramCounts:
         """``{(token, ...): count}`` for every n-gram seen."""
         ids, counts = self.to_arrays()
         names = self.id_tokens
-        return {tuple(names[i] for i in row): int(c) for row, c in zip(ids.tolist(), counts.tolist())}
+        return {
+            tuple(names[i] for i in row): int(c) for row, c in zip(ids.tolist(), counts.tolist())
+        }
 
     def bigram_matrix(self) -> np.ndarray:
         """The dense V x V matrix of bigram counts (row: context, column: next token), for
@@ -130,7 +142,12 @@ class NgramCounts:
         return self._core.dense_bigrams()
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, NgramCounts) or other.vocab != self.vocab or other.pad != self.pad or other.order != self.order:
+        if (
+            not isinstance(other, NgramCounts)
+            or other.vocab != self.vocab
+            or other.pad != self.pad
+            or other.order != self.order
+        ):
             return False
         a, b = self.to_arrays(), other.to_arrays()
         return bool(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]))
@@ -176,7 +193,9 @@ class AddKLM:
         if vocab is not None and not isinstance(vocab, Vocab):
             raise TypeError(f"vocab: expected a textsieve.Vocab, got {type(vocab).__name__}")
         if vocab is not None and tokenizer_options:
-            raise ValueError("tokenizer options come from the vocabulary when vocab= is given; pass them to Vocab.from_texts instead")
+            raise ValueError(
+                "tokenizer options come from the vocabulary when vocab= is given; pass them to Vocab.from_texts instead"
+            )
         self.order = order
         self.k = k
         self.pad = pad
@@ -194,7 +213,11 @@ class AddKLM:
             raise ValueError("texts: the training set is empty; give at least one document")
         if self.vocab is None:
             self.vocab = Vocab.from_texts(
-                texts, self.unk, errors=errors, num_threads=self.num_threads, **self.tokenizer_options
+                texts,
+                self.unk,
+                errors=errors,
+                num_threads=self.num_threads,
+                **self.tokenizer_options,
             )
         counts = NgramCounts(self.order, self.vocab, pad=self.pad).update(
             texts, errors=errors, num_threads=self.num_threads
@@ -240,7 +263,9 @@ class AddKLM:
             _texts(texts), self.k, errors=errors, num_threads=self.num_threads
         )
         if n == 0:
-            raise ValueError(f"texts: nothing to score: no document has more than {self.order - 1} tokens")
+            raise ValueError(
+                f"texts: nothing to score: no document has more than {self.order - 1} tokens"
+            )
         return total / n
 
     def perplexity(self, texts: Iterable[str], *, errors: str = "strict") -> float:
@@ -256,13 +281,17 @@ class AddKLM:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.exp(nll / n)
 
-    def sample(self, start: str = "", length: int = 50, *, seed: int = 0, temperature: float = 1.0) -> str:
+    def sample(
+        self, start: str = "", length: int = 50, *, seed: int = 0, temperature: float = 1.0
+    ) -> str:
         """Generate ``length`` tokens after ``start`` (seeded); a padded model may stop early at
         ``</s>``. Returns only the generated text."""
         if length < 0:
             raise ValueError(f"length: must be >= 0, got {length}")
         start_ids = self.vocab.encode(start).tolist() if start else []
-        ids = self.counts._core.sample(start_ids, int(length), self.k, float(temperature), int(seed))
+        ids = self.counts._core.sample(
+            start_ids, int(length), self.k, float(temperature), int(seed)
+        )
         return self.vocab.decode(ids)
 
     # -- persistence -----------------------------------------------------------------------
@@ -276,7 +305,11 @@ class AddKLM:
             "pad": self.pad,
             "vocab": self.vocab.to_dict(),
         }
-        return {"header": json.dumps(header), "ids": ids.astype(np.uint32).ravel(), "counts": counts}
+        return {
+            "header": json.dumps(header),
+            "ids": ids.astype(np.uint32).ravel(),
+            "counts": counts,
+        }
 
     @classmethod
     def _from_state(cls, state: dict[str, Any], source: str) -> AddKLM:
@@ -285,7 +318,9 @@ class AddKLM:
             if header.get("format") != FORMAT:
                 raise TextsieveError(f"{source}: not a textsieve add-k model")
             if header.get("version") != VERSION:
-                raise TextsieveError(f"{source}: model format version {header.get('version')!r} is not supported (expected {VERSION})")
+                raise TextsieveError(
+                    f"{source}: model format version {header.get('version')!r} is not supported (expected {VERSION})"
+                )
             vocab = Vocab.from_dict(header["vocab"], source=source)
             core = _core.NgramModel.from_entries(
                 vocab._core,
@@ -320,7 +355,16 @@ class AddKLM:
 
     def __getstate__(self) -> dict[str, Any]:
         if self._counts is None:
-            return {"unfitted": (self.order, self.k, self.pad, self.unk, self.tokenizer_options, self.vocab)}
+            return {
+                "unfitted": (
+                    self.order,
+                    self.k,
+                    self.pad,
+                    self.unk,
+                    self.tokenizer_options,
+                    self.vocab,
+                )
+            }
         return self._state()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -331,5 +375,9 @@ class AddKLM:
         self.__dict__.update(AddKLM._from_state(state, "pickle").__dict__)
 
     def __repr__(self) -> str:
-        fitted = f", V={self.V}, n-grams={len(self.counts)}" if self._counts is not None else ", unfitted"
+        fitted = (
+            f", V={self.V}, n-grams={len(self.counts)}"
+            if self._counts is not None
+            else ", unfitted"
+        )
         return f"AddKLM(order={self.order}, k={self.k}, pad={self.pad}{fitted})"

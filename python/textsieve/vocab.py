@@ -164,21 +164,35 @@ class Vocab:
     def decode(self, ids: Iterable[int] | np.ndarray) -> str:
         arr = np.asarray(ids)
         if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
-            raise TypeError(f"ids: expected a 1-d sequence of ints, got {arr.dtype} of shape {arr.shape}")
+            raise TypeError(
+                f"ids: expected a 1-d sequence of ints, got {arr.dtype} of shape {arr.shape}"
+            )
         return self._core.decode(np.ascontiguousarray(arr, dtype=np.int64))
 
     # -- persistence -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": VERSION, "tokens": self.tokens, "unk": self.unk, **self.options}
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "tokens": self.tokens,
+            "unk": self.unk,
+            **self.options,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "data") -> Vocab:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise TextsieveError(f"{source}: not a textsieve vocabulary (format {FORMAT!r} expected)")
+            raise TextsieveError(
+                f"{source}: not a textsieve vocabulary (format {FORMAT!r} expected)"
+            )
         if data.get("version") != VERSION:
-            raise TextsieveError(f"{source}: vocabulary format version {data.get('version')!r} is not supported (expected {VERSION})")
+            raise TextsieveError(
+                f"{source}: vocabulary format version {data.get('version')!r} is not supported (expected {VERSION})"
+            )
         try:
-            opts = {k: data[k] for k in ("normalize", "lowercase", "punctuation", "nfkc", "keep_spaces")}
+            opts = {
+                k: data[k] for k in ("normalize", "lowercase", "punctuation", "nfkc", "keep_spaces")
+            }
             return cls(data["tokens"], data["unk"], **opts)
         except (KeyError, TypeError) as exc:
             raise TextsieveError(f"{source}: malformed vocabulary ({exc})") from None

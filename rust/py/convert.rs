@@ -30,7 +30,10 @@ pub fn extract_text(obj: &Bound<'_, PyAny>, what: &str, errors: Surrogates) -> P
     let s = obj.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!(
             "{what}: expected str, got {}",
-            obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into())
         ))
     })?;
     match s.to_str() {
@@ -64,7 +67,11 @@ fn replace_surrogates(bytes: &[u8]) -> String {
                 out.push_str(std::str::from_utf8(good).unwrap_or_default());
                 out.push('\u{FFFD}');
                 // `surrogatepass` writes each surrogate as 3 bytes starting with 0xED
-                let skip = if bad[0] == 0xED { 3 } else { e.error_len().unwrap_or(1) };
+                let skip = if bad[0] == 0xED {
+                    3
+                } else {
+                    e.error_len().unwrap_or(1)
+                };
                 rest = &bad[skip.min(bad.len())..];
             }
         }
@@ -74,7 +81,11 @@ fn replace_surrogates(bytes: &[u8]) -> String {
 
 /// An iterable of `str` (list, tuple, generator, ...) as `Vec<String>`; a bare `str` is refused
 /// because iterating it would silently treat each character as a document.
-pub fn extract_texts(obj: &Bound<'_, PyAny>, arg: &str, errors: Surrogates) -> PyResult<Vec<String>> {
+pub fn extract_texts(
+    obj: &Bound<'_, PyAny>,
+    arg: &str,
+    errors: Surrogates,
+) -> PyResult<Vec<String>> {
     if obj.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(format!(
             "{arg}: expected an iterable of str (documents), got a single str; wrap it in a list"
@@ -83,7 +94,10 @@ pub fn extract_texts(obj: &Bound<'_, PyAny>, arg: &str, errors: Surrogates) -> P
     let iter = obj.try_iter().map_err(|_| {
         PyTypeError::new_err(format!(
             "{arg}: expected an iterable of str, got {}",
-            obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into())
         ))
     })?;
     let mut out = Vec::with_capacity(obj.len().unwrap_or(0));

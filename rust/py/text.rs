@@ -9,7 +9,13 @@ use crate::ngram::NgramCounts;
 use crate::parallel::with_threads;
 use crate::tokenize::{CharSet, Tokenizer, Vocab, JA_PUNCTUATION, SEED_PUNCTUATION};
 
-fn tokenizer(normalize: bool, lowercase: bool, punctuation: &str, nfkc: bool, keep_spaces: bool) -> Tokenizer {
+fn tokenizer(
+    normalize: bool,
+    lowercase: bool,
+    punctuation: &str,
+    nfkc: bool,
+    keep_spaces: bool,
+) -> Tokenizer {
     Tokenizer {
         normalize,
         lowercase,
@@ -21,7 +27,14 @@ fn tokenizer(normalize: bool, lowercase: bool, punctuation: &str, nfkc: bool, ke
 
 #[pyfunction]
 #[pyo3(signature = (text, *, lowercase=true, punctuation=SEED_PUNCTUATION, nfkc=false, errors="strict"))]
-fn normalize(py: Python<'_>, text: &Bound<'_, PyAny>, lowercase: bool, punctuation: &str, nfkc: bool, errors: &str) -> PyResult<String> {
+fn normalize(
+    py: Python<'_>,
+    text: &Bound<'_, PyAny>,
+    lowercase: bool,
+    punctuation: &str,
+    nfkc: bool,
+    errors: &str,
+) -> PyResult<String> {
     let text = extract_text(text, "text", Surrogates::parse(errors)?)?;
     let tok = tokenizer(true, lowercase, punctuation, nfkc, false);
     Ok(py.detach(|| tok.normalize_text(&text)))
@@ -30,12 +43,24 @@ fn normalize(py: Python<'_>, text: &Bound<'_, PyAny>, lowercase: bool, punctuati
 #[pyfunction]
 #[pyo3(signature = (texts, *, lowercase=true, punctuation=SEED_PUNCTUATION, nfkc=false, errors="strict", num_threads=None))]
 #[allow(clippy::too_many_arguments)]
-fn normalize_batch(py: Python<'_>, texts: &Bound<'_, PyAny>, lowercase: bool, punctuation: &str, nfkc: bool, errors: &str, num_threads: Option<usize>) -> PyResult<Vec<String>> {
+fn normalize_batch(
+    py: Python<'_>,
+    texts: &Bound<'_, PyAny>,
+    lowercase: bool,
+    punctuation: &str,
+    nfkc: bool,
+    errors: &str,
+    num_threads: Option<usize>,
+) -> PyResult<Vec<String>> {
     use rayon::prelude::*;
     let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
     let tok = tokenizer(true, lowercase, punctuation, nfkc, false);
-    py.detach(|| with_threads(num_threads, || texts.par_iter().map(|t| tok.normalize_text(t)).collect()))
-        .map_err(to_pyerr)
+    py.detach(|| {
+        with_threads(num_threads, || {
+            texts.par_iter().map(|t| tok.normalize_text(t)).collect()
+        })
+    })
+    .map_err(to_pyerr)
 }
 
 #[pyfunction]
@@ -97,7 +122,11 @@ impl PyVocab {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let tok = tokenizer(normalize, lowercase, &punctuation, nfkc, keep_spaces);
         let inner = py
-            .detach(|| with_threads(num_threads, || Vocab::from_texts(&texts, unk.as_deref(), tok)))
+            .detach(|| {
+                with_threads(num_threads, || {
+                    Vocab::from_texts(&texts, unk.as_deref(), tok)
+                })
+            })
             .and_then(|r| r)
             .map_err(to_pyerr)?;
         Ok(PyVocab { inner })
@@ -122,7 +151,13 @@ impl PyVocab {
     #[getter]
     fn options(&self) -> (bool, bool, String, bool, bool) {
         let t = &self.inner.tokenizer;
-        (t.normalize, t.lowercase, t.punctuation.chars(), t.nfkc, t.keep_spaces)
+        (
+            t.normalize,
+            t.lowercase,
+            t.punctuation.chars(),
+            t.nfkc,
+            t.keep_spaces,
+        )
     }
 
     fn __len__(&self) -> usize {
@@ -134,23 +169,47 @@ impl PyVocab {
     }
 
     fn token_of(&self, id: i64) -> Option<String> {
-        u32::try_from(id).ok().and_then(|i| self.inner.token_of(i)).map(str::to_owned)
+        u32::try_from(id)
+            .ok()
+            .and_then(|i| self.inner.token_of(i))
+            .map(str::to_owned)
     }
 
     fn tokenize(&self, text: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         let text = extract_text(text, "text", Surrogates::Strict)?;
-        Ok(self.inner.tokenizer.tokens(&text).into_iter().map(String::from).collect())
+        Ok(self
+            .inner
+            .tokenizer
+            .tokens(&text)
+            .into_iter()
+            .map(String::from)
+            .collect())
     }
 
     #[pyo3(signature = (text, *, errors="strict"))]
-    fn encode<'py>(&self, py: Python<'py>, text: &Bound<'py, PyAny>, errors: &str) -> PyResult<Bound<'py, PyArray1<i32>>> {
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        text: &Bound<'py, PyAny>,
+        errors: &str,
+    ) -> PyResult<Bound<'py, PyArray1<i32>>> {
         let text = extract_text(text, "text", Surrogates::parse(errors)?)?;
         let ids = py.detach(|| self.inner.encode(&text)).map_err(to_pyerr)?;
-        Ok(ids.into_iter().map(|i| i as i32).collect::<Vec<_>>().into_pyarray(py))
+        Ok(ids
+            .into_iter()
+            .map(|i| i as i32)
+            .collect::<Vec<_>>()
+            .into_pyarray(py))
     }
 
     #[pyo3(signature = (texts, *, errors="strict", num_threads=None))]
-    fn encode_batch<'py>(&self, py: Python<'py>, texts: &Bound<'py, PyAny>, errors: &str, num_threads: Option<usize>) -> PyResult<Vec<Bound<'py, PyArray1<i32>>>> {
+    fn encode_batch<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyAny>,
+        errors: &str,
+        num_threads: Option<usize>,
+    ) -> PyResult<Vec<Bound<'py, PyArray1<i32>>>> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let all = py
             .detach(|| with_threads(num_threads, || self.inner.encode_batch(&texts)))
@@ -158,13 +217,26 @@ impl PyVocab {
             .map_err(to_pyerr)?;
         Ok(all
             .into_iter()
-            .map(|ids| ids.into_iter().map(|i| i as i32).collect::<Vec<_>>().into_pyarray(py))
+            .map(|ids| {
+                ids.into_iter()
+                    .map(|i| i as i32)
+                    .collect::<Vec<_>>()
+                    .into_pyarray(py)
+            })
             .collect())
     }
 
-    fn encode_tokens<'py>(&self, py: Python<'py>, tokens: Vec<String>) -> PyResult<Bound<'py, PyArray1<i32>>> {
+    fn encode_tokens<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Vec<String>,
+    ) -> PyResult<Bound<'py, PyArray1<i32>>> {
         let ids = self.inner.encode_tokens(&tokens).map_err(to_pyerr)?;
-        Ok(ids.into_iter().map(|i| i as i32).collect::<Vec<_>>().into_pyarray(py))
+        Ok(ids
+            .into_iter()
+            .map(|i| i as i32)
+            .collect::<Vec<_>>()
+            .into_pyarray(py))
     }
 
     fn decode(&self, ids: PyReadonlyArray1<'_, i64>) -> PyResult<String> {
@@ -179,7 +251,13 @@ impl PyVocab {
     }
 }
 
-fn scores_to_arrays(py: Python<'_>, scores: Vec<Score>) -> (Bound<'_, PyArray1<f64>>, Bound<'_, PyArray1<u64>>) {
+/// Two arrays returned together.
+type Arrays<'py, A, B> = (Bound<'py, A>, Bound<'py, B>);
+
+fn scores_to_arrays(
+    py: Python<'_>,
+    scores: Vec<Score>,
+) -> Arrays<'_, PyArray1<f64>, PyArray1<u64>> {
     let nll: Vec<f64> = scores.iter().map(|s| s.nll).collect();
     let n: Vec<u64> = scores.iter().map(|s| s.n).collect();
     (nll.into_pyarray(py), n.into_pyarray(py))
@@ -211,8 +289,9 @@ impl PyNgramModel {
         counts: PyReadonlyArray1<'_, u64>,
     ) -> PyResult<Self> {
         let mut inner = NgramModel::new(vocab.get().inner.clone(), order, pad).map_err(to_pyerr)?;
-        inner.counts = NgramCounts::from_entries(order, inner.id_space(), ids.as_slice()?, counts.as_slice()?)
-            .map_err(to_pyerr)?;
+        inner.counts =
+            NgramCounts::from_entries(order, inner.id_space(), ids.as_slice()?, counts.as_slice()?)
+                .map_err(to_pyerr)?;
         Ok(PyNgramModel { inner })
     }
 
@@ -249,7 +328,13 @@ impl PyNgramModel {
     }
 
     #[pyo3(signature = (texts, *, errors="strict", num_threads=None))]
-    fn fit(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>, errors: &str, num_threads: Option<usize>) -> PyResult<()> {
+    fn fit(
+        &mut self,
+        py: Python<'_>,
+        texts: &Bound<'_, PyAny>,
+        errors: &str,
+        num_threads: Option<usize>,
+    ) -> PyResult<()> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let inner = &mut self.inner;
         py.detach(|| with_threads(num_threads, || inner.fit(&texts)))
@@ -282,7 +367,7 @@ impl PyNgramModel {
     }
 
     /// `(ids (m, order) int32, counts (m,) uint64)` in lexicographic order.
-    fn entries<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyArray2<i32>>, Bound<'py, PyArray1<u64>>)> {
+    fn entries<'py>(&self, py: Python<'py>) -> PyResult<Arrays<'py, PyArray2<i32>, PyArray1<u64>>> {
         let (ids, counts) = self.inner.counts.entries();
         let order = self.inner.order();
         let ids: Vec<i32> = ids.into_iter().map(|i| i as i32).collect();
@@ -291,10 +376,18 @@ impl PyNgramModel {
     }
 
     #[pyo3(signature = (max_cells=16_777_216))]
-    fn dense_bigrams<'py>(&self, py: Python<'py>, max_cells: usize) -> PyResult<Bound<'py, PyArray2<u64>>> {
+    fn dense_bigrams<'py>(
+        &self,
+        py: Python<'py>,
+        max_cells: usize,
+    ) -> PyResult<Bound<'py, PyArray2<u64>>> {
         let v = self.inner.id_space() as usize;
-        let m = self.inner.counts.dense_bigrams(max_cells).map_err(to_pyerr)?;
-        Ok(m.into_pyarray(py).reshape([v, v])?)
+        let m = self
+            .inner
+            .counts
+            .dense_bigrams(max_cells)
+            .map_err(to_pyerr)?;
+        m.into_pyarray(py).reshape([v, v])
     }
 
     fn prob(&self, context: Vec<u32>, token: u32, k: f64) -> PyResult<f64> {
@@ -303,7 +396,14 @@ impl PyNgramModel {
 
     /// Per-document `(nll sums, predicted token counts)`.
     #[pyo3(signature = (texts, k, *, errors="strict", num_threads=None))]
-    fn score<'py>(&self, py: Python<'py>, texts: &Bound<'py, PyAny>, k: f64, errors: &str, num_threads: Option<usize>) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u64>>)> {
+    fn score<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyAny>,
+        k: f64,
+        errors: &str,
+        num_threads: Option<usize>,
+    ) -> PyResult<Arrays<'py, PyArray1<f64>, PyArray1<u64>>> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let scores = py
             .detach(|| with_threads(num_threads, || self.inner.score_texts(&texts, k)))
@@ -314,7 +414,14 @@ impl PyNgramModel {
 
     /// Corpus `(nll sum, predicted token count)`.
     #[pyo3(signature = (texts, k, *, errors="strict", num_threads=None))]
-    fn corpus_score(&self, py: Python<'_>, texts: &Bound<'_, PyAny>, k: f64, errors: &str, num_threads: Option<usize>) -> PyResult<(f64, u64)> {
+    fn corpus_score(
+        &self,
+        py: Python<'_>,
+        texts: &Bound<'_, PyAny>,
+        k: f64,
+        errors: &str,
+        num_threads: Option<usize>,
+    ) -> PyResult<(f64, u64)> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let s = py
             .detach(|| with_threads(num_threads, || self.inner.corpus_score(&texts, k)))
@@ -323,8 +430,17 @@ impl PyNgramModel {
         Ok((s.nll, s.n))
     }
 
-    fn sample(&self, start: Vec<u32>, length: usize, k: f64, temperature: f64, seed: u64) -> PyResult<Vec<u32>> {
-        self.inner.sample(&start, length, k, temperature, seed).map_err(to_pyerr)
+    fn sample(
+        &self,
+        start: Vec<u32>,
+        length: usize,
+        k: f64,
+        temperature: f64,
+        seed: u64,
+    ) -> PyResult<Vec<u32>> {
+        self.inner
+            .sample(&start, length, k, temperature, seed)
+            .map_err(to_pyerr)
     }
 }
 

@@ -21,10 +21,18 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for name in args.corpus:
         label, docs = load_corpus(name, limit_bytes=int(args.limit_mb * 1e6))
-        rows = run_ngram_bench(docs, order=args.order, repeat=args.repeat, peers=not args.no_peers, num_threads=args.threads)
+        rows = run_ngram_bench(
+            docs,
+            order=args.order,
+            repeat=args.repeat,
+            peers=not args.no_peers,
+            num_threads=args.threads,
+        )
         results.append((label, docs, rows))
         if not args.json:
-            print(f"\n== {label}: {len(docs)} documents, {mb(docs):.2f} MB, order {args.order}, {args.threads} thread(s)")
+            print(
+                f"\n== {label}: {len(docs)} documents, {mb(docs):.2f} MB, order {args.order}, {args.threads} thread(s)"
+            )
             print(report(rows))
     if args.json:
         out = [
@@ -32,7 +40,16 @@ def run(args: argparse.Namespace) -> int:
                 "corpus": label,
                 "documents": len(docs),
                 "megabytes": mb(docs),
-                "rows": [{"stage": r.stage, "impl": r.impl, "seconds": r.seconds, "mb_per_s": r.mb_per_s, **r.extra} for r in rows],
+                "rows": [
+                    {
+                        "stage": r.stage,
+                        "impl": r.impl,
+                        "seconds": r.seconds,
+                        "mb_per_s": r.mb_per_s,
+                        **r.extra,
+                    }
+                    for r in rows
+                ],
             }
             for label, docs, rows in results
         ]
@@ -48,8 +65,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--corpus", nargs="+", default=["shakespeare", "manpages"], choices=["shakespeare", "manpages", "generated"])
-    p.add_argument("--limit-mb", type=float, default=3.0, help="use at most this much of each corpus (default 3)")
+    p.add_argument(
+        "--corpus",
+        nargs="+",
+        default=["shakespeare", "manpages"],
+        choices=["shakespeare", "manpages", "generated"],
+    )
+    p.add_argument(
+        "--limit-mb",
+        type=float,
+        default=3.0,
+        help="use at most this much of each corpus (default 3)",
+    )
     p.add_argument("--order", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="Rust threads (default 1)")
     p.add_argument("--repeat", type=int, default=3, help="best of N runs for the Rust side")

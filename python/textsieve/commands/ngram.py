@@ -49,7 +49,9 @@ def _read_documents(path: str, text_field: str, id_field: str | None, doc_per_fi
                 raise ValueError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
             text = rec.get(text_field) if isinstance(rec, dict) else None
             if not isinstance(text, str):
-                raise ValueError(f"{path}:{lineno}: no string field {text_field!r} (use --text-field)")
+                raise ValueError(
+                    f"{path}:{lineno}: no string field {text_field!r} (use --text-field)"
+                )
             rid = rec.get(id_field, f"{p.name}:{lineno}") if id_field else f"{p.name}:{lineno}"
             yield rid, text
 
@@ -71,7 +73,9 @@ def _model(args: argparse.Namespace) -> AddKLM:
     elif args.punctuation:
         from textsieve import JA_PUNCTUATION, SEED_PUNCTUATION
 
-        opts["punctuation"] = {"seed": SEED_PUNCTUATION, "ja": JA_PUNCTUATION}.get(args.punctuation, args.punctuation)
+        opts["punctuation"] = {"seed": SEED_PUNCTUATION, "ja": JA_PUNCTUATION}.get(
+            args.punctuation, args.punctuation
+        )
     return AddKLM(order=args.order, k=args.k, pad=args.pad, **opts)
 
 
@@ -79,7 +83,9 @@ def _score_chunks(lm: AddKLM, texts: list[str], quiet: bool):
     import numpy as np
 
     out = []
-    with Progress(len(texts), unit="docs", desc="scoring", enabled=None if not quiet else False) as bar:
+    with Progress(
+        len(texts), unit="docs", desc="scoring", enabled=None if not quiet else False
+    ) as bar:
         for i in range(0, len(texts), CHUNK):
             chunk = texts[i : i + CHUNK]
             out.append(lm.score(chunk))
@@ -106,8 +112,12 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"order={args.order} k={args.k} V={lm.V} train_docs={len(train)} eval_docs={len(evals)}")
-        print(f"perplexity={result['perplexity']:.4f} nll={nll:.4f} nats/token ({result['bits_per_token']:.4f} bits)")
+        print(
+            f"order={args.order} k={args.k} V={lm.V} train_docs={len(train)} eval_docs={len(evals)}"
+        )
+        print(
+            f"perplexity={result['perplexity']:.4f} nll={nll:.4f} nats/token ({result['bits_per_token']:.4f} bits)"
+        )
     return 0
 
 
@@ -126,7 +136,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     ids, texts = _load(args.input, args)
     scores = _score_chunks(lm, texts, args.quiet)
     lines = (
-        json.dumps({"id": rid, "perplexity": None if math.isnan(s) else float(s)}, ensure_ascii=False) + "\n"
+        json.dumps(
+            {"id": rid, "perplexity": None if math.isnan(s) else float(s)}, ensure_ascii=False
+        )
+        + "\n"
         for rid, s in zip(ids, scores.tolist())
     )
     if args.output:
@@ -141,7 +154,9 @@ def stdlib_sources() -> list[Path]:
     """The standard library's own .py files (every Python installation has them)."""
     root = Path(sysconfig.get_paths()["stdlib"])
     skip = ("site-packages", "test", "tests", "idlelib", "lib2to3")
-    return sorted(p for p in root.rglob("*.py") if not any(part in skip for part in p.relative_to(root).parts))
+    return sorted(
+        p for p in root.rglob("*.py") if not any(part in skip for part in p.relative_to(root).parts)
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -165,7 +180,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     assert best is not None
     scores = best[1].score(evals)
     order = sorted(range(len(evals)), key=lambda i: -scores[i] if not math.isnan(scores[i]) else 0)
-    print(f"\nleast typical held-out files under the order-{best[1].order} model (quality filtering):")
+    print(
+        f"\nleast typical held-out files under the order-{best[1].order} model (quality filtering):"
+    )
     for i in order[:5]:
         print(f"  {scores[i]:8.2f}  {os.path.relpath(files[cut + i], files[0].parent)}")
     return 0
@@ -182,7 +199,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     def common(q: argparse.ArgumentParser, model_opts: bool = True) -> None:
-        q.add_argument("--text-field", default="text", help="JSONL field holding the text (default: text)")
+        q.add_argument(
+            "--text-field", default="text", help="JSONL field holding the text (default: text)"
+        )
         q.add_argument("--id-field", default=None, help="JSONL field holding the document id")
         q.add_argument("--doc-per-file", action="store_true", help="each file is one document")
         q.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -190,11 +209,20 @@ def register(sub: argparse._SubParsersAction) -> None:
             q.add_argument("--order", type=int, default=2, help="n-gram order (default 2)")
             q.add_argument("--k", type=float, default=0.1, help="add-k constant (default 0.1)")
             q.add_argument("--pad", action="store_true", help="pad documents with <s> and </s>")
-            q.add_argument("--raw", action="store_true", help="no normalization: every character is a token")
-            q.add_argument("--punctuation", help="'seed' (default), 'ja', or the characters to turn into spaces")
+            q.add_argument(
+                "--raw", action="store_true", help="no normalization: every character is a token"
+            )
+            q.add_argument(
+                "--punctuation",
+                help="'seed' (default), 'ja', or the characters to turn into spaces",
+            )
 
-    q = verbs.add_parser("perplexity", help="train on --train, report perplexity on --eval", epilog=EXAMPLES,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    q = verbs.add_parser(
+        "perplexity",
+        help="train on --train, report perplexity on --eval",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     q.add_argument("--train", nargs="+", required=True, metavar="FILE")
     q.add_argument("--eval", nargs="+", required=True, metavar="FILE")
     q.add_argument("--json", action="store_true", help="print one JSON object")
@@ -214,5 +242,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     common(q, model_opts=False)
     q.set_defaults(func=cmd_score)
 
-    q = verbs.add_parser("demo", help="n-gram perplexity over the Python standard library's sources")
+    q = verbs.add_parser(
+        "demo", help="n-gram perplexity over the Python standard library's sources"
+    )
     q.set_defaults(func=cmd_demo)
