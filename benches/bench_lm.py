@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import pytest
-
 import textsieve as ts
 from textsieve.lm import GRULanguageModel, torch_available
 
@@ -23,7 +22,9 @@ HIDDEN, D_MODEL = 256, 64
 
 
 def _corpus() -> str:
-    shared = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "tinyshakespeare.txt")
+    shared = os.path.join(
+        os.path.dirname(__file__), "..", "..", "shared", "data", "tinyshakespeare.txt"
+    )
     if os.path.exists(shared):
         with open(shared, encoding="utf-8") as fh:
             return fh.read(200_000)
@@ -68,7 +69,9 @@ def bench_train_chars_per_second(benchmark, corpus, backend):
     chars = STEPS * BATCH * BLOCK
     benchmark.extra_info["chars_per_second"] = round(chars / seconds)
     benchmark.extra_info["backend"] = backend
-    benchmark.extra_info["config"] = f"hidden={HIDDEN} d_model={D_MODEL} batch={BATCH} block={BLOCK}"
+    benchmark.extra_info["config"] = (
+        f"hidden={HIDDEN} d_model={D_MODEL} batch={BATCH} block={BLOCK}"
+    )
     assert all(math.isfinite(v) for v in losses)
     assert losses[0] == pytest.approx(math.log(len(vocab)), rel=0.2)  # untrained: ~uniform
     assert np.mean(losses[-3:]) < losses[0] - 0.3  # and it learns

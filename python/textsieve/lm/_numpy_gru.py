@@ -16,9 +16,16 @@ Inside the loop there is one ``(B, H) x (H, 3H)`` product and a handful of in-pl
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
+from textsieve.lm._blas import blas_threads
 from textsieve.lm._optim import AdamW, clip_grads_
+
+# Below this many sequences per thread the per-step Python overhead outweighs the parallelism.
+_MIN_ROWS = 4
 
 Params = dict[str, np.ndarray]
 
@@ -259,30 +266,74 @@ def loss_and_grads(params: Params, x: np.ndarray, y: np.ndarray, h0: np.ndarray 
     return loss, grads
 
 
+def _split(batch: int, parts: int) -> list[slice]:
+    """``parts`` contiguous, nearly equal row ranges of a batch (no empty ones)."""
+    parts = max(1, min(parts, batch))
+    edges = np.linspace(0, batch, parts + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
 class NumpyGRUEngine:
     """The NumPy backend behind :class:`textsieve.lm.GRULanguageModel`.
 
     Holds the live parameters (float32 to train; float64 works too) and the optimizer state.
+    With ``threads > 1`` a batch is cut into that many slices of sequences, each run through
+    forward and backward on its own thread with a single-threaded BLAS (NumPy releases the GIL
+    in matrix products and ufunc loops); the slice gradients are averaged by their sizes, which
+    is the gradient of the whole batch. ``threads=None`` uses one per CPU core. BLAS itself is
+    held to one thread while the engine computes (see :mod:`textsieve.lm._blas` for why).
     """
 
     name = "numpy"
 
-    def __init__(self, params: Params, dtype=np.float32) -> None:
+    def __init__(self, params: Params, dtype=np.float32, threads: int | None = None) -> None:
         self.dtype = np.dtype(dtype)
         self.weights = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in params.items()}
         self.layers = _layers_of(self.weights)
         self.hidden = _hidden_of(self.weights)
+        self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
+        self._pool: ThreadPoolExecutor | None = None
         self._opt: AdamW | None = None
         self._clip: float | None = None
+
+    def _map(self, fn, batch: int) -> list:
+        """``fn(rows)`` for each slice of the batch, on the worker threads when there are >1."""
+        slices = _split(batch, self.threads) if batch >= 2 * _MIN_ROWS else [slice(0, batch)]
+        with blas_threads(1):
+            if len(slices) == 1:
+                return [fn(slices[0])]
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="textsieve-lm")
+            return list(self._pool.map(fn, slices))
 
     def setup_training(self, *, weight_decay: float, clip: float | None, betas, eps: float) -> None:
         self._opt = AdamW(self.weights, betas=betas, eps=eps, weight_decay=weight_decay)
         self._clip = clip
 
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray):
+        batch = x.shape[0]
+
+        def part(rows: slice):
+            # errstate is per thread; a diverging run shows in its loss, which fit() checks
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return (rows, *loss_and_grads(self.weights, x[rows], y[rows]))
+
+        parts = self._map(part, batch)
+        if len(parts) == 1:
+            return parts[0][1], parts[0][2]
+        loss = 0.0
+        grads = {k: np.zeros_like(v) for k, v in self.weights.items()}
+        for rows, part_loss, part_grads in parts:
+            share = (rows.stop - rows.start) / batch
+            loss += share * part_loss
+            for k, g in part_grads.items():
+                grads[k] += share * g
+        return loss, grads
+
     def train_step(self, x: np.ndarray, y: np.ndarray, lr: float) -> tuple[float, float]:
         if self._opt is None:
             raise RuntimeError("setup_training() must be called before train_step()")
-        loss, grads = loss_and_grads(self.weights, x, y)
+        loss, grads = self.loss_and_grads(x, y)
         norm = clip_grads_(grads, self._clip)
         self._opt.step(grads, lr)
         return loss, norm
@@ -292,10 +343,18 @@ class NumpyGRUEngine:
 
     def nll(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, state: np.ndarray):
         """Sum of -log p(y) over the positions where ``mask`` is true; (B, T) inputs."""
-        logits, state, _ = forward(self.weights, np.ascontiguousarray(x.T), state)
-        logp = log_softmax(logits.astype(np.float64, copy=False))
-        picked = np.take_along_axis(logp, np.ascontiguousarray(y.T)[..., None], axis=-1)[..., 0]
-        return -float(picked[mask.T].sum()), state
+
+        def part(rows: slice):
+            logits, new_state, _ = forward(
+                self.weights, np.ascontiguousarray(x[rows].T), state[:, rows]
+            )
+            logp = log_softmax(logits.astype(np.float64, copy=False))
+            yt = np.ascontiguousarray(y[rows].T)[..., None]
+            picked = np.take_along_axis(logp, yt, axis=-1)[..., 0]
+            return -float(picked[mask[rows].T].sum()), new_state
+
+        parts = self._map(part, x.shape[0])
+        return sum(p[0] for p in parts), np.concatenate([p[1] for p in parts], axis=1)
 
     def logits(self, x: np.ndarray, state: np.ndarray):
         """Logits (B, T, V) as float64 for (B, T) ids, and the state after them."""

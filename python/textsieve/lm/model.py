@@ -88,6 +88,14 @@ def _check_float(name: str, value: Any, *, minimum: float = 0.0, strict: bool = 
     return value
 
 
+def _check_vocab(vocab: Any) -> None:
+    for attr in ("encode", "decode", "tokens", "to_json"):
+        if not hasattr(vocab, attr):
+            raise TypeError(
+                f"vocab must be a textsieve.Vocab (missing .{attr}), got {type(vocab).__name__}"
+            )
+
+
 class CharLanguageModel:
     """What every character model here shares: training loop, evaluation, generation, save/load.
 
@@ -97,11 +105,7 @@ class CharLanguageModel:
     kind = "abstract"
 
     def __init__(self, vocab: Any, config: dict[str, Any], params: dict[str, np.ndarray]) -> None:
-        for attr in ("encode", "decode", "tokens", "to_json"):
-            if not hasattr(vocab, attr):
-                raise TypeError(
-                    f"vocab must be a textsieve.Vocab (missing .{attr}), got {type(vocab).__name__}"
-                )
+        _check_vocab(vocab)
         self.vocab = vocab
         self.config = dict(config)
         self._engine = self._make_engine(params)
@@ -236,7 +240,9 @@ class CharLanguageModel:
                 starts = rng.integers(0, train_ids.size - block, size=batch)
                 chunk = train_ids[starts[:, None] + offsets]
                 t0 = time.perf_counter()
-                loss, _ = engine.train_step(chunk[:, :-1], chunk[:, 1:], cur_lr)
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    # a diverging run is caught just below, by its loss
+                    loss, _ = engine.train_step(chunk[:, :-1], chunk[:, 1:], cur_lr)
                 train_seconds += time.perf_counter() - t0
                 step += 1
                 if not math.isfinite(loss):
@@ -428,6 +434,7 @@ class GRULanguageModel(CharLanguageModel):
     ``backend="auto"`` uses torch when it is importable, else NumPy; both start from the same
     seeded weights, draw the same batches and give the same numbers to float32 round-off.
     ``device`` (torch only): ``"cpu"``, ``"cuda"``, or None for CUDA when available.
+    ``threads`` (numpy only): worker threads over the sequences of a batch; None: one per core.
     """
 
     kind = "GRULanguageModel"
@@ -442,8 +449,12 @@ class GRULanguageModel(CharLanguageModel):
         *,
         seed: int = 0,
         device: str | None = None,
+        threads: int | None = None,
         _params: dict[str, np.ndarray] | None = None,
     ) -> None:
+        if threads is not None:
+            threads = _check_int("threads", threads, 1)
+        self._threads = threads
         config = {
             "d_model": _check_int("d_model", d_model, 1),
             "hidden": _check_int("hidden", hidden, 1),
@@ -452,6 +463,7 @@ class GRULanguageModel(CharLanguageModel):
         }
         self._backend_choice = resolve_backend(backend)
         self._device = device
+        _check_vocab(vocab)
         if _params is None:
             _params = _numpy_gru.init_params(len(vocab.tokens), d_model, hidden, layers, seed)
         super().__init__(vocab, config, _params)
@@ -473,7 +485,7 @@ class GRULanguageModel(CharLanguageModel):
                 layers=c["layers"],
                 device=self._device,
             )
-        return _numpy_gru.NumpyGRUEngine(params)
+        return _numpy_gru.NumpyGRUEngine(params, threads=self._threads)
 
 
 class MLPBigramLM(CharLanguageModel):
@@ -498,6 +510,7 @@ class MLPBigramLM(CharLanguageModel):
         if backend not in ("auto", "numpy"):
             raise ValueError(f"MLPBigramLM runs on the numpy backend only, got backend={backend!r}")
         config = {"hidden": _check_int("hidden", hidden, 1), "seed": _check_int("seed", seed, 0)}
+        _check_vocab(vocab)
         if _params is None:
             _params = mlp_init_params(len(vocab.tokens), hidden, seed)
         super().__init__(vocab, config, _params)
@@ -541,7 +554,13 @@ def _header(npz, path) -> dict[str, Any]:
     return header
 
 
-def load(path: str | os.PathLike[str], *, backend: str = "auto", device: str | None = None):
+def load(
+    path: str | os.PathLike[str],
+    *,
+    backend: str = "auto",
+    device: str | None = None,
+    threads: int | None = None,
+):
     """Load any model written by ``save``; weights are checked against the header's shapes."""
     from textsieve.vocab import Vocab
 
@@ -554,6 +573,7 @@ def load(path: str | os.PathLike[str], *, backend: str = "auto", device: str | N
     kwargs: dict[str, Any] = {"backend": backend}
     if cls is GRULanguageModel:
         kwargs["device"] = device
+        kwargs["threads"] = threads
     elif backend not in ("auto", "numpy"):
         raise ValueError(f"{header['model']} runs on the numpy backend only, got {backend!r}")
     else:
