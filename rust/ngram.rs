@@ -209,11 +209,30 @@ impl NgramCounts {
             std::mem::take(&mut self.contexts),
         );
         let mut added = 0u64;
-        self.for_each_window(ids, |key| {
-            grams.add(key, 1);
-            contexts.add(key >> bits, 1);
-            added += 1;
-        });
+        match (&mut grams, &mut contexts) {
+            // the common small-vocabulary case, without a branch per window
+            (Table::Dense(g), Table::Dense(c)) => {
+                // keys fit in 64 bits here (at most DENSE_BITS)
+                let n = self.order;
+                if ids.len() >= n {
+                    let mask = (g.len() - 1) as u64;
+                    let mut key = ids[..n - 1]
+                        .iter()
+                        .fold(0u64, |k, &id| (k << bits) | id as u64);
+                    for &id in &ids[n - 1..] {
+                        key = ((key << bits) | id as u64) & mask;
+                        g[key as usize] += 1;
+                        c[(key >> bits) as usize] += 1;
+                    }
+                    added = (ids.len() + 1 - n) as u64;
+                }
+            }
+            (g, c) => self.for_each_window(ids, |key| {
+                g.add(key, 1);
+                c.add(key >> bits, 1);
+                added += 1;
+            }),
+        }
         self.grams = grams;
         self.contexts = contexts;
         self.total += added;

@@ -199,6 +199,31 @@ impl Tokenizer {
         }
     }
 
+    /// For each ASCII byte, the token it becomes (`None`: dropped as space or punctuation), for
+    /// byte-at-a-time tokenization of ASCII text. `None` overall when spaces are kept while
+    /// normalizing (runs of spaces then collapse, which a per-byte table cannot express).
+    pub fn ascii_table(&self) -> Option<[Option<u8>; 128]> {
+        if self.normalize && self.keep_spaces {
+            return None;
+        }
+        let mut table = [None; 128];
+        for (b, slot) in table.iter_mut().enumerate() {
+            let raw = b as u8;
+            if !self.normalize {
+                *slot = Some(raw);
+                continue;
+            }
+            let c = if self.lowercase {
+                raw.to_ascii_lowercase()
+            } else {
+                raw
+            };
+            let dropped = is_py_space(c as char) || self.punctuation.contains(c as char);
+            *slot = (!dropped).then_some(c);
+        }
+        Some(table)
+    }
+
     /// The tokens (code points) of `text`.
     pub fn tokens(&self, text: &str) -> Vec<char> {
         let mut out = Vec::with_capacity(text.len());
@@ -208,8 +233,10 @@ impl Tokenizer {
     }
 }
 
-/// Sentinel for "no id" in the ASCII lookup table.
+/// Sentinel for "no id" in the ASCII lookup tables.
 const NONE: u32 = u32::MAX;
+/// Marks an ASCII byte that tokenization drops (whitespace or punctuation, when normalizing).
+const DROP: u32 = u32::MAX - 1;
 
 /// A vocabulary: an ordered list of tokens (single characters, plus optionally an unknown-token
 /// string such as `<unk>`), with lookups both ways and encoding of text to ids.
@@ -218,6 +245,9 @@ pub struct Vocab {
     tokens: Vec<String>,
     unk: Option<u32>,
     ascii: [u32; 128],
+    /// Byte -> id after this vocabulary's tokenizer (lowercasing, dropping spaces and punctuation),
+    /// so ASCII text encodes with one load per byte.
+    ascii_tokens: [u32; 128],
     chars: FxHashMap<char, u32>,
     index: FxHashMap<String, u32>,
     pub tokenizer: Tokenizer,
@@ -274,10 +304,21 @@ impl Vocab {
                 Error::invalid("unk", format!("unk token {u:?} is not among the tokens"))
             })?),
         };
+        let mut ascii_tokens = [NONE; 128];
+        if let Some(table) = tokenizer.ascii_table() {
+            for (slot, token) in ascii_tokens.iter_mut().zip(table) {
+                *slot = match token {
+                    None => DROP,
+                    Some(c) if ascii[c as usize] != NONE => ascii[c as usize],
+                    Some(_) => unk.unwrap_or(NONE),
+                };
+            }
+        }
         Ok(Vocab {
             tokens,
             unk,
             ascii,
+            ascii_tokens,
             chars,
             index,
             tokenizer,
@@ -286,11 +327,18 @@ impl Vocab {
 
     /// `[unk] + sorted(distinct tokens of texts)` by code point (no unk entry when `unk` is None).
     pub fn from_texts(texts: &[String], unk: Option<&str>, tokenizer: Tokenizer) -> Result<Self> {
+        let table = tokenizer.ascii_table();
         let seen = texts
             .par_iter()
             .fold(
                 || ([false; 128], FxHashSet::<char>::default(), String::new()),
                 |(mut ascii, mut set, mut buf), t| {
+                    if let (Some(table), true) = (&table, t.is_ascii()) {
+                        t.bytes()
+                            .filter_map(|b| table[b as usize])
+                            .for_each(|b| ascii[b as usize] = true);
+                        return (ascii, set, buf);
+                    }
                     tokenizer.for_each_token(t, &mut buf, |c| {
                         if c.is_ascii() {
                             ascii[c as usize] = true;
@@ -373,6 +421,26 @@ impl Vocab {
 
     /// Tokenizes `text` with this vocabulary's tokenizer and appends the ids to `out`.
     pub fn encode_into(&self, text: &str, buf: &mut String, out: &mut Vec<u32>) -> Result<()> {
+        let t = &self.tokenizer;
+        if text.is_ascii() && !(t.normalize && t.keep_spaces) {
+            // (`ascii_tokens` is filled exactly when the tokenizer has an ASCII table)
+            // one table load per byte; the same result as the general path below
+            let start = out.len();
+            let table = &self.ascii_tokens;
+            out.extend(
+                text.bytes()
+                    .map(|b| table[b as usize])
+                    .filter(|&id| id != DROP),
+            );
+            if self.unk.is_none() {
+                if let Some(i) = out[start..].iter().position(|&id| id == NONE) {
+                    let c = self.ascii_tokens_char(text, i);
+                    out.truncate(start);
+                    return Err(Error::UnknownToken(c.to_string()));
+                }
+            }
+            return Ok(());
+        }
         let mut err = None;
         self.tokenizer
             .for_each_token(text, buf, |c| match self.id_of_char(c) {
@@ -384,6 +452,14 @@ impl Vocab {
                 }
             });
         err.map_or(Ok(()), Err)
+    }
+
+    /// The character of the `i`-th token of ASCII `text` (for error messages).
+    fn ascii_tokens_char(&self, text: &str, i: usize) -> char {
+        text.bytes()
+            .filter(|&b| self.ascii_tokens[b as usize] != DROP)
+            .nth(i)
+            .map_or('?', char::from)
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
