@@ -2,7 +2,6 @@ import json
 import math
 
 import pytest
-
 import textsieve as ts
 from textsieve.cli import main
 
