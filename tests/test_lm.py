@@ -152,6 +152,7 @@ def test_fit_records_history_and_writes_csv_and_svg(tmp_path):
     )
     assert [r.step for r in history.rows] == [5, 10, 15, 20]
     assert all(r.val_loss is not None and math.isfinite(r.val_loss) for r in history.rows)
+    assert all(r.val_chars == len(text) - 601 for r in history.rows)
     assert history.final_val_loss == pytest.approx(lm.evaluate(text[600:]).nll)
     back = History.read_csv(csv_path)
     assert [r.step for r in back.rows] == [5, 10, 15, 20]
@@ -159,6 +160,28 @@ def test_fit_records_history_and_writes_csv_and_svg(tmp_path):
     svg = svg_path.read_text()
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
     assert svg.count("<polyline") == 2 and "add-k bigram" in svg
+
+
+def test_eval_chars_probes_a_prefix_and_the_last_row_scores_all_of_val(tmp_path):
+    text = TINY * 20
+    lm = GRULanguageModel(_vocab(text), d_model=8, hidden=16, backend="numpy", seed=0)
+    val = text[500:]
+    history = lm.fit(
+        text[:500],
+        val,
+        steps=10,
+        batch=4,
+        block=16,
+        eval_every=5,
+        eval_chars=50,
+        history_svg=tmp_path / "h.svg",
+        progress=False,
+    )
+    assert [(r.step, r.val_chars) for r in history.rows] == [(5, 50), (10, 50), (10, len(val) - 1)]
+    assert history.final_val_loss == history.rows[-1].val_loss
+    assert history.final_val_loss == pytest.approx(lm.evaluate(val).nll)
+    svg = (tmp_path / "h.svg").read_text()
+    assert f"validation, all {len(val) - 1:,} chars" in svg and "<circle" in svg
 
 
 def test_time_limit_stops_training():

@@ -14,13 +14,23 @@ from html import escape
 
 from textsieve.io import atomic_write
 
-COLUMNS = ("step", "chars", "train_seconds", "wall_seconds", "lr", "train_loss", "val_loss")
+COLUMNS = (
+    "step",
+    "chars",
+    "train_seconds",
+    "wall_seconds",
+    "lr",
+    "train_loss",
+    "val_loss",
+    "val_chars",
+)
 
 
 @dataclass
 class HistoryRow:
     """One point of the curve. ``train_loss`` is the mean over the steps since the last row;
-    ``val_loss`` is None when no validation text was given."""
+    ``val_loss`` (nats/char over ``val_chars`` predicted validation characters) is None when no
+    validation text was given."""
 
     step: int
     chars: int
@@ -29,6 +39,7 @@ class HistoryRow:
     lr: float
     train_loss: float
     val_loss: float | None = None
+    val_chars: int | None = None
 
 
 @dataclass
@@ -72,6 +83,7 @@ class History:
                         lr=float(rec["lr"]),
                         train_loss=float(rec["train_loss"]),
                         val_loss=float(rec["val_loss"]) if rec["val_loss"] else None,
+                        val_chars=int(rec["val_chars"]) if rec.get("val_chars") else None,
                     )
                 )
         return history
@@ -126,14 +138,21 @@ def loss_curve_svg(
     *,
     title: str,
     references: Mapping[str, float],
-    width: int = 720,
+    width: int = 800,
     height: int = 420,
 ) -> str:
-    left, right, top, bottom = 64, width - 170, 48, height - 52
-    train = [(r.chars, r.train_loss) for r in history.rows if math.isfinite(r.train_loss)]
-    val = [(r.chars, r.val_loss) for r in history.rows if r.val_loss is not None]
-    xs = [p[0] for p in train + val] or [0, 1]
-    ys = [p[1] for p in train + val] + list(references.values())
+    left, right, top, bottom = 64, width - 240, 48, height - 52
+    train: list[tuple[float, float]] = []
+    for r in history.rows:
+        if math.isfinite(r.train_loss) and (not train or train[-1][0] != r.chars):
+            train.append((r.chars, r.train_loss))
+    scored = [r for r in history.rows if r.val_loss is not None]
+    # the curve is drawn over one validation size; a final pass over more is a marked point
+    probe = scored[0].val_chars if scored else None
+    val = [(r.chars, r.val_loss) for r in scored if r.val_chars == probe]
+    full = [(r.chars, r.val_loss, r.val_chars) for r in scored if r.val_chars != probe]
+    xs = [p[0] for p in train + val] + [p[0] for p in full] or [0, 1]
+    ys = [p[1] for p in train + val] + [p[1] for p in full] + list(references.values())
     ys = ys or [0.0, 1.0]
     xticks = _ticks(0, max(xs))
     yticks = _ticks(min(ys) - 0.05, max(ys) + 0.05)
@@ -186,13 +205,19 @@ def loss_curve_svg(
             path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
             out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
             legend.append((f"{name} ({points[-1][1]:.3f})", color, ""))
+    for x, y, count in full:
+        out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="#d62728"/>')
+        legend.append((f"validation, all {count:,} chars ({y:.3f})", "#d62728", "dot"))
     for i, (name, color, dash) in enumerate(legend):
         y = top + 10 + 20 * i
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        out.append(
-            f'<line x1="{right + 12}" x2="{right + 36}" y1="{y}" y2="{y}" stroke="{color}" '
-            f'stroke-width="2"{dash_attr}/>'
-        )
+        if dash == "dot":
+            out.append(f'<circle cx="{right + 24}" cy="{y}" r="4" fill="{color}"/>')
+        else:
+            dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+            out.append(
+                f'<line x1="{right + 12}" x2="{right + 36}" y1="{y}" y2="{y}" stroke="{color}" '
+                f'stroke-width="2"{dash_attr}/>'
+            )
         out.append(f'<text x="{right + 42}" y="{y + 4}">{escape(name)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

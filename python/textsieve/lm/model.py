@@ -19,7 +19,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -184,8 +184,8 @@ class CharLanguageModel:
         limit the schedule follows the elapsed fraction of it. Every ``eval_every`` steps (default:
         20 points per run) the mean training loss and the validation loss (over the first
         ``eval_chars`` characters of ``val``, default all) are appended to the history, which is
-        rewritten to ``history_csv`` / ``history_svg`` each time. The run ends with a full pass
-        over ``val`` (``History.final_val_loss``).
+        rewritten to ``history_csv`` / ``history_svg`` each time. ``History.final_val_loss`` is
+        always over the whole of ``val``: with ``eval_chars`` set, one last row scores it all.
         """
         if steps is None and time_limit is None:
             raise ValueError("steps and time_limit cannot both be None: training would not stop")
@@ -258,7 +258,7 @@ class CharLanguageModel:
                     time_limit is not None and train_seconds >= time_limit
                 )
                 if step % eval_every == 0 or done:
-                    val_loss = None if val_probe is None else self._nll_ids(val_probe).nll
+                    scored = None if val_probe is None else self._nll_ids(val_probe)
                     history.append(
                         HistoryRow(
                             step=step,
@@ -267,18 +267,30 @@ class CharLanguageModel:
                             wall_seconds=round(time.perf_counter() - wall_start, 3),
                             lr=cur_lr,
                             train_loss=window_loss / window_steps,
-                            val_loss=val_loss,
+                            val_loss=None if scored is None else scored.nll,
+                            val_chars=None if scored is None else scored.predicted,
                         )
                     )
                     window_loss, window_steps = 0.0, 0
                     self._write_history(history, history_csv, history_svg, references)
         finally:
             bar.close()
-        if val_ids is not None:
-            history.final_val_loss = self._nll_ids(val_ids).nll
-            if val_probe is not val_ids and history.rows:
-                history.rows[-1].val_loss = history.final_val_loss
-                self._write_history(history, history_csv, history_svg, references)
+        if val_ids is not None and val_probe is val_ids:
+            history.final_val_loss = history.rows[-1].val_loss
+        elif val_ids is not None:
+            # the probe was a prefix: one more row scores the whole validation text
+            full = self._nll_ids(val_ids)
+            last = history.rows[-1]
+            history.append(
+                replace(
+                    last,
+                    wall_seconds=round(time.perf_counter() - wall_start, 3),
+                    val_loss=full.nll,
+                    val_chars=full.predicted,
+                )
+            )
+            history.final_val_loss = full.nll
+            self._write_history(history, history_csv, history_svg, references)
         return history
 
     @staticmethod
