@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -316,6 +317,13 @@ def test_save_load_round_trip(tmp_path, trained):
     assert header["version"] == 1 and header["model"] == "GRULanguageModel"
     assert header["shapes"]["gru.weight_hh_l0"] == [96, 32]
     assert GRULanguageModel.load(path, backend="numpy").config == trained.config
+
+
+def test_pickle_round_trip(trained):
+    back = pickle.loads(pickle.dumps(trained))
+    assert back.backend == trained.backend and back.config == trained.config
+    np.testing.assert_array_equal(back.logits("to be"), trained.logits("to be"))
+    assert back.generate("to", 30, seed=2) == trained.generate("to", 30, seed=2)
 
 
 def test_mlp_save_load_round_trip(tmp_path):

@@ -412,7 +412,12 @@ class CharLanguageModel:
         kind, config, vocabulary JSON, shapes) and one float32 array per parameter.
         """
         params = self.parameters()
-        header = {
+        blob = np.frombuffer(json.dumps(self._header(params)).encode("utf-8"), dtype=np.uint8)
+        with atomic_write(path, "wb") as fh:
+            np.savez(fh, __header__=blob, **params)
+
+    def _header(self, params: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {
             "format": FORMAT,
             "version": FORMAT_VERSION,
             "model": self.kind,
@@ -421,16 +426,27 @@ class CharLanguageModel:
             "shapes": {k: list(v.shape) for k, v in params.items()},
             "dtype": "float32",
         }
-        blob = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-        with atomic_write(path, "wb") as fh:
-            np.savez(fh, __header__=blob, **params)
+
+    def __getstate__(self) -> dict[str, Any]:
+        params = self.parameters()
+        return {"header": self._header(params), "params": params, "backend": self.backend}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        header = _check_header(state["header"], "pickled state")
+        model = _build(header, state["params"], "pickled state", backend=state["backend"])
+        self.__dict__.update(model.__dict__)
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], *, backend: str = "auto", device: str | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        backend: str = "auto",
+        device: str | None = None,
+        threads: int | None = None,
     ):
         """Read a model written by :meth:`save`, whichever backend trained it."""
-        model = load(path, backend=backend, device=device)
+        model = load(path, backend=backend, device=device, threads=threads)
         if cls is not CharLanguageModel and not isinstance(model, cls):
             raise ValueError(f"{path} holds a {model.kind}, not a {cls.kind}")
         return model
@@ -553,16 +569,19 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _header(npz, path) -> dict[str, Any]:
     if "__header__" not in npz.files:
         raise ValueError(f"{path} is not a textsieve language model (no __header__ entry)")
-    header = json.loads(bytes(npz["__header__"]).decode("utf-8"))
+    return _check_header(json.loads(bytes(npz["__header__"]).decode("utf-8")), path)
+
+
+def _check_header(header: dict[str, Any], source) -> dict[str, Any]:
     if header.get("format") != FORMAT:
-        raise ValueError(f"{path} has format {header.get('format')!r}, expected {FORMAT!r}")
+        raise ValueError(f"{source} has format {header.get('format')!r}, expected {FORMAT!r}")
     if header.get("version") != FORMAT_VERSION:
         raise ValueError(
-            f"{path} has format version {header.get('version')!r}; this textsieve reads "
+            f"{source} has format version {header.get('version')!r}; this textsieve reads "
             f"version {FORMAT_VERSION}"
         )
     if header.get("model") not in MODELS:
-        raise ValueError(f"{path} holds an unknown model kind {header.get('model')!r}")
+        raise ValueError(f"{source} holds an unknown model kind {header.get('model')!r}")
     return header
 
 
@@ -574,11 +593,23 @@ def load(
     threads: int | None = None,
 ):
     """Load any model written by ``save``; weights are checked against the header's shapes."""
-    from textsieve.vocab import Vocab
-
     with np.load(path, allow_pickle=False) as npz:
         header = _header(npz, path)
         params = {k: np.asarray(npz[k], dtype=np.float32) for k in npz.files if k != "__header__"}
+    return _build(header, params, path, backend=backend, device=device, threads=threads)
+
+
+def _build(
+    header: dict[str, Any],
+    params: dict[str, np.ndarray],
+    source,
+    *,
+    backend: str = "auto",
+    device: str | None = None,
+    threads: int | None = None,
+):
+    from textsieve.vocab import Vocab
+
     vocab = Vocab.from_json(header["vocab"])
     cls = MODELS[header["model"]]
     config = dict(header["config"])
@@ -598,11 +629,12 @@ def load(
         missing = sorted(set(expected) - set(params))
         extra = sorted(set(params) - set(expected))
         raise ValueError(
-            f"{path}: parameters do not match the config (missing {missing}, extra {extra})"
+            f"{source}: parameters do not match the config (missing {missing}, extra {extra})"
         )
     for name, shape in expected.items():
         if tuple(params[name].shape) != tuple(shape):
             raise ValueError(
-                f"{path}: parameter {name} has shape {params[name].shape}, expected {tuple(shape)}"
+                f"{source}: parameter {name} has shape {params[name].shape}, "
+                f"expected {tuple(shape)}"
             )
     return cls(vocab, **config, **kwargs, _params=params)
