@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lm",
         help="train, evaluate and sample a character GRU language model",
         description=(
-            "A character-level GRU language model (NumPy backend always, PyTorch when "
+            "A character-level GRU language model (NumPy backend always, PyTorch when\n"
             "installed), compared with the add-k n-gram model on the same validation text."
         ),
         epilog="examples:\n  textsieve lm train --text input.txt --out lm.npz --time-limit 600\n"
@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = sub.add_parser(
         "train",
         help="train a model on a text file",
-        description="Train a character language model on the first part of a text file and "
+        description="Train a character language model on the first part of a text file and\n"
         "validate it on the rest.",
         epilog=TRAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -144,9 +144,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev = sub.add_parser(
         "eval",
         help="validation nats/char and perplexity, beside the add-k n-gram model",
-        description="Score the validation split (the last --val-fraction of the text) with the "
-        "model, reading the whole split in consecutive blocks, and with an add-k n-gram model "
-        "fitted on the training split, so the two numbers are comparable.",
+        description="Score the validation split (the last --val-fraction of the text) with the\n"
+        "model, reading the whole split in consecutive blocks, and with an add-k n-gram\n"
+        "model fitted on the training split, so the two numbers are comparable.",
         epilog=EVAL_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -156,15 +156,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--order", type=int, default=2, help="n-gram order of the add-k baseline (default 2)"
     )
     ev.add_argument("--k", type=float, default=1.0, help="add-k smoothing constant (default 1.0)")
-    ev.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto")
+    ev.add_argument(
+        "--backend",
+        choices=("auto", "numpy", "torch"),
+        default="auto",
+        help="backend to run the model on, whichever trained it (default auto)",
+    )
     _add_common(ev)
     ev.set_defaults(func=cmd_eval)
 
     gen = sub.add_parser(
         "generate",
         help="continue a prompt",
-        description="Generate characters after a prompt, sampled (seeded) or greedy. Unknown "
-        "prompt characters are read as <unk>.",
+        description="Generate characters after a prompt, sampled (seeded) or greedy.\n"
+        "Unknown prompt characters are read as <unk>.",
         epilog=GENERATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -179,7 +184,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     gen.add_argument("--greedy", action="store_true", help="always take the most likely character")
     gen.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    gen.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto")
+    gen.add_argument(
+        "--backend",
+        choices=("auto", "numpy", "torch"),
+        default="auto",
+        help="backend to run the model on, whichever trained it (default auto)",
+    )
     gen.add_argument("--json", action="store_true", help="print a JSON object instead of the text")
     gen.set_defaults(func=cmd_generate)
 
