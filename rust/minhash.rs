@@ -319,7 +319,7 @@ impl MinHasher {
             .zip(texts.par_iter())
             .with_min_len(8)
             .for_each_init(Worker::default, |w, (row, t)| {
-                w.signature(self, t.as_ref(), row)
+                w.signature(self, t.as_ref(), row);
             });
         out
     }
@@ -335,9 +335,12 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn signature(&mut self, mh: &MinHasher, text: &str, out: &mut [u32]) {
+    /// Writes `text`'s signature into `out`; returns its number of distinct shingle inputs
+    /// (0 for a text without shingles).
+    pub fn signature(&mut self, mh: &MinHasher, text: &str, out: &mut [u32]) -> usize {
         mh.inputs(text, &mut self.scratch, &mut self.hashes, &mut self.xs);
         mh.signature_of_inputs(&self.xs, out, &mut self.buf);
+        self.xs.len()
     }
 }
 
