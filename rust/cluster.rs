@@ -243,7 +243,10 @@ impl Sets {
         need.sort_unstable();
         need.dedup();
         let first = need.first().copied().unwrap_or(0);
-        let span = need.last().map_or(0, |&l| (l - first) as usize + 1).min(n_total);
+        let span = need
+            .last()
+            .map_or(0, |&l| (l - first) as usize + 1)
+            .min(n_total);
         let computed: Vec<(u32, Vec<u64>)> = need
             .par_iter()
             .map_init(Scratch::default, |s, &d| {
@@ -374,7 +377,11 @@ fn resolve<'a>(
         }
     }
     // similarity of each removed document to its kept one
-    let extra: Vec<u32> = removed.iter().map(|&(_, r)| r).filter(|&r| r < first).collect();
+    let extra: Vec<u32> = removed
+        .iter()
+        .map(|&(_, r)| r)
+        .filter(|&r| r < first)
+        .collect();
     let extra_sets = if cfg.verify == Verify::Exact && !extra.is_empty() {
         Some(Sets::build(cfg, &extra, total, text_of))
     } else {
@@ -407,9 +414,16 @@ fn resolve<'a>(
 }
 
 /// One-shot dedup of a signed corpus (`texts` must be the texts that were signed).
-pub fn dedup<S: AsRef<str> + Sync>(cfg: &Config, texts: &[S], signed: &Signed) -> Result<DedupOutput> {
+pub fn dedup<S: AsRef<str> + Sync>(
+    cfg: &Config,
+    texts: &[S],
+    signed: &Signed,
+) -> Result<DedupOutput> {
     if texts.len() != signed.len() {
-        return Err(Error::invalid("texts", "texts and signatures differ in length"));
+        return Err(Error::invalid(
+            "texts",
+            "texts and signatures differ in length",
+        ));
     }
     let p = cfg.num_perm();
     let t = std::time::Instant::now();
@@ -467,7 +481,10 @@ impl Index {
     /// Dedups a new shard against everything added before and within itself, then adds it.
     pub fn add(&mut self, texts: Vec<String>, signed: Signed) -> Result<DedupOutput> {
         if texts.len() != signed.len() {
-            return Err(Error::invalid("texts", "texts and signatures differ in length"));
+            return Err(Error::invalid(
+                "texts",
+                "texts and signatures differ in length",
+            ));
         }
         let p = self.cfg.num_perm();
         let n_old = self.len();
@@ -525,7 +542,9 @@ impl Index {
             .par_iter()
             .map_init(Scratch::default, |s, &d| {
                 let j = match self.cfg.verify {
-                    Verify::Exact => jaccard_sorted(&mine, &sh.hash_set(&self.texts[d as usize], s)),
+                    Verify::Exact => {
+                        jaccard_sorted(&mine, &sh.hash_set(&self.texts[d as usize], s))
+                    }
                     Verify::Minhash => estimate_jaccard(
                         &signed.sigs,
                         &self.sigs[d as usize * p..(d as usize + 1) * p],
@@ -736,7 +755,8 @@ mod tests {
             "an entirely different sentence about rust and python".into(),
             "the quick brown fox jumps over the lazy dog!".into(),
             " ".into(),
-            "the quick brown fox jumps over the lazy dog, then sleeps in the sun all afternoon".into(),
+            "the quick brown fox jumps over the lazy dog, then sleeps in the sun all afternoon"
+                .into(),
         ]
     }
 

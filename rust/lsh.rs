@@ -92,7 +92,12 @@ pub fn optimal_params(
     for b in 1..=num_perm {
         for r in 1..=(num_perm / b) {
             let fp = integrate(|s| collision_probability(s, b, r), 0.0, threshold, &gl);
-            let fnr = integrate(|s| 1.0 - collision_probability(s, b, r), threshold, 1.0, &gl);
+            let fnr = integrate(
+                |s| 1.0 - collision_probability(s, b, r),
+                threshold,
+                1.0,
+                &gl,
+            );
             let err = fp * fp_weight + fnr * fn_weight;
             if err < best {
                 best = err;
@@ -138,7 +143,9 @@ pub fn explicit_params(
     if b == 0 || r == 0 || b.saturating_mul(r) > num_perm {
         return Err(Error::invalid(
             "bands",
-            format!("bands * rows must be between 1 and num_perm={num_perm}; got bands={b}, rows={r}"),
+            format!(
+                "bands * rows must be between 1 and num_perm={num_perm}; got bands={b}, rows={r}"
+            ),
         ));
     }
     Ok((b, r))
@@ -188,7 +195,13 @@ pub fn unpack(p: u64) -> (u32, u32) {
 }
 
 /// Sorted `(key, doc)` entries of one band.
-fn band_entries(keys: &[u64], bands: usize, band: usize, first_doc: u32, active: &[bool]) -> Vec<(u64, u32)> {
+fn band_entries(
+    keys: &[u64],
+    bands: usize,
+    band: usize,
+    first_doc: u32,
+    active: &[bool],
+) -> Vec<(u64, u32)> {
     let mut e: Vec<(u64, u32)> = active
         .iter()
         .enumerate()

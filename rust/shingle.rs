@@ -329,7 +329,11 @@ fn hash_ascii_kgrams(b: &[u8], k: usize, out: &mut Vec<u64>) {
     let n = b.len() - k + 1;
     out.reserve(n);
     let h0 = (k as u64).wrapping_mul(K0).wrapping_add(K1);
-    let mask = if k == 8 { u64::MAX } else { (1u64 << (8 * k)) - 1 };
+    let mask = if k == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * k)) - 1
+    };
     // windows whose 8-byte load stays inside the text
     let fast_end = if b.len() >= 8 { b.len() - 8 + 1 } else { 0 }.min(n);
     for i in 0..fast_end {
@@ -345,7 +349,13 @@ fn hash_ascii_kgrams(b: &[u8], k: usize, out: &mut Vec<u64>) {
 
 /// SHA-1 of `data` (FIPS 180-4), written here so the datasketch-compatible schemes need no crate.
 pub fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
     let bit_len = (data.len() as u64).wrapping_mul(8);
     let mut block = [0u8; 64];
     let mut chunks = data.chunks_exact(64);
@@ -518,12 +528,20 @@ mod tests {
     fn sha1_known_answers() {
         let hex = |d: [u8; 20]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
         assert_eq!(hex(sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-        assert_eq!(hex(sha1(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert_eq!(
-            hex(sha1(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+            hex(sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            hex(sha1(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
             "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
         );
-        assert_eq!(hex(sha1(&[b'a'; 1000])), "291e9a6c66994949b57ba5e650361e98fc36b1ba");
+        assert_eq!(
+            hex(sha1(&[b'a'; 1000])),
+            "291e9a6c66994949b57ba5e650361e98fc36b1ba"
+        );
     }
 
     #[test]
