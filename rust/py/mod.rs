@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 pub mod convert;
+pub mod dedup;
 
 pyo3::create_exception!(
     textsieve,
@@ -13,5 +14,6 @@ pyo3::create_exception!(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TextsieveError", m.py().get_type::<TextsieveError>())?;
+    dedup::register(m)?;
     Ok(())
 }
