@@ -345,64 +345,48 @@ class CorpusReader:
                 size = len(raw)
                 self.n_bytes += size
                 info["bytes"] += size
+                body = raw
                 if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                     body = raw[3:]
-                else:
-                    body = raw
-                if not body.strip():
+                if body[:1].isspace() and not body.strip():
                     self.n_blank += 1
                     continue
+                try:
+                    line = body.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    reason = f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+                    self._bad(source, lineno, reason, info)
+                    continue
                 if not jsonl:
-                    try:
-                        text = body.decode("utf-8").rstrip("\r\n")
-                    except UnicodeDecodeError as exc:
-                        self._bad(
-                            source,
-                            lineno,
-                            f"not valid UTF-8 ({exc.reason} at byte {exc.start})",
-                            info,
-                        )
-                        continue
+                    text = line.rstrip("\r\n")
                     yield Record(source, lineno, f"{source}:{lineno}", text, raw, "text")
                     continue
-                try:
-                    obj = json.loads(body)
-                except UnicodeDecodeError as exc:
-                    self._bad(
-                        source, lineno, f"not valid UTF-8 ({exc.reason} at byte {exc.start})", info
-                    )
+                obj = _parse_json_line(line)
+                if obj is _INVALID:
+                    self._bad(source, lineno, _json_error(line), info)
                     continue
-                except json.JSONDecodeError as exc:
-                    self._bad(
-                        source, lineno, f"malformed JSON: {exc.msg} (column {exc.colno})", info
-                    )
+                if type(obj) is not dict:
+                    if not isinstance(obj, dict):
+                        reason = f"expected a JSON object, got {_json_type(obj)}"
+                        self._bad(source, lineno, reason, info)
+                        continue
+                text = obj.get(text_field, _INVALID)
+                if type(text) is not str:
+                    if text is _INVALID:
+                        reason = f"no {text_field!r} field"
+                    else:
+                        reason = f"field {text_field!r} is {_json_type(text)}, not a string"
+                    self._bad(source, lineno, reason, info)
                     continue
-                if not isinstance(obj, dict):
-                    self._bad(
-                        source, lineno, f"expected a JSON object, got {_json_type(obj)}", info
-                    )
-                    continue
-                if text_field not in obj:
-                    self._bad(source, lineno, f"no {text_field!r} field", info)
-                    continue
-                text = obj[text_field]
-                if not isinstance(text, str):
-                    self._bad(
-                        source,
-                        lineno,
-                        f"field {text_field!r} is {_json_type(text)}, not a string",
-                        info,
-                    )
-                    continue
-                if _bad_unicode(text):
+                # Lone surrogates can only come from \u escapes; look for those first.
+                if b"\\u" in body and _bad_unicode(text):
                     self._bad(source, lineno, f"field {text_field!r} holds a lone surrogate", info)
                     continue
                 rid = obj.get(id_field) if id_field is not None else None
-                rid = (
-                    f"{source}:{lineno}"
-                    if rid is None
-                    else (rid if isinstance(rid, str) else json.dumps(rid))
-                )
+                if rid is None:
+                    rid = f"{source}:{lineno}"
+                elif type(rid) is not str:
+                    rid = json.dumps(rid, ensure_ascii=False)
                 # A byte-order mark belongs to the file, not to its first record.
                 yield Record(source, lineno, rid, text, body, "jsonl")
 
@@ -456,6 +440,36 @@ class CorpusReader:
                     else (rid if isinstance(rid, str) else str(rid))
                 )
                 yield Record(source, row, rid, text, obj, "parquet")
+
+
+_INVALID = object()
+# The C scanner behind json.loads, called directly: most of json.loads' cost on short lines is
+# Python-level wrapping. Anything unusual falls back to json.loads for its exact behaviour.
+_scan_once = json.JSONDecoder().scan_once
+
+
+def _parse_json_line(line: str) -> Any:
+    """The JSON value on ``line`` (trailing whitespace allowed), or ``_INVALID``."""
+    try:
+        obj, end = _scan_once(line, 0)
+    except (StopIteration, json.JSONDecodeError, RecursionError):
+        obj, end = _INVALID, 0
+    if obj is not _INVALID and (end == len(line) or line[end:].isspace()):
+        return obj
+    try:  # leading whitespace, trailing garbage, or a real error
+        return json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return _INVALID
+
+
+def _json_error(line: str) -> str:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"malformed JSON: {exc.msg} (column {exc.colno})"
+    except RecursionError:
+        return "malformed JSON: nested too deeply"
+    return "malformed JSON"
 
 
 def _json_type(value: Any) -> str:
