@@ -5,6 +5,7 @@ kernel. See README.md for a tour.
 """
 
 
+from textsieve.dedup import DedupIndex, DedupResult, MinHasher, dedup, jaccard, shingles
 from textsieve.errors import TextsieveError
 
 
@@ -15,9 +16,15 @@ __all__ = [
     "JA_PUNCTUATION",
     "SEED_PUNCTUATION",
     "AddKLM",
+    "DedupIndex",
+    "DedupResult",
+    "MinHasher",
     "NgramCounts",
     "TextsieveError",
     "Vocab",
     "char_tokenize",
+    "dedup",
+    "jaccard",
     "normalize",
+    "shingles",
 ]

@@ -5,7 +5,7 @@ use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::convert::{extract_text, extract_texts, to_pyerr, Surrogates};
 use crate::cluster::{self, Config, DedupOutput, Index, Signed};
@@ -288,17 +288,23 @@ impl DedupRun {
         }
     }
 
-    /// Signs a chunk of texts; returns (documents, UTF-8 bytes) in the chunk.
+    /// Signs a chunk of texts (a list); returns (documents, UTF-8 bytes) in the chunk. Errors
+    /// name the position in the whole corpus.
     #[pyo3(signature = (texts, num_threads=None, errors="strict"))]
     fn feed(
         &mut self,
         py: Python<'_>,
-        texts: &Bound<'_, PyAny>,
+        texts: &Bound<'_, PyList>,
         num_threads: Option<usize>,
         errors: &str,
     ) -> PyResult<(usize, usize)> {
-        let name = format!("texts[{}:]", self.texts.len());
-        let chunk = extract_texts(texts, &name, Surrogates::parse(errors)?)?;
+        let surrogates = Surrogates::parse(errors)?;
+        let offset = self.texts.len();
+        let chunk = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| extract_text(&t, &format!("texts[{}]", offset + i), surrogates))
+            .collect::<PyResult<Vec<String>>>()?;
         let cfg = &self.cfg;
         let signed = py
             .detach(|| with_threads(threads(num_threads), || cfg.sign(&chunk)))
