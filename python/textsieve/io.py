@@ -559,13 +559,24 @@ def _dumps(obj: Any) -> str:
     return json.dumps(to_jsonable(obj), ensure_ascii=False, allow_nan=False)
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False).encode
+
+
 def write_jsonl(path: str | os.PathLike[str], rows: Iterable[Any]) -> int:
-    """Write one JSON value per line to ``path`` atomically; returns the number of lines."""
+    """Write one JSON value per line to ``path`` atomically; returns the number of lines.
+
+    Values go through :func:`to_jsonable` when plain JSON cannot hold them (NumPy numbers, NaN).
+    """
     n = 0
     with atomic_write(path, "w") as fh:
+        write = fh.write
         for row in rows:
-            fh.write(_dumps(row))
-            fh.write("\n")
+            try:
+                line = _encode(row)
+            except (TypeError, ValueError):
+                line = _dumps(row)
+            write(line)
+            write("\n")
             n += 1
     return n
 
