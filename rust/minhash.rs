@@ -290,9 +290,9 @@ impl MinHasher {
                     .for_each(text, scratch, |b| xs.push(fmix32(sha1_32(b))));
             }
         }
-        // distinct values only: repeats cannot change a minimum, and sorting is cheaper than
-        // running every permutation on them once a text repeats itself
-        if xs.len() > 256 {
+        // the legacy permutations cost ~1 ns each per input, more than sorting the inputs to
+        // drop repeats (which cannot change a minimum); the 32-bit kernels are cheaper than a sort
+        if self.scheme == Scheme::DatasketchLegacy && xs.len() > 64 {
             xs.sort_unstable();
             xs.dedup();
         }
@@ -346,8 +346,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Writes `text`'s signature into `out`; returns its number of distinct shingle inputs
-    /// (0 for a text without shingles).
+    /// Writes `text`'s signature into `out`; returns its number of shingle inputs (0 for a text
+    /// without shingles).
     pub fn signature(&mut self, mh: &MinHasher, text: &str, out: &mut [u32]) -> usize {
         mh.inputs(text, &mut self.scratch, &mut self.hashes, &mut self.xs);
         mh.signature_of_inputs(&self.xs, out, &mut self.buf);
@@ -549,5 +549,39 @@ mod tests {
         assert!(MinHasher::new(8, 1 << 40, Scheme::DatasketchLegacy, sh).is_err());
         assert!(MinHasher::new(8, 1 << 40, Scheme::Native, sh).is_ok());
         assert!(Scheme::parse("minhash").is_err());
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    /// `cargo test --release --lib speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn kernel_speed() {
+        let sh = Shingler::new("char", 5, "default").unwrap();
+        let mh = MinHasher::new(128, 1, Scheme::Native, sh).unwrap();
+        let xs: Vec<u32> = (0..1_000_000u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+        let mut out = vec![0u32; 128];
+        let t = std::time::Instant::now();
+        mh.signature_of_inputs(&xs, &mut out, &mut Vec::new());
+        let dt = t.elapsed().as_secs_f64();
+        println!("perm kernel: {:.1} M inputs/s ({})", 1.0 / dt, out[0]);
+        let text: String = (0..200_000).map(|i| format!("word{} ", i % 5000)).collect();
+        let mut s = Scratch::default();
+        let mut hs = Vec::new();
+        let t = std::time::Instant::now();
+        sh.hashes(&text, &mut s, &mut hs);
+        let dt = t.elapsed().as_secs_f64();
+        println!("shingle hash: {:.1} MB/s", text.len() as f64 / dt / 1e6);
+        let mut xs2: Vec<u32> = hs.iter().map(|&h| h as u32).collect();
+        let t = std::time::Instant::now();
+        xs2.sort_unstable();
+        xs2.dedup();
+        println!("sort+dedup: {:.1} MB/s", text.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
+        let t = std::time::Instant::now();
+        let sig = mh.signature(&text);
+        println!("signature: {:.1} MB/s ({})", text.len() as f64 / t.elapsed().as_secs_f64() / 1e6, sig[0]);
     }
 }

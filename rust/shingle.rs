@@ -551,3 +551,26 @@ mod tests {
         assert_eq!(jaccard_sorted(&[1], &[1]), 1.0);
     }
 }
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn hashing_speed() {
+        let text: String = (0..200_000).map(|i| format!("Word{} ", i % 5000)).collect();
+        for _ in 0..3 {
+            let mut norm = String::new();
+            let t = std::time::Instant::now();
+            normalize_default(&text, &mut norm);
+            let a = t.elapsed().as_secs_f64();
+            let mut out = Vec::new();
+            let t = std::time::Instant::now();
+            hash_ascii_kgrams(norm.as_bytes(), 5, &mut out);
+            let b = t.elapsed().as_secs_f64();
+            let mb = text.len() as f64 / 1e6;
+            println!("normalize {:.0} MB/s, kgrams {:.0} MB/s", mb / a, mb / b);
+        }
+    }
+}
