@@ -56,6 +56,7 @@ __all__ = [
     "record_json_line",
     "to_jsonable",
     "write_jsonl",
+    "write_lines",
     "write_records",
 ]
 
@@ -577,6 +578,17 @@ def write_jsonl(path: str | os.PathLike[str], rows: Iterable[Any]) -> int:
                 line = _dumps(row)
             write(line)
             write("\n")
+            n += 1
+    return n
+
+
+def write_lines(path: str | os.PathLike[str], lines: Iterable[str]) -> int:
+    """Write already formatted text lines (each ending in a newline) to ``path`` atomically."""
+    n = 0
+    with atomic_write(path, "w") as fh:
+        write = fh.write
+        for line in lines:
+            write(line)
             n += 1
     return n
 

@@ -74,22 +74,45 @@ def similarity_bins(
     >>> similarity_bins([0.8, 0.85, 1.0], threshold=0.8, n_bins=4)
     (['0.80', '0.85', '0.90', '0.95'], [1, 1, 0, 1])
     """
+    if hasattr(similarities, "__array__"):  # NumPy input: millions of pairs, binned in C
+        return _similarity_bins_array(similarities, threshold, n_bins)
     values = [float(v) for v in similarities if v is not None and math.isfinite(float(v))]
     if not values:
         return [], []
-    lowest = min(values) if threshold is None else min(min(values), float(threshold))
-    lo = max(0.0, math.floor(round(lowest * 20, 9)) / 20)
-    if lo >= 1.0:
-        lo = 0.95
-    width = (1.0 - lo) / n_bins
+    lo, width, labels = _similarity_edges(min(values), threshold, n_bins)
     counts = [0] * n_bins
     for v in values:
         # The small epsilon keeps values sitting on an edge (0.85) in the bin they open.
         idx = int((v - lo) / width + 1e-9)
         counts[min(max(idx, 0), n_bins - 1)] += 1
-    digits = 2 if abs(width * 100 - round(width * 100)) < 1e-9 else 3
-    labels = [f"{lo + i * width:.{digits}f}" for i in range(n_bins)]
     return labels, counts
+
+
+def _similarity_bins_array(
+    similarities: Any, threshold: float | None, n_bins: int
+) -> tuple[list[str], list[int]]:
+    import numpy as np  # only reached when the caller already holds a NumPy array
+
+    values = np.asarray(similarities, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return [], []
+    lo, width, labels = _similarity_edges(float(values.min()), threshold, n_bins)
+    idx = np.clip(((values - lo) / width + 1e-9).astype(np.int64), 0, n_bins - 1)
+    return labels, np.bincount(idx, minlength=n_bins).tolist()
+
+
+def _similarity_edges(
+    lowest: float, threshold: float | None, n_bins: int
+) -> tuple[float, float, list[str]]:
+    if threshold is not None:
+        lowest = min(lowest, float(threshold))
+    lo = max(0.0, math.floor(round(lowest * 20, 9)) / 20)
+    if lo >= 1.0:
+        lo = 0.95
+    width = (1.0 - lo) / n_bins
+    digits = 2 if abs(width * 100 - round(width * 100)) < 1e-9 else 3
+    return lo, width, [f"{lo + i * width:.{digits}f}" for i in range(n_bins)]
 
 
 def cluster_size_bins(sizes: Iterable[int], max_bars: int = 24) -> tuple[list[str], list[int]]:
@@ -282,7 +305,7 @@ def render_report(
     "jaccard"}]}`` (``jaccard``: to the kept document); ``summary``: label -> value rows.
     """
     esc = html.escape
-    sims = list(similarities)
+    sims = similarities if hasattr(similarities, "__array__") else list(similarities)
     sizes = list(cluster_sizes)
     s_labels, s_counts = similarity_bins(sims, threshold)
     c_labels, c_counts = cluster_size_bins(sizes)

@@ -26,17 +26,22 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from json.encoder import encode_basestring as _encode_str
+from json.encoder import encode_basestring_ascii as _encode_str_ascii
 from typing import Any
+
+import numpy as np
 
 from textsieve._progress import Progress
 from textsieve.errors import TextsieveError
-from textsieve.io import CorpusReader, Record, atomic_write, to_jsonable, write_jsonl, write_records
+from textsieve.io import CorpusReader, Record, atomic_write, to_jsonable, write_lines, write_records
 
 OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
 DEFAULT_K = {"char": 5, "word": 3}
 REPORT_CLUSTERS = 12
 REPORT_MEMBERS = 4
+CHUNK = 1 << 16  # rows converted from NumPy at a time while writing
 DEMO_EXCLUDE = ("site-packages", "dist-packages", "__pycache__")
 
 DESCRIPTION = """\
@@ -262,24 +267,71 @@ def _dedup_progress(bar: Progress) -> Any:
     return callback
 
 
-def _pair_columns(pairs: Any) -> tuple[list[int], list[int], list[float]]:
-    """(i, j, jaccard) lists from a structured array, a dict of arrays or rows of triples."""
-    if pairs is None:
-        return [], [], []
+def _pair_columns(pairs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, jaccard) arrays from a structured array, a dict of arrays or rows of triples."""
+    if pairs is None or len(pairs) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
     names = getattr(getattr(pairs, "dtype", None), "names", None)
-    if names or isinstance(pairs, dict):
-        return (
-            list(map(int, pairs["i"])),
-            list(map(int, pairs["j"])),
-            list(map(float, pairs["jaccard"])),
-        )
-    rows = [tuple(r) for r in pairs]
-    return [int(r[0]) for r in rows], [int(r[1]) for r in rows], [float(r[2]) for r in rows]
+    if not (names or isinstance(pairs, dict)):
+        rows = np.asarray([tuple(r)[:3] for r in pairs], dtype=np.float64)
+        pairs = {"i": rows[:, 0], "j": rows[:, 1], "jaccard": rows[:, 2]}
+    return (
+        np.asarray(pairs["i"]).astype(np.int64, copy=False),
+        np.asarray(pairs["j"]).astype(np.int64, copy=False),
+        np.asarray(pairs["jaccard"]).astype(np.float64, copy=False),
+    )
+
+
+def _quoted_ids(records: list[Record]) -> list[str]:
+    """Every record's id as a JSON string literal, computed once for all the output files."""
+    out = []
+    for r in records:
+        rid = r.id
+        if rid.isascii():
+            out.append(_encode_str(rid))
+            continue
+        try:
+            rid.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: escape it so the output stays UTF-8
+            out.append(_encode_str_ascii(rid))
+        else:
+            out.append(_encode_str(rid))
+    return out
 
 
 def _float_or_none(value: Any) -> float | None:
     v = float(value)
     return v if math.isfinite(v) else None
+
+
+def _json_float(x: float) -> str:
+    return repr(x) if math.isfinite(x) else "null"
+
+
+def _removed_lines(
+    records: list[Record], qid: list[str], result: Any, removed_idx: np.ndarray
+) -> Iterator[str]:
+    for start in range(0, len(removed_idx), CHUNK):
+        idx = removed_idx[start : start + CHUNK]
+        clusters = np.asarray(result.cluster)[idx].tolist()
+        dups = np.asarray(result.duplicate_of)[idx].tolist()
+        sims = np.asarray(result.similarity, dtype=np.float64)[idx].tolist()
+        for i, c, d, sim in zip(idx.tolist(), clusters, dups, sims, strict=True):
+            r = records[i]
+            yield (
+                f'{{"id": {qid[i]}, "cluster": {c}, "duplicate_of": '
+                f'{qid[d] if d >= 0 else "null"}, "jaccard": {_json_float(sim)}, '
+                f'"source": {_encode_str(r.source)}, "line": {r.line}}}\n'
+            )
+
+
+def _pair_lines(qid: list[str], pi: np.ndarray, pj: np.ndarray, pjac: np.ndarray) -> Iterator[str]:
+    for start in range(0, len(pi), CHUNK):
+        stop = start + CHUNK
+        for i, j, jac in zip(
+            pi[start:stop].tolist(), pj[start:stop].tolist(), pjac[start:stop].tolist(), strict=True
+        ):
+            yield f'{{"id_a": {qid[i]}, "id_b": {qid[j]}, "jaccard": {_json_float(jac)}}}\n'
 
 
 def _largest_clusters(
@@ -380,18 +432,18 @@ def run(args: argparse.Namespace) -> int:
         )
     t_dedup = time.perf_counter() - t0
 
-    keep = [bool(x) for x in result.keep]
-    cluster = [int(x) for x in result.cluster]
-    duplicate_of = [int(x) for x in result.duplicate_of]
-    similarity = [_float_or_none(x) for x in result.similarity]
-    if not (len(keep) == len(cluster) == len(duplicate_of) == len(similarity) == n):
-        raise TextsieveError(
-            f"internal error: dedup returned results for {len(keep)} of {n} documents"
-        )
-    n_kept = sum(keep)
+    keep_arr = np.asarray(result.keep, dtype=bool)
+    for name in ("keep", "cluster", "duplicate_of", "similarity"):
+        if len(getattr(result, name)) != n:
+            raise TextsieveError(
+                f"internal error: dedup returned {name} for {len(getattr(result, name))} "
+                f"of {n} documents"
+            )
+    keep = keep_arr.tolist()
+    n_kept = int(keep_arr.sum())
     n_removed = n - n_kept
     pi, pj, pjac = _pair_columns(result.pairs)
-    empty = [bool(x) for x in getattr(result, "empty", [])]
+    n_empty = int(np.count_nonzero(getattr(result, "empty", np.zeros(0, bool))))
 
     # 3. write
     t0 = time.perf_counter()
@@ -402,28 +454,16 @@ def run(args: argparse.Namespace) -> int:
         text_field=args.text_field,
         id_field=args.id_field,
     )
-    write_jsonl(
-        paths["removed.jsonl"],
-        (
-            {
-                "id": records[i].id,
-                "cluster": cluster[i],
-                "duplicate_of": records[duplicate_of[i]].id if duplicate_of[i] >= 0 else None,
-                "jaccard": similarity[i],
-                "source": records[i].source,
-                "line": records[i].line,
-            }
-            for i in range(n)
-            if not keep[i]
-        ),
+    qid = _quoted_ids(records)
+    write_lines(
+        paths["removed.jsonl"], _removed_lines(records, qid, result, np.flatnonzero(~keep_arr))
     )
-    write_jsonl(
-        paths["pairs.jsonl"],
-        (
-            {"id_a": records[i].id, "id_b": records[j].id, "jaccard": jac}
-            for i, j, jac in zip(pi, pj, pjac, strict=True)
-        ),
-    )
+    write_lines(paths["pairs.jsonl"], _pair_lines(qid, pi, pj, pjac))
+    del qid
+    cluster = np.asarray(result.cluster).tolist()
+    similarity = [
+        _float_or_none(x) for x in np.asarray(result.similarity, dtype=np.float64).tolist()
+    ]
     sizes, shown = _largest_clusters(records, keep, cluster, similarity, REPORT_CLUSTERS)
     n_clusters_dup = sum(1 for s in sizes if s > 1)
     summary = {
@@ -433,7 +473,7 @@ def run(args: argparse.Namespace) -> int:
         "removed": n_removed,
         "clusters with duplicates": n_clusters_dup,
         "verified pairs": len(pi),
-        "empty documents": sum(empty),
+        "empty documents": n_empty,
         "skipped bad records": reader.n_skipped,
         "threshold": args.threshold,
         "shingles": f"{shingle}:{k}",
@@ -469,7 +509,7 @@ def run(args: argparse.Namespace) -> int:
         "n_clusters_with_duplicates": n_clusters_dup,
         "largest_cluster": max(sizes, default=0),
         "n_pairs": len(pi),
-        "n_empty": sum(empty),
+        "n_empty": n_empty,
         "n_skipped": reader.n_skipped,
         "skipped": [r._asdict() for r in reader.skipped],
         "n_blank_lines": reader.n_blank,
@@ -571,32 +611,33 @@ def _short(path: str, root: str) -> str:
 
 def _example_pairs(
     records: list[Record],
-    pi: list[int],
-    pj: list[int],
-    pjac: list[float],
+    pi: np.ndarray,
+    pj: np.ndarray,
+    pjac: np.ndarray,
     root: str,
     count: int = 6,
 ) -> list[tuple[str, str, float]]:
-    """A few pairs spread over the similarity range, at most one per kept document."""
-    order = sorted(range(len(pi)), key=lambda p: (-pjac[p], pi[p], pj[p]))
-    seen: set[int] = set()
-    distinct = []
-    for p in order:
-        if pi[p] in seen:
-            continue
-        seen.add(pi[p])
-        distinct.append(p)
+    """A few pairs spread over the similarity range, at most one per first document."""
+    if len(pi) == 0:
+        return []
+    order = np.lexsort((pj, pi, -pjac))  # most similar first
+    _, first = np.unique(pi[order], return_index=True)
+    distinct = order[np.sort(first)].tolist()
     if len(distinct) > count:
         step = (len(distinct) - 1) / (count - 1)
         distinct = [distinct[round(i * step)] for i in range(count)]
     return [
-        (_short(records[pi[p]].id, root), _short(records[pj[p]].id, root), pjac[p])
+        (
+            _short(records[int(pi[p])].id, root),
+            _short(records[int(pj[p])].id, root),
+            float(pjac[p]),
+        )
         for p in distinct
     ]
 
 
 def _print_demo(
-    stats: dict[str, Any], records: list[Record], pi: list[int], pj: list[int], pjac: list[float]
+    stats: dict[str, Any], records: list[Record], pi: np.ndarray, pj: np.ndarray, pjac: np.ndarray
 ) -> None:
     root = stdlib_dir()
     n, t = stats["n_input"], stats["timings_s"]
