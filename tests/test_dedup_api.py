@@ -4,10 +4,9 @@ import math
 
 import numpy as np
 import pytest
+import textsieve as ts
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import textsieve as ts
 from textsieve.reference import dedup as ref
 
 BASE = [

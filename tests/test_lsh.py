@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 import textsieve as ts
 from textsieve import _core
 from textsieve.reference import dedup as ref

@@ -3,10 +3,9 @@
 import unicodedata
 
 import pytest
+import textsieve as ts
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import textsieve as ts
 from textsieve import _core
 from textsieve.reference import dedup as ref
 
