@@ -4,6 +4,7 @@
 pub mod error;
 pub mod lm;
 pub mod ngram;
+pub mod parallel;
 pub mod tokenize;
 
 pub mod cluster;

@@ -1,1 +1,436 @@
-//! (being written)
+//! N-gram counting for any order, per sequence (no n-gram crosses a sequence boundary), mergeable.
+//!
+//! An n-gram of ids is packed into a `u128` key, `bits` bits per id with the last id in the low
+//! bits, so the key of its context (the first n-1 ids) is `key >> bits` and a sliding window is a
+//! shift and a mask. This bounds `order * bits <= 128`: order 8 for vocabularies up to 65,536 ids.
+
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, Result};
+
+/// The largest order accepted whatever the vocabulary size.
+pub const MAX_ORDER: usize = 32;
+
+/// Key spaces up to this many bits are counted in a dense array (e.g. bigrams over <= 512 ids,
+/// 2 MiB), larger ones in a hash map. Both are indexed by the same packed key.
+const DENSE_BITS: u32 = 18;
+
+/// Counts indexed by packed key.
+#[derive(Clone, Debug)]
+enum Table {
+    Dense(Vec<u64>),
+    Sparse(FxHashMap<u128, u64>),
+}
+
+impl Table {
+    fn new(key_bits: u32) -> Self {
+        if key_bits <= DENSE_BITS {
+            Table::Dense(vec![0; 1usize << key_bits])
+        } else {
+            Table::Sparse(FxHashMap::default())
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, key: u128, c: u64) {
+        match self {
+            Table::Dense(v) => v[key as usize] += c,
+            Table::Sparse(m) => *m.entry(key).or_insert(0) += c,
+        }
+    }
+
+    #[inline]
+    fn get(&self, key: u128) -> u64 {
+        match self {
+            Table::Dense(v) => v.get(key as usize).copied().unwrap_or(0),
+            Table::Sparse(m) => m.get(&key).copied().unwrap_or(0),
+        }
+    }
+
+    /// Non-zero entries, in no particular order.
+    fn iter(&self) -> Box<dyn Iterator<Item = (u128, u64)> + '_> {
+        match self {
+            Table::Dense(v) => Box::new(
+                v.iter()
+                    .enumerate()
+                    .filter(|(_, &c)| c > 0)
+                    .map(|(k, &c)| (k as u128, c)),
+            ),
+            Table::Sparse(m) => Box::new(m.iter().map(|(&k, &c)| (k, c))),
+        }
+    }
+
+    fn distinct(&self) -> usize {
+        match self {
+            Table::Dense(v) => v.iter().filter(|&&c| c > 0).count(),
+            Table::Sparse(m) => m.len(),
+        }
+    }
+
+    fn add_all(&mut self, other: &Table) {
+        match (self, other) {
+            (Table::Dense(a), Table::Dense(b)) => a.iter_mut().zip(b).for_each(|(x, y)| *x += y),
+            (this, other) => other.iter().for_each(|(k, c)| this.add(k, c)),
+        }
+    }
+}
+
+impl PartialEq for Table {
+    fn eq(&self, other: &Self) -> bool {
+        let mut a: Vec<_> = self.iter().collect();
+        let mut b: Vec<_> = other.iter().collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        a == b
+    }
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table::Sparse(FxHashMap::default())
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NgramCounts {
+    order: usize,
+    id_space: u32,
+    bits: u32,
+    grams: Table,
+    contexts: Table,
+    total: u64,
+}
+
+/// Bits needed for ids `0..id_space`.
+fn bits_for(id_space: u32) -> u32 {
+    (32 - id_space.saturating_sub(1).leading_zeros()).max(1)
+}
+
+impl NgramCounts {
+    /// Empty counts of n-grams of `order` over ids `0..id_space`.
+    pub fn new(order: usize, id_space: u32) -> Result<Self> {
+        if order < 1 {
+            return Err(Error::invalid(
+                "order",
+                format!("must be at least 1, got {order}"),
+            ));
+        }
+        if order > MAX_ORDER {
+            return Err(Error::invalid(
+                "order",
+                format!("must be at most {MAX_ORDER}, got {order}"),
+            ));
+        }
+        if id_space == 0 {
+            return Err(Error::invalid("vocab", "the vocabulary is empty"));
+        }
+        let bits = bits_for(id_space);
+        if bits as usize * order > 128 {
+            return Err(Error::invalid(
+                "order",
+                format!(
+                    "order {order} is too high for a vocabulary of {id_space} ids \
+                     (at most {} with this vocabulary)",
+                    128 / bits
+                ),
+            ));
+        }
+        let key_bits = bits * order as u32;
+        Ok(NgramCounts {
+            order,
+            id_space,
+            bits,
+            grams: Table::new(key_bits),
+            contexts: Table::new(key_bits - bits),
+            total: 0,
+        })
+    }
+
+    pub fn order(&self) -> usize {
+        self.order
+    }
+
+    pub fn id_space(&self) -> u32 {
+        self.id_space
+    }
+
+    /// Number of n-grams counted (with multiplicity).
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Number of distinct n-grams.
+    pub fn distinct(&self) -> usize {
+        self.grams.distinct()
+    }
+
+    #[inline]
+    fn mask(&self) -> u128 {
+        if self.bits as usize * self.order >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << (self.bits as usize * self.order)) - 1
+        }
+    }
+
+    /// The packed key of a sequence of ids (an n-gram or a context).
+    #[inline]
+    pub fn key(&self, ids: &[u32]) -> u128 {
+        ids.iter()
+            .fold(0u128, |k, &id| (k << self.bits) | id as u128)
+    }
+
+    /// Calls `f(gram_key)` for every window of `order` ids of `ids`.
+    #[inline]
+    pub fn for_each_window(&self, ids: &[u32], mut f: impl FnMut(u128)) {
+        let n = self.order;
+        if ids.len() < n {
+            return;
+        }
+        let mask = self.mask();
+        let mut key = self.key(&ids[..n - 1]);
+        for &id in &ids[n - 1..] {
+            key = ((key << self.bits) | id as u128) & mask;
+            f(key);
+        }
+    }
+
+    /// Counts every n-gram of one sequence. Ids must be `< id_space`.
+    pub fn add_sequence(&mut self, ids: &[u32]) -> Result<()> {
+        if let Some(&bad) = ids.iter().find(|&&id| id >= self.id_space) {
+            return Err(Error::invalid(
+                "ids",
+                format!("id {bad} is out of range for {} ids", self.id_space),
+            ));
+        }
+        let bits = self.bits;
+        let (mut grams, mut contexts) = (
+            std::mem::take(&mut self.grams),
+            std::mem::take(&mut self.contexts),
+        );
+        let mut added = 0u64;
+        match (&mut grams, &mut contexts) {
+            // the common small-vocabulary case, without a branch per window
+            (Table::Dense(g), Table::Dense(c)) => {
+                // keys fit in 64 bits here (at most DENSE_BITS)
+                let n = self.order;
+                if ids.len() >= n {
+                    let mask = (g.len() - 1) as u64;
+                    let mut key = ids[..n - 1]
+                        .iter()
+                        .fold(0u64, |k, &id| (k << bits) | id as u64);
+                    for &id in &ids[n - 1..] {
+                        key = ((key << bits) | id as u64) & mask;
+                        g[key as usize] += 1;
+                        c[(key >> bits) as usize] += 1;
+                    }
+                    added = (ids.len() + 1 - n) as u64;
+                }
+            }
+            (g, c) => self.for_each_window(ids, |key| {
+                g.add(key, 1);
+                c.add(key >> bits, 1);
+                added += 1;
+            }),
+        }
+        self.grams = grams;
+        self.contexts = contexts;
+        self.total += added;
+        Ok(())
+    }
+
+    fn check_compatible(&self, other: &NgramCounts) -> Result<()> {
+        if self.order != other.order || self.id_space != other.id_space {
+            return Err(Error::invalid(
+                "other",
+                format!(
+                    "cannot merge order-{} counts over {} ids with order-{} counts over {} ids",
+                    other.order, other.id_space, self.order, self.id_space
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds `other`'s counts to these (counts of two shards add up to the counts of the whole).
+    pub fn merge(&mut self, other: &NgramCounts) -> Result<()> {
+        self.check_compatible(other)?;
+        self.grams.add_all(&other.grams);
+        self.contexts.add_all(&other.contexts);
+        self.total += other.total;
+        Ok(())
+    }
+
+    /// Merges two counts, consuming both (reuses the larger table).
+    pub fn merged(self, other: NgramCounts) -> Result<NgramCounts> {
+        let (mut big, small) = if self.total >= other.total {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        big.merge(&small)?;
+        Ok(big)
+    }
+
+    #[inline]
+    pub fn count_key(&self, key: u128) -> u64 {
+        self.grams.get(key)
+    }
+
+    #[inline]
+    pub fn context_count_key(&self, ctx_key: u128) -> u64 {
+        self.contexts.get(ctx_key)
+    }
+
+    /// Whether keys index a dense array (small key space), so callers may precompute per key.
+    pub fn key_space(&self) -> Option<usize> {
+        match self.grams {
+            Table::Dense(ref v) => Some(v.len()),
+            Table::Sparse(_) => None,
+        }
+    }
+
+    /// Count of one n-gram (`gram.len() == order`).
+    pub fn count(&self, gram: &[u32]) -> u64 {
+        if gram.len() != self.order {
+            return 0;
+        }
+        self.count_key(self.key(gram))
+    }
+
+    /// How often `ctx` (`order - 1` ids) is followed by any id.
+    pub fn context_count(&self, ctx: &[u32]) -> u64 {
+        if ctx.len() + 1 != self.order {
+            return 0;
+        }
+        self.context_count_key(self.key(ctx))
+    }
+
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    fn unpack(&self, key: u128, out: &mut Vec<u32>) {
+        let m = (1u128 << self.bits) - 1;
+        for i in (0..self.order).rev() {
+            out.push(((key >> (i as u32 * self.bits)) & m) as u32);
+        }
+    }
+
+    /// Every distinct n-gram (flattened, `order` ids each) and its count, in lexicographic order
+    /// of ids.
+    pub fn entries(&self) -> (Vec<u32>, Vec<u64>) {
+        let mut keys: Vec<(u128, u64)> = self.grams.iter().collect();
+        keys.sort_unstable();
+        let mut ids = Vec::with_capacity(keys.len() * self.order);
+        let mut counts = Vec::with_capacity(keys.len());
+        for (k, c) in keys {
+            self.unpack(k, &mut ids);
+            counts.push(c);
+        }
+        (ids, counts)
+    }
+
+    /// Counts from `entries()`-style arrays (the inverse of [`NgramCounts::entries`]).
+    pub fn from_entries(order: usize, id_space: u32, ids: &[u32], counts: &[u64]) -> Result<Self> {
+        let mut out = NgramCounts::new(order, id_space)?;
+        if ids.len() != counts.len() * order {
+            return Err(Error::Corrupt(format!(
+                "{} ids for {} order-{order} n-grams",
+                ids.len(),
+                counts.len()
+            )));
+        }
+        for (gram, &c) in ids.chunks_exact(order).zip(counts) {
+            if let Some(&bad) = gram.iter().find(|&&id| id >= id_space) {
+                return Err(Error::Corrupt(format!(
+                    "id {bad} out of range for {id_space} ids"
+                )));
+            }
+            let key = out.key(gram);
+            if c == 0 || out.grams.get(key) != 0 {
+                return Err(Error::Corrupt(format!(
+                    "n-gram {gram:?} has count 0 or appears twice"
+                )));
+            }
+            out.grams.add(key, c);
+            out.contexts.add(key >> out.bits, c);
+            out.total += c;
+        }
+        Ok(out)
+    }
+
+    /// The dense `id_space x id_space` matrix of bigram counts (row = context, column = token).
+    pub fn dense_bigrams(&self, max_cells: usize) -> Result<Vec<u64>> {
+        if self.order != 2 {
+            return Err(Error::invalid(
+                "order",
+                format!(
+                    "a bigram matrix needs order-2 counts, these are order {}",
+                    self.order
+                ),
+            ));
+        }
+        let v = self.id_space as usize;
+        if v.saturating_mul(v) > max_cells {
+            return Err(Error::invalid(
+                "vocab",
+                format!("a {v} x {v} matrix is too large (limit {max_cells} cells)"),
+            ));
+        }
+        let mut m = vec![0u64; v * v];
+        let mask = (1u128 << self.bits) - 1;
+        for (k, c) in self.grams.iter() {
+            let (a, b) = ((k >> self.bits) as usize, (k & mask) as usize);
+            m[a * v + b] = c;
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_contexts() {
+        let mut c = NgramCounts::new(2, 5).unwrap();
+        c.add_sequence(&[1, 2, 1, 2]).unwrap();
+        c.add_sequence(&[2]).unwrap(); // shorter than the order: nothing
+        assert_eq!(c.count(&[1, 2]), 2);
+        assert_eq!(c.count(&[2, 1]), 1);
+        assert_eq!(c.context_count(&[1]), 2);
+        assert_eq!(c.context_count(&[2]), 1);
+        assert_eq!(c.total(), 3);
+        let (ids, counts) = c.entries();
+        assert_eq!(ids, vec![1, 2, 2, 1]);
+        assert_eq!(counts, vec![2, 1]);
+        let back = NgramCounts::from_entries(2, 5, &ids, &counts).unwrap();
+        assert_eq!(back, c);
+        let m = c.dense_bigrams(100).unwrap();
+        assert_eq!(m[5 + 2], 2);
+    }
+
+    #[test]
+    fn no_ngram_crosses_sequences_and_merge_adds_up() {
+        let mut whole = NgramCounts::new(3, 4).unwrap();
+        let mut a = NgramCounts::new(3, 4).unwrap();
+        let mut b = NgramCounts::new(3, 4).unwrap();
+        whole.add_sequence(&[0, 1, 2, 3]).unwrap();
+        whole.add_sequence(&[3, 2, 1]).unwrap();
+        a.add_sequence(&[0, 1, 2, 3]).unwrap();
+        b.add_sequence(&[3, 2, 1]).unwrap();
+        assert_eq!(whole.count(&[2, 3, 3]), 0);
+        assert_eq!(a.merged(b).unwrap(), whole);
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        assert!(NgramCounts::new(0, 10).is_err());
+        assert!(NgramCounts::new(9, 1 << 17).is_err());
+        assert!(NgramCounts::new(8, 1 << 16).is_ok());
+        let mut c = NgramCounts::new(1, 3).unwrap();
+        assert!(c.add_sequence(&[3]).is_err());
+        assert!(c.merge(&NgramCounts::new(2, 3).unwrap()).is_err());
+    }
+}

@@ -1,1 +1,568 @@
-//! (being written)
+//! Normalization, char tokenization and the vocabulary.
+//!
+//! The default normalization is the teaching notebook's, reproduced exactly: lowercase (full
+//! Unicode, like Python's `str.lower()`), strip whitespace at both ends, replace each punctuation
+//! character of [`SEED_PUNCTUATION`] with a space, collapse every run of whitespace (Python's
+//! `str.isspace()`, which is what regex `\s` matches under Unicode) into one space. Char
+//! tokenization then yields the code points of the normalized text without its spaces.
+
+use std::borrow::Cow;
+
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::{Error, Result};
+
+/// The teaching notebook's punctuation: note the half-width `､` (U+FF64), not the Japanese `、`.
+pub const SEED_PUNCTUATION: &str = "。､，,.!?！？";
+/// [`SEED_PUNCTUATION`] plus the Japanese comma and the common full-width marks and brackets.
+pub const JA_PUNCTUATION: &str = "。､，,.!?！？、．・：；「」『』（）【】〈〉《》〔〕…‥";
+
+/// Python's `str.isspace()`: Unicode White_Space plus the four separators U+001C..U+001F.
+#[inline]
+pub fn is_py_space(c: char) -> bool {
+    if c.is_ascii() {
+        matches!(
+            c,
+            '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | ' ' | '\u{1C}'..='\u{1F}'
+        )
+    } else {
+        c.is_whitespace()
+    }
+}
+
+/// A set of punctuation characters with a fast path for ASCII.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CharSet {
+    ascii: [bool; 128],
+    other: Vec<char>, // sorted, deduplicated
+}
+
+impl CharSet {
+    pub fn new(chars: &str) -> Self {
+        let mut ascii = [false; 128];
+        let mut other: Vec<char> = Vec::new();
+        for c in chars.chars() {
+            if c.is_ascii() {
+                ascii[c as usize] = true;
+            } else {
+                other.push(c);
+            }
+        }
+        other.sort_unstable();
+        other.dedup();
+        CharSet { ascii, other }
+    }
+
+    #[inline]
+    pub fn contains(&self, c: char) -> bool {
+        if c.is_ascii() {
+            self.ascii[c as usize]
+        } else {
+            !self.other.is_empty() && self.other.binary_search(&c).is_ok()
+        }
+    }
+
+    /// The characters of the set, in code point order.
+    pub fn chars(&self) -> String {
+        let mut s: String = (0u8..128)
+            .filter(|&b| self.ascii[b as usize])
+            .map(char::from)
+            .collect();
+        s.extend(self.other.iter());
+        s
+    }
+}
+
+/// How text becomes tokens. `normalize == false` takes every character as it is (the
+/// `sorted(set(text))` style used for char-level language models); the other options apply only
+/// when normalizing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tokenizer {
+    pub normalize: bool,
+    pub lowercase: bool,
+    pub nfkc: bool,
+    pub keep_spaces: bool,
+    pub punctuation: CharSet,
+}
+
+impl Default for Tokenizer {
+    fn default() -> Self {
+        Tokenizer {
+            normalize: true,
+            lowercase: true,
+            nfkc: false,
+            keep_spaces: false,
+            punctuation: CharSet::new(SEED_PUNCTUATION),
+        }
+    }
+}
+
+impl Tokenizer {
+    /// A tokenizer that keeps every character as it is.
+    pub fn raw() -> Self {
+        Tokenizer {
+            normalize: false,
+            ..Tokenizer::default()
+        }
+    }
+
+    /// The normalized text (the seed's `normalize`); the identity when `normalize` is off.
+    pub fn normalize_text(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        self.normalize_into(text, &mut out);
+        out
+    }
+
+    /// Appends the normalized `text` to `out`.
+    pub fn normalize_into(&self, text: &str, out: &mut String) {
+        if !self.normalize {
+            out.push_str(text);
+            return;
+        }
+        let mut s: Cow<str> = Cow::Borrowed(text);
+        if self.nfkc {
+            s = Cow::Owned(s.nfkc().collect());
+        }
+        if self.lowercase {
+            // `str::to_lowercase` applies Unicode's full mappings and the final-sigma rule, as
+            // Python's `str.lower()` does.
+            if s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
+                s = Cow::Owned(if s.is_ascii() {
+                    s.to_ascii_lowercase()
+                } else {
+                    s.to_lowercase()
+                });
+            }
+        }
+        let trimmed = s.trim_matches(is_py_space);
+        let mut prev_space = false;
+        for c in trimmed.chars() {
+            if is_py_space(c) || self.punctuation.contains(c) {
+                if !prev_space {
+                    out.push(' ');
+                    prev_space = true;
+                }
+            } else {
+                out.push(c);
+                prev_space = false;
+            }
+        }
+    }
+
+    /// Calls `f` for each token of `text`; `buf` is scratch space reused across calls.
+    #[inline]
+    pub fn for_each_token(&self, text: &str, buf: &mut String, f: impl FnMut(char)) {
+        if !self.normalize {
+            text.chars().for_each(f);
+            return;
+        }
+        if text.is_ascii() {
+            return self.for_each_ascii_token(text.as_bytes(), f);
+        }
+        buf.clear();
+        self.normalize_into(text, buf);
+        if self.keep_spaces {
+            buf.chars().for_each(f);
+        } else {
+            buf.chars().filter(|&c| c != ' ').for_each(f);
+        }
+    }
+
+    /// [`Tokenizer::for_each_token`] for ASCII text, without building the normalized string
+    /// (ASCII is NFKC-stable and lowercases byte by byte).
+    #[inline]
+    fn for_each_ascii_token(&self, bytes: &[u8], mut f: impl FnMut(char)) {
+        let space = |b: u8| is_py_space(b as char);
+        let start = bytes.iter().position(|&b| !space(b)).unwrap_or(bytes.len());
+        let end = bytes
+            .iter()
+            .rposition(|&b| !space(b))
+            .map_or(start, |i| i + 1);
+        let mut prev_space = false;
+        for &b in &bytes[start..end] {
+            let c = if self.lowercase {
+                b.to_ascii_lowercase()
+            } else {
+                b
+            } as char;
+            if space(b) || self.punctuation.contains(c) {
+                if self.keep_spaces && !prev_space {
+                    f(' ');
+                }
+                prev_space = true;
+            } else {
+                f(c);
+                prev_space = false;
+            }
+        }
+    }
+
+    /// For each ASCII byte, the token it becomes (`None`: dropped as space or punctuation), for
+    /// byte-at-a-time tokenization of ASCII text. `None` overall when spaces are kept while
+    /// normalizing (runs of spaces then collapse, which a per-byte table cannot express).
+    pub fn ascii_table(&self) -> Option<[Option<u8>; 128]> {
+        if self.normalize && self.keep_spaces {
+            return None;
+        }
+        let mut table = [None; 128];
+        for (b, slot) in table.iter_mut().enumerate() {
+            let raw = b as u8;
+            if !self.normalize {
+                *slot = Some(raw);
+                continue;
+            }
+            let c = if self.lowercase {
+                raw.to_ascii_lowercase()
+            } else {
+                raw
+            };
+            let dropped = is_py_space(c as char) || self.punctuation.contains(c as char);
+            *slot = (!dropped).then_some(c);
+        }
+        Some(table)
+    }
+
+    /// The tokens (code points) of `text`.
+    pub fn tokens(&self, text: &str) -> Vec<char> {
+        let mut out = Vec::with_capacity(text.len());
+        let mut buf = String::new();
+        self.for_each_token(text, &mut buf, |c| out.push(c));
+        out
+    }
+}
+
+/// Sentinel for "no id" in the ASCII lookup tables.
+const NONE: u32 = u32::MAX;
+/// Marks an ASCII byte that tokenization drops (whitespace or punctuation, when normalizing).
+const DROP: u32 = u32::MAX - 1;
+
+/// A vocabulary: an ordered list of tokens (single characters, plus optionally an unknown-token
+/// string such as `<unk>`), with lookups both ways and encoding of text to ids.
+#[derive(Clone, Debug)]
+pub struct Vocab {
+    tokens: Vec<String>,
+    unk: Option<u32>,
+    ascii: [u32; 128],
+    /// Byte -> id after this vocabulary's tokenizer (lowercasing, dropping spaces and punctuation),
+    /// so ASCII text encodes with one load per byte.
+    ascii_tokens: [u32; 128],
+    chars: FxHashMap<char, u32>,
+    index: FxHashMap<String, u32>,
+    pub tokenizer: Tokenizer,
+}
+
+impl PartialEq for Vocab {
+    fn eq(&self, other: &Self) -> bool {
+        self.tokens == other.tokens && self.unk == other.unk && self.tokenizer == other.tokenizer
+    }
+}
+
+impl Vocab {
+    /// A vocabulary over `tokens` in this order. Every token but `unk` must be one character;
+    /// `unk`, when given, must be one of the tokens.
+    pub fn new(tokens: Vec<String>, unk: Option<&str>, tokenizer: Tokenizer) -> Result<Self> {
+        if tokens.len() >= i32::MAX as usize {
+            return Err(Error::invalid("tokens", "too many tokens for int32 ids"));
+        }
+        let mut index = FxHashMap::default();
+        let mut chars = FxHashMap::default();
+        let mut ascii = [NONE; 128];
+        for (i, t) in tokens.iter().enumerate() {
+            let id = i as u32;
+            if index.insert(t.clone(), id).is_some() {
+                return Err(Error::invalid(
+                    "tokens",
+                    format!("token {t:?} appears twice"),
+                ));
+            }
+            if Some(t.as_str()) == unk {
+                continue;
+            }
+            let mut it = t.chars();
+            match (it.next(), it.next()) {
+                (Some(c), None) => {
+                    if c.is_ascii() {
+                        ascii[c as usize] = id;
+                    }
+                    chars.insert(c, id);
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        "tokens",
+                        format!(
+                        "token {t:?} is not a single character (only the unk token may be longer)"
+                    ),
+                    ))
+                }
+            }
+        }
+        let unk = match unk {
+            None => None,
+            Some(u) => Some(*index.get(u).ok_or_else(|| {
+                Error::invalid("unk", format!("unk token {u:?} is not among the tokens"))
+            })?),
+        };
+        let mut ascii_tokens = [NONE; 128];
+        if let Some(table) = tokenizer.ascii_table() {
+            for (slot, token) in ascii_tokens.iter_mut().zip(table) {
+                *slot = match token {
+                    None => DROP,
+                    Some(c) if ascii[c as usize] != NONE => ascii[c as usize],
+                    Some(_) => unk.unwrap_or(NONE),
+                };
+            }
+        }
+        Ok(Vocab {
+            tokens,
+            unk,
+            ascii,
+            ascii_tokens,
+            chars,
+            index,
+            tokenizer,
+        })
+    }
+
+    /// `[unk] + sorted(distinct tokens of texts)` by code point (no unk entry when `unk` is None).
+    pub fn from_texts(texts: &[String], unk: Option<&str>, tokenizer: Tokenizer) -> Result<Self> {
+        let table = tokenizer.ascii_table();
+        let seen = texts
+            .par_iter()
+            .fold(
+                || ([false; 128], FxHashSet::<char>::default(), String::new()),
+                |(mut ascii, mut set, mut buf), t| {
+                    if let (Some(table), true) = (&table, t.is_ascii()) {
+                        t.bytes()
+                            .filter_map(|b| table[b as usize])
+                            .for_each(|b| ascii[b as usize] = true);
+                        return (ascii, set, buf);
+                    }
+                    tokenizer.for_each_token(t, &mut buf, |c| {
+                        if c.is_ascii() {
+                            ascii[c as usize] = true;
+                        } else {
+                            set.insert(c);
+                        }
+                    });
+                    (ascii, set, buf)
+                },
+            )
+            .map(|(ascii, set, _)| (ascii, set))
+            .reduce(
+                || ([false; 128], FxHashSet::default()),
+                |(mut a, mut sa), (b, sb)| {
+                    a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
+                    sa.extend(sb);
+                    (a, sa)
+                },
+            );
+        let mut chars: Vec<char> = (0u8..128)
+            .filter(|&b| seen.0[b as usize])
+            .map(char::from)
+            .collect();
+        chars.extend(seen.1);
+        chars.sort_unstable();
+        let mut tokens: Vec<String> = Vec::with_capacity(chars.len() + 1);
+        if let Some(u) = unk {
+            tokens.push(u.to_owned());
+        }
+        tokens.extend(
+            chars
+                .into_iter()
+                .map(String::from)
+                .filter(|c| Some(c.as_str()) != unk),
+        );
+        Vocab::new(tokens, unk, tokenizer)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    pub fn tokens(&self) -> &[String] {
+        &self.tokens
+    }
+
+    pub fn unk_id(&self) -> Option<u32> {
+        self.unk
+    }
+
+    pub fn unk_token(&self) -> Option<&str> {
+        self.unk.map(|i| self.tokens[i as usize].as_str())
+    }
+
+    pub fn id_of(&self, token: &str) -> Option<u32> {
+        self.index.get(token).copied()
+    }
+
+    pub fn token_of(&self, id: u32) -> Option<&str> {
+        self.tokens.get(id as usize).map(String::as_str)
+    }
+
+    /// The id of one character: its own, else the unk id, else an error.
+    #[inline]
+    pub fn id_of_char(&self, c: char) -> Result<u32> {
+        let id = if c.is_ascii() {
+            self.ascii[c as usize]
+        } else {
+            self.chars.get(&c).copied().unwrap_or(NONE)
+        };
+        if id != NONE {
+            return Ok(id);
+        }
+        self.unk.ok_or_else(|| Error::UnknownToken(c.to_string()))
+    }
+
+    /// Tokenizes `text` with this vocabulary's tokenizer and appends the ids to `out`.
+    pub fn encode_into(&self, text: &str, buf: &mut String, out: &mut Vec<u32>) -> Result<()> {
+        let t = &self.tokenizer;
+        if text.is_ascii() && !(t.normalize && t.keep_spaces) {
+            // (`ascii_tokens` is filled exactly when the tokenizer has an ASCII table)
+            // one table load per byte; the same result as the general path below
+            let start = out.len();
+            let table = &self.ascii_tokens;
+            out.extend(
+                text.bytes()
+                    .map(|b| table[b as usize])
+                    .filter(|&id| id != DROP),
+            );
+            if self.unk.is_none() {
+                if let Some(i) = out[start..].iter().position(|&id| id == NONE) {
+                    let c = self.ascii_tokens_char(text, i);
+                    out.truncate(start);
+                    return Err(Error::UnknownToken(c.to_string()));
+                }
+            }
+            return Ok(());
+        }
+        let mut err = None;
+        self.tokenizer
+            .for_each_token(text, buf, |c| match self.id_of_char(c) {
+                Ok(id) => out.push(id),
+                Err(e) => {
+                    if err.is_none() {
+                        err = Some(e)
+                    }
+                }
+            });
+        err.map_or(Ok(()), Err)
+    }
+
+    /// The character of the `i`-th token of ASCII `text` (for error messages).
+    fn ascii_tokens_char(&self, text: &str, i: usize) -> char {
+        text.bytes()
+            .filter(|&b| self.ascii_tokens[b as usize] != DROP)
+            .nth(i)
+            .map_or('?', char::from)
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let mut out = Vec::with_capacity(text.len());
+        self.encode_into(text, &mut String::new(), &mut out)?;
+        Ok(out)
+    }
+
+    /// Encodes many texts, in parallel.
+    pub fn encode_batch(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
+        texts
+            .par_iter()
+            .map_init(String::new, |buf, t| {
+                let mut out = Vec::with_capacity(t.len());
+                self.encode_into(t, buf, &mut out).map(|_| out)
+            })
+            .collect()
+    }
+
+    /// Ids of already tokenized tokens (each a token string of the vocabulary, or unknown).
+    pub fn encode_tokens<S: AsRef<str>>(&self, tokens: &[S]) -> Result<Vec<u32>> {
+        tokens
+            .iter()
+            .map(|t| {
+                let t = t.as_ref();
+                self.id_of(t)
+                    .or(self.unk)
+                    .ok_or_else(|| Error::UnknownToken(t.to_owned()))
+            })
+            .collect()
+    }
+
+    pub fn decode(&self, ids: &[i64]) -> Result<String> {
+        let mut s = String::with_capacity(ids.len());
+        for &id in ids {
+            let t = usize::try_from(id)
+                .ok()
+                .and_then(|i| self.tokens.get(i))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "ids",
+                        format!("id {id} is out of range for a vocabulary of {}", self.len()),
+                    )
+                })?;
+            s.push_str(t);
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_normalization() {
+        let t = Tokenizer::default();
+        assert_eq!(t.normalize_text("  Hello,  World!  "), "hello world ");
+        assert_eq!(t.normalize_text("学ぶ。"), "学ぶ ");
+        assert_eq!(t.normalize_text("。abc"), " abc");
+        assert_eq!(t.normalize_text("a\u{1c}\u{3000}b"), "a b");
+        assert_eq!(t.tokens("A b。"), vec!['a', 'b']);
+        // the half-width comma is seed punctuation, the Japanese comma is not
+        assert_eq!(t.tokens("あ､い、う"), vec!['あ', 'い', '、', 'う']);
+    }
+
+    #[test]
+    fn final_sigma_and_special_casing() {
+        let t = Tokenizer::default();
+        assert_eq!(t.normalize_text("ΟΔΟΣ"), "οδος");
+        assert_eq!(t.normalize_text("İ"), "i\u{307}");
+    }
+
+    #[test]
+    fn py_space_matches_python() {
+        for c in [
+            '\u{1c}', '\u{1f}', '\u{85}', '\u{a0}', '\u{2028}', '\u{3000}',
+        ] {
+            assert!(is_py_space(c));
+        }
+        for c in ['\u{200b}', '\u{180e}', 'a'] {
+            assert!(!is_py_space(c));
+        }
+    }
+
+    #[test]
+    fn vocab_roundtrip() {
+        let texts = vec!["ba。".to_string(), "ca".to_string()];
+        let v = Vocab::from_texts(&texts, Some("<unk>"), Tokenizer::default()).unwrap();
+        assert_eq!(v.tokens(), &["<unk>", "a", "b", "c"]);
+        assert_eq!(v.encode("abz").unwrap(), vec![1, 2, 0]);
+        assert_eq!(v.decode(&[2, 1, 0]).unwrap(), "ba<unk>");
+        assert!(v.decode(&[4]).is_err());
+        let raw = Vocab::from_texts(&texts, None, Tokenizer::raw()).unwrap();
+        assert_eq!(raw.tokens(), &["a", "b", "c", "。"]);
+        assert!(matches!(raw.encode("z"), Err(Error::UnknownToken(_))));
+    }
+
+    #[test]
+    fn vocab_rejects_bad_tokens() {
+        let t = Tokenizer::default();
+        assert!(Vocab::new(vec!["a".into(), "a".into()], None, t.clone()).is_err());
+        assert!(Vocab::new(vec!["ab".into()], None, t.clone()).is_err());
+        assert!(Vocab::new(vec!["a".into()], Some("<unk>"), t).is_err());
+    }
+}

@@ -4,11 +4,17 @@ Rust core (``textsieve._core``) with a pure-Python reference (``textsieve.refere
 kernel. See README.md for a tour.
 """
 
-
+from textsieve._core import (
+    JA_PUNCTUATION,
+    SEED_PUNCTUATION,
+    char_tokenize,
+    normalize,
+    normalize_batch,
+)
 from textsieve.dedup import DedupIndex, DedupResult, MinHasher, dedup, jaccard, shingles
 from textsieve.errors import TextsieveError
-
-
+from textsieve.ngram import AddKLM, NgramCounts
+from textsieve.vocab import Vocab
 
 __version__ = "0.1.0"
 
@@ -26,5 +32,6 @@ __all__ = [
     "dedup",
     "jaccard",
     "normalize",
+    "normalize_batch",
     "shingles",
 ]

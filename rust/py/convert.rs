@@ -30,13 +30,19 @@ pub fn extract_text(obj: &Bound<'_, PyAny>, what: &str, errors: Surrogates) -> P
     let s = obj.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!(
             "{what}: expected str, got {}",
-            obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into())
         ))
     })?;
     match s.to_str() {
         Ok(t) => Ok(t.to_owned()),
         Err(_) => match errors {
-            Surrogates::Replace => Ok(s.to_string_lossy().into_owned()),
+            Surrogates::Replace => {
+                let bytes = s.call_method1("encode", ("utf-8", "surrogatepass"))?;
+                Ok(replace_surrogates(bytes.extract::<&[u8]>()?))
+            }
             Surrogates::Strict => Err(PyValueError::new_err(format!(
                 "{what}: contains a lone surrogate, which is not valid Unicode text; \
                  fix the input or pass errors='replace' to replace it with U+FFFD"
@@ -45,9 +51,41 @@ pub fn extract_text(obj: &Bound<'_, PyAny>, what: &str, errors: Surrogates) -> P
     }
 }
 
+/// UTF-8 with lone surrogates encoded as 3-byte sequences (`ED A0..BF xx`) to a `String` with
+/// one U+FFFD per surrogate.
+fn replace_surrogates(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                out.push('\u{FFFD}');
+                // `surrogatepass` writes each surrogate as 3 bytes starting with 0xED
+                let skip = if bad[0] == 0xED {
+                    3
+                } else {
+                    e.error_len().unwrap_or(1)
+                };
+                rest = &bad[skip.min(bad.len())..];
+            }
+        }
+    }
+    out
+}
+
 /// An iterable of `str` (list, tuple, generator, ...) as `Vec<String>`; a bare `str` is refused
 /// because iterating it would silently treat each character as a document.
-pub fn extract_texts(obj: &Bound<'_, PyAny>, arg: &str, errors: Surrogates) -> PyResult<Vec<String>> {
+pub fn extract_texts(
+    obj: &Bound<'_, PyAny>,
+    arg: &str,
+    errors: Surrogates,
+) -> PyResult<Vec<String>> {
     if obj.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(format!(
             "{arg}: expected an iterable of str (documents), got a single str; wrap it in a list"
@@ -56,7 +94,10 @@ pub fn extract_texts(obj: &Bound<'_, PyAny>, arg: &str, errors: Surrogates) -> P
     let iter = obj.try_iter().map_err(|_| {
         PyTypeError::new_err(format!(
             "{arg}: expected an iterable of str, got {}",
-            obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into())
         ))
     })?;
     let mut out = Vec::with_capacity(obj.len().unwrap_or(0));

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 pub mod convert;
 pub mod dedup;
+pub mod text;
 
 pyo3::create_exception!(
     textsieve,
@@ -14,6 +15,7 @@ pyo3::create_exception!(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TextsieveError", m.py().get_type::<TextsieveError>())?;
+    text::register(m)?;
     dedup::register(m)?;
     Ok(())
 }

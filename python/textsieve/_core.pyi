@@ -1,0 +1,140 @@
+# Stubs for the Rust extension ``textsieve._core``; checked by ``python -m mypy.stubtest``.
+from collections.abc import Iterable
+from typing import final
+
+import numpy as np
+import numpy.typing as npt
+
+SEED_PUNCTUATION: str
+JA_PUNCTUATION: str
+
+class TextsieveError(ValueError): ...
+
+# --- text: tokenization, vocabulary, n-grams ---
+
+def normalize(
+    text: str,
+    *,
+    lowercase: bool = True,
+    punctuation: str = ...,
+    nfkc: bool = False,
+    errors: str = "strict",
+) -> str: ...
+def normalize_batch(
+    texts: Iterable[str],
+    *,
+    lowercase: bool = True,
+    punctuation: str = ...,
+    nfkc: bool = False,
+    errors: str = "strict",
+    num_threads: int | None = None,
+) -> list[str]: ...
+def char_tokenize(
+    text: str,
+    *,
+    lowercase: bool = True,
+    punctuation: str = ...,
+    nfkc: bool = False,
+    keep_spaces: bool = False,
+    normalize: bool = True,
+    errors: str = "strict",
+) -> list[str]: ...
+
+@final
+class Vocab:
+    def __new__(
+        cls,
+        tokens: list[str],
+        unk: str | None = ...,
+        *,
+        normalize: bool = True,
+        lowercase: bool = True,
+        punctuation: str = ...,
+        nfkc: bool = False,
+        keep_spaces: bool = False,
+    ) -> Vocab: ...
+    @staticmethod
+    def from_texts(
+        texts: Iterable[str],
+        unk: str | None = ...,
+        *,
+        normalize: bool = True,
+        lowercase: bool = True,
+        punctuation: str = ...,
+        nfkc: bool = False,
+        keep_spaces: bool = False,
+        errors: str = "strict",
+        num_threads: int | None = None,
+    ) -> Vocab: ...
+    @property
+    def tokens(self) -> list[str]: ...
+    @property
+    def unk(self) -> str | None: ...
+    @property
+    def unk_id(self) -> int | None: ...
+    @property
+    def options(self) -> tuple[bool, bool, str, bool, bool]: ...
+    def __len__(self) -> int: ...
+    def id_of(self, token: str) -> int | None: ...
+    def token_of(self, id: int) -> str | None: ...
+    def tokenize(self, text: str) -> list[str]: ...
+    def encode(self, text: str, *, errors: str = "strict") -> npt.NDArray[np.int32]: ...
+    def encode_batch(
+        self, texts: Iterable[str], *, errors: str = "strict", num_threads: int | None = None
+    ) -> list[npt.NDArray[np.int32]]: ...
+    def encode_tokens(self, tokens: list[str]) -> npt.NDArray[np.int32]: ...
+    def decode(self, ids: npt.NDArray[np.int64]) -> str: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class NgramModel:
+    def __new__(cls, vocab: Vocab, order: int, pad: bool = False) -> NgramModel: ...
+    @staticmethod
+    def from_entries(
+        vocab: Vocab,
+        order: int,
+        pad: bool,
+        ids: npt.NDArray[np.uint32],
+        counts: npt.NDArray[np.uint64],
+    ) -> NgramModel: ...
+    @property
+    def vocab(self) -> Vocab: ...
+    @property
+    def order(self) -> int: ...
+    @property
+    def pad(self) -> bool: ...
+    @property
+    def id_space(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def distinct(self) -> int: ...
+    def fit(
+        self, texts: Iterable[str], *, errors: str = "strict", num_threads: int | None = None
+    ) -> None: ...
+    def merge(self, other: NgramModel) -> None: ...
+    def copy(self) -> NgramModel: ...
+    def count(self, gram: list[int]) -> int: ...
+    def context_count(self, context: list[int]) -> int: ...
+    def entries(self) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.uint64]]: ...
+    def dense_bigrams(self, max_cells: int = 16777216) -> npt.NDArray[np.uint64]: ...
+    def prob(self, context: list[int], token: int, k: float) -> float: ...
+    def score(
+        self,
+        texts: Iterable[str],
+        k: float,
+        *,
+        errors: str = "strict",
+        num_threads: int | None = None,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]: ...
+    def corpus_score(
+        self,
+        texts: Iterable[str],
+        k: float,
+        *,
+        errors: str = "strict",
+        num_threads: int | None = None,
+    ) -> tuple[float, int]: ...
+    def sample(
+        self, start: list[int], length: int, k: float, temperature: float, seed: int
+    ) -> list[int]: ...

@@ -1,0 +1,383 @@
+"""N-gram counts of any order and the add-k (Lidstone) language model."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from textsieve import _core
+from textsieve.errors import TextsieveError
+from textsieve.io import atomic_write
+from textsieve.vocab import Vocab
+
+BOS = "<s>"
+EOS = "</s>"
+FORMAT = "textsieve.addk"
+VERSION = 1
+
+
+def _texts(texts: Iterable[str], arg: str = "texts") -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError(
+            f"{arg}: expected an iterable of str (documents), got a single str; wrap it in a list"
+        )
+    return texts if isinstance(texts, list) else list(texts)
+
+
+class NgramCounts:
+    """Counts of the n-grams of one order, per document (no n-gram crosses a document boundary).
+
+    Counts are mergeable: counts of two shards added together equal the counts of the whole.
+
+    >>> v = Vocab.from_texts(["abab"])
+    >>> c = NgramCounts(2, v).update(["abab"])
+    >>> c.to_dict()
+    {('a', 'b'): 2, ('b', 'a'): 1}
+    >>> (c + NgramCounts(2, v).update(["ba"])).to_dict()[("b", "a")]
+    2
+    """
+
+    __slots__ = ("_core", "vocab")
+
+    def __init__(self, order: int, vocab: Vocab, *, pad: bool = False) -> None:
+        if not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab: expected a textsieve.Vocab, got {type(vocab).__name__}")
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise TypeError(f"order: expected an int, got {type(order).__name__}")
+        self.vocab = vocab
+        self._core = _core.NgramModel(vocab._core, order, pad)
+
+    @classmethod
+    def _wrap(cls, core: _core.NgramModel, vocab: Vocab) -> NgramCounts:
+        obj = cls.__new__(cls)
+        obj._core = core
+        obj.vocab = vocab
+        return obj
+
+    @property
+    def order(self) -> int:
+        return self._core.order
+
+    @property
+    def pad(self) -> bool:
+        return self._core.pad
+
+    @property
+    def total(self) -> int:
+        """Number of n-grams counted, with multiplicity."""
+        return self._core.total
+
+    def __len__(self) -> int:
+        return self._core.distinct
+
+    @property
+    def id_tokens(self) -> list[str]:
+        """The token of each id: the vocabulary, then ``<s>`` and ``</s>`` when padded."""
+        return self.vocab.tokens + ([BOS, EOS] if self.pad else [])
+
+    def update(
+        self, texts: Iterable[str], *, errors: str = "strict", num_threads: int | None = None
+    ) -> NgramCounts:
+        """Count the n-grams of ``texts`` (documents), in parallel; returns ``self``."""
+        self._core.fit(_texts(texts), errors=errors, num_threads=num_threads)
+        return self
+
+    def merge(self, other: NgramCounts) -> NgramCounts:
+        """A new ``NgramCounts`` holding the sum of both."""
+        if not isinstance(other, NgramCounts):
+            raise TypeError(f"other: expected NgramCounts, got {type(other).__name__}")
+        out = NgramCounts._wrap(self._core.copy(), self.vocab)
+        out._core.merge(other._core)
+        return out
+
+    __add__ = merge
+
+    def _ids(self, tokens: Sequence[str]) -> list[int]:
+        ids = []
+        for t in tokens:
+            if t == BOS and self.pad:
+                ids.append(len(self.vocab))
+            elif t == EOS and self.pad:
+                ids.append(len(self.vocab) + 1)
+            else:
+                ids.append(
+                    self.vocab.id_of(t)
+                    if t in self.vocab
+                    else self.vocab.unk_id
+                    if self.vocab.unk_id is not None
+                    else self.vocab.id_of(t)
+                )
+        return ids
+
+    def count(self, *tokens: str) -> int:
+        """Count of one n-gram given as its tokens: ``counts.count("a", "b")``."""
+        if len(tokens) != self.order:
+            raise ValueError(
+                f"tokens: an order-{self.order} count needs {self.order} tokens, got {len(tokens)}"
+            )
+        return self._core.count(self._ids(tokens))
+
+    def to_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, counts)``: an int32 array (m, order) of n-grams in lexicographic id order and
+        their uint64 counts."""
+        return self._core.entries()
+
+    def to_dict(self) -> dict[tuple[str, ...], int]:
+        """``{(token, ...): count}`` for every n-gram seen."""
+        ids, counts = self.to_arrays()
+        names = self.id_tokens
+        return {
+            tuple(names[i] for i in row): int(c) for row, c in zip(ids.tolist(), counts.tolist())
+        }
+
+    def bigram_matrix(self) -> np.ndarray:
+        """The dense V x V matrix of bigram counts (row: context, column: next token), for
+        heatmaps; only for order-2 counts over a small vocabulary."""
+        return self._core.dense_bigrams()
+
+    def __eq__(self, other: object) -> bool:
+        if (
+            not isinstance(other, NgramCounts)
+            or other.vocab != self.vocab
+            or other.pad != self.pad
+            or other.order != self.order
+        ):
+            return False
+        a, b = self.to_arrays(), other.to_arrays()
+        return bool(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"NgramCounts(order={self.order}, vocab={len(self.vocab)}, distinct={len(self)}, total={self.total})"
+
+
+class AddKLM:
+    """The add-k (Lidstone) n-gram model.
+
+    ``P(token | context) = (count(context, token) + k) / (count(context) + k * V)`` with ``V`` the
+    vocabulary size including ``<unk>`` (and ``<s>``, ``</s>`` when ``pad=True``). Texts are
+    documents; the vocabulary is built from the training documents unless given.
+
+    >>> lm = AddKLM(order=2, k=0.1).fit(["abab", "ba"])
+    >>> round(lm.prob("a", "b"), 4)
+    0.913
+    >>> round(lm.perplexity(["abba"]), 4)
+    3.0217
+    """
+
+    def __init__(
+        self,
+        order: int = 2,
+        k: float = 0.1,
+        *,
+        vocab: Vocab | None = None,
+        pad: bool = False,
+        unk: str | None = "<unk>",
+        num_threads: int | None = None,
+        **tokenizer_options: Any,
+    ) -> None:
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise TypeError(f"order: expected an int, got {type(order).__name__}")
+        if order < 1:
+            raise ValueError(f"order: must be at least 1 (1 = unigram, 2 = bigram), got {order}")
+        k = float(k)
+        if not (k > 0 and math.isfinite(k)):
+            raise ValueError(f"k: must be a positive finite number (e.g. 0.1 or 1.0), got {k}")
+        if vocab is not None and not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab: expected a textsieve.Vocab, got {type(vocab).__name__}")
+        if vocab is not None and tokenizer_options:
+            raise ValueError(
+                "tokenizer options come from the vocabulary when vocab= is given; pass them to Vocab.from_texts instead"
+            )
+        self.order = order
+        self.k = k
+        self.pad = pad
+        self.unk = unk
+        self.num_threads = num_threads
+        self.tokenizer_options = tokenizer_options
+        self.vocab = vocab
+        self._counts: NgramCounts | None = None
+
+    # -- training --------------------------------------------------------------------------
+    def fit(self, texts: Iterable[str], *, errors: str = "strict") -> AddKLM:
+        """Count the training documents (building the vocabulary first when none was given)."""
+        texts = _texts(texts)
+        if not texts:
+            raise ValueError("texts: the training set is empty; give at least one document")
+        if self.vocab is None:
+            self.vocab = Vocab.from_texts(
+                texts,
+                self.unk,
+                errors=errors,
+                num_threads=self.num_threads,
+                **self.tokenizer_options,
+            )
+        counts = NgramCounts(self.order, self.vocab, pad=self.pad).update(
+            texts, errors=errors, num_threads=self.num_threads
+        )
+        if counts.total == 0 and self._counts is None:
+            raise ValueError(
+                f"texts: the training set has no {self.order}-gram inside any document "
+                f"(documents too short or empty); give longer documents or a lower order"
+            )
+        self._counts = counts if self._counts is None else self._counts + counts
+        return self
+
+    @classmethod
+    def from_counts(cls, counts: NgramCounts, k: float = 0.1) -> AddKLM:
+        lm = cls(counts.order, k, vocab=counts.vocab, pad=counts.pad)
+        lm._counts = counts
+        return lm
+
+    @property
+    def counts(self) -> NgramCounts:
+        """The model's n-gram counts (order ``self.order``)."""
+        if self._counts is None:
+            raise TextsieveError("the model is not fitted yet: call fit(texts) first")
+        return self._counts
+
+    @property
+    def V(self) -> int:
+        """The number of tokens the model predicts over."""
+        return self.counts._core.id_space
+
+    # -- probabilities ---------------------------------------------------------------------
+    def prob(self, context: str | Sequence[str], token: str) -> float:
+        """``P(token | context)``; ``context`` holds the last ``order - 1`` tokens (a string of
+        characters or a sequence of tokens; ``<s>`` allowed when padded)."""
+        c = self.counts
+        ctx = list(context)
+        ids = c._ids([*ctx, token])
+        return c._core.prob(ids[:-1], ids[-1], self.k)
+
+    def nll(self, texts: Iterable[str], *, errors: str = "strict") -> float:
+        """Mean negative log-likelihood (nats per predicted token) over all documents."""
+        total, n = self.counts._core.corpus_score(
+            _texts(texts), self.k, errors=errors, num_threads=self.num_threads
+        )
+        if n == 0:
+            raise ValueError(
+                f"texts: nothing to score: no document has more than {self.order - 1} tokens"
+            )
+        return total / n
+
+    def perplexity(self, texts: Iterable[str], *, errors: str = "strict") -> float:
+        """``exp(mean NLL)`` over every predicted token of every document."""
+        return math.exp(self.nll(texts, errors=errors))
+
+    def score(self, texts: Iterable[str], *, errors: str = "strict") -> np.ndarray:
+        """Per-document perplexity (float64 array; NaN for a document with nothing to predict),
+        for quality filtering."""
+        nll, n = self.counts._core.score(
+            _texts(texts), self.k, errors=errors, num_threads=self.num_threads
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.exp(nll / n)
+
+    def sample(
+        self, start: str = "", length: int = 50, *, seed: int = 0, temperature: float = 1.0
+    ) -> str:
+        """Generate ``length`` tokens after ``start`` (seeded); a padded model may stop early at
+        ``</s>``. Returns only the generated text."""
+        if length < 0:
+            raise ValueError(f"length: must be >= 0, got {length}")
+        start_ids = self.vocab.encode(start).tolist() if start else []
+        ids = self.counts._core.sample(
+            start_ids, int(length), self.k, float(temperature), int(seed)
+        )
+        return self.vocab.decode(ids)
+
+    # -- persistence -----------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        ids, counts = self.counts.to_arrays()
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "order": self.order,
+            "k": self.k,
+            "pad": self.pad,
+            "vocab": self.vocab.to_dict(),
+        }
+        return {
+            "header": json.dumps(header),
+            "ids": ids.astype(np.uint32).ravel(),
+            "counts": counts,
+        }
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any], source: str) -> AddKLM:
+        try:
+            header = json.loads(str(state["header"]))
+            if header.get("format") != FORMAT:
+                raise TextsieveError(f"{source}: not a textsieve add-k model")
+            if header.get("version") != VERSION:
+                raise TextsieveError(
+                    f"{source}: model format version {header.get('version')!r} is not supported (expected {VERSION})"
+                )
+            vocab = Vocab.from_dict(header["vocab"], source=source)
+            core = _core.NgramModel.from_entries(
+                vocab._core,
+                int(header["order"]),
+                bool(header["pad"]),
+                np.ascontiguousarray(state["ids"], dtype=np.uint32),
+                np.ascontiguousarray(state["counts"], dtype=np.uint64),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            if isinstance(exc, TextsieveError):
+                raise
+            raise TextsieveError(f"{source}: malformed model file ({exc})") from None
+        return cls.from_counts(NgramCounts._wrap(core, vocab), header["k"])
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save to one ``.npz`` file (JSON header + count arrays), atomically."""
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **self._state())
+        with atomic_write(path, "wb") as fh:
+            fh.write(buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> AddKLM:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                state = {name: data[name] for name in data.files}
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise TextsieveError(f"{os.fspath(path)}: not a textsieve model file ({exc})") from None
+        return cls._from_state(state, os.fspath(path))
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._counts is None:
+            return {
+                "unfitted": (
+                    self.order,
+                    self.k,
+                    self.pad,
+                    self.unk,
+                    self.tokenizer_options,
+                    self.vocab,
+                )
+            }
+        return self._state()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "unfitted" in state:
+            order, k, pad, unk, opts, vocab = state["unfitted"]
+            self.__init__(order, k, vocab=vocab, pad=pad, unk=unk, **opts)  # type: ignore[misc]
+            return
+        self.__dict__.update(AddKLM._from_state(state, "pickle").__dict__)
+
+    def __repr__(self) -> str:
+        fitted = (
+            f", V={self.V}, n-grams={len(self.counts)}"
+            if self._counts is not None
+            else ", unfitted"
+        )
+        return f"AddKLM(order={self.order}, k={self.k}, pad={self.pad}{fitted})"

@@ -1,0 +1,82 @@
+"""Small stdlib-only writers for the workshop's evidence: CSV, Markdown and plain text.
+
+Every file is written atomically (a temporary file in the same folder, then ``os.replace``), so an
+interrupted run never leaves half a file behind, and only the named file is touched: other files in
+an existing evidence folder are left alone. Output is deterministic (no timestamps), so running a
+chapter twice gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8, ``\\n`` line endings) to ``path`` atomically and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # mkstemp creates the file 0600; evidence is meant to be read, so use the usual mode.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def cell(value: object) -> str:
+    """How one value appears in a CSV cell: floats as Python prints them (``0.9944``, ``5.01``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Render a CSV table (comma separated, ``\\n`` line endings, quoting only where needed)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"CSV row has {len(row)} cells, header has {len(header)}: {row!r}")
+        writer.writerow([cell(v) for v in row])
+    return buf.getvalue()
+
+
+def write_csv(
+    path: str | os.PathLike[str], header: Sequence[str], rows: Iterable[Sequence[object]]
+) -> Path:
+    """Write a CSV table atomically."""
+    return write_text(path, csv_text(header, rows))
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table (pipes in cells are escaped)."""
+
+    def esc(value: object) -> str:
+        return cell(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(esc(h) for h in header) + " |"]
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        lines.append("| " + " | ".join(esc(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def code_block(text: str, lang: str = "") -> str:
+    """A fenced Markdown code block."""
+    return f"```{lang}\n{text.rstrip()}\n```\n"

@@ -1,0 +1,181 @@
+import math
+import pickle
+
+import numpy as np
+import pytest
+import textsieve as ts
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from textsieve import reference as ref
+
+
+def test_seed_notebook_figures(seed_split):
+    train, val = seed_split
+    uni = ts.AddKLM(order=1, k=0.1).fit(train)
+    big = ts.AddKLM(order=2, k=0.1).fit(train)
+    assert len(uni.vocab) == 116 and uni.V == 116
+    assert round(uni.perplexity(val), 4) == 476.3932
+    assert round(big.perplexity(val), 4) == 95.9628
+
+
+def test_seed_near_duplicate_example():
+    a = "llmの事前学習では大規模テキストを使う"
+    b = "llmの事前学習では大規模なテキストを使う"
+    sa = {a[i : i + 3] for i in range(len(a) - 2)}
+    sb = {b[i : i + 3] for i in range(len(b) - 2)}
+    assert round(len(sa & sb) / len(sa | sb), 4) == 0.7619
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("pad", [False, True])
+def test_matches_reference(seed_split, order, pad):
+    train, val = seed_split
+    lm = ts.AddKLM(order=order, k=0.5, pad=pad).fit(train)
+    tr = [ref.char_tokenize(d) for d in train]
+    va = [ref.char_tokenize(d) for d in val]
+    want = ref.perplexity(tr, va, order=order, k=0.5, pad=pad)
+    assert math.isclose(lm.perplexity(val), want, rel_tol=1e-12)
+    grams, _ = ref.count_ngrams(tr, order, pad)
+    assert lm.counts.to_dict() == dict(grams)
+    per_doc = ref.document_perplexities(tr, va, order=order, k=0.5, pad=pad)
+    got = lm.score(val)
+    for g, (nll, n) in zip(got, per_doc):
+        assert (math.isnan(g) and n == 0) or math.isclose(g, math.exp(nll / n), rel_tol=1e-12)
+
+
+texts = st.lists(st.text(min_size=0, max_size=40), min_size=1, max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(train=texts, test=texts, order=st.integers(1, 4), k=st.floats(0.01, 3.0), pad=st.booleans())
+def test_rust_equals_reference_on_generated_unicode(train, test, order, k, pad):
+    train = [t.replace("\ud800", "") for t in train]
+    tr = [ref.char_tokenize(d) for d in train]
+    va = [ref.char_tokenize(d) for d in test]
+    assert [ts.char_tokenize(d) for d in train] == tr
+    vocab = ts.Vocab.from_texts(train)
+    assert vocab.tokens == ref.build_vocab(tr)
+    for d, toks in zip(test, va):
+        assert vocab.encode(d).tolist() == ref.encode(toks, vocab.tokens)
+    counts = ts.NgramCounts(order, vocab, pad=pad).update(train)
+    grams, _ = ref.count_ngrams([ref.encode(t, vocab.tokens) for t in tr], order, pad)
+    names = vocab.tokens + ["<s>", "</s>"]
+    assert counts.to_dict() == {
+        tuple(names[i] if isinstance(i, int) else i for i in g): c for g, c in grams.items()
+    }
+    lm = ts.AddKLM.from_counts(counts, k)
+    per_doc = ref.document_perplexities(tr, va, order=order, k=k, pad=pad)
+    n = sum(c for _, c in per_doc)
+    if n == 0:
+        with pytest.raises(ValueError, match="nothing to score"):
+            lm.perplexity(test)
+    else:
+        want = math.exp(sum(s for s, _ in per_doc) / n)
+        assert math.isclose(lm.perplexity(test), want, rel_tol=1e-12)
+
+
+def test_counts_any_order_per_document_and_mergeable():
+    docs = ["abcab", "ba", "c", ""]
+    v = ts.Vocab.from_texts(docs)
+    for order in range(1, 9):
+        whole = ts.NgramCounts(order, v).update(docs)
+        parts = ts.NgramCounts(order, v).update(docs[:2]) + ts.NgramCounts(order, v).update(
+            docs[2:]
+        )
+        assert parts == whole
+        grams, _ = ref.count_ngrams([ref.char_tokenize(d) for d in docs], order)
+        assert whole.to_dict() == dict(grams)
+        assert whole.total == sum(grams.values())
+    bigrams = ts.NgramCounts(2, v).update(docs)
+    assert bigrams.count("b", "a") == 1  # "abcab" has none, "ba" has one
+    assert ("b", "c") not in ts.NgramCounts(2, v).update(["ab", "cd"]).to_dict()
+    ids, counts = bigrams.to_arrays()
+    assert ids.shape == (len(counts), 2) and counts.dtype == np.uint64
+    m = bigrams.bigram_matrix()
+    assert m.shape == (len(v), len(v)) and m.sum() == bigrams.total
+    assert m[v.id_of("a"), v.id_of("b")] == bigrams.count("a", "b")
+    with pytest.raises(ts.TextsieveError, match="different vocabulary"):
+        bigrams + ts.NgramCounts(2, ts.Vocab.from_texts(["xyz"]))
+
+
+def test_probabilities_sum_to_one(seed_split):
+    train, _ = seed_split
+    lm = ts.AddKLM(order=2, k=0.1).fit(train)
+    for ctx in ["学", "z", "<unk>"]:
+        total = sum(lm.prob([ctx], t) for t in lm.vocab.tokens)
+        assert math.isclose(total, 1.0, rel_tol=1e-12)
+    c = lm.counts
+    want = (c.count("学", "習") + 0.1) / (
+        sum(c.count("学", t) for t in lm.vocab.tokens) + 0.1 * 116
+    )
+    assert math.isclose(lm.prob("学", "習"), want, rel_tol=1e-15)
+
+
+def test_per_document_scores_and_short_documents(seed_split):
+    train, val = seed_split
+    lm = ts.AddKLM(order=3, k=0.1).fit(train)
+    s = lm.score([*val, "", "あ"])
+    assert s.shape == (4,) and np.isnan(s[2]) and np.isnan(s[3])
+    # the corpus perplexity weighs documents by their predicted tokens
+    nll = np.log(s[:2]) * np.array([len(ts.char_tokenize(d)) - 2 for d in val])
+    assert math.isclose(
+        math.exp(nll.sum() / sum(len(ts.char_tokenize(d)) - 2 for d in val)),
+        lm.perplexity(val),
+        rel_tol=1e-12,
+    )
+    padded = ts.AddKLM(order=3, k=0.1, pad=True).fit(train)
+    assert not np.isnan(padded.score([""])[0])  # predicts </s> twice
+
+
+def test_sampling(seed_split):
+    train, _ = seed_split
+    lm = ts.AddKLM(order=2, k=0.01).fit(train)
+    a = lm.sample("学", 30, seed=3)
+    assert a == lm.sample("学", 30, seed=3)
+    assert a != lm.sample("学", 30, seed=4)
+    assert len(a) == 30 and "<unk>" not in a
+    cold = lm.sample("学", 30, seed=3, temperature=0.01)
+    assert cold.startswith("習")  # 学 -> 習 is by far the most frequent transition
+    with pytest.raises(ts.TextsieveError, match="temperature"):
+        lm.sample("学", 5, temperature=0)
+    with pytest.raises(ts.TextsieveError, match="start"):
+        lm.sample("", 5)
+    padded = ts.AddKLM(order=2, k=0.01, pad=True).fit(train)
+    assert len(padded.sample("", 500, seed=1)) < 500  # stops at </s>
+
+
+def test_save_load_pickle(tmp_path, seed_split):
+    train, val = seed_split
+    lm = ts.AddKLM(order=3, k=0.2, pad=True).fit(train)
+    lm.save(tmp_path / "m.npz")
+    back = ts.AddKLM.load(tmp_path / "m.npz")
+    assert back.perplexity(val) == lm.perplexity(val)
+    assert back.counts == lm.counts and back.k == lm.k
+    again = pickle.loads(pickle.dumps(lm))
+    assert again.perplexity(val) == lm.perplexity(val)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ts.TextsieveError, match="junk.npz"):
+        ts.AddKLM.load(tmp_path / "junk.npz")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="k: must be a positive"):
+        ts.AddKLM(k=0)
+    with pytest.raises(ValueError, match="k: must be a positive"):
+        ts.AddKLM(k=-1)
+    with pytest.raises(ValueError, match="order: must be at least 1"):
+        ts.AddKLM(order=0)
+    with pytest.raises(ValueError, match="training set is empty"):
+        ts.AddKLM().fit([])
+    with pytest.raises(ValueError, match="no 3-gram"):
+        ts.AddKLM(order=3).fit(["ab", ""])
+    with pytest.raises(TypeError, match=r"texts\[2\]: expected str, got NoneType"):
+        ts.AddKLM().fit(["ab", "cd", None])
+    with pytest.raises(ValueError, match="lone surrogate"):
+        ts.AddKLM().fit(["ab\udfff"])
+    assert ts.AddKLM().fit(["ab\udfff"], errors="replace").vocab.tokens[-1] == "\ufffd"
+    with pytest.raises(ts.TextsieveError, match="too high"):
+        ts.NgramCounts(9, ts.Vocab(["<unk>"] + [chr(0x20000 + i) for i in range(70000)]))
+    with pytest.raises(ts.TextsieveError, match="not fitted"):
+        ts.AddKLM().perplexity(["a"])
