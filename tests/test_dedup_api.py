@@ -49,7 +49,12 @@ def test_matches_reference(keep, verify, threshold):
 
 @settings(max_examples=40, deadline=None)
 @given(
-    st.lists(st.lists(st.sampled_from(["aa", "bb", "cc", "dd ", "e", " ", "ff gg"]), max_size=12).map("".join), max_size=14),
+    st.lists(
+        st.lists(st.sampled_from(["aa", "bb", "cc", "dd ", "e", " ", "ff gg"]), max_size=12).map(
+            "".join
+        ),
+        max_size=14,
+    ),
     st.sampled_from([0.3, 0.6, 0.9]),
     st.sampled_from(["char", "word"]),
 )
@@ -71,8 +76,21 @@ def test_result_shape_and_types():
     assert (r.duplicate_of[r.keep] == -1).all()
     assert r.keep[r.duplicate_of[~r.keep]].all()
     s = r.stats
-    for key in ("n_docs", "n_kept", "n_removed", "n_pairs", "n_candidates", "n_clusters", "bands", "rows",
-                "threshold", "num_perm", "seed", "scheme", "seconds"):
+    for key in (
+        "n_docs",
+        "n_kept",
+        "n_removed",
+        "n_pairs",
+        "n_candidates",
+        "n_clusters",
+        "bands",
+        "rows",
+        "threshold",
+        "num_perm",
+        "seed",
+        "scheme",
+        "seconds",
+    ):
         assert key in s
     assert s["n_kept"] + s["n_removed"] == s["n_docs"] == n
     assert s["n_clusters"] == len(set(r.cluster.tolist()))
@@ -124,7 +142,9 @@ def test_progress_and_generators(monkeypatch):
 
 
 def test_keep_longest():
-    r = ts.dedup(["the cat sat on the mat", "the cat sat on the mat!!"], threshold=0.7, keep="longest")
+    r = ts.dedup(
+        ["the cat sat on the mat", "the cat sat on the mat!!"], threshold=0.7, keep="longest"
+    )
     assert r.keep.tolist() == [False, True]
     assert r.duplicate_of.tolist() == [1, -1]
     assert r.cluster.tolist() == [1, 1]

@@ -19,8 +19,12 @@ def test_same_params_as_datasketch(threshold, num_perm):
     lsh = pytest.importorskip("datasketch.lsh")
     from textsieve.dedup import lsh_params
 
-    assert lsh_params(threshold, num_perm, weights=(0.5, 0.5)) == lsh._optimal_param(threshold, num_perm, 0.5, 0.5)
-    assert lsh_params(threshold, num_perm, weights=(0.2, 0.8)) == lsh._optimal_param(threshold, num_perm, 0.2, 0.8)
+    assert lsh_params(threshold, num_perm, weights=(0.5, 0.5)) == lsh._optimal_param(
+        threshold, num_perm, 0.5, 0.5
+    )
+    assert lsh_params(threshold, num_perm, weights=(0.2, 0.8)) == lsh._optimal_param(
+        threshold, num_perm, 0.2, 0.8
+    )
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.8])

@@ -42,7 +42,9 @@ def _replace(text):
     return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
 
 
-@pytest.mark.parametrize("scheme,ds_scheme", [("datasketch-legacy", "legacy"), ("datasketch-affine32", "affine32")])
+@pytest.mark.parametrize(
+    "scheme,ds_scheme", [("datasketch-legacy", "legacy"), ("datasketch-affine32", "affine32")]
+)
 @pytest.mark.parametrize("seed", [0, 1, 42, 2**31 + 5, 2**32 - 1])
 @pytest.mark.parametrize("num_perm", [1, 7, 128, 256])
 def test_bit_identical_to_datasketch(scheme, ds_scheme, seed, num_perm):

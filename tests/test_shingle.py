@@ -33,9 +33,16 @@ def test_whitespace_is_unicode_white_space():
 
 
 @settings(max_examples=300, deadline=None)
-@given(TEXT, st.integers(1, 9), st.sampled_from(["char", "word"]), st.sampled_from(["default", "none", "nfkc"]))
+@given(
+    TEXT,
+    st.integers(1, 9),
+    st.sampled_from(["char", "word"]),
+    st.sampled_from(["default", "none", "nfkc"]),
+)
 def test_rust_matches_reference(text, k, shingle, norm):
-    assert ts.shingles(text, k=k, shingle=shingle, normalize=norm) == ref.shingles(text, k, shingle, norm)
+    assert ts.shingles(text, k=k, shingle=shingle, normalize=norm) == ref.shingles(
+        text, k, shingle, norm
+    )
 
 
 @settings(max_examples=300, deadline=None)

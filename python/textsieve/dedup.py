@@ -78,7 +78,9 @@ def _check_threshold(threshold: Any) -> float:
     return t
 
 
-def shingles(text: str, k: int = 5, *, shingle: str = "char", normalize: str = "default") -> set[str]:
+def shingles(
+    text: str, k: int = 5, *, shingle: str = "char", normalize: str = "default"
+) -> set[str]:
     """The shingle set of ``text``: char k-grams (or word k-grams) of the normalized text.
 
     A non-empty text shorter than ``k`` gives one shingle (the whole text); an empty one none.
@@ -89,7 +91,14 @@ def shingles(text: str, k: int = 5, *, shingle: str = "char", normalize: str = "
     return set(_core.shingle_strings(text, _check_int(k, "k"), shingle, normalize))
 
 
-def jaccard(a: str | Iterable[Any], b: str | Iterable[Any], *, k: int = 5, shingle: str = "char", normalize: str = "default") -> float:
+def jaccard(
+    a: str | Iterable[Any],
+    b: str | Iterable[Any],
+    *,
+    k: int = 5,
+    shingle: str = "char",
+    normalize: str = "default",
+) -> float:
     """Exact Jaccard similarity ``|A ∩ B| / |A ∪ B|`` (0.0 when both are empty).
 
     Two ``str`` are compared by their shingle sets (see :func:`shingles`); anything else is taken
@@ -109,7 +118,9 @@ def jaccard(a: str | Iterable[Any], b: str | Iterable[Any], *, k: int = 5, shing
     return len(sa & sb) / union if union else 0.0
 
 
-def lsh_params(threshold: float, num_perm: int = 128, *, weights: tuple[float, float] | None = None) -> tuple[int, int]:
+def lsh_params(
+    threshold: float, num_perm: int = 128, *, weights: tuple[float, float] | None = None
+) -> tuple[int, int]:
     """``(bands, rows)`` for a threshold.
 
     Without ``weights``: textsieve's recall-first choice (the most rows that still make a pair at
@@ -140,18 +151,32 @@ class MinHasher:
     ((2, 64), 'uint32')
     """
 
-    def __init__(self, num_perm: int = 128, seed: int = 1, scheme: str = "native", shingle: str = "char", k: int = 5, normalize: str = "default") -> None:
+    def __init__(
+        self,
+        num_perm: int = 128,
+        seed: int = 1,
+        scheme: str = "native",
+        shingle: str = "char",
+        k: int = 5,
+        normalize: str = "default",
+    ) -> None:
         self.num_perm = _check_int(num_perm, "num_perm")
         self.seed = _check_seed(seed, scheme)
         self.scheme = scheme
         self.shingle = shingle
         self.k = _check_int(k, "k")
         self.normalize = normalize
-        self._core = _core.MinHasherCore(self.num_perm, self.seed, scheme, shingle, self.k, normalize)
+        self._core = _core.MinHasherCore(
+            self.num_perm, self.seed, scheme, shingle, self.k, normalize
+        )
 
-    def signatures(self, texts: Iterable[str], *, num_threads: int | None = None, errors: str = "strict") -> np.ndarray:
+    def signatures(
+        self, texts: Iterable[str], *, num_threads: int | None = None, errors: str = "strict"
+    ) -> np.ndarray:
         """Signatures, shape ``(n, num_perm)``: uint32 (uint64 for ``datasketch-legacy``)."""
-        return self._core.signatures(texts, _check_int(num_threads, "num_threads", optional=True), errors)
+        return self._core.signatures(
+            texts, _check_int(num_threads, "num_threads", optional=True), errors
+        )
 
     def signature(self, text: str, *, errors: str = "strict") -> np.ndarray:
         """One text's signature, shape ``(num_perm,)``."""
@@ -165,7 +190,10 @@ class MinHasher:
         return self._core.permutations()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (MinHasher, (self.num_perm, self.seed, self.scheme, self.shingle, self.k, self.normalize))
+        return (
+            MinHasher,
+            (self.num_perm, self.seed, self.scheme, self.shingle, self.k, self.normalize),
+        )
 
     def __repr__(self) -> str:
         return (
@@ -206,7 +234,9 @@ class DedupResult:
         )
 
 
-def _result(out: dict[str, Any], settings: dict[str, Any], seconds: dict[str, float]) -> DedupResult:
+def _result(
+    out: dict[str, Any], settings: dict[str, Any], seconds: dict[str, float]
+) -> DedupResult:
     pairs = np.empty(len(out["pair_i"]), dtype=PAIR_DTYPE)
     pairs["i"] = out["pair_i"]
     pairs["j"] = out["pair_j"]
@@ -237,9 +267,23 @@ def _result(out: dict[str, Any], settings: dict[str, Any], seconds: dict[str, fl
     )
 
 
-def _settings(threshold: Any, num_perm: Any, seed: Any, scheme: str, shingle: str, k: Any, normalize: str, bands: Any, rows: Any, verify: str, keep: str) -> dict[str, Any]:
+def _settings(
+    threshold: Any,
+    num_perm: Any,
+    seed: Any,
+    scheme: str,
+    shingle: str,
+    k: Any,
+    normalize: str,
+    bands: Any,
+    rows: Any,
+    verify: str,
+    keep: str,
+) -> dict[str, Any]:
     if scheme not in SCHEMES:
-        raise TextsieveError(f"scheme: expected one of {', '.join(map(repr, SCHEMES))}, got {scheme!r}")
+        raise TextsieveError(
+            f"scheme: expected one of {', '.join(map(repr, SCHEMES))}, got {scheme!r}"
+        )
     return {
         "threshold": _check_threshold(threshold),
         "num_perm": _check_int(num_perm, "num_perm"),
@@ -257,14 +301,25 @@ def _settings(threshold: Any, num_perm: Any, seed: Any, scheme: str, shingle: st
 
 def _config(s: dict[str, Any]) -> Any:
     return _core.DedupConfig(
-        s["threshold"], s["num_perm"], s["seed"], s["scheme"], s["shingle"], s["k"],
-        s["normalize"], s["bands"], s["rows"], s["verify"], s["keep"],
+        s["threshold"],
+        s["num_perm"],
+        s["seed"],
+        s["scheme"],
+        s["shingle"],
+        s["k"],
+        s["normalize"],
+        s["bands"],
+        s["rows"],
+        s["verify"],
+        s["keep"],
     )
 
 
 def _chunks(texts: Iterable[str]) -> Iterable[list[str]]:
     if isinstance(texts, str):
-        raise TypeError("texts: expected an iterable of str (documents), got a single str; wrap it in a list")
+        raise TypeError(
+            "texts: expected an iterable of str (documents), got a single str; wrap it in a list"
+        )
     try:
         it = iter(texts)
     except TypeError:
@@ -314,7 +369,9 @@ def dedup(
     >>> r.keep.tolist(), r.empty.tolist(), r.pairs.tolist()
     ([True, False, True, True], [False, False, True, False], [(0, 1, 0.8181818181818182)])
     """
-    settings = _settings(threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep)
+    settings = _settings(
+        threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep
+    )
     threads = _check_int(num_threads, "num_threads", optional=True)
     config = _config(settings)
     settings["bands"], settings["rows"] = config.bands, config.rows
@@ -378,7 +435,9 @@ class DedupIndex:
         keep: str = "first",
         num_threads: int | None = None,
     ) -> None:
-        settings = _settings(threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep)
+        settings = _settings(
+            threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep
+        )
         config = _config(settings)
         self._core = _core.IndexCore(config)
         self._ids: list[Any] = []
@@ -400,14 +459,23 @@ class DedupIndex:
         s = self.settings
         return f"DedupIndex(n_docs={len(self)}, threshold={s['threshold']}, num_perm={s['num_perm']}, scheme={s['scheme']!r})"
 
-    def add(self, texts: Iterable[str], ids: Iterable[Any] | None = None, *, errors: str = "strict", progress: Callable[[int, int], Any] | None = None) -> DedupResult:
+    def add(
+        self,
+        texts: Iterable[str],
+        ids: Iterable[Any] | None = None,
+        *,
+        errors: str = "strict",
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> DedupResult:
         """Dedup a shard against the index and within itself, then add it.
 
         The result's arrays cover the shard; ``duplicate_of``, ``cluster`` and ``pairs`` use
         global document numbers (``result.offset`` is the shard's first number).
         """
         if isinstance(texts, str):
-            raise TypeError("texts: expected an iterable of str (documents), got a single str; wrap it in a list")
+            raise TypeError(
+                "texts: expected an iterable of str (documents), got a single str; wrap it in a list"
+            )
         texts = list(texts)
         n_old = len(self)
         if ids is None:
@@ -415,7 +483,9 @@ class DedupIndex:
         else:
             new_ids = list(ids)
             if len(new_ids) != len(texts):
-                raise TextsieveError(f"ids: expected {len(texts)} ids (one per text), got {len(new_ids)}")
+                raise TextsieveError(
+                    f"ids: expected {len(texts)} ids (one per text), got {len(new_ids)}"
+                )
             for i, v in enumerate(new_ids):
                 if isinstance(v, bool) or not isinstance(v, (str, int)):
                     raise TypeError(f"ids[{i}]: expected str or int, got {type(v).__name__}")
@@ -453,7 +523,9 @@ class DedupIndex:
             "version": _VERSION,
             "n_docs": len(self),
             "settings": self.settings,
-            "files": {name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in blobs.items()},
+            "files": {
+                name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in blobs.items()
+            },
         }
         with atomic_write(d / "manifest.json") as fh:
             json.dump(manifest, fh, indent=2)
@@ -472,7 +544,9 @@ class DedupIndex:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise TextsieveError(f"{mpath}: not a textsieve dedup index manifest ({exc})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
-            raise TextsieveError(f"{mpath}: not a textsieve dedup index manifest (format is not {_FORMAT!r})")
+            raise TextsieveError(
+                f"{mpath}: not a textsieve dedup index manifest (format is not {_FORMAT!r})"
+            )
         if manifest.get("version") != _VERSION:
             raise TextsieveError(
                 f"{mpath}: dedup index format version {manifest.get('version')!r}; this textsieve reads version {_VERSION}"
@@ -489,7 +563,9 @@ class DedupIndex:
             except FileNotFoundError:
                 raise TextsieveError(f"{fpath}: missing from the saved index") from None
             if _sha256(data) != entry.get("sha256"):
-                raise TextsieveError(f"{fpath}: checksum mismatch (the file is corrupt or was changed)")
+                raise TextsieveError(
+                    f"{fpath}: checksum mismatch (the file is corrupt or was changed)"
+                )
             blobs[name] = data
         self = cls.__new__(cls)
         self.num_threads = _check_int(num_threads, "num_threads", optional=True)

@@ -221,7 +221,10 @@ def signature(
     if scheme == "native":
         a, b = native_permutations(num_perm, seed)
         xs = [hash64(s) & MASK32 for s in sh]
-        return [min([(ai * x + bi) & MASK32 for x in xs], default=MASK32) for ai, bi in zip(a, b, strict=True)]
+        return [
+            min([(ai * x + bi) & MASK32 for x in xs], default=MASK32)
+            for ai, bi in zip(a, b, strict=True)
+        ]
     if scheme == "datasketch-legacy":
         a, b = legacy_permutations(num_perm, seed)
         xs = [sha1_hash32(s) for s in sh]
@@ -232,7 +235,10 @@ def signature(
     if scheme == "datasketch-affine32":
         a, b = affine32_permutations(num_perm, seed)
         xs = [fmix32(sha1_hash32(s)) for s in sh]
-        return [min([(ai * x + bi) & MASK32 for x in xs], default=MASK32) for ai, bi in zip(a, b, strict=True)]
+        return [
+            min([(ai * x + bi) & MASK32 for x in xs], default=MASK32)
+            for ai, bi in zip(a, b, strict=True)
+        ]
     raise ValueError(f"scheme: unknown {scheme!r}")
 
 
@@ -279,13 +285,17 @@ def _integrate(f, lo: float, hi: float) -> float:
     return total
 
 
-def optimal_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+def optimal_params(
+    threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5
+) -> tuple[int, int]:
     """datasketch's ``_optimal_param``: minimise the weighted false positive and negative areas."""
     best, opt = math.inf, (1, 1)
     for b in range(1, num_perm + 1):
         for r in range(1, num_perm // b + 1):
             fp = _integrate(lambda s, b=b, r=r: collision_probability(s, b, r), 0.0, threshold)
-            fn = _integrate(lambda s, b=b, r=r: 1.0 - collision_probability(s, b, r), threshold, 1.0)
+            fn = _integrate(
+                lambda s, b=b, r=r: 1.0 - collision_probability(s, b, r), threshold, 1.0
+            )
             err = fp * fp_weight + fn * fn_weight
             if err < best:
                 best, opt = err, (b, r)
@@ -354,7 +364,9 @@ class UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def clusters(n: int, pairs: Iterable[tuple[int, int]], lengths: Sequence[int], keep: str = "first") -> list[int]:
+def clusters(
+    n: int, pairs: Iterable[tuple[int, int]], lengths: Sequence[int], keep: str = "first"
+) -> list[int]:
     """The kept document (cluster id) of every document: the component's first, or its longest
     (most characters; ties: the first)."""
     uf = UnionFind(n)
