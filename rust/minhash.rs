@@ -336,6 +336,43 @@ impl MinHasher {
     }
 }
 
+impl MinHasher {
+    /// Native-scheme signatures from precomputed `hash64` shingle hashes: document `d` owns
+    /// `hashes[offsets[d]..offsets[d + 1]]` (the signature-only step, without shingling).
+    pub fn signatures_from_hashes(&self, hashes: &[u64], offsets: &[usize]) -> Result<Vec<u32>> {
+        if self.scheme != Scheme::Native {
+            return Err(Error::invalid(
+                "scheme",
+                "signatures from hash64 values exist for the native scheme only",
+            ));
+        }
+        if offsets.is_empty()
+            || offsets[0] != 0
+            || offsets.windows(2).any(|w| w[0] > w[1])
+            || offsets[offsets.len() - 1] != hashes.len()
+        {
+            return Err(Error::invalid(
+                "offsets",
+                "expected non-decreasing offsets from 0 to len(hashes)",
+            ));
+        }
+        let n = offsets.len() - 1;
+        let mut out = vec![0u32; n * self.num_perm];
+        out.par_chunks_mut(self.num_perm)
+            .enumerate()
+            .with_min_len(8)
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(xs, buf): &mut (Vec<u32>, Vec<u32>), (d, row)| {
+                    xs.clear();
+                    xs.extend(hashes[offsets[d]..offsets[d + 1]].iter().map(|&h| h as u32));
+                    self.signature_of_inputs(xs, row, buf);
+                },
+            );
+        Ok(out)
+    }
+}
+
 /// Per-thread buffers for signature computation.
 #[derive(Default)]
 pub struct Worker {
@@ -562,7 +599,9 @@ mod speed {
     fn kernel_speed() {
         let sh = Shingler::new("char", 5, "default").unwrap();
         let mh = MinHasher::new(128, 1, Scheme::Native, sh).unwrap();
-        let xs: Vec<u32> = (0..1_000_000u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+        let xs: Vec<u32> = (0..1_000_000u32)
+            .map(|i| i.wrapping_mul(2_654_435_761))
+            .collect();
         let mut out = vec![0u32; 128];
         let t = std::time::Instant::now();
         mh.signature_of_inputs(&xs, &mut out, &mut Vec::new());
@@ -579,9 +618,16 @@ mod speed {
         let t = std::time::Instant::now();
         xs2.sort_unstable();
         xs2.dedup();
-        println!("sort+dedup: {:.1} MB/s", text.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
+        println!(
+            "sort+dedup: {:.1} MB/s",
+            text.len() as f64 / t.elapsed().as_secs_f64() / 1e6
+        );
         let t = std::time::Instant::now();
         let sig = mh.signature(&text);
-        println!("signature: {:.1} MB/s ({})", text.len() as f64 / t.elapsed().as_secs_f64() / 1e6, sig[0]);
+        println!(
+            "signature: {:.1} MB/s ({})",
+            text.len() as f64 / t.elapsed().as_secs_f64() / 1e6,
+            sig[0]
+        );
     }
 }

@@ -82,6 +82,37 @@ impl MinHasherCore {
         sig_array(py, sigs, texts.len(), mh.num_perm, mh.scheme)
     }
 
+    /// Native signatures from `hash64` shingle hashes (`offsets[d]..offsets[d+1]` per document).
+    #[pyo3(signature = (hashes, offsets, num_threads=None))]
+    fn signatures_from_hashes<'py>(
+        &self,
+        py: Python<'py>,
+        hashes: numpy::PyReadonlyArray1<'py, u64>,
+        offsets: numpy::PyReadonlyArray1<'py, i64>,
+        num_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let h = hashes.as_slice()?;
+        let offs: Vec<usize> = offsets
+            .as_array()
+            .iter()
+            .map(|&o| {
+                usize::try_from(o).map_err(|_| PyValueError::new_err("offsets: negative offset"))
+            })
+            .collect::<PyResult<_>>()?;
+        let mh = &self.inner;
+        let sigs = py
+            .detach(|| with_threads(threads(num_threads), || mh.signatures_from_hashes(h, &offs)))
+            .map_err(to_pyerr)?
+            .map_err(to_pyerr)?;
+        sig_array(
+            py,
+            sigs,
+            offs.len().saturating_sub(1),
+            mh.num_perm,
+            mh.scheme,
+        )
+    }
+
     /// The permutation parameters (a, b) as uint64 arrays.
     fn permutations<'py>(
         &self,
