@@ -337,59 +337,62 @@ class CorpusReader:
             except (EOFError, gzip.BadGzipFile, zlib.error, *_zstd_errors()) as exc:
                 raise TextsieveError(f"{inp.path}: cannot decompress: {exc}") from exc
 
+    def _raw_lines(self, inp: InputFile) -> Iterator[tuple[int, bytes]]:
+        """``(line number, line bytes)`` of a line-oriented input; a subclass reading part of a
+        file (a byte range, for a distributed engine) overrides only this."""
+        with open_binary(inp.path, inp.compression) as fh:
+            yield from enumerate(fh, 1)
+
     def _read_lines(self, inp: InputFile, info: dict[str, Any]) -> Iterator[Record]:
         source = inp.path
         jsonl = inp.format == "jsonl"
         text_field, id_field = self.text_field, self.id_field
-        with open_binary(source, inp.compression) as fh:
-            for lineno, raw in enumerate(fh, 1):
-                size = len(raw)
-                self.n_bytes += size
-                info["bytes"] += size
-                body = raw
-                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                    body = raw[3:]
-                if body[:1].isspace() and not body.strip():
-                    self.n_blank += 1
-                    continue
-                try:
-                    line = body.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    reason = f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
-                    self._bad(source, lineno, reason, info)
-                    continue
-                if not jsonl:
-                    text = line.rstrip("\r\n")
-                    yield Record(source, lineno, f"{source}:{lineno}", text, raw, "text")
-                    continue
-                obj = _parse_json_line(line)
-                if obj is _INVALID:
-                    self._bad(source, lineno, _json_error(line), info)
-                    continue
-                if type(obj) is not dict:
-                    if not isinstance(obj, dict):
-                        reason = f"expected a JSON object, got {_json_type(obj)}"
-                        self._bad(source, lineno, reason, info)
-                        continue
-                text = obj.get(text_field, _INVALID)
-                if type(text) is not str:
-                    if text is _INVALID:
-                        reason = f"no {text_field!r} field"
-                    else:
-                        reason = f"field {text_field!r} is {_json_type(text)}, not a string"
-                    self._bad(source, lineno, reason, info)
-                    continue
-                # Lone surrogates can only come from \u escapes; look for those first.
-                if b"\\u" in body and _bad_unicode(text):
-                    self._bad(source, lineno, f"field {text_field!r} holds a lone surrogate", info)
-                    continue
-                rid = obj.get(id_field) if id_field is not None else None
-                if rid is None:
-                    rid = f"{source}:{lineno}"
-                elif type(rid) is not str:
-                    rid = json.dumps(rid, ensure_ascii=False)
-                # A byte-order mark belongs to the file, not to its first record.
-                yield Record(source, lineno, rid, text, body, "jsonl")
+        for lineno, raw in self._raw_lines(inp):
+            size = len(raw)
+            self.n_bytes += size
+            info["bytes"] += size
+            body = raw
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                body = raw[3:]
+            if body[:1].isspace() and not body.strip():
+                self.n_blank += 1
+                continue
+            try:
+                line = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                reason = f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+                self._bad(source, lineno, reason, info)
+                continue
+            if not jsonl:
+                text = line.rstrip("\r\n")
+                yield Record(source, lineno, f"{source}:{lineno}", text, raw, "text")
+                continue
+            obj = _parse_json_line(line)
+            if obj is _INVALID:
+                self._bad(source, lineno, _json_error(line), info)
+                continue
+            if type(obj) is not dict:
+                self._bad(source, lineno, f"expected a JSON object, got {_json_type(obj)}", info)
+                continue
+            text = obj.get(text_field, _INVALID)
+            if type(text) is not str:
+                if text is _INVALID:
+                    reason = f"no {text_field!r} field"
+                else:
+                    reason = f"field {text_field!r} is {_json_type(text)}, not a string"
+                self._bad(source, lineno, reason, info)
+                continue
+            # Lone surrogates can only come from \u escapes; look for those first.
+            if b"\\u" in body and _bad_unicode(text):
+                self._bad(source, lineno, f"field {text_field!r} holds a lone surrogate", info)
+                continue
+            rid = obj.get(id_field) if id_field is not None else None
+            if rid is None:
+                rid = f"{source}:{lineno}"
+            elif type(rid) is not str:
+                rid = json.dumps(rid, ensure_ascii=False)
+            # A byte-order mark belongs to the file, not to its first record.
+            yield Record(source, lineno, rid, text, body, "jsonl")
 
     def _read_file(self, inp: InputFile, info: dict[str, Any]) -> Iterator[Record]:
         with open_binary(inp.path, inp.compression) as fh:

@@ -229,15 +229,21 @@ def highlight_differences(text: str, reference: str) -> str:
     """HTML-escaped ``text`` with the tokens that are not in ``reference`` wrapped in ``<mark>``.
 
     >>> highlight_differences("a <b> c", "a c")
-    'a <mark>&lt;</mark><mark>b</mark><mark>&gt;</mark> c'
+    'a <mark>&lt;b&gt;</mark> c'
     """
     ours, theirs = _TOKEN.findall(text), _TOKEN.findall(reference)
     matcher = difflib.SequenceMatcher(None, theirs, ours, autojunk=False)
     out: list[str] = []
     for op, _i1, _i2, j1, j2 in matcher.get_opcodes():
-        for tok in ours[j1:j2]:
-            piece = html.escape(tok)
-            out.append(piece if op == "equal" or tok.isspace() else f"<mark>{piece}</mark>")
+        piece = "".join(ours[j1:j2])
+        if op == "equal" or piece.isspace():
+            out.append(html.escape(piece))
+        elif piece:
+            # Whitespace around a changed run stays outside the highlight.
+            core = piece.strip()
+            lead = piece[: len(piece) - len(piece.lstrip())]
+            trail = piece[len(lead) + len(core) :]
+            out.append(f"{html.escape(lead)}<mark>{html.escape(core)}</mark>{html.escape(trail)}")
     return "".join(out)
 
 
@@ -273,7 +279,8 @@ def _cluster_html(cluster: Mapping[str, Any]) -> str:
         )
     )
     size = int(cluster.get("size", len(members)))
-    reference = next((_snippet(str(m.get("text", ""))) for m in members if m.get("kept")), None)
+    # The kept document's whole text (not its snippet), so a cut snippet is not a difference.
+    reference = next((str(m.get("text", "")) for m in members if m.get("kept")), None)
     cards = "".join(_member_card(m, reference) for m in members[:MEMBERS_SHOWN])
     more = size - min(len(members), MEMBERS_SHOWN)
     more_html = f'<div class="more">and {more:,} more</div>' if more > 0 else ""
