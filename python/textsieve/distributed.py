@@ -49,6 +49,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -1306,3 +1307,51 @@ def _report_clusters(
             }
         )
     return shown
+
+
+def run_command(
+    args: Any,
+    inputs: list[str],
+    outdir: str,
+    doc_per_file: bool,
+    glob: str | None,
+    on_error: str,
+    exclude_dirs: Sequence[str],
+) -> int:
+    """``textsieve dedup --engine dask``: the parsed arguments of ``textsieve dedup``, run on Dask;
+    prints what the local command prints (stats as JSON with ``--json``)."""
+    shingle, k = args.shingle
+    quiet = args.quiet or args.json
+
+    def log(msg: str) -> None:
+        if not quiet:
+            print(f"dask: {msg}", file=sys.stderr)
+
+    stats = dedup_dask(
+        inputs,
+        outdir,
+        scheduler=getattr(args, "scheduler", None),
+        n_workers=getattr(args, "workers", 2) or 2,
+        threshold=args.threshold,
+        num_perm=args.num_perm,
+        seed=args.seed,
+        shingle=shingle,
+        k=k,
+        keep=args.keep,
+        num_threads=args.threads or 1,
+        text_field=args.text_field,
+        id_field=args.id_field,
+        doc_per_file=doc_per_file,
+        on_error=on_error,
+        format=args.format,
+        glob=glob,
+        exclude_dirs=exclude_dirs,
+        log=log,
+    )
+    if args.json:
+        print(json.dumps(to_jsonable(stats), ensure_ascii=False, allow_nan=False))
+    elif not args.quiet:
+        from textsieve.commands.dedup import _print_summary
+
+        _print_summary(stats)
+    return 0

@@ -193,6 +193,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument(
         "--engine", choices=("local", "dask"), default="local", help="where to run (local)"
     )
+    g.add_argument("--scheduler", metavar="ADDRESS", help="--engine dask: join this Dask scheduler")
+    g.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="--engine dask without --scheduler: local workers (2)",
+    )
     g.add_argument(
         "--threads", type=_positive_int, metavar="N", help="worker threads (default: all cores)"
     )
@@ -225,7 +233,6 @@ def _check_engine(engine: str) -> None:
         raise TextsieveError(
             "--engine dask needs Dask: pip install textsieve[dask] (or use --engine local)"
         )
-    raise TextsieveError("--engine dask is not available in this version yet; use --engine local")
 
 
 def _prepare_outdir(outdir: str, inputs: Sequence[str]) -> None:
@@ -404,6 +411,10 @@ def run(args: argparse.Namespace) -> int:
         exclude_dirs=exclude,
     )
     _prepare_outdir(outdir, [f.path for f in reader.inputs])
+    if args.engine == "dask":
+        from textsieve.distributed import run_command
+
+        return run_command(args, inputs, outdir, doc_per_file, glob, on_error, exclude)
 
     # 1. read
     t0 = time.perf_counter()
