@@ -325,11 +325,41 @@ def test_output_over_an_input_is_refused(
     assert cli(src, "-o", target) == 1
 
 
-def test_dask_engine_is_explained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dask_engine_without_dask_is_explained(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: (
+            None if name.split(".")[0] in {"dask", "distributed"} else real_find_spec(name, *a)
+        ),
+    )
     src = tmp_path / "c.jsonl"
     src.write_text('{"text": "a"}\n', encoding="utf-8")
     assert cli(src, "-o", tmp_path / "out", "--engine", "dask") == 1
-    assert "--engine dask" in capsys.readouterr().err
+    assert "pip install textsieve[dask]" in capsys.readouterr().err
+
+
+@needs_dedup
+def test_dask_engine_gives_the_local_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    records, copies = make_corpus(13)
+    src = tmp_path / "c.jsonl"
+    write_jsonl_bytes(src, records)
+    assert cli(src, "-o", tmp_path / "local", "--quiet") == 0
+    assert cli(src, "-o", tmp_path / "dask", "--engine", "dask", "--workers", "1", "--json") == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["n_input"] == len(records) == stats["n_kept"] + stats["n_removed"]
+    for name in ("kept.jsonl", "removed.jsonl"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    assert copies <= {r["id"] for r in read_jsonl(tmp_path / "dask" / "removed.jsonl")}
 
 
 @pytest.mark.parametrize(
