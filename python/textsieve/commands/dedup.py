@@ -69,6 +69,7 @@ examples:
   textsieve dedup lines.txt.gz -o out/ --shingle word:3 --keep longest
   textsieve dedup src/ --doc-per-file --glob '*.py' -o out/ --json
   textsieve dedup data.jsonl -o out/ --on-error skip      # count and skip malformed lines
+  textsieve dedup shards/ -o out/ --engine dask --workers 4
   textsieve dedup --demo                                   # the Python standard library itself"""
 
 
@@ -191,7 +192,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("run")
     g.add_argument(
-        "--engine", choices=("local", "dask"), default="local", help="where to run (local)"
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local (this process) or dask (needs textsieve[dask]); same answer",
     )
     g.add_argument("--scheduler", metavar="ADDRESS", help="--engine dask: join this Dask scheduler")
     g.add_argument(
