@@ -275,6 +275,34 @@ def test_parquet_input(tmp_path: Path) -> None:
     assert {tuple(sorted(k)) for k in read_jsonl(out / "kept.jsonl")} == {("id", "text")}
 
 
+@needs_dedup
+def test_empty_documents_and_empty_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "e.jsonl"
+    src.write_text(
+        '{"text": ""}\n{"text": ""}\n{"text": "same words here"}\n{"text": "same words here"}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    assert cli(src, "-o", out) == 0
+    assert "2 empty document(s)" in capsys.readouterr().out
+    stats = check_outputs(out, 4)
+    assert stats["n_empty"] == 2 and stats["n_removed"] == 1  # empty texts never match
+    assert [r["line"] for r in read_jsonl(out / "removed.jsonl")] == [4]
+    # Run again into the same folder: outputs replaced, nothing left over.
+    assert cli(src, "-o", out, "--quiet") == 0
+    check_outputs(out, 4)
+
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n  \n", encoding="utf-8")
+    out = tmp_path / "out_blank"
+    assert cli(blank, "-o", out, "--json") == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["n_input"] == 0 and stats["n_blank_lines"] == 2
+    check_outputs(out, 0)
+
+
 # --------------------------------------------------------------------------------------------
 # Bad input
 

@@ -603,6 +603,8 @@ def _print_summary(stats: dict[str, Any]) -> None:
         f"{stats['n_removed']:,} ({_pct(stats['n_removed'], n)}) in "
         f"{stats['n_clusters_with_duplicates']:,} clusters; {stats['n_pairs']:,} verified pairs"
     )
+    if stats.get("n_empty"):
+        print(f"{stats['n_empty']:,} empty document(s) kept as they are (never matched)")
     if stats["n_skipped"]:
         first = stats["skipped"][0]
         print(
