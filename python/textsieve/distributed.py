@@ -51,7 +51,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -170,73 +170,25 @@ def _plan_partitions(files: list[InputFile], partition_bytes: int) -> list[dict[
 class _RangeReader(CorpusReader):
     """A :class:`CorpusReader` over the lines of one byte range ``[start, end)`` (line-aligned) of
     an uncompressed JSONL or text file, numbered from ``line_base + 1``: record for record what
-    reading the whole file yields for those lines (tested against it). The line handling mirrors
-    :meth:`CorpusReader._read_lines`."""
+    reading the whole file yields for those lines (tested against it)."""
 
     def __init__(self, part: dict[str, Any], line_base: int, **options: Any) -> None:
         super().__init__(part["path"], **options)
         self._start, self._end = int(part["start"]), int(part["end"])
         self._line_base = line_base
 
-    def _read_lines(self, inp: InputFile, info: dict[str, Any]) -> Any:
-        source = inp.path
-        jsonl = inp.format == "jsonl"
-        text_field, id_field = self.text_field, self.id_field
+    def _raw_lines(self, inp: InputFile) -> Iterator[tuple[int, bytes]]:
         left = self._end - self._start
-        with open(source, "rb", buffering=1 << 20) as fh:
+        with open(inp.path, "rb", buffering=1 << 20) as fh:
             fh.seek(self._start)
             lineno = self._line_base
             while left > 0:
                 raw = fh.readline()
                 if not raw:
-                    break
+                    return
                 left -= len(raw)
                 lineno += 1
-                size = len(raw)
-                self.n_bytes += size
-                info["bytes"] += size
-                body = raw
-                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                    body = raw[3:]
-                if body[:1].isspace() and not body.strip():
-                    self.n_blank += 1
-                    continue
-                try:
-                    line = body.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    reason = f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
-                    self._bad(source, lineno, reason, info)
-                    continue
-                if not jsonl:
-                    text = line.rstrip("\r\n")
-                    yield Record(source, lineno, f"{source}:{lineno}", text, raw, "text")
-                    continue
-                obj = _io._parse_json_line(line)
-                if obj is _io._INVALID:
-                    self._bad(source, lineno, _io._json_error(line), info)
-                    continue
-                if not isinstance(obj, dict):
-                    self._bad(
-                        source, lineno, f"expected a JSON object, got {_io._json_type(obj)}", info
-                    )
-                    continue
-                text = obj.get(text_field, _io._INVALID)
-                if type(text) is not str:
-                    if text is _io._INVALID:
-                        reason = f"no {text_field!r} field"
-                    else:
-                        reason = f"field {text_field!r} is {_io._json_type(text)}, not a string"
-                    self._bad(source, lineno, reason, info)
-                    continue
-                if b"\\u" in body and _io._bad_unicode(text):
-                    self._bad(source, lineno, f"field {text_field!r} holds a lone surrogate", info)
-                    continue
-                rid = obj.get(id_field) if id_field is not None else None
-                if rid is None:
-                    rid = f"{source}:{lineno}"
-                elif type(rid) is not str:
-                    rid = json.dumps(rid, ensure_ascii=False)
-                yield Record(source, lineno, rid, text, body, "jsonl")
+                yield lineno, raw
 
 
 def _abs(ctx: dict[str, Any], path: str) -> str:
