@@ -37,7 +37,7 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
 from textsieve.errors import TextsieveError
 
@@ -240,8 +240,8 @@ def open_binary(
             with io.BufferedReader(reader, buffer_size=1 << 20) as fh:
                 yield fh
     elif compression == "gzip":
-        with gzip.open(path, "rb") as fh:
-            yield fh
+        with gzip.open(path, "rb") as gz:
+            yield cast(IO[bytes], gz)
     else:
         with open(path, "rb", buffering=1 << 20) as fh:
             yield fh
@@ -313,8 +313,14 @@ class CorpusReader:
             self.skipped.append(SkippedRecord(source, line, reason))
 
     def __iter__(self) -> Iterator[Record]:
+        decompress_errors: tuple[type[BaseException], ...] = (
+            EOFError,
+            gzip.BadGzipFile,
+            zlib.error,
+            *_zstd_errors(),
+        )
         for inp in self.inputs:
-            info = {
+            info: dict[str, Any] = {
                 "path": inp.path,
                 "format": inp.format,
                 "compression": inp.compression,
@@ -334,7 +340,7 @@ class CorpusReader:
                     info["records"] += 1
                     self.n_records += 1
                     yield record
-            except (EOFError, gzip.BadGzipFile, zlib.error, *_zstd_errors()) as exc:
+            except decompress_errors as exc:
                 raise TextsieveError(f"{inp.path}: cannot decompress: {exc}") from exc
 
     def _raw_lines(self, inp: InputFile) -> Iterator[tuple[int, bytes]]:
@@ -449,7 +455,7 @@ class CorpusReader:
 _INVALID = object()
 # The C scanner behind json.loads, called directly: most of json.loads' cost on short lines is
 # Python-level wrapping. Anything unusual falls back to json.loads for its exact behaviour.
-_scan_once = json.JSONDecoder().scan_once
+_scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _parse_json_line(line: str) -> Any:
@@ -526,8 +532,11 @@ def atomic_write(
     try:
         # mkstemp creates the file private (0600); give it the mode a plain open() would.
         os.chmod(tmp, 0o666 & ~_umask())
-        kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
-        with os.fdopen(fd, mode, **kwargs) as fh:
+        if "b" in mode:
+            fh: IO = os.fdopen(fd, mode)
+        else:
+            fh = os.fdopen(fd, mode, encoding=encoding, newline="")
+        with fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -312,7 +312,7 @@ def render_report(
     "jaccard"}]}`` (``jaccard``: to the kept document); ``summary``: label -> value rows.
     """
     esc = html.escape
-    sims = similarities if hasattr(similarities, "__array__") else list(similarities)
+    sims: Any = similarities if hasattr(similarities, "__array__") else list(similarities)
     sizes = list(cluster_sizes)
     s_labels, s_counts = similarity_bins(sims, threshold)
     c_labels, c_counts = cluster_size_bins(sizes)
