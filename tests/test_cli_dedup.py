@@ -7,8 +7,10 @@ import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -528,6 +530,11 @@ def test_report_escapes_and_draws(tmp_path: Path) -> None:
     assert "&lt;id1&gt;" in page and "&lt;corpus&gt;" in page
     assert page.count("<svg") == 2 and "<mark>" in page and "0.930" in page
     assert "and 4 more" in page
+    # The charts are well-formed SVG with one bar (and tooltip) per bin.
+    charts = [ET.fromstring(m) for m in re.findall(r"<svg.*?</svg>", page, flags=re.S)]
+    ns = "{http://www.w3.org/2000/svg}"
+    assert [len(c.findall(f"{ns}rect")) for c in charts] == [20, 2]
+    assert charts[1].find(f"{ns}rect/{ns}title").text == "2: 2"
     assert [p.name for p in path.parent.iterdir()] == ["report.html"]
 
 
