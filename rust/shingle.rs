@@ -257,17 +257,32 @@ pub fn normalize_default(text: &str, out: &mut String) {
         *out = String::from_utf8(bytes).unwrap_or_default();
         return;
     }
-    let lower = text.to_lowercase();
+    // Σ is the one letter whose lowercase depends on context (final sigma): let std handle it
+    let lower;
+    let (src, lowered) = if text.contains('\u{3A3}') {
+        lower = text.to_lowercase();
+        (lower.as_str(), true)
+    } else {
+        (text, false)
+    };
     let mut pending_space = false;
-    for c in lower.chars() {
+    for c in src.chars() {
         if is_ws(c) {
             pending_space = !out.is_empty();
-        } else {
-            if pending_space {
-                out.push(' ');
-                pending_space = false;
-            }
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        let u = c as u32;
+        if lowered || u < 0x80 {
+            out.push(c.to_ascii_lowercase());
+        } else if (0x3040..=0x9FFF).contains(&u) || (0xAC00..=0xD7A3).contains(&u) {
+            // kana, CJK and Hangul have no case: skip the lowercase table search
             out.push(c);
+        } else {
+            out.extend(c.to_lowercase());
         }
     }
 }
@@ -308,11 +323,19 @@ pub fn hash64(bytes: &[u8]) -> u64 {
         w.copy_from_slice(c);
         h = absorb(h, u64::from_le_bytes(w));
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = absorb(h, u64::from_le_bytes(w));
+    let r = chunks.remainder().len();
+    if r > 0 {
+        let w = if bytes.len() >= 8 {
+            // the last 8 bytes, shifted so only the remainder is left: the zero-padded chunk
+            let mut last = [0u8; 8];
+            last.copy_from_slice(&bytes[bytes.len() - 8..]);
+            u64::from_le_bytes(last) >> (8 * (8 - r))
+        } else {
+            let mut w = [0u8; 8];
+            w[..r].copy_from_slice(chunks.remainder());
+            u64::from_le_bytes(w)
+        };
+        h = absorb(h, w);
     }
     fmix64(h)
 }
