@@ -42,6 +42,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import glob as _glob
 import hashlib
 import heapq
@@ -69,7 +70,6 @@ from textsieve.io import (
     expand_inputs,
     record_json_line,
     to_jsonable,
-    write_jsonl,
 )
 
 __all__ = ["COMPONENTS_IN_MEMORY_MAX_EDGES", "STAGES", "dedup_dask"]
@@ -97,6 +97,7 @@ DEFAULT_PARTITION_BYTES = 64 << 20
 
 _WORK_VERSION = 1
 _EMPTY_SIG = np.uint32(0xFFFFFFFF)
+_SHUFFLE_DTYPE = np.dtype([("band", "<u4"), ("key", "<u8"), ("gid", "<u4")])
 OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
 REPORT_CLUSTERS = 12
 REPORT_MEMBERS = 4
@@ -106,8 +107,26 @@ REPORT_MEMBERS = 4
 # Small file helpers (every file is written atomically)
 
 
+@contextlib.contextmanager
+def _work_file(path: str, mode: str = "wb") -> Iterator[Any]:
+    """Write an intermediate file: a temporary beside it, renamed into place if the block
+    succeeds (atomic for other processes; not fsynced, unlike the final outputs)."""
+    d = os.path.dirname(path)
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def _save_npz(path: str, **arrays: np.ndarray) -> None:
-    with atomic_write(path, "wb") as fh:
+    with _work_file(path, "wb") as fh:
         np.savez(fh, **arrays)
 
 
@@ -117,8 +136,16 @@ def _load_npz(path: str) -> dict[str, np.ndarray]:
 
 
 def _save_json(path: str, obj: Any) -> None:
-    with atomic_write(path, "w") as fh:
+    with _work_file(path, "w") as fh:
         json.dump(to_jsonable(obj), fh, ensure_ascii=False, allow_nan=False)
+
+
+def _write_rows(path: str, rows: Iterable[Any]) -> None:
+    """JSON lines, encoded as :func:`textsieve.io.write_jsonl` encodes them."""
+    with _work_file(path, "w") as fh:
+        for row in rows:
+            fh.write(_io._dumps(row))
+            fh.write("\n")
 
 
 def _load_json(path: str) -> Any:
@@ -403,32 +430,30 @@ def _stage_scatter(ctx: dict[str, Any], p: int) -> dict[str, Any]:
     gid = np.repeat(docs + int(ctx["offsets"][p]), n_bands).astype(np.uint32)
     shard = ((key + band.astype(np.uint64)) % np.uint64(n_shards)).astype(np.int64)
     order = np.argsort(shard, kind="stable")
-    shard, key, band, gid = shard[order], key[order], band[order], gid[order]
-    cuts = np.searchsorted(shard, np.arange(n_shards + 1))
-    for sh in range(n_shards):
-        a, b = cuts[sh], cuts[sh + 1]
-        if a == b:
-            continue
-        _save_npz(
-            _p(work, "shuffle", f"shard-{sh:05d}", f"from-{p:05d}.npz"),
-            band=band[a:b],
-            key=key[a:b],
-            gid=gid[a:b],
-        )
+    rows = np.empty(len(order), _SHUFFLE_DTYPE)
+    rows["band"], rows["key"], rows["gid"] = band[order], key[order], gid[order]
+    cuts = np.searchsorted(shard[order], np.arange(n_shards + 1)).astype(np.int64)
+    # one file per partition, sorted by shard; shard s reads rows cuts[s]:cuts[s+1]
+    with _work_file(_p(work, "shuffle", f"from-{p:05d}.npy")) as fh:
+        np.save(fh, rows)
+    with _work_file(_p(work, "shuffle", f"from-{p:05d}.cuts.npy")) as fh:
+        np.save(fh, cuts)
     return {"entries": len(key)}
 
 
 def _stage_bucket(ctx: dict[str, Any], sh: int) -> dict[str, Any]:
     work, offsets = ctx["work"], np.asarray(ctx["offsets"])
-    files = sorted(_glob.glob(_p(work, "shuffle", f"shard-{sh:05d}", "from-*.npz")))
-    bands, keys, gids = [], [], []
-    for f in files:
-        z = _load_npz(f)
-        bands.append(z["band"])
-        keys.append(z["key"])
-        gids.append(z["gid"])
-    if not files:
+    chunks = []
+    for p in range(len(offsets)):
+        cuts = np.load(_p(work, "shuffle", f"from-{p:05d}.cuts.npy"))
+        x, y = int(cuts[sh]), int(cuts[sh + 1])
+        if x < y:
+            rows = np.load(_p(work, "shuffle", f"from-{p:05d}.npy"), mmap_mode="r")
+            chunks.append(np.array(rows[x:y]))
+    if not chunks:
         return {"pairs": 0, "entries": 0, "largest_bucket": 0}
+    rows = np.concatenate(chunks)
+    bands, keys, gids = [rows["band"]], [rows["key"]], [rows["gid"]]
     band, key, gid = np.concatenate(bands), np.concatenate(keys), np.concatenate(gids)
     pairs = _bucket_pairs(band, key, gid.astype(np.int64))
     lo, _ = _unpack(pairs)
@@ -574,7 +599,7 @@ def _stage_verify(ctx: dict[str, Any], a: int) -> dict[str, Any]:
         j=np.array(keep_j, np.int64),
         jaccard=np.array(jac, np.float64),
     )
-    write_jsonl(
+    _write_rows(
         _p(work, "pairs", f"part-{a:05d}.jsonl"),
         (
             {"id_a": docs.id(i), "id_b": docs.id(j), "jaccard": x}
@@ -676,9 +701,9 @@ def _stage_write(ctx: dict[str, Any], a: int) -> dict[str, Any]:
                 "line": rec.line,
             }
         )
-    with atomic_write(_p(work, "kept", f"part-{a:05d}.jsonl"), "wb") as fh:
+    with _work_file(_p(work, "kept", f"part-{a:05d}.jsonl"), "wb") as fh:
         fh.writelines(kept_lines)
-    write_jsonl(_p(work, "removed", f"part-{a:05d}.jsonl"), removed_rows)
+    _write_rows(_p(work, "removed", f"part-{a:05d}.jsonl"), removed_rows)
     _save_npz(
         _p(work, "removed", f"part-{a:05d}.npz"),
         gid=np.array(sorted(sims), np.int64),
