@@ -13,10 +13,6 @@ use crate::lsh;
 use crate::minhash::{with_threads, MinHasher, Scheme};
 use crate::shingle::{self, Scratch, Shingler};
 
-fn threads(num_threads: Option<usize>) -> Option<usize> {
-    num_threads
-}
-
 /// Signatures as a 2-D NumPy array: uint64 for the legacy scheme (as datasketch), else uint32.
 fn sig_array<'py>(
     py: Python<'py>,
@@ -77,7 +73,7 @@ impl MinHasherCore {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let mh = &self.inner;
         let sigs = py
-            .detach(|| with_threads(threads(num_threads), || mh.signatures(&texts)))
+            .detach(|| with_threads(num_threads, || mh.signatures(&texts)))
             .map_err(to_pyerr)?;
         sig_array(py, sigs, texts.len(), mh.num_perm, mh.scheme)
     }
@@ -101,7 +97,7 @@ impl MinHasherCore {
             .collect::<PyResult<_>>()?;
         let mh = &self.inner;
         let sigs = py
-            .detach(|| with_threads(threads(num_threads), || mh.signatures_from_hashes(h, &offs)))
+            .detach(|| with_threads(num_threads, || mh.signatures_from_hashes(h, &offs)))
             .map_err(to_pyerr)?
             .map_err(to_pyerr)?;
         sig_array(
@@ -338,7 +334,7 @@ impl DedupRun {
             .collect::<PyResult<Vec<String>>>()?;
         let cfg = &self.cfg;
         let signed = py
-            .detach(|| with_threads(threads(num_threads), || cfg.sign(&chunk)))
+            .detach(|| with_threads(num_threads, || cfg.sign(&chunk)))
             .map_err(to_pyerr)?;
         let n_bytes = chunk.iter().map(String::len).sum();
         let n = chunk.len();
@@ -356,7 +352,7 @@ impl DedupRun {
     ) -> PyResult<Bound<'py, PyDict>> {
         let (cfg, texts, signed) = (&self.cfg, &self.texts, &self.signed);
         let out = py
-            .detach(|| with_threads(threads(num_threads), || cluster::dedup(cfg, texts, signed)))
+            .detach(|| with_threads(num_threads, || cluster::dedup(cfg, texts, signed)))
             .map_err(to_pyerr)?
             .map_err(to_pyerr)?;
         output_dict(py, out)
@@ -403,7 +399,7 @@ impl IndexCore {
         let idx = &mut self.inner;
         let out = py
             .detach(|| {
-                with_threads(threads(num_threads), || {
+                with_threads(num_threads, || {
                     let signed = idx.cfg.sign(&texts);
                     idx.add(texts, signed)
                 })
