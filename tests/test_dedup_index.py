@@ -123,3 +123,19 @@ def test_foreign_bytes_refused_by_core():
         _core.IndexCore.from_bytes(b"PK\x03\x04 this is a zip file, not an index")
     with pytest.raises(ts.TextsieveError):
         _core.IndexCore.from_bytes(b"")
+
+
+def test_pickle_round_trip():
+    import pickle
+
+    idx = ts.DedupIndex(threshold=0.7)
+    idx.add(TEXTS[:4], ids=["a", "b", "c", "d"])
+    back = pickle.loads(pickle.dumps(idx))
+    assert back.ids == idx.ids and back.settings == idx.settings
+    assert back.query(TEXTS[0]) == idx.query(TEXTS[0])
+    assert back.add(TEXTS[4:]).keep.tolist() == idx.add(TEXTS[4:]).keep.tolist()
+    state = idx.__getstate__()
+    with pytest.raises(ts.TextsieveError, match="version"):
+        ts.DedupIndex.__new__(ts.DedupIndex).__setstate__({**state, "version": 2})
+    with pytest.raises(ts.TextsieveError):
+        ts.DedupIndex.__new__(ts.DedupIndex).__setstate__({**state, "index": b"junk"})

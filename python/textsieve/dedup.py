@@ -531,6 +531,29 @@ class DedupIndex:
             json.dump(manifest, fh, indent=2)
             fh.write("\n")
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "index": bytes(self._core.to_bytes()),
+            "ids": list(self._ids),
+            "num_threads": self.num_threads,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            raise TextsieveError("DedupIndex: the pickled state is not a textsieve dedup index")
+        if state.get("version") != _VERSION:
+            raise TextsieveError(
+                f"DedupIndex: pickled format version {state.get('version')!r}; "
+                f"this textsieve reads version {_VERSION}"
+            )
+        core = _core.IndexCore.from_bytes(state["index"])
+        ids = state["ids"]
+        if not isinstance(ids, list) or len(ids) != len(core):
+            raise TextsieveError(f"DedupIndex: expected {len(core)} ids in the pickled state")
+        self._core, self._ids, self.num_threads = core, ids, state.get("num_threads")
+
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, num_threads: int | None = None) -> DedupIndex:
         """Read an index written by :meth:`save`; a corrupt or foreign file raises
