@@ -1,1 +1,633 @@
-//! (to be written: see DESIGN.md)
+//! MinHash signatures: `num_perm` 32-bit minima per document, under one of three schemes.
+//!
+//! Every scheme hashes the distinct shingles of a document (see [`crate::shingle`]) and keeps, for
+//! each permutation `i`, the minimum of `perm_i(x)` over the shingles' hash values `x`. An empty
+//! document's signature is all `0xFFFFFFFF`.
+//!
+//! ## `native` (the default)
+//!
+//! ```text
+//! x        = hash64(shingle UTF-8 bytes) mod 2^32          (hash64: see shingle::hash64)
+//! perm_i(x) = (a_i * x + b_i) mod 2^32,  i = 0 .. num_perm-1
+//! (a_i, b_i): r = splitmix64_next(state) with state starting at `seed` (u64);
+//!             a_i = (r mod 2^32) | 1   (odd, so perm_i is a bijection of [0, 2^32))
+//!             b_i = r >> 32
+//! splitmix64_next: state += 0x9E3779B97F4A7C15; z = state;
+//!                  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+//!                  z = (z ^ (z >> 27)) * 0x94D049BB133111EB;  return z ^ (z >> 31)   (mod 2^64)
+//! ```
+//!
+//! All arithmetic is in 32-bit lanes, so the inner loop is one multiply, one add and one min per
+//! lane; it is compiled for AVX-512, AVX2 and plain x86-64/other targets and picked at run time
+//! (the result is the same bits on every path).
+//!
+//! ## `datasketch-legacy`
+//!
+//! Bit-identical to `datasketch.MinHash(num_perm, seed, scheme="legacy")` fed
+//! `shingle.encode("utf-8")`: `x = sha1_hash32(bytes)` (first four SHA-1 bytes, little-endian),
+//! `perm_i(x) = ((a_i * x + b_i) mod 2^64 mod (2^61 - 1)) & 0xFFFFFFFF` with
+//! `a_i = randint(1, 2^61-1)`, `b_i = randint(0, 2^61-1)` drawn alternately from NumPy's
+//! `RandomState(seed)` (MT19937 seeded by `init_genrand`, 64-bit draws as two 32-bit outputs, high
+//! first, masked rejection sampling). Output values are below 2^32; datasketch stores them as
+//! uint64 and so does the Python API.
+//!
+//! ## `datasketch-affine32`
+//!
+//! Bit-identical to datasketch 2.x's default `MinHash(num_perm, seed)` (scheme `affine32`):
+//! `x = fmix32(sha1_hash32(bytes))` (MurmurHash3's 32-bit finalizer),
+//! `perm_i(x) = (a_i * x + b_i) mod 2^32` with `a = 2 * randint(0, 2^31, num_perm) + 1` then
+//! `b = randint(0, 2^32, num_perm)` from `RandomState(seed)`.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::shingle::{sha1_32, Scratch, Shingler};
+
+/// The largest accepted `num_perm`.
+pub const MAX_PERM: usize = 1 << 16;
+
+/// Permutations are evaluated in blocks of this many lanes (the padded length is a multiple).
+const BLOCK: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Native,
+    DatasketchLegacy,
+    DatasketchAffine32,
+}
+
+impl Scheme {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "native" => Ok(Scheme::Native),
+            "datasketch-legacy" | "legacy" => Ok(Scheme::DatasketchLegacy),
+            "datasketch-affine32" | "affine32" => Ok(Scheme::DatasketchAffine32),
+            other => Err(Error::invalid(
+                "scheme",
+                format!(
+                    "expected 'native', 'datasketch-legacy' or 'datasketch-affine32', got {other:?}"
+                ),
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Native => "native",
+            Scheme::DatasketchLegacy => "datasketch-legacy",
+            Scheme::DatasketchAffine32 => "datasketch-affine32",
+        }
+    }
+}
+
+/// Computes MinHash signatures for one configuration (scheme, permutations, shingling).
+#[derive(Clone, Debug)]
+pub struct MinHasher {
+    pub num_perm: usize,
+    pub seed: u64,
+    pub scheme: Scheme,
+    pub shingler: Shingler,
+    /// 32-bit schemes: multipliers and offsets, padded to a multiple of `BLOCK`.
+    a32: Vec<u32>,
+    b32: Vec<u32>,
+    /// legacy scheme: 61-bit multipliers and offsets.
+    a64: Vec<u64>,
+    b64: Vec<u64>,
+}
+
+/// splitmix64's output function, advancing `state`.
+#[inline]
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// MurmurHash3's 32-bit finalizer (datasketch's `_fmix(hv, 32)`).
+#[inline]
+pub fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85EB_CA6B);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xC2B2_AE35);
+    h ^ (h >> 16)
+}
+
+pub const MERSENNE61: u64 = (1 << 61) - 1;
+
+/// `v mod (2^61 - 1)` for any u64 `v`.
+#[inline(always)]
+fn mod_mersenne61(v: u64) -> u64 {
+    let r = (v & MERSENNE61) + (v >> 61);
+    if r >= MERSENNE61 {
+        r - MERSENNE61
+    } else {
+        r
+    }
+}
+
+/// MT19937 as NumPy's `RandomState(seed)` runs it (seeded with `init_genrand`).
+struct Mt19937 {
+    mt: [u32; 624],
+    idx: usize,
+}
+
+impl Mt19937 {
+    fn new(seed: u32) -> Self {
+        let mut mt = [0u32; 624];
+        mt[0] = seed;
+        for i in 1..624 {
+            mt[i] = 1_812_433_253u32
+                .wrapping_mul(mt[i - 1] ^ (mt[i - 1] >> 30))
+                .wrapping_add(i as u32);
+        }
+        Mt19937 { mt, idx: 624 }
+    }
+
+    fn next_u32(&mut self) -> u32 {
+        if self.idx >= 624 {
+            for i in 0..624 {
+                let y = (self.mt[i] & 0x8000_0000) | (self.mt[(i + 1) % 624] & 0x7FFF_FFFF);
+                let mut v = self.mt[(i + 397) % 624] ^ (y >> 1);
+                if y & 1 != 0 {
+                    v ^= 0x9908_B0DF;
+                }
+                self.mt[i] = v;
+            }
+            self.idx = 0;
+        }
+        let mut y = self.mt[self.idx];
+        self.idx += 1;
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9D2C_5680;
+        y ^= (y << 15) & 0xEFC6_0000;
+        y ^ (y >> 18)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let hi = self.next_u32() as u64;
+        (hi << 32) | self.next_u32() as u64
+    }
+
+    /// `randint(low, low + rng + 1, dtype=uint64)`: masked rejection sampling.
+    fn bounded_u64(&mut self, low: u64, rng: u64) -> u64 {
+        let mask = u64::MAX >> (rng | 1).leading_zeros();
+        loop {
+            let v = if rng <= 0xFFFF_FFFF {
+                (self.next_u32() as u64) & mask
+            } else {
+                self.next_u64() & mask
+            };
+            if v <= rng {
+                return low + v;
+            }
+        }
+    }
+}
+
+impl MinHasher {
+    pub fn new(num_perm: usize, seed: u64, scheme: Scheme, shingler: Shingler) -> Result<Self> {
+        if num_perm == 0 || num_perm > MAX_PERM {
+            return Err(Error::invalid(
+                "num_perm",
+                format!("expected 1 <= num_perm <= {MAX_PERM}, got {num_perm}"),
+            ));
+        }
+        let padded = num_perm.div_ceil(BLOCK) * BLOCK;
+        let mut a32 = Vec::new();
+        let mut b32 = Vec::new();
+        let mut a64 = Vec::new();
+        let mut b64 = Vec::new();
+        match scheme {
+            Scheme::Native => {
+                let mut state = seed;
+                for _ in 0..num_perm {
+                    let r = splitmix64(&mut state);
+                    a32.push((r as u32) | 1);
+                    b32.push((r >> 32) as u32);
+                }
+            }
+            Scheme::DatasketchLegacy | Scheme::DatasketchAffine32 => {
+                let seed32 = u32::try_from(seed).map_err(|_| {
+                    Error::invalid(
+                        "seed",
+                        format!(
+                            "the datasketch schemes use NumPy's RandomState, which needs \
+                             0 <= seed < 2**32; got {seed}"
+                        ),
+                    )
+                })?;
+                let mut mt = Mt19937::new(seed32);
+                if scheme == Scheme::DatasketchLegacy {
+                    for _ in 0..num_perm {
+                        a64.push(mt.bounded_u64(1, MERSENNE61 - 2));
+                        b64.push(mt.bounded_u64(0, MERSENNE61 - 1));
+                    }
+                } else {
+                    for _ in 0..num_perm {
+                        a32.push(
+                            (mt.next_u32() & 0x7FFF_FFFF)
+                                .wrapping_mul(2)
+                                .wrapping_add(1),
+                        );
+                    }
+                    for _ in 0..num_perm {
+                        b32.push(mt.next_u32());
+                    }
+                }
+            }
+        }
+        if !a32.is_empty() {
+            a32.resize(padded, 1);
+            b32.resize(padded, 0);
+        }
+        Ok(MinHasher {
+            num_perm,
+            seed,
+            scheme,
+            shingler,
+            a32,
+            b32,
+            a64,
+            b64,
+        })
+    }
+
+    /// The permutation parameters `(a, b)` (for inspection and the reference tests).
+    pub fn permutations(&self) -> (Vec<u64>, Vec<u64>) {
+        match self.scheme {
+            Scheme::DatasketchLegacy => (self.a64.clone(), self.b64.clone()),
+            _ => (
+                self.a32[..self.num_perm]
+                    .iter()
+                    .map(|&v| v as u64)
+                    .collect(),
+                self.b32[..self.num_perm]
+                    .iter()
+                    .map(|&v| v as u64)
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The 32-bit values the permutations act on, one per shingle occurrence, into `xs`.
+    fn inputs(&self, text: &str, scratch: &mut Scratch, hashes: &mut Vec<u64>, xs: &mut Vec<u32>) {
+        xs.clear();
+        match self.scheme {
+            Scheme::Native => {
+                hashes.clear();
+                self.shingler.hashes(text, scratch, hashes);
+                xs.extend(hashes.iter().map(|&h| h as u32));
+            }
+            Scheme::DatasketchLegacy => {
+                self.shingler
+                    .for_each(text, scratch, |b| xs.push(sha1_32(b)));
+            }
+            Scheme::DatasketchAffine32 => {
+                self.shingler
+                    .for_each(text, scratch, |b| xs.push(fmix32(sha1_32(b))));
+            }
+        }
+        // the legacy permutations cost ~1 ns each per input, more than sorting the inputs to
+        // drop repeats (which cannot change a minimum); the 32-bit kernels are cheaper than a sort
+        if self.scheme == Scheme::DatasketchLegacy && xs.len() > 64 {
+            xs.sort_unstable();
+            xs.dedup();
+        }
+    }
+
+    /// The signature of the shingle hash inputs `xs` into `out` (`num_perm` values).
+    pub fn signature_of_inputs(&self, xs: &[u32], out: &mut [u32], buf: &mut Vec<u32>) {
+        match self.scheme {
+            Scheme::DatasketchLegacy => {
+                out.fill(u32::MAX);
+                legacy_min(xs, &self.a64, &self.b64, out);
+            }
+            _ => {
+                buf.clear();
+                buf.resize(self.a32.len(), u32::MAX);
+                affine_min(xs, &self.a32, &self.b32, buf);
+                out.copy_from_slice(&buf[..self.num_perm]);
+            }
+        }
+    }
+
+    /// One document's signature.
+    pub fn signature(&self, text: &str) -> Vec<u32> {
+        let mut w = Worker::default();
+        let mut out = vec![0u32; self.num_perm];
+        w.signature(self, text, &mut out);
+        out
+    }
+
+    /// Signatures of many documents, row-major `(texts.len(), num_perm)`, in parallel on the
+    /// current rayon pool; the same bits for any number of threads.
+    pub fn signatures<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<u32> {
+        let mut out = vec![0u32; texts.len() * self.num_perm];
+        out.par_chunks_mut(self.num_perm)
+            .zip(texts.par_iter())
+            .with_min_len(8)
+            .for_each_init(Worker::default, |w, (row, t)| {
+                w.signature(self, t.as_ref(), row);
+            });
+        out
+    }
+}
+
+impl MinHasher {
+    /// Native-scheme signatures from precomputed `hash64` shingle hashes: document `d` owns
+    /// `hashes[offsets[d]..offsets[d + 1]]` (the signature-only step, without shingling).
+    pub fn signatures_from_hashes(&self, hashes: &[u64], offsets: &[usize]) -> Result<Vec<u32>> {
+        if self.scheme != Scheme::Native {
+            return Err(Error::invalid(
+                "scheme",
+                "signatures from hash64 values exist for the native scheme only",
+            ));
+        }
+        if offsets.is_empty()
+            || offsets[0] != 0
+            || offsets.windows(2).any(|w| w[0] > w[1])
+            || offsets[offsets.len() - 1] != hashes.len()
+        {
+            return Err(Error::invalid(
+                "offsets",
+                "expected non-decreasing offsets from 0 to len(hashes)",
+            ));
+        }
+        let n = offsets.len() - 1;
+        let mut out = vec![0u32; n * self.num_perm];
+        out.par_chunks_mut(self.num_perm)
+            .enumerate()
+            .with_min_len(8)
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(xs, buf): &mut (Vec<u32>, Vec<u32>), (d, row)| {
+                    xs.clear();
+                    xs.extend(hashes[offsets[d]..offsets[d + 1]].iter().map(|&h| h as u32));
+                    self.signature_of_inputs(xs, row, buf);
+                },
+            );
+        Ok(out)
+    }
+}
+
+/// Per-thread buffers for signature computation.
+#[derive(Default)]
+pub struct Worker {
+    scratch: Scratch,
+    hashes: Vec<u64>,
+    xs: Vec<u32>,
+    buf: Vec<u32>,
+}
+
+impl Worker {
+    /// Writes `text`'s signature into `out`; returns its number of shingle inputs (0 for a text
+    /// without shingles).
+    pub fn signature(&mut self, mh: &MinHasher, text: &str, out: &mut [u32]) -> usize {
+        mh.inputs(text, &mut self.scratch, &mut self.hashes, &mut self.xs);
+        mh.signature_of_inputs(&self.xs, out, &mut self.buf);
+        self.xs.len()
+    }
+}
+
+/// `out[i] = min(out[i], min over x of (a[i] * x + b[i]) mod 2^32)`; lengths multiples of BLOCK.
+fn affine_min(xs: &[u32], a: &[u32], b: &[u32], out: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { affine_min_avx512(xs, a, b, out) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { affine_min_avx2(xs, a, b, out) };
+        }
+    }
+    affine_min_blocks::<32>(xs, a, b, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn affine_min_avx512(xs: &[u32], a: &[u32], b: &[u32], out: &mut [u32]) {
+    affine_min_blocks::<64>(xs, a, b, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn affine_min_avx2(xs: &[u32], a: &[u32], b: &[u32], out: &mut [u32]) {
+    affine_min_blocks::<32>(xs, a, b, out)
+}
+
+/// The permutation loop, W lanes at a time held in registers while all inputs stream past.
+#[inline(always)]
+fn affine_min_blocks<const W: usize>(xs: &[u32], a: &[u32], b: &[u32], out: &mut [u32]) {
+    for ((ac, bc), oc) in a
+        .chunks_exact(W)
+        .zip(b.chunks_exact(W))
+        .zip(out.chunks_exact_mut(W))
+    {
+        let mut av = [0u32; W];
+        let mut bv = [0u32; W];
+        let mut m = [0u32; W];
+        av.copy_from_slice(ac);
+        bv.copy_from_slice(bc);
+        m.copy_from_slice(oc);
+        for &x in xs {
+            for l in 0..W {
+                m[l] = m[l].min(av[l].wrapping_mul(x).wrapping_add(bv[l]));
+            }
+        }
+        oc.copy_from_slice(&m);
+    }
+}
+
+/// The legacy permutation: `((a * x + b) mod 2^64 mod (2^61 - 1)) & 0xFFFFFFFF`.
+fn legacy_min(xs: &[u32], a: &[u64], b: &[u64], out: &mut [u32]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        let (ai, bi) = (a[i], b[i]);
+        let mut m = *o;
+        for &x in xs {
+            let v = mod_mersenne61(ai.wrapping_mul(x as u64).wrapping_add(bi)) as u32;
+            m = m.min(v);
+        }
+        *o = m;
+    }
+}
+
+/// Estimated Jaccard similarity: the fraction of equal positions of two signatures.
+pub fn estimate_jaccard(a: &[u32], b: &[u32]) -> f64 {
+    if a.is_empty() {
+        return 0.0;
+    }
+    let eq = a.iter().zip(b).filter(|(x, y)| x == y).count();
+    eq as f64 / a.len() as f64
+}
+
+/// Runs `f` on a rayon pool of `num_threads` threads, or on the global pool (which honours
+/// `RAYON_NUM_THREADS`) when `None`.
+pub fn with_threads<R: Send>(
+    num_threads: Option<usize>,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R> {
+    match num_threads {
+        None => Ok(f()),
+        Some(0) => Err(Error::invalid(
+            "num_threads",
+            "expected a positive number of threads or None",
+        )),
+        Some(n) => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| Error::invalid("num_threads", format!("cannot start threads: {e}")))?;
+            Ok(pool.install(f))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher(scheme: Scheme, num_perm: usize, seed: u64) -> MinHasher {
+        MinHasher::new(
+            num_perm,
+            seed,
+            scheme,
+            Shingler::new("char", 5, "default").unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn mt19937_matches_reference_output() {
+        // first outputs of init_genrand(5489), the reference implementation's default seed
+        let mut mt = Mt19937::new(5489);
+        assert_eq!(mt.next_u32(), 3_499_211_612);
+        assert_eq!(mt.next_u32(), 581_869_302);
+        assert_eq!(mt.next_u32(), 3_890_346_734);
+    }
+
+    #[test]
+    fn mersenne_mod() {
+        for v in [
+            0,
+            1,
+            MERSENNE61 - 1,
+            MERSENNE61,
+            MERSENNE61 + 1,
+            u64::MAX,
+            1 << 63,
+        ] {
+            assert_eq!(mod_mersenne61(v), v % MERSENNE61);
+        }
+    }
+
+    #[test]
+    fn kernels_agree_with_scalar_definition() {
+        let mh = hasher(Scheme::Native, 100, 7);
+        let xs: Vec<u32> = (0..300u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+        let mut got = vec![0u32; 100];
+        mh.signature_of_inputs(&xs, &mut got, &mut Vec::new());
+        for (i, g) in got.iter().enumerate() {
+            let want = xs
+                .iter()
+                .map(|&x| mh.a32[i].wrapping_mul(x).wrapping_add(mh.b32[i]))
+                .min();
+            assert_eq!(Some(*g), want);
+        }
+        let mut generic = vec![u32::MAX; mh.a32.len()];
+        affine_min_blocks::<32>(&xs, &mh.a32, &mh.b32, &mut generic);
+        assert_eq!(&generic[..100], &got[..]);
+    }
+
+    #[test]
+    fn empty_text_is_all_max() {
+        for s in [
+            Scheme::Native,
+            Scheme::DatasketchLegacy,
+            Scheme::DatasketchAffine32,
+        ] {
+            assert!(hasher(s, 16, 1)
+                .signature(" ")
+                .iter()
+                .all(|&v| v == u32::MAX));
+        }
+    }
+
+    #[test]
+    fn similar_texts_have_similar_signatures() {
+        let mh = hasher(Scheme::Native, 256, 1);
+        let a = mh.signature("the quick brown fox jumps over the lazy dog again and again");
+        let b = mh.signature("the quick brown fox jumps over the lazy cat again and again");
+        let c = mh.signature("completely unrelated words about databases and indexes");
+        assert!(estimate_jaccard(&a, &b) > 0.5);
+        assert!(estimate_jaccard(&a, &c) < 0.1);
+    }
+
+    #[test]
+    fn same_for_any_thread_count() {
+        let mh = hasher(Scheme::Native, 64, 3);
+        let texts: Vec<String> = (0..200)
+            .map(|i| format!("document {i} {}", "x".repeat(i)))
+            .collect();
+        let one = with_threads(Some(1), || mh.signatures(&texts)).unwrap();
+        let three = with_threads(Some(3), || mh.signatures(&texts)).unwrap();
+        assert_eq!(one, three);
+        assert!(with_threads(Some(0), || ()).is_err());
+    }
+
+    #[test]
+    fn bad_arguments() {
+        let sh = Shingler::new("char", 5, "default").unwrap();
+        assert!(MinHasher::new(0, 1, Scheme::Native, sh).is_err());
+        assert!(MinHasher::new(8, 1 << 40, Scheme::DatasketchLegacy, sh).is_err());
+        assert!(MinHasher::new(8, 1 << 40, Scheme::Native, sh).is_ok());
+        assert!(Scheme::parse("minhash").is_err());
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    /// `cargo test --release --lib speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn kernel_speed() {
+        let sh = Shingler::new("char", 5, "default").unwrap();
+        let mh = MinHasher::new(128, 1, Scheme::Native, sh).unwrap();
+        let xs: Vec<u32> = (0..1_000_000u32)
+            .map(|i| i.wrapping_mul(2_654_435_761))
+            .collect();
+        let mut out = vec![0u32; 128];
+        let t = std::time::Instant::now();
+        mh.signature_of_inputs(&xs, &mut out, &mut Vec::new());
+        let dt = t.elapsed().as_secs_f64();
+        println!("perm kernel: {:.1} M inputs/s ({})", 1.0 / dt, out[0]);
+        let text: String = (0..200_000).map(|i| format!("word{} ", i % 5000)).collect();
+        let mut s = Scratch::default();
+        let mut hs = Vec::new();
+        let t = std::time::Instant::now();
+        sh.hashes(&text, &mut s, &mut hs);
+        let dt = t.elapsed().as_secs_f64();
+        println!("shingle hash: {:.1} MB/s", text.len() as f64 / dt / 1e6);
+        let mut xs2: Vec<u32> = hs.iter().map(|&h| h as u32).collect();
+        let t = std::time::Instant::now();
+        xs2.sort_unstable();
+        xs2.dedup();
+        println!(
+            "sort+dedup: {:.1} MB/s",
+            text.len() as f64 / t.elapsed().as_secs_f64() / 1e6
+        );
+        let t = std::time::Instant::now();
+        let sig = mh.signature(&text);
+        println!(
+            "signature: {:.1} MB/s ({})",
+            text.len() as f64 / t.elapsed().as_secs_f64() / 1e6,
+            sig[0]
+        );
+    }
+}

@@ -1,1 +1,599 @@
-//! (to be written: see DESIGN.md)
+//! Shingles: the normalized text cut into char k-grams or word n-grams, and the hashes of their
+//! UTF-8 bytes.
+//!
+//! Normalization (explicit, mirrored by `textsieve.reference.dedup`):
+//! - `none`: the text as given.
+//! - `default`: lowercase (Unicode full lowercase, as Python's `str.lower()`, final sigma
+//!   included), then every run of Unicode `White_Space` characters becomes one space and
+//!   leading/trailing whitespace is dropped.
+//! - `nfkc`: NFKC first, then `default`.
+//!
+//! Shingles:
+//! - `char`, k: every run of k consecutive characters (code points) of the normalized text.
+//! - `word`, n: the normalized text split on `White_Space` runs; every run of n consecutive words,
+//!   joined by one space.
+//!
+//! A non-empty text shorter than one shingle gives exactly one shingle (the whole normalized text,
+//! or all its words), never an empty set; a text that is empty after normalization gives no
+//! shingles and is reported as empty by the dedup pipeline, never matched.
+//!
+//! Hashes: [`hash64`] is textsieve's own 64-bit hash of a shingle's UTF-8 bytes (definition in its
+//! doc); [`sha1_32`] is the first four bytes of SHA-1 read little-endian, which is datasketch's
+//! `sha1_hash32`, for the datasketch-compatible MinHash schemes.
+
+use crate::error::{Error, Result};
+
+/// How the text is normalized before shingling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Normalize {
+    None,
+    Default,
+    Nfkc,
+}
+
+impl Normalize {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Normalize::None),
+            "default" => Ok(Normalize::Default),
+            "nfkc" => Ok(Normalize::Nfkc),
+            other => Err(Error::invalid(
+                "normalize",
+                format!("expected 'default', 'nfkc' or 'none', got {other:?}"),
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Normalize::None => "none",
+            Normalize::Default => "default",
+            Normalize::Nfkc => "nfkc",
+        }
+    }
+}
+
+/// What a shingle is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShingleKind {
+    /// k consecutive characters.
+    Char(usize),
+    /// n consecutive whitespace-separated words, joined by one space.
+    Word(usize),
+}
+
+/// The largest k (or n) accepted; longer shingles are almost never what anyone wants.
+pub const MAX_K: usize = 1024;
+
+/// A shingling configuration: normalization plus the kind of shingle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shingler {
+    pub kind: ShingleKind,
+    pub normalize: Normalize,
+}
+
+/// Reusable buffers, so a loop over many documents allocates once per thread.
+#[derive(Default)]
+pub struct Scratch {
+    norm: String,
+    offsets: Vec<usize>,
+    joined: Vec<u8>,
+}
+
+/// Unicode `White_Space` (the same set as Rust's `char::is_whitespace`).
+#[inline]
+pub fn is_ws(c: char) -> bool {
+    c.is_whitespace()
+}
+
+impl Shingler {
+    /// `shingle` is `"char"` or `"word"`; `k` the characters or words per shingle (1..=1024).
+    pub fn new(shingle: &str, k: usize, normalize: &str) -> Result<Self> {
+        if k == 0 || k > MAX_K {
+            return Err(Error::invalid(
+                "k",
+                format!("expected 1 <= k <= {MAX_K}, got {k}"),
+            ));
+        }
+        let kind = match shingle {
+            "char" => ShingleKind::Char(k),
+            "word" => ShingleKind::Word(k),
+            other => {
+                return Err(Error::invalid(
+                    "shingle",
+                    format!("expected 'char' or 'word', got {other:?}"),
+                ))
+            }
+        };
+        Ok(Shingler {
+            kind,
+            normalize: Normalize::parse(normalize)?,
+        })
+    }
+
+    /// The normalized text (borrowed from `text` when nothing changes it, else in `buf`).
+    pub fn normalized<'a>(&self, text: &'a str, buf: &'a mut String) -> &'a str {
+        match self.normalize {
+            Normalize::None => text,
+            Normalize::Default => {
+                normalize_default(text, buf);
+                buf.as_str()
+            }
+            Normalize::Nfkc => {
+                use unicode_normalization::UnicodeNormalization;
+                let nfkc: String = text.nfkc().collect();
+                normalize_default(&nfkc, buf);
+                buf.as_str()
+            }
+        }
+    }
+
+    /// Calls `f` with the UTF-8 bytes of every shingle occurrence of `text`, in text order
+    /// (repeats included). Returns the number of calls.
+    pub fn for_each(&self, text: &str, scratch: &mut Scratch, mut f: impl FnMut(&[u8])) -> usize {
+        let Scratch {
+            norm,
+            offsets,
+            joined,
+        } = scratch;
+        let s = self.normalized(text, norm);
+        match self.kind {
+            ShingleKind::Char(k) => {
+                if s.is_empty() {
+                    return 0;
+                }
+                offsets.clear();
+                offsets.extend(s.char_indices().map(|(i, _)| i));
+                offsets.push(s.len());
+                let n_chars = offsets.len() - 1;
+                if n_chars <= k {
+                    f(s.as_bytes());
+                    return 1;
+                }
+                let b = s.as_bytes();
+                for i in 0..=(n_chars - k) {
+                    f(&b[offsets[i]..offsets[i + k]]);
+                }
+                n_chars - k + 1
+            }
+            ShingleKind::Word(n) => {
+                offsets.clear();
+                // start, end pairs of the words
+                let mut start = None;
+                for (i, c) in s.char_indices() {
+                    if is_ws(c) {
+                        if let Some(st) = start.take() {
+                            offsets.push(st);
+                            offsets.push(i);
+                        }
+                    } else if start.is_none() {
+                        start = Some(i);
+                    }
+                }
+                if let Some(st) = start {
+                    offsets.push(st);
+                    offsets.push(s.len());
+                }
+                let n_words = offsets.len() / 2;
+                if n_words == 0 {
+                    return 0;
+                }
+                let m = n.min(n_words);
+                let count = n_words - m + 1;
+                let b = s.as_bytes();
+                for i in 0..count {
+                    joined.clear();
+                    for w in i..i + m {
+                        if w > i {
+                            joined.push(b' ');
+                        }
+                        joined.extend_from_slice(&b[offsets[2 * w]..offsets[2 * w + 1]]);
+                    }
+                    f(joined);
+                }
+                count
+            }
+        }
+    }
+
+    /// [`hash64`] of every shingle occurrence of `text`, appended to `out` (repeats included).
+    /// The same values as `for_each` + `hash64`, with a fast path for ASCII char shingles.
+    pub fn hashes(&self, text: &str, scratch: &mut Scratch, out: &mut Vec<u64>) {
+        if let ShingleKind::Char(k) = self.kind {
+            if k <= 8 {
+                let s = self.normalized(text, &mut scratch.norm);
+                if s.is_ascii() {
+                    hash_ascii_kgrams(s.as_bytes(), k, out);
+                    return;
+                }
+            }
+        }
+        self.for_each(text, scratch, |b| out.push(hash64(b)));
+    }
+
+    /// The shingle set as sorted, distinct [`hash64`] values (empty for an empty text).
+    pub fn hash_set(&self, text: &str, scratch: &mut Scratch) -> Vec<u64> {
+        let mut v = Vec::new();
+        self.hashes(text, scratch, &mut v);
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The shingle set as sorted, distinct strings.
+    pub fn strings(&self, text: &str) -> Vec<String> {
+        let mut scratch = Scratch::default();
+        let mut v = Vec::new();
+        self.for_each(text, &mut scratch, |b| {
+            // shingles are cut at char boundaries of valid UTF-8, so this never fails
+            v.push(String::from_utf8_lossy(b).into_owned())
+        });
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+/// Lowercase + collapse `White_Space` runs to one space + strip, into `out`.
+pub fn normalize_default(text: &str, out: &mut String) {
+    out.clear();
+    out.reserve(text.len());
+    if text.is_ascii() {
+        // Safety-free fast path: build bytes, all ASCII, then one checked conversion.
+        let mut bytes = std::mem::take(out).into_bytes();
+        let mut pending_space = false;
+        for &c in text.as_bytes() {
+            // ASCII White_Space: \t \n \x0b \x0c \r and space (not \x1c..\x1f)
+            if matches!(c, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ') {
+                pending_space = !bytes.is_empty();
+            } else {
+                if pending_space {
+                    bytes.push(b' ');
+                    pending_space = false;
+                }
+                bytes.push(c.to_ascii_lowercase());
+            }
+        }
+        *out = String::from_utf8(bytes).unwrap_or_default();
+        return;
+    }
+    // Σ is the one letter whose lowercase depends on context (final sigma): let std handle it
+    let lower;
+    let (src, lowered) = if text.contains('\u{3A3}') {
+        lower = text.to_lowercase();
+        (lower.as_str(), true)
+    } else {
+        (text, false)
+    };
+    let mut pending_space = false;
+    for c in src.chars() {
+        if is_ws(c) {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        let u = c as u32;
+        if lowered || u < 0x80 {
+            out.push(c.to_ascii_lowercase());
+        } else if (0x3040..=0x9FFF).contains(&u) || (0xAC00..=0xD7A3).contains(&u) {
+            // kana, CJK and Hangul have no case: skip the lowercase table search
+            out.push(c);
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+}
+
+const K0: u64 = 0x9E37_79B9_7F4A_7C15;
+const K1: u64 = 0xC2B2_AE3D_27D4_EB4F;
+
+/// MurmurHash3's 64-bit finalizer (a bijection with full avalanche).
+#[inline(always)]
+pub fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
+}
+
+#[inline(always)]
+fn absorb(h: u64, w: u64) -> u64 {
+    let h = (h ^ w).wrapping_mul(K0);
+    h ^ (h >> 32)
+}
+
+/// textsieve's 64-bit hash of a byte string (`hash64` in the docs):
+///
+/// ```text
+/// h = (len * 0x9E3779B97F4A7C15 + 0xC2B2AE3D27D4EB4F) mod 2^64
+/// for each 8-byte chunk w of the bytes (little-endian; the last one zero-padded):
+///     h = (h XOR w) * 0x9E3779B97F4A7C15 mod 2^64;  h = h XOR (h >> 32)
+/// return fmix64(h)        # MurmurHash3's 64-bit finalizer
+/// ```
+#[inline]
+pub fn hash64(bytes: &[u8]) -> u64 {
+    let mut h = (bytes.len() as u64).wrapping_mul(K0).wrapping_add(K1);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = absorb(h, u64::from_le_bytes(w));
+    }
+    let r = chunks.remainder().len();
+    if r > 0 {
+        let w = if bytes.len() >= 8 {
+            // the last 8 bytes, shifted so only the remainder is left: the zero-padded chunk
+            let mut last = [0u8; 8];
+            last.copy_from_slice(&bytes[bytes.len() - 8..]);
+            u64::from_le_bytes(last) >> (8 * (8 - r))
+        } else {
+            let mut w = [0u8; 8];
+            w[..r].copy_from_slice(chunks.remainder());
+            u64::from_le_bytes(w)
+        };
+        h = absorb(h, w);
+    }
+    fmix64(h)
+}
+
+/// `hash64` of every k-byte window of an ASCII text (k <= 8), or of the whole text if shorter.
+fn hash_ascii_kgrams(b: &[u8], k: usize, out: &mut Vec<u64>) {
+    if b.is_empty() {
+        return;
+    }
+    if b.len() <= k {
+        out.push(hash64(b));
+        return;
+    }
+    let n = b.len() - k + 1;
+    out.reserve(n);
+    let h0 = (k as u64).wrapping_mul(K0).wrapping_add(K1);
+    let mask = if k == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * k)) - 1
+    };
+    // windows whose 8-byte load stays inside the text
+    let fast_end = if b.len() >= 8 { b.len() - 8 + 1 } else { 0 }.min(n);
+    for i in 0..fast_end {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        let w = u64::from_le_bytes(w) & mask;
+        out.push(fmix64(absorb(h0, w)));
+    }
+    for i in fast_end..n {
+        out.push(hash64(&b[i..i + k]));
+    }
+}
+
+/// SHA-1 of `data` (FIPS 180-4), written here so the datasketch-compatible schemes need no crate.
+pub fn sha1(data: &[u8]) -> [u8; 20] {
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    let mut block = [0u8; 64];
+    let mut chunks = data.chunks_exact(64);
+    for c in &mut chunks {
+        block.copy_from_slice(c);
+        sha1_block(&mut h, &block);
+    }
+    let rest = chunks.remainder();
+    block = [0u8; 64];
+    block[..rest.len()].copy_from_slice(rest);
+    block[rest.len()] = 0x80;
+    if rest.len() >= 56 {
+        sha1_block(&mut h, &block);
+        block = [0u8; 64];
+    }
+    block[56..].copy_from_slice(&bit_len.to_be_bytes());
+    sha1_block(&mut h, &block);
+    let mut out = [0u8; 20];
+    for (i, v) in h.iter().enumerate() {
+        out[4 * i..4 * i + 4].copy_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
+fn sha1_block(h: &mut [u32; 5], block: &[u8; 64]) {
+    let mut w = [0u32; 80];
+    for i in 0..16 {
+        w[i] = u32::from_be_bytes([
+            block[4 * i],
+            block[4 * i + 1],
+            block[4 * i + 2],
+            block[4 * i + 3],
+        ]);
+    }
+    for i in 16..80 {
+        w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+    }
+    let [mut a, mut b, mut c, mut d, mut e] = *h;
+    for (i, wi) in w.iter().enumerate() {
+        let (f, k) = match i {
+            0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
+            20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
+            40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
+            _ => (b ^ c ^ d, 0xCA62_C1D6u32),
+        };
+        let t = a
+            .rotate_left(5)
+            .wrapping_add(f)
+            .wrapping_add(e)
+            .wrapping_add(k)
+            .wrapping_add(*wi);
+        e = d;
+        d = c;
+        c = b.rotate_left(30);
+        b = a;
+        a = t;
+    }
+    h[0] = h[0].wrapping_add(a);
+    h[1] = h[1].wrapping_add(b);
+    h[2] = h[2].wrapping_add(c);
+    h[3] = h[3].wrapping_add(d);
+    h[4] = h[4].wrapping_add(e);
+}
+
+/// datasketch's `sha1_hash32`: the first four bytes of SHA-1, little-endian.
+#[inline]
+pub fn sha1_32(data: &[u8]) -> u32 {
+    let d = sha1(data);
+    u32::from_le_bytes([d[0], d[1], d[2], d[3]])
+}
+
+/// Exact Jaccard similarity of two sorted, distinct sets (0.0 when both are empty).
+pub fn jaccard_sorted<T: Ord>(a: &[T], b: &[T]) -> f64 {
+    let inter = intersection_size(a, b);
+    let union = a.len() + b.len() - inter;
+    if union == 0 {
+        0.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+/// Size of the intersection of two sorted, distinct sets.
+pub fn intersection_size<T: Ord>(a: &[T], b: &[T]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(sh: &str, k: usize, norm: &str, text: &str) -> Vec<String> {
+        Shingler::new(sh, k, norm).unwrap().strings(text)
+    }
+
+    #[test]
+    fn normalization() {
+        let mut out = String::new();
+        normalize_default("  Hello,\t\nWORLD  ", &mut out);
+        assert_eq!(out, "hello, world");
+        normalize_default("ÀB\u{3000}ΟΔΟΣ x", &mut out);
+        assert_eq!(out, "àb οδος x");
+        normalize_default("\u{1c}A", &mut out); // \x1c is not White_Space
+        assert_eq!(out, "\u{1c}a");
+        normalize_default(" \n ", &mut out);
+        assert_eq!(out, "");
+    }
+
+    #[test]
+    fn char_shingles() {
+        assert_eq!(strings("char", 3, "default", "Abcd"), vec!["abc", "bcd"]);
+        assert_eq!(strings("char", 5, "default", "ab"), vec!["ab"]);
+        assert!(strings("char", 5, "default", "  ").is_empty());
+        assert_eq!(strings("char", 2, "default", "aaaa"), vec!["aa"]);
+        assert_eq!(strings("char", 2, "none", "Éé"), vec!["Éé"]);
+    }
+
+    #[test]
+    fn word_shingles() {
+        assert_eq!(
+            strings("word", 2, "default", "The cat  the CAT"),
+            vec!["cat the", "the cat"]
+        );
+        assert_eq!(strings("word", 5, "default", "one two"), vec!["one two"]);
+        assert!(strings("word", 2, "none", " \t").is_empty());
+    }
+
+    #[test]
+    fn bad_arguments() {
+        assert!(Shingler::new("char", 0, "default").is_err());
+        assert!(Shingler::new("line", 3, "default").is_err());
+        assert!(Shingler::new("char", 3, "upper").is_err());
+    }
+
+    #[test]
+    fn fast_path_matches_hash64() {
+        for text in ["hello world, this is a test", "short", "abcdefghij", "ab"] {
+            for k in 1..=8 {
+                let sh = Shingler::new("char", k, "default").unwrap();
+                let mut fast = Vec::new();
+                sh.hashes(text, &mut Scratch::default(), &mut fast);
+                let mut slow = Vec::new();
+                sh.for_each(text, &mut Scratch::default(), |b| slow.push(hash64(b)));
+                assert_eq!(fast, slow, "{text} {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn hash64_is_stable() {
+        // pinned values: changing hash64 changes every native signature
+        assert_eq!(hash64(b""), fmix64(K1));
+        assert_ne!(hash64(b"a"), hash64(b"a\0"));
+        assert_ne!(hash64(b"abcdefgh"), hash64(b"abcdefgh\0"));
+    }
+
+    #[test]
+    fn sha1_known_answers() {
+        let hex = |d: [u8; 20]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(hex(sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(
+            hex(sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            hex(sha1(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+        );
+        assert_eq!(
+            hex(sha1(&[b'a'; 1000])),
+            "291e9a6c66994949b57ba5e650361e98fc36b1ba"
+        );
+    }
+
+    #[test]
+    fn jaccard() {
+        assert_eq!(jaccard_sorted(&[1, 2, 3], &[2, 3, 4]), 0.5);
+        assert_eq!(jaccard_sorted::<u64>(&[], &[]), 0.0);
+        assert_eq!(jaccard_sorted(&[1], &[1]), 1.0);
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn hashing_speed() {
+        let text: String = (0..200_000).map(|i| format!("Word{} ", i % 5000)).collect();
+        for _ in 0..3 {
+            let mut norm = String::new();
+            let t = std::time::Instant::now();
+            normalize_default(&text, &mut norm);
+            let a = t.elapsed().as_secs_f64();
+            let mut out = Vec::new();
+            let t = std::time::Instant::now();
+            hash_ascii_kgrams(norm.as_bytes(), 5, &mut out);
+            let b = t.elapsed().as_secs_f64();
+            let mb = text.len() as f64 / 1e6;
+            println!("normalize {:.0} MB/s, kgrams {:.0} MB/s", mb / a, mb / b);
+        }
+    }
+}

@@ -11,6 +11,7 @@ from textsieve._core import (
     normalize,
     normalize_batch,
 )
+from textsieve.dedup import DedupIndex, DedupResult, MinHasher, dedup, jaccard, shingles
 from textsieve.errors import TextsieveError
 from textsieve.ngram import AddKLM, NgramCounts
 from textsieve.vocab import Vocab
@@ -21,10 +22,16 @@ __all__ = [
     "JA_PUNCTUATION",
     "SEED_PUNCTUATION",
     "AddKLM",
+    "DedupIndex",
+    "DedupResult",
+    "MinHasher",
     "NgramCounts",
     "TextsieveError",
     "Vocab",
     "char_tokenize",
+    "dedup",
+    "jaccard",
     "normalize",
     "normalize_batch",
+    "shingles",
 ]

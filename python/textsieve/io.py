@@ -1,25 +1,542 @@
-"""Corpus readers and writers. Outputs are written atomically: a temporary file in the target
-folder, then a rename, so an interrupted run never leaves half a file behind."""
+"""Corpus readers and writers.
+
+Readers turn input files into :class:`Record` objects: one per document, each remembering where
+it came from (file and line), its id, its text and its original bytes, so that a kept record can be
+written back exactly as it was read. Supported inputs, chosen by file name:
+
+- JSON Lines (``.jsonl``, ``.ndjson``, ``.json``): one JSON object per line; the text is in
+  ``text_field`` and the id in ``id_field`` (default id: ``"<file>:<line>"``);
+- plain text (any other name): one document per non-blank line, or one document per file with
+  ``doc_per_file=True`` (id: the file's path);
+- Parquet (``.parquet``, needs ``pyarrow``): one document per row;
+- any of these compressed with gzip (``.gz``) or zstd (``.zst``/``.zstd``, needs ``zstandard``).
+
+A directory is walked recursively in sorted order, skipping hidden files and folders. Input files
+are only ever opened for reading.
+
+Outputs are written atomically: a temporary file in the target folder, then a rename, so an
+interrupted run never leaves half a file behind.
+
+>>> import tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "a.jsonl").write_text('{"id": "x", "text": "hello"}\\n')
+>>> [(r.id, r.text, r.line) for r in read_corpus([folder / "a.jsonl"])]
+[('x', 'hello', 1)]
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import gzip
+import io
+import json
+import math
 import os
 import tempfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, NamedTuple, cast
+
+from textsieve.errors import TextsieveError
+
+__all__ = [
+    "CorpusReader",
+    "InputFile",
+    "MalformedRecordError",
+    "MissingDependencyError",
+    "Record",
+    "SkippedRecord",
+    "atomic_write",
+    "detect_format",
+    "expand_inputs",
+    "open_binary",
+    "read_corpus",
+    "record_json_line",
+    "to_jsonable",
+    "write_jsonl",
+    "write_lines",
+    "write_records",
+]
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+GZIP_SUFFIXES = (".gz", ".gzip")
+ZSTD_SUFFIXES = (".zst", ".zstd")
+FORMATS = ("auto", "jsonl", "text", "parquet")
+ON_ERROR = ("stop", "skip")
+# How many skipped records stats keep verbatim; the count is always exact.
+MAX_SKIPPED_EXAMPLES = 100
+
+
+class MalformedRecordError(TextsieveError):
+    """A record that cannot be read: bad JSON, a missing or non-string text field, bad UTF-8.
+
+    The message starts with ``file:line:`` so an editor can jump to it.
+    """
+
+    def __init__(self, source: str, line: int, reason: str) -> None:
+        super().__init__(f"{source}:{line}: {reason}")
+        self.source = source
+        self.line = line
+        self.reason = reason
+
+
+class MissingDependencyError(TextsieveError, ImportError):
+    """An optional package is needed for this input (zstd, Parquet) and is not installed."""
+
+
+class Record(NamedTuple):
+    """One document of the corpus.
+
+    ``source`` is the file it came from, ``line`` its 1-based line (or row) number there (1 for a
+    whole-file document), ``raw`` the original bytes of its line (JSONL and plain text, line ending
+    included), the row as a dict (Parquet), or ``None`` (whole-file document); ``format`` is
+    ``"jsonl"``, ``"text"``, ``"file"`` or ``"parquet"``.
+    """
+
+    source: str
+    line: int
+    id: str
+    text: str
+    raw: Any
+    format: str
+
+
+class SkippedRecord(NamedTuple):
+    """A record left out by ``on_error="skip"``, and why."""
+
+    source: str
+    line: int
+    reason: str
+
+
+class InputFile(NamedTuple):
+    """One input file, as found by :func:`expand_inputs`."""
+
+    path: str
+    format: str  # jsonl | text | parquet | file
+    compression: str | None  # None | gzip | zstd
+
+
+# --------------------------------------------------------------------------------------------
+# Finding and opening input files
+
+
+def _split_compression(name: str) -> tuple[str, str | None]:
+    lower = name.lower()
+    for suffix in GZIP_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)], "gzip"
+    for suffix in ZSTD_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)], "zstd"
+    return name, None
+
+
+def detect_format(
+    path: str | os.PathLike[str], *, doc_per_file: bool = False, format: str = "auto"
+) -> InputFile:
+    """Decide how to read ``path`` from its name: ``InputFile(path, format, compression)``.
+
+    >>> detect_format("corpus/part-0.jsonl.zst")
+    InputFile(path='corpus/part-0.jsonl.zst', format='jsonl', compression='zstd')
+    >>> detect_format("notes.txt.gz", doc_per_file=True).format
+    'file'
+    """
+    if format not in FORMATS:
+        raise TextsieveError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    path = os.fspath(path)
+    inner, compression = _split_compression(os.path.basename(path))
+    inner = inner.lower()
+    if format == "auto":
+        if inner.endswith(PARQUET_SUFFIXES):
+            format = "parquet"
+        elif inner.endswith(JSONL_SUFFIXES):
+            format = "jsonl"
+        else:
+            format = "text"
+    if format == "parquet":
+        if compression is not None:
+            raise TextsieveError(
+                f"{path}: a Parquet file compresses itself; remove the outer {compression} layer"
+            )
+    elif doc_per_file:
+        format = "file"
+    return InputFile(path, format, compression)
+
+
+def expand_inputs(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    doc_per_file: bool = False,
+    format: str = "auto",
+    glob: str | None = None,
+    exclude_dirs: Sequence[str] = (),
+) -> list[InputFile]:
+    """List the input files named by ``paths``, walking directories recursively in sorted order.
+
+    Hidden files and folders (name starting with ``.``) inside a directory are skipped, as are
+    folders named in ``exclude_dirs``; ``glob`` (for example ``"*.py"``) filters file names found
+    in directories. A path that does not exist, or a directory holding no input file, is an error.
+    """
+    found: list[InputFile] = []
+    for given in paths:
+        p = os.fspath(given)
+        if os.path.isdir(p):
+            before = len(found)
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in exclude_dirs)
+                for name in sorted(files):
+                    if name.startswith(".") or (glob and not fnmatch.fnmatch(name, glob)):
+                        continue
+                    full = os.path.join(root, name)
+                    if os.path.isfile(full):
+                        found.append(detect_format(full, doc_per_file=doc_per_file, format=format))
+            if len(found) == before:
+                what = f"matching {glob!r} " if glob else ""
+                raise TextsieveError(f"{p}: no input files {what}in this directory")
+        elif os.path.exists(p):
+            found.append(detect_format(p, doc_per_file=doc_per_file, format=format))
+        else:
+            raise TextsieveError(f"{p}: no such file or directory")
+    return found
+
+
+def _zstandard() -> Any:
+    try:
+        import zstandard
+    except ImportError:
+        raise MissingDependencyError(
+            "reading .zst files needs the zstandard package: pip install textsieve[zstd]"
+        ) from None
+    return zstandard
+
+
+def _pyarrow_parquet() -> Any:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MissingDependencyError(
+            "reading Parquet files needs the pyarrow package: pip install textsieve[parquet]"
+        ) from None
+    return pq
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+def open_binary(
+    path: str | os.PathLike[str], compression: str | None = "auto"
+) -> Iterator[IO[bytes]]:
+    """Open ``path`` for reading bytes, decompressing gzip or zstd (``"auto"``: by file name)."""
+    path = os.fspath(path)
+    if compression == "auto":
+        compression = _split_compression(os.path.basename(path))[1]
+    if compression == "zstd":
+        zstd = _zstandard()
+        with open(path, "rb") as raw:
+            # read_across_frames: files written by pzstd or appended to hold several frames.
+            reader = zstd.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+            with io.BufferedReader(reader, buffer_size=1 << 20) as fh:
+                yield fh
+    elif compression == "gzip":
+        with gzip.open(path, "rb") as gz:
+            yield cast(IO[bytes], gz)
+    else:
+        with open(path, "rb", buffering=1 << 20) as fh:
+            yield fh
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def _bad_unicode(text: str) -> bool:
+    # Lone surrogates (from "\ud800" escapes in JSON) cannot be encoded to UTF-8 for hashing.
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class CorpusReader:
+    """Iterate over the documents of one or more input files (see the module docstring).
+
+    After (or during) iteration, ``files`` lists the inputs with their record counts,
+    ``n_records`` counts the documents yielded, ``n_skipped`` the malformed records left out with
+    ``on_error="skip"`` (``skipped`` keeps the first 100 with their reasons), ``n_blank`` the blank
+    lines passed over, and ``n_bytes`` the (decompressed) bytes read so far.
+
+    With ``on_error="stop"`` (the default) the first malformed record raises
+    :class:`MalformedRecordError`, whose message names the file and line.
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+        *,
+        text_field: str = "text",
+        id_field: str | None = "id",
+        doc_per_file: bool = False,
+        on_error: str = "stop",
+        format: str = "auto",
+        glob: str | None = None,
+        exclude_dirs: Sequence[str] = (),
+    ) -> None:
+        if on_error not in ON_ERROR:
+            raise TextsieveError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        self.inputs = expand_inputs(
+            paths, doc_per_file=doc_per_file, format=format, glob=glob, exclude_dirs=exclude_dirs
+        )
+        self.text_field = text_field
+        self.id_field = id_field or None
+        self.on_error = on_error
+        self.files: list[dict[str, Any]] = []
+        self.n_records = 0
+        self.n_skipped = 0
+        self.n_blank = 0
+        self.n_bytes = 0
+        self.skipped: list[SkippedRecord] = []
+
+    # A record that cannot be used: raise, or count and remember it.
+    def _bad(self, source: str, line: int, reason: str, info: dict[str, Any]) -> None:
+        if self.on_error == "stop":
+            raise MalformedRecordError(source, line, reason)
+        self.n_skipped += 1
+        info["skipped"] += 1
+        if len(self.skipped) < MAX_SKIPPED_EXAMPLES:
+            self.skipped.append(SkippedRecord(source, line, reason))
+
+    def __iter__(self) -> Iterator[Record]:
+        decompress_errors: tuple[type[BaseException], ...] = (
+            EOFError,
+            gzip.BadGzipFile,
+            zlib.error,
+            *_zstd_errors(),
+        )
+        for inp in self.inputs:
+            info: dict[str, Any] = {
+                "path": inp.path,
+                "format": inp.format,
+                "compression": inp.compression,
+                "records": 0,
+                "skipped": 0,
+                "bytes": 0,
+            }
+            self.files.append(info)
+            if inp.format == "parquet":
+                records = self._read_parquet(inp, info)
+            elif inp.format == "file":
+                records = self._read_file(inp, info)
+            else:
+                records = self._read_lines(inp, info)
+            try:
+                for record in records:
+                    info["records"] += 1
+                    self.n_records += 1
+                    yield record
+            except decompress_errors as exc:
+                raise TextsieveError(f"{inp.path}: cannot decompress: {exc}") from exc
+
+    def _raw_lines(self, inp: InputFile) -> Iterator[tuple[int, bytes]]:
+        """``(line number, line bytes)`` of a line-oriented input; a subclass reading part of a
+        file (a byte range, for a distributed engine) overrides only this."""
+        with open_binary(inp.path, inp.compression) as fh:
+            yield from enumerate(fh, 1)
+
+    def _read_lines(self, inp: InputFile, info: dict[str, Any]) -> Iterator[Record]:
+        source = inp.path
+        jsonl = inp.format == "jsonl"
+        text_field, id_field = self.text_field, self.id_field
+        for lineno, raw in self._raw_lines(inp):
+            size = len(raw)
+            self.n_bytes += size
+            info["bytes"] += size
+            body = raw
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                body = raw[3:]
+            if body[:1].isspace() and not body.strip():
+                self.n_blank += 1
+                continue
+            try:
+                line = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                reason = f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+                self._bad(source, lineno, reason, info)
+                continue
+            if not jsonl:
+                text = line.rstrip("\r\n")
+                yield Record(source, lineno, f"{source}:{lineno}", text, raw, "text")
+                continue
+            obj = _parse_json_line(line)
+            if obj is _INVALID:
+                self._bad(source, lineno, _json_error(line), info)
+                continue
+            if type(obj) is not dict:
+                self._bad(source, lineno, f"expected a JSON object, got {_json_type(obj)}", info)
+                continue
+            text = obj.get(text_field, _INVALID)
+            if type(text) is not str:
+                if text is _INVALID:
+                    reason = f"no {text_field!r} field"
+                else:
+                    reason = f"field {text_field!r} is {_json_type(text)}, not a string"
+                self._bad(source, lineno, reason, info)
+                continue
+            # Lone surrogates can only come from \u escapes; look for those first.
+            if b"\\u" in body and _bad_unicode(text):
+                self._bad(source, lineno, f"field {text_field!r} holds a lone surrogate", info)
+                continue
+            rid = obj.get(id_field) if id_field is not None else None
+            if rid is None:
+                rid = f"{source}:{lineno}"
+            elif type(rid) is not str:
+                rid = json.dumps(rid, ensure_ascii=False)
+            # A byte-order mark belongs to the file, not to its first record.
+            yield Record(source, lineno, rid, text, body, "jsonl")
+
+    def _read_file(self, inp: InputFile, info: dict[str, Any]) -> Iterator[Record]:
+        with open_binary(inp.path, inp.compression) as fh:
+            data = fh.read()
+        self.n_bytes += len(data)
+        info["bytes"] += len(data)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            self._bad(inp.path, line, f"not valid UTF-8 ({exc.reason} at byte {exc.start})", info)
+            return
+        yield Record(inp.path, 1, inp.path, text, None, "file")
+
+    def _read_parquet(self, inp: InputFile, info: dict[str, Any]) -> Iterator[Record]:
+        pq = _pyarrow_parquet()
+        source = inp.path
+        try:
+            pf = pq.ParquetFile(source)
+        except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError family
+            raise TextsieveError(f"{source}: cannot read Parquet file: {exc}") from exc
+        names = pf.schema_arrow.names
+        if self.text_field not in names:
+            raise TextsieveError(
+                f"{source}: no column {self.text_field!r} (columns: {', '.join(names)}); "
+                "choose one with --text-field"
+            )
+        text_field, id_field = self.text_field, self.id_field
+        row = 0
+        for batch in pf.iter_batches(batch_size=8192):
+            for obj in batch.to_pylist():
+                row += 1
+                text = obj.get(text_field)
+                if not isinstance(text, str):
+                    self._bad(
+                        source,
+                        row,
+                        f"column {text_field!r} is {_json_type(text)}, not a string",
+                        info,
+                    )
+                    continue
+                size = len(text.encode("utf-8", "surrogatepass"))
+                self.n_bytes += size
+                info["bytes"] += size
+                rid = obj.get(id_field) if id_field is not None else None
+                rid = (
+                    f"{source}:{row}"
+                    if rid is None
+                    else (rid if isinstance(rid, str) else str(rid))
+                )
+                yield Record(source, row, rid, text, obj, "parquet")
+
+
+_INVALID = object()
+# The C scanner behind json.loads, called directly: most of json.loads' cost on short lines is
+# Python-level wrapping. Anything unusual falls back to json.loads for its exact behaviour.
+_scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _parse_json_line(line: str) -> Any:
+    """The JSON value on ``line`` (trailing whitespace allowed), or ``_INVALID``."""
+    try:
+        obj, end = _scan_once(line, 0)
+    except (StopIteration, json.JSONDecodeError, RecursionError):
+        obj, end = _INVALID, 0
+    if obj is not _INVALID and (end == len(line) or line[end:].isspace()):
+        return obj
+    try:  # leading whitespace, trailing garbage, or a real error
+        return json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return _INVALID
+
+
+def _json_error(line: str) -> str:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"malformed JSON: {exc.msg} (column {exc.colno})"
+    except RecursionError:
+        return "malformed JSON: nested too deeply"
+    return "malformed JSON"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _zstd_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import zstandard
+    except ImportError:
+        return ()
+    return (zstandard.ZstdError,)
+
+
+def read_corpus(
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str], **options: Any
+) -> Iterator[Record]:
+    """Yield the :class:`Record` of every document in ``paths``; options as :class:`CorpusReader`."""
+    return iter(CorpusReader(paths, **options))
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(
+    path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8"
+) -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
-        with os.fdopen(fd, mode, **kwargs) as fh:
+        # mkstemp creates the file private (0600); give it the mode a plain open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
+        if "b" in mode:
+            fh: IO = os.fdopen(fd, mode)
+        else:
+            fh = os.fdopen(fd, mode, encoding=encoding, newline="")
+        with fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -28,3 +545,96 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", encoding: str | 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def to_jsonable(value: Any) -> Any:
+    """Make ``value`` JSON-safe: NumPy scalars and arrays to Python, NaN/inf to ``None``,
+    bytes to text, dates and other objects to their ``str``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    tolist = getattr(value, "tolist", None)  # NumPy scalars and arrays
+    if callable(tolist):
+        return to_jsonable(tolist())
+    return str(value)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(to_jsonable(obj), ensure_ascii=False, allow_nan=False)
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False).encode
+
+
+def write_jsonl(path: str | os.PathLike[str], rows: Iterable[Any]) -> int:
+    """Write one JSON value per line to ``path`` atomically; returns the number of lines.
+
+    Values go through :func:`to_jsonable` when plain JSON cannot hold them (NumPy numbers, NaN).
+    """
+    n = 0
+    with atomic_write(path, "w") as fh:
+        write = fh.write
+        for row in rows:
+            try:
+                line = _encode(row)
+            except (TypeError, ValueError):
+                line = _dumps(row)
+            write(line)
+            write("\n")
+            n += 1
+    return n
+
+
+def write_lines(path: str | os.PathLike[str], lines: Iterable[str]) -> int:
+    """Write already formatted text lines (each ending in a newline) to ``path`` atomically."""
+    n = 0
+    with atomic_write(path, "w") as fh:
+        write = fh.write
+        for line in lines:
+            write(line)
+            n += 1
+    return n
+
+
+def record_json_line(
+    record: Record, *, text_field: str = "text", id_field: str | None = "id"
+) -> bytes:
+    """The JSONL line for ``record`` in an output corpus, newline included.
+
+    A JSONL record is returned as its original bytes, untouched (a newline is added only when the
+    input's last line had none); a plain-text line, a whole file or a Parquet row becomes a new
+    JSON object.
+    """
+    if record.format == "jsonl":
+        raw = record.raw
+        return raw if raw.endswith(b"\n") else raw + b"\n"
+    if record.format == "parquet":
+        obj = record.raw
+    else:
+        obj = {id_field or "id": record.id, text_field: record.text}
+    return (_dumps(obj) + "\n").encode("utf-8", "surrogatepass")
+
+
+def write_records(
+    path: str | os.PathLike[str],
+    records: Iterable[Record],
+    *,
+    text_field: str = "text",
+    id_field: str | None = "id",
+) -> int:
+    """Write ``records`` as JSONL to ``path`` atomically (see :func:`record_json_line`)."""
+    n = 0
+    with atomic_write(path, "wb") as fh:
+        for record in records:
+            fh.write(record_json_line(record, text_field=text_field, id_field=id_field))
+            n += 1
+    return n

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 pub mod convert;
+pub mod dedup;
 pub mod text;
 
 pyo3::create_exception!(
@@ -15,5 +16,6 @@ pyo3::create_exception!(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TextsieveError", m.py().get_type::<TextsieveError>())?;
     text::register(m)?;
+    dedup::register(m)?;
     Ok(())
 }

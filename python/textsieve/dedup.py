@@ -1,0 +1,606 @@
+"""Near-duplicate detection: shingles, MinHash, LSH, exact verification, clusters.
+
+The work happens in the Rust core (``textsieve._core``) with the GIL released; this module holds
+the argument policy, chunking for progress reports, and the result types. The pure-Python
+specification of every step is :mod:`textsieve.reference.dedup`.
+
+>>> import textsieve as ts
+>>> res = ts.dedup(["the cat sat on the mat", "the cat sat on the mat!", "dogs bark"])
+>>> res.keep.tolist()
+[True, False, True]
+>>> int(res.duplicate_of[1]), round(float(res.similarity[1]), 3)
+(0, 0.947)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from textsieve import _core
+from textsieve.errors import TextsieveError
+
+__all__ = [
+    "PAIR_DTYPE",
+    "DedupIndex",
+    "DedupResult",
+    "MinHasher",
+    "dedup",
+    "jaccard",
+    "lsh_params",
+    "shingles",
+]
+
+#: The dtype of :attr:`DedupResult.pairs`.
+PAIR_DTYPE = np.dtype([("i", np.int64), ("j", np.int64), ("jaccard", np.float64)])
+
+SCHEMES = ("native", "datasketch-legacy", "datasketch-affine32")
+
+# Feed the core this many documents (or characters) at a time, so progress can be reported.
+_CHUNK_DOCS = 8192
+_CHUNK_CHARS = 8 << 20
+
+
+def _check_seed(seed: Any, scheme: str) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+    seed = int(seed)
+    limit = 1 << 32 if scheme.startswith("datasketch") else 1 << 64
+    if not 0 <= seed < limit:
+        raise TextsieveError(f"seed: expected 0 <= seed < {limit}, got {seed}")
+    return seed
+
+
+def _check_int(value: Any, name: str, *, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    if int(value) < 1:
+        raise TextsieveError(f"{name}: expected a positive int, got {value}")
+    return int(value)
+
+
+def _check_threshold(threshold: Any) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
+        raise TypeError(f"threshold: expected a float, got {type(threshold).__name__}")
+    t = float(threshold)
+    if not 0.0 < t <= 1.0:
+        raise TextsieveError(f"threshold: expected 0 < threshold <= 1, got {threshold}")
+    return t
+
+
+def shingles(
+    text: str, k: int = 5, *, shingle: str = "char", normalize: str = "default"
+) -> set[str]:
+    """The shingle set of ``text``: char k-grams (or word k-grams) of the normalized text.
+
+    A non-empty text shorter than ``k`` gives one shingle (the whole text); an empty one none.
+
+    >>> sorted(shingles("Hello  World", k=4))
+    [' wor', 'ello', 'hell', 'llo ', 'lo w', 'o wo', 'orld', 'worl']
+    """
+    return set(_core.shingle_strings(text, _check_int(k, "k"), shingle, normalize))
+
+
+def jaccard(
+    a: str | Iterable[Any],
+    b: str | Iterable[Any],
+    *,
+    k: int = 5,
+    shingle: str = "char",
+    normalize: str = "default",
+) -> float:
+    """Exact Jaccard similarity ``|A ∩ B| / |A ∪ B|`` (0.0 when both are empty).
+
+    Two ``str`` are compared by their shingle sets (see :func:`shingles`); anything else is taken
+    as two collections of items.
+
+    >>> jaccard({1, 2, 3}, {2, 3, 4})
+    0.5
+    >>> jaccard("abcdef", "abcdefg", k=3)
+    0.8
+    """
+    if isinstance(a, str) and isinstance(b, str):
+        return float(_core.jaccard_texts(a, b, _check_int(k, "k"), shingle, normalize))
+    if isinstance(a, str) or isinstance(b, str):
+        raise TypeError("jaccard: expected two str or two collections, got one of each")
+    sa, sb = set(a), set(b)
+    union = len(sa | sb)
+    return len(sa & sb) / union if union else 0.0
+
+
+def lsh_params(
+    threshold: float, num_perm: int = 128, *, weights: tuple[float, float] | None = None
+) -> tuple[int, int]:
+    """``(bands, rows)`` for a threshold.
+
+    Without ``weights``: textsieve's recall-first choice (the most rows that still make a pair at
+    the threshold a candidate with probability >= 0.99). With ``weights=(fp, fn)``: datasketch's
+    ``_optimal_param`` (``(0.5, 0.5)`` is datasketch's default: 0.8 and 128 give 9 bands of 13).
+
+    >>> lsh_params(0.8, 128), lsh_params(0.8, 128, weights=(0.5, 0.5))
+    ((21, 6), (9, 13))
+    """
+    t = _check_threshold(threshold)
+    p = _check_int(num_perm, "num_perm")
+    if weights is None:
+        return tuple(_core.recall_params(t, p))  # type: ignore[return-value]
+    fp, fn = weights
+    return tuple(_core.optimal_params(t, p, float(fp), float(fn)))  # type: ignore[return-value]
+
+
+class MinHasher:
+    """MinHash signatures of texts (see ``docs/dedup.md`` for the exact definitions).
+
+    ``scheme`` is ``"native"`` (textsieve's fast 32-bit scheme), ``"datasketch-legacy"`` or
+    ``"datasketch-affine32"`` (bit-identical to ``datasketch.MinHash`` fed the same shingles as
+    UTF-8 bytes).
+
+    >>> mh = MinHasher(num_perm=64, seed=1)
+    >>> sig = mh.signatures(["a text", "another text"])
+    >>> sig.shape, sig.dtype.name
+    ((2, 64), 'uint32')
+    """
+
+    def __init__(
+        self,
+        num_perm: int = 128,
+        seed: int = 1,
+        scheme: str = "native",
+        shingle: str = "char",
+        k: int = 5,
+        normalize: str = "default",
+    ) -> None:
+        self.num_perm = _check_int(num_perm, "num_perm")
+        self.seed = _check_seed(seed, scheme)
+        self.scheme = scheme
+        self.shingle = shingle
+        self.k = _check_int(k, "k")
+        self.normalize = normalize
+        self._core = _core.MinHasherCore(
+            self.num_perm, self.seed, scheme, shingle, self.k, normalize
+        )
+
+    def signatures(
+        self, texts: Iterable[str], *, num_threads: int | None = None, errors: str = "strict"
+    ) -> np.ndarray:
+        """Signatures, shape ``(n, num_perm)``: uint32 (uint64 for ``datasketch-legacy``)."""
+        return self._core.signatures(
+            texts, _check_int(num_threads, "num_threads", optional=True), errors
+        )
+
+    def signature(self, text: str, *, errors: str = "strict") -> np.ndarray:
+        """One text's signature, shape ``(num_perm,)``."""
+        if not isinstance(text, str):
+            raise TypeError(f"text: expected str, got {type(text).__name__}")
+        return self._core.signatures([text], 1, errors)[0]
+
+    @property
+    def permutations(self) -> tuple[np.ndarray, np.ndarray]:
+        """The permutation parameters ``(a, b)`` as uint64 arrays."""
+        return self._core.permutations()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            MinHasher,
+            (self.num_perm, self.seed, self.scheme, self.shingle, self.k, self.normalize),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"MinHasher(num_perm={self.num_perm}, seed={self.seed}, scheme={self.scheme!r}, "
+            f"shingle={self.shingle!r}, k={self.k}, normalize={self.normalize!r})"
+        )
+
+
+@dataclass
+class DedupResult:
+    """What :func:`dedup` (or :meth:`DedupIndex.add`) found.
+
+    Arrays are indexed by document position. ``cluster`` is the number of the cluster's kept
+    document (a kept singleton is its own cluster); ``duplicate_of`` the kept document a removed
+    one duplicates (-1 for kept documents) and ``similarity`` its exact Jaccard to it (NaN for
+    kept documents; it can be below the threshold when the cluster is a chain of pairs). ``pairs``
+    lists every verified pair ``i < j`` with ``jaccard >= threshold``, sorted. For
+    :meth:`DedupIndex.add`, document numbers are global (``offset`` + position in the shard).
+    """
+
+    keep: np.ndarray
+    cluster: np.ndarray
+    duplicate_of: np.ndarray
+    similarity: np.ndarray
+    pairs: np.ndarray
+    empty: np.ndarray
+    stats: dict[str, Any] = field(default_factory=dict)
+    offset: int = 0
+
+    def __len__(self) -> int:
+        return len(self.keep)
+
+    def __repr__(self) -> str:
+        s = self.stats
+        return (
+            f"DedupResult(n_docs={len(self)}, n_kept={int(self.keep.sum())}, "
+            f"n_pairs={len(self.pairs)}, n_clusters={s.get('n_clusters')})"
+        )
+
+
+def _result(
+    out: dict[str, Any], settings: dict[str, Any], seconds: dict[str, float]
+) -> DedupResult:
+    pairs = np.empty(len(out["pair_i"]), dtype=PAIR_DTYPE)
+    pairs["i"] = out["pair_i"]
+    pairs["j"] = out["pair_j"]
+    pairs["jaccard"] = out["pair_jaccard"]
+    keep = out["keep"]
+    secs = dict(seconds)
+    secs.update(out["seconds"])
+    stats = {
+        "n_docs": len(keep),
+        "n_kept": int(keep.sum()),
+        "n_removed": int(len(keep) - keep.sum()),
+        "n_empty": int(out["empty"].sum()),
+        "n_pairs": len(pairs),
+        "n_candidates": int(out["n_candidates"]),
+        "n_clusters": int(out["n_clusters"]),
+        **settings,
+        "seconds": secs,
+    }
+    return DedupResult(
+        keep=keep,
+        cluster=out["cluster"],
+        duplicate_of=out["duplicate_of"],
+        similarity=out["similarity"],
+        pairs=pairs,
+        empty=out["empty"],
+        stats=stats,
+        offset=int(out["first_doc"]),
+    )
+
+
+def _settings(
+    threshold: Any,
+    num_perm: Any,
+    seed: Any,
+    scheme: str,
+    shingle: str,
+    k: Any,
+    normalize: str,
+    bands: Any,
+    rows: Any,
+    verify: str,
+    keep: str,
+) -> dict[str, Any]:
+    if scheme not in SCHEMES:
+        raise TextsieveError(
+            f"scheme: expected one of {', '.join(map(repr, SCHEMES))}, got {scheme!r}"
+        )
+    return {
+        "threshold": _check_threshold(threshold),
+        "num_perm": _check_int(num_perm, "num_perm"),
+        "seed": _check_seed(seed, scheme),
+        "scheme": scheme,
+        "shingle": shingle,
+        "k": _check_int(k, "k"),
+        "normalize": normalize,
+        "bands": _check_int(bands, "bands", optional=True),
+        "rows": _check_int(rows, "rows", optional=True),
+        "verify": verify,
+        "keep": keep,
+    }
+
+
+def _config(s: dict[str, Any]) -> Any:
+    return _core.DedupConfig(
+        s["threshold"],
+        s["num_perm"],
+        s["seed"],
+        s["scheme"],
+        s["shingle"],
+        s["k"],
+        s["normalize"],
+        s["bands"],
+        s["rows"],
+        s["verify"],
+        s["keep"],
+    )
+
+
+def _chunks(texts: Iterable[str]) -> Iterable[list[str]]:
+    if isinstance(texts, str):
+        raise TypeError(
+            "texts: expected an iterable of str (documents), got a single str; wrap it in a list"
+        )
+    try:
+        it = iter(texts)
+    except TypeError:
+        raise TypeError(f"texts: expected an iterable of str, got {type(texts).__name__}") from None
+    chunk: list[str] = []
+    chars = 0
+    for t in it:
+        chunk.append(t)
+        if isinstance(t, str):
+            chars += len(t)
+        if len(chunk) >= _CHUNK_DOCS or chars >= _CHUNK_CHARS:
+            yield chunk
+            chunk, chars = [], 0
+    if chunk:
+        yield chunk
+
+
+def dedup(
+    texts: Iterable[str],
+    *,
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    seed: int = 1,
+    scheme: str = "native",
+    shingle: str = "char",
+    k: int = 5,
+    normalize: str = "default",
+    bands: int | None = None,
+    rows: int | None = None,
+    verify: str = "exact",
+    keep: str = "first",
+    num_threads: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+    errors: str = "strict",
+) -> DedupResult:
+    """Find the near-duplicates of a corpus and choose one document to keep per cluster.
+
+    Pairs whose exact Jaccard similarity (of the shingle sets) is at least ``threshold`` are
+    found with MinHash + LSH (bands x rows chosen for recall unless given) and verified exactly
+    (``verify="exact"``) or by the signature estimate (``verify="minhash"``). Clusters are the
+    connected components of the verified pairs; ``keep="first"`` keeps each cluster's first
+    document, ``keep="longest"`` its longest. Empty texts are reported in ``.empty``, kept and
+    never matched. ``progress(n_docs_done, n_bytes_done)`` is called as signatures advance.
+    ``num_threads`` (default: all cores, or ``RAYON_NUM_THREADS``) never changes the result.
+
+    >>> r = dedup(["a b c d e f g", "a b c d e f g h", "", "x y z"], threshold=0.7)
+    >>> r.keep.tolist(), r.empty.tolist(), r.pairs.tolist()
+    ([True, False, True, True], [False, False, True, False], [(0, 1, 0.8181818181818182)])
+    """
+    settings = _settings(
+        threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep
+    )
+    threads = _check_int(num_threads, "num_threads", optional=True)
+    config = _config(settings)
+    settings["bands"], settings["rows"] = config.bands, config.rows
+    run = _core.DedupRun(config)
+    t0 = time.perf_counter()
+    done_docs = done_bytes = 0
+    for chunk in _chunks(texts):
+        n, b = run.feed(chunk, threads, errors)
+        done_docs += n
+        done_bytes += b
+        if progress is not None:
+            progress(done_docs, done_bytes)
+    t_sign = time.perf_counter() - t0
+    out = run.finish(threads)
+    total = time.perf_counter() - t0
+    res = _result(out, settings, {"signatures": t_sign})
+    res.stats["seconds"]["total"] = total
+    res.stats["n_bytes"] = done_bytes
+    return res
+
+
+_FORMAT = "textsieve-dedup-index"
+_VERSION = 1
+_FILES = ("index.bin", "ids.json")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class DedupIndex:
+    """A persistent near-duplicate index: dedup shard after shard against everything seen.
+
+    Documents are numbered in the order they are added; ``ids`` (str or int, default the
+    document number) name them in :meth:`query` results. The index keeps every text (exact
+    verification needs them), so its size on disk is about the corpus size plus
+    ``4 * num_perm`` bytes per document.
+
+    >>> idx = DedupIndex(threshold=0.7)
+    >>> idx.add(["the cat sat on the mat", "dogs bark at night"], ids=["a", "b"]).keep.tolist()
+    [True, True]
+    >>> idx.add(["the cat sat on the mat!"]).keep.tolist()
+    [False]
+    >>> [(i, round(j, 3)) for i, j in idx.query("the cat sat on the mat")]
+    [('a', 1.0), (2, 0.947)]
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.8,
+        num_perm: int = 128,
+        seed: int = 1,
+        *,
+        scheme: str = "native",
+        shingle: str = "char",
+        k: int = 5,
+        normalize: str = "default",
+        bands: int | None = None,
+        rows: int | None = None,
+        verify: str = "exact",
+        keep: str = "first",
+        num_threads: int | None = None,
+    ) -> None:
+        settings = _settings(
+            threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep
+        )
+        config = _config(settings)
+        self._core = _core.IndexCore(config)
+        self._ids: list[Any] = []
+        self.num_threads = _check_int(num_threads, "num_threads", optional=True)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The settings the index was made with (bands and rows filled in)."""
+        return dict(self._core.settings())
+
+    @property
+    def ids(self) -> list[Any]:
+        return list(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return f"DedupIndex(n_docs={len(self)}, threshold={s['threshold']}, num_perm={s['num_perm']}, scheme={s['scheme']!r})"
+
+    def add(
+        self,
+        texts: Iterable[str],
+        ids: Iterable[Any] | None = None,
+        *,
+        errors: str = "strict",
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> DedupResult:
+        """Dedup a shard against the index and within itself, then add it.
+
+        The result's arrays cover the shard; ``duplicate_of``, ``cluster`` and ``pairs`` use
+        global document numbers (``result.offset`` is the shard's first number).
+        """
+        if isinstance(texts, str):
+            raise TypeError(
+                "texts: expected an iterable of str (documents), got a single str; wrap it in a list"
+            )
+        texts = list(texts)
+        n_old = len(self)
+        if ids is None:
+            new_ids: list[Any] = list(range(n_old, n_old + len(texts)))
+        else:
+            new_ids = list(ids)
+            if len(new_ids) != len(texts):
+                raise TextsieveError(
+                    f"ids: expected {len(texts)} ids (one per text), got {len(new_ids)}"
+                )
+            for i, v in enumerate(new_ids):
+                if isinstance(v, bool) or not isinstance(v, (str, int)):
+                    raise TypeError(f"ids[{i}]: expected str or int, got {type(v).__name__}")
+        t0 = time.perf_counter()
+        out = self._core.add(texts, self.num_threads, errors)
+        self._ids.extend(new_ids)
+        settings = self.settings
+        res = _result(out, settings, {})
+        res.stats["seconds"]["total"] = time.perf_counter() - t0
+        res.stats["n_bytes"] = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
+        if progress is not None:
+            progress(len(texts), res.stats["n_bytes"])
+        return res
+
+    def query(self, text: str, *, errors: str = "strict") -> list[tuple[Any, float]]:
+        """Indexed documents with Jaccard >= threshold to ``text``: ``[(id, jaccard)]``, best first."""
+        return [(self._ids[d], j) for d, j in self._core.query(text, errors)]
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index to a directory: ``index.bin``, ``ids.json`` and a checksummed
+        ``manifest.json`` (each file written atomically)."""
+        from textsieve.io import atomic_write
+
+        d = Path(path)
+        d.mkdir(parents=True, exist_ok=True)
+        blobs = {
+            "index.bin": bytes(self._core.to_bytes()),
+            "ids.json": json.dumps(self._ids, ensure_ascii=False).encode("utf-8"),
+        }
+        for name, data in blobs.items():
+            with atomic_write(d / name, "wb") as fh:
+                fh.write(data)
+        manifest = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "n_docs": len(self),
+            "settings": self.settings,
+            "files": {
+                name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in blobs.items()
+            },
+        }
+        with atomic_write(d / "manifest.json") as fh:
+            json.dump(manifest, fh, indent=2)
+            fh.write("\n")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "index": bytes(self._core.to_bytes()),
+            "ids": list(self._ids),
+            "num_threads": self.num_threads,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            raise TextsieveError("DedupIndex: the pickled state is not a textsieve dedup index")
+        if state.get("version") != _VERSION:
+            raise TextsieveError(
+                f"DedupIndex: pickled format version {state.get('version')!r}; "
+                f"this textsieve reads version {_VERSION}"
+            )
+        core = _core.IndexCore.from_bytes(state["index"])
+        ids = state["ids"]
+        if not isinstance(ids, list) or len(ids) != len(core):
+            raise TextsieveError(f"DedupIndex: expected {len(core)} ids in the pickled state")
+        self._core, self._ids, self.num_threads = core, ids, state.get("num_threads")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, num_threads: int | None = None) -> DedupIndex:
+        """Read an index written by :meth:`save`; a corrupt or foreign file raises
+        :class:`~textsieve.TextsieveError` naming the file."""
+        d = Path(path)
+        mpath = d / "manifest.json"
+        try:
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TextsieveError(f"{mpath}: not found; {d} is not a saved DedupIndex") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TextsieveError(f"{mpath}: not a textsieve dedup index manifest ({exc})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+            raise TextsieveError(
+                f"{mpath}: not a textsieve dedup index manifest (format is not {_FORMAT!r})"
+            )
+        if manifest.get("version") != _VERSION:
+            raise TextsieveError(
+                f"{mpath}: dedup index format version {manifest.get('version')!r}; this textsieve reads version {_VERSION}"
+            )
+        files = manifest.get("files")
+        blobs: dict[str, bytes] = {}
+        for name in _FILES:
+            fpath = d / name
+            entry = files.get(name) if isinstance(files, dict) else None
+            if not isinstance(entry, dict):
+                raise TextsieveError(f"{mpath}: no checksum for {name}")
+            try:
+                data = fpath.read_bytes()
+            except FileNotFoundError:
+                raise TextsieveError(f"{fpath}: missing from the saved index") from None
+            if _sha256(data) != entry.get("sha256"):
+                raise TextsieveError(
+                    f"{fpath}: checksum mismatch (the file is corrupt or was changed)"
+                )
+            blobs[name] = data
+        self = cls.__new__(cls)
+        self.num_threads = _check_int(num_threads, "num_threads", optional=True)
+        try:
+            self._core = _core.IndexCore.from_bytes(blobs["index.bin"])
+        except TextsieveError as exc:
+            raise TextsieveError(f"{d / 'index.bin'}: {exc}") from None
+        try:
+            ids = json.loads(blobs["ids.json"].decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TextsieveError(f"{d / 'ids.json'}: not valid JSON ({exc})") from None
+        if not isinstance(ids, list) or len(ids) != len(self._core):
+            raise TextsieveError(f"{d / 'ids.json'}: expected a list of {len(self._core)} ids")
+        self._ids = ids
+        return self

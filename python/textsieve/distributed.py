@@ -1,0 +1,1334 @@
+"""Dedup beyond one machine: the same answer as :func:`textsieve.dedup`, computed on Dask.
+
+``dedup_dask(inputs, outdir)`` reads the corpus in partitions (one per input file; large plain
+JSONL/text files are split at line boundaries), and runs every stage as Dask tasks that read and
+write files under ``OUTDIR/_work``, so workers only need a shared filesystem and a rerun skips the
+tasks that finished (each task's marker is written last, atomically):
+
+1. ``lines``: split files: count the lines before each partition (for ``FILE:LINE`` ids);
+2. ``sign``: read a partition, MinHash signatures and band keys with the Rust kernels;
+3. ``scatter``: send every ``(band, key, doc)`` to a bucket shard chosen by hashing the band key;
+4. ``bucket``: per shard, group by ``(band, key)`` and emit the candidate pairs of each bucket,
+   routed to the partition of their smaller document;
+5. ``edges``: per partition, the distinct candidate pairs, and which documents of other
+   partitions their verification needs;
+6. ``fetch``: per partition, the texts (or signatures) that other partitions asked for;
+7. ``verify``: per partition, the exact Jaccard of every candidate pair; the pairs at or above the
+   threshold (``pairs.jsonl`` rows, with both ids);
+8. ``components``: connected components of the verified pairs (one task, in memory: see
+   :data:`COMPONENTS_IN_MEMORY_MAX_EDGES`), the kept document of each cluster (keep policy), and
+   per partition the pairs (document, kept document) still to measure;
+9. ``fetch2`` and ``write``: the kept document's text and id for each removed document, its
+   exact similarity to it, and the partition's ``kept`` and ``removed`` records.
+
+Then the driver concatenates the partitions into ``kept.jsonl``, ``removed.jsonl`` and
+``pairs.jsonl`` and writes ``stats.json`` and ``report.html``, as ``textsieve dedup`` does.
+
+Why the answer is the local engine's: documents get the same global numbers (input order), the
+same signatures and band keys (same kernels), and the candidate pairs are, as in the local
+engine, *every* pair of non-empty documents that share a ``(band, key)`` bucket (deduplicated).
+A star to the bucket's smallest document would make fewer edges, but it loses verified pairs: in
+a bucket ``{a, b, c}`` with ``J(a, b) < t``, ``J(a, c) < t`` and ``J(b, c) >= t`` the star checks only
+``(a, b)`` and ``(a, c)``, so ``(b, c)`` (and the cluster it makes) would be missing. Verification
+is the same exact Jaccard over the same 64-bit shingle hashes (the same ``f64`` division), the
+components' roots are their smallest documents, as in the local union-find, and the keep policy
+is the same.
+
+>>> from textsieve.distributed import dedup_dask                        # doctest: +SKIP
+>>> stats = dedup_dask(["shards/"], "out/", n_workers=4)                # doctest: +SKIP
+>>> stats["n_kept"] + stats["n_removed"] == stats["n_input"]            # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob as _glob
+import hashlib
+import heapq
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+import textsieve.io as _io
+from textsieve import _core
+from textsieve.dedup import _config, _settings
+from textsieve.errors import TextsieveError
+from textsieve.io import (
+    CorpusReader,
+    InputFile,
+    MalformedRecordError,
+    Record,
+    atomic_write,
+    expand_inputs,
+    record_json_line,
+    to_jsonable,
+)
+
+__all__ = ["COMPONENTS_IN_MEMORY_MAX_EDGES", "STAGES", "dedup_dask"]
+
+#: The stages, in order (``stop_after`` takes one of them).
+STAGES = (
+    "lines",
+    "sign",
+    "scatter",
+    "bucket",
+    "edges",
+    "fetch",
+    "verify",
+    "components",
+    "fetch2",
+    "write",
+)
+
+#: Above this many verified pairs the components stage refuses to run in memory (16 bytes per
+#: pair for the edge list plus ~40 bytes per distinct document in it: 100 M pairs ~ 2-4 GB).
+COMPONENTS_IN_MEMORY_MAX_EDGES = 100_000_000
+
+#: Default partition size for splitting large uncompressed JSONL / text files.
+DEFAULT_PARTITION_BYTES = 64 << 20
+
+_WORK_VERSION = 1
+_EMPTY_SIG = np.uint32(0xFFFFFFFF)
+_SHUFFLE_DTYPE = np.dtype([("band", "<u4"), ("key", "<u8"), ("gid", "<u4")])
+OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
+REPORT_CLUSTERS = 12
+REPORT_MEMBERS = 4
+
+
+# --------------------------------------------------------------------------------------------
+# Small file helpers (every file is written atomically)
+
+
+@contextlib.contextmanager
+def _work_file(path: str, mode: str = "wb") -> Iterator[Any]:
+    """Write an intermediate file: a temporary beside it, renamed into place if the block
+    succeeds (atomic for other processes; not fsynced, unlike the final outputs)."""
+    d = os.path.dirname(path)
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _save_npz(path: str, **arrays: np.ndarray) -> None:
+    with _work_file(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _load_npz(path: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _save_json(path: str, obj: Any) -> None:
+    with _work_file(path, "w") as fh:
+        json.dump(to_jsonable(obj), fh, ensure_ascii=False, allow_nan=False)
+
+
+def _write_rows(path: str, rows: Iterable[Any]) -> None:
+    """JSON lines, encoded as :func:`textsieve.io.write_jsonl` encodes them."""
+    with _work_file(path, "w") as fh:
+        for row in rows:
+            fh.write(_io._dumps(row))
+            fh.write("\n")
+
+
+def _load_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _marker(work: str, stage: str, idx: int) -> str:
+    return os.path.join(work, "done", f"{stage}-{idx:05d}.json")
+
+
+def _p(work: str, *parts: str) -> str:
+    return os.path.join(work, *parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Partitions and reading them
+
+
+def _plan_partitions(files: list[InputFile], partition_bytes: int) -> list[dict[str, Any]]:
+    """One partition per input file; uncompressed JSONL / text files larger than
+    ``partition_bytes`` are split at line starts into byte ranges."""
+    parts: list[dict[str, Any]] = []
+    for fi, inp in enumerate(files):
+        base = {"file": fi, "path": inp.path, "format": inp.format, "compression": inp.compression}
+        size = os.path.getsize(inp.path)
+        if (
+            inp.format not in ("jsonl", "text")
+            or inp.compression is not None
+            or size <= partition_bytes
+        ):
+            parts.append({**base, "start": None, "end": None})
+            continue
+        bounds = [0]
+        with open(inp.path, "rb") as fh:
+            while bounds[-1] + partition_bytes < size:
+                fh.seek(bounds[-1] + partition_bytes - 1)
+                fh.readline()  # to the start of the next line
+                pos = fh.tell()
+                if pos >= size:
+                    break
+                bounds.append(pos)
+        bounds.append(size)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            parts.append({**base, "start": a, "end": b})
+    return parts
+
+
+class _RangeReader(CorpusReader):
+    """A :class:`CorpusReader` over the lines of one byte range ``[start, end)`` (line-aligned) of
+    an uncompressed JSONL or text file, numbered from ``line_base + 1``: record for record what
+    reading the whole file yields for those lines (tested against it)."""
+
+    def __init__(self, part: dict[str, Any], line_base: int, **options: Any) -> None:
+        super().__init__(part["path"], **options)
+        self._start, self._end = int(part["start"]), int(part["end"])
+        self._line_base = line_base
+
+    def _raw_lines(self, inp: InputFile) -> Iterator[tuple[int, bytes]]:
+        left = self._end - self._start
+        with open(inp.path, "rb", buffering=1 << 20) as fh:
+            fh.seek(self._start)
+            lineno = self._line_base
+            while left > 0:
+                raw = fh.readline()
+                if not raw:
+                    return
+                left -= len(raw)
+                lineno += 1
+                yield lineno, raw
+
+
+def _abs(ctx: dict[str, Any], path: str) -> str:
+    return path if os.path.isabs(path) else os.path.join(ctx["cwd"], path)
+
+
+class _Partition:
+    """The records of one partition, as the local engine's reader yields them (same ``source``,
+    ids and line numbers), plus the reader's counts for the partition."""
+
+    def __init__(self, ctx: dict[str, Any], p: int, line_base: int = 0) -> None:
+        self.part = part = ctx["parts"][p]
+        self.source = part["path"]
+        self.opened = _abs(ctx, part["path"])
+        opts = ctx["reader"]
+        if part["start"] is None:
+            self.reader: CorpusReader = CorpusReader(self.opened, **opts)
+            # the same InputFile the driver found, opened by its absolute path
+            self.reader.inputs = [InputFile(self.opened, part["format"], part["compression"])]
+        else:
+            self.reader = _RangeReader({**part, "path": self.opened}, line_base, **opts)
+            self.reader.inputs = [InputFile(self.opened, part["format"], None)]
+
+    def _fix(self, value: str) -> str:
+        o, s = self.opened, self.source
+        if o == s or not value.startswith(o):
+            return value
+        return s + value[len(o) :]
+
+    def records(self) -> list[Record]:
+        fix = self._fix
+        same = self.opened == self.source
+        try:
+            recs = list(self.reader)
+        except MalformedRecordError as exc:
+            raise MalformedRecordError(self.source, exc.line, exc.reason) from None
+        except TextsieveError as exc:
+            raise TextsieveError(fix(str(exc))) from None
+        if same:
+            return recs
+        return [r._replace(source=self.source, id=fix(r.id)) for r in recs]
+
+    def info(self) -> dict[str, Any]:
+        r = self.reader
+        file_info = dict(r.files[0]) if r.files else {"records": 0, "skipped": 0, "bytes": 0}
+        return {
+            "records": r.n_records,
+            "skipped": r.n_skipped,
+            "skipped_examples": [
+                s._replace(source=self._fix(s.source))._asdict() for s in r.skipped
+            ],
+            "blank": r.n_blank,
+            "bytes": r.n_bytes,
+            "file_bytes": file_info.get("bytes", 0),
+        }
+
+
+def _count_lines(path: str, start: int, end: int) -> int:
+    n = 0
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        left = end - start
+        while left > 0:
+            chunk = fh.read(min(left, 8 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+            n += chunk.count(b"\n")
+    return n
+
+
+# --------------------------------------------------------------------------------------------
+# The kernels every stage uses
+
+
+def _hasher(s: dict[str, Any]) -> Any:
+    return _core.MinHasherCore(
+        s["num_perm"], s["seed"], s["scheme"], s["shingle"], s["k"], s["normalize"]
+    )
+
+
+def _part_of(offsets: np.ndarray, gids: np.ndarray) -> np.ndarray:
+    """The partition of each global document number (``offsets``: first number of each)."""
+    return np.searchsorted(offsets, gids, side="right") - 1
+
+
+def _pack(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return (lo.astype(np.uint64) << np.uint64(32)) | hi.astype(np.uint64)
+
+
+def _unpack(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return (p >> np.uint64(32)).astype(np.int64), (p & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
+def _bucket_pairs(band: np.ndarray, key: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    """Every pair of documents sharing a ``(band, key)`` bucket, packed ``lo << 32 | hi``, distinct.
+    Work is proportional to the number of pairs (a bucket of m documents gives m(m-1)/2)."""
+    if len(gid) < 2:
+        return np.empty(0, np.uint64)
+    order = np.lexsort((gid, key, band))
+    band, key, gid = band[order], key[order], gid[order]
+    new = np.empty(len(gid), bool)
+    new[0] = True
+    new[1:] = (band[1:] != band[:-1]) | (key[1:] != key[:-1])
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.append(starts, len(gid)))
+    size_of = np.repeat(sizes, sizes)
+    pos = np.arange(len(gid)) - np.repeat(starts, sizes)
+    active = np.flatnonzero(size_of >= 2)
+    out = []
+    d = 1
+    while len(active):
+        active = active[pos[active] + d < size_of[active]]
+        if not len(active):
+            break
+        out.append(_pack(gid[active], gid[active + d]))
+        d += 1
+    if not out:
+        return np.empty(0, np.uint64)
+    return np.unique(np.concatenate(out))
+
+
+def _jaccard_sorted(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard of two sorted distinct hash sets, as the Rust ``jaccard_sorted`` computes it
+    (``inter / union`` in f64; 0.0 when both are empty)."""
+    if len(a) > len(b):
+        a, b = b, a
+    if len(b) == 0:
+        return 0.0
+    idx = np.searchsorted(b, a)
+    idx[idx == len(b)] = 0
+    inter = int(np.count_nonzero(b[idx] == a))
+    return inter / (len(a) + len(b) - inter)
+
+
+def _estimate(a: np.ndarray, b: np.ndarray) -> float:
+    return int(np.count_nonzero(a == b)) / len(a) if len(a) else 0.0
+
+
+def _components(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components of the edges ``(i, j)``: ``(nodes, root)`` with ``nodes`` the sorted
+    distinct documents and ``root`` the smallest document of each one's component (the local
+    union-find's root). Vectorised hooking (larger root under smaller) plus pointer jumping:
+    O(log n) rounds."""
+    nodes = np.unique(np.concatenate([i, j]))
+    a = np.searchsorted(nodes, i)
+    b = np.searchsorted(nodes, j)
+    parent = np.arange(len(nodes))
+    while True:
+        pa, pb = parent[a], parent[b]
+        diff = pa != pb
+        if not diff.any():
+            break
+        lo = np.minimum(pa[diff], pb[diff])
+        hi = np.maximum(pa[diff], pb[diff])
+        np.minimum.at(parent, hi, lo)  # parent[x] <= x always, so roots stay minima
+        while True:
+            pp = parent[parent]
+            if np.array_equal(pp, parent):
+                break
+            parent = pp
+    return nodes, nodes[parent]
+
+
+# --------------------------------------------------------------------------------------------
+# The stages (each a task: reads and writes files under `work`, returns a small summary)
+
+
+def _stage_lines(ctx: dict[str, Any], p: int) -> dict[str, Any]:
+    part = ctx["parts"][p]
+    return {"lines": _count_lines(_abs(ctx, part["path"]), part["start"], part["end"])}
+
+
+def _stage_sign(ctx: dict[str, Any], p: int) -> dict[str, Any]:
+    s, work = ctx["settings"], ctx["work"]
+    t0 = time.perf_counter()
+    part = _Partition(ctx, p, ctx["line_base"][p])
+    texts = [r.text for r in part.records()]
+    t_read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sigs = _hasher(s).signatures(texts, ctx["num_threads"], "strict")
+    sigs32 = np.ascontiguousarray(sigs, dtype=np.uint32).reshape(len(texts), s["num_perm"])
+    empty = (sigs32 == _EMPTY_SIG).all(axis=1) if len(texts) else np.zeros(0, bool)
+    keys = (
+        _core.band_keys(sigs32, s["bands"], s["rows"])
+        if len(texts)
+        else np.zeros((0, s["bands"]), np.uint64)
+    )
+    lengths = np.array([len(t) for t in texts], dtype=np.int64)
+    arrays = {"keys": keys, "empty": empty, "lengths": lengths}
+    if s["verify"] == "minhash":
+        arrays["sigs"] = sigs32
+    _save_npz(_p(work, "sign", f"part-{p:05d}.npz"), **arrays)
+    n_bytes = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
+    return {
+        "n": len(texts),
+        "n_empty": int(empty.sum()),
+        "n_bytes": n_bytes,
+        "reader": part.info(),
+        "seconds": {"read": t_read, "signatures": time.perf_counter() - t0},
+    }
+
+
+def _stage_scatter(ctx: dict[str, Any], p: int) -> dict[str, Any]:
+    work, n_shards = ctx["work"], ctx["n_shards"]
+    z = _load_npz(_p(work, "sign", f"part-{p:05d}.npz"))
+    keys, empty = z["keys"], z["empty"]
+    docs = np.flatnonzero(~empty)
+    n_bands = keys.shape[1]
+    key = keys[docs].reshape(-1)
+    band = np.tile(np.arange(n_bands, dtype=np.uint32), len(docs))
+    gid = np.repeat(docs + int(ctx["offsets"][p]), n_bands).astype(np.uint32)
+    shard = ((key + band.astype(np.uint64)) % np.uint64(n_shards)).astype(np.int64)
+    order = np.argsort(shard, kind="stable")
+    rows = np.empty(len(order), _SHUFFLE_DTYPE)
+    rows["band"], rows["key"], rows["gid"] = band[order], key[order], gid[order]
+    cuts = np.searchsorted(shard[order], np.arange(n_shards + 1)).astype(np.int64)
+    # one file per partition, sorted by shard; shard s reads rows cuts[s]:cuts[s+1]
+    with _work_file(_p(work, "shuffle", f"from-{p:05d}.npy")) as fh:
+        np.save(fh, rows)
+    with _work_file(_p(work, "shuffle", f"from-{p:05d}.cuts.npy")) as fh:
+        np.save(fh, cuts)
+    return {"entries": len(key)}
+
+
+def _stage_bucket(ctx: dict[str, Any], sh: int) -> dict[str, Any]:
+    work, offsets = ctx["work"], np.asarray(ctx["offsets"])
+    chunks = []
+    for p in range(len(offsets)):
+        cuts = np.load(_p(work, "shuffle", f"from-{p:05d}.cuts.npy"))
+        x, y = int(cuts[sh]), int(cuts[sh + 1])
+        if x < y:
+            rows = np.load(_p(work, "shuffle", f"from-{p:05d}.npy"), mmap_mode="r")
+            chunks.append(np.array(rows[x:y]))
+    if not chunks:
+        return {"pairs": 0, "entries": 0, "largest_bucket": 0}
+    rows = np.concatenate(chunks)
+    bands, keys, gids = [rows["band"]], [rows["key"]], [rows["gid"]]
+    band, key, gid = np.concatenate(bands), np.concatenate(keys), np.concatenate(gids)
+    pairs = _bucket_pairs(band, key, gid.astype(np.int64))
+    lo, _ = _unpack(pairs)
+    owner = _part_of(offsets, lo)
+    cuts = np.searchsorted(owner, np.arange(len(offsets) + 1))  # pairs sorted by lo
+    for a in range(len(offsets)):
+        x, y = cuts[a], cuts[a + 1]
+        if x < y:
+            _save_npz(_p(work, "cand", f"part-{a:05d}", f"shard-{sh:05d}.npz"), pairs=pairs[x:y])
+    # the largest bucket, for the record (quadratic buckets are what costs)
+    order = np.lexsort((key, band))
+    b2, k2 = band[order], key[order]
+    new = np.ones(len(b2), bool)
+    new[1:] = (b2[1:] != b2[:-1]) | (k2[1:] != k2[:-1])
+    starts = np.flatnonzero(new)
+    largest = int(np.diff(np.append(starts, len(b2))).max()) if len(b2) else 0
+    return {"pairs": len(pairs), "entries": len(gid), "largest_bucket": largest}
+
+
+def _request(work: str, rnd: str, a: int, offsets: np.ndarray, gids: np.ndarray) -> list[int]:
+    """Ask the partitions holding ``gids`` (other than ``a``) for their texts; returns which."""
+    need = np.unique(gids)
+    owner = _part_of(offsets, need)
+    need, owner = need[owner != a], owner[owner != a]
+    asked = []
+    for b in np.unique(owner):
+        _save_npz(_p(work, rnd, "req", f"to-{b:05d}", f"from-{a:05d}.npz"), gids=need[owner == b])
+        asked.append(int(b))
+    return asked
+
+
+def _stage_edges(ctx: dict[str, Any], a: int) -> dict[str, Any]:
+    work, offsets = ctx["work"], np.asarray(ctx["offsets"])
+    files = sorted(_glob.glob(_p(work, "cand", f"part-{a:05d}", "shard-*.npz")))
+    pairs = (
+        np.unique(np.concatenate([_load_npz(f)["pairs"] for f in files]))
+        if files
+        else np.empty(0, np.uint64)
+    )
+    _save_npz(_p(work, "edges", f"part-{a:05d}.npz"), pairs=pairs)
+    _, hi = _unpack(pairs)
+    asked = _request(work, "r1", a, offsets, hi)
+    return {"candidates": len(pairs), "asked": asked}
+
+
+def _stage_fetch(ctx: dict[str, Any], b: int, rnd: str) -> dict[str, Any]:
+    """Answer the requests made to partition ``b``: ids and texts (signatures for
+    ``verify="minhash"``) of the asked documents, one file per asking partition."""
+    work, offsets = ctx["work"], np.asarray(ctx["offsets"])
+    reqs = sorted(_glob.glob(_p(work, rnd, "req", f"to-{b:05d}", "from-*.npz")))
+    if not reqs:
+        return {"sent": 0}
+    first = int(offsets[b])
+    recs = _Partition(ctx, b, ctx["line_base"][b]).records()
+    sigs = None
+    if ctx["settings"]["verify"] == "minhash":
+        sigs = _load_npz(_p(work, "sign", f"part-{b:05d}.npz"))["sigs"]
+    sent = 0
+    for f in reqs:
+        a = int(os.path.basename(f)[5:10])
+        gids = _load_npz(f)["gids"]
+        local = gids - first
+        payload = {
+            "gid": gids.tolist(),
+            "id": [recs[i].id for i in local],
+            "text": [recs[i].text for i in local],
+        }
+        _save_json(_p(work, rnd, "got", f"to-{a:05d}", f"from-{b:05d}.json"), payload)
+        if sigs is not None:
+            _save_npz(_p(work, rnd, "got", f"to-{a:05d}", f"from-{b:05d}.npz"), sigs=sigs[local])
+        sent += len(gids)
+    return {"sent": sent}
+
+
+class _Docs:
+    """Ids, texts and (lazily) shingle sets or signatures of the documents a partition needs:
+    its own plus what it fetched in round ``rnd``."""
+
+    def __init__(self, ctx: dict[str, Any], a: int, rnd: str, recs: list[Record]) -> None:
+        self.s = s = ctx["settings"]
+        self.first = int(ctx["offsets"][a])
+        self.recs = recs
+        self.other_id: dict[int, str] = {}
+        self.other_text: dict[int, str] = {}
+        self.other_sig: dict[int, np.ndarray] = {}
+        self.own_sigs = None
+        work = ctx["work"]
+        if s["verify"] == "minhash":
+            self.own_sigs = _load_npz(_p(work, "sign", f"part-{a:05d}.npz"))["sigs"]
+        for f in sorted(_glob.glob(_p(work, rnd, "got", f"to-{a:05d}", "from-*.json"))):
+            got = _load_json(f)
+            self.other_id.update(zip(got["gid"], got["id"], strict=True))
+            self.other_text.update(zip(got["gid"], got["text"], strict=True))
+            if self.own_sigs is not None:
+                sigs = _load_npz(f[: -len(".json")] + ".npz")["sigs"]
+                self.other_sig.update(zip(got["gid"], sigs, strict=True))
+        self._sets: dict[int, np.ndarray] = {}
+
+    def id(self, g: int) -> str:
+        i = g - self.first
+        return self.recs[i].id if 0 <= i < len(self.recs) else self.other_id[g]
+
+    def text(self, g: int) -> str:
+        i = g - self.first
+        return self.recs[i].text if 0 <= i < len(self.recs) else self.other_text[g]
+
+    def _set(self, g: int) -> np.ndarray:
+        got = self._sets.get(g)
+        if got is None:
+            s = self.s
+            got = self._sets[g] = _core.shingle_hashes(
+                self.text(g), s["k"], s["shingle"], s["normalize"]
+            )
+        return got
+
+    def _sig(self, g: int) -> np.ndarray:
+        i = g - self.first
+        return self.own_sigs[i] if 0 <= i < len(self.recs) else self.other_sig[g]
+
+    def similarity(self, g: int, h: int) -> float:
+        if self.own_sigs is not None:
+            return _estimate(self._sig(g), self._sig(h))
+        return _jaccard_sorted(self._set(g), self._set(h))
+
+
+def _stage_verify(ctx: dict[str, Any], a: int) -> dict[str, Any]:
+    work, t = ctx["work"], ctx["settings"]["threshold"]
+    pairs = _load_npz(_p(work, "edges", f"part-{a:05d}.npz"))["pairs"]
+    ii, jj = _unpack(pairs)
+    docs = _Docs(
+        ctx, a, "r1", _Partition(ctx, a, ctx["line_base"][a]).records() if len(pairs) else []
+    )
+    keep_i, keep_j, jac = [], [], []
+    for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
+        x = docs.similarity(i, j)
+        if x >= t:
+            keep_i.append(i)
+            keep_j.append(j)
+            jac.append(x)
+    _save_npz(
+        _p(work, "pairs", f"part-{a:05d}.npz"),
+        i=np.array(keep_i, np.int64),
+        j=np.array(keep_j, np.int64),
+        jaccard=np.array(jac, np.float64),
+    )
+    _write_rows(
+        _p(work, "pairs", f"part-{a:05d}.jsonl"),
+        (
+            {"id_a": docs.id(i), "id_b": docs.id(j), "jaccard": x}
+            for i, j, x in zip(keep_i, keep_j, jac, strict=True)
+        ),
+    )
+    return {"pairs": len(jac), "candidates": len(pairs)}
+
+
+def _stage_components(ctx: dict[str, Any], _: int) -> dict[str, Any]:
+    work, s = ctx["work"], ctx["settings"]
+    offsets = np.asarray(ctx["offsets"])
+    n_parts = len(offsets)
+    ii, jj = [], []
+    for a in range(n_parts):
+        z = _load_npz(_p(work, "pairs", f"part-{a:05d}.npz"))
+        ii.append(z["i"])
+        jj.append(z["j"])
+    i = np.concatenate(ii) if ii else np.empty(0, np.int64)
+    j = np.concatenate(jj) if jj else np.empty(0, np.int64)
+    if len(i) > ctx["components_max_edges"]:
+        raise TextsieveError(
+            f"{len(i):,} verified pairs: more than the {ctx['components_max_edges']:,} the "
+            "in-memory components stage takes (components_max_edges); see docs/distributed.md"
+        )
+    t0 = time.perf_counter()
+    nodes, root = _components(i, j)
+    owner = _part_of(offsets, nodes)
+    if s["keep"] == "longest":
+        lengths = np.zeros(len(nodes), np.int64)
+        for a in np.unique(owner):
+            sel = owner == a
+            lengths[sel] = _load_npz(_p(work, "sign", f"part-{a:05d}.npz"))["lengths"][
+                nodes[sel] - offsets[a]
+            ]
+        order = np.lexsort((nodes, -lengths, root))
+        first = np.ones(len(order), bool)
+        first[1:] = root[order][1:] != root[order][:-1]
+        roots, reps = root[order][first], nodes[order][first]
+        rep = reps[np.searchsorted(roots, root)]
+    else:
+        rep = root
+    # per partition: its documents in clusters, their kept document; round 2 asks for the
+    # kept documents' texts and ids
+    cuts = np.searchsorted(owner, np.arange(n_parts + 1))
+    for a in range(n_parts):
+        x, y = cuts[a], cuts[a + 1]
+        _save_npz(_p(work, "comp", f"part-{a:05d}.npz"), gid=nodes[x:y], rep=rep[x:y])
+        removed = nodes[x:y] != rep[x:y]
+        _request(work, "r2", a, offsets, rep[x:y][removed])
+    # cluster sizes (clusters with duplicates) for the stats and report
+    reps_u, sizes = np.unique(rep, return_counts=True)
+    _save_npz(
+        _p(work, "comp", "clusters.npz"),
+        rep=reps_u,
+        size=sizes,
+        jaccard=np.concatenate(
+            [_load_npz(_p(work, "pairs", f"part-{a:05d}.npz"))["jaccard"] for a in range(n_parts)]
+        )
+        if n_parts
+        else np.empty(0),
+    )
+    return {
+        "edges": len(i),
+        "nodes": len(nodes),
+        "components": len(reps_u),
+        "mode": f"in memory, {len(i):,} edges <= {ctx['components_max_edges']:,}",
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _stage_write(ctx: dict[str, Any], a: int) -> dict[str, Any]:
+    work, rs = ctx["work"], ctx["reader"]
+    recs = _Partition(ctx, a, ctx["line_base"][a]).records()
+    comp = _load_npz(_p(work, "comp", f"part-{a:05d}.npz"))
+    first = int(ctx["offsets"][a])
+    docs = _Docs(ctx, a, "r2", recs)
+    rep_of = dict(zip(comp["gid"].tolist(), comp["rep"].tolist(), strict=True))
+    removed_rows = []
+    kept_lines = []
+    sims: dict[int, float] = {}
+    for local, rec in enumerate(recs):
+        g = first + local
+        r = rep_of.get(g, g)
+        if r == g:
+            kept_lines.append(
+                record_json_line(rec, text_field=rs["text_field"], id_field=rs["id_field"])
+            )
+            continue
+        x = docs.similarity(g, r)
+        sims[g] = x
+        removed_rows.append(
+            {
+                "id": rec.id,
+                "cluster": r,
+                "duplicate_of": docs.id(r),
+                "jaccard": x if math.isfinite(x) else None,
+                "source": rec.source,
+                "line": rec.line,
+            }
+        )
+    with _work_file(_p(work, "kept", f"part-{a:05d}.jsonl"), "wb") as fh:
+        fh.writelines(kept_lines)
+    _write_rows(_p(work, "removed", f"part-{a:05d}.jsonl"), removed_rows)
+    _save_npz(
+        _p(work, "removed", f"part-{a:05d}.npz"),
+        gid=np.array(sorted(sims), np.int64),
+        jaccard=np.array([sims[g] for g in sorted(sims)], np.float64),
+    )
+    return {"kept": len(kept_lines), "removed": len(removed_rows)}
+
+
+def _stage_snippets(ctx: dict[str, Any], a: int, gids: list[int]) -> dict[int, tuple[str, str]]:
+    """Ids and the first 2000 characters of a few documents of partition ``a`` (for the report)."""
+    recs = _Partition(ctx, a, ctx["line_base"][a]).records()
+    first = int(ctx["offsets"][a])
+    return {g: (recs[g - first].id, recs[g - first].text[:2000]) for g in gids}
+
+
+_STAGE_FUNCS: dict[str, Callable[..., dict[str, Any]]] = {
+    "lines": _stage_lines,
+    "sign": _stage_sign,
+    "scatter": _stage_scatter,
+    "bucket": _stage_bucket,
+    "edges": _stage_edges,
+    "fetch": lambda ctx, i: _stage_fetch(ctx, i, "r1"),
+    "verify": _stage_verify,
+    "components": _stage_components,
+    "fetch2": lambda ctx, i: _stage_fetch(ctx, i, "r2"),
+    "write": _stage_write,
+}
+
+
+def _run_task(stage: str, idx: int, ctx: dict[str, Any]) -> dict[str, Any]:
+    """Run one task unless its marker says it is done; the marker (written last, atomically)
+    holds the task's summary."""
+    marker = _marker(ctx["work"], stage, idx)
+    if os.path.exists(marker):
+        return _load_json(marker)
+    import resource
+
+    t0 = time.perf_counter()
+    try:
+        out = _STAGE_FUNCS[stage](ctx, idx)
+    except TextsieveError as exc:
+        # MalformedRecordError and friends do not survive pickling; the message is what counts
+        raise TextsieveError(str(exc)) from None
+    out["task_seconds"] = time.perf_counter() - t0
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["pid"] = os.getpid()
+    _save_json(marker, out)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The driver
+
+
+def _fingerprint(
+    settings: dict[str, Any],
+    reader: dict[str, Any],
+    files: list[InputFile],
+    partition_bytes: int,
+    n_shards: int | None,
+) -> str:
+    stat = []
+    for f in files:
+        st = os.stat(f.path)
+        stat.append([os.path.abspath(f.path), f.format, f.compression, st.st_size, st.st_mtime_ns])
+    blob = json.dumps(
+        [_WORK_VERSION, settings, reader, stat, partition_bytes, n_shards],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class _Runner:
+    """Submits a stage's tasks (skipping those whose marker exists) and gathers their summaries
+    in order; the first failure in partition order is raised."""
+
+    def __init__(self, client: Any, ctx: dict[str, Any], log: Callable[[str], Any] | None) -> None:
+        self.client = client
+        self.ctx = ctx
+        self.log = log
+        self.report: dict[str, dict[str, Any]] = {}
+
+    def run(self, stage: str, indices: Iterable[int]) -> dict[int, dict[str, Any]]:
+        t0 = time.perf_counter()
+        scattered = self.client.scatter([self.ctx], broadcast=True, hash=False)[0]
+        futures: dict[int, Any] = {}
+        results: dict[int, dict[str, Any]] = {}
+        for i in indices:
+            m = _marker(self.ctx["work"], stage, i)
+            if os.path.exists(m):
+                results[i] = _load_json(m)
+            else:
+                futures[i] = self.client.submit(
+                    _run_task,
+                    stage,
+                    i,
+                    scattered,
+                    pure=False,
+                    key=f"textsieve-{stage}-{i}-{time.time_ns()}",
+                )
+        if futures:
+            from distributed import wait
+
+            wait(list(futures.values()))
+            for i, f in futures.items():
+                results[i] = f.result()
+        secs = time.perf_counter() - t0
+        self.report[stage] = {
+            "tasks": len(results),
+            "ran": len(futures),
+            "skipped": len(results) - len(futures),
+            "seconds": round(secs, 4),
+        }
+        if self.log:
+            self.log(
+                f"{stage}: {len(futures)} task(s) run, {len(results) - len(futures)} already done, {secs:.2f}s"
+            )
+        return results
+
+
+def _concat(parts: Sequence[str], target: str) -> None:
+    with atomic_write(target, "wb") as out:
+        for f in parts:
+            with open(f, "rb") as fh:
+                shutil.copyfileobj(fh, out, 1 << 20)
+
+
+def dedup_dask(
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    processes: bool = True,
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    seed: int = 1,
+    scheme: str = "native",
+    shingle: str = "char",
+    k: int = 5,
+    normalize: str = "default",
+    bands: int | None = None,
+    rows: int | None = None,
+    verify: str = "exact",
+    keep: str = "first",
+    num_threads: int = 1,
+    text_field: str = "text",
+    id_field: str | None = "id",
+    doc_per_file: bool = False,
+    on_error: str = "stop",
+    format: str = "auto",
+    glob: str | None = None,
+    exclude_dirs: Sequence[str] = (),
+    partition_bytes: int = DEFAULT_PARTITION_BYTES,
+    n_shards: int | None = None,
+    components_max_edges: int = COMPONENTS_IN_MEMORY_MAX_EDGES,
+    merge: bool = True,
+    stop_after: str | None = None,
+    client: Any = None,
+    log: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """Dedup the corpus in ``inputs`` on Dask and write the outputs of ``textsieve dedup`` to
+    ``output_dir``; returns the stats (also written to ``stats.json``).
+
+    With no ``scheduler`` (address such as ``"tcp://10.0.0.5:8786"``) and no ``client``, a
+    ``distributed.LocalCluster`` of ``n_workers`` workers (processes, or threads with
+    ``processes=False``; one thread each, the Rust kernels use ``num_threads``) is started and
+    closed again. Workers must see ``inputs`` and ``output_dir`` at the same paths (a shared
+    filesystem on a real cluster).
+
+    The options are those of :func:`textsieve.dedup` and :class:`textsieve.io.CorpusReader`, and
+    the result is the same: same kept documents, clusters, pairs and similarities. Intermediate
+    files go to ``output_dir/_work``; a rerun with the same inputs and options skips every task
+    that finished (``stop_after`` stops after the named stage of :data:`STAGES`). Each partition
+    holds at most ``partition_bytes`` of a splittable file; ``n_shards`` bucket shards (default:
+    one per partition). ``merge=False`` leaves ``kept/``, ``removed/`` and ``pairs/`` as one file
+    per partition instead of concatenating them.
+    """
+    t_start = time.perf_counter()
+    settings = _settings(
+        threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep
+    )
+    if verify not in ("exact", "minhash"):
+        raise TextsieveError(f"verify: expected 'exact' or 'minhash', got {verify!r}")
+    if keep not in ("first", "longest"):
+        raise TextsieveError(f"keep: expected 'first' or 'longest', got {keep!r}")
+    cfg = _config(settings)
+    settings["bands"], settings["rows"] = cfg.bands, cfg.rows
+    if stop_after is not None and stop_after not in STAGES:
+        raise TextsieveError(f"stop_after: expected one of {', '.join(STAGES)}, got {stop_after!r}")
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    inputs = [os.fspath(x) for x in inputs]
+    reader_opts = {
+        "text_field": text_field,
+        "id_field": id_field,
+        "doc_per_file": doc_per_file,
+        "on_error": on_error,
+        "format": format,
+    }
+    files = expand_inputs(
+        inputs, doc_per_file=doc_per_file, format=format, glob=glob, exclude_dirs=exclude_dirs
+    )
+    outdir = os.path.abspath(os.fspath(output_dir))
+    work = os.path.join(outdir, "_work")
+    fp = _fingerprint(settings, reader_opts, files, partition_bytes, n_shards)
+    plan_path = os.path.join(work, "plan.json")
+    plan = _load_json(plan_path) if os.path.exists(plan_path) else None
+    if plan is None or plan.get("fingerprint") != fp:
+        shutil.rmtree(work, ignore_errors=True)  # other inputs or options: start afresh
+        parts = _plan_partitions(files, partition_bytes)
+        plan = {"fingerprint": fp, "parts": parts}
+        _save_json(plan_path, plan)
+    parts = plan["parts"]
+    n_parts = len(parts)
+    ctx: dict[str, Any] = {
+        "work": work,
+        "cwd": os.getcwd(),
+        "parts": parts,
+        "reader": reader_opts,
+        "settings": settings,
+        "num_threads": num_threads,
+        "n_shards": n_shards or max(1, n_parts),
+        "components_max_edges": components_max_edges,
+        "line_base": [0] * n_parts,
+        "offsets": [0] * n_parts,
+    }
+
+    own_client = own_cluster = None
+    if client is None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise TextsieveError(
+                "the Dask engine needs Dask: pip install textsieve[dask]"
+            ) from None
+        if scheduler:
+            client = own_client = Client(scheduler)
+        else:
+            own_cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=processes,
+                dashboard_address=None,
+                silence_logs=40,
+            )
+            client = own_client = Client(own_cluster)
+    try:
+        runner = _Runner(client, ctx, log)
+        stats = _drive(runner, ctx, files, inputs, outdir, stop_after, merge, t_start)
+        if stats is not None:
+            stats["parameters"]["scheduler"] = scheduler or (
+                "client" if own_client is None else "LocalCluster"
+            )
+    finally:
+        if own_client is not None:
+            own_client.close()
+        if own_cluster is not None:
+            own_cluster.close()
+    return stats if stats is not None else {"stopped_after": stop_after, "stages": runner.report}
+
+
+def _worker_peaks(client: Any) -> dict[str, float]:
+    def peak() -> float:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    try:
+        return {addr: round(mb, 1) for addr, mb in client.run(peak).items()}
+    except Exception:  # a client without workers it can reach
+        return {}
+
+
+def _drive(
+    runner: _Runner,
+    ctx: dict[str, Any],
+    files: list[InputFile],
+    inputs: list[str],
+    outdir: str,
+    stop_after: str | None,
+    merge: bool,
+    t_start: float,
+) -> dict[str, Any] | None:
+    work, parts, s = ctx["work"], ctx["parts"], ctx["settings"]
+    n_parts = len(parts)
+    everything = range(n_parts)
+    stage_t: dict[str, float] = {}
+
+    def stage(name: str, idx: Iterable[int]) -> dict[int, dict[str, Any]] | None:
+        t0 = time.perf_counter()
+        out = runner.run(name, idx)
+        stage_t[name] = time.perf_counter() - t0
+        return out
+
+    # 1. line numbers where files are split
+    split = [p for p in everything if parts[p]["start"] is not None]
+    lines = stage("lines", split)
+    base = 0
+    for p in everything:
+        if parts[p]["start"] is None:
+            continue
+        if parts[p]["start"] == 0:
+            base = 0
+        ctx["line_base"][p] = base
+        base += lines[p]["lines"]
+    if stop_after == "lines":
+        return None
+    # 2. signatures
+    signed = stage("sign", everything)
+    counts = [signed[p]["n"] for p in everything]
+    offsets = (
+        np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        if n_parts
+        else np.zeros(0, np.int64)
+    )
+    n_docs = int(sum(counts))
+    if n_docs > 0xFFFFFFFF:
+        raise TextsieveError("texts: more than 4,294,967,295 documents in one run")
+    ctx["offsets"] = offsets.tolist()
+    if stop_after == "sign":
+        return None
+    # 3-5. shuffle by band key, candidate pairs, per-partition edge lists
+    stage("scatter", everything)
+    if stop_after == "scatter":
+        return None
+    buckets = stage("bucket", range(ctx["n_shards"]))
+    if stop_after == "bucket":
+        return None
+    edges = stage("edges", everything)
+    if stop_after == "edges":
+        return None
+    asked = sorted({b for e in edges.values() for b in e["asked"]})
+    # 6-7. verification
+    stage("fetch", asked)
+    if stop_after == "fetch":
+        return None
+    verified = stage("verify", everything)
+    if stop_after == "verify":
+        return None
+    # 8. components, keep policy
+    comp = stage("components", [0])[0]
+    if stop_after == "components":
+        return None
+    # 9. join back
+    stage("fetch2", everything)
+    if stop_after == "fetch2":
+        return None
+    written = stage("write", everything)
+    if stop_after == "write":
+        return None
+
+    # outputs
+    t0 = time.perf_counter()
+    paths = {name: os.path.join(outdir, name) for name in OUTPUT_FILES}
+    names = [f"part-{p:05d}.jsonl" for p in everything]
+    if merge:
+        for out, sub in (
+            ("kept.jsonl", "kept"),
+            ("removed.jsonl", "removed"),
+            ("pairs.jsonl", "pairs"),
+        ):
+            _concat([os.path.join(work, sub, n) for n in names], paths[out])
+    else:
+        for sub in ("kept", "removed", "pairs"):
+            dest = os.path.join(outdir, sub)
+            os.makedirs(dest, exist_ok=True)
+            for n in names:
+                shutil.copyfile(os.path.join(work, sub, n), os.path.join(dest, n))
+            paths[f"{sub}.jsonl"] = dest
+    n_kept = sum(w["kept"] for w in written.values())
+    n_removed = sum(w["removed"] for w in written.values())
+    clusters = _load_npz(os.path.join(work, "comp", "clusters.npz"))
+    multi = clusters["size"] > 1
+    multi_sizes = clusters["size"][multi].tolist()
+    multi_reps = clusters["rep"][multi].tolist()
+    n_clusters = n_docs - (comp["nodes"] - comp["components"])
+    shown = _report_clusters(runner, ctx, multi_reps, multi_sizes)
+    n_pairs = sum(v["pairs"] for v in verified.values())
+    n_candidates = sum(e["candidates"] for e in edges.values())
+    reader_info = [signed[p]["reader"] for p in everything]
+    n_skipped = sum(r["skipped"] for r in reader_info)
+    skipped = [ex for r in reader_info for ex in r["skipped_examples"]][: _io.MAX_SKIPPED_EXAMPLES]
+    n_bytes_read = sum(r["bytes"] for r in reader_info)
+    n_empty = sum(signed[p]["n_empty"] for p in everything)
+    file_rows = []
+    for fi, f in enumerate(files):
+        mine = [p for p in everything if parts[p]["file"] == fi]
+        file_rows.append(
+            {
+                "path": f.path,
+                "format": f.format,
+                "compression": f.compression,
+                "records": sum(signed[p]["reader"]["records"] for p in mine),
+                "skipped": sum(signed[p]["reader"]["skipped"] for p in mine),
+                "bytes": sum(signed[p]["reader"]["file_bytes"] for p in mine),
+                "partitions": len(mine),
+            }
+        )
+    largest = max(multi_sizes, default=1 if n_docs else 0)
+    summary = {
+        "input files": len(files),
+        "documents in": n_docs,
+        "kept": n_kept,
+        "removed": n_removed,
+        "clusters with duplicates": len(multi_sizes),
+        "verified pairs": n_pairs,
+        "empty documents": n_empty,
+        "skipped bad records": n_skipped,
+        "threshold": s["threshold"],
+        "shingles": f"{s['shingle']}:{s['k']}",
+        "permutations": s["num_perm"],
+        "seed": s["seed"],
+        "keep": s["keep"],
+        "MB read": round(n_bytes_read / 1e6, 2),
+        "engine": f"dask, {n_parts} partitions",
+    }
+    from textsieve.report import write_report
+
+    write_report(
+        paths["report.html"],
+        similarities=clusters["jaccard"].tolist(),
+        cluster_sizes=multi_sizes,
+        clusters=shown,
+        summary=summary,
+        threshold=s["threshold"],
+        subtitle=", ".join(inputs[:3])
+        + (f" and {len(inputs) - 3} more" if len(inputs) > 3 else ""),
+    )
+    t_write = time.perf_counter() - t0 + stage_t.get("write", 0.0)
+    t_total = time.perf_counter() - t_start
+    t_read = stage_t.get("lines", 0.0) + stage_t.get("sign", 0.0)
+    from textsieve import __version__
+
+    sign_secs = {"read": 0.0, "signatures": 0.0}
+    for v in signed.values():
+        for key in sign_secs:
+            sign_secs[key] += v["seconds"][key]
+    stats: dict[str, Any] = {
+        "textsieve": __version__,
+        "n_input": n_docs,
+        "n_kept": n_kept,
+        "n_removed": n_removed,
+        "n_input_equals_kept_plus_removed": n_docs == n_kept + n_removed,
+        "n_clusters": n_clusters,
+        "n_clusters_with_duplicates": len(multi_sizes),
+        "largest_cluster": largest,
+        "n_pairs": n_pairs,
+        "n_empty": n_empty,
+        "n_skipped": n_skipped,
+        "skipped": skipped,
+        "n_blank_lines": sum(r["blank"] for r in reader_info),
+        "input_bytes": n_bytes_read,
+        "inputs": inputs,
+        "input_files": file_rows,
+        "parameters": {
+            "threshold": s["threshold"],
+            "num_perm": s["num_perm"],
+            "seed": s["seed"],
+            "shingle": s["shingle"],
+            "k": s["k"],
+            "keep": s["keep"],
+            **{k_: v for k_, v in ctx["reader"].items()},
+            "engine": "dask",
+            "threads": ctx["num_threads"],
+            "partitions": n_parts,
+            "shards": ctx["n_shards"],
+        },
+        "timings_s": {
+            "read": round(t_read, 4),
+            "dedup": round(t_total - t_read - t_write, 4),
+            "write": round(t_write, 4),
+            "total": round(t_total, 4),
+        },
+        "throughput": {
+            "docs_per_s": round(n_docs / t_total, 1) if t_total > 0 else None,
+            "mb_per_s": round(n_bytes_read / 1e6 / t_total, 2) if t_total > 0 else None,
+        },
+        "dedup_stats": {
+            "n_docs": n_docs,
+            "n_kept": n_kept,
+            "n_removed": n_removed,
+            "n_empty": n_empty,
+            "n_pairs": n_pairs,
+            "n_candidates": n_candidates,
+            "n_clusters": n_clusters,
+            **{k_: v for k_, v in s.items()},
+            "seconds": {
+                "signatures": sign_secs["signatures"],
+                "read": sign_secs["read"],
+                "components": comp["seconds"],
+            },
+            "n_bytes": sum(signed[p]["n_bytes"] for p in everything),
+        },
+        "dask": {
+            "stages": runner.report,
+            "components": comp["mode"],
+            "largest_bucket": max((b["largest_bucket"] for b in buckets.values()), default=0),
+            "task_peak_rss_mb": {
+                name: round(
+                    max(
+                        (
+                            _load_json(m)["peak_rss_mb"]
+                            for m in _glob.glob(os.path.join(work, "done", f"{name}-*.json"))
+                        ),
+                        default=0.0,
+                    ),
+                    1,
+                )
+                for name in STAGES
+            },
+            "worker_peak_rss_mb": _worker_peaks(runner.client),
+        },
+        "outdir": outdir,
+        "outputs": {name: os.path.abspath(p) for name, p in paths.items()},
+    }
+    with atomic_write(paths["stats.json"], "w") as fh:
+        json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
+        fh.write("\n")
+    return stats
+
+
+def _report_clusters(
+    runner: _Runner, ctx: dict[str, Any], reps: list[int], sizes: list[int]
+) -> list[dict[str, Any]]:
+    """The largest clusters with a few members each, as the local command shows them."""
+    work = ctx["work"]
+    offsets = np.asarray(ctx["offsets"])
+    top = heapq.nsmallest(
+        REPORT_CLUSTERS, zip(sizes, reps, strict=True), key=lambda t: (-t[0], t[1])
+    )
+    if not top:
+        return []
+    top_reps = np.array([r for _, r in top], np.int64)
+    members: dict[int, list[int]] = {int(r): [] for r in top_reps}
+    sims: dict[int, float] = {}
+    for a in range(len(offsets)):
+        comp = _load_npz(_p(work, "comp", f"part-{a:05d}.npz"))
+        sel = np.isin(comp["rep"], top_reps)
+        if not sel.any():
+            continue
+        for g, r in zip(comp["gid"][sel].tolist(), comp["rep"][sel].tolist(), strict=True):
+            members[r].append(g)
+        rem = _load_npz(_p(work, "removed", f"part-{a:05d}.npz"))
+        sims.update(zip(rem["gid"].tolist(), rem["jaccard"].tolist(), strict=True))
+    chosen: dict[int, list[int]] = {}
+    for _, r in top:
+        idxs = sorted(members[r])
+        removed = sorted((g for g in idxs if g != r), key=lambda g: -(sims.get(g, -1.0)))
+        chosen[r] = ([r] + removed)[:REPORT_MEMBERS]
+    want = sorted({g for gs in chosen.values() for g in gs})
+    by_part: dict[int, list[int]] = {}
+    for g, a in zip(want, _part_of(offsets, np.array(want)).tolist(), strict=True):
+        by_part.setdefault(a, []).append(g)
+    futs = {
+        a: runner.client.submit(_stage_snippets, ctx, a, gs, pure=False)
+        for a, gs in by_part.items()
+    }
+    got: dict[int, tuple[str, str]] = {}
+    for f in futs.values():
+        got.update(f.result())
+    shown = []
+    for size, r in top:
+        shown.append(
+            {
+                "cluster": r,
+                "size": size,
+                "members": [
+                    {
+                        "id": got[g][0],
+                        "text": got[g][1],
+                        "kept": g == r,
+                        "jaccard": None if g == r else sims.get(g),
+                    }
+                    for g in chosen[r]
+                ],
+            }
+        )
+    return shown
+
+
+def run_command(
+    args: Any,
+    inputs: list[str],
+    outdir: str,
+    doc_per_file: bool,
+    glob: str | None,
+    on_error: str,
+    exclude_dirs: Sequence[str],
+) -> int:
+    """``textsieve dedup --engine dask``: the parsed arguments of ``textsieve dedup``, run on Dask;
+    prints what the local command prints (stats as JSON with ``--json``)."""
+    shingle, k = args.shingle
+    quiet = args.quiet or args.json
+
+    def log(msg: str) -> None:
+        if not quiet:
+            print(f"dask: {msg}", file=sys.stderr)
+
+    stats = dedup_dask(
+        inputs,
+        outdir,
+        scheduler=getattr(args, "scheduler", None),
+        n_workers=getattr(args, "workers", 2) or 2,
+        threshold=args.threshold,
+        num_perm=args.num_perm,
+        seed=args.seed,
+        shingle=shingle,
+        k=k,
+        keep=args.keep,
+        num_threads=args.threads or 1,
+        text_field=args.text_field,
+        id_field=args.id_field,
+        doc_per_file=doc_per_file,
+        on_error=on_error,
+        format=args.format,
+        glob=glob,
+        exclude_dirs=exclude_dirs,
+        log=log,
+    )
+    if args.json:
+        print(json.dumps(to_jsonable(stats), ensure_ascii=False, allow_nan=False))
+    elif not args.quiet:
+        from textsieve.commands.dedup import _print_summary
+
+        _print_summary(stats)
+    return 0

@@ -1,0 +1,496 @@
+//! Bindings of the dedup core (shingle, minhash, lsh, cluster): conversion, GIL release, error
+//! mapping. No algorithm lives here.
+
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use super::convert::{extract_text, extract_texts, to_pyerr, Surrogates};
+use crate::cluster::{self, Config, DedupOutput, Index, Signed};
+use crate::lsh;
+use crate::minhash::{with_threads, MinHasher, Scheme};
+use crate::shingle::{self, Scratch, Shingler};
+
+/// Signatures as a 2-D NumPy array: uint64 for the legacy scheme (as datasketch), else uint32.
+fn sig_array<'py>(
+    py: Python<'py>,
+    sigs: Vec<u32>,
+    n: usize,
+    p: usize,
+    scheme: Scheme,
+) -> PyResult<Bound<'py, PyAny>> {
+    let err = |e: numpy::ndarray::ShapeError| PyValueError::new_err(e.to_string());
+    Ok(if scheme == Scheme::DatasketchLegacy {
+        let wide: Vec<u64> = sigs.into_iter().map(u64::from).collect();
+        Array2::from_shape_vec((n, p), wide)
+            .map_err(err)?
+            .into_pyarray(py)
+            .into_any()
+    } else {
+        Array2::from_shape_vec((n, p), sigs)
+            .map_err(err)?
+            .into_pyarray(py)
+            .into_any()
+    })
+}
+
+/// A MinHash configuration (scheme, permutations, shingling).
+#[pyclass(frozen, module = "textsieve._core")]
+pub struct MinHasherCore {
+    inner: MinHasher,
+}
+
+#[pymethods]
+impl MinHasherCore {
+    #[new]
+    #[pyo3(signature = (num_perm, seed, scheme, shingle, k, normalize))]
+    fn new(
+        num_perm: usize,
+        seed: u64,
+        scheme: &str,
+        shingle: &str,
+        k: usize,
+        normalize: &str,
+    ) -> PyResult<Self> {
+        let shingler = Shingler::new(shingle, k, normalize).map_err(to_pyerr)?;
+        let scheme = Scheme::parse(scheme).map_err(to_pyerr)?;
+        Ok(MinHasherCore {
+            inner: MinHasher::new(num_perm, seed, scheme, shingler).map_err(to_pyerr)?,
+        })
+    }
+
+    /// Signatures of many texts, shape (n, num_perm).
+    #[pyo3(signature = (texts, num_threads=None, errors="strict"))]
+    fn signatures<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyAny>,
+        num_threads: Option<usize>,
+        errors: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
+        let mh = &self.inner;
+        let sigs = py
+            .detach(|| with_threads(num_threads, || mh.signatures(&texts)))
+            .map_err(to_pyerr)?;
+        sig_array(py, sigs, texts.len(), mh.num_perm, mh.scheme)
+    }
+
+    /// Native signatures from `hash64` shingle hashes (`offsets[d]..offsets[d+1]` per document).
+    #[pyo3(signature = (hashes, offsets, num_threads=None))]
+    fn signatures_from_hashes<'py>(
+        &self,
+        py: Python<'py>,
+        hashes: numpy::PyReadonlyArray1<'py, u64>,
+        offsets: numpy::PyReadonlyArray1<'py, i64>,
+        num_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let h = hashes.as_slice()?;
+        let offs: Vec<usize> = offsets
+            .as_array()
+            .iter()
+            .map(|&o| {
+                usize::try_from(o).map_err(|_| PyValueError::new_err("offsets: negative offset"))
+            })
+            .collect::<PyResult<_>>()?;
+        let mh = &self.inner;
+        let sigs = py
+            .detach(|| with_threads(num_threads, || mh.signatures_from_hashes(h, &offs)))
+            .map_err(to_pyerr)?
+            .map_err(to_pyerr)?;
+        sig_array(
+            py,
+            sigs,
+            offs.len().saturating_sub(1),
+            mh.num_perm,
+            mh.scheme,
+        )
+    }
+
+    /// The permutation parameters (a, b) as uint64 arrays.
+    fn permutations<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>) {
+        let (a, b) = self.inner.permutations();
+        (a.into_pyarray(py), b.into_pyarray(py))
+    }
+
+    #[getter]
+    fn num_perm(&self) -> usize {
+        self.inner.num_perm
+    }
+}
+
+/// The distinct shingles of a text, sorted.
+#[pyfunction]
+#[pyo3(signature = (text, k, shingle, normalize, errors="strict"))]
+fn shingle_strings(
+    text: &Bound<'_, PyAny>,
+    k: usize,
+    shingle: &str,
+    normalize: &str,
+    errors: &str,
+) -> PyResult<Vec<String>> {
+    let text = extract_text(text, "text", Surrogates::parse(errors)?)?;
+    let sh = Shingler::new(shingle, k, normalize).map_err(to_pyerr)?;
+    Ok(sh.strings(&text))
+}
+
+/// The distinct `hash64` values of a text's shingles, sorted.
+#[pyfunction]
+#[pyo3(signature = (text, k, shingle, normalize, errors="strict"))]
+fn shingle_hashes<'py>(
+    py: Python<'py>,
+    text: &Bound<'py, PyAny>,
+    k: usize,
+    shingle: &str,
+    normalize: &str,
+    errors: &str,
+) -> PyResult<Bound<'py, PyArray1<u64>>> {
+    let text = extract_text(text, "text", Surrogates::parse(errors)?)?;
+    let sh = Shingler::new(shingle, k, normalize).map_err(to_pyerr)?;
+    Ok(sh.hash_set(&text, &mut Scratch::default()).into_pyarray(py))
+}
+
+/// Exact Jaccard similarity of the shingle sets of two texts.
+#[pyfunction]
+#[pyo3(signature = (a, b, k, shingle, normalize, errors="strict"))]
+fn jaccard_texts(
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    k: usize,
+    shingle: &str,
+    normalize: &str,
+    errors: &str,
+) -> PyResult<f64> {
+    let s = Surrogates::parse(errors)?;
+    let (a, b) = (extract_text(a, "a", s)?, extract_text(b, "b", s)?);
+    let sh = Shingler::new(shingle, k, normalize).map_err(to_pyerr)?;
+    let mut scratch = Scratch::default();
+    let (x, y) = (sh.hash_set(&a, &mut scratch), sh.hash_set(&b, &mut scratch));
+    Ok(shingle::jaccard_sorted(&x, &y))
+}
+
+/// textsieve's 64-bit hash of a byte string.
+#[pyfunction]
+fn hash64(data: &[u8]) -> u64 {
+    shingle::hash64(data)
+}
+
+/// datasketch's `_optimal_param`: (bands, rows).
+#[pyfunction]
+#[pyo3(signature = (threshold, num_perm, false_positive_weight=0.5, false_negative_weight=0.5))]
+fn optimal_params(
+    threshold: f64,
+    num_perm: usize,
+    false_positive_weight: f64,
+    false_negative_weight: f64,
+) -> PyResult<(usize, usize)> {
+    lsh::optimal_params(
+        threshold,
+        num_perm,
+        false_positive_weight,
+        false_negative_weight,
+    )
+    .map_err(to_pyerr)
+}
+
+/// textsieve's default (bands, rows): the most rows reaching `min_recall` at the threshold.
+#[pyfunction]
+#[pyo3(signature = (threshold, num_perm, min_recall=cluster::MIN_RECALL))]
+fn recall_params(threshold: f64, num_perm: usize, min_recall: f64) -> PyResult<(usize, usize)> {
+    lsh::recall_params(threshold, num_perm, min_recall).map_err(to_pyerr)
+}
+
+/// Band keys of signatures (row-major u32 values, as from `MinHasherCore.signatures`).
+#[pyfunction]
+fn band_keys<'py>(
+    py: Python<'py>,
+    sigs: numpy::PyReadonlyArray2<'py, u32>,
+    bands: usize,
+    rows: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let view = sigs.as_array();
+    let (n, p) = view.dim();
+    if bands == 0 || rows == 0 || bands * rows > p {
+        return Err(PyValueError::new_err(format!(
+            "bands: bands * rows must be between 1 and num_perm={p}; got bands={bands}, rows={rows}"
+        )));
+    }
+    let flat: Vec<u32> = view.iter().copied().collect();
+    let keys = py.detach(|| lsh::band_keys(&flat, p, bands, rows));
+    Array2::from_shape_vec((n, bands), keys)
+        .map(|a| a.into_pyarray(py).into_any())
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The settings of a dedup (validated once).
+#[pyclass(frozen, module = "textsieve._core")]
+pub struct DedupConfig {
+    inner: Config,
+}
+
+#[pymethods]
+impl DedupConfig {
+    #[new]
+    #[pyo3(signature = (threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        threshold: f64,
+        num_perm: usize,
+        seed: u64,
+        scheme: &str,
+        shingle: &str,
+        k: usize,
+        normalize: &str,
+        bands: Option<usize>,
+        rows: Option<usize>,
+        verify: &str,
+        keep: &str,
+    ) -> PyResult<Self> {
+        let inner = Config::new(
+            threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep,
+        )
+        .map_err(to_pyerr)?;
+        Ok(DedupConfig { inner })
+    }
+
+    #[getter]
+    fn bands(&self) -> usize {
+        self.inner.bands
+    }
+
+    #[getter]
+    fn rows(&self) -> usize {
+        self.inner.rows
+    }
+}
+
+fn output_dict<'py>(py: Python<'py>, out: DedupOutput) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let (mut pi, mut pj, mut pjac) = (Vec::new(), Vec::new(), Vec::new());
+    for p in &out.pairs {
+        pi.push(p.i as i64);
+        pj.push(p.j as i64);
+        pjac.push(p.jaccard);
+    }
+    d.set_item("first_doc", out.first_doc)?;
+    d.set_item("keep", out.keep.into_pyarray(py))?;
+    d.set_item("cluster", out.cluster.into_pyarray(py))?;
+    d.set_item("duplicate_of", out.duplicate_of.into_pyarray(py))?;
+    d.set_item("similarity", out.similarity.into_pyarray(py))?;
+    d.set_item("empty", out.empty.into_pyarray(py))?;
+    d.set_item("pair_i", pi.into_pyarray(py))?;
+    d.set_item("pair_j", pj.into_pyarray(py))?;
+    d.set_item("pair_jaccard", pjac.into_pyarray(py))?;
+    d.set_item("n_candidates", out.n_candidates)?;
+    d.set_item("n_clusters", out.n_clusters)?;
+    let secs = PyDict::new(py);
+    for (k, v) in out.seconds {
+        secs.set_item(k, v)?;
+    }
+    d.set_item("seconds", secs)?;
+    Ok(d)
+}
+
+/// One dedup run: texts are fed in chunks (signatures computed per chunk), then finished.
+#[pyclass(module = "textsieve._core")]
+pub struct DedupRun {
+    cfg: Config,
+    texts: Vec<String>,
+    signed: Signed,
+}
+
+#[pymethods]
+impl DedupRun {
+    #[new]
+    fn new(config: &DedupConfig) -> Self {
+        DedupRun {
+            cfg: config.inner.clone(),
+            texts: Vec::new(),
+            signed: Signed::default(),
+        }
+    }
+
+    /// Signs a chunk of texts (a list); returns (documents, UTF-8 bytes) in the chunk. Errors
+    /// name the position in the whole corpus.
+    #[pyo3(signature = (texts, num_threads=None, errors="strict"))]
+    fn feed(
+        &mut self,
+        py: Python<'_>,
+        texts: &Bound<'_, PyList>,
+        num_threads: Option<usize>,
+        errors: &str,
+    ) -> PyResult<(usize, usize)> {
+        let surrogates = Surrogates::parse(errors)?;
+        let offset = self.texts.len();
+        let chunk = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| extract_text(&t, &format!("texts[{}]", offset + i), surrogates))
+            .collect::<PyResult<Vec<String>>>()?;
+        let cfg = &self.cfg;
+        let signed = py
+            .detach(|| with_threads(num_threads, || cfg.sign(&chunk)))
+            .map_err(to_pyerr)?;
+        let n_bytes = chunk.iter().map(String::len).sum();
+        let n = chunk.len();
+        self.signed.append(signed);
+        self.texts.extend(chunk);
+        Ok((n, n_bytes))
+    }
+
+    /// Band keys, candidates, verification, clusters: the result as a dict of arrays.
+    #[pyo3(signature = (num_threads=None))]
+    fn finish<'py>(
+        &mut self,
+        py: Python<'py>,
+        num_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (cfg, texts, signed) = (&self.cfg, &self.texts, &self.signed);
+        let out = py
+            .detach(|| with_threads(num_threads, || cluster::dedup(cfg, texts, signed)))
+            .map_err(to_pyerr)?
+            .map_err(to_pyerr)?;
+        output_dict(py, out)
+    }
+
+    /// The signatures fed so far, shape (n, num_perm).
+    fn signatures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mh = &self.cfg.hasher;
+        sig_array(
+            py,
+            self.signed.sigs.clone(),
+            self.texts.len(),
+            mh.num_perm,
+            mh.scheme,
+        )
+    }
+}
+
+/// The persistent dedup index.
+#[pyclass(module = "textsieve._core")]
+pub struct IndexCore {
+    inner: Index,
+}
+
+#[pymethods]
+impl IndexCore {
+    #[new]
+    fn new(config: &DedupConfig) -> Self {
+        IndexCore {
+            inner: Index::new(config.inner.clone()),
+        }
+    }
+
+    /// Dedups a shard against the index and adds it; the result as a dict of arrays.
+    #[pyo3(signature = (texts, num_threads=None, errors="strict"))]
+    fn add<'py>(
+        &mut self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyAny>,
+        num_threads: Option<usize>,
+        errors: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
+        let idx = &mut self.inner;
+        let out = py
+            .detach(|| {
+                with_threads(num_threads, || {
+                    let signed = idx.cfg.sign(&texts);
+                    idx.add(texts, signed)
+                })
+            })
+            .map_err(to_pyerr)?
+            .map_err(to_pyerr)?;
+        output_dict(py, out)
+    }
+
+    /// Indexed documents at or above the threshold: [(number, jaccard)], best first.
+    #[pyo3(signature = (text, errors="strict"))]
+    fn query(
+        &self,
+        py: Python<'_>,
+        text: &Bound<'_, PyAny>,
+        errors: &str,
+    ) -> PyResult<Vec<(u32, f64)>> {
+        let text = extract_text(text, "text", Surrogates::parse(errors)?)?;
+        let idx = &self.inner;
+        Ok(py.detach(|| idx.query(&text)))
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let idx = &self.inner;
+        let bytes = py.detach(|| idx.to_bytes());
+        PyBytes::new(py, &bytes)
+    }
+
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let inner = py.detach(|| Index::from_bytes(data)).map_err(to_pyerr)?;
+        Ok(IndexCore { inner })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// The settings, as keyword arguments for `DedupConfig`.
+    fn settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = &self.inner.cfg;
+        let d = PyDict::new(py);
+        d.set_item("threshold", c.threshold)?;
+        d.set_item("num_perm", c.num_perm())?;
+        d.set_item("seed", c.hasher.seed)?;
+        d.set_item("scheme", c.hasher.scheme.name())?;
+        let (kind, k) = match c.hasher.shingler.kind {
+            shingle::ShingleKind::Char(k) => ("char", k),
+            shingle::ShingleKind::Word(k) => ("word", k),
+        };
+        d.set_item("shingle", kind)?;
+        d.set_item("k", k)?;
+        d.set_item("normalize", c.hasher.shingler.normalize.name())?;
+        d.set_item("bands", c.bands)?;
+        d.set_item("rows", c.rows)?;
+        d.set_item(
+            "verify",
+            if c.verify == cluster::Verify::Exact {
+                "exact"
+            } else {
+                "minhash"
+            },
+        )?;
+        d.set_item(
+            "keep",
+            if c.keep == cluster::Keep::First {
+                "first"
+            } else {
+                "longest"
+            },
+        )?;
+        Ok(d)
+    }
+
+    /// Which indexed documents were kept.
+    fn kept<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<bool>> {
+        self.inner.kept().to_vec().into_pyarray(py)
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<MinHasherCore>()?;
+    m.add_class::<DedupConfig>()?;
+    m.add_class::<DedupRun>()?;
+    m.add_class::<IndexCore>()?;
+    m.add_function(wrap_pyfunction!(shingle_strings, m)?)?;
+    m.add_function(wrap_pyfunction!(shingle_hashes, m)?)?;
+    m.add_function(wrap_pyfunction!(jaccard_texts, m)?)?;
+    m.add_function(wrap_pyfunction!(hash64, m)?)?;
+    m.add_function(wrap_pyfunction!(optimal_params, m)?)?;
+    m.add_function(wrap_pyfunction!(recall_params, m)?)?;
+    m.add_function(wrap_pyfunction!(band_keys, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,552 @@
+"""`textsieve dedup` end to end on real files in tmp_path, plus the HTML report."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from textsieve.cli import main
+from textsieve.commands.dedup import _dedup_progress, parse_shingle
+from textsieve.report import cluster_size_bins, render_report, similarity_bins, write_report
+
+# The command needs the dedup engine; the report and argument helpers above do not.
+try:
+    import textsieve.dedup  # noqa: F401
+
+    HAVE_DEDUP = True
+except ImportError:
+    HAVE_DEDUP = False
+needs_dedup = pytest.mark.skipif(not HAVE_DEDUP, reason="textsieve.dedup is not built yet")
+
+OUTPUTS = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
+
+
+def paragraph(rng: random.Random, n_words: int = 60) -> str:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return " ".join(
+        "".join(rng.choice(letters) for _ in range(rng.randint(2, 9))) for _ in range(n_words)
+    )
+
+
+def edit(rng: random.Random, text: str, n_edits: int) -> str:
+    chars = list(text)
+    for _ in range(n_edits):
+        chars[rng.randrange(len(chars))] = rng.choice("abcdefghijklmnopqrstuvwxyz")
+    return "".join(chars)
+
+
+def make_corpus(seed: int = 7) -> tuple[list[dict[str, str]], set[str]]:
+    """30 distinct paragraphs, plus exact and lightly edited copies of some of them; returns the
+    records and the ids of the copies (which a dedup at 0.8 must remove)."""
+    rng = random.Random(seed)
+    records = [{"id": f"doc{i}", "text": paragraph(rng)} for i in range(30)]
+    copies = set()
+    for i in range(0, 30, 3):
+        records.append({"id": f"copy{i}", "text": records[i]["text"]})
+        copies.add(f"copy{i}")
+    for i in range(1, 30, 5):
+        records.append({"id": f"near{i}", "text": edit(rng, records[i]["text"], 2)})
+        copies.add(f"near{i}")
+    order = list(range(30, len(records)))
+    rng.shuffle(order)
+    return records[:30] + [records[i] for i in order], copies
+
+
+def write_jsonl_bytes(path: Path, records: list[dict[str, str]]) -> bytes:
+    # Varied spacing and key order, so byte-identity of kept lines means something.
+    lines = []
+    for n, r in enumerate(records):
+        if n % 2:
+            lines.append(
+                json.dumps({"text": r["text"], "id": r["id"], "n": n}, separators=(",", ":"))
+            )
+        else:
+            lines.append(json.dumps(r, ensure_ascii=True, indent=None))
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    path.write_bytes(data)
+    return data
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    return {str(p): sha(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def check_outputs(out: Path, n_expected: int) -> dict:
+    """The invariants every run must satisfy; returns stats.json."""
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)  # no temp files left
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    kept = (out / "kept.jsonl").read_bytes().splitlines()
+    removed = read_jsonl(out / "removed.jsonl")
+    assert stats["n_input"] == n_expected
+    assert stats["n_input"] == stats["n_kept"] + stats["n_removed"]
+    assert stats["n_input_equals_kept_plus_removed"] is True
+    assert len(kept) == stats["n_kept"] and len(removed) == stats["n_removed"]
+    for key in ("read", "dedup", "write", "total"):
+        assert stats["timings_s"][key] >= 0
+    pairs = read_jsonl(out / "pairs.jsonl")
+    assert len(pairs) == stats["n_pairs"]
+    threshold = stats["parameters"]["threshold"]
+    assert all(p["jaccard"] >= threshold - 1e-12 for p in pairs)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<script" not in page
+    return stats
+
+
+def cli(*argv: str | os.PathLike[str]) -> int:
+    return main(["dedup", *map(str, argv)])
+
+
+# --------------------------------------------------------------------------------------------
+# End to end
+
+
+@needs_dedup
+def test_jsonl_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records, copies = make_corpus()
+    src = tmp_path / "in" / "corpus.jsonl"
+    src.parent.mkdir()
+    data = write_jsonl_bytes(src, records)
+    before = sha(src)
+    out = tmp_path / "out"
+    assert cli(src, "-o", out) == 0
+    assert sha(src) == before
+    stats = check_outputs(out, len(records))
+
+    removed = read_jsonl(out / "removed.jsonl")
+    removed_ids = {r["id"] for r in removed}
+    assert copies <= removed_ids  # exact and lightly edited copies all go
+    assert all(r["id"].startswith("doc") for r in records if r["id"] not in removed_ids)
+    input_lines = data.splitlines(keepends=True)
+    kept_lines = (out / "kept.jsonl").read_bytes().splitlines(keepends=True)
+    # Kept lines are input lines, byte for byte and in input order.
+    kept_set = set(kept_lines)
+    assert kept_lines == [line for line in input_lines if line in kept_set]
+    kept_ids = {json.loads(line)["id"] for line in kept_lines}
+    assert kept_ids | removed_ids == {r["id"] for r in records}
+    assert not kept_ids & removed_ids
+    for r in removed:
+        assert r["duplicate_of"] in kept_ids
+        assert r["jaccard"] is None or 0.0 <= r["jaccard"] <= 1.0
+        assert r["source"] == str(src) and r["line"] >= 31
+    exact = {r["id"]: r for r in removed if r["id"].startswith("copy")}
+    for rid, r in exact.items():
+        assert r["duplicate_of"] == "doc" + rid[4:] and r["jaccard"] == 1.0
+    pair_ids = {(p["id_a"], p["id_b"]) for p in read_jsonl(out / "pairs.jsonl")}
+    assert ("doc0", "copy0") in pair_ids or ("copy0", "doc0") in pair_ids
+    assert stats["parameters"]["threshold"] == 0.8 and stats["parameters"]["num_perm"] == 128
+    assert stats["input_files"][0]["path"] == str(src)
+    assert stats["n_skipped"] == 0
+
+    captured = capsys.readouterr()
+    assert "kept" in captured.out and "removed" in captured.out
+    assert captured.err == ""  # no progress bar when stderr is not a terminal
+
+
+@needs_dedup
+def test_json_output_parses_and_quiet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records, _ = make_corpus(3)
+    src = tmp_path / "c.jsonl"
+    write_jsonl_bytes(src, records)
+    assert cli(src, "-o", tmp_path / "o1", "--json") == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["n_input"] == len(records) == printed["n_kept"] + printed["n_removed"]
+    assert cli(src, "-o", tmp_path / "o2", "--quiet") == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+@needs_dedup
+def test_options_reach_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = random.Random(1)
+    base = paragraph(rng)
+    rows = [
+        {"url": "short", "body": base},
+        {"url": "long", "body": base + " tail"},
+        {"url": "other", "body": paragraph(rng)},
+    ]
+    src = tmp_path / "c.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "o"
+    argv = [src, "-o", out, "--text-field", "body", "--id-field", "url", "--keep", "longest"]
+    argv += ["--threshold", "0.7", "--num-perm", "64", "--seed", "5", "--shingle", "word:2"]
+    assert cli(*argv, "--json") == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (
+        stats["parameters"]
+        | {
+            "threshold": 0.7,
+            "num_perm": 64,
+            "seed": 5,
+            "shingle": "word",
+            "k": 2,
+            "keep": "longest",
+        }
+        == stats["parameters"]
+    )
+    removed = read_jsonl(out / "removed.jsonl")
+    assert [(r["id"], r["duplicate_of"]) for r in removed] == [("short", "long")]
+
+
+@needs_dedup
+def test_compressed_text_and_tree_inputs(tmp_path: Path) -> None:
+    records, copies = make_corpus(11)
+    half = len(records) // 2
+    gz = tmp_path / "a.jsonl.gz"
+    gz.write_bytes(gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in records[:half])))
+    inputs = [gz]
+    rest = records[half:]
+    zstandard = None
+    try:
+        import zstandard
+    except ImportError:
+        pass
+    if zstandard is not None:
+        zst = tmp_path / "b.jsonl.zst"
+        payload = b"".join(json.dumps(r).encode() + b"\n" for r in rest)
+        zst.write_bytes(zstandard.ZstdCompressor().compress(payload))
+        inputs.append(zst)
+    else:
+        plain = tmp_path / "b.jsonl"
+        plain.write_text("".join(json.dumps(r) + "\n" for r in rest), encoding="utf-8")
+        inputs.append(plain)
+    before = {p: sha(p) for p in inputs}
+    out = tmp_path / "out"
+    assert cli(*inputs, "-o", out, "--quiet") == 0
+    stats = check_outputs(out, len(records))
+    assert copies <= {r["id"] for r in read_jsonl(out / "removed.jsonl")}
+    assert [f["compression"] for f in stats["input_files"]] == (
+        ["gzip", "zstd"] if zstandard is not None else ["gzip", None]
+    )
+    assert {p: sha(p) for p in inputs} == before
+
+    # One document per line of plain text.
+    txt = tmp_path / "lines.txt"
+    txt.write_text("\n".join(r["text"] for r in records) + "\n", encoding="utf-8")
+    out = tmp_path / "out_txt"
+    assert cli(txt, "-o", out, "--quiet") == 0
+    check_outputs(out, len(records))
+    kept = read_jsonl(out / "kept.jsonl")
+    assert all(set(k) == {"id", "text"} and k["id"].startswith(f"{txt}:") for k in kept)
+
+    # One document per file over a directory tree.
+    tree = tmp_path / "tree"
+    for n, r in enumerate(records):
+        sub = tree / f"part{n % 3}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"{r['id']}.txt").write_text(r["text"], encoding="utf-8")
+    tree_before = tree_hashes(tree)
+    out = tmp_path / "out_tree"
+    assert cli(tree, "--doc-per-file", "-o", out, "--quiet") == 0
+    check_outputs(out, len(records))
+    removed_names = {Path(r["id"]).stem for r in read_jsonl(out / "removed.jsonl")}
+    # The first file of each cluster in walk order is kept; one of each copy pair goes.
+    assert len(removed_names) == len(copies)
+    assert tree_hashes(tree) == tree_before
+
+
+@needs_dedup
+def test_parquet_input(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    records, copies = make_corpus(5)
+    path = tmp_path / "c.parquet"
+    pq.write_table(
+        pa.table({"id": [r["id"] for r in records], "text": [r["text"] for r in records]}), path
+    )
+    out = tmp_path / "out"
+    assert cli(path, "-o", out, "--quiet") == 0
+    check_outputs(out, len(records))
+    assert copies <= {r["id"] for r in read_jsonl(out / "removed.jsonl")}
+    assert {tuple(sorted(k)) for k in read_jsonl(out / "kept.jsonl")} == {("id", "text")}
+
+
+@needs_dedup
+def test_empty_documents_and_empty_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "e.jsonl"
+    src.write_text(
+        '{"text": ""}\n{"text": ""}\n{"text": "same words here"}\n{"text": "same words here"}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    assert cli(src, "-o", out) == 0
+    assert "2 empty document(s)" in capsys.readouterr().out
+    stats = check_outputs(out, 4)
+    assert stats["n_empty"] == 2 and stats["n_removed"] == 1  # empty texts never match
+    assert [r["line"] for r in read_jsonl(out / "removed.jsonl")] == [4]
+    # Run again into the same folder: outputs replaced, nothing left over.
+    assert cli(src, "-o", out, "--quiet") == 0
+    check_outputs(out, 4)
+
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n  \n", encoding="utf-8")
+    out = tmp_path / "out_blank"
+    assert cli(blank, "-o", out, "--json") == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["n_input"] == 0 and stats["n_blank_lines"] == 2
+    check_outputs(out, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input
+
+
+@needs_dedup
+def test_malformed_line_stops_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records, _ = make_corpus()
+    src = tmp_path / "c.jsonl"
+    data = write_jsonl_bytes(src, records)
+    lines = data.splitlines(keepends=True)
+    lines.insert(4, b'{"id": "broken", "text": \n')
+    lines.insert(9, b'{"id": "no text"}\n')
+    src.write_bytes(b"".join(lines))
+    before = sha(src)
+    out = tmp_path / "out"
+    assert cli(src, "-o", out) == 1
+    err = capsys.readouterr().err
+    assert f"{src}:5:" in err and "malformed JSON" in err
+    assert not (out / "kept.jsonl").exists()
+
+    assert cli(src, "-o", out, "--on-error", "skip", "--json") == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["n_skipped"] == 2
+    assert [(s["line"], s["source"]) for s in stats["skipped"]] == [(5, str(src)), (10, str(src))]
+    assert "no 'text' field" in stats["skipped"][1]["reason"]
+    check_outputs(out, len(records))
+    assert sha(src) == before
+
+
+def test_missing_input_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(tmp_path / "absent.jsonl", "-o", tmp_path / "out") == 1
+    assert "absent.jsonl: no such file or directory" in capsys.readouterr().err
+
+
+def test_output_over_an_input_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "kept.jsonl"
+    src.write_text('{"text": "a"}\n', encoding="utf-8")
+    before = sha(src)
+    assert cli(src, "-o", tmp_path) == 1
+    assert "is an input file" in capsys.readouterr().err
+    assert sha(src) == before
+    target = tmp_path / "a_file"
+    target.write_text("x", encoding="utf-8")
+    assert cli(src, "-o", target) == 1
+
+
+def test_dask_engine_without_dask_is_explained(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: (
+            None if name.split(".")[0] in {"dask", "distributed"} else real_find_spec(name, *a)
+        ),
+    )
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"text": "a"}\n', encoding="utf-8")
+    assert cli(src, "-o", tmp_path / "out", "--engine", "dask") == 1
+    assert "pip install textsieve[dask]" in capsys.readouterr().err
+
+
+@needs_dedup
+def test_dask_engine_gives_the_local_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    records, copies = make_corpus(13)
+    src = tmp_path / "c.jsonl"
+    write_jsonl_bytes(src, records)
+    assert cli(src, "-o", tmp_path / "local", "--quiet") == 0
+    assert cli(src, "-o", tmp_path / "dask", "--engine", "dask", "--workers", "1", "--json") == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["n_input"] == len(records) == stats["n_kept"] + stats["n_removed"]
+    for name in ("kept.jsonl", "removed.jsonl"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    assert copies <= {r["id"] for r in read_jsonl(tmp_path / "dask" / "removed.jsonl")}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--threshold", "1.5"],
+        ["--threshold", "abc"],
+        ["--num-perm", "0"],
+        ["--shingle", "byte:3"],
+        ["--shingle", "char:x"],
+        ["--keep", "last"],
+        ["--on-error", "ignore"],
+    ],
+)
+def test_usage_errors_exit_2(tmp_path: Path, argv: list[str]) -> None:
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"text": "a"}\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        cli(src, "-o", tmp_path / "out", *argv)
+    assert info.value.code == 2
+
+
+def test_missing_input_or_output_exit_2(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli("-o", tmp_path / "out")
+    assert info.value.code == 2
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"text": "a"}\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        cli(src)
+    assert info.value.code == 2
+
+
+def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli("--help")
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and "--demo" in text and "--on-error" in text
+
+
+def test_exit_codes_of_the_real_process(tmp_path: Path) -> None:
+    def run(*argv: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "textsieve", "dedup", *map(str, argv)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    assert run("--threshold", "2", "x.jsonl", "-o", tmp_path).returncode == 2
+    result = run(tmp_path / "missing.jsonl", "-o", tmp_path / "out")
+    assert result.returncode == 1 and "missing.jsonl" in result.stderr
+    if HAVE_DEDUP:
+        src = tmp_path / "c.jsonl"
+        src.write_text('{"text": "a b c d e f"}\n{"text": "a b c d e f"}\n', encoding="utf-8")
+        result = run(src, "-o", tmp_path / "ok", "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["n_removed"] == 1
+        assert result.stderr == ""
+
+
+# --------------------------------------------------------------------------------------------
+# --demo
+
+
+@needs_dedup
+def test_demo_on_the_standard_library(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert cli("--demo", "-o", out, "--json") == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["n_input"] > 100  # every Python ships hundreds of .py files
+    assert stats["n_input"] == stats["n_kept"] + stats["n_removed"]
+    assert stats["parameters"]["doc_per_file"] is True
+    assert all(e["jaccard"] >= 0.8 for e in stats["examples"])
+    check_outputs(out, stats["n_input"])
+
+
+@needs_dedup
+def test_demo_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("--demo", "-o", tmp_path / "demo") == 0
+    text = capsys.readouterr().out
+    assert "standard library" in text and "files" in text and "report.html" in text
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers and the report
+
+
+def test_parse_shingle() -> None:
+    assert parse_shingle("char:5") == ("char", 5)
+    assert parse_shingle("word:3") == ("word", 3)
+    assert parse_shingle("word") == ("word", 3)
+    assert parse_shingle("CHAR") == ("char", 5)
+
+
+def test_progress_adapter_takes_running_totals() -> None:
+    class Bar:
+        count = 0
+        nbytes = 0
+
+        def update(self, n: int = 1, *, nbytes: int = 0) -> None:
+            self.count += n
+            self.nbytes += nbytes
+
+    bar = Bar()
+    callback = _dedup_progress(bar)
+    callback(10, 1000)
+    callback(25, 2600)
+    callback(25, 2600)
+    assert (bar.count, bar.nbytes) == (25, 2600)
+
+
+def test_report_escapes_and_draws(tmp_path: Path) -> None:
+    evil = '<script>alert("x")</script> & <b>bold</b>'
+    clusters = [
+        {
+            "cluster": 3,
+            "size": 6,
+            "members": [
+                {"id": "<id1>", "text": evil, "kept": True, "jaccard": None},
+                {"id": "id2", "text": evil + " more", "kept": False, "jaccard": 0.93},
+            ],
+        }
+    ]
+    path = tmp_path / "r" / "report.html"
+    write_report(
+        path,
+        similarities=[0.8, 0.85, 0.93, 1.0],
+        cluster_sizes=[1, 1, 6, 2, 2],
+        clusters=clusters,
+        summary={"documents in": 12, "kept": 7},
+        threshold=0.8,
+        subtitle="<corpus>",
+    )
+    page = path.read_text(encoding="utf-8")
+    assert "<script" not in page and "<b>" not in page and "&lt;script&gt;" in page
+    assert "&lt;id1&gt;" in page and "&lt;corpus&gt;" in page
+    assert page.count("<svg") == 2 and "<mark>" in page and "0.930" in page
+    assert "and 4 more" in page
+    # The charts are well-formed SVG with one bar (and tooltip) per bin.
+    charts = [ET.fromstring(m) for m in re.findall(r"<svg.*?</svg>", page, flags=re.S)]
+    ns = "{http://www.w3.org/2000/svg}"
+    assert [len(c.findall(f"{ns}rect")) for c in charts] == [20, 2]
+    assert charts[1].find(f"{ns}rect/{ns}title").text == "2: 2"
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]
+
+
+def test_report_without_duplicates() -> None:
+    page = render_report(similarities=[], cluster_sizes=[1, 1, 1], clusters=[], summary={})
+    assert "No duplicates were found" in page and "nothing to show" in page
+
+
+def test_report_bins() -> None:
+    labels, counts = similarity_bins([0.8, 0.85, 0.9, 1.0, 1.0], threshold=0.8, n_bins=4)
+    assert labels == ["0.80", "0.85", "0.90", "0.95"] and counts == [1, 1, 1, 2]
+    assert sum(similarity_bins([0.31, 0.99], threshold=0.5)[1]) == 2
+    assert cluster_size_bins([1, 2, 2, 5]) == (["2", "5"], [2, 1])
+    labels, counts = cluster_size_bins(range(2, 100), max_bars=5)
+    assert sum(counts) == 98 and labels[0] == "2" and labels[-1] == "65-128"

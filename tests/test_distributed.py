@@ -1,0 +1,277 @@
+"""The Dask engine gives the local engine's answer: same kept set, clusters, pairs and files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip(
+    "distributed", reason="dask[distributed] is not installed (pip install textsieve[dask])"
+)
+
+import textsieve  # noqa: E402
+from textsieve.cli import main  # noqa: E402
+from textsieve.distributed import (  # noqa: E402
+    _bucket_pairs,
+    _components,
+    _plan_partitions,
+    _RangeReader,
+    dedup_dask,
+)
+from textsieve.io import CorpusReader, expand_inputs  # noqa: E402
+
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def paragraph(rng: random.Random, n_words: int = 50) -> str:
+    return " ".join(
+        "".join(rng.choice(LETTERS) for _ in range(rng.randint(2, 9))) for _ in range(n_words)
+    )
+
+
+def edit(rng: random.Random, text: str, n_edits: int) -> str:
+    chars = list(text)
+    for _ in range(n_edits):
+        chars[rng.randrange(len(chars))] = rng.choice(LETTERS)
+    return "".join(chars)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three JSONL files, a gzipped one and a plain-text one, with exact and edited copies planted
+    across files (1 to 20 edits in ~300 characters: some above 0.8, some below), chains, empty
+    documents, blank lines and records without ids."""
+    rng = random.Random(11)
+    root = tmp_path_factory.mktemp("corpus")
+    base = [paragraph(rng) for _ in range(120)]
+    docs: list[dict[str, str]] = [{"id": f"d{i}", "text": t} for i, t in enumerate(base)]
+    for i in range(0, 120, 3):
+        docs.append({"id": f"c{i}", "text": edit(rng, base[i], rng.choice([0, 1, 3, 6, 12, 20]))})
+    for i in range(0, 120, 10):  # a chain: copy of a copy
+        docs.append({"id": f"cc{i}", "text": edit(rng, docs[-1]["text"], 4)})
+    docs += [{"id": "empty", "text": ""}, {"id": "blank", "text": "   "}]
+    rng.shuffle(docs)
+    (root / "in").mkdir()
+    for f in range(3):
+        with open(root / "in" / f"a{f}.jsonl", "w") as fh:
+            for n, d in enumerate(docs[f::4]):
+                fh.write(json.dumps(d if n % 7 else {"text": d["text"]}) + "\n")
+                if n % 11 == 5:
+                    fh.write("\n")  # blank line
+    with gzip.open(root / "in" / "b.jsonl.gz", "wt") as fh:
+        for d in docs[3::4][:20]:
+            fh.write(json.dumps(d) + "\n")
+    with open(root / "in" / "c.txt", "w") as fh:
+        for d in docs[3::4][20:]:
+            if d["text"].strip():
+                fh.write(d["text"] + "\n")
+        for i in range(0, 120, 5):
+            fh.write(base[i] + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One 2-worker LocalCluster (processes) for the whole file; tests join it by address."""
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    ) as c:
+        yield c.scheduler_address
+
+
+def local_result(inputs: list[Path], **options):
+    reader = CorpusReader(inputs)
+    records = list(reader)
+    return records, textsieve.dedup([r.text for r in records], **options)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def clusters_of(ids: list[str], cluster: list[int]) -> set[frozenset[str]]:
+    groups: dict[int, set[str]] = {}
+    for i, c in zip(ids, cluster, strict=True):
+        groups.setdefault(c, set()).add(i)
+    return {frozenset(g) for g in groups.values() if len(g) > 1}
+
+
+def check_against_local(outdir: Path, records, res) -> None:
+    ids = [r.id for r in records]
+    kept = read_jsonl(outdir / "kept.jsonl")
+    removed = read_jsonl(outdir / "removed.jsonl")
+    pairs = read_jsonl(outdir / "pairs.jsonl")
+    # kept + removed == input, and the same kept set
+    assert len(kept) + len(removed) == len(records)
+    want_removed = {ids[i] for i in np.flatnonzero(~res.keep)}
+    assert {r["id"] for r in removed} == want_removed
+    assert len(removed) == len(want_removed) > 0
+    # the same clusters, up to renumbering
+    # (a kept document is its cluster's number; a removed one names its cluster)
+    by_id = {r["id"]: r["cluster"] for r in removed}
+    dask_cluster = [by_id.get(rid, i) for i, rid in enumerate(ids)]
+    assert clusters_of(ids, dask_cluster) == clusters_of(ids, res.cluster.tolist())
+    # the same verified pairs, with the same exact Jaccard
+    want_pairs = {(ids[i], ids[j], float(x)) for i, j, x in res.pairs.tolist()}
+    assert {(p["id_a"], p["id_b"], p["jaccard"]) for p in pairs} == want_pairs
+    # and each removed document's kept document and similarity
+    for r in removed:
+        i = ids.index(r["id"])
+        assert r["duplicate_of"] == ids[res.duplicate_of[i]]
+        assert r["jaccard"] == float(res.similarity[i])
+
+
+def no_temp_files(outdir: Path) -> bool:
+    return not [p for p in outdir.rglob(".*") if p.name.endswith(".tmp")]
+
+
+def test_same_answer_as_local(corpus: Path, cluster: str, tmp_path: Path) -> None:
+    inputs = [corpus / "in"]
+    records, res = local_result(inputs)
+    assert len(res.pairs) > 20 and (~res.keep).sum() > 20 and res.empty.sum() == 2
+    out = tmp_path / "out"
+    stats = dedup_dask(inputs, out, scheduler=cluster, partition_bytes=4000)
+    assert stats["parameters"]["partitions"] > 8  # files split into line ranges
+    check_against_local(out, records, res)
+    assert stats["n_input"] == len(records) == stats["n_kept"] + stats["n_removed"]
+    assert stats["n_input_equals_kept_plus_removed"] is True
+    ds = stats["dedup_stats"]
+    for key in ("n_kept", "n_removed", "n_empty", "n_pairs", "n_candidates", "n_clusters"):
+        assert ds[key] == res.stats[key], key
+    assert (ds["bands"], ds["rows"]) == (res.stats["bands"], res.stats["rows"])
+    assert (out / "report.html").read_text().count("<svg") >= 2
+    assert no_temp_files(out)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"keep": "longest", "threshold": 0.7},
+        # one row per band: big buckets, most candidates fail verification, so a star per bucket
+        # would lose pairs; all-pairs-in-bucket keeps them
+        {"bands": 24, "rows": 1, "num_perm": 24, "threshold": 0.6},
+        {"verify": "minhash", "seed": 5, "shingle": "word", "k": 2},
+    ],
+)
+def test_same_answer_other_options(corpus: Path, cluster: str, tmp_path: Path, options) -> None:
+    inputs = sorted((corpus / "in").glob("a*.jsonl"))
+    records, res = local_result(inputs, **options)
+    stats = dedup_dask(inputs, tmp_path, scheduler=cluster, partition_bytes=6000, **options)
+    check_against_local(tmp_path, records, res)
+    assert stats["dedup_stats"]["n_candidates"] == res.stats["n_candidates"]
+
+
+def test_cli_dask_writes_what_local_writes(corpus: Path, cluster: str, tmp_path: Path) -> None:
+    common = ["dedup", str(corpus / "in"), "-q", "--threshold", "0.75"]
+    assert main([*common, "-o", str(tmp_path / "local")]) == 0
+    argv = [*common, "-o", str(tmp_path / "dask"), "--engine", "dask", "--scheduler", cluster]
+    assert main(argv) == 0
+    for name in ("kept.jsonl", "removed.jsonl", "pairs.jsonl"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    a = json.loads((tmp_path / "local" / "stats.json").read_text())
+    b = json.loads((tmp_path / "dask" / "stats.json").read_text())
+    for key in ("n_input", "n_kept", "n_removed", "n_clusters", "n_clusters_with_duplicates"):
+        assert a[key] == b[key], key
+    for key in ("largest_cluster", "n_pairs", "n_empty", "n_skipped", "n_blank_lines"):
+        assert a[key] == b[key], key
+    assert a["input_bytes"] == b["input_bytes"]
+    assert [f["records"] for f in a["input_files"]] == [f["records"] for f in b["input_files"]]
+    assert b["parameters"]["engine"] == "dask"
+    assert no_temp_files(tmp_path / "dask")
+
+
+def test_resume_skips_finished_tasks(corpus: Path, cluster: str, tmp_path: Path) -> None:
+    inputs = [corpus / "in"]
+    first = dedup_dask(
+        inputs, tmp_path, scheduler=cluster, partition_bytes=8000, stop_after="verify"
+    )
+    assert first["stopped_after"] == "verify" and not (tmp_path / "kept.jsonl").exists()
+    assert first["stages"]["sign"]["ran"] == first["stages"]["sign"]["tasks"] > 1
+    # a verify task that "failed": its marker never got written
+    markers = sorted((tmp_path / "_work" / "done").glob("verify-*.json"))
+    markers[1].unlink()
+    stats = dedup_dask(inputs, tmp_path, scheduler=cluster, partition_bytes=8000)
+    stages = stats["dask"]["stages"]
+    assert stages["sign"]["ran"] == 0 and stages["bucket"]["ran"] == 0
+    assert stages["verify"]["ran"] == 1
+    assert stages["write"]["ran"] == stages["write"]["tasks"]
+    records, res = local_result(inputs)
+    check_against_local(tmp_path, records, res)
+    before = (tmp_path / "kept.jsonl").read_bytes()
+    # a rerun of a finished run redoes nothing but the outputs
+    again = dedup_dask(inputs, tmp_path, scheduler=cluster, partition_bytes=8000)
+    assert all(s["ran"] == 0 for s in again["dask"]["stages"].values())
+    assert (tmp_path / "kept.jsonl").read_bytes() == before
+    # other options: the work folder is stale and is started afresh
+    other = dedup_dask(inputs, tmp_path, scheduler=cluster, partition_bytes=8000, threshold=0.9)
+    assert other["dask"]["stages"]["sign"]["ran"] > 0
+
+
+def test_range_reader_matches_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    lines = [b'\xef\xbb\xbf{"id": "bom", "text": "first"}\n']
+    for i in range(60):
+        if i % 9 == 4:
+            lines.append(b"\n")
+        elif i % 13 == 6:
+            lines.append(b"{not json\n")
+        elif i % 17 == 3:
+            lines.append(json.dumps({"text": f"no id {i}"}).encode() + b"\r\n")
+        else:
+            lines.append(json.dumps({"id": i, "text": f"doc {i} " * (i % 5 + 1)}).encode() + b"\n")
+    lines.append(b'{"id": "last", "text": "no newline"}')
+    path.write_bytes(b"".join(lines))
+    whole = CorpusReader(path, on_error="skip")
+    want = list(whole)
+    parts = _plan_partitions(expand_inputs([path]), 150)
+    assert len(parts) > 5
+    got, skipped, base = [], [], 0
+    for part in parts:
+        r = _RangeReader(part, base, on_error="skip")
+        got += list(r)
+        skipped += r.skipped
+        base += path.read_bytes()[part["start"] : part["end"]].count(b"\n")
+    assert got == want
+    assert skipped == whole.skipped and len(skipped) > 2
+
+
+def test_bucket_pairs_and_components() -> None:
+    band = np.array([0, 0, 0, 1, 1, 0, 2, 2, 2, 2], np.uint32)
+    key = np.array([5, 5, 5, 5, 5, 6, 9, 9, 9, 1], np.uint64)
+    gid = np.array([3, 1, 2, 1, 7, 4, 8, 2, 9, 5], np.int64)
+    pairs = {(int(p) >> 32, int(p) & 0xFFFFFFFF) for p in _bucket_pairs(band, key, gid)}
+    assert pairs == {(1, 2), (1, 3), (2, 3), (1, 7), (2, 8), (2, 9), (8, 9)}
+    nodes, root = _components(np.array([9, 4, 2, 7]), np.array([4, 6, 7, 3]))
+    assert dict(zip(nodes.tolist(), root.tolist(), strict=True)) == {
+        2: 2,
+        3: 2,
+        4: 4,
+        6: 4,
+        7: 2,
+        9: 4,
+    }
+
+
+def test_bad_record_names_file_and_line(tmp_path: Path, cluster: str, capsys) -> None:
+    path = tmp_path / "bad.jsonl"
+    rows = [json.dumps({"id": i, "text": f"text number {i}"}) for i in range(200)]
+    rows[150] = "{oops"
+    path.write_text("\n".join(rows) + "\n")
+    argv = ["dedup", str(path), "-o", str(tmp_path / "o"), "--engine", "dask", "-q"]
+    assert main([*argv, "--scheduler", cluster]) == 1
+    assert f"{path}:151: malformed JSON" in capsys.readouterr().err
+    assert os.path.isdir(tmp_path / "o")
+    # the same from a partition in the middle of a split file, and with --on-error skip
+    with pytest.raises(textsieve.TextsieveError, match=r"bad\.jsonl:151: malformed JSON"):
+        dedup_dask([path], tmp_path / "p", scheduler=cluster, partition_bytes=1000)
+    stats = dedup_dask(
+        [path], tmp_path / "q", scheduler=cluster, partition_bytes=1000, on_error="skip"
+    )
+    assert stats["n_skipped"] == 1 and stats["skipped"][0]["line"] == 151
+    assert stats["n_input"] == 199 and stats["parameters"]["partitions"] > 3
