@@ -59,7 +59,7 @@ def test_train_then_score(files, capsys, seed_split):
     rows = [
         json.loads(line) for line in (files / "s.jsonl").read_text(encoding="utf-8").splitlines()
     ]
-    assert [r["id"] for r in rows] == ["val.jsonl:1", "val.jsonl:2"]
+    assert [r["id"] for r in rows] == ["v0", "v1"]
     want = ts.AddKLM(2, 0.1).fit(train).score(val)
     assert [round(r["perplexity"], 9) for r in rows] == [round(float(x), 9) for x in want]
 

@@ -11,6 +11,7 @@ import sysconfig
 from pathlib import Path
 
 from textsieve._progress import Progress
+from textsieve.io import CorpusReader
 from textsieve.ngram import AddKLM
 
 EXAMPLES = """examples:
@@ -27,42 +28,16 @@ document per line (--doc-per-file makes each file, or each file under a director
 CHUNK = 4096  # documents per call into the core, so progress can advance
 
 
-def _read_documents(path: str, text_field: str, id_field: str | None, doc_per_file: bool):
-    """Yield (id, text) for each document of ``path`` (JSONL, text lines, or files)."""
-    p = Path(path)
-    if p.is_dir() or doc_per_file:
-        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-        for f in files:
-            yield str(f), f.read_text(encoding="utf-8", errors="replace")
-        return
-    jsonl = p.suffix in (".jsonl", ".json", ".ndjson")
-    with open(p, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not jsonl:
-                yield f"{p.name}:{lineno}", line.rstrip("\n")
-                continue
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
-            text = rec.get(text_field) if isinstance(rec, dict) else None
-            if not isinstance(text, str):
-                raise ValueError(
-                    f"{path}:{lineno}: no string field {text_field!r} (use --text-field)"
-                )
-            rid = rec.get(id_field, f"{p.name}:{lineno}") if id_field else f"{p.name}:{lineno}"
-            yield rid, text
-
-
 def _load(paths: list[str], args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(ids, texts) of every document of ``paths``, read by :class:`textsieve.io.CorpusReader`."""
     ids: list[str] = []
     texts: list[str] = []
-    for path in paths:
-        for rid, text in _read_documents(path, args.text_field, args.id_field, args.doc_per_file):
-            ids.append(rid)
-            texts.append(text)
+    reader = CorpusReader(
+        paths, text_field=args.text_field, id_field=args.id_field, doc_per_file=args.doc_per_file
+    )
+    for rec in reader:
+        ids.append(rec.id)
+        texts.append(rec.text)
     return ids, texts
 
 
@@ -202,7 +177,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument(
             "--text-field", default="text", help="JSONL field holding the text (default: text)"
         )
-        q.add_argument("--id-field", default=None, help="JSONL field holding the document id")
+        q.add_argument(
+            "--id-field", default="id", help="JSONL field holding the document id (default: id)"
+        )
         q.add_argument("--doc-per-file", action="store_true", help="each file is one document")
         q.add_argument("--quiet", action="store_true", help="no progress bar")
         if model_opts:
