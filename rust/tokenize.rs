@@ -326,13 +326,18 @@ impl Vocab {
     }
 
     /// `[unk] + sorted(distinct tokens of texts)` by code point (no unk entry when `unk` is None).
-    pub fn from_texts(texts: &[String], unk: Option<&str>, tokenizer: Tokenizer) -> Result<Self> {
+    pub fn from_texts<S: AsRef<str> + Sync>(
+        texts: &[S],
+        unk: Option<&str>,
+        tokenizer: Tokenizer,
+    ) -> Result<Self> {
         let table = tokenizer.ascii_table();
         let seen = texts
             .par_iter()
             .fold(
                 || ([false; 128], FxHashSet::<char>::default(), String::new()),
                 |(mut ascii, mut set, mut buf), t| {
+                    let t = t.as_ref();
                     if let (Some(table), true) = (&table, t.is_ascii()) {
                         t.bytes()
                             .filter_map(|b| table[b as usize])
@@ -469,10 +474,11 @@ impl Vocab {
     }
 
     /// Encodes many texts, in parallel.
-    pub fn encode_batch(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
+    pub fn encode_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>> {
         texts
             .par_iter()
             .map_init(String::new, |buf, t| {
+                let t = t.as_ref();
                 let mut out = Vec::with_capacity(t.len());
                 self.encode_into(t, buf, &mut out).map(|_| out)
             })

@@ -2,6 +2,7 @@
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyString;
 
 use crate::error::Error;
@@ -79,13 +80,46 @@ fn replace_surrogates(bytes: &[u8]) -> String {
     out
 }
 
-/// An iterable of `str` (list, tuple, generator, ...) as `Vec<String>`; a bare `str` is refused
-/// because iterating it would silently treat each character as a document.
+/// A document borrowed from its Python `str` without copying (the UTF-8 buffer stays alive with
+/// the object and may be read with the GIL released), or owned when surrogates were replaced.
+pub enum PyText {
+    Backed(PyBackedStr),
+    Owned(String),
+}
+
+impl std::ops::Deref for PyText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            PyText::Backed(b) => b,
+            PyText::Owned(s) => s,
+        }
+    }
+}
+
+impl AsRef<str> for PyText {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
+impl From<PyText> for String {
+    fn from(t: PyText) -> String {
+        match t {
+            PyText::Backed(b) => b.to_string(),
+            PyText::Owned(s) => s,
+        }
+    }
+}
+
+/// An iterable of `str` (list, tuple, generator, ...), borrowed without copying; a bare `str` is
+/// refused because iterating it would silently treat each character as a document.
 pub fn extract_texts(
     obj: &Bound<'_, PyAny>,
     arg: &str,
     errors: Surrogates,
-) -> PyResult<Vec<String>> {
+) -> PyResult<Vec<PyText>> {
     if obj.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(format!(
             "{arg}: expected an iterable of str (documents), got a single str; wrap it in a list"
@@ -102,7 +136,16 @@ pub fn extract_texts(
     })?;
     let mut out = Vec::with_capacity(obj.len().unwrap_or(0));
     for (i, item) in iter.enumerate() {
-        out.push(extract_text(&item?, &format!("{arg}[{i}]"), errors)?);
+        let item = item?;
+        let text = match item
+            .cast::<PyString>()
+            .ok()
+            .map(|s| PyBackedStr::try_from(s.clone()))
+        {
+            Some(Ok(b)) => PyText::Backed(b),
+            _ => PyText::Owned(extract_text(&item, &format!("{arg}[{i}]"), errors)?),
+        };
+        out.push(text);
     }
     Ok(out)
 }

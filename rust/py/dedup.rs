@@ -395,7 +395,11 @@ impl IndexCore {
         num_threads: Option<usize>,
         errors: &str,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
+        // the index keeps its texts, so it owns copies
+        let texts: Vec<String> = extract_texts(texts, "texts", Surrogates::parse(errors)?)?
+            .into_iter()
+            .map(String::from)
+            .collect();
         let idx = &mut self.inner;
         let out = py
             .detach(|| {
