@@ -332,16 +332,17 @@ impl Vocab {
         tokenizer: Tokenizer,
     ) -> Result<Self> {
         let table = tokenizer.ascii_table();
+        // ASCII byte -> token byte, 0xFF when dropped (a slot that is never read back)
+        let table: Option<[u8; 128]> = table.map(|t| std::array::from_fn(|b| t[b].unwrap_or(0xFF)));
         let seen = texts
             .par_iter()
             .fold(
-                || ([false; 128], FxHashSet::<char>::default(), String::new()),
+                || ([false; 256], FxHashSet::<char>::default(), String::new()),
                 |(mut ascii, mut set, mut buf), t| {
                     let t = t.as_ref();
                     if let (Some(table), true) = (&table, t.is_ascii()) {
                         t.bytes()
-                            .filter_map(|b| table[b as usize])
-                            .for_each(|b| ascii[b as usize] = true);
+                            .for_each(|b| ascii[table[b as usize] as usize] = true);
                         return (ascii, set, buf);
                     }
                     tokenizer.for_each_token(t, &mut buf, |c| {
@@ -356,7 +357,7 @@ impl Vocab {
             )
             .map(|(ascii, set, _)| (ascii, set))
             .reduce(
-                || ([false; 128], FxHashSet::default()),
+                || ([false; 256], FxHashSet::default()),
                 |(mut a, mut sa), (b, sb)| {
                     a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
                     sa.extend(sb);
@@ -430,13 +431,17 @@ impl Vocab {
         if text.is_ascii() && !(t.normalize && t.keep_spaces) {
             // (`ascii_tokens` is filled exactly when the tokenizer has an ASCII table)
             // one table load per byte; the same result as the general path below
+            // branch-free compaction: write every id, advance only past the kept ones
             let start = out.len();
             let table = &self.ascii_tokens;
-            out.extend(
-                text.bytes()
-                    .map(|b| table[b as usize])
-                    .filter(|&id| id != DROP),
-            );
+            out.resize(start + text.len(), 0);
+            let mut n = start;
+            for &b in text.as_bytes() {
+                let id = table[b as usize];
+                out[n] = id;
+                n += (id != DROP) as usize;
+            }
+            out.truncate(n);
             if self.unk.is_none() {
                 if let Some(i) = out[start..].iter().position(|&id| id == NONE) {
                     let c = self.ascii_tokens_char(text, i);
