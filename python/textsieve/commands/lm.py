@@ -247,10 +247,11 @@ def _with_backend_errors(func):
 @_with_backend_errors
 def cmd_train(args: argparse.Namespace) -> int:
     import textsieve as ts
-    from textsieve.lm import GRULanguageModel, MLPBigramLM
+    from textsieve.lm import CharLanguageModel, GRULanguageModel, MLPBigramLM
 
     train, val = read_split(args.text, args.val_fraction)
     vocab = ts.Vocab.from_texts([train], unk="<unk>", normalize=False)
+    model: CharLanguageModel
     if args.model == "gru":
         model = GRULanguageModel(
             vocab,
@@ -296,6 +297,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     wall = time.perf_counter() - started
     model.save(out)
+    val_nll = float(history.final_val_loss)  # type: ignore[arg-type]  # val is never empty
     last = history.rows[-1]
     result = {
         "model": str(out),
@@ -311,8 +313,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "train_seconds": last.train_seconds,
         "wall_seconds": round(wall, 3),
         "chars_per_second": round(last.chars / max(last.train_seconds, 1e-9), 1),
-        "val_nll": history.final_val_loss,
-        "val_perplexity": math.exp(history.final_val_loss),
+        "val_nll": val_nll,
+        "val_perplexity": math.exp(val_nll),
         "history_csv": history_csv,
         "history_svg": history_svg,
     }
@@ -323,7 +325,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{model.kind} ({model.backend}, {result['parameters']:,} parameters) -> {out}\n"
             f"  {last.step} steps, {last.chars:,} chars in {last.train_seconds:.1f} s of training "
             f"({result['chars_per_second']:,.0f} chars/s; {wall:.1f} s wall)\n"
-            f"  validation: {history.final_val_loss:.4f} nats/char, "
+            f"  validation: {val_nll:.4f} nats/char, "
             f"perplexity {result['val_perplexity']:.3f} over {len(val):,} chars\n"
             f"  curve: {history_csv}, {history_svg}"
         )

@@ -149,8 +149,14 @@ def loss_curve_svg(
     scored = [r for r in history.rows if r.val_loss is not None]
     # the curve is drawn over one validation size; a final pass over more is a marked point
     probe = scored[0].val_chars if scored else None
-    val = [(r.chars, r.val_loss) for r in scored if r.val_chars == probe]
-    full = [(r.chars, r.val_loss, r.val_chars) for r in scored if r.val_chars != probe]
+    val: list[tuple[float, float]] = []
+    full: list[tuple[float, float, int]] = []
+    for r in scored:
+        loss = float(r.val_loss)  # type: ignore[arg-type]  # scored rows have a val_loss
+        if r.val_chars == probe:
+            val.append((r.chars, loss))
+        else:
+            full.append((r.chars, loss, r.val_chars or 0))
     xs = [p[0] for p in train + val] + [p[0] for p in full] or [0, 1]
     ys = [p[1] for p in train + val] + [p[1] for p in full] + list(references.values())
     ys = ys or [0.0, 1.0]

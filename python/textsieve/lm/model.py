@@ -414,7 +414,7 @@ class CharLanguageModel:
         params = self.parameters()
         blob = np.frombuffer(json.dumps(self._header(params)).encode("utf-8"), dtype=np.uint8)
         with atomic_write(path, "wb") as fh:
-            np.savez(fh, __header__=blob, **params)
+            np.savez(fh, __header__=blob, **params)  # type: ignore[arg-type]
 
     def _header(self, params: dict[str, np.ndarray]) -> dict[str, Any]:
         return {
@@ -611,7 +611,7 @@ def _build(
     from textsieve.vocab import Vocab
 
     vocab = Vocab.from_json(header["vocab"])
-    cls = MODELS[header["model"]]
+    cls: Any = MODELS[header["model"]]
     config = dict(header["config"])
     kwargs: dict[str, Any] = {"backend": backend}
     if cls is GRULanguageModel:
