@@ -6,7 +6,7 @@
 //! `str.isspace()`, which is what regex `\s` matches under Unicode) into one space. Char
 //! tokenization then yields the code points of the normalized text without its spaces.
 
-use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -32,11 +32,37 @@ pub fn is_py_space(c: char) -> bool {
     }
 }
 
+/// Whether lowercasing changes `c`. For the Basic Multilingual Plane this is a bitmap built once
+/// from the standard library's own mapping (a bit test instead of a table search per character,
+/// which is most of the cost on CJK text); other planes ask the mapping directly.
+#[inline]
+fn changes_when_lowercased(c: char) -> bool {
+    static BMP: OnceLock<Box<[u64; 1024]>> = OnceLock::new();
+    let cp = c as u32;
+    if cp >= 0x10000 {
+        return !c.to_lowercase().eq(std::iter::once(c));
+    }
+    let bits = BMP.get_or_init(|| {
+        let mut bits = Box::new([0u64; 1024]);
+        for cp in 0..0x10000u32 {
+            if let Some(ch) = char::from_u32(cp) {
+                if !ch.to_lowercase().eq(std::iter::once(ch)) {
+                    bits[(cp >> 6) as usize] |= 1 << (cp & 63);
+                }
+            }
+        }
+        bits
+    });
+    bits[(cp >> 6) as usize] & (1 << (cp & 63)) != 0
+}
+
 /// A set of punctuation characters with a fast path for ASCII.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CharSet {
     ascii: [bool; 128],
     other: Vec<char>, // sorted, deduplicated
+    /// Bit `c % 64` set for each char of `other`: most non-ASCII chars are rejected by one test.
+    other_mask: u64,
 }
 
 impl CharSet {
@@ -52,7 +78,12 @@ impl CharSet {
         }
         other.sort_unstable();
         other.dedup();
-        CharSet { ascii, other }
+        let other_mask = other.iter().fold(0u64, |m, &c| m | 1 << (c as u32 & 63));
+        CharSet {
+            ascii,
+            other,
+            other_mask,
+        }
     }
 
     #[inline]
@@ -60,7 +91,7 @@ impl CharSet {
         if c.is_ascii() {
             self.ascii[c as usize]
         } else {
-            !self.other.is_empty() && self.other.binary_search(&c).is_ok()
+            self.other_mask & (1 << (c as u32 & 63)) != 0 && self.other.binary_search(&c).is_ok()
         }
     }
 
@@ -121,39 +152,66 @@ impl Tokenizer {
             out.push_str(text);
             return;
         }
-        let mut s: Cow<str> = Cow::Borrowed(text);
+        self.for_each_normalized(text, true, |c| out.push(c));
+    }
+
+    /// Calls `f` for each character of the normalized `text` (its spaces only if `spaces`), in
+    /// one pass: lowercase, then whitespace and punctuation runs become one space, except that
+    /// whitespace at either end is stripped first (so a run at an end yields a space only if it
+    /// holds punctuation). The same result as the seed's four steps one after another.
+    fn for_each_normalized(&self, text: &str, spaces: bool, mut f: impl FnMut(char)) {
+        let nfkc;
+        let mut text = text;
         if self.nfkc {
-            s = Cow::Owned(s.nfkc().collect());
+            nfkc = text.nfkc().collect::<String>();
+            text = &nfkc;
         }
-        if self.lowercase {
-            // `str::to_lowercase` applies Unicode's full mappings and the final-sigma rule, as
-            // Python's `str.lower()` does.
-            if s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
-                s = Cow::Owned(if s.is_ascii() {
-                    s.to_ascii_lowercase()
-                } else {
-                    s.to_lowercase()
-                });
-            }
+        let mut lower = self.lowercase;
+        let whole;
+        if lower && text.contains('Σ') {
+            // final sigma depends on its neighbours: lowercase the whole string the standard way
+            whole = text.to_lowercase();
+            text = &whole;
+            lower = false;
         }
-        let trimmed = s.trim_matches(is_py_space);
-        let mut prev_space = false;
-        for c in trimmed.chars() {
-            if is_py_space(c) || self.punctuation.contains(c) {
-                if !prev_space {
-                    out.push(' ');
-                    prev_space = true;
-                }
+        const NONE: u8 = 0;
+        const WS: u8 = 1;
+        const PUNCT: u8 = 2;
+        let mut pending = NONE; // what the current run of separators holds
+        let mut emitted = false;
+        let mut put = |c: char| {
+            if is_py_space(c) {
+                pending = pending.max(WS);
+            } else if self.punctuation.contains(c) {
+                pending = PUNCT;
             } else {
-                out.push(c);
-                prev_space = false;
+                if spaces && pending != NONE && (emitted || pending == PUNCT) {
+                    f(' ');
+                }
+                pending = NONE;
+                emitted = true;
+                f(c);
             }
+        };
+        for c in text.chars() {
+            if !lower {
+                put(c);
+            } else if c.is_ascii() {
+                put(c.to_ascii_lowercase());
+            } else if changes_when_lowercased(c) {
+                c.to_lowercase().for_each(&mut put);
+            } else {
+                put(c);
+            }
+        }
+        if spaces && pending == PUNCT {
+            f(' ');
         }
     }
 
     /// Calls `f` for each token of `text`; `buf` is scratch space reused across calls.
     #[inline]
-    pub fn for_each_token(&self, text: &str, buf: &mut String, f: impl FnMut(char)) {
+    pub fn for_each_token(&self, text: &str, _buf: &mut String, f: impl FnMut(char)) {
         if !self.normalize {
             text.chars().for_each(f);
             return;
@@ -161,13 +219,7 @@ impl Tokenizer {
         if text.is_ascii() {
             return self.for_each_ascii_token(text.as_bytes(), f);
         }
-        buf.clear();
-        self.normalize_into(text, buf);
-        if self.keep_spaces {
-            buf.chars().for_each(f);
-        } else {
-            buf.chars().filter(|&c| c != ' ').for_each(f);
-        }
+        self.for_each_normalized(text, self.keep_spaces, f);
     }
 
     /// [`Tokenizer::for_each_token`] for ASCII text, without building the normalized string
@@ -245,6 +297,9 @@ pub struct Vocab {
     tokens: Vec<String>,
     unk: Option<u32>,
     ascii: [u32; 128],
+    /// Code point -> id for the Basic Multilingual Plane, when the vocabulary has characters
+    /// beyond ASCII (empty otherwise).
+    bmp: Vec<u32>,
     /// Byte -> id after this vocabulary's tokenizer (lowercasing, dropping spaces and punctuation),
     /// so ASCII text encodes with one load per byte.
     ascii_tokens: [u32; 128],
@@ -314,10 +369,20 @@ impl Vocab {
                 };
             }
         }
+        let mut bmp = Vec::new();
+        if chars.keys().any(|&c| !c.is_ascii() && (c as u32) < 0x10000) {
+            bmp = vec![NONE; 0x10000];
+            for (&c, &id) in &chars {
+                if (c as u32) < 0x10000 {
+                    bmp[c as usize] = id;
+                }
+            }
+        }
         Ok(Vocab {
             tokens,
             unk,
             ascii,
+            bmp,
             ascii_tokens,
             chars,
             index,
@@ -416,6 +481,8 @@ impl Vocab {
     pub fn id_of_char(&self, c: char) -> Result<u32> {
         let id = if c.is_ascii() {
             self.ascii[c as usize]
+        } else if (c as u32) < 0x10000 && !self.bmp.is_empty() {
+            self.bmp[c as usize]
         } else {
             self.chars.get(&c).copied().unwrap_or(NONE)
         };
