@@ -6,6 +6,8 @@ import unicodedata
 import numpy as np
 import pytest
 import textsieve as ts
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from textsieve import reference as ref
 
 from .conftest import SEED_DOCS
@@ -124,3 +126,28 @@ def test_reference_regex_is_unicode_whitespace():
     # the reference is the seed code: \s under Unicode equals str.isspace()
     spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
     assert all(re.fullmatch(r"\s", c) for c in spaces)
+
+
+separators = st.sampled_from(
+    [" ", "\t", "\n", "\u3000", "\x1c", "。", "､", ",", ".", "!", "、", "Σ", "İ", "a", "B", "語"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(st.text(max_size=30), st.lists(separators, max_size=12).map("".join)),
+    lowercase=st.booleans(),
+    punctuation=st.sampled_from([ts.SEED_PUNCTUATION, ts.JA_PUNCTUATION, "", "a、"]),
+    keep_spaces=st.booleans(),
+)
+def test_normalize_and_tokenize_equal_reference(text, lowercase, punctuation, keep_spaces):
+    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    opts = {"lowercase": lowercase, "punctuation": punctuation}
+    assert ts.normalize(text, **opts) == ref.normalize(text, **opts)
+    assert ts.char_tokenize(text, keep_spaces=keep_spaces, **opts) == ref.char_tokenize(
+        text, keep_spaces=keep_spaces, **opts
+    )
+    vocab = ts.Vocab.from_texts([text], keep_spaces=keep_spaces, **opts)
+    assert vocab.tokens == ref.build_vocab(
+        [ref.char_tokenize(text, keep_spaces=keep_spaces, **opts)]
+    )
