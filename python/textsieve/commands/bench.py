@@ -78,7 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="use at most this much of each corpus (default 3)",
     )
     p.add_argument("--order", type=int, default=2)
-    p.add_argument("--threads", type=int, default=1, help="Rust threads (default 1)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="Rust threads (default 1); one thread is timed in CPU seconds, more in wall seconds",
+    )
     p.add_argument("--repeat", type=int, default=3, help="best of N runs for the Rust side")
     p.add_argument("--no-peers", action="store_true", help="skip NLTK and KenLM")
     p.add_argument("--json", action="store_true")
