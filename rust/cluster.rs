@@ -203,6 +203,33 @@ impl UnionFind {
     }
 }
 
+/// Connected components of an edge list over arbitrary document numbers: `(nodes, roots)`, the
+/// sorted distinct numbers and, for each, the smallest number of its component (the root the
+/// union-find gives, whatever the edge order).
+pub fn components(i: &[u64], j: &[u64]) -> Result<(Vec<u64>, Vec<u64>)> {
+    if i.len() != j.len() {
+        return Err(Error::invalid(
+            "j",
+            format!("{} first ends but {} second ends", i.len(), j.len()),
+        ));
+    }
+    let mut nodes: Vec<u64> = i.iter().chain(j).copied().collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    if nodes.len() > u32::MAX as usize {
+        return Err(Error::invalid("i", "more than 2^32 distinct documents"));
+    }
+    let local = |x: u64| nodes.binary_search(&x).unwrap_or(0) as u32;
+    let mut uf = UnionFind::new(nodes.len());
+    for (&x, &y) in i.iter().zip(j) {
+        uf.union(local(x), local(y));
+    }
+    let roots = (0..nodes.len() as u32)
+        .map(|x| nodes[uf.find(x) as usize])
+        .collect();
+    Ok((nodes, roots))
+}
+
 /// One verified pair, `i < j` (global numbers).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pair {
@@ -808,5 +835,14 @@ mod tests {
         assert!(matches!(Index::from_bytes(&bad), Err(Error::Corrupt(_))));
         assert!(Index::from_bytes(b"hello world, not an index").is_err());
         assert!(Index::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn components_roots_are_smallest_members() {
+        let (nodes, roots) = components(&[9, 4, 30], &[4, 2, 31]).unwrap();
+        assert_eq!(nodes, vec![2, 4, 9, 30, 31]);
+        assert_eq!(roots, vec![2, 2, 2, 30, 30]);
+        assert!(components(&[1], &[]).is_err());
+        assert_eq!(components(&[], &[]).unwrap(), (vec![], vec![]));
     }
 }

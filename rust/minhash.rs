@@ -465,31 +465,10 @@ pub fn estimate_jaccard(a: &[u32], b: &[u32]) -> f64 {
     eq as f64 / a.len() as f64
 }
 
-/// Runs `f` on a rayon pool of `num_threads` threads, or on the global pool (which honours
-/// `RAYON_NUM_THREADS`) when `None`.
-pub fn with_threads<R: Send>(
-    num_threads: Option<usize>,
-    f: impl FnOnce() -> R + Send,
-) -> Result<R> {
-    match num_threads {
-        None => Ok(f()),
-        Some(0) => Err(Error::invalid(
-            "num_threads",
-            "expected a positive number of threads or None",
-        )),
-        Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .map_err(|e| Error::invalid("num_threads", format!("cannot start threads: {e}")))?;
-            Ok(pool.install(f))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parallel::with_threads;
 
     fn hasher(scheme: Scheme, num_perm: usize, seed: u64) -> MinHasher {
         MinHasher::new(

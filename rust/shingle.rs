@@ -450,6 +450,39 @@ pub fn sha1_32(data: &[u8]) -> u32 {
     u32::from_le_bytes([d[0], d[1], d[2], d[3]])
 }
 
+/// Exact Jaccard similarity of each pair `(a[n], b[n])` of documents of `texts`, with each
+/// document's shingle set built once; in parallel, the same result for any thread count.
+pub fn jaccard_pairs<S: AsRef<str> + Sync>(
+    shingler: &Shingler,
+    texts: &[S],
+    a: &[u32],
+    b: &[u32],
+) -> Result<Vec<f64>> {
+    use rayon::prelude::*;
+    if a.len() != b.len() {
+        return Err(Error::invalid(
+            "j",
+            format!("{} first members but {} second members", a.len(), b.len()),
+        ));
+    }
+    if let Some(&bad) = a.iter().chain(b).find(|&&x| x as usize >= texts.len()) {
+        return Err(Error::invalid(
+            "i",
+            format!("document {bad} is out of range for {} texts", texts.len()),
+        ));
+    }
+    let sets: Vec<Vec<u64>> = texts
+        .par_iter()
+        .map_init(Scratch::default, |scratch, t| {
+            shingler.hash_set(t.as_ref(), scratch)
+        })
+        .collect();
+    Ok(a.par_iter()
+        .zip(b)
+        .map(|(&x, &y)| jaccard_sorted(&sets[x as usize], &sets[y as usize]))
+        .collect())
+}
+
 /// Exact Jaccard similarity of two sorted, distinct sets (0.0 when both are empty).
 pub fn jaccard_sorted<T: Ord>(a: &[T], b: &[T]) -> f64 {
     let inter = intersection_size(a, b);
@@ -595,5 +628,22 @@ mod speed {
             let mb = text.len() as f64 / 1e6;
             println!("normalize {:.0} MB/s, kgrams {:.0} MB/s", mb / a, mb / b);
         }
+    }
+
+    #[test]
+    fn jaccard_pairs_matches_single_pairs() {
+        let sh = Shingler::new("char", 3, "default").unwrap();
+        let texts = ["the cat sat", "the cat sat down", "a dog"];
+        let got = jaccard_pairs(&sh, &texts, &[0, 0, 1], &[1, 2, 2]).unwrap();
+        let mut scratch = Scratch::default();
+        for (n, (a, b)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
+            let (x, y) = (
+                sh.hash_set(texts[a], &mut scratch),
+                sh.hash_set(texts[b], &mut scratch),
+            );
+            assert_eq!(got[n], jaccard_sorted(&x, &y));
+        }
+        assert!(jaccard_pairs(&sh, &texts, &[0], &[3]).is_err());
+        assert!(jaccard_pairs(&sh, &texts, &[0], &[]).is_err());
     }
 }

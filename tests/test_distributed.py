@@ -19,7 +19,6 @@ import textsieve  # noqa: E402
 from textsieve.cli import main  # noqa: E402
 from textsieve.distributed import (  # noqa: E402
     _bucket_pairs,
-    _components,
     _plan_partitions,
     _RangeReader,
     dedup_dask,
@@ -247,7 +246,9 @@ def test_bucket_pairs_and_components() -> None:
     gid = np.array([3, 1, 2, 1, 7, 4, 8, 2, 9, 5], np.int64)
     pairs = {(int(p) >> 32, int(p) & 0xFFFFFFFF) for p in _bucket_pairs(band, key, gid)}
     assert pairs == {(1, 2), (1, 3), (2, 3), (1, 7), (2, 8), (2, 9), (8, 9)}
-    nodes, root = _components(np.array([9, 4, 2, 7]), np.array([4, 6, 7, 3]))
+    nodes, root = textsieve._core.connected_components(
+        np.array([9, 4, 2, 7], np.uint64), np.array([4, 6, 7, 3], np.uint64)
+    )
     assert dict(zip(nodes.tolist(), root.tolist(), strict=True)) == {
         2: 2,
         3: 2,

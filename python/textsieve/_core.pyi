@@ -221,3 +221,16 @@ def optimal_params(
 ) -> tuple[int, int]: ...
 def recall_params(threshold: float, num_perm: int, min_recall: float = ...) -> tuple[int, int]: ...
 def band_keys(sigs: npt.NDArray[np.uint32], bands: int, rows: int) -> npt.NDArray[np.uint64]: ...
+def jaccard_pairs(
+    texts: Iterable[str],
+    i: npt.NDArray[np.uint32],
+    j: npt.NDArray[np.uint32],
+    k: int,
+    shingle: str,
+    normalize: str,
+    num_threads: int | None = None,
+    errors: str = "strict",
+) -> npt.NDArray[np.float64]: ...
+def connected_components(
+    i: npt.NDArray[np.uint64], j: npt.NDArray[np.uint64]
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]: ...

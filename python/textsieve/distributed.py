@@ -338,46 +338,8 @@ def _bucket_pairs(band: np.ndarray, key: np.ndarray, gid: np.ndarray) -> np.ndar
     return np.unique(np.concatenate(out))
 
 
-def _jaccard_sorted(a: np.ndarray, b: np.ndarray) -> float:
-    """Exact Jaccard of two sorted distinct hash sets, as the Rust ``jaccard_sorted`` computes it
-    (``inter / union`` in f64; 0.0 when both are empty)."""
-    if len(a) > len(b):
-        a, b = b, a
-    if len(b) == 0:
-        return 0.0
-    idx = np.searchsorted(b, a)
-    idx[idx == len(b)] = 0
-    inter = int(np.count_nonzero(b[idx] == a))
-    return inter / (len(a) + len(b) - inter)
-
-
 def _estimate(a: np.ndarray, b: np.ndarray) -> float:
     return int(np.count_nonzero(a == b)) / len(a) if len(a) else 0.0
-
-
-def _components(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Connected components of the edges ``(i, j)``: ``(nodes, root)`` with ``nodes`` the sorted
-    distinct documents and ``root`` the smallest document of each one's component (the local
-    union-find's root). Vectorised hooking (larger root under smaller) plus pointer jumping:
-    O(log n) rounds."""
-    nodes = np.unique(np.concatenate([i, j]))
-    a = np.searchsorted(nodes, i)
-    b = np.searchsorted(nodes, j)
-    parent = np.arange(len(nodes))
-    while True:
-        pa, pb = parent[a], parent[b]
-        diff = pa != pb
-        if not diff.any():
-            break
-        lo = np.minimum(pa[diff], pb[diff])
-        hi = np.maximum(pa[diff], pb[diff])
-        np.minimum.at(parent, hi, lo)  # parent[x] <= x always, so roots stay minima
-        while True:
-            pp = parent[parent]
-            if np.array_equal(pp, parent):
-                break
-            parent = pp
-    return nodes, nodes[parent]
 
 
 # --------------------------------------------------------------------------------------------
@@ -560,23 +522,29 @@ class _Docs:
         i = g - self.first
         return self.recs[i].text if 0 <= i < len(self.recs) else self.other_text[g]
 
-    def _set(self, g: int) -> np.ndarray:
-        got = self._sets.get(g)
-        if got is None:
-            s = self.s
-            got = self._sets[g] = _core.shingle_hashes(
-                self.text(g), s["k"], s["shingle"], s["normalize"]
-            )
-        return got
-
     def _sig(self, g: int) -> np.ndarray:
         i = g - self.first
         return self.own_sigs[i] if 0 <= i < len(self.recs) else self.other_sig[g]
 
-    def similarity(self, g: int, h: int) -> float:
+    def similarities(self, ii: np.ndarray, jj: np.ndarray, num_threads: int | None) -> np.ndarray:
+        """Similarity of each pair ``(ii[n], jj[n])``: the signature estimate, or the exact
+        Jaccard of the shingle sets (each document's set built once, in the Rust core)."""
         if self.own_sigs is not None:
-            return _estimate(self._sig(g), self._sig(h))
-        return _jaccard_sorted(self._set(g), self._set(h))
+            return np.array(
+                [_estimate(self._sig(g), self._sig(h)) for g, h in zip(ii.tolist(), jj.tolist())],
+                np.float64,
+            )
+        docs = np.unique(np.concatenate([ii, jj]))
+        s = self.s
+        return _core.jaccard_pairs(
+            [self.text(g) for g in docs.tolist()],
+            np.searchsorted(docs, ii).astype(np.uint32),
+            np.searchsorted(docs, jj).astype(np.uint32),
+            s["k"],
+            s["shingle"],
+            s["normalize"],
+            num_threads,
+        )
 
 
 def _stage_verify(ctx: dict[str, Any], a: int) -> dict[str, Any]:
@@ -586,13 +554,9 @@ def _stage_verify(ctx: dict[str, Any], a: int) -> dict[str, Any]:
     docs = _Docs(
         ctx, a, "r1", _Partition(ctx, a, ctx["line_base"][a]).records() if len(pairs) else []
     )
-    keep_i, keep_j, jac = [], [], []
-    for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
-        x = docs.similarity(i, j)
-        if x >= t:
-            keep_i.append(i)
-            keep_j.append(j)
-            jac.append(x)
+    sim = docs.similarities(ii, jj, ctx["num_threads"]) if len(pairs) else np.empty(0)
+    ok = sim >= t
+    keep_i, keep_j, jac = ii[ok].tolist(), jj[ok].tolist(), sim[ok].tolist()
     _save_npz(
         _p(work, "pairs", f"part-{a:05d}.npz"),
         i=np.array(keep_i, np.int64),
@@ -626,7 +590,11 @@ def _stage_components(ctx: dict[str, Any], _: int) -> dict[str, Any]:
             "in-memory components stage takes (components_max_edges); see docs/distributed.md"
         )
     t0 = time.perf_counter()
-    nodes, root = _components(i, j)
+    # the core's union-find: roots are the smallest document of each component
+    nodes, root = (
+        a.astype(np.int64)
+        for a in _core.connected_components(i.astype(np.uint64), j.astype(np.uint64))
+    )
     owner = _part_of(offsets, nodes)
     if s["keep"] == "longest":
         lengths = np.zeros(len(nodes), np.int64)
@@ -680,7 +648,18 @@ def _stage_write(ctx: dict[str, Any], a: int) -> dict[str, Any]:
     rep_of = dict(zip(comp["gid"].tolist(), comp["rep"].tolist(), strict=True))
     removed_rows = []
     kept_lines = []
-    sims: dict[int, float] = {}
+    gone = [
+        (first + n, rep_of[first + n])
+        for n in range(len(recs))
+        if rep_of.get(first + n, first + n) != first + n
+    ]
+    if gone:
+        gg, rr = (np.array(c, np.int64) for c in zip(*gone, strict=True))
+        sims = dict(
+            zip(gg.tolist(), docs.similarities(gg, rr, ctx["num_threads"]).tolist(), strict=True)
+        )
+    else:
+        sims = {}
     for local, rec in enumerate(recs):
         g = first + local
         r = rep_of.get(g, g)
@@ -689,8 +668,7 @@ def _stage_write(ctx: dict[str, Any], a: int) -> dict[str, Any]:
                 record_json_line(rec, text_field=rs["text_field"], id_field=rs["id_field"])
             )
             continue
-        x = docs.similarity(g, r)
-        sims[g] = x
+        x = sims[g]
         removed_rows.append(
             {
                 "id": rec.id,

@@ -7,6 +7,9 @@ use pyo3::types::PyString;
 
 use crate::error::Error;
 
+/// Two NumPy arrays returned together.
+pub type Arrays<'py, A, B> = (Bound<'py, A>, Bound<'py, B>);
+
 /// How to treat lone surrogates (which cannot be UTF-8): refuse them, or replace them with U+FFFD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Surrogates {

@@ -7,10 +7,11 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use super::convert::{extract_text, extract_texts, to_pyerr, Surrogates};
+use super::convert::{extract_text, extract_texts, to_pyerr, Arrays, Surrogates};
 use crate::cluster::{self, Config, DedupOutput, Index, Signed};
 use crate::lsh;
-use crate::minhash::{with_threads, MinHasher, Scheme};
+use crate::minhash::{MinHasher, Scheme};
+use crate::parallel::with_threads;
 use crate::shingle::{self, Scratch, Shingler};
 
 /// Signatures as a 2-D NumPy array: uint64 for the legacy scheme (as datasketch), else uint32.
@@ -172,6 +173,44 @@ fn jaccard_texts(
     let mut scratch = Scratch::default();
     let (x, y) = (sh.hash_set(&a, &mut scratch), sh.hash_set(&b, &mut scratch));
     Ok(shingle::jaccard_sorted(&x, &y))
+}
+
+/// Exact Jaccard similarity of each pair `(texts[i[n]], texts[j[n]])`, in parallel.
+#[pyfunction]
+#[pyo3(signature = (texts, i, j, k, shingle, normalize, num_threads=None, errors="strict"))]
+#[allow(clippy::too_many_arguments)]
+fn jaccard_pairs<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyAny>,
+    i: numpy::PyReadonlyArray1<'py, u32>,
+    j: numpy::PyReadonlyArray1<'py, u32>,
+    k: usize,
+    shingle: &str,
+    normalize: &str,
+    num_threads: Option<usize>,
+    errors: &str,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
+    let sh = Shingler::new(shingle, k, normalize).map_err(to_pyerr)?;
+    let (i, j) = (i.as_slice()?, j.as_slice()?);
+    let out = py
+        .detach(|| with_threads(num_threads, || shingle::jaccard_pairs(&sh, &texts, i, j)))
+        .map_err(to_pyerr)?
+        .map_err(to_pyerr)?;
+    Ok(out.into_pyarray(py))
+}
+
+/// Connected components of the edges `(i[n], j[n])`: `(nodes, roots)`, roots being the
+/// smallest number of each component.
+#[pyfunction]
+fn connected_components<'py>(
+    py: Python<'py>,
+    i: numpy::PyReadonlyArray1<'py, u64>,
+    j: numpy::PyReadonlyArray1<'py, u64>,
+) -> PyResult<Arrays<'py, PyArray1<u64>, PyArray1<u64>>> {
+    let (i, j) = (i.as_slice()?, j.as_slice()?);
+    let (nodes, roots) = py.detach(|| cluster::components(i, j)).map_err(to_pyerr)?;
+    Ok((nodes.into_pyarray(py), roots.into_pyarray(py)))
 }
 
 /// textsieve's 64-bit hash of a byte string.
@@ -492,6 +531,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shingle_strings, m)?)?;
     m.add_function(wrap_pyfunction!(shingle_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(jaccard_texts, m)?)?;
+    m.add_function(wrap_pyfunction!(jaccard_pairs, m)?)?;
+    m.add_function(wrap_pyfunction!(connected_components, m)?)?;
     m.add_function(wrap_pyfunction!(hash64, m)?)?;
     m.add_function(wrap_pyfunction!(optimal_params, m)?)?;
     m.add_function(wrap_pyfunction!(recall_params, m)?)?;

@@ -3,7 +3,7 @@
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 
-use super::convert::{extract_text, extract_texts, to_pyerr, Surrogates};
+use super::convert::{extract_text, extract_texts, to_pyerr, Arrays, Surrogates};
 use crate::lm::{NgramModel, Score};
 use crate::ngram::NgramCounts;
 use crate::parallel::with_threads;
@@ -250,9 +250,6 @@ impl PyVocab {
             .unwrap_or(false)
     }
 }
-
-/// Two arrays returned together.
-type Arrays<'py, A, B> = (Bound<'py, A>, Bound<'py, B>);
 
 fn scores_to_arrays(
     py: Python<'_>,
