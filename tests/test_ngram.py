@@ -179,3 +179,19 @@ def test_bad_arguments():
         ts.NgramCounts(9, ts.Vocab(["<unk>"] + [chr(0x20000 + i) for i in range(70000)]))
     with pytest.raises(ts.TextsieveError, match="not fitted"):
         ts.AddKLM().perplexity(["a"])
+
+
+def test_counts_in_every_storage_agree_with_the_reference():
+    # key space: dense (small), 64-bit sparse, 128-bit sparse (a 70,001-token vocabulary)
+    docs = ["abcabcab", "cab", "bca"]
+    big = ts.Vocab(["<unk>", *"abc", *(chr(0x20000 + i) for i in range(69997))])
+    small = ts.Vocab.from_texts(docs)
+    toks = [ref.char_tokenize(d) for d in docs]
+    for vocab, order in [(small, 2), (small, 8), (big, 3), (big, 5)]:
+        counts = ts.NgramCounts(order, vocab).update(docs)
+        grams, _ = ref.count_ngrams(toks, order)
+        assert counts.to_dict() == dict(grams), (len(vocab), order)
+        if vocab is small and order <= 5:  # (the reference builds its vocabulary from `docs`)
+            lm = ts.AddKLM.from_counts(counts, 0.5)
+            want = ref.perplexity(toks, [ref.char_tokenize("abcab")], order=order, k=0.5)
+            assert math.isclose(lm.perplexity(["abcab"]), want, rel_tol=1e-12)
