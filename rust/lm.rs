@@ -73,13 +73,13 @@ impl NgramModel {
     }
 
     /// The id sequence of one document as the model sees it (padded when `pad`).
-    fn sequence_into(&self, text: &str, buf: &mut String, out: &mut Vec<u32>) -> Result<()> {
+    fn sequence_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         out.clear();
         let n = self.order() - 1;
         if let Some(bos) = self.bos() {
             out.extend(std::iter::repeat_n(bos, n));
         }
-        self.vocab.encode_into(text, buf, out)?;
+        self.vocab.encode_into(text, out)?;
         if let Some(eos) = self.eos() {
             out.extend(std::iter::repeat_n(eos, n));
         }
@@ -93,14 +93,14 @@ impl NgramModel {
         texts
             .par_iter()
             .try_fold(
-                || (empty.clone(), String::new(), Vec::new()),
-                |(mut counts, mut buf, mut ids), t| {
-                    self.sequence_into(t.as_ref(), &mut buf, &mut ids)?;
+                || (empty.clone(), Vec::new()),
+                |(mut counts, mut ids), t| {
+                    self.sequence_into(t.as_ref(), &mut ids)?;
                     counts.add_sequence(&ids)?;
-                    Ok::<_, Error>((counts, buf, ids))
+                    Ok::<_, Error>((counts, ids))
                 },
             )
-            .map(|r| r.map(|(c, _, _)| c))
+            .map(|r| r.map(|(c, _)| c))
             .try_reduce(|| empty.clone(), |a, b| a.merged(b))
     }
 
@@ -186,23 +186,20 @@ impl NgramModel {
         let table = self.log_prob_table(k, texts.iter().map(|t| t.as_ref().len()).sum());
         texts
             .par_iter()
-            .map_init(
-                || (String::new(), Vec::new()),
-                |(buf, ids), t| {
-                    self.sequence_into(t.as_ref(), buf, ids)?;
-                    Ok(match &table {
-                        Some(lp) => {
-                            let mut s = Score::default();
-                            self.counts.for_each_window(ids, |key| {
-                                s.nll -= lp[key as usize];
-                                s.n += 1;
-                            });
-                            s
-                        }
-                        None => self.score_ids(ids, k),
-                    })
-                },
-            )
+            .map_init(Vec::new, |ids, t| {
+                self.sequence_into(t.as_ref(), ids)?;
+                Ok(match &table {
+                    Some(lp) => {
+                        let mut s = Score::default();
+                        self.counts.for_each_window(ids, |key| {
+                            s.nll -= lp[key as usize];
+                            s.n += 1;
+                        });
+                        s
+                    }
+                    None => self.score_ids(ids, k),
+                })
+            })
             .collect()
     }
 

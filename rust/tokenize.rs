@@ -209,9 +209,9 @@ impl Tokenizer {
         }
     }
 
-    /// Calls `f` for each token of `text`; `buf` is scratch space reused across calls.
+    /// Calls `f` for each token of `text`.
     #[inline]
-    pub fn for_each_token(&self, text: &str, _buf: &mut String, f: impl FnMut(char)) {
+    pub fn for_each_token(&self, text: &str, f: impl FnMut(char)) {
         if !self.normalize {
             text.chars().for_each(f);
             return;
@@ -279,8 +279,7 @@ impl Tokenizer {
     /// The tokens (code points) of `text`.
     pub fn tokens(&self, text: &str) -> Vec<char> {
         let mut out = Vec::with_capacity(text.len());
-        let mut buf = String::new();
-        self.for_each_token(text, &mut buf, |c| out.push(c));
+        self.for_each_token(text, |c| out.push(c));
         out
     }
 }
@@ -402,25 +401,24 @@ impl Vocab {
         let seen = texts
             .par_iter()
             .fold(
-                || ([false; 256], FxHashSet::<char>::default(), String::new()),
-                |(mut ascii, mut set, mut buf), t| {
+                || ([false; 256], FxHashSet::<char>::default()),
+                |(mut ascii, mut set), t| {
                     let t = t.as_ref();
                     if let (Some(table), true) = (&table, t.is_ascii()) {
                         t.bytes()
                             .for_each(|b| ascii[table[b as usize] as usize] = true);
-                        return (ascii, set, buf);
+                        return (ascii, set);
                     }
-                    tokenizer.for_each_token(t, &mut buf, |c| {
+                    tokenizer.for_each_token(t, |c| {
                         if c.is_ascii() {
                             ascii[c as usize] = true;
                         } else {
                             set.insert(c);
                         }
                     });
-                    (ascii, set, buf)
+                    (ascii, set)
                 },
             )
-            .map(|(ascii, set, _)| (ascii, set))
             .reduce(
                 || ([false; 256], FxHashSet::default()),
                 |(mut a, mut sa), (b, sb)| {
@@ -493,7 +491,7 @@ impl Vocab {
     }
 
     /// Tokenizes `text` with this vocabulary's tokenizer and appends the ids to `out`.
-    pub fn encode_into(&self, text: &str, buf: &mut String, out: &mut Vec<u32>) -> Result<()> {
+    pub fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         let t = &self.tokenizer;
         if text.is_ascii() && !(t.normalize && t.keep_spaces) {
             // (`ascii_tokens` is filled exactly when the tokenizer has an ASCII table)
@@ -520,7 +518,7 @@ impl Vocab {
         }
         let mut err = None;
         self.tokenizer
-            .for_each_token(text, buf, |c| match self.id_of_char(c) {
+            .for_each_token(text, |c| match self.id_of_char(c) {
                 Ok(id) => out.push(id),
                 Err(e) => {
                     if err.is_none() {
@@ -541,7 +539,7 @@ impl Vocab {
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len());
-        self.encode_into(text, &mut String::new(), &mut out)?;
+        self.encode_into(text, &mut out)?;
         Ok(out)
     }
 
@@ -549,10 +547,10 @@ impl Vocab {
     pub fn encode_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>> {
         texts
             .par_iter()
-            .map_init(String::new, |buf, t| {
+            .map(|t| {
                 let t = t.as_ref();
                 let mut out = Vec::with_capacity(t.len());
-                self.encode_into(t, buf, &mut out).map(|_| out)
+                self.encode_into(t, &mut out).map(|_| out)
             })
             .collect()
     }
