@@ -60,38 +60,41 @@ fn changes_when_lowercased(c: char) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CharSet {
     ascii: [bool; 128],
-    other: Vec<char>, // sorted, deduplicated
-    /// Bit `c % 64` set for each char of `other`: most non-ASCII chars are rejected by one test.
-    other_mask: u64,
+    /// The Basic Multilingual Plane beyond ASCII as a bitmap: one bit test per character.
+    bmp: Box<[u64; 1024]>,
+    other: Vec<char>, // sorted, deduplicated; all non-ASCII members
 }
 
 impl CharSet {
     pub fn new(chars: &str) -> Self {
         let mut ascii = [false; 128];
+        let mut bmp = Box::new([0u64; 1024]);
         let mut other: Vec<char> = Vec::new();
         for c in chars.chars() {
+            let cp = c as u32;
             if c.is_ascii() {
-                ascii[c as usize] = true;
+                ascii[cp as usize] = true;
             } else {
+                if cp < 0x10000 {
+                    bmp[(cp >> 6) as usize] |= 1 << (cp & 63);
+                }
                 other.push(c);
             }
         }
         other.sort_unstable();
         other.dedup();
-        let other_mask = other.iter().fold(0u64, |m, &c| m | 1 << (c as u32 & 63));
-        CharSet {
-            ascii,
-            other,
-            other_mask,
-        }
+        CharSet { ascii, bmp, other }
     }
 
     #[inline]
     pub fn contains(&self, c: char) -> bool {
+        let cp = c as u32;
         if c.is_ascii() {
-            self.ascii[c as usize]
+            self.ascii[cp as usize]
+        } else if cp < 0x10000 {
+            self.bmp[(cp >> 6) as usize] & (1 << (cp & 63)) != 0
         } else {
-            self.other_mask & (1 << (c as u32 & 63)) != 0 && self.other.binary_search(&c).is_ok()
+            self.other.binary_search(&c).is_ok()
         }
     }
 
@@ -174,37 +177,23 @@ impl Tokenizer {
             text = &whole;
             lower = false;
         }
-        const NONE: u8 = 0;
-        const WS: u8 = 1;
-        const PUNCT: u8 = 2;
-        let mut pending = NONE; // what the current run of separators holds
-        let mut emitted = false;
-        let mut put = |c: char| {
-            if is_py_space(c) {
-                pending = pending.max(WS);
-            } else if self.punctuation.contains(c) {
-                pending = PUNCT;
-            } else {
-                if spaces && pending != NONE && (emitted || pending == PUNCT) {
-                    f(' ');
-                }
-                pending = NONE;
-                emitted = true;
-                f(c);
-            }
+        let mut run = Collapse {
+            pending: Collapse::NONE,
+            emitted: false,
+            spaces,
         };
         for c in text.chars() {
             if !lower {
-                put(c);
+                run.put(c, self, &mut f);
             } else if c.is_ascii() {
-                put(c.to_ascii_lowercase());
+                run.put(c.to_ascii_lowercase(), self, &mut f);
             } else if changes_when_lowercased(c) {
-                c.to_lowercase().for_each(&mut put);
+                c.to_lowercase().for_each(|l| run.put(l, self, &mut f));
             } else {
-                put(c);
+                run.put(c, self, &mut f);
             }
         }
-        if spaces && pending == PUNCT {
+        if spaces && run.pending == Collapse::PUNCT {
             f(' ');
         }
     }
@@ -281,6 +270,39 @@ impl Tokenizer {
         let mut out = Vec::with_capacity(text.len());
         self.for_each_token(text, |c| out.push(c));
         out
+    }
+}
+
+/// The state of [`Tokenizer::for_each_normalized`]: what the current run of separators holds
+/// (nothing, whitespace only, or punctuation), and whether any character was emitted yet.
+struct Collapse {
+    pending: u8,
+    emitted: bool,
+    spaces: bool,
+}
+
+impl Collapse {
+    const NONE: u8 = 0;
+    const WS: u8 = 1;
+    const PUNCT: u8 = 2;
+
+    #[inline(always)]
+    fn put(&mut self, c: char, t: &Tokenizer, f: &mut impl FnMut(char)) {
+        if is_py_space(c) {
+            self.pending = self.pending.max(Self::WS);
+        } else if t.punctuation.contains(c) {
+            self.pending = Self::PUNCT;
+        } else {
+            if self.spaces
+                && self.pending != Self::NONE
+                && (self.emitted || self.pending == Self::PUNCT)
+            {
+                f(' ');
+            }
+            self.pending = Self::NONE;
+            self.emitted = true;
+            f(c);
+        }
     }
 }
 
@@ -398,40 +420,47 @@ impl Vocab {
         let table = tokenizer.ascii_table();
         // ASCII byte -> token byte, 0xFF when dropped (a slot that is never read back)
         let table: Option<[u8; 128]> = table.map(|t| std::array::from_fn(|b| t[b].unwrap_or(0xFF)));
-        let seen = texts
+        // characters seen: ASCII by the byte table, the rest of the Basic Multilingual Plane in a
+        // bitmap (8 KiB), other planes in a set
+        type Seen = ([bool; 256], Vec<u64>, FxHashSet<char>);
+        let empty = || -> Seen { ([false; 256], vec![0u64; 1024], FxHashSet::default()) };
+        let (ascii, bmp, astral) = texts
             .par_iter()
-            .fold(
-                || ([false; 256], FxHashSet::<char>::default()),
-                |(mut ascii, mut set), t| {
-                    let t = t.as_ref();
-                    if let (Some(table), true) = (&table, t.is_ascii()) {
-                        t.bytes()
-                            .for_each(|b| ascii[table[b as usize] as usize] = true);
-                        return (ascii, set);
+            .fold(empty, |(mut ascii, mut bmp, mut astral), t| {
+                let t = t.as_ref();
+                if let (Some(table), true) = (&table, t.is_ascii()) {
+                    t.bytes()
+                        .for_each(|b| ascii[table[b as usize] as usize] = true);
+                    return (ascii, bmp, astral);
+                }
+                tokenizer.for_each_token(t, |c| {
+                    let cp = c as u32;
+                    if c.is_ascii() {
+                        ascii[cp as usize] = true;
+                    } else if cp < 0x10000 {
+                        bmp[(cp >> 6) as usize] |= 1 << (cp & 63);
+                    } else {
+                        astral.insert(c);
                     }
-                    tokenizer.for_each_token(t, |c| {
-                        if c.is_ascii() {
-                            ascii[c as usize] = true;
-                        } else {
-                            set.insert(c);
-                        }
-                    });
-                    (ascii, set)
-                },
-            )
-            .reduce(
-                || ([false; 256], FxHashSet::default()),
-                |(mut a, mut sa), (b, sb)| {
-                    a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
-                    sa.extend(sb);
-                    (a, sa)
-                },
-            );
+                });
+                (ascii, bmp, astral)
+            })
+            .reduce(empty, |(mut a, mut ba, mut sa), (b, bb, sb)| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
+                ba.iter_mut().zip(bb).for_each(|(x, y)| *x |= y);
+                sa.extend(sb);
+                (a, ba, sa)
+            });
         let mut chars: Vec<char> = (0u8..128)
-            .filter(|&b| seen.0[b as usize])
+            .filter(|&b| ascii[b as usize])
             .map(char::from)
             .collect();
-        chars.extend(seen.1);
+        chars.extend(
+            (128u32..0x10000)
+                .filter(|&cp| bmp[(cp >> 6) as usize] & (1 << (cp & 63)) != 0)
+                .filter_map(char::from_u32),
+        );
+        chars.extend(astral);
         chars.sort_unstable();
         let mut tokens: Vec<String> = Vec::with_capacity(chars.len() + 1);
         if let Some(u) = unk {
