@@ -99,21 +99,12 @@ class NgramCounts:
     __add__ = merge
 
     def _ids(self, tokens: Sequence[str]) -> list[int]:
-        ids = []
-        for t in tokens:
-            if t == BOS and self.pad:
-                ids.append(len(self.vocab))
-            elif t == EOS and self.pad:
-                ids.append(len(self.vocab) + 1)
-            else:
-                ids.append(
-                    self.vocab.id_of(t)
-                    if t in self.vocab
-                    else self.vocab.unk_id
-                    if self.vocab.unk_id is not None
-                    else self.vocab.id_of(t)
-                )
-        return ids
+        """Ids of tokens: ``<s>``/``</s>`` when padded, else the vocabulary's own mapping
+        (unknown tokens to ``<unk>``, or ``KeyError`` without one)."""
+        special = {BOS: len(self.vocab), EOS: len(self.vocab) + 1} if self.pad else {}
+        plain = [t for t in tokens if t not in special]
+        mapped = iter(self.vocab.encode_tokens(plain).tolist())
+        return [special[t] if t in special else next(mapped) for t in tokens]
 
     def count(self, *tokens: str) -> int:
         """Count of one n-gram given as its tokens: ``counts.count("a", "b")``."""
