@@ -243,6 +243,14 @@ impl NgramCounts {
                     added = (ids.len() + 1 - n) as u64;
                 }
             }
+            // bigrams over a larger vocabulary: 64-bit keys, contexts still dense
+            (Table::Sparse(g), Table::Dense(c)) if self.order == 2 => {
+                for w in ids.windows(2) {
+                    *g.entry(((w[0] as u64) << bits) | w[1] as u64).or_insert(0) += 1;
+                    c[w[0] as usize] += 1;
+                }
+                added = ids.len().saturating_sub(1) as u64;
+            }
             (g, c) => self.for_each_window(ids, |key| {
                 g.add(key, 1);
                 c.add(key >> bits, 1);

@@ -6,7 +6,7 @@
 //! `str.isspace()`, which is what regex `\s` matches under Unicode) into one space. Char
 //! tokenization then yields the code points of the normalized text without its spaces.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -240,29 +240,93 @@ impl Tokenizer {
         }
     }
 
-    /// For each ASCII byte, the token it becomes (`None`: dropped as space or punctuation), for
-    /// byte-at-a-time tokenization of ASCII text. `None` overall when spaces are kept while
-    /// normalizing (runs of spaces then collapse, which a per-byte table cannot express).
-    pub fn ascii_table(&self) -> Option<[Option<u8>; 128]> {
-        if self.normalize && self.keep_spaces {
+    /// What each ASCII byte and each code point of the Basic Multilingual Plane becomes under
+    /// this tokenizer (see [`CharTables`]), built once per configuration and shared. `None` when
+    /// normalizing with kept spaces or NFKC: runs of spaces collapse and NFKC composes across
+    /// characters, which per-character tables cannot express.
+    pub fn char_tables(&self) -> Option<Arc<CharTables>> {
+        if self.normalize && (self.keep_spaces || self.nfkc) {
             return None;
         }
-        let mut table = [None; 128];
-        for (b, slot) in table.iter_mut().enumerate() {
-            let raw = b as u8;
-            if !self.normalize {
-                *slot = Some(raw);
-                continue;
-            }
-            let c = if self.lowercase {
-                raw.to_ascii_lowercase()
-            } else {
-                raw
-            };
-            let dropped = is_py_space(c as char) || self.punctuation.contains(c as char);
-            *slot = (!dropped).then_some(c);
+        // (normalize, lowercase, punctuation) -> tables
+        type Entry = (bool, bool, CharSet, Arc<CharTables>);
+        static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let key =
+            |e: &Entry| e.0 == self.normalize && e.1 == self.lowercase && e.2 == self.punctuation;
+        if let Some(e) = cache.iter().find(|e| key(e)) {
+            return Some(e.3.clone());
         }
-        Some(table)
+        let classify = |c: char| self.classify(c);
+        let tables = Arc::new(CharTables {
+            ascii: std::array::from_fn(|b| classify(b as u8 as char)),
+            bmp: (0..0x10000u32)
+                .map(|cp| char::from_u32(cp).map_or(SLOW, classify))
+                .collect(),
+        });
+        if cache.len() >= 16 {
+            cache.remove(0);
+        }
+        cache.push((
+            self.normalize,
+            self.lowercase,
+            self.punctuation.clone(),
+            tables.clone(),
+        ));
+        Some(tables)
+    }
+
+    /// The table entry of one character: its token's code point, [`DROP`], or [`SLOW`] when
+    /// it lowercases to several characters, to another plane, or is `Σ` (whose lowercase depends
+    /// on its neighbours).
+    fn classify(&self, c: char) -> u32 {
+        if !self.normalize {
+            return c as u32;
+        }
+        let mut l = c;
+        if self.lowercase {
+            if c == 'Σ' {
+                return SLOW;
+            }
+            if c.is_ascii() || changes_when_lowercased(c) {
+                let mut it = c.to_lowercase();
+                match (it.next(), it.next()) {
+                    (Some(one), None) if (one as u32) < 0x10000 => l = one,
+                    _ => return SLOW,
+                }
+            }
+        }
+        if is_py_space(l) || self.punctuation.contains(l) {
+            DROP
+        } else {
+            l as u32
+        }
+    }
+
+    /// Calls `f` for the tokens of one character that the tables mark [`SLOW`] (or that lies
+    /// beyond the Basic Multilingual Plane): lowercased the general way, spaces and punctuation
+    /// dropped. Returns false for `Σ` when lowercasing: the caller then takes the general path.
+    #[inline(never)]
+    fn slow_char(&self, c: char, mut f: impl FnMut(char)) -> bool {
+        if !self.normalize {
+            f(c);
+            return true;
+        }
+        if !self.lowercase {
+            if !(is_py_space(c) || self.punctuation.contains(c)) {
+                f(c);
+            }
+            return true;
+        }
+        if c == 'Σ' {
+            return false;
+        }
+        for l in c.to_lowercase() {
+            if !(is_py_space(l) || self.punctuation.contains(l)) {
+                f(l);
+            }
+        }
+        true
     }
 
     /// The tokens (code points) of `text`.
@@ -306,10 +370,73 @@ impl Collapse {
     }
 }
 
+/// What a tokenizer makes of each ASCII byte and each code point of the Basic Multilingual
+/// Plane: the code point of its token, [`DROP`] (whitespace or punctuation) or [`SLOW`] (see
+/// [`Tokenizer::slow_char`]). With it, tokenizing is one table load per character.
+#[derive(Debug)]
+pub struct CharTables {
+    ascii: [u32; 128],
+    bmp: Box<[u32]>,
+}
+
+/// Walks the UTF-8 of `text` once: an ASCII byte is `ascii[byte]`, a character of the Basic
+/// Multilingual Plane is `bmp[code point]`, and each value goes to `emit` unless it is [`SLOW`]:
+/// those characters, and characters of other planes, go to `slow`. Stops and returns false as
+/// soon as `slow` does.
+#[inline(always)]
+fn map_chars<S>(
+    text: &str,
+    ascii: &[u32; 128],
+    bmp: &[u32],
+    state: &mut S,
+    emit: impl Fn(&mut S, u32),
+    slow: impl Fn(&mut S, char) -> bool,
+) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let x = b[i];
+        if x < 0x80 {
+            emit(state, ascii[x as usize]);
+            i += 1;
+            continue;
+        }
+        // `text` is valid UTF-8: a lead byte and its continuation bytes
+        let (cp, w) = if x < 0xE0 {
+            (((x as u32 & 0x1F) << 6) | (b[i + 1] as u32 & 0x3F), 2)
+        } else if x < 0xF0 {
+            (
+                ((x as u32 & 0x0F) << 12)
+                    | ((b[i + 1] as u32 & 0x3F) << 6)
+                    | (b[i + 2] as u32 & 0x3F),
+                3,
+            )
+        } else {
+            (
+                ((x as u32 & 0x07) << 18)
+                    | ((b[i + 1] as u32 & 0x3F) << 12)
+                    | ((b[i + 2] as u32 & 0x3F) << 6)
+                    | (b[i + 3] as u32 & 0x3F),
+                4,
+            )
+        };
+        let v = if cp < 0x10000 { bmp[cp as usize] } else { SLOW };
+        if v != SLOW {
+            emit(state, v);
+        } else if !slow(state, char::from_u32(cp).unwrap_or('\u{FFFD}')) {
+            return false;
+        }
+        i += w;
+    }
+    true
+}
+
 /// Sentinel for "no id" in the ASCII lookup tables.
 const NONE: u32 = u32::MAX;
-/// Marks an ASCII byte that tokenization drops (whitespace or punctuation, when normalizing).
+/// Marks a character that tokenization drops (whitespace or punctuation, when normalizing).
 const DROP: u32 = u32::MAX - 1;
+/// Marks a character that the lookup tables leave to [`Tokenizer::slow_char`].
+const SLOW: u32 = u32::MAX - 2;
 
 /// A vocabulary: an ordered list of tokens (single characters, plus optionally an unknown-token
 /// string such as `<unk>`), with lookups both ways and encoding of text to ids.
@@ -321,9 +448,13 @@ pub struct Vocab {
     /// Code point -> id for the Basic Multilingual Plane, when the vocabulary has characters
     /// beyond ASCII (empty otherwise).
     bmp: Vec<u32>,
-    /// Byte -> id after this vocabulary's tokenizer (lowercasing, dropping spaces and punctuation),
-    /// so ASCII text encodes with one load per byte.
+    /// The tokenizer's [`CharTables`] (`None` for the options that need the general path).
+    tables: Option<Arc<CharTables>>,
+    /// Byte -> id after this vocabulary's tokenizer (lowercasing, dropping spaces and
+    /// punctuation): [`DROP`], or the unk id (else [`NONE`]) for unknown characters.
     ascii_tokens: [u32; 128],
+    /// The same for the Basic Multilingual Plane ([`SLOW`] kept), built on first use.
+    bmp_tokens: OnceLock<Box<[u32]>>,
     chars: FxHashMap<char, u32>,
     index: FxHashMap<String, u32>,
     pub tokenizer: Tokenizer,
@@ -380,13 +511,14 @@ impl Vocab {
                 Error::invalid("unk", format!("unk token {u:?} is not among the tokens"))
             })?),
         };
+        let tables = tokenizer.char_tables();
         let mut ascii_tokens = [NONE; 128];
-        if let Some(table) = tokenizer.ascii_table() {
-            for (slot, token) in ascii_tokens.iter_mut().zip(table) {
-                *slot = match token {
-                    None => DROP,
-                    Some(c) if ascii[c as usize] != NONE => ascii[c as usize],
-                    Some(_) => unk.unwrap_or(NONE),
+        if let Some(t) = &tables {
+            for (slot, &v) in ascii_tokens.iter_mut().zip(&t.ascii) {
+                *slot = match v {
+                    DROP | SLOW => v,
+                    c if ascii[c as usize] != NONE => ascii[c as usize],
+                    _ => unk.unwrap_or(NONE),
                 };
             }
         }
@@ -404,7 +536,9 @@ impl Vocab {
             unk,
             ascii,
             bmp,
+            tables,
             ascii_tokens,
+            bmp_tokens: OnceLock::new(),
             chars,
             index,
             tokenizer,
@@ -417,49 +551,51 @@ impl Vocab {
         unk: Option<&str>,
         tokenizer: Tokenizer,
     ) -> Result<Self> {
-        let table = tokenizer.ascii_table();
-        // ASCII byte -> token byte, 0xFF when dropped (a slot that is never read back)
-        let table: Option<[u8; 128]> = table.map(|t| std::array::from_fn(|b| t[b].unwrap_or(0xFF)));
-        // characters seen: ASCII by the byte table, the rest of the Basic Multilingual Plane in a
-        // bitmap (8 KiB), other planes in a set
-        type Seen = ([bool; 256], Vec<u64>, FxHashSet<char>);
-        let empty = || -> Seen { ([false; 256], vec![0u64; 1024], FxHashSet::default()) };
-        let (ascii, bmp, astral) = texts
+        let tables = tokenizer.char_tables();
+        // characters seen: the Basic Multilingual Plane in a bitmap (8 KiB, plus a word whose
+        // first bit absorbs the dropped characters), other planes in a set
+        type Seen = (Vec<u64>, FxHashSet<char>);
+        let empty = || -> Seen { (vec![0u64; 1025], FxHashSet::default()) };
+        fn mark(seen: &mut Seen, c: char) {
+            let cp = c as u32;
+            if cp < 0x10000 {
+                seen.0[(cp >> 6) as usize] |= 1 << (cp & 63);
+            } else {
+                seen.1.insert(c);
+            }
+        }
+        let (bmp, astral) = texts
             .par_iter()
-            .fold(empty, |(mut ascii, mut bmp, mut astral), t| {
+            .fold(empty, |mut seen, t| {
                 let t = t.as_ref();
-                if let (Some(table), true) = (&table, t.is_ascii()) {
-                    t.bytes()
-                        .for_each(|b| ascii[table[b as usize] as usize] = true);
-                    return (ascii, bmp, astral);
-                }
-                tokenizer.for_each_token(t, |c| {
-                    let cp = c as u32;
-                    if c.is_ascii() {
-                        ascii[cp as usize] = true;
-                    } else if cp < 0x10000 {
-                        bmp[(cp >> 6) as usize] |= 1 << (cp & 63);
-                    } else {
-                        astral.insert(c);
+                if let Some(tb) = &tables {
+                    let done = map_chars(
+                        t,
+                        &tb.ascii,
+                        &tb.bmp,
+                        &mut seen,
+                        |seen, v| {
+                            let v = v.min(0x10000); // DROP -> the spare bit
+                            seen.0[(v >> 6) as usize] |= 1 << (v & 63);
+                        },
+                        |seen, c| tokenizer.slow_char(c, |l| mark(seen, l)),
+                    );
+                    if done {
+                        return seen;
                     }
-                });
-                (ascii, bmp, astral)
+                }
+                tokenizer.for_each_token(t, |c| mark(&mut seen, c));
+                seen
             })
-            .reduce(empty, |(mut a, mut ba, mut sa), (b, bb, sb)| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
+            .reduce(empty, |(mut ba, mut sa), (bb, sb)| {
                 ba.iter_mut().zip(bb).for_each(|(x, y)| *x |= y);
                 sa.extend(sb);
-                (a, ba, sa)
+                (ba, sa)
             });
-        let mut chars: Vec<char> = (0u8..128)
-            .filter(|&b| ascii[b as usize])
-            .map(char::from)
+        let mut chars: Vec<char> = (0u32..0x10000)
+            .filter(|&cp| bmp[(cp >> 6) as usize] & (1 << (cp & 63)) != 0)
+            .filter_map(char::from_u32)
             .collect();
-        chars.extend(
-            (128u32..0x10000)
-                .filter(|&cp| bmp[(cp >> 6) as usize] & (1 << (cp & 63)) != 0)
-                .filter_map(char::from_u32),
-        );
         chars.extend(astral);
         chars.sort_unstable();
         let mut tokens: Vec<String> = Vec::with_capacity(chars.len() + 1);
@@ -503,9 +639,9 @@ impl Vocab {
         self.tokens.get(id as usize).map(String::as_str)
     }
 
-    /// The id of one character: its own, else the unk id, else an error.
+    /// The id of one character: its own, else the unk id, else [`NONE`].
     #[inline]
-    pub fn id_of_char(&self, c: char) -> Result<u32> {
+    fn id_or_none(&self, c: char) -> u32 {
         let id = if c.is_ascii() {
             self.ascii[c as usize]
         } else if (c as u32) < 0x10000 && !self.bmp.is_empty() {
@@ -513,37 +649,37 @@ impl Vocab {
         } else {
             self.chars.get(&c).copied().unwrap_or(NONE)
         };
-        if id != NONE {
-            return Ok(id);
+        if id == NONE {
+            self.unk.unwrap_or(NONE)
+        } else {
+            id
         }
-        self.unk.ok_or_else(|| Error::UnknownToken(c.to_string()))
+    }
+
+    /// The id of one character: its own, else the unk id, else an error.
+    #[inline]
+    pub fn id_of_char(&self, c: char) -> Result<u32> {
+        match self.id_or_none(c) {
+            NONE => Err(Error::UnknownToken(c.to_string())),
+            id => Ok(id),
+        }
     }
 
     /// Tokenizes `text` with this vocabulary's tokenizer and appends the ids to `out`.
     pub fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
-        let t = &self.tokenizer;
-        if text.is_ascii() && !(t.normalize && t.keep_spaces) {
-            // (`ascii_tokens` is filled exactly when the tokenizer has an ASCII table)
-            // one table load per byte; the same result as the general path below
-            // branch-free compaction: write every id, advance only past the kept ones
-            let start = out.len();
-            let table = &self.ascii_tokens;
-            out.resize(start + text.len(), 0);
-            let mut n = start;
-            for &b in text.as_bytes() {
-                let id = table[b as usize];
-                out[n] = id;
-                n += (id != DROP) as usize;
-            }
-            out.truncate(n);
-            if self.unk.is_none() {
-                if let Some(i) = out[start..].iter().position(|&id| id == NONE) {
-                    let c = self.ascii_tokens_char(text, i);
-                    out.truncate(start);
-                    return Err(Error::UnknownToken(c.to_string()));
+        let start = out.len();
+        if let Some(t) = &self.tables {
+            if self.encode_mapped(text, t, out) {
+                if self.unk.is_none() {
+                    if let Some(i) = out[start..].iter().position(|&id| id == NONE) {
+                        let c = self.tokenizer.tokens(text)[i];
+                        out.truncate(start);
+                        return Err(Error::UnknownToken(c.to_string()));
+                    }
                 }
+                return Ok(());
             }
-            return Ok(());
+            out.truncate(start);
         }
         let mut err = None;
         self.tokenizer
@@ -558,12 +694,50 @@ impl Vocab {
         err.map_or(Ok(()), Err)
     }
 
-    /// The character of the `i`-th token of ASCII `text` (for error messages).
-    fn ascii_tokens_char(&self, text: &str, i: usize) -> char {
-        text.bytes()
-            .filter(|&b| self.ascii_tokens[b as usize] != DROP)
-            .nth(i)
-            .map_or('?', char::from)
+    /// [`Vocab::encode_into`] by the lookup tables: one load per character, and branch-free
+    /// compaction (every id is written, the end advances past the kept ones only). Unknown
+    /// characters become the unk id, or [`NONE`] without one. False (nothing appended) when the
+    /// text needs the general path.
+    fn encode_mapped(&self, text: &str, t: &CharTables, out: &mut Vec<u32>) -> bool {
+        let start = out.len();
+        // one slot per byte is enough: a character of several bytes makes at most two tokens
+        out.resize(start + text.len(), 0);
+        let bmp: &[u32] = if text.is_ascii() {
+            &[]
+        } else {
+            self.bmp_tokens.get_or_init(|| {
+                t.bmp
+                    .iter()
+                    .map(|&v| match v {
+                        DROP | SLOW => v,
+                        cp => char::from_u32(cp).map_or(NONE, |c| self.id_or_none(c)),
+                    })
+                    .collect()
+            })
+        };
+        let mut st = (&mut *out, start);
+        let done = map_chars(
+            text,
+            &self.ascii_tokens,
+            bmp,
+            &mut st,
+            |(o, n), id| {
+                o[*n] = id;
+                *n += (id != DROP) as usize;
+            },
+            |(o, n), c| {
+                self.tokenizer.slow_char(c, |l| {
+                    if *n == o.len() {
+                        o.push(0);
+                    }
+                    o[*n] = self.id_or_none(l);
+                    *n += 1;
+                })
+            },
+        );
+        let n = st.1;
+        out.truncate(if done { n } else { start });
+        done
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
@@ -661,6 +835,66 @@ mod tests {
         let raw = Vocab::from_texts(&texts, None, Tokenizer::raw()).unwrap();
         assert_eq!(raw.tokens(), &["a", "b", "c", "。"]);
         assert!(matches!(raw.encode("z"), Err(Error::UnknownToken(_))));
+    }
+
+    #[test]
+    fn lookup_tables_agree_with_the_general_path() {
+        // every character of the Basic Multilingual Plane, some of the other planes, in runs
+        // mixed with ASCII, through the tables (vocabulary and encoding) and one by one
+        let all: String = (0u32..0x10000)
+            .chain([0x1F600, 0x10400, 0x1D400, 0x20000])
+            .filter_map(char::from_u32)
+            .collect();
+        let texts: Vec<String> = all
+            .chars()
+            .collect::<Vec<_>>()
+            .chunks(61)
+            .map(|c| format!("Ab, {} x", c.iter().collect::<String>()))
+            .collect();
+        let custom = Tokenizer {
+            punctuation: CharSet::new(JA_PUNCTUATION),
+            ..Tokenizer::default()
+        };
+        let no_lower = Tokenizer {
+            lowercase: false,
+            ..Tokenizer::default()
+        };
+        for tok in [Tokenizer::default(), custom, no_lower, Tokenizer::raw()] {
+            assert!(tok.char_tables().is_some());
+            let v = Vocab::from_texts(&texts, Some("<unk>"), tok.clone()).unwrap();
+            let mut want: Vec<char> = texts.iter().flat_map(|t| tok.tokens(t)).collect();
+            want.sort_unstable();
+            want.dedup();
+            let got: Vec<char> = v.tokens()[1..]
+                .iter()
+                .map(|t| t.chars().next().unwrap())
+                .collect();
+            assert_eq!(got, want);
+            for t in &texts {
+                let ids: Vec<u32> = tok
+                    .tokens(t)
+                    .iter()
+                    .map(|&c| v.id_of_char(c).unwrap())
+                    .collect();
+                assert_eq!(v.encode(t).unwrap(), ids, "{t:?}");
+            }
+            // unknown characters: unk, or an error naming the first one
+            let small = Vocab::from_texts(&["ab"], None, tok.clone()).unwrap();
+            match small.encode("ab\u{3042}x") {
+                Err(Error::UnknownToken(c)) => assert_eq!(c, "\u{3042}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // final sigma: the table path hands the document to the general path
+        let v = Vocab::from_texts(&["ΟΔΟΣ ΣΑ"], Some("<unk>"), Tokenizer::default()).unwrap();
+        assert!(v.id_of("ς").is_some() && v.id_of("σ").is_some());
+        let t = Tokenizer::default();
+        let want: Vec<u32> = t
+            .tokens("ΟΔΟΣ ΣΑ")
+            .iter()
+            .map(|&c| v.id_of_char(c).unwrap())
+            .collect();
+        assert_eq!(v.encode("ΟΔΟΣ ΣΑ").unwrap(), want);
     }
 
     #[test]
