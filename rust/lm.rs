@@ -37,6 +37,9 @@ impl Score {
     }
 }
 
+/// Ids [`NgramModel::count_texts`] collects before counting them in one go (4 MiB per thread).
+pub const COUNT_CHUNK: usize = 1 << 20;
+
 pub fn check_k(k: f64) -> Result<()> {
     if !(k > 0.0 && k.is_finite()) {
         return Err(Error::invalid(
@@ -75,6 +78,11 @@ impl NgramModel {
     /// The id sequence of one document as the model sees it (padded when `pad`).
     fn sequence_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         out.clear();
+        self.append_sequence(text, out)
+    }
+
+    /// Appends the id sequence of one document to `out`.
+    fn append_sequence(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         let n = self.order() - 1;
         if let Some(bos) = self.bos() {
             out.extend(std::iter::repeat_n(bos, n));
@@ -87,20 +95,31 @@ impl NgramModel {
     }
 
     /// Counts of `texts` (documents) as a separate table, in parallel; [`NgramModel::add_counts`]
-    /// merges it in.
+    /// merges it in. Each thread encodes documents into a buffer of about [`COUNT_CHUNK`] ids
+    /// and counts a full buffer at once ([`NgramCounts::add_runs`]).
     pub fn count_texts<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<NgramCounts> {
         let empty = NgramCounts::new(self.order(), self.id_space())?;
         texts
             .par_iter()
             .try_fold(
-                || (empty.clone(), Vec::new()),
-                |(mut counts, mut ids), t| {
-                    self.sequence_into(t.as_ref(), &mut ids)?;
-                    counts.add_sequence(&ids)?;
-                    Ok::<_, Error>((counts, ids))
+                || (empty.clone(), Vec::new(), Vec::new()),
+                |(mut counts, mut ids, mut ends), t| {
+                    self.append_sequence(t.as_ref(), &mut ids)?;
+                    ends.push(ids.len());
+                    if ids.len() >= COUNT_CHUNK {
+                        counts.add_runs(&ids, &ends)?;
+                        ids.clear();
+                        ends.clear();
+                    }
+                    Ok::<_, Error>((counts, ids, ends))
                 },
             )
-            .map(|r| r.map(|(c, _)| c))
+            .map(|r| {
+                r.and_then(|(mut counts, ids, ends)| {
+                    counts.add_runs(&ids, &ends)?;
+                    Ok(counts)
+                })
+            })
             .try_reduce(|| empty.clone(), |a, b| a.merged(b))
     }
 
