@@ -19,6 +19,7 @@ import textsieve  # noqa: E402
 from textsieve.cli import main  # noqa: E402
 from textsieve.distributed import (  # noqa: E402
     _bucket_pairs,
+    _Classes,
     _plan_partitions,
     _RangeReader,
     dedup_dask,
@@ -257,6 +258,112 @@ def test_bucket_pairs_and_components() -> None:
         7: 2,
         9: 4,
     }
+
+
+@pytest.fixture(scope="module")
+def copies_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Heavy exact copying: 300 copies of one text (and 1 to 12 character edits of it, some of
+    them copied too), two classes of 10 copies whose texts are near-duplicates of each other, a
+    triple a, b, c (3 copies each) with J(a,b) < t, J(a,c) < t and J(b,c) >= t (a shares half of
+    b's text), 200 other documents and copies of empty texts; shuffled into three JSONL files."""
+    rng = random.Random(29)
+    root = tmp_path_factory.mktemp("copies")
+    t = paragraph(rng)
+    u = paragraph(rng)
+    b = paragraph(rng, 60)
+    a = b[: len(b) // 2] + " " + paragraph(rng, 30)
+    texts = [t] * 300
+    for n in range(24):
+        near = edit(rng, t, 1 + n % 12)
+        texts += [near] * (1 if n % 4 else 5)
+    texts += [u] * 10 + [edit(rng, u, 2)] * 10
+    c = edit(rng, b, 3)
+    (root / "abc.json").write_text(json.dumps([a, b, c]))
+    texts += [a] * 3 + [b] * 3 + [c] * 3
+    texts += [paragraph(rng) for _ in range(200)] + ["", "", "  "]
+    rng.shuffle(texts)
+    (root / "in").mkdir()
+    for f in range(3):
+        with open(root / "in" / f"p{f}.jsonl", "w") as fh:
+            for n, text in enumerate(texts[f::3]):
+                fh.write(json.dumps({"id": f"p{f}-{n}", "text": text}) + "\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"keep": "longest", "threshold": 0.7},
+        {"bands": 24, "rows": 1, "num_perm": 24, "threshold": 0.6},  # the {a, b, c} buckets
+        {"verify": "minhash", "shingle": "word", "k": 2},
+    ],
+)
+def test_exact_copies_same_answer_near_linear_candidates(
+    copies_corpus: Path, cluster: str, tmp_path: Path, options
+) -> None:
+    inputs = sorted((copies_corpus / "in").glob("*.jsonl"))
+    records, res = local_result(inputs, **options)
+    stats = dedup_dask(inputs, tmp_path, scheduler=cluster, partition_bytes=12000, **options)
+    assert stats["parameters"]["partitions"] >= 6
+    check_against_local(tmp_path, records, res)
+    # pairs.jsonl: the local engine's pairs in its order (ids are unique here)
+    ids = [r.id for r in records]
+    got = [(p["id_a"], p["id_b"], p["jaccard"]) for p in read_jsonl(tmp_path / "pairs.jsonl")]
+    assert got == [(ids[i], ids[j], float(x)) for i, j, x in res.pairs.tolist()]
+    ds, dk = stats["dedup_stats"], stats["dask"]
+    for key in ("n_pairs", "n_kept", "n_removed", "n_clusters", "n_candidates"):
+        assert ds[key] == res.stats[key], key
+    assert stats["n_clusters_with_duplicates"] == len(clusters_of(ids, res.cluster.tolist()))
+    # 300 copies: 44,850 pairs in the local engine's buckets, a few hundred edges here
+    assert dk["largest_copy_class"] == 300 and dk["copy_classes"] >= 10
+    assert dk["exact_copies"] == 299 + 6 * 4 + 9 + 9 + 3 * 2  # empty texts stay out
+    assert res.stats["n_candidates"] >= 44_850 and dk["candidate_edges"] < 1_000
+    if options.get("rows") == 1:
+        # the triple: (b, c) found for every copy of b and c, nothing with a
+        abc = json.loads((copies_corpus / "abc.json").read_text())
+        assert textsieve.jaccard(abc[1], abc[2]) >= 0.6
+        assert max(textsieve.jaccard(abc[0], x) for x in abc[1:]) < 0.6
+        which = {r.id: abc.index(r.text) for r in records if r.text in abc}
+        found = [
+            tuple(sorted((which[p[0]], which[p[1]])))
+            for p in got
+            if p[0] in which and p[1] in which
+        ]
+        assert sorted(found) == [(0, 0)] * 3 + [(1, 1)] * 3 + [(1, 2)] * 9 + [(2, 2)] * 3
+
+
+def test_exact_copies_cli_bytes(copies_corpus: Path, cluster: str, tmp_path: Path) -> None:
+    common = ["dedup", str(copies_corpus / "in"), "-q"]
+    assert main([*common, "-o", str(tmp_path / "local")]) == 0
+    argv = [*common, "-o", str(tmp_path / "dask"), "--engine", "dask", "--scheduler", cluster]
+    assert main(argv) == 0
+    for name in ("kept.jsonl", "removed.jsonl", "pairs.jsonl"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    a = json.loads((tmp_path / "local" / "stats.json").read_text())
+    b = json.loads((tmp_path / "dask" / "stats.json").read_text())
+    for key in ("n_kept", "n_removed", "n_clusters", "n_pairs", "largest_cluster"):
+        assert a[key] == b[key], key
+
+
+def test_classes_expand_pairs() -> None:
+    # classes {2, 5, 9} and {4, 6}; 7 and 8 are in no class
+    cl = _Classes(np.array([4, 2, 2, 4, 2]), np.array([6, 9, 2, 4, 5]))
+    assert cl.size(np.array([2, 4, 7])).tolist() == [3, 2, 1]
+    lo, hi, x = cl.cross(np.array([2, 4, 7]), np.array([4, 8, 8]), np.array([0.5, 0.7, 0.9]))
+    got = sorted(zip(lo.tolist(), hi.tolist(), x.tolist(), strict=True))
+    want = sorted(
+        [(min(p, q), max(p, q), 0.5) for p in (2, 5, 9) for q in (4, 6)]
+        + [(4, 8, 0.7), (6, 8, 0.7), (7, 8, 0.9)]
+    )
+    assert got == want
+    lo, hi = cl.within(0, 10)
+    assert sorted(zip(lo.tolist(), hi.tolist(), strict=True)) == [(2, 5), (2, 9), (4, 6), (5, 9)]
+    lo, hi = cl.within(3, 10)  # only the classes whose rep is in [3, 10)
+    assert list(zip(lo.tolist(), hi.tolist(), strict=True)) == [(4, 6)]
+    empty = _Classes(np.empty(0, np.int64), np.empty(0, np.int64))
+    lo, hi, _ = empty.cross(np.array([1]), np.array([3]), np.array([1.0]))
+    assert (lo.tolist(), hi.tolist()) == ([1], [3])
 
 
 def test_bad_record_names_file_and_line(tmp_path: Path, cluster: str, capsys) -> None:

@@ -6,33 +6,48 @@ write files under ``OUTDIR/_work``, so workers only need a shared filesystem and
 tasks that finished (each task's marker is written last, atomically):
 
 1. ``lines``: split files: count the lines before each partition (for ``FILE:LINE`` ids);
-2. ``sign``: read a partition, MinHash signatures and band keys with the Rust kernels;
-3. ``scatter``: send every ``(band, key, doc)`` to a bucket shard chosen by hashing the band key;
-4. ``bucket``: per shard, group by ``(band, key)`` and emit the candidate pairs of each bucket,
+2. ``sign``: read a partition, MinHash signatures and band keys with the Rust kernels, a digest
+   of each non-empty text (sent to a shard by digest) and the partition's ids;
+3. ``copies``: per digest shard, the classes of exact copies (equal digests; the smallest
+   document is the class's rep);
+4. ``scatter``: send every ``(band, key, doc)`` of a rep (or a document in no class) to a bucket
+   shard chosen by hashing the band key;
+5. ``bucket``: per shard, group by ``(band, key)`` and emit the candidate pairs of each bucket,
    routed to the partition of their smaller document;
-5. ``edges``: per partition, the distinct candidate pairs, and which documents of other
+6. ``edges``: per partition, the distinct candidate pairs, and which documents of other
    partitions their verification needs;
-6. ``fetch``: per partition, the texts (or signatures) that other partitions asked for;
-7. ``verify``: per partition, the exact Jaccard of every candidate pair; the pairs at or above the
-   threshold (``pairs.jsonl`` rows, with both ids);
-8. ``components``: connected components of the verified pairs (one task, in memory: see
-   :data:`COMPONENTS_IN_MEMORY_MAX_EDGES`), the kept document of each cluster (keep policy), and
-   per partition the pairs (document, kept document) still to measure;
-9. ``fetch2`` and ``write``: the kept document's text and id for each removed document, its
-   exact similarity to it, and the partition's ``kept`` and ``removed`` records.
+7. ``fetch``: per partition, the texts (or signatures) and copy classes that other partitions
+   asked for;
+8. ``verify``: per partition, the exact Jaccard of every candidate pair; the pairs at or above the
+   threshold, expanded to the members of both classes, plus the pairs within its classes, each
+   sent to the partition of its smaller document;
+9. ``pairs``: per partition, its verified pairs sorted, with both ids (``pairs.jsonl`` rows);
+10. ``components``: connected components of the verified pairs (one task, in memory: see
+    :data:`COMPONENTS_IN_MEMORY_MAX_EDGES`), the kept document of each cluster (keep policy), and
+    per partition the pairs (document, kept document) still to measure;
+11. ``fetch2`` and ``write``: the kept document's text and id for each removed document, its
+    exact similarity to it, and the partition's ``kept`` and ``removed`` records.
 
 Then the driver concatenates the partitions into ``kept.jsonl``, ``removed.jsonl`` and
 ``pairs.jsonl`` and writes ``stats.json`` and ``report.html``, as ``textsieve dedup`` does.
 
 Why the answer is the local engine's: documents get the same global numbers (input order), the
-same signatures and band keys (same kernels), and the candidate pairs are, as in the local
-engine, *every* pair of non-empty documents that share a ``(band, key)`` bucket (deduplicated).
-A star to the bucket's smallest document would make fewer edges, but it loses verified pairs: in
-a bucket ``{a, b, c}`` with ``J(a, b) < t``, ``J(a, c) < t`` and ``J(b, c) >= t`` the star checks only
-``(a, b)`` and ``(a, c)``, so ``(b, c)`` (and the cluster it makes) would be missing. Verification
-is the same exact Jaccard over the same 64-bit shingle hashes (the same ``f64`` division), the
-components' roots are their smallest documents, as in the local union-find, and the keep policy
-is the same.
+same signatures and band keys (same kernels), and the verified pairs are, as in the local engine,
+*every* pair of non-empty documents that share a ``(band, key)`` bucket and reach the threshold.
+The candidates are fewer, but lose nothing. Exact copies (equal texts: equal shingle sets, so
+equal band keys, similarity 1.0 to each other and the same similarity to any other document)
+form classes, found by a 128-bit digest of the text (trusted, not re-verified), and only each
+class's rep (its smallest document) goes into the buckets. The candidate edges are one
+(rep, copy) edge per copy plus every pair of reps in each bucket: near-linear where buckets are
+made of copies, but still ``m(m-1)/2`` for a bucket of ``m`` distinct texts, because a star to
+the bucket's smallest document would lose verified pairs: in a bucket ``{a, b, c}`` with
+``J(a, b) < t``, ``J(a, c) < t`` and ``J(b, c) >= t`` the star checks only ``(a, b)`` and
+``(a, c)``, so ``(b, c)`` (and the cluster it makes) would be missing. Each verified rep pair
+``(A, B, x)`` stands for the pairs ``(Ai, Bj, x)`` of the members of both classes, and each
+class for its pairs ``(Ai, Aj, 1.0)``; verify writes them all out, so that part of the work is
+the size of the output. Verification is the same exact Jaccard over the same 64-bit shingle
+hashes (the same ``f64`` division), the components' roots are their smallest documents, as in
+the local union-find, and the keep policy is the same.
 
 >>> from textsieve.distributed import dedup_dask                        # doctest: +SKIP
 >>> stats = dedup_dask(["shards/"], "out/", n_workers=4)                # doctest: +SKIP
@@ -78,11 +93,13 @@ __all__ = ["COMPONENTS_IN_MEMORY_MAX_EDGES", "STAGES", "dedup_dask"]
 STAGES = (
     "lines",
     "sign",
+    "copies",
     "scatter",
     "bucket",
     "edges",
     "fetch",
     "verify",
+    "pairs",
     "components",
     "fetch2",
     "write",
@@ -95,9 +112,12 @@ COMPONENTS_IN_MEMORY_MAX_EDGES = 100_000_000
 #: Default partition size for splitting large uncompressed JSONL / text files.
 DEFAULT_PARTITION_BYTES = 64 << 20
 
-_WORK_VERSION = 1
+_WORK_VERSION = 2
 _EMPTY_SIG = np.uint32(0xFFFFFFFF)
 _SHUFFLE_DTYPE = np.dtype([("band", "<u4"), ("key", "<u8"), ("gid", "<u4")])
+#: a document's content digest (blake2b, 16 bytes, as two words), its partition and its number
+#: there (the sign stage does not know the global numbers yet)
+_DIGEST_DTYPE = np.dtype([("d0", "<u8"), ("d1", "<u8"), ("part", "<u4"), ("local", "<u4")])
 OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
 REPORT_CLUSTERS = 12
 REPORT_MEMBERS = 4
@@ -151,6 +171,68 @@ def _write_rows(path: str, rows: Iterable[Any]) -> None:
 def _load_json(path: str) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def _save_sharded(
+    work: str, name: str, p: int, rows: np.ndarray, shard: np.ndarray, ctx: dict[str, Any]
+) -> None:
+    """Partition ``p``'s rows for a shuffle: one file sorted by shard, and the row range of each
+    shard (shard ``s`` reads rows ``cuts[s]:cuts[s+1]``, see :func:`_load_shard`)."""
+    order = np.argsort(shard, kind="stable")
+    cuts = np.searchsorted(shard[order], np.arange(ctx["n_shards"] + 1)).astype(np.int64)
+    with _work_file(_p(work, name, f"from-{p:05d}.npy")) as fh:
+        np.save(fh, rows[order])
+    with _work_file(_p(work, name, f"from-{p:05d}.cuts.npy")) as fh:
+        np.save(fh, cuts)
+
+
+def _load_shard(work: str, name: str, sh: int, n_parts: int, dtype: np.dtype) -> np.ndarray:
+    """Shard ``sh``'s rows of a shuffle, from every partition's file (memory-mapped slices)."""
+    chunks = []
+    for p in range(n_parts):
+        cuts = np.load(_p(work, name, f"from-{p:05d}.cuts.npy"))
+        x, y = int(cuts[sh]), int(cuts[sh + 1])
+        if x < y:
+            rows = np.load(_p(work, name, f"from-{p:05d}.npy"), mmap_mode="r")
+            chunks.append(np.array(rows[x:y]))
+    return np.concatenate(chunks) if chunks else np.empty(0, dtype)
+
+
+def _load_all(pattern: str, *names: str) -> list[np.ndarray]:
+    """The named arrays of every ``.npz`` file matching ``pattern``, concatenated (empty int64
+    arrays when none matches)."""
+    zs = [_load_npz(f) for f in sorted(_glob.glob(pattern))]
+    return [np.concatenate([z[n] for z in zs]) if zs else np.empty(0, np.int64) for n in names]
+
+
+def _save_ids(work: str, p: int, ids: list[str]) -> None:
+    """Partition ``p``'s ids as one UTF-8 blob and offsets, read back a few at a time with
+    :func:`_ids_of` (memory-mapped)."""
+    encoded = [i.encode("utf-8", "surrogatepass") for i in ids]
+    offsets = np.zeros(len(ids) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(e) for e in encoded])
+    blob = np.frombuffer(b"".join(encoded) + b"\0", np.uint8)  # never empty: mmap refuses that
+    with _work_file(_p(work, "ids", f"part-{p:05d}.npy")) as fh:
+        np.save(fh, blob)
+    with _work_file(_p(work, "ids", f"part-{p:05d}.offsets.npy")) as fh:
+        np.save(fh, offsets)
+
+
+def _ids_of(work: str, offsets: np.ndarray, gids: np.ndarray) -> list[str]:
+    """The ids of documents anywhere in the corpus, in the order of ``gids``."""
+    u, inv = np.unique(gids, return_inverse=True)
+    names = np.empty(len(u), object)
+    owner = _part_of(offsets, u)
+    for b in np.unique(owner).tolist():
+        sel = np.flatnonzero(owner == b)
+        off = np.load(_p(work, "ids", f"part-{b:05d}.offsets.npy"), mmap_mode="r")
+        blob = np.load(_p(work, "ids", f"part-{b:05d}.npy"), mmap_mode="r")
+        local = u[sel] - int(offsets[b])
+        names[sel] = [
+            bytes(blob[x:y]).decode("utf-8", "surrogatepass")
+            for x, y in zip(off[local].tolist(), off[local + 1].tolist(), strict=True)
+        ]
+    return names[inv].tolist()
 
 
 def _marker(work: str, stage: str, idx: int) -> str:
@@ -338,6 +420,77 @@ def _bucket_pairs(band: np.ndarray, key: np.ndarray, gid: np.ndarray) -> np.ndar
     return np.unique(np.concatenate(out))
 
 
+def _ranks(counts: np.ndarray) -> np.ndarray:
+    """``0, 1, ..., c - 1`` for each ``c`` in ``counts``, concatenated."""
+    counts = np.asarray(counts, np.int64)
+    total = int(counts.sum())
+    return np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _groups(*cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and sizes of the runs of equal rows in sorted columns."""
+    n = len(cols[0])
+    new = np.zeros(n, bool)
+    if n:
+        new[0] = True
+        for c in cols:
+            new[1:] |= c[1:] != c[:-1]
+    starts = np.flatnonzero(new)
+    return starts, np.diff(np.append(starts, n))
+
+
+class _Classes:
+    """Exact-copy classes: ``rep`` (the class's smallest document) and ``member`` (the rep
+    included), sorted by ``(rep, member)``. A document in no class is its own class of one."""
+
+    def __init__(self, rep: np.ndarray, member: np.ndarray) -> None:
+        order = np.lexsort((member, rep))
+        self.member = member[order].astype(np.int64)
+        starts, self.sizes = _groups(rep[order])
+        self.starts = starts
+        self.reps = rep[order][starts].astype(np.int64)
+
+    def _find(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not len(self.reps):
+            return np.zeros(len(g), np.int64), np.zeros(len(g), bool)
+        pos = np.minimum(np.searchsorted(self.reps, g), len(self.reps) - 1)
+        return pos, self.reps[pos] == g
+
+    def size(self, g: np.ndarray) -> np.ndarray:
+        pos, hit = self._find(g)
+        return np.where(hit, self.sizes[pos] if len(self.reps) else 1, 1).astype(np.int64)
+
+    def nth(self, g: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """The ``k``-th smallest member of the class of rep ``g`` (``k < size(g)``)."""
+        pos, hit = self._find(g)
+        if not len(self.reps):
+            return g
+        at = np.minimum(self.starts[pos] + k, len(self.member) - 1)
+        return np.where(hit, self.member[at], g)
+
+    def cross(
+        self, a: np.ndarray, b: np.ndarray, x: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every pair ``(member of a[n], member of b[n])`` with the value ``x[n]``, ordered
+        ``lo < hi``: what the rep pair ``(a[n], b[n])`` stands for."""
+        sa, sb = self.size(a), self.size(b)
+        n = sa * sb
+        k = np.repeat(np.arange(len(a)), n)
+        t = _ranks(n)
+        ai, bj = self.nth(a[k], t // sb[k]), self.nth(b[k], t % sb[k])
+        return np.minimum(ai, bj), np.maximum(ai, bj), x[k]
+
+    def within(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every pair of members ``lo < hi`` of the classes whose rep is in ``[lo, hi)``."""
+        sel = np.flatnonzero((self.reps >= lo) & (self.reps < hi))
+        starts, sizes = self.starts[sel], self.sizes[sel]
+        elem = np.repeat(starts, sizes) + _ranks(sizes)  # indices into member
+        later = np.repeat(sizes, sizes) - 1 - _ranks(sizes)  # members after each one
+        first = np.repeat(elem, later)
+        second = first + 1 + _ranks(later)
+        return self.member[first], self.member[second]
+
+
 def _estimate(a: np.ndarray, b: np.ndarray) -> float:
     return int(np.count_nonzero(a == b)) / len(a) if len(a) else 0.0
 
@@ -355,7 +508,8 @@ def _stage_sign(ctx: dict[str, Any], p: int) -> dict[str, Any]:
     s, work = ctx["settings"], ctx["work"]
     t0 = time.perf_counter()
     part = _Partition(ctx, p, ctx["line_base"][p])
-    texts = [r.text for r in part.records()]
+    records = part.records()
+    texts = [r.text for r in records]
     t_read = time.perf_counter() - t0
     t0 = time.perf_counter()
     sigs = _hasher(s).signatures(texts, ctx["num_threads"], "strict")
@@ -371,7 +525,20 @@ def _stage_sign(ctx: dict[str, Any], p: int) -> dict[str, Any]:
     if s["verify"] == "minhash":
         arrays["sigs"] = sigs32
     _save_npz(_p(work, "sign", f"part-{p:05d}.npz"), **arrays)
-    n_bytes = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
+    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+    n_bytes = sum(map(len, encoded))
+    # exact copies: the digest of the very text that was shingled (equal texts, equal shingle
+    # sets, equal band keys), sent to a shard by digest for the `copies` stage
+    docs = np.flatnonzero(~empty)
+    digest = np.frombuffer(
+        b"".join(hashlib.blake2b(encoded[i], digest_size=16).digest() for i in docs.tolist()),
+        dtype="<u8",
+    ).reshape(-1, 2)
+    rows = np.empty(len(docs), _DIGEST_DTYPE)
+    rows["d0"], rows["d1"] = digest[:, 0], digest[:, 1]
+    rows["part"], rows["local"] = p, docs
+    _save_sharded(work, "digests", p, rows, rows["d0"] % np.uint64(ctx["n_shards"]), ctx)
+    _save_ids(work, p, [r.id for r in records])
     return {
         "n": len(texts),
         "n_empty": int(empty.sum()),
@@ -381,42 +548,66 @@ def _stage_sign(ctx: dict[str, Any], p: int) -> dict[str, Any]:
     }
 
 
+def _stage_copies(ctx: dict[str, Any], sh: int) -> dict[str, Any]:
+    """Exact-copy classes of one digest shard: documents with equal digests, the smallest one
+    their rep. Writes the class lists (rep, member) to the rep's partition (``classes/``) and
+    each copy's rep to the copy's partition (``copyof/``); classes of one are left out."""
+    work, offsets = ctx["work"], np.asarray(ctx["offsets"])
+    rows = _load_shard(work, "digests", sh, len(offsets), _DIGEST_DTYPE)
+    gid = offsets[rows["part"].astype(np.int64)] + rows["local"].astype(np.int64)
+    order = np.lexsort((gid, rows["d1"], rows["d0"]))
+    gid = gid[order]
+    starts, sizes = _groups(rows["d0"][order], rows["d1"][order])
+    rep = np.repeat(gid[starts], sizes)
+    multi = np.repeat(sizes, sizes) > 1
+    rep, member = rep[multi], gid[multi]
+    copy = member != rep
+    for name, by, arrays in (
+        ("classes", rep, {"rep": rep, "member": member}),
+        ("copyof", member[copy], {"gid": member[copy], "rep": rep[copy]}),
+    ):
+        owner = _part_of(offsets, by)
+        for a in np.unique(owner).tolist():
+            sel = owner == a
+            _save_npz(
+                _p(work, name, f"part-{a:05d}", f"shard-{sh:05d}.npz"),
+                **{k: v[sel] for k, v in arrays.items()},
+            )
+    big = sizes[sizes > 1]
+    return {
+        "classes": len(big),
+        "copies": int(big.sum() - len(big)),
+        "largest_class": int(big.max()) if len(big) else 0,
+    }
+
+
 def _stage_scatter(ctx: dict[str, Any], p: int) -> dict[str, Any]:
+    """Partition ``p``'s ``(band, key, doc)`` rows to bucket shards, for its non-empty documents
+    that are no exact copy of a smaller one (a copy is in every bucket its rep is in)."""
     work, n_shards = ctx["work"], ctx["n_shards"]
+    first = int(ctx["offsets"][p])
     z = _load_npz(_p(work, "sign", f"part-{p:05d}.npz"))
     keys, empty = z["keys"], z["empty"]
     docs = np.flatnonzero(~empty)
+    (copies,) = _load_all(_p(work, "copyof", f"part-{p:05d}", "shard-*.npz"), "gid")
+    docs = docs[~np.isin(docs, copies - first)]
     n_bands = keys.shape[1]
     key = keys[docs].reshape(-1)
     band = np.tile(np.arange(n_bands, dtype=np.uint32), len(docs))
-    gid = np.repeat(docs + int(ctx["offsets"][p]), n_bands).astype(np.uint32)
+    rows = np.empty(len(key), _SHUFFLE_DTYPE)
+    rows["band"], rows["key"] = band, key
+    rows["gid"] = np.repeat(docs + first, n_bands)
     shard = ((key + band.astype(np.uint64)) % np.uint64(n_shards)).astype(np.int64)
-    order = np.argsort(shard, kind="stable")
-    rows = np.empty(len(order), _SHUFFLE_DTYPE)
-    rows["band"], rows["key"], rows["gid"] = band[order], key[order], gid[order]
-    cuts = np.searchsorted(shard[order], np.arange(n_shards + 1)).astype(np.int64)
-    # one file per partition, sorted by shard; shard s reads rows cuts[s]:cuts[s+1]
-    with _work_file(_p(work, "shuffle", f"from-{p:05d}.npy")) as fh:
-        np.save(fh, rows)
-    with _work_file(_p(work, "shuffle", f"from-{p:05d}.cuts.npy")) as fh:
-        np.save(fh, cuts)
-    return {"entries": len(key)}
+    _save_sharded(work, "shuffle", p, rows, shard, ctx)
+    return {"entries": len(key), "copies_left_out": len(copies)}
 
 
 def _stage_bucket(ctx: dict[str, Any], sh: int) -> dict[str, Any]:
     work, offsets = ctx["work"], np.asarray(ctx["offsets"])
-    chunks = []
-    for p in range(len(offsets)):
-        cuts = np.load(_p(work, "shuffle", f"from-{p:05d}.cuts.npy"))
-        x, y = int(cuts[sh]), int(cuts[sh + 1])
-        if x < y:
-            rows = np.load(_p(work, "shuffle", f"from-{p:05d}.npy"), mmap_mode="r")
-            chunks.append(np.array(rows[x:y]))
-    if not chunks:
+    rows = _load_shard(work, "shuffle", sh, len(offsets), _SHUFFLE_DTYPE)
+    if not len(rows):
         return {"pairs": 0, "entries": 0, "largest_bucket": 0}
-    rows = np.concatenate(chunks)
-    bands, keys, gids = [rows["band"]], [rows["key"]], [rows["gid"]]
-    band, key, gid = np.concatenate(bands), np.concatenate(keys), np.concatenate(gids)
+    band, key, gid = rows["band"], rows["key"], rows["gid"]
     pairs = _bucket_pairs(band, key, gid.astype(np.int64))
     lo, _ = _unpack(pairs)
     owner = _part_of(offsets, lo)
@@ -427,12 +618,8 @@ def _stage_bucket(ctx: dict[str, Any], sh: int) -> dict[str, Any]:
             _save_npz(_p(work, "cand", f"part-{a:05d}", f"shard-{sh:05d}.npz"), pairs=pairs[x:y])
     # the largest bucket, for the record (quadratic buckets are what costs)
     order = np.lexsort((key, band))
-    b2, k2 = band[order], key[order]
-    new = np.ones(len(b2), bool)
-    new[1:] = (b2[1:] != b2[:-1]) | (k2[1:] != k2[:-1])
-    starts = np.flatnonzero(new)
-    largest = int(np.diff(np.append(starts, len(b2))).max()) if len(b2) else 0
-    return {"pairs": len(pairs), "entries": len(gid), "largest_bucket": largest}
+    _, sizes = _groups(band[order], key[order])
+    return {"pairs": len(pairs), "entries": len(gid), "largest_bucket": int(sizes.max())}
 
 
 def _request(work: str, rnd: str, a: int, offsets: np.ndarray, gids: np.ndarray) -> list[int]:
@@ -473,6 +660,12 @@ def _stage_fetch(ctx: dict[str, Any], b: int, rnd: str) -> dict[str, Any]:
     sigs = None
     if ctx["settings"]["verify"] == "minhash":
         sigs = _load_npz(_p(work, "sign", f"part-{b:05d}.npz"))["sigs"]
+    # round 1 also sends the exact-copy classes of the asked documents (reps of this partition)
+    crep, cmember = (
+        _load_all(_p(work, "classes", f"part-{b:05d}", "shard-*.npz"), "rep", "member")
+        if rnd == "r1"
+        else (np.empty(0, np.int64),) * 2
+    )
     sent = 0
     for f in reqs:
         a = int(os.path.basename(f)[5:10])
@@ -486,6 +679,13 @@ def _stage_fetch(ctx: dict[str, Any], b: int, rnd: str) -> dict[str, Any]:
         _save_json(_p(work, rnd, "got", f"to-{a:05d}", f"from-{b:05d}.json"), payload)
         if sigs is not None:
             _save_npz(_p(work, rnd, "got", f"to-{a:05d}", f"from-{b:05d}.npz"), sigs=sigs[local])
+        asked = np.isin(crep, gids)
+        if asked.any():
+            _save_npz(
+                _p(work, rnd, "got", f"to-{a:05d}", f"from-{b:05d}.classes.npz"),
+                rep=crep[asked],
+                member=cmember[asked],
+            )
         sent += len(gids)
     return {"sent": sent}
 
@@ -548,7 +748,12 @@ class _Docs:
 
 
 def _stage_verify(ctx: dict[str, Any], a: int) -> dict[str, Any]:
+    """Verify partition ``a``'s candidate pairs (of reps), and send each pair at or above the
+    threshold, expanded to the members of both classes, to the partition of its smaller document;
+    so are the pairs within the classes whose rep is in ``a`` (similarity 1.0)."""
     work, t = ctx["work"], ctx["settings"]["threshold"]
+    offsets = np.asarray(ctx["offsets"])
+    first, n = int(offsets[a]), ctx["counts"][a]
     pairs = _load_npz(_p(work, "edges", f"part-{a:05d}.npz"))["pairs"]
     ii, jj = _unpack(pairs)
     docs = _Docs(
@@ -556,21 +761,56 @@ def _stage_verify(ctx: dict[str, Any], a: int) -> dict[str, Any]:
     )
     sim = docs.similarities(ii, jj, ctx["num_threads"]) if len(pairs) else np.empty(0)
     ok = sim >= t
-    keep_i, keep_j, jac = ii[ok].tolist(), jj[ok].tolist(), sim[ok].tolist()
-    _save_npz(
-        _p(work, "pairs", f"part-{a:05d}.npz"),
-        i=np.array(keep_i, np.int64),
-        j=np.array(keep_j, np.int64),
-        jaccard=np.array(jac, np.float64),
+    classes = _Classes(
+        *(
+            np.concatenate(both)
+            for both in zip(
+                _load_all(_p(work, "classes", f"part-{a:05d}", "shard-*.npz"), "rep", "member"),
+                _load_all(
+                    _p(work, "r1", "got", f"to-{a:05d}", "from-*.classes.npz"), "rep", "member"
+                ),
+                strict=True,
+            )
+        )
     )
+    lo, hi, x = classes.cross(ii[ok], jj[ok], sim[ok])
+    wlo, whi = classes.within(first, first + n)
+    lo, hi = np.concatenate([lo, wlo]), np.concatenate([hi, whi])
+    x = np.concatenate([x, np.ones(len(wlo))])
+    owner = _part_of(offsets, lo)
+    for c in np.unique(owner).tolist():
+        sel = owner == c
+        _save_npz(
+            _p(work, "xpairs", f"to-{c:05d}", f"from-{a:05d}.npz"),
+            i=lo[sel],
+            j=hi[sel],
+            jaccard=x[sel],
+        )
+    # the local engine's candidates: every pair of documents sharing a bucket
+    in_buckets = int((classes.size(ii) * classes.size(jj)).sum()) + len(wlo)
+    return {"pairs": len(x), "candidates": len(pairs), "doc_pairs_in_buckets": in_buckets}
+
+
+def _stage_pairs(ctx: dict[str, Any], c: int) -> dict[str, Any]:
+    """Partition ``c``'s verified pairs (those whose smaller document is in ``c``), sorted, with
+    the ids of both documents: ``pairs/part-N.jsonl``, and ``pairs/part-N.npz`` (i, j, jaccard)
+    for the components stage."""
+    work, offsets = ctx["work"], np.asarray(ctx["offsets"])
+    i, j, x = _load_all(_p(work, "xpairs", f"to-{c:05d}", "from-*.npz"), "i", "j", "jaccard")
+    x = x.astype(np.float64)
+    order = np.argsort(_pack(i, j), kind="stable")
+    i, j, x = i[order], j[order], x[order]
+    _save_npz(_p(work, "pairs", f"part-{c:05d}.npz"), i=i, j=j, jaccard=x)
+    ids = _ids_of(work, offsets, np.concatenate([i, j]))
+    id_a, id_b = ids[: len(i)], ids[len(i) :]
     _write_rows(
-        _p(work, "pairs", f"part-{a:05d}.jsonl"),
+        _p(work, "pairs", f"part-{c:05d}.jsonl"),
         (
-            {"id_a": docs.id(i), "id_b": docs.id(j), "jaccard": x}
-            for i, j, x in zip(keep_i, keep_j, jac, strict=True)
+            {"id_a": p, "id_b": q, "jaccard": v}
+            for p, q, v in zip(id_a, id_b, x.tolist(), strict=True)
         ),
     )
-    return {"pairs": len(jac), "candidates": len(pairs)}
+    return {"pairs": len(x)}
 
 
 def _stage_components(ctx: dict[str, Any], _: int) -> dict[str, Any]:
@@ -700,11 +940,13 @@ def _stage_snippets(ctx: dict[str, Any], a: int, gids: list[int]) -> dict[int, t
 _STAGE_FUNCS: dict[str, Callable[..., dict[str, Any]]] = {
     "lines": _stage_lines,
     "sign": _stage_sign,
+    "copies": _stage_copies,
     "scatter": _stage_scatter,
     "bucket": _stage_bucket,
     "edges": _stage_edges,
     "fetch": lambda ctx, i: _stage_fetch(ctx, i, "r1"),
     "verify": _stage_verify,
+    "pairs": _stage_pairs,
     "components": _stage_components,
     "fetch2": lambda ctx, i: _stage_fetch(ctx, i, "r2"),
     "write": _stage_write,
@@ -909,6 +1151,7 @@ def dedup_dask(
         "components_max_edges": components_max_edges,
         "line_base": [0] * n_parts,
         "offsets": [0] * n_parts,
+        "counts": [0] * n_parts,
     }
 
     own_client = own_cluster = None
@@ -1003,9 +1246,14 @@ def _drive(
     if n_docs > 0xFFFFFFFF:
         raise TextsieveError("texts: more than 4,294,967,295 documents in one run")
     ctx["offsets"] = offsets.tolist()
+    ctx["counts"] = counts
     if stop_after == "sign":
         return None
-    # 3-5. shuffle by band key, candidate pairs, per-partition edge lists
+    # 3. exact-copy classes (by content digest)
+    copies = stage("copies", range(ctx["n_shards"]))
+    if stop_after == "copies":
+        return None
+    # 4-6. shuffle by band key (reps only), candidate pairs, per-partition edge lists
     stage("scatter", everything)
     if stop_after == "scatter":
         return None
@@ -1022,6 +1270,9 @@ def _drive(
         return None
     verified = stage("verify", everything)
     if stop_after == "verify":
+        return None
+    paired = stage("pairs", everything)
+    if stop_after == "pairs":
         return None
     # 8. components, keep policy
     comp = stage("components", [0])[0]
@@ -1061,8 +1312,9 @@ def _drive(
     multi_reps = clusters["rep"][multi].tolist()
     n_clusters = n_docs - (comp["nodes"] - comp["components"])
     shown = _report_clusters(runner, ctx, multi_reps, multi_sizes)
-    n_pairs = sum(v["pairs"] for v in verified.values())
-    n_candidates = sum(e["candidates"] for e in edges.values())
+    n_pairs = sum(v["pairs"] for v in paired.values())
+    n_candidates = sum(v["doc_pairs_in_buckets"] for v in verified.values())
+    n_copies = sum(c["copies"] for c in copies.values())
     reader_info = [signed[p]["reader"] for p in everything]
     n_skipped = sum(r["skipped"] for r in reader_info)
     skipped = [ex for r in reader_info for ex in r["skipped_examples"]][: _io.MAX_SKIPPED_EXAMPLES]
@@ -1181,6 +1433,10 @@ def _drive(
             "stages": runner.report,
             "components": comp["mode"],
             "largest_bucket": max((b["largest_bucket"] for b in buckets.values()), default=0),
+            "exact_copies": n_copies,
+            "copy_classes": sum(c["classes"] for c in copies.values()),
+            "largest_copy_class": max((c["largest_class"] for c in copies.values()), default=0),
+            "candidate_edges": sum(v["candidates"] for v in verified.values()) + n_copies,
             "task_peak_rss_mb": {
                 name: round(
                     max(
