@@ -95,10 +95,26 @@ impl NgramModel {
     }
 
     /// Counts of `texts` (documents) as a separate table, in parallel; [`NgramModel::add_counts`]
-    /// merges it in. Each thread encodes documents into a buffer of about [`COUNT_CHUNK`] ids
-    /// and counts a full buffer at once ([`NgramCounts::add_runs`]).
+    /// merges it in. Where counting in bulk pays ([`NgramCounts::counts_in_bulk`]), each thread
+    /// encodes documents into a buffer of about [`COUNT_CHUNK`] ids and counts a full buffer at
+    /// once ([`NgramCounts::add_runs`]).
     pub fn count_texts<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<NgramCounts> {
         let empty = NgramCounts::new(self.order(), self.id_space())?;
+        if !empty.counts_in_bulk() {
+            // one document at a time, in a buffer that stays in cache
+            return texts
+                .par_iter()
+                .try_fold(
+                    || (empty.clone(), Vec::new()),
+                    |(mut counts, mut ids), t| {
+                        self.sequence_into(t.as_ref(), &mut ids)?;
+                        counts.add_sequence(&ids)?;
+                        Ok::<_, Error>((counts, ids))
+                    },
+                )
+                .map(|r| r.map(|(c, _)| c))
+                .try_reduce(|| empty.clone(), |a, b| a.merged(b));
+        }
         texts
             .par_iter()
             .try_fold(

@@ -266,6 +266,16 @@ impl NgramCounts {
         Ok(())
     }
 
+    /// Whether [`NgramCounts::add_runs`] counts a large input faster than one
+    /// [`NgramCounts::add_sequence`] per document (otherwise it is the same).
+    pub fn counts_in_bulk(&self) -> bool {
+        self.order == 2
+            && matches!(
+                (&self.grams, &self.contexts),
+                (Table::Sparse(_), Table::Dense(_))
+            )
+    }
+
     /// Counts every document of `ids` (documents one after another; `ends[i]` is where the i-th
     /// ends): the same as [`NgramCounts::add_sequence`] on each. Bigrams over a vocabulary too
     /// large for a dense table, in a large input, are counted in two parts: pairs of the [`HOT`]
@@ -279,14 +289,7 @@ impl NgramCounts {
                 .map(|(a, &b)| &ids[a..b])
         };
         let v = self.id_space as usize;
-        let fast = self.order == 2
-            && ids.len() >= 1 << 18
-            && ids.len() < u32::MAX as usize
-            && matches!(
-                (&self.grams, &self.contexts),
-                (Table::Sparse(_), Table::Dense(_))
-            );
-        if !fast {
+        if !(self.counts_in_bulk() && ids.len() >= 1 << 18 && ids.len() < u32::MAX as usize) {
             return docs().try_for_each(|d| self.add_sequence(d));
         }
         if let Some(&bad) = ids.iter().find(|&&id| id as usize >= v) {

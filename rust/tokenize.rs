@@ -552,23 +552,34 @@ impl Vocab {
         tokenizer: Tokenizer,
     ) -> Result<Self> {
         let tables = tokenizer.char_tables();
-        // characters seen: the Basic Multilingual Plane in a bitmap (8 KiB, plus a word whose
-        // first bit absorbs the dropped characters), other planes in a set
-        type Seen = (Vec<u64>, FxHashSet<char>);
-        let empty = || -> Seen { (vec![0u64; 1025], FxHashSet::default()) };
+        // ASCII byte -> its token byte, 128 when dropped, for a byte-at-a-time loop over ASCII
+        // texts (a branch-free store per byte)
+        let ascii8: Option<[u8; 128]> = tables
+            .as_ref()
+            .map(|t| std::array::from_fn(|b| t.ascii[b].min(128) as u8));
+        // characters seen: ASCII in a byte-indexed array, the Basic Multilingual Plane in a bitmap
+        // (8 KiB, plus a word whose first bit absorbs the dropped characters), other planes in a
+        // set
+        type Seen = ([bool; 256], Vec<u64>, FxHashSet<char>);
+        let empty = || -> Seen { ([false; 256], vec![0u64; 1025], FxHashSet::default()) };
         fn mark(seen: &mut Seen, c: char) {
             let cp = c as u32;
             if cp < 0x10000 {
-                seen.0[(cp >> 6) as usize] |= 1 << (cp & 63);
+                seen.1[(cp >> 6) as usize] |= 1 << (cp & 63);
             } else {
-                seen.1.insert(c);
+                seen.2.insert(c);
             }
         }
-        let (bmp, astral) = texts
+        let (ascii, mut bmp, astral) = texts
             .par_iter()
             .fold(empty, |mut seen, t| {
                 let t = t.as_ref();
-                if let Some(tb) = &tables {
+                if let (Some(tb), Some(a8)) = (&tables, &ascii8) {
+                    if t.is_ascii() {
+                        t.bytes()
+                            .for_each(|b| seen.0[a8[b as usize] as usize] = true);
+                        return seen;
+                    }
                     let done = map_chars(
                         t,
                         &tb.ascii,
@@ -576,7 +587,7 @@ impl Vocab {
                         &mut seen,
                         |seen, v| {
                             let v = v.min(0x10000); // DROP -> the spare bit
-                            seen.0[(v >> 6) as usize] |= 1 << (v & 63);
+                            seen.1[(v >> 6) as usize] |= 1 << (v & 63);
                         },
                         |seen, c| tokenizer.slow_char(c, |l| mark(seen, l)),
                     );
@@ -587,11 +598,15 @@ impl Vocab {
                 tokenizer.for_each_token(t, |c| mark(&mut seen, c));
                 seen
             })
-            .reduce(empty, |(mut ba, mut sa), (bb, sb)| {
+            .reduce(empty, |(mut a, mut ba, mut sa), (b, bb, sb)| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
                 ba.iter_mut().zip(bb).for_each(|(x, y)| *x |= y);
                 sa.extend(sb);
-                (ba, sa)
+                (a, ba, sa)
             });
+        for b in (0..128).filter(|&b| ascii[b]) {
+            bmp[b >> 6] |= 1 << (b & 63);
+        }
         let mut chars: Vec<char> = (0u32..0x10000)
             .filter(|&cp| bmp[(cp >> 6) as usize] & (1 << (cp & 63)) != 0)
             .filter_map(char::from_u32)
