@@ -15,9 +15,13 @@ tasks that finished (each task's marker is written last, atomically):
 6. ``fetch``: per partition, the texts (or signatures) that other partitions asked for;
 7. ``verify``: per partition, the exact Jaccard of every candidate pair; the pairs at or above the
    threshold (``pairs.jsonl`` rows, with both ids);
-8. ``components``: connected components of the verified pairs (one task, in memory: see
-   :data:`COMPONENTS_IN_MEMORY_MAX_EDGES`), the kept document of each cluster (keep policy), and
-   per partition the pairs (document, kept document) still to measure;
+8. ``components``: connected components of the verified pairs, the kept document of each
+   cluster (keep policy), and per partition the pairs (document, kept document) still to
+   measure. Up to ``components_max_edges`` pairs (:data:`COMPONENTS_IN_MEMORY_MAX_EDGES`) one
+   task runs the core's union-find in memory; above that, large-star/small-star rounds (Kiveris
+   et al. 2014) run as tasks per edge shard (``ceil(pairs / components_shard_edges)`` shards)
+   until a round changes no edge, and the kept documents and cluster sizes are found shard by
+   shard (see :func:`_components`); both write the same files;
 9. ``fetch2`` and ``write``: the kept document's text and id for each removed document, its
    exact similarity to it, and the partition's ``kept`` and ``removed`` records.
 
@@ -31,8 +35,9 @@ A star to the bucket's smallest document would make fewer edges, but it loses ve
 a bucket ``{a, b, c}`` with ``J(a, b) < t``, ``J(a, c) < t`` and ``J(b, c) >= t`` the star checks only
 ``(a, b)`` and ``(a, c)``, so ``(b, c)`` (and the cluster it makes) would be missing. Verification
 is the same exact Jaccard over the same 64-bit shingle hashes (the same ``f64`` division), the
-components' roots are their smallest documents, as in the local union-find, and the keep policy
-is the same.
+components' roots are their smallest documents, as in the local union-find (large-star/small-star
+converges to stars around each component's smallest document too), and the keep policy is the
+same.
 
 >>> from textsieve.distributed import dedup_dask                        # doctest: +SKIP
 >>> stats = dedup_dask(["shards/"], "out/", n_workers=4)                # doctest: +SKIP
@@ -95,8 +100,8 @@ STAGES = (
 COMPONENTS_IN_MEMORY_MAX_EDGES = 100_000_000
 
 #: Verified pairs per shard of the distributed components (one task per shard and step): the
-#: number of shards is ``ceil(pairs / this)``. A shard's task holds about 60 bytes per pair
-#: (both directions of each edge, sorted and deduplicated), about 250 MB at 4 M.
+#: number of shards is ``ceil(pairs / this)``. A shard's task holds about 100 bytes per pair
+#: (both directions of each edge, sorted and deduplicated; measured), about 400 MB at 4 M.
 COMPONENTS_SHARD_EDGES = 4_000_000
 
 #: The distributed components give up after this many rounds (a round is a large-star step
