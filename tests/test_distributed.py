@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,11 @@ from textsieve.cli import main  # noqa: E402
 from textsieve.distributed import (  # noqa: E402
     _bucket_pairs,
     _Classes,
+    _large_star,
     _plan_partitions,
     _RangeReader,
+    _small_star,
+    _star_components,
     dedup_dask,
 )
 from textsieve.io import CorpusReader, expand_inputs  # noqa: E402
@@ -383,3 +387,199 @@ def test_bad_record_names_file_and_line(tmp_path: Path, cluster: str, capsys) ->
     )
     assert stats["n_skipped"] == 1 and stats["skipped"][0]["line"] == 151
     assert stats["n_input"] == 199 and stats["parameters"]["partitions"] > 3
+
+
+# --------------------------------------------------------------------------------------------
+# Distributed components (large-star/small-star), forced with components_max_edges=0
+
+
+def npz_arrays(folder: Path) -> dict[str, dict[str, np.ndarray]]:
+    out = {}
+    for f in sorted(folder.glob("*.npz")):
+        with np.load(f) as z:
+            out[f.name] = {k: z[k] for k in z.files}
+    return out
+
+
+def same_arrays(a: dict[str, dict[str, np.ndarray]], b: dict[str, dict[str, np.ndarray]]) -> None:
+    assert a.keys() == b.keys() and len(a) > 1
+    for name in a:
+        assert a[name].keys() == b[name].keys(), name
+        for k in a[name]:
+            x, y = a[name][k], b[name][k]
+            assert x.dtype == y.dtype and np.array_equal(x, y), (name, k)
+
+
+@pytest.mark.parametrize("keep", ["first", "longest"])
+def test_distributed_components_same_outputs(
+    corpus: Path, cluster: str, tmp_path: Path, keep: str
+) -> None:
+    # and a file whose later copies are longer (a few words appended), so that keep="longest"
+    # keeps some cluster's non-smallest document
+    rng = random.Random(3)
+    extra = tmp_path / "extra.jsonl"
+    with open(extra, "w") as fh:
+        for n in range(12):
+            text = paragraph(rng, 60)
+            fh.write(json.dumps({"id": f"x{n}", "text": text}) + "\n")
+            fh.write(
+                json.dumps({"id": f"x{n}+", "text": text + " " + paragraph(rng, n % 4)}) + "\n"
+            )
+    inputs = [corpus / "in", extra]
+    opts = {"threshold": 0.7, "keep": keep, "partition_bytes": 4000}
+    mem = dedup_dask(inputs, tmp_path / "mem", scheduler=cluster, **opts)
+    lss = dedup_dask(
+        inputs,
+        tmp_path / "lss",
+        scheduler=cluster,
+        components_max_edges=0,
+        components_shard_edges=7,  # many small shards: edges cross shards every step
+        **opts,
+    )
+    n_pairs = mem["n_pairs"]
+    assert n_pairs > 20
+    assert mem["dask"]["components"] == f"in memory, {n_pairs} edges <= 100,000,000"
+    mode = lss["dask"]["components"]
+    assert mode.startswith("distributed large-star/small-star, ") and f"{n_pairs} edges > 0" in mode
+    assert lss["dask"]["stages"]["components"]["rounds"] >= 2
+    assert f"{-(-n_pairs // 7)} shards" in mode
+    # byte for byte what the in-memory path and the local engine write
+    argv = ["dedup", *map(str, inputs), "-q", "--threshold", "0.7", "--keep", keep]
+    assert main([*argv, "-o", str(tmp_path / "local")]) == 0
+    for name in ("kept.jsonl", "removed.jsonl", "pairs.jsonl"):
+        got = (tmp_path / "lss" / name).read_bytes()
+        assert got == (tmp_path / "mem" / name).read_bytes(), name
+        assert got == (tmp_path / "local" / name).read_bytes(), name
+    records, res = local_result(inputs, threshold=0.7, keep=keep)
+    check_against_local(tmp_path / "lss", records, res)
+    # the same intermediate files: kept document per partition, clusters, requests for round 2
+    same_arrays(
+        npz_arrays(tmp_path / "mem" / "_work" / "comp"),
+        npz_arrays(tmp_path / "lss" / "_work" / "comp"),
+    )
+    reqs = sorted(
+        p.relative_to(tmp_path / "mem" / "_work")
+        for p in (tmp_path / "mem" / "_work" / "r2" / "req").rglob("*.npz")
+    )
+    assert reqs == sorted(
+        p.relative_to(tmp_path / "lss" / "_work")
+        for p in (tmp_path / "lss" / "_work" / "r2" / "req").rglob("*.npz")
+    )
+    for r in reqs:
+        assert np.array_equal(
+            np.load(tmp_path / "mem" / "_work" / r)["gids"],
+            np.load(tmp_path / "lss" / "_work" / r)["gids"],
+        )
+    for key in ("n_clusters", "n_clusters_with_duplicates", "largest_cluster", "n_kept"):
+        assert lss[key] == mem[key], key
+    # keep="longest" keeps some cluster's non-smallest document (else it would test nothing new)
+    comp = npz_arrays(tmp_path / "lss" / "_work" / "comp")
+    gid = np.concatenate([z["gid"] for n, z in comp.items() if n.startswith("part-")])
+    rep = np.concatenate([z["rep"] for n, z in comp.items() if n.startswith("part-")])
+    smallest = {r: gid[rep == r].min() for r in np.unique(rep).tolist()}
+    assert any(r != g for r, g in smallest.items()) == (keep == "longest")
+
+
+def union_find(n: int, i: np.ndarray, j: np.ndarray) -> list[int]:
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(i.tolist(), j.tolist(), strict=True):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)  # the smallest document stays the root
+    return [find(x) for x in range(n)]
+
+
+def test_star_components_match_union_find() -> None:
+    rng = np.random.default_rng(6)
+    most_rounds = 0
+    for t in range(200):
+        n = int(rng.integers(2, 300))
+        kind = t % 4
+        if kind == 0:  # a path through the nodes in random order: many rounds
+            perm = rng.permutation(n)
+            i, j = perm[:-1], perm[1:]
+        elif kind == 1:  # a path in order, both directions mixed
+            i, j = np.arange(n - 1), np.arange(1, n)
+            flip = rng.random(n - 1) < 0.5
+            i, j = np.where(flip, j, i), np.where(flip, i, j)
+        else:  # sparse random graphs: many components of all sizes, repeats and self-loops
+            m = int(rng.integers(1, 2 * n))
+            i, j = rng.integers(0, n, m), rng.integers(0, n, m)
+        nodes, root, rounds = _star_components(i, j)
+        most_rounds = max(most_rounds, rounds)
+        # against a plain union-find and against the core's
+        uf = union_find(n, i, j)
+        touched = sorted(
+            {int(x) for x, y in zip(i, j, strict=True) if x != y}
+            | {int(y) for x, y in zip(i, j, strict=True) if x != y}
+        )
+        assert nodes.tolist() == touched
+        assert root.tolist() == [uf[x] for x in touched]
+        keep = i != j
+        lo, hi = np.minimum(i, j)[keep], np.maximum(i, j)[keep]
+        cn, cr = textsieve._core.connected_components(lo.astype(np.uint64), hi.astype(np.uint64))
+        assert np.array_equal(cn.astype(np.int64), nodes) and np.array_equal(
+            cr.astype(np.int64), root
+        )
+    assert most_rounds >= 6  # the paths took several rounds
+
+
+def test_star_steps() -> None:
+    # the path 3 - 1 - 4 - 0 (as rows keyed by both ends)
+    hi, lo = np.array([3, 4, 4]), np.array([1, 1, 0])
+    h, low, changed = _large_star(np.concatenate([hi, lo]), np.concatenate([lo, hi]))
+    # node 1 (neighbours 3, 4) links 3 and 4 to 1; node 0 links 4 to 0; 4 links nothing larger
+    assert sorted(zip(h.tolist(), low.tolist())) == [(3, 1), (4, 0), (4, 1)] and changed == 0
+    h, low, changed = _small_star(h, low)
+    # node 4 (smaller neighbours 0, 1) links itself and 1 to 0; node 3 keeps 1
+    assert sorted(zip(h.tolist(), low.tolist())) == [(1, 0), (3, 1), (4, 0)] and changed == 1
+    nodes, root, rounds = _star_components(np.array([3, 1, 4]), np.array([1, 4, 0]))
+    assert nodes.tolist() == [0, 1, 3, 4] and root.tolist() == [0, 0, 0, 0] and rounds >= 2
+    # a star around its smallest node is converged: neither step changes anything
+    hi, lo = np.array([5, 7, 9]), np.array([2, 2, 2])
+    assert _large_star(np.concatenate([hi, lo]), np.concatenate([lo, hi]))[2] == 0
+    assert _small_star(hi, lo)[2] == 0
+    assert _star_components(hi, lo)[2] == 1
+
+
+def test_distributed_components_resume(corpus: Path, cluster: str, tmp_path: Path) -> None:
+    inputs = [corpus / "in"]
+    opts = {"partition_bytes": 8000, "components_max_edges": 0, "components_shard_edges": 5}
+    first = dedup_dask(inputs, tmp_path, scheduler=cluster, stop_after="components", **opts)
+    assert first["stopped_after"] == "components" and not (tmp_path / "kept.jsonl").exists()
+    done = tmp_path / "_work" / "done"
+    rounds = first["stages"]["components"]["rounds"]
+    assert rounds >= 3
+    # the run "died" in round 2: half of its small-star tasks finished, nothing after
+    small2 = sorted(done.glob("components-small-r002-*.json"))
+    later = [f"components-{s}-r{r:03d}" for r in range(3, rounds + 1) for s in ("large", "small")]
+    later += ["components-roots", "components-parts", "components-clusters"]
+    lost = small2[len(small2) // 2 :] + [m for name in later for m in done.glob(f"{name}-*.json")]
+    for m in lost:
+        m.unlink()
+    for step in [f"{s}-r{r:03d}" for r in range(3, rounds + 1) for s in ("large", "small")]:
+        shutil.rmtree(tmp_path / "_work" / "cc" / step)
+    (tmp_path / "_work" / "comp" / "clusters.npz").unlink()
+    stats = dedup_dask(inputs, tmp_path, scheduler=cluster, **opts)
+    comp = stats["dask"]["stages"]["components"]
+    assert comp["ran"] == len(lost) and comp["rounds"] == rounds
+    assert stats["dask"]["stages"]["verify"]["ran"] == 0
+    records, res = local_result(inputs)
+    check_against_local(tmp_path, records, res)
+    before = {
+        n: (tmp_path / n).read_bytes() for n in ("kept.jsonl", "removed.jsonl", "pairs.jsonl")
+    }
+    # other shards: the rounds start afresh, with the same answer
+    again = dedup_dask(inputs, tmp_path, scheduler=cluster, **{**opts, "components_shard_edges": 3})
+    comp = again["dask"]["stages"]["components"]
+    assert comp["ran"] == comp["tasks"] > 0 and again["dask"]["stages"]["write"]["ran"] == 0
+    assert "shards" in again["dask"]["components"]
+    for n, data in before.items():
+        assert (tmp_path / n).read_bytes() == data

@@ -22,9 +22,13 @@ tasks that finished (each task's marker is written last, atomically):
    threshold, expanded to the members of both classes, plus the pairs within its classes, each
    sent to the partition of its smaller document;
 9. ``pairs``: per partition, its verified pairs sorted, with both ids (``pairs.jsonl`` rows);
-10. ``components``: connected components of the verified pairs (one task, in memory: see
-    :data:`COMPONENTS_IN_MEMORY_MAX_EDGES`), the kept document of each cluster (keep policy), and
-    per partition the pairs (document, kept document) still to measure;
+10. ``components``: connected components of the verified pairs, the kept document of each
+    cluster (keep policy), and per partition the pairs (document, kept document) still to
+    measure. Up to ``components_max_edges`` pairs (:data:`COMPONENTS_IN_MEMORY_MAX_EDGES`) one
+    task runs the core's union-find in memory; above that, large-star/small-star rounds (Kiveris
+    et al. 2014) run as tasks per edge shard (``ceil(pairs / components_shard_edges)`` shards)
+    until a round changes no edge, and the kept documents and cluster sizes are found shard by
+    shard (see :func:`_components`); both write the same files;
 11. ``fetch2`` and ``write``: the kept document's text and id for each removed document, its
     exact similarity to it, and the partition's ``kept`` and ``removed`` records.
 
@@ -47,7 +51,8 @@ the bucket's smallest document would lose verified pairs: in a bucket ``{a, b, c
 class for its pairs ``(Ai, Aj, 1.0)``; verify writes them all out, so that part of the work is
 the size of the output. Verification is the same exact Jaccard over the same 64-bit shingle
 hashes (the same ``f64`` division), the components' roots are their smallest documents, as in
-the local union-find, and the keep policy is the same.
+the local union-find (large-star/small-star converges to stars around each component's smallest
+document too), and the keep policy is the same.
 
 >>> from textsieve.distributed import dedup_dask                        # doctest: +SKIP
 >>> stats = dedup_dask(["shards/"], "out/", n_workers=4)                # doctest: +SKIP
@@ -64,6 +69,7 @@ import heapq
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -87,7 +93,7 @@ from textsieve.io import (
     to_jsonable,
 )
 
-__all__ = ["COMPONENTS_IN_MEMORY_MAX_EDGES", "STAGES", "dedup_dask"]
+__all__ = ["COMPONENTS_IN_MEMORY_MAX_EDGES", "COMPONENTS_SHARD_EDGES", "STAGES", "dedup_dask"]
 
 #: The stages, in order (``stop_after`` takes one of them).
 STAGES = (
@@ -105,9 +111,23 @@ STAGES = (
     "write",
 )
 
-#: Above this many verified pairs the components stage refuses to run in memory (16 bytes per
-#: pair for the edge list plus ~40 bytes per distinct document in it: 100 M pairs ~ 2-4 GB).
+#: Up to this many verified pairs the components stage is one task running the core's
+#: union-find in memory (16 bytes per pair for the edge list plus ~40 bytes per distinct document
+#: in it: 100 M pairs ~ 2-4 GB); above it, distributed large-star/small-star rounds.
 COMPONENTS_IN_MEMORY_MAX_EDGES = 100_000_000
+
+#: Verified pairs per shard of the distributed components (one task per shard and step): the
+#: number of shards is ``ceil(pairs / this)``. A shard's task holds about 100 bytes per pair
+#: (both directions of each edge, sorted and deduplicated; measured), about 400 MB at 4 M.
+COMPONENTS_SHARD_EDGES = 4_000_000
+
+#: The distributed components give up after this many rounds (a round is a large-star step
+#: and a small-star step; they take O(log^2 n) rounds, in practice a handful to about 20).
+COMPONENTS_MAX_ROUNDS = 200
+
+#: At most this many verified-pair similarities go into ``comp/clusters.npz`` (the report's
+#: histogram) on the distributed path; above it, an evenly spaced sample of them.
+COMPONENTS_JACCARD_SAMPLE = 20_000_000
 
 #: Default partition size for splitting large uncompressed JSONL / text files.
 DEFAULT_PARTITION_BYTES = 64 << 20
@@ -879,6 +899,306 @@ def _stage_components(ctx: dict[str, Any], _: int) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------------------------
+# Distributed components: large-star / small-star (Kiveris et al. 2014, "Connected Components
+# in MapReduce and Beyond"), used when the verified pairs are more than `components_max_edges`.
+#
+# The edges live in shard files under `cc/`: every step is a task per shard that reads the rows
+# routed to it (one file per source task, sorted by destination shard, as in `scatter`), applies
+# the star step to each node's neighbours, and routes its output edges to the shards of the next
+# step's keys. Rows are `(u, v)`: the edge `{u, v}` as seen from its key `u`. The star steps never
+# make more edges than they read, so a shard holds about `edges / shards` rows (plus the
+# neighbourhoods of high-degree nodes, which all land in one shard: at the end, a component's
+# smallest document has every other member as its neighbour).
+
+_EDGE_DTYPE = np.dtype([("u", "<u4"), ("v", "<u4")])
+_ROOT_DTYPE = np.dtype([("node", "<u4"), ("root", "<u4")])
+_LENGTH_DTYPE = np.dtype([("node", "<u4"), ("root", "<u4"), ("length", "<i8")])
+_REP_DTYPE = np.dtype([("node", "<u4"), ("rep", "<u4")])
+
+_FIB = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _shard_of(nodes: np.ndarray, n: int) -> np.ndarray:
+    """The shard of each document number: multiply-shift (Fibonacci) hashing, then mod ``n``, so
+    that neighbouring numbers (one partition's documents) spread over the shards."""
+    h = (np.asarray(nodes).astype(np.uint64) * _FIB) >> np.uint64(32)
+    return (h % np.uint64(n)).astype(np.int64)
+
+
+def _distinct(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows ``(u, v)``, sorted by ``u`` then ``v`` (as int64). A sort and a mask:
+    NumPy 2's ``np.unique`` hashes first, several times slower on these arrays."""
+    p = np.sort(_pack(u, v))
+    if len(p):
+        new = np.ones(len(p), bool)
+        new[1:] = p[1:] != p[:-1]
+        p = p[new]
+    return _unpack(p)
+
+
+def _group_starts(u: np.ndarray) -> np.ndarray:
+    """Where each run of equal keys starts in the sorted ``u``."""
+    new = np.ones(len(u), bool)
+    new[1:] = u[1:] != u[:-1]
+    return np.flatnonzero(new)
+
+
+def _large_star(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The large-star step over rows ``(u, v)``: every edge in both directions, grouped by ``u``
+    (all rows of a key must be here). For each node ``u`` with neighbours ``N(u)``,
+    ``m = min(N(u) + {u})``, and each larger neighbour ``v > u`` is linked to ``m`` instead.
+
+    Returns the new edges ``(hi, lo)`` (``hi > lo``, possibly repeated) and how many of them
+    differ from the edge ``(v, u)`` they replace (0: the step changed nothing)."""
+    if not len(u):
+        e = np.empty(0, np.int64)
+        return e, e, 0
+    u, v = _distinct(u, v)
+    starts = _group_starts(u)
+    m = np.minimum(np.minimum.reduceat(v, starts), u[starts])
+    m_row = np.repeat(m, np.diff(np.append(starts, len(u))))
+    up = v > u
+    changed = int(np.count_nonzero(up & (m_row < u)))
+    return v[up], m_row[up], changed
+
+
+def _small_star(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The small-star step over rows ``(u, v)`` with ``v < u``: every edge once, keyed by its
+    larger end (all rows of a key must be here). For each node ``u`` with smaller neighbours
+    ``N(u)``, ``m = min(N(u))``, and ``u`` and every other ``v`` in ``N(u)`` are linked to ``m``.
+
+    Returns the new edges ``(hi, lo)`` (``hi > lo``, possibly repeated) and how many of them
+    differ from the edge ``(u, v)`` they replace (0: the step changed nothing)."""
+    if not len(u):
+        e = np.empty(0, np.int64)
+        return e, e, 0
+    u, v = _distinct(u, v)
+    starts = _group_starts(u)
+    m = np.minimum.reduceat(v, starts)
+    m_row = np.repeat(m, np.diff(np.append(starts, len(u))))
+    moved = v != m_row
+    hi = np.concatenate([u[starts], v[moved]])
+    lo = np.concatenate([m, m_row[moved]])
+    return hi, lo, int(np.count_nonzero(moved))
+
+
+def _star_roots(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The components of a converged graph, rows ``(u, v)`` (every edge in both directions,
+    grouped by ``u``): each component is a star whose centre is its smallest document, and the
+    centre's rows list all its members. Returns ``(nodes, root)`` for the centres among the keys
+    here and their members, sorted by root then node. Raises if the graph is not made of stars
+    (a leaf with more than one neighbour)."""
+    if not len(u):
+        e = np.empty(0, np.int64)
+        return e, e
+    u, v = _distinct(u, v)
+    starts = _group_starts(u)
+    keys = u[starts]
+    lowest = np.minimum.reduceat(v, starts)
+    degree = np.diff(np.append(starts, len(u)))
+    centre = lowest > keys
+    if (degree[~centre] != 1).any():
+        raise TextsieveError("components: large-star/small-star stopped before converging")
+    rows = np.repeat(centre, degree)
+    nodes = np.concatenate([keys[centre], v[rows]])
+    root = np.concatenate([keys[centre], u[rows]])
+    order = np.lexsort((nodes, root))
+    return nodes[order], root[order]
+
+
+def _star_components(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Connected components of the edges ``(i, j)`` by alternating large-star and small-star
+    steps until a round changes nothing, in one process: the computation the distributed
+    stages do shard by shard (what the tests compare with the union-find). Returns ``(nodes,
+    root, rounds)``, nodes sorted, root = the smallest document of each node's component."""
+    i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+    hi, lo = np.maximum(i, j), np.minimum(i, j)
+    keep = hi != lo  # a self-loop joins nothing
+    hi, lo = hi[keep], lo[keep]
+    rounds = 0
+    while True:
+        rounds += 1
+        if rounds > COMPONENTS_MAX_ROUNDS:
+            raise TextsieveError(f"components: no convergence in {COMPONENTS_MAX_ROUNDS} rounds")
+        hi, lo, c1 = _large_star(np.concatenate([hi, lo]), np.concatenate([lo, hi]))
+        hi, lo, c2 = _small_star(hi, lo)
+        if c1 == 0 and c2 == 0:
+            break
+    nodes, root = _star_roots(np.concatenate([hi, lo]), np.concatenate([lo, hi]))
+    order = np.argsort(nodes, kind="stable")
+    return nodes[order], root[order], rounds
+
+
+def _route(
+    work: str, step: str, src: int, dest: np.ndarray, n_dest: int, dtype: np.dtype, **cols: Any
+) -> int:
+    """Write task ``src``'s rows of ``step`` as one file sorted by destination (a shard or a
+    partition), and the row range of each destination beside it (read by :func:`_gather`)."""
+    order = np.argsort(dest, kind="stable")
+    rows = np.empty(len(order), dtype)
+    for name, col in cols.items():
+        rows[name] = np.asarray(col)[order]
+    cuts = np.searchsorted(dest[order], np.arange(n_dest + 1)).astype(np.int64)
+    with _work_file(_p(work, "cc", step, f"from-{src:05d}.npy")) as fh:
+        np.save(fh, rows)
+    with _work_file(_p(work, "cc", step, f"from-{src:05d}.cuts.npy")) as fh:
+        np.save(fh, cuts)
+    return len(rows)
+
+
+def _gather(work: str, step: str, n_src: int, dest: int, dtype: np.dtype) -> np.ndarray:
+    """The rows of ``step`` routed to ``dest``, from each of its ``n_src`` source files."""
+    chunks = []
+    for t in range(n_src):
+        cuts = np.load(_p(work, "cc", step, f"from-{t:05d}.cuts.npy"))
+        x, y = int(cuts[dest]), int(cuts[dest + 1])
+        if x < y:
+            rows = np.load(_p(work, "cc", step, f"from-{t:05d}.npy"), mmap_mode="r")
+            chunks.append(np.array(rows[x:y]))
+    return np.concatenate(chunks) if chunks else np.empty(0, dtype)
+
+
+def _route_edges(
+    ctx: dict[str, Any], step: str, src: int, hi: np.ndarray, lo: np.ndarray, both: bool
+) -> int:
+    """Route the edges ``(hi, lo)`` to the shards of the next step: keyed by both ends (for
+    large-star, which needs every neighbour of a node) or by the larger one (for small-star)."""
+    hi, lo = _distinct(hi, lo)
+    if both:
+        u, v = np.concatenate([hi, lo]), np.concatenate([lo, hi])
+    else:
+        u, v = hi, lo
+    n = ctx["cc"]["shards"]
+    return _route(ctx["work"], step, src, _shard_of(u, n), n, _EDGE_DTYPE, u=u, v=v)
+
+
+def _stage_cc_init(ctx: dict[str, Any], a: int) -> dict[str, Any]:
+    """A partition's verified pairs, routed to the shards of the first large-star step."""
+    z = _load_npz(_p(ctx["work"], "pairs", f"part-{a:05d}.npz"))
+    return {"edges": _route_edges(ctx, "init", a, z["j"], z["i"], both=True)}
+
+
+def _stage_cc_large(ctx: dict[str, Any], s: int, r: int) -> dict[str, Any]:
+    n = ctx["cc"]["shards"]
+    src, n_src = ("init", len(ctx["parts"])) if r == 1 else (f"small-r{r - 1:03d}", n)
+    rows = _gather(ctx["work"], src, n_src, s, _EDGE_DTYPE)
+    hi, lo, changed = _large_star(rows["u"].astype(np.int64), rows["v"].astype(np.int64))
+    out = _route_edges(ctx, f"large-r{r:03d}", s, hi, lo, both=False)
+    return {"rows_in": len(rows), "rows_out": out, "changed": changed}
+
+
+def _stage_cc_small(ctx: dict[str, Any], s: int, r: int) -> dict[str, Any]:
+    n = ctx["cc"]["shards"]
+    rows = _gather(ctx["work"], f"large-r{r:03d}", n, s, _EDGE_DTYPE)
+    hi, lo, changed = _small_star(rows["u"].astype(np.int64), rows["v"].astype(np.int64))
+    out = _route_edges(ctx, f"small-r{r:03d}", s, hi, lo, both=True)
+    return {"rows_in": len(rows), "rows_out": out, "changed": changed}
+
+
+def _save_cluster_sizes(work: str, s: int, root: np.ndarray, rep: np.ndarray) -> int:
+    """A shard's clusters (its rows sorted by root): kept document and size of each."""
+    starts = _group_starts(root)
+    _save_npz(
+        _p(work, "cc", "clusters", f"shard-{s:05d}.npz"),
+        rep=rep[starts],
+        size=np.diff(np.append(starts, len(root))).astype(np.int64),
+    )
+    return len(starts)
+
+
+def _stage_cc_roots(ctx: dict[str, Any], s: int) -> dict[str, Any]:
+    """After convergence: each centre (a component's smallest document) in this shard lists its
+    members. With ``keep="first"`` the root is the kept document: cluster sizes, and (document,
+    kept document) routed to the document's partition; with ``keep="longest"`` (document, root)
+    go to the document's partition to fetch its length."""
+    work, n = ctx["work"], ctx["cc"]["shards"]
+    offsets = np.asarray(ctx["offsets"])
+    rows = _gather(work, f"small-r{ctx['cc']['rounds']:03d}", n, s, _EDGE_DTYPE)
+    nodes, root = _star_roots(rows["u"].astype(np.int64), rows["v"].astype(np.int64))
+    owner, n_parts = _part_of(offsets, nodes), len(offsets)
+    if ctx["settings"]["keep"] == "first":
+        n_comp = _save_cluster_sizes(work, s, root, root)
+        _route(work, "reps", s, owner, n_parts, _REP_DTYPE, node=nodes, rep=root)
+    else:
+        n_comp = len(_group_starts(root))
+        _route(work, "roots", s, owner, n_parts, _ROOT_DTYPE, node=nodes, root=root)
+    return {"nodes": len(nodes), "components": n_comp}
+
+
+def _stage_cc_lengths(ctx: dict[str, Any], a: int) -> dict[str, Any]:
+    """``keep="longest"``: a partition's documents in clusters with their lengths, routed to the
+    shard of their root."""
+    work, n = ctx["work"], ctx["cc"]["shards"]
+    rows = _gather(work, "roots", n, a, _ROOT_DTYPE)
+    first = int(ctx["offsets"][a])
+    lengths = (
+        _load_npz(_p(work, "sign", f"part-{a:05d}.npz"))["lengths"][
+            rows["node"].astype(np.int64) - first
+        ]
+        if len(rows)
+        else np.empty(0, np.int64)
+    )
+    dest = _shard_of(rows["root"], n)
+    _route(
+        work, "lengths", a, dest, n, _LENGTH_DTYPE,
+        node=rows["node"], root=rows["root"], length=lengths,
+    )  # fmt: skip
+    return {"nodes": len(rows)}
+
+
+def _stage_cc_reps(ctx: dict[str, Any], s: int) -> dict[str, Any]:
+    """``keep="longest"``: per root of this shard, the member with the most characters (ties to
+    the smallest number), as in the in-memory path; cluster sizes, and (document, kept document)
+    routed to the document's partition."""
+    work, offsets = ctx["work"], np.asarray(ctx["offsets"])
+    rows = _gather(work, "lengths", len(offsets), s, _LENGTH_DTYPE)
+    node, root = rows["node"].astype(np.int64), rows["root"].astype(np.int64)
+    order = np.lexsort((node, -rows["length"], root))
+    node, root = node[order], root[order]
+    starts = _group_starts(root)
+    rep = np.repeat(node[starts], np.diff(np.append(starts, len(root))))
+    n_comp = _save_cluster_sizes(work, s, root, rep)
+    owner = _part_of(offsets, node)
+    _route(work, "reps", s, owner, len(offsets), _REP_DTYPE, node=node, rep=rep)
+    return {"nodes": len(node), "components": n_comp}
+
+
+def _stage_cc_parts(ctx: dict[str, Any], a: int) -> dict[str, Any]:
+    """A partition's documents in clusters and their kept documents (``comp/part-N.npz``, as the
+    in-memory path writes it), and round 2's requests for the kept documents' texts."""
+    work, offsets = ctx["work"], np.asarray(ctx["offsets"])
+    rows = _gather(work, "reps", ctx["cc"]["shards"], a, _REP_DTYPE)
+    order = np.argsort(rows["node"], kind="stable")
+    gid, rep = rows["node"][order].astype(np.int64), rows["rep"][order].astype(np.int64)
+    _save_npz(_p(work, "comp", f"part-{a:05d}.npz"), gid=gid, rep=rep)
+    _request(work, "r2", a, offsets, rep[gid != rep])
+    return {"nodes": len(gid), "removed": int(np.count_nonzero(gid != rep))}
+
+
+def _stage_cc_clusters(ctx: dict[str, Any], _: int) -> dict[str, Any]:
+    """``comp/clusters.npz`` from the shards' cluster sizes (one row per cluster with duplicates,
+    sorted by kept document) and the verified pairs' similarities for the report's histogram:
+    all of them up to :data:`COMPONENTS_JACCARD_SAMPLE`, else every k-th in pair order."""
+    work, n_parts = ctx["work"], len(ctx["parts"])
+    parts = [
+        _load_npz(_p(work, "cc", "clusters", f"shard-{s:05d}.npz"))
+        for s in range(ctx["cc"]["shards"])
+    ]
+    rep = np.concatenate([z["rep"] for z in parts]).astype(np.int64)
+    size = np.concatenate([z["size"] for z in parts]).astype(np.int64)
+    order = np.argsort(rep, kind="stable")
+    step = max(1, math.ceil(ctx["cc"]["edges"] / COMPONENTS_JACCARD_SAMPLE))
+    jac, seen = [], 0
+    for a in range(n_parts):
+        x = _load_npz(_p(work, "pairs", f"part-{a:05d}.npz"))["jaccard"]
+        jac.append(x[(-seen) % step :: step])  # global positions 0, step, 2 step, ...
+        seen += len(x)
+    jaccard = np.concatenate(jac) if jac else np.empty(0)
+    _save_npz(_p(work, "comp", "clusters.npz"), rep=rep[order], size=size[order], jaccard=jaccard)
+    return {"clusters": len(rep), "jaccard": len(jaccard), "jaccard_every": step}
+
+
 def _stage_write(ctx: dict[str, Any], a: int) -> dict[str, Any]:
     work, rs = ctx["work"], ctx["reader"]
     recs = _Partition(ctx, a, ctx["line_base"][a]).records()
@@ -950,7 +1270,25 @@ _STAGE_FUNCS: dict[str, Callable[..., dict[str, Any]]] = {
     "components": _stage_components,
     "fetch2": lambda ctx, i: _stage_fetch(ctx, i, "r2"),
     "write": _stage_write,
+    # the distributed components (run by `_components` instead of "components" above the size
+    # limit); "-rNNN" in a stage's name is the round, passed on
+    "components-init": _stage_cc_init,
+    "components-large": _stage_cc_large,
+    "components-small": _stage_cc_small,
+    "components-roots": _stage_cc_roots,
+    "components-lengths": _stage_cc_lengths,
+    "components-reps": _stage_cc_reps,
+    "components-parts": _stage_cc_parts,
+    "components-clusters": _stage_cc_clusters,
 }
+
+
+def _call_stage(stage: str, ctx: dict[str, Any], idx: int) -> dict[str, Any]:
+    """Run task ``idx`` of ``stage``; a name ending in ``-rNNN`` is a round of a stage."""
+    m = re.fullmatch(r"(.+)-r(\d+)", stage)
+    if m:
+        return _STAGE_FUNCS[m.group(1)](ctx, idx, int(m.group(2)))
+    return _STAGE_FUNCS[stage](ctx, idx)
 
 
 def _run_task(stage: str, idx: int, ctx: dict[str, Any]) -> dict[str, Any]:
@@ -963,7 +1301,7 @@ def _run_task(stage: str, idx: int, ctx: dict[str, Any]) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     try:
-        out = _STAGE_FUNCS[stage](ctx, idx)
+        out = _call_stage(stage, ctx, idx)
     except TextsieveError as exc:
         # MalformedRecordError and friends do not survive pickling; the message is what counts
         raise TextsieveError(str(exc)) from None
@@ -1045,6 +1383,75 @@ class _Runner:
         return results
 
 
+def _components(
+    runner: _Runner,
+    ctx: dict[str, Any],
+    n_edges: int,
+    stage: Callable[[str, Iterable[int]], dict[int, dict[str, Any]]],
+) -> dict[str, Any]:
+    """The ``components`` stage: one task with the core's union-find when the ``n_edges``
+    verified pairs are at most ``components_max_edges``; else large-star/small-star rounds over
+    edge shards until a round changes nothing, then the kept documents and cluster sizes shard by
+    shard. Both write the same ``comp/`` files and ``r2`` requests. Returns the stage's summary
+    (``mode`` says which ran); the distributed path's steps are reported as one stage."""
+    limit = ctx["components_max_edges"]
+    if n_edges <= limit:
+        return stage("components", [0])[0]
+    t0 = time.perf_counter()
+    work, n_parts = ctx["work"], len(ctx["parts"])
+    n_sh = max(1, math.ceil(n_edges / max(1, ctx["components_shard_edges"])))
+    # the shard files and markers of another shard count are of no use: start the rounds afresh
+    plan = {"shards": n_sh, "edges": n_edges}
+    plan_path = _p(work, "cc", "plan.json")
+    if not os.path.exists(plan_path) or _load_json(plan_path) != plan:
+        shutil.rmtree(_p(work, "cc"), ignore_errors=True)
+        for m in _glob.glob(_p(work, "done", "components-[a-z]*.json")):
+            os.unlink(m)
+        _save_json(plan_path, plan)
+    ctx["cc"] = {**plan, "rounds": 0}
+    names = ["components-init"]
+    stage("components-init", range(n_parts))
+    rounds = 0
+    while True:
+        rounds += 1
+        if rounds > COMPONENTS_MAX_ROUNDS:
+            raise TextsieveError(f"components: no convergence in {COMPONENTS_MAX_ROUNDS} rounds")
+        names += [f"components-large-r{rounds:03d}", f"components-small-r{rounds:03d}"]
+        large = stage(names[-2], range(n_sh))
+        small = stage(names[-1], range(n_sh))
+        # a round that changed no edge: every component is a star around its smallest document
+        if sum(x["changed"] for x in (*large.values(), *small.values())) == 0:
+            break
+    ctx["cc"]["rounds"] = rounds
+    roots = stage("components-roots", range(n_sh))
+    names.append("components-roots")
+    if ctx["settings"]["keep"] == "longest":
+        stage("components-lengths", range(n_parts))
+        stage("components-reps", range(n_sh))
+        names += ["components-lengths", "components-reps"]
+    stage("components-parts", range(n_parts))
+    clusters = stage("components-clusters", [0])[0]
+    names += ["components-parts", "components-clusters"]
+    # one line in stats.json -> dask.stages for all the steps
+    steps = [runner.report.pop(n) for n in names]
+    runner.report["components"] = {
+        key: sum(x[key] for x in steps) for key in ("tasks", "ran", "skipped", "seconds")
+    }
+    runner.report["components"]["seconds"] = round(runner.report["components"]["seconds"], 4)
+    runner.report["components"]["rounds"] = rounds
+    sampled = "" if clusters["jaccard_every"] == 1 else ", similarities sampled"
+    return {
+        "edges": n_edges,
+        "nodes": sum(x["nodes"] for x in roots.values()),
+        "components": sum(x["components"] for x in roots.values()),
+        "rounds": rounds,
+        "shards": n_sh,
+        "mode": f"distributed large-star/small-star, {rounds} rounds, {n_sh} shards, "
+        f"{n_edges:,} edges > {limit:,}{sampled}",
+        "seconds": time.perf_counter() - t0,
+    }
+
+
 def _concat(parts: Sequence[str], target: str) -> None:
     with atomic_write(target, "wb") as out:
         for f in parts:
@@ -1081,6 +1488,7 @@ def dedup_dask(
     partition_bytes: int = DEFAULT_PARTITION_BYTES,
     n_shards: int | None = None,
     components_max_edges: int = COMPONENTS_IN_MEMORY_MAX_EDGES,
+    components_shard_edges: int = COMPONENTS_SHARD_EDGES,
     merge: bool = True,
     stop_after: str | None = None,
     client: Any = None,
@@ -1100,7 +1508,9 @@ def dedup_dask(
     files go to ``output_dir/_work``; a rerun with the same inputs and options skips every task
     that finished (``stop_after`` stops after the named stage of :data:`STAGES`). Each partition
     holds at most ``partition_bytes`` of a splittable file; ``n_shards`` bucket shards (default:
-    one per partition). ``merge=False`` leaves ``kept/``, ``removed/`` and ``pairs/`` as one file
+    one per partition). The verified pairs' connected components run in one task, in memory, up
+    to ``components_max_edges`` pairs, and above that as distributed large-star/small-star rounds
+    over shards of ``components_shard_edges`` pairs. ``merge=False`` leaves ``kept/``, ``removed/`` and ``pairs/`` as one file
     per partition instead of concatenating them.
     """
     t_start = time.perf_counter()
@@ -1149,6 +1559,7 @@ def dedup_dask(
         "num_threads": num_threads,
         "n_shards": n_shards or max(1, n_parts),
         "components_max_edges": components_max_edges,
+        "components_shard_edges": components_shard_edges,
         "line_base": [0] * n_parts,
         "offsets": [0] * n_parts,
         "counts": [0] * n_parts,
@@ -1274,8 +1685,9 @@ def _drive(
     paired = stage("pairs", everything)
     if stop_after == "pairs":
         return None
-    # 8. components, keep policy
-    comp = stage("components", [0])[0]
+    # 8. components, keep policy: in memory or distributed, decided by the number of pairs
+    comp = _components(runner, ctx, sum(v["pairs"] for v in paired.values()), stage)
+    stage_t["components"] = comp["seconds"]
     if stop_after == "components":
         return None
     # 9. join back
