@@ -717,9 +717,18 @@ impl Vocab {
         let start = out.len();
         // one slot per byte is enough: a character of several bytes makes at most two tokens
         out.resize(start + text.len(), 0);
-        let bmp: &[u32] = if text.is_ascii() {
-            &[]
-        } else {
+        if text.is_ascii() {
+            // the same without a branch per byte
+            let mut n = start;
+            for &b in text.as_bytes() {
+                let id = self.ascii_tokens[b as usize & 127];
+                out[n] = id;
+                n += (id != DROP) as usize;
+            }
+            out.truncate(n);
+            return true;
+        }
+        let bmp: &[u32] = {
             self.bmp_tokens.get_or_init(|| {
                 t.bmp
                     .iter()
