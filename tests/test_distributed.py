@@ -171,8 +171,12 @@ def test_same_answer_other_options(corpus: Path, cluster: str, tmp_path: Path, o
     assert stats["dedup_stats"]["n_candidates"] == res.stats["n_candidates"]
 
 
-def test_cli_dask_writes_what_local_writes(corpus: Path, cluster: str, tmp_path: Path) -> None:
-    common = ["dedup", str(corpus / "in"), "-q", "--threshold", "0.75"]
+def cli_both_engines(
+    inputs: Path, cluster: str, tmp_path: Path, *options: str
+) -> tuple[dict, dict]:
+    """``textsieve dedup`` with the local and the Dask engine: the same kept, removed and pairs
+    files byte for byte; returns both stats."""
+    common = ["dedup", str(inputs), "-q", *options]
     assert main([*common, "-o", str(tmp_path / "local")]) == 0
     argv = [*common, "-o", str(tmp_path / "dask"), "--engine", "dask", "--scheduler", cluster]
     assert main(argv) == 0
@@ -180,6 +184,11 @@ def test_cli_dask_writes_what_local_writes(corpus: Path, cluster: str, tmp_path:
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     a = json.loads((tmp_path / "local" / "stats.json").read_text())
     b = json.loads((tmp_path / "dask" / "stats.json").read_text())
+    return a, b
+
+
+def test_cli_dask_writes_what_local_writes(corpus: Path, cluster: str, tmp_path: Path) -> None:
+    a, b = cli_both_engines(corpus / "in", cluster, tmp_path, "--threshold", "0.75")
     for key in ("n_input", "n_kept", "n_removed", "n_clusters", "n_clusters_with_duplicates"):
         assert a[key] == b[key], key
     for key in ("largest_cluster", "n_pairs", "n_empty", "n_skipped", "n_blank_lines"):
@@ -338,14 +347,7 @@ def test_exact_copies_same_answer_near_linear_candidates(
 
 
 def test_exact_copies_cli_bytes(copies_corpus: Path, cluster: str, tmp_path: Path) -> None:
-    common = ["dedup", str(copies_corpus / "in"), "-q"]
-    assert main([*common, "-o", str(tmp_path / "local")]) == 0
-    argv = [*common, "-o", str(tmp_path / "dask"), "--engine", "dask", "--scheduler", cluster]
-    assert main(argv) == 0
-    for name in ("kept.jsonl", "removed.jsonl", "pairs.jsonl"):
-        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
-    a = json.loads((tmp_path / "local" / "stats.json").read_text())
-    b = json.loads((tmp_path / "dask" / "stats.json").read_text())
+    a, b = cli_both_engines(copies_corpus / "in", cluster, tmp_path)
     for key in ("n_kept", "n_removed", "n_clusters", "n_pairs", "largest_cluster"):
         assert a[key] == b[key], key
 
