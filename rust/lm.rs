@@ -97,24 +97,15 @@ impl NgramModel {
     /// Counts of `texts` (documents) as a separate table, in parallel; [`NgramModel::add_counts`]
     /// merges it in. Where counting in bulk pays ([`NgramCounts::counts_in_bulk`]), each thread
     /// encodes documents into a buffer of about [`COUNT_CHUNK`] ids and counts a full buffer at
-    /// once ([`NgramCounts::add_runs`]).
+    /// once ([`NgramCounts::add_runs`]); elsewhere the buffer holds one document, so it stays in
+    /// cache.
     pub fn count_texts<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<NgramCounts> {
         let empty = NgramCounts::new(self.order(), self.id_space())?;
-        if !empty.counts_in_bulk() {
-            // one document at a time, in a buffer that stays in cache
-            return texts
-                .par_iter()
-                .try_fold(
-                    || (empty.clone(), Vec::new()),
-                    |(mut counts, mut ids), t| {
-                        self.sequence_into(t.as_ref(), &mut ids)?;
-                        counts.add_sequence(&ids)?;
-                        Ok::<_, Error>((counts, ids))
-                    },
-                )
-                .map(|r| r.map(|(c, _)| c))
-                .try_reduce(|| empty.clone(), |a, b| a.merged(b));
-        }
+        let chunk = if empty.counts_in_bulk() {
+            COUNT_CHUNK
+        } else {
+            1
+        };
         texts
             .par_iter()
             .try_fold(
@@ -122,7 +113,7 @@ impl NgramModel {
                 |(mut counts, mut ids, mut ends), t| {
                     self.append_sequence(t.as_ref(), &mut ids)?;
                     ends.push(ids.len());
-                    if ids.len() >= COUNT_CHUNK {
+                    if ids.len() >= chunk {
                         counts.add_runs(&ids, &ends)?;
                         ids.clear();
                         ends.clear();
