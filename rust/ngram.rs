@@ -16,7 +16,7 @@ pub const MAX_ORDER: usize = 32;
 const DENSE_BITS: u32 = 18;
 
 /// Slots of the dense matrix of [`NgramCounts::add_runs`] (256 x 256 `u32`: 256 KiB).
-const HOT: usize = 256;
+const HOT: usize = 512;
 
 /// Counts indexed by packed key.
 #[derive(Clone, Debug)]
@@ -313,10 +313,16 @@ impl NgramCounts {
         let (Table::Sparse(g), Table::Dense(c)) = (&mut self.grams, &mut self.contexts) else {
             return docs().try_for_each(|d| self.add_sequence(d));
         };
+        // every id but a document's last is a context once
+        for (id, &f) in freq.iter().enumerate() {
+            c[id] += f as u64;
+        }
         for doc in docs() {
+            if let Some(&last) = doc.last() {
+                c[last as usize] -= 1;
+            }
             for w in doc.windows(2) {
                 let (a, b) = (w[0], w[1]);
-                c[a as usize] += 1;
                 let (sa, sb) = (slot[a as usize], slot[b as usize]);
                 if sa.max(sb) < HOT as u32 {
                     cells[sa as usize * HOT + sb as usize] += 1;

@@ -303,30 +303,26 @@ impl Tokenizer {
         }
     }
 
-    /// Calls `f` for the tokens of one character that the tables mark [`SLOW`] (or that lies
-    /// beyond the Basic Multilingual Plane): lowercased the general way, spaces and punctuation
-    /// dropped. Returns false for `Σ` when lowercasing: the caller then takes the general path.
+    /// The tokens of one character that the tables mark [`SLOW`] (or that lies beyond the
+    /// Basic Multilingual Plane): lowercased the general way, spaces and punctuation dropped.
+    /// `None` for `Σ` when lowercasing (its lowercase depends on its neighbours): the caller
+    /// then takes the general path.
     #[inline(never)]
-    fn slow_char(&self, c: char, mut f: impl FnMut(char)) -> bool {
-        if !self.normalize {
-            f(c);
-            return true;
-        }
-        if !self.lowercase {
-            if !(is_py_space(c) || self.punctuation.contains(c)) {
-                f(c);
+    fn slow_char(&self, c: char) -> Option<Few> {
+        let mut few = Few::default();
+        let mut keep = |l: char| {
+            if !self.normalize || !(is_py_space(l) || self.punctuation.contains(l)) {
+                few.push(l);
             }
-            return true;
+        };
+        if !(self.normalize && self.lowercase) {
+            keep(c);
+        } else if c == 'Σ' {
+            return None;
+        } else {
+            c.to_lowercase().for_each(keep);
         }
-        if c == 'Σ' {
-            return false;
-        }
-        for l in c.to_lowercase() {
-            if !(is_py_space(l) || self.punctuation.contains(l)) {
-                f(l);
-            }
-        }
-        true
+        Some(few)
     }
 
     /// The tokens (code points) of `text`.
@@ -370,6 +366,24 @@ impl Collapse {
     }
 }
 
+/// The tokens of one character: at most three (the longest full lowercase mapping).
+#[derive(Clone, Copy, Debug, Default)]
+struct Few {
+    chars: [char; 3],
+    len: usize,
+}
+
+impl Few {
+    fn push(&mut self, c: char) {
+        self.chars[self.len] = c;
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[char] {
+        &self.chars[..self.len]
+    }
+}
+
 /// What a tokenizer makes of each ASCII byte and each code point of the Basic Multilingual
 /// Plane: the code point of its token, [`DROP`] (whitespace or punctuation) or [`SLOW`] (see
 /// [`Tokenizer::slow_char`]). With it, tokenizing is one table load per character.
@@ -379,56 +393,169 @@ pub struct CharTables {
     bmp: Box<[u32]>,
 }
 
-/// Walks the UTF-8 of `text` once: an ASCII byte is `ascii[byte]`, a character of the Basic
-/// Multilingual Plane is `bmp[code point]`, and each value goes to `emit` unless it is [`SLOW`]:
-/// those characters, and characters of other planes, go to `slow`. Stops and returns false as
-/// soon as `slow` does.
+impl CharTables {
+    /// The entry of one character ([`SLOW`] beyond the Basic Multilingual Plane).
+    fn get(&self, c: char) -> u32 {
+        self.bmp.get(c as usize).copied().unwrap_or(SLOW)
+    }
+}
+
+/// Walks the UTF-8 of `bytes` from `i`: an ASCII byte is `ascii[byte]`, a character of the
+/// Basic Multilingual Plane is `bmp[code point]`, and each value goes to `emit`, until a
+/// character whose value is [`SLOW`] or that lies in another plane: then it returns that
+/// character and where the next one starts, for the caller to handle and go on from there.
+/// `None` at the end of the text. (The caller's state stays in its own locals, which keeps the
+/// loop in registers.)
 #[inline(always)]
-fn map_chars<S>(
-    text: &str,
+fn map_chars(
+    bytes: &[u8],
+    mut i: usize,
     ascii: &[u32; 128],
     bmp: &[u32],
-    state: &mut S,
-    emit: impl Fn(&mut S, u32),
-    slow: impl Fn(&mut S, char) -> bool,
-) -> bool {
-    let b = text.as_bytes();
-    let mut i = 0;
+    mut emit: impl FnMut(u32),
+) -> Option<(char, usize)> {
+    let b = bytes;
     while i < b.len() {
         let x = b[i];
         if x < 0x80 {
-            emit(state, ascii[x as usize]);
+            emit(ascii[x as usize]);
             i += 1;
             continue;
         }
-        // `text` is valid UTF-8: a lead byte and its continuation bytes
-        let (cp, w) = if x < 0xE0 {
-            (((x as u32 & 0x1F) << 6) | (b[i + 1] as u32 & 0x3F), 2)
-        } else if x < 0xF0 {
-            (
-                ((x as u32 & 0x0F) << 12)
-                    | ((b[i + 1] as u32 & 0x3F) << 6)
-                    | (b[i + 2] as u32 & 0x3F),
-                3,
-            )
-        } else {
-            (
-                ((x as u32 & 0x07) << 18)
-                    | ((b[i + 1] as u32 & 0x3F) << 12)
-                    | ((b[i + 2] as u32 & 0x3F) << 6)
-                    | (b[i + 3] as u32 & 0x3F),
-                4,
-            )
-        };
+        let (cp, w) = decode_multibyte(b, i);
         let v = if cp < 0x10000 { bmp[cp as usize] } else { SLOW };
-        if v != SLOW {
-            emit(state, v);
-        } else if !slow(state, char::from_u32(cp).unwrap_or('\u{FFFD}')) {
-            return false;
-        }
         i += w;
+        if v == SLOW {
+            return Some((char::from_u32(cp).unwrap_or('\u{FFFD}'), i));
+        }
+        emit(v);
     }
-    true
+    None
+}
+
+/// The code point and byte length of the character that starts at `b[i]`, a lead byte of a
+/// multi-byte sequence of valid UTF-8.
+#[inline(always)]
+fn decode_multibyte(b: &[u8], i: usize) -> (u32, usize) {
+    let x = b[i] as u32;
+    if x < 0xE0 {
+        (((x & 0x1F) << 6) | (b[i + 1] as u32 & 0x3F), 2)
+    } else if x < 0xF0 {
+        (
+            ((x & 0x0F) << 12) | ((b[i + 1] as u32 & 0x3F) << 6) | (b[i + 2] as u32 & 0x3F),
+            3,
+        )
+    } else {
+        (
+            ((x & 0x07) << 18)
+                | ((b[i + 1] as u32 & 0x3F) << 12)
+                | ((b[i + 2] as u32 & 0x3F) << 6)
+                | (b[i + 3] as u32 & 0x3F),
+            4,
+        )
+    }
+}
+
+/// The distinct tokens of `texts`, sorted by code point, the general way (one character at a
+/// time through the tokenizer's normalization).
+fn distinct_tokens<S: AsRef<str> + Sync>(texts: &[S], tokenizer: &Tokenizer) -> Vec<char> {
+    let mut chars: Vec<char> = texts
+        .par_iter()
+        .fold(FxHashSet::default, |mut seen, t| {
+            tokenizer.for_each_token(t.as_ref(), |c| {
+                seen.insert(c);
+            });
+            seen
+        })
+        .reduce(FxHashSet::default, |mut a, b| {
+            a.extend(b);
+            a
+        })
+        .into_iter()
+        .collect();
+    chars.sort_unstable();
+    chars
+}
+
+/// [`distinct_tokens`] by the lookup tables: the pass over the texts only notes which characters
+/// occur (ASCII and the Basic Multilingual Plane in a byte per code point, other planes in a
+/// set), and the tables turn those few thousand characters into tokens afterwards, since a
+/// character's tokens do not depend on its neighbours. The exception is `Σ` when lowercasing:
+/// documents holding it are tokenized the general way as well.
+fn distinct_tokens_by_tables<S: AsRef<str> + Sync>(
+    texts: &[S],
+    tokenizer: &Tokenizer,
+    tables: &CharTables,
+) -> Vec<char> {
+    type Seen = (Vec<bool>, FxHashSet<char>);
+    let empty = || -> Seen { (vec![false; 0x10000], FxHashSet::default()) };
+    let (bmp, astral) = texts
+        .par_iter()
+        .fold(empty, |(mut bmp, mut astral), t| {
+            let (b, seen) = (t.as_ref().as_bytes(), &mut bmp[..0x10000]);
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] < 0x80 {
+                    seen[b[i] as usize] = true;
+                    i += 1;
+                    continue;
+                }
+                let (cp, w) = decode_multibyte(b, i);
+                match seen.get_mut(cp as usize) {
+                    Some(s) => *s = true,
+                    None => {
+                        astral.insert(char::from_u32(cp).unwrap_or('\u{FFFD}'));
+                    }
+                }
+                i += w;
+            }
+            (bmp, astral)
+        })
+        .reduce(empty, |(mut a, mut sa), (b, sb)| {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
+            sa.extend(sb);
+            (a, sa)
+        });
+    let mut tokens = vec![false; 0x10000];
+    let mut other: FxHashSet<char> = FxHashSet::default();
+    let mut add = |c: char| match tokens.get_mut(c as usize) {
+        Some(t) => *t = true,
+        None => {
+            other.insert(c);
+        }
+    };
+    let occurring = (0u32..0x10000)
+        .filter(|&cp| bmp[cp as usize])
+        .filter_map(char::from_u32)
+        .chain(astral);
+    for c in occurring {
+        match tables.get(c) {
+            DROP => {}
+            SLOW => tokenizer
+                .slow_char(c)
+                .iter()
+                .flat_map(|few| few.as_slice())
+                .for_each(|&l| add(l)),
+            cp => add(char::from_u32(cp).unwrap_or('\u{FFFD}')),
+        }
+    }
+    if tokenizer.slow_char('Σ').is_none() && bmp['Σ' as usize] {
+        let with_sigma: Vec<&str> = texts
+            .iter()
+            .map(|t| t.as_ref())
+            .filter(|t| t.contains('Σ'))
+            .collect();
+        distinct_tokens(&with_sigma, tokenizer)
+            .into_iter()
+            .for_each(&mut add);
+    }
+    let mut chars: Vec<char> = (0u32..0x10000)
+        .filter(|&cp| tokens[cp as usize])
+        .filter_map(char::from_u32)
+        .chain(other)
+        .collect();
+    chars.sort_unstable();
+    chars
 }
 
 /// Sentinel for "no id" in the ASCII lookup tables.
@@ -551,68 +678,10 @@ impl Vocab {
         unk: Option<&str>,
         tokenizer: Tokenizer,
     ) -> Result<Self> {
-        let tables = tokenizer.char_tables();
-        // ASCII byte -> its token byte, 128 when dropped, for a byte-at-a-time loop over ASCII
-        // texts (a branch-free store per byte)
-        let ascii8: Option<[u8; 128]> = tables
-            .as_ref()
-            .map(|t| std::array::from_fn(|b| t.ascii[b].min(128) as u8));
-        // characters seen: ASCII in a byte-indexed array, the Basic Multilingual Plane in a bitmap
-        // (8 KiB, plus a word whose first bit absorbs the dropped characters), other planes in a
-        // set
-        type Seen = ([bool; 256], Vec<u64>, FxHashSet<char>);
-        let empty = || -> Seen { ([false; 256], vec![0u64; 1025], FxHashSet::default()) };
-        fn mark(seen: &mut Seen, c: char) {
-            let cp = c as u32;
-            if cp < 0x10000 {
-                seen.1[(cp >> 6) as usize] |= 1 << (cp & 63);
-            } else {
-                seen.2.insert(c);
-            }
-        }
-        let (ascii, mut bmp, astral) = texts
-            .par_iter()
-            .fold(empty, |mut seen, t| {
-                let t = t.as_ref();
-                if let (Some(tb), Some(a8)) = (&tables, &ascii8) {
-                    if t.is_ascii() {
-                        t.bytes()
-                            .for_each(|b| seen.0[a8[b as usize] as usize] = true);
-                        return seen;
-                    }
-                    let done = map_chars(
-                        t,
-                        &tb.ascii,
-                        &tb.bmp,
-                        &mut seen,
-                        |seen, v| {
-                            let v = v.min(0x10000); // DROP -> the spare bit
-                            seen.1[(v >> 6) as usize] |= 1 << (v & 63);
-                        },
-                        |seen, c| tokenizer.slow_char(c, |l| mark(seen, l)),
-                    );
-                    if done {
-                        return seen;
-                    }
-                }
-                tokenizer.for_each_token(t, |c| mark(&mut seen, c));
-                seen
-            })
-            .reduce(empty, |(mut a, mut ba, mut sa), (b, bb, sb)| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
-                ba.iter_mut().zip(bb).for_each(|(x, y)| *x |= y);
-                sa.extend(sb);
-                (a, ba, sa)
-            });
-        for b in (0..128).filter(|&b| ascii[b]) {
-            bmp[b >> 6] |= 1 << (b & 63);
-        }
-        let mut chars: Vec<char> = (0u32..0x10000)
-            .filter(|&cp| bmp[(cp >> 6) as usize] & (1 << (cp & 63)) != 0)
-            .filter_map(char::from_u32)
-            .collect();
-        chars.extend(astral);
-        chars.sort_unstable();
+        let chars = match tokenizer.char_tables() {
+            Some(tables) => distinct_tokens_by_tables(texts, &tokenizer, &tables),
+            None => distinct_tokens(texts, &tokenizer),
+        };
         let mut tokens: Vec<String> = Vec::with_capacity(chars.len() + 1);
         if let Some(u) = unk {
             tokens.push(u.to_owned());
@@ -715,21 +784,20 @@ impl Vocab {
     /// text needs the general path.
     fn encode_mapped(&self, text: &str, t: &CharTables, out: &mut Vec<u32>) -> bool {
         let start = out.len();
+        let bytes = text.as_bytes();
         // one slot per byte is enough: a character of several bytes makes at most two tokens
-        out.resize(start + text.len(), 0);
+        out.reserve(bytes.len());
+        let slots = &mut out.spare_capacity_mut()[..bytes.len()];
+        let mut n = 0;
         if text.is_ascii() {
             // the same without a branch per byte
-            let mut n = start;
-            for &b in text.as_bytes() {
+            for &b in bytes {
                 let id = self.ascii_tokens[b as usize & 127];
-                out[n] = id;
+                slots[n].write(id);
                 n += (id != DROP) as usize;
             }
-            out.truncate(n);
-            return true;
-        }
-        let bmp: &[u32] = {
-            self.bmp_tokens.get_or_init(|| {
+        } else {
+            let bmp: &[u32] = self.bmp_tokens.get_or_init(|| {
                 t.bmp
                     .iter()
                     .map(|&v| match v {
@@ -737,31 +805,27 @@ impl Vocab {
                         cp => char::from_u32(cp).map_or(NONE, |c| self.id_or_none(c)),
                     })
                     .collect()
-            })
-        };
-        let mut st = (&mut *out, start);
-        let done = map_chars(
-            text,
-            &self.ascii_tokens,
-            bmp,
-            &mut st,
-            |(o, n), id| {
-                o[*n] = id;
-                *n += (id != DROP) as usize;
-            },
-            |(o, n), c| {
-                self.tokenizer.slow_char(c, |l| {
-                    if *n == o.len() {
-                        o.push(0);
-                    }
-                    o[*n] = self.id_or_none(l);
-                    *n += 1;
-                })
-            },
-        );
-        let n = st.1;
-        out.truncate(if done { n } else { start });
-        done
+            });
+            let mut i = 0;
+            loop {
+                let stop = map_chars(bytes, i, &self.ascii_tokens, bmp, |id| {
+                    slots[n].write(id);
+                    n += (id != DROP) as usize;
+                });
+                let Some((c, next)) = stop else { break };
+                let Some(few) = self.tokenizer.slow_char(c) else {
+                    return false;
+                };
+                for &l in few.as_slice() {
+                    slots[n].write(self.id_or_none(l));
+                    n += 1;
+                }
+                i = next;
+            }
+        }
+        // SAFETY: `slots[..n]`, the `n` slots after the first `start`, were written above
+        unsafe { out.set_len(start + n) };
+        true
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
@@ -912,6 +976,11 @@ mod tests {
         // final sigma: the table path hands the document to the general path
         let v = Vocab::from_texts(&["ΟΔΟΣ ΣΑ"], Some("<unk>"), Tokenizer::default()).unwrap();
         assert!(v.id_of("ς").is_some() && v.id_of("σ").is_some());
+        // ... and the vocabulary holds only the form that occurs
+        let medial = Vocab::from_texts(&["ΣΑ", "b"], None, Tokenizer::default()).unwrap();
+        assert_eq!(medial.tokens(), ["b", "α", "σ"]);
+        let last = Vocab::from_texts(&["b", "ΟΣ"], None, Tokenizer::default()).unwrap();
+        assert_eq!(last.tokens(), ["b", "ο", "ς"]);
         let t = Tokenizer::default();
         let want: Vec<u32> = t
             .tokens("ΟΔΟΣ ΣΑ")
