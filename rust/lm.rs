@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::ngram::NgramCounts;
-use crate::tokenize::Vocab;
+use crate::tokenize::{FirstSeen, Tokenizer, Vocab};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct NgramModel {
@@ -39,6 +39,71 @@ impl Score {
 
 /// Ids [`NgramModel::count_texts`] collects before counting them in one go (4 MiB per thread).
 pub const COUNT_CHUNK: usize = 1 << 20;
+
+/// `texts` cut into one run of consecutive documents per thread, of about equal size: one
+/// counting state per thread, and as few states to merge as there are threads.
+fn shares<S: AsRef<str>>(texts: &[S]) -> Vec<&[S]> {
+    let total: usize = texts.iter().map(|t| t.as_ref().len() + 1).sum();
+    let per = total.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let mut out = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, t) in texts.iter().enumerate() {
+        size += t.as_ref().len() + 1;
+        if size >= per {
+            out.push(&texts[start..=i]);
+            (start, size) = (i + 1, 0);
+        }
+    }
+    if start < texts.len() {
+        out.push(&texts[start..]);
+    }
+    out
+}
+
+/// Counts one share of documents: `encode` appends a document's ids (padded) to a buffer and
+/// returns the number of ids that may occur so far, and `counts` (of n-grams of `order`;
+/// `None`: made on the first document) is widened to it. Where counting in bulk pays ([`NgramCounts::counts_in_bulk`]),
+/// the buffer collects about [`COUNT_CHUNK`] ids and a full buffer is counted at once
+/// ([`NgramCounts::add_runs`]); elsewhere it holds one document, so it stays in cache. The
+/// last buffer and where its documents end are returned uncounted.
+fn count_share<S: AsRef<str>>(
+    share: &[S],
+    order: usize,
+    mut counts: Option<NgramCounts>,
+    mut encode: impl FnMut(&str, &mut Vec<u32>) -> Result<u32>,
+) -> Result<(Option<NgramCounts>, Vec<u32>, Vec<usize>)> {
+    let (mut ids, mut ends) = (Vec::new(), Vec::new());
+    for t in share {
+        let space = encode(t.as_ref(), &mut ids)?;
+        ends.push(ids.len());
+        let wide = widened(counts.take(), order, space)?;
+        let c = counts.insert(wide);
+        let chunk = if c.counts_in_bulk() { COUNT_CHUNK } else { 1 };
+        if ids.len() >= chunk {
+            c.add_runs(&ids, &ends)?;
+            ids.clear();
+            ends.clear();
+        }
+    }
+    Ok((counts, ids, ends))
+}
+
+/// `counts` (`None`: none yet) over an id space of at least `id_space` ids: widened to the
+/// next power of two when it has fewer, so the keys are repacked only when they need a bit more.
+fn widened(counts: Option<NgramCounts>, order: usize, id_space: u32) -> Result<NgramCounts> {
+    let space = id_space
+        .max(1)
+        .checked_next_power_of_two()
+        .unwrap_or(u32::MAX);
+    match counts {
+        Some(c) if c.id_space() >= id_space => Ok(c),
+        // (an order too high for the ids is reported with their number, not the power of two)
+        Some(c) => c
+            .remapped(space, |id| id)
+            .or_else(|_| c.remapped(id_space, |id| id)),
+        None => NgramCounts::new(order, space).or_else(|_| NgramCounts::new(order, id_space)),
+    }
+}
 
 pub fn check_k(k: f64) -> Result<()> {
     if !(k > 0.0 && k.is_finite()) {
@@ -95,39 +160,76 @@ impl NgramModel {
     }
 
     /// Counts of `texts` (documents) as a separate table, in parallel; [`NgramModel::add_counts`]
-    /// merges it in. Where counting in bulk pays ([`NgramCounts::counts_in_bulk`]), each thread
-    /// encodes documents into a buffer of about [`COUNT_CHUNK`] ids and counts a full buffer at
-    /// once ([`NgramCounts::add_runs`]); elsewhere the buffer holds one document, so it stays in
-    /// cache.
+    /// merges it in. Each thread counts one share of the texts ([`count_share`]).
     pub fn count_texts<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<NgramCounts> {
         let empty = NgramCounts::new(self.order(), self.id_space())?;
-        let chunk = if empty.counts_in_bulk() {
-            COUNT_CHUNK
-        } else {
-            1
-        };
-        texts
-            .par_iter()
-            .try_fold(
-                || (empty.clone(), Vec::new(), Vec::new()),
-                |(mut counts, mut ids, mut ends), t| {
-                    self.append_sequence(t.as_ref(), &mut ids)?;
-                    ends.push(ids.len());
-                    if ids.len() >= chunk {
-                        counts.add_runs(&ids, &ends)?;
-                        ids.clear();
-                        ends.clear();
-                    }
-                    Ok::<_, Error>((counts, ids, ends))
+        let space = self.id_space();
+        shares(texts)
+            .into_par_iter()
+            .map(|share| {
+                let (counts, ids, ends) =
+                    count_share(share, self.order(), Some(empty.clone()), |t, ids| {
+                        self.append_sequence(t, ids).map(|_| space)
+                    })?;
+                let mut counts = counts.unwrap_or_else(|| empty.clone());
+                counts.add_runs(&ids, &ends)?;
+                Ok(Some(counts))
+            })
+            .try_reduce(
+                || Some(empty.clone()),
+                |a, b| match (a, b) {
+                    (Some(a), Some(b)) => a.merged(b).map(Some),
+                    (a, b) => Ok(a.or(b)),
                 },
             )
-            .map(|r| {
-                r.and_then(|(mut counts, ids, ends)| {
-                    counts.add_runs(&ids, &ends)?;
-                    Ok(counts)
-                })
+            .map(|c| c.unwrap_or(empty))
+    }
+
+    /// A model over the vocabulary of `texts`, fitted on them: the same as
+    /// [`Vocab::from_texts`] then [`NgramModel::fit`], but the texts are tokenized once, not
+    /// twice. Each thread numbers the tokens of its share in the order it meets them
+    /// ([`FirstSeen`]) and counts in those ids; at the end the vocabulary is built from every
+    /// token met and the counts are renumbered to its ids.
+    pub fn from_texts<S: AsRef<str> + Sync>(
+        texts: &[S],
+        unk: Option<&str>,
+        tokenizer: Tokenizer,
+        order: usize,
+        pad: bool,
+    ) -> Result<Self> {
+        NgramCounts::new(order, 1)?; // a bad order is reported before the work
+                                     // with padding, ids 0 and 1 are BOS and EOS until renumbered
+        let pads = if pad { order - 1 } else { 0 };
+        type Part = (FirstSeen, Option<NgramCounts>, Vec<u32>, Vec<usize>);
+        let parts: Vec<Part> = shares(texts)
+            .into_par_iter()
+            .map(|share| {
+                let mut seen = FirstSeen::new(tokenizer.clone(), if pad { 2 } else { 0 });
+                let (counts, ids, ends) = count_share(share, order, None, |t, ids| {
+                    ids.extend(std::iter::repeat_n(0, pads));
+                    seen.encode_into(t, ids);
+                    ids.extend(std::iter::repeat_n(1, pads));
+                    Ok(seen.id_space())
+                })?;
+                Ok((seen, counts, ids, ends))
             })
-            .try_reduce(|| empty.clone(), |a, b| a.merged(b))
+            .collect::<Result<_>>()?;
+        let vocab = FirstSeen::vocab(parts.iter().map(|p| &p.0), unk, tokenizer)?;
+        let mut model = NgramModel::new(vocab, order, pad)?;
+        let specials: Vec<u32> = model.bos().into_iter().chain(model.eos()).collect();
+        for (seen, counts, mut ids, ends) in parts {
+            let mut map = specials.clone();
+            map.extend(seen.id_map(&model.vocab)?);
+            let rename = |id: u32| map.get(id as usize).copied().unwrap_or(u32::MAX);
+            if let Some(counts) = counts {
+                let counts = counts.remapped(model.id_space(), rename)?;
+                model.counts = std::mem::take(&mut model.counts).merged(counts)?;
+            }
+            // the last buffer of the share is counted only now, in the vocabulary's ids
+            ids.iter_mut().for_each(|id| *id = rename(*id));
+            model.counts.add_runs(&ids, &ends)?;
+        }
+        Ok(model)
     }
 
     /// Counts `texts` into the model.
@@ -342,6 +444,92 @@ mod tests {
         let mut m = NgramModel::new(vocab, order, pad).unwrap();
         m.fit(&train).unwrap();
         m
+    }
+
+    #[test]
+    fn one_pass_fit_equals_vocabulary_then_fit() {
+        // mixed scripts, characters the tables leave to the slow path (İ lowercases to two, Σ
+        // to a form that depends on its neighbours, a character of another plane), a character
+        // equal to the unk token, empty and one-token documents; vocabularies from 4 to
+        // thousands of ids, so the first-seen counts widen from dense to hashed tables
+        let mut texts: Vec<String> = vec![
+            "İstanbul ΟΔΟΣ, Σα".into(),
+            "".into(),
+            "x".into(),
+            "日本語の文章と English words。😀".into(),
+            "#".into(),
+        ];
+        texts.extend((0..300u32).map(|i| {
+            (0..40u32)
+                .filter_map(|j| char::from_u32(0x4E00 + (i * 7 + j * 13) % 3000))
+                .chain("かな abc".chars())
+                .collect()
+        }));
+        let ja = Tokenizer {
+            punctuation: crate::tokenize::CharSet::new(crate::tokenize::JA_PUNCTUATION),
+            ..Tokenizer::default()
+        };
+        let nfkc = Tokenizer {
+            nfkc: true,
+            ..Tokenizer::default()
+        };
+        for tok in [Tokenizer::default(), Tokenizer::raw(), ja, nfkc] {
+            for (order, pad) in [(1, false), (2, false), (2, true), (3, true)] {
+                for (unk, n) in [
+                    (Some("<unk>"), 4),
+                    (Some("#"), 3),
+                    (None, 4),
+                    (None, 1),
+                    (Some("<unk>"), 1),
+                ] {
+                    for texts in [&texts[..5], &texts[..]] {
+                        let vocab = Vocab::from_texts(texts, unk, tok.clone()).unwrap();
+                        let mut want = NgramModel::new(vocab, order, pad).unwrap();
+                        want.fit(texts).unwrap();
+                        let pool = rayon::ThreadPoolBuilder::new()
+                            .num_threads(n)
+                            .build()
+                            .unwrap();
+                        let got = pool
+                            .install(|| NgramModel::from_texts(texts, unk, tok.clone(), order, pad))
+                            .unwrap();
+                        assert_eq!(got, want, "{tok:?} order {order} pad {pad} unk {unk:?}");
+                        assert_eq!(got.counts.total(), want.counts.total());
+                    }
+                }
+            }
+        }
+        // the same errors as the two steps
+        assert!(NgramModel::from_texts(&["ab"], None, Tokenizer::default(), 0, false).is_err());
+        assert!(NgramModel::from_texts(&[""], None, Tokenizer::default(), 2, false).is_err());
+    }
+
+    #[test]
+    fn one_pass_fit_counts_full_buffers_before_the_vocabulary_is_known() {
+        // more than COUNT_CHUNK ids over more than 512 distinct characters: full buffers are
+        // counted in first-seen ids and renumbered, the last one after the vocabulary is built
+        let texts: Vec<String> = (0..30u32)
+            .map(|d| {
+                (0..40_000u32)
+                    .filter_map(|j| char::from_u32(0x4E00 + (d * 31 + j * j % 997) % 1500))
+                    .collect()
+            })
+            .collect();
+        assert!(texts.iter().map(|t| t.chars().count()).sum::<usize>() > COUNT_CHUNK);
+        let tok = Tokenizer::default();
+        let vocab = Vocab::from_texts(&texts, Some("<unk>"), tok.clone()).unwrap();
+        let mut want = NgramModel::new(vocab, 2, false).unwrap();
+        want.fit(&texts).unwrap();
+        // one thread, one share: its buffer fills before the end
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let got = pool
+            .install(|| NgramModel::from_texts(&texts, Some("<unk>"), tok, 2, false))
+            .unwrap();
+        assert!(got.counts.counts_in_bulk());
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -18,6 +18,7 @@ const DENSE_BITS: u32 = 18;
 /// Slots of the dense matrix of [`NgramCounts::add_runs`] (512 x 512 `u32`: 1 MiB, the size of
 /// a core's L2 cache on current x86 servers).
 const HOT: usize = 512;
+const _: () = assert!(HOT.is_power_of_two());
 
 /// Counts indexed by packed key.
 #[derive(Clone, Debug)]
@@ -76,6 +77,15 @@ impl Table {
             ),
             Table::Sparse(m) => Box::new(m.iter().map(|(&k, &c)| (k as u128, c))),
             Table::Wide(m) => Box::new(m.iter().map(|(&k, &c)| (k, c))),
+        }
+    }
+
+    /// Room for `n` more keys without growing (hash tables).
+    fn reserve(&mut self, n: usize) {
+        match self {
+            Table::Dense(_) => {}
+            Table::Sparse(m) => m.reserve(n),
+            Table::Wide(m) => m.reserve(n),
         }
     }
 
@@ -293,15 +303,19 @@ impl NgramCounts {
         if !(self.counts_in_bulk() && ids.len() >= 1 << 18 && ids.len() < u32::MAX as usize) {
             return docs().try_for_each(|d| self.add_sequence(d));
         }
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= v) {
-            return Err(Error::invalid(
-                "ids",
-                format!("id {bad} is out of range for {v} ids"),
-            ));
-        }
         // the slots of the matrix go to the most frequent ids; the others are "cold" (HOT)
         let mut freq = vec![0u32; v];
-        ids.iter().for_each(|&id| freq[id as usize] += 1);
+        for &id in ids {
+            match freq.get_mut(id as usize) {
+                Some(f) => *f += 1,
+                None => {
+                    return Err(Error::invalid(
+                        "ids",
+                        format!("id {id} is out of range for {v} ids"),
+                    ))
+                }
+            }
+        }
         let mut by_freq: Vec<u32> = (0..v as u32).filter(|&i| freq[i as usize] > 0).collect();
         by_freq.sort_unstable_by(|&a, &b| freq[b as usize].cmp(&freq[a as usize]).then(a.cmp(&b)));
         by_freq.truncate(HOT);
@@ -314,32 +328,42 @@ impl NgramCounts {
         let (Table::Sparse(g), Table::Dense(c)) = (&mut self.grams, &mut self.contexts) else {
             return docs().try_for_each(|d| self.add_sequence(d));
         };
-        // every id but a document's last is a context once
+        // every id but a document's last is a context once (the last ones are taken off below)
         for (id, &f) in freq.iter().enumerate() {
             c[id] += f as u64;
         }
         for doc in docs() {
-            if let Some(&last) = doc.last() {
-                c[last as usize] -= 1;
-            }
-            for w in doc.windows(2) {
-                let (a, b) = (w[0], w[1]);
-                let (sa, sb) = (slot[a as usize], slot[b as usize]);
-                if sa.max(sb) < HOT as u32 {
+            let Some((&first, rest)) = doc.split_first() else {
+                continue;
+            };
+            let (mut a, mut sa) = (first, slot[first as usize]);
+            for &b in rest {
+                let sb = slot[b as usize];
+                // HOT is a power of two, and the slot of a cold id is HOT
+                if (sa | sb) < HOT as u32 {
                     cells[sa as usize * HOT + sb as usize] += 1;
                 } else {
                     *g.entry(((a as u64) << bits) | b as u64).or_insert(0) += 1;
                 }
+                (a, sa) = (b, sb);
             }
-            self.total += doc.len().saturating_sub(1) as u64;
+            c[a as usize] -= 1; // the last id of a document is no context
+            self.total += rest.len() as u64;
         }
-        g.reserve(cells.iter().filter(|&&n| n > 0).count());
-        for (sa, &a) in by_freq.iter().enumerate() {
-            for (&b, &n) in by_freq.iter().zip(&cells[sa * HOT..]) {
-                if n > 0 {
-                    *g.entry(((a as u64) << bits) | b as u64).or_insert(0) += n as u64;
-                }
-            }
+        let hot: Vec<(u64, u32)> = by_freq
+            .iter()
+            .zip(cells.chunks_exact(HOT))
+            .flat_map(|(&a, row)| {
+                by_freq
+                    .iter()
+                    .zip(row)
+                    .filter(|(_, &n)| n > 0)
+                    .map(move |(&b, &n)| (((a as u64) << bits) | b as u64, n))
+            })
+            .collect();
+        g.reserve(hot.len());
+        for (key, n) in hot {
+            *g.entry(key).or_insert(0) += n as u64;
         }
         Ok(())
     }
@@ -462,6 +486,46 @@ impl NgramCounts {
             out.contexts.add(key >> out.bits, c);
             out.total += c;
         }
+        Ok(out)
+    }
+
+    /// These counts with every id `i` renamed `map(i)`, over `id_space` ids: to number counts
+    /// made before the vocabulary was known by the vocabulary, or to widen their id space. `map`
+    /// must be one-to-one on the ids that occur.
+    pub fn remapped(&self, id_space: u32, map: impl Fn(u32) -> u32) -> Result<NgramCounts> {
+        let mut out = NgramCounts::new(self.order, id_space)?;
+        out.grams.reserve(self.grams.distinct());
+        let (bits, mask) = (self.bits, (1u128 << self.bits) - 1);
+        let mut bad = None;
+        let mut add = |key: u128, c: u64| {
+            let mut new_key = 0u128;
+            for i in (0..self.order).rev() {
+                let id = map(((key >> (i as u32 * bits)) & mask) as u32);
+                if id >= id_space {
+                    bad = Some(id);
+                    return;
+                }
+                new_key = (new_key << out.bits) | id as u128;
+            }
+            out.grams.add(new_key, c);
+            out.contexts.add(new_key >> out.bits, c);
+        };
+        match &self.grams {
+            Table::Dense(v) => v
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| c > 0)
+                .for_each(|(k, &c)| add(k as u128, c)),
+            Table::Sparse(m) => m.iter().for_each(|(&k, &c)| add(k as u128, c)),
+            Table::Wide(m) => m.iter().for_each(|(&k, &c)| add(k, c)),
+        }
+        if let Some(id) = bad {
+            return Err(Error::invalid(
+                "map",
+                format!("id {id} is out of range for {id_space} ids"),
+            ));
+        }
+        out.total = self.total;
         Ok(out)
     }
 

@@ -418,8 +418,12 @@ fn map_chars(
     while i < b.len() {
         let x = b[i];
         if x < 0x80 {
-            emit(ascii[x as usize]);
+            let v = ascii[x as usize];
             i += 1;
+            if v == SLOW {
+                return Some((x as char, i));
+            }
+            emit(v);
             continue;
         }
         let (cp, w) = decode_multibyte(b, i);
@@ -682,6 +686,11 @@ impl Vocab {
             Some(tables) => distinct_tokens_by_tables(texts, &tokenizer, &tables),
             None => distinct_tokens(texts, &tokenizer),
         };
+        Vocab::from_chars(chars, unk, tokenizer)
+    }
+
+    /// `[unk] + chars` (sorted, distinct); a character equal to `unk` is the unk token.
+    fn from_chars(chars: Vec<char>, unk: Option<&str>, tokenizer: Tokenizer) -> Result<Self> {
         let mut tokens: Vec<String> = Vec::with_capacity(chars.len() + 1);
         if let Some(u) = unk {
             tokens.push(u.to_owned());
@@ -874,6 +883,147 @@ impl Vocab {
             s.push_str(t);
         }
         Ok(s)
+    }
+}
+
+/// Tokenizes texts into ids numbered in the order their tokens are first met, for a pass that
+/// must tokenize before the vocabulary is known (counting n-grams while the vocabulary is
+/// found): [`FirstSeen::vocab`] builds the vocabulary of everything met, and
+/// [`FirstSeen::id_map`] maps these ids to its ids. With the tokenizer's lookup tables, a
+/// character costs one table load as in [`Vocab::encode_into`]: the tables start empty
+/// ([`SLOW`]) and each character's entry is filled in the first time it is met.
+#[derive(Clone, Debug)]
+pub struct FirstSeen {
+    tokenizer: Tokenizer,
+    tables: Option<Arc<CharTables>>,
+    /// ASCII byte -> id, [`DROP`], or [`SLOW`] (not met yet)
+    ascii: [u32; 128],
+    /// The same for the Basic Multilingual Plane (also [`SLOW`] where the tables say so).
+    bmp: Vec<u32>,
+    ids: FxHashMap<char, u32>,
+    tokens: Vec<char>,
+    reserved: u32,
+}
+
+impl FirstSeen {
+    /// An empty numbering whose first `reserved` ids stand for something else (BOS and EOS).
+    pub fn new(tokenizer: Tokenizer, reserved: u32) -> Self {
+        let tables = tokenizer.char_tables();
+        let bmp = if tables.is_some() {
+            vec![SLOW; 0x10000]
+        } else {
+            Vec::new()
+        };
+        FirstSeen {
+            tokenizer,
+            tables,
+            ascii: [SLOW; 128],
+            bmp,
+            ids: FxHashMap::default(),
+            tokens: Vec::new(),
+            reserved,
+        }
+    }
+
+    /// The number of ids given out so far (the reserved ones included).
+    pub fn id_space(&self) -> u32 {
+        self.reserved + self.tokens.len() as u32
+    }
+
+    /// The tokens met so far, in the order of their ids (after the reserved ones).
+    pub fn tokens(&self) -> &[char] {
+        &self.tokens
+    }
+
+    fn id(&mut self, c: char) -> u32 {
+        if let Some(&id) = self.ids.get(&c) {
+            return id;
+        }
+        let id = self.id_space();
+        self.ids.insert(c, id);
+        self.tokens.push(c);
+        id
+    }
+
+    /// Tokenizes `text` and appends the ids of its tokens to `out`.
+    pub fn encode_into(&mut self, text: &str, out: &mut Vec<u32>) {
+        if let Some(tables) = self.tables.clone() {
+            if self.encode_mapped(text, &tables, out) {
+                return;
+            }
+        }
+        for c in self.tokenizer.tokens(text) {
+            let id = self.id(c);
+            out.push(id);
+        }
+    }
+
+    /// [`FirstSeen::encode_into`] by the lookup tables, filling them in as characters are met;
+    /// false (nothing appended) when the text needs the general path.
+    fn encode_mapped(&mut self, text: &str, tables: &CharTables, out: &mut Vec<u32>) -> bool {
+        let start = out.len();
+        let bytes = text.as_bytes();
+        // one slot per byte is enough, as in `Vocab::encode_mapped`
+        out.reserve(bytes.len());
+        let slots = &mut out.spare_capacity_mut()[..bytes.len()];
+        let mut n = 0;
+        let mut i = 0;
+        loop {
+            let stop = map_chars(bytes, i, &self.ascii, &self.bmp, |id| {
+                slots[n].write(id);
+                n += (id != DROP) as usize;
+            });
+            let Some((c, next)) = stop else { break };
+            // a character met for the first time, or one the tables leave to `slow_char`
+            match tables.get(c) {
+                SLOW => {
+                    let Some(few) = self.tokenizer.slow_char(c) else {
+                        return false;
+                    };
+                    for &l in few.as_slice() {
+                        slots[n].write(self.id(l));
+                        n += 1;
+                    }
+                }
+                v => {
+                    let id = match char::from_u32(v) {
+                        Some(token) if v != DROP => self.id(token),
+                        _ => DROP,
+                    };
+                    match self.bmp.get_mut(c as usize) {
+                        Some(e) if !c.is_ascii() => *e = id,
+                        _ => self.ascii[c as usize & 127] = id,
+                    }
+                    slots[n].write(id);
+                    n += (id != DROP) as usize;
+                }
+            }
+            i = next;
+        }
+        // SAFETY: `slots[..n]`, the `n` slots after the first `start`, were written above
+        unsafe { out.set_len(start + n) };
+        true
+    }
+
+    /// The vocabulary of the tokens met by all `parts` (numberings of shares of the same
+    /// texts): `[unk] + sorted(distinct tokens)`, as [`Vocab::from_texts`] gives.
+    pub fn vocab<'a>(
+        parts: impl IntoIterator<Item = &'a FirstSeen>,
+        unk: Option<&str>,
+        tokenizer: Tokenizer,
+    ) -> Result<Vocab> {
+        let mut chars: Vec<char> = parts
+            .into_iter()
+            .flat_map(|p| p.tokens.iter().copied())
+            .collect();
+        chars.sort_unstable();
+        chars.dedup();
+        Vocab::from_chars(chars, unk, tokenizer)
+    }
+
+    /// The id in `vocab` of each id of this numbering past the reserved ones (indexed from 0).
+    pub fn id_map(&self, vocab: &Vocab) -> Result<Vec<u32>> {
+        self.tokens.iter().map(|&c| vocab.id_of_char(c)).collect()
     }
 }
 

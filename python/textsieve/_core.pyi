@@ -90,6 +90,21 @@ class Vocab:
 class NgramModel:
     def __new__(cls, vocab: Vocab, order: int, pad: bool = False) -> NgramModel: ...
     @staticmethod
+    def from_texts(
+        texts: Iterable[str],
+        order: int,
+        pad: bool = False,
+        unk: str | None = ...,
+        *,
+        normalize: bool = True,
+        lowercase: bool = True,
+        punctuation: str = ...,
+        nfkc: bool = False,
+        keep_spaces: bool = False,
+        errors: str = "strict",
+        num_threads: int | None = None,
+    ) -> NgramModel: ...
+    @staticmethod
     def from_entries(
         vocab: Vocab,
         order: int,

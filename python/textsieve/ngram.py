@@ -203,16 +203,22 @@ class AddKLM:
         if not texts:
             raise ValueError("texts: the training set is empty; give at least one document")
         if self.vocab is None:
-            self.vocab = Vocab.from_texts(
+            # the vocabulary and the counts in one pass over the texts
+            core = _core.NgramModel.from_texts(
                 texts,
+                self.order,
+                self.pad,
                 self.unk,
                 errors=errors,
                 num_threads=self.num_threads,
                 **self.tokenizer_options,
             )
-        counts = NgramCounts(self.order, self.vocab, pad=self.pad).update(
-            texts, errors=errors, num_threads=self.num_threads
-        )
+            self.vocab = Vocab._wrap(core.vocab)
+            counts = NgramCounts._wrap(core, self.vocab)
+        else:
+            counts = NgramCounts(self.order, self.vocab, pad=self.pad).update(
+                texts, errors=errors, num_threads=self.num_threads
+            )
         if counts.total == 0 and self._counts is None:
             raise ValueError(
                 f"texts: the training set has no {self.order}-gram inside any document "

@@ -276,6 +276,38 @@ impl PyNgramModel {
         Ok(PyNgramModel { inner })
     }
 
+    /// A model over the vocabulary of `texts`, fitted on them, tokenizing them once.
+    #[staticmethod]
+    #[pyo3(signature = (texts, order, pad=false, unk=Some("<unk>".to_string()), *, normalize=true, lowercase=true, punctuation=SEED_PUNCTUATION.to_string(), nfkc=false, keep_spaces=false, errors="strict", num_threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_texts(
+        py: Python<'_>,
+        texts: &Bound<'_, PyAny>,
+        order: i64,
+        pad: bool,
+        unk: Option<String>,
+        normalize: bool,
+        lowercase: bool,
+        punctuation: String,
+        nfkc: bool,
+        keep_spaces: bool,
+        errors: &str,
+        num_threads: Option<usize>,
+    ) -> PyResult<Self> {
+        let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
+        let tok = tokenizer(normalize, lowercase, &punctuation, nfkc, keep_spaces);
+        let order = usize::try_from(order).unwrap_or(0);
+        let inner = py
+            .detach(|| {
+                with_threads(num_threads, || {
+                    NgramModel::from_texts(&texts, unk.as_deref(), tok, order, pad)
+                })
+            })
+            .and_then(|r| r)
+            .map_err(to_pyerr)?;
+        Ok(PyNgramModel { inner })
+    }
+
     #[staticmethod]
     #[pyo3(signature = (vocab, order, pad, ids, counts))]
     fn from_entries(
