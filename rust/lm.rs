@@ -72,7 +72,8 @@ fn count_share<S: AsRef<str>>(
     mut counts: Option<NgramCounts>,
     mut encode: impl FnMut(&str, &mut Vec<u32>) -> Result<u32>,
 ) -> Result<(Option<NgramCounts>, Vec<u32>, Vec<usize>)> {
-    let (mut ids, mut ends) = (Vec::new(), Vec::new());
+    let bytes: usize = share.iter().map(|t| t.as_ref().len()).sum();
+    let (mut ids, mut ends) = (Vec::with_capacity(bytes.min(COUNT_CHUNK)), Vec::new());
     for t in share {
         let space = encode(t.as_ref(), &mut ids)?;
         ends.push(ids.len());
@@ -307,26 +308,62 @@ impl NgramModel {
         )
     }
 
+    /// `ln(count + k)` for counts below 1,024 and `ln(context count + k V)` for every context
+    /// when there are at most `work / 2` of them, so that scoring `work` tokens takes few
+    /// logarithms: `ln P = ln(c + k) - ln(cc + k V)`.
+    fn log_parts(&self, k: f64, work: usize) -> (Vec<f64>, Vec<f64>) {
+        if work < 4096 {
+            return (Vec::new(), Vec::new());
+        }
+        let kv = k * self.id_space() as f64;
+        let grams = (0..1024).map(|c| (c as f64 + k).ln()).collect();
+        let contexts = match self.counts.context_key_space() {
+            Some(n) if n <= work / 2 => (0..n as u128)
+                .map(|ctx| (self.counts.context_count_key(ctx) as f64 + kv).ln())
+                .collect(),
+            _ => Vec::new(),
+        };
+        (grams, contexts)
+    }
+
     /// One score per document, in parallel (each document's sum is sequential, so the result
     /// does not depend on the thread count).
     pub fn score_texts<S: AsRef<str> + Sync>(&self, texts: &[S], k: f64) -> Result<Vec<Score>> {
         check_k(k)?;
-        let table = self.log_prob_table(k, texts.iter().map(|t| t.as_ref().len()).sum());
+        let work = texts.iter().map(|t| t.as_ref().len()).sum();
+        let table = self.log_prob_table(k, work);
+        let (ln_grams, ln_contexts) = match table {
+            Some(_) => (Vec::new(), Vec::new()),
+            None => self.log_parts(k, work),
+        };
+        let kv = k * self.id_space() as f64;
+        let bits = self.counts.bits();
         texts
             .par_iter()
             .map_init(Vec::new, |ids, t| {
                 self.sequence_into(t.as_ref(), ids)?;
-                Ok(match &table {
-                    Some(lp) => {
-                        let mut s = Score::default();
-                        self.counts.for_each_window(ids, |key| {
-                            s.nll -= lp[key as usize];
-                            s.n += 1;
-                        });
-                        s
-                    }
-                    None => self.score_ids(ids, k),
-                })
+                let mut s = Score::default();
+                match &table {
+                    Some(lp) => self.counts.for_each_window(ids, |key| {
+                        s.nll -= lp[key as usize];
+                        s.n += 1;
+                    }),
+                    None => self.counts.for_each_window(ids, |key| {
+                        let c = self.counts.count_key(key);
+                        let ctx = key >> bits;
+                        let lc = match ln_grams.get(c as usize) {
+                            Some(&l) => l,
+                            None => (c as f64 + k).ln(),
+                        };
+                        let lx = match usize::try_from(ctx).ok().and_then(|i| ln_contexts.get(i)) {
+                            Some(&l) => l,
+                            None => (self.counts.context_count_key(ctx) as f64 + kv).ln(),
+                        };
+                        s.nll -= lc - lx;
+                        s.n += 1;
+                    }),
+                }
+                Ok(s)
             })
             .collect()
     }

@@ -419,6 +419,14 @@ impl NgramCounts {
         }
     }
 
+    /// The same for the keys of contexts.
+    pub fn context_key_space(&self) -> Option<usize> {
+        match self.contexts {
+            Table::Dense(ref v) => Some(v.len()),
+            Table::Sparse(_) | Table::Wide(_) => None,
+        }
+    }
+
     /// Count of one n-gram (`gram.len() == order`).
     pub fn count(&self, gram: &[u32]) -> u64 {
         if gram.len() != self.order {

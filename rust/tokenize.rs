@@ -807,11 +807,21 @@ impl Vocab {
             }
         } else {
             let bmp: &[u32] = self.bmp_tokens.get_or_init(|| {
+                // each entry is DROP, SLOW, or a token of the plane: its id, else unk (or NONE)
+                let unk = self.unk.unwrap_or(NONE);
                 t.bmp
                     .iter()
-                    .map(|&v| match v {
-                        DROP | SLOW => v,
-                        cp => char::from_u32(cp).map_or(NONE, |c| self.id_or_none(c)),
+                    .map(|&v| {
+                        let id = match v as usize {
+                            _ if v == DROP || v == SLOW => return v,
+                            cp if cp < 128 => self.ascii[cp],
+                            cp => self.bmp.get(cp).copied().unwrap_or(NONE),
+                        };
+                        if id == NONE {
+                            unk
+                        } else {
+                            id
+                        }
                     })
                     .collect()
             });
