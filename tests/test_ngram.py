@@ -195,3 +195,44 @@ def test_counts_in_every_storage_agree_with_the_reference():
             lm = ts.AddKLM.from_counts(counts, 0.5)
             want = ref.perplexity(toks, [ref.char_tokenize("abcab")], order=order, k=0.5)
             assert math.isclose(lm.perplexity(["abcab"]), want, rel_tol=1e-12)
+
+
+options = st.sampled_from(
+    [
+        {},
+        {"normalize": False},
+        {"lowercase": False, "punctuation": ts.JA_PUNCTUATION},
+        {"keep_spaces": True},
+        {"nfkc": True},
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    train=texts,
+    order=st.integers(1, 4),
+    pad=st.booleans(),
+    unk=st.sampled_from(["<unk>", None, "a"]),
+    opts=options,
+    threads=st.sampled_from([1, 2]),
+)
+def test_fit_without_a_vocabulary_equals_vocabulary_then_counts(
+    train, order, pad, unk, opts, threads
+):
+    # AddKLM.fit finds the vocabulary and counts in one pass; it must equal the two steps
+    train = [t.replace("\ud800", "") + "ΑΣ x" * (i % 2) for i, t in enumerate(train)]
+    vocab = ts.Vocab.from_texts(train, unk, **opts)
+    if len(vocab) == 0:
+        with pytest.raises(ValueError):
+            ts.AddKLM(order, unk=unk, num_threads=threads, **opts).fit(train)
+        return
+    want = ts.NgramCounts(order, vocab, pad=pad).update(train)
+    if want.total == 0:
+        with pytest.raises(ValueError, match="no"):
+            ts.AddKLM(order, unk=unk, pad=pad, num_threads=threads, **opts).fit(train)
+        return
+    lm = ts.AddKLM(order, unk=unk, pad=pad, num_threads=threads, **opts).fit(train)
+    assert lm.vocab == vocab
+    assert lm.counts.to_dict() == want.to_dict()
+    assert lm.counts.total == want.total and len(lm.counts) == len(want)
