@@ -174,16 +174,9 @@ impl NgramModel {
                     })?;
                 let mut counts = counts.unwrap_or_else(|| empty.clone());
                 counts.add_runs(&ids, &ends)?;
-                Ok(Some(counts))
+                Ok(counts)
             })
-            .try_reduce(
-                || Some(empty.clone()),
-                |a, b| match (a, b) {
-                    (Some(a), Some(b)) => a.merged(b).map(Some),
-                    (a, b) => Ok(a.or(b)),
-                },
-            )
-            .map(|c| c.unwrap_or(empty))
+            .try_reduce(|| empty.clone(), |a, b| a.merged(b))
     }
 
     /// A model over the vocabulary of `texts`, fitted on them: the same as
@@ -198,8 +191,9 @@ impl NgramModel {
         order: usize,
         pad: bool,
     ) -> Result<Self> {
-        NgramCounts::new(order, 1)?; // a bad order is reported before the work
-                                     // with padding, ids 0 and 1 are BOS and EOS until renumbered
+        // a bad order is reported before the work
+        NgramCounts::new(order, 1)?;
+        // with padding, ids 0 and 1 are BOS and EOS until renumbered
         let pads = if pad { order - 1 } else { 0 };
         type Part = (FirstSeen, Option<NgramCounts>, Vec<u32>, Vec<usize>);
         let parts: Vec<Part> = shares(texts)
