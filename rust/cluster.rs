@@ -35,6 +35,46 @@ pub enum Keep {
     Longest,
 }
 
+impl Verify {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "exact" => Ok(Verify::Exact),
+            "minhash" => Ok(Verify::Minhash),
+            other => Err(Error::invalid(
+                "verify",
+                format!("expected 'exact' or 'minhash', got {other:?}"),
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verify::Exact => "exact",
+            Verify::Minhash => "minhash",
+        }
+    }
+}
+
+impl Keep {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "first" => Ok(Keep::First),
+            "longest" => Ok(Keep::Longest),
+            other => Err(Error::invalid(
+                "keep",
+                format!("expected 'first' or 'longest', got {other:?}"),
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Keep::First => "first",
+            Keep::Longest => "longest",
+        }
+    }
+}
+
 /// The minimum probability that a pair at the threshold becomes a candidate, for the default
 /// choice of bands and rows.
 pub const MIN_RECALL: f64 = 0.99;
@@ -78,26 +118,8 @@ impl Config {
         } else {
             lsh::explicit_params(bands, rows, num_perm)?
         };
-        let verify = match verify {
-            "exact" => Verify::Exact,
-            "minhash" => Verify::Minhash,
-            other => {
-                return Err(Error::invalid(
-                    "verify",
-                    format!("expected 'exact' or 'minhash', got {other:?}"),
-                ))
-            }
-        };
-        let keep = match keep {
-            "first" => Keep::First,
-            "longest" => Keep::Longest,
-            other => {
-                return Err(Error::invalid(
-                    "keep",
-                    format!("expected 'first' or 'longest', got {other:?}"),
-                ))
-            }
-        };
+        let verify = Verify::parse(verify)?;
+        let keep = Keep::parse(keep)?;
         Ok(Config {
             threshold,
             hasher,
@@ -672,8 +694,14 @@ impl Index {
             .ok_or_else(|| corrupt("unknown normalization"))?;
         let bands = r.u64()? as usize;
         let rows = r.u64()? as usize;
-        let verify = if r.u8()? == 1 { "minhash" } else { "exact" };
-        let keep = if r.u8()? == 1 { "longest" } else { "first" };
+        let verify = [Verify::Exact, Verify::Minhash]
+            .get(r.u8()? as usize)
+            .ok_or_else(|| corrupt("unknown verification"))?
+            .name();
+        let keep = [Keep::First, Keep::Longest]
+            .get(r.u8()? as usize)
+            .ok_or_else(|| corrupt("unknown keep rule"))?
+            .name();
         let cfg = Config::new(
             threshold,
             num_perm,

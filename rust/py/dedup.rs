@@ -498,22 +498,8 @@ impl IndexCore {
         d.set_item("normalize", c.hasher.shingler.normalize.name())?;
         d.set_item("bands", c.bands)?;
         d.set_item("rows", c.rows)?;
-        d.set_item(
-            "verify",
-            if c.verify == cluster::Verify::Exact {
-                "exact"
-            } else {
-                "minhash"
-            },
-        )?;
-        d.set_item(
-            "keep",
-            if c.keep == cluster::Keep::First {
-                "first"
-            } else {
-                "longest"
-            },
-        )?;
+        d.set_item("verify", c.verify.name())?;
+        d.set_item("keep", c.keep.name())?;
         Ok(d)
     }
 
