@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::ngram::NgramCounts;
+use crate::parallel::shares;
 use crate::tokenize::{FirstSeen, Tokenizer, Vocab};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -39,26 +40,6 @@ impl Score {
 
 /// Ids [`NgramModel::count_texts`] collects before counting them in one go (4 MiB per thread).
 pub const COUNT_CHUNK: usize = 1 << 20;
-
-/// `texts` cut into one run of consecutive documents per thread, of about equal size: one
-/// counting state per thread, and as few states to merge as there are threads.
-fn shares<S: AsRef<str>>(texts: &[S]) -> Vec<&[S]> {
-    let total: usize = texts.iter().map(|t| t.as_ref().len() + 1).sum();
-    let per = total.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    let mut out = Vec::new();
-    let (mut start, mut size) = (0, 0);
-    for (i, t) in texts.iter().enumerate() {
-        size += t.as_ref().len() + 1;
-        if size >= per {
-            out.push(&texts[start..=i]);
-            (start, size) = (i + 1, 0);
-        }
-    }
-    if start < texts.len() {
-        out.push(&texts[start..]);
-    }
-    out
-}
 
 /// Counts one share of documents: `encode` appends a document's ids (padded) to a buffer and
 /// returns the number of ids that may occur so far, and `counts` (of n-grams of `order`;
@@ -165,7 +146,7 @@ impl NgramModel {
     pub fn count_texts<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<NgramCounts> {
         let empty = NgramCounts::new(self.order(), self.id_space())?;
         let space = self.id_space();
-        shares(texts)
+        shares(texts, |t| t.as_ref().len())
             .into_par_iter()
             .map(|share| {
                 let (counts, ids, ends) =
@@ -196,7 +177,7 @@ impl NgramModel {
         // with padding, ids 0 and 1 are BOS and EOS until renumbered
         let pads = if pad { order - 1 } else { 0 };
         type Part = (FirstSeen, Option<NgramCounts>, Vec<u32>, Vec<usize>);
-        let parts: Vec<Part> = shares(texts)
+        let parts: Vec<Part> = shares(texts, |t| t.as_ref().len())
             .into_par_iter()
             .map(|share| {
                 let mut seen = FirstSeen::new(tokenizer.clone(), if pad { 2 } else { 0 });

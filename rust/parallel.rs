@@ -1,6 +1,7 @@
 //! Thread-count control for the batch kernels: `None` uses rayon's global pool (sized by
 //! `RAYON_NUM_THREADS` or the number of cores); `Some(n)` runs on a pool of exactly `n` threads.
-//! Every kernel gives the same output whatever the thread count.
+//! Every kernel gives the same output whatever the thread count. [`shares`] cuts work into one
+//! run per thread for passes that keep a state per thread.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -46,9 +47,42 @@ pub fn with_threads<R: Send>(
     Ok(pool.install(f))
 }
 
+/// `items` cut into one run of consecutive items per thread of the current pool, of about
+/// equal total `size`, for passes that keep one state per thread and merge the states at the
+/// end: as many states as threads (rayon's adaptive splitting can make more).
+pub fn shares<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let total: usize = items.iter().map(|t| size(t) + 1).sum();
+    let per = total.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let mut out = Vec::new();
+    let (mut start, mut run) = (0, 0);
+    for (i, t) in items.iter().enumerate() {
+        run += size(t) + 1;
+        if run >= per {
+            out.push(&items[start..=i]);
+            (start, run) = (i + 1, 0);
+        }
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_cover_every_item_once_in_order() {
+        let items: Vec<usize> = (0..100).map(|i| (i * 37) % 11).collect();
+        for n in [1, 2, 3, 7] {
+            let got = with_threads(Some(n), || shares(&items, |&x| x)).unwrap();
+            assert!(got.len() <= n && !got.is_empty());
+            assert_eq!(got.concat(), items);
+        }
+        let none: Vec<usize> = Vec::new();
+        assert!(shares(&none, |&x| x).is_empty());
+    }
 
     #[test]
     fn runs_on_the_requested_pool() {

@@ -957,8 +957,11 @@ impl FirstSeen {
 
     /// Tokenizes `text` and appends the ids of its tokens to `out`.
     pub fn encode_into(&mut self, text: &str, out: &mut Vec<u32>) {
-        if let Some(tables) = self.tables.clone() {
-            if self.encode_mapped(text, &tables, out) {
+        // (taken out for the call and put back: no reference count to touch per document)
+        if let Some(tables) = self.tables.take() {
+            let done = self.encode_mapped(text, &tables, out);
+            self.tables = Some(tables);
+            if done {
                 return;
             }
         }
