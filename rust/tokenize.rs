@@ -1003,9 +1003,11 @@ impl FirstSeen {
                         Some(token) if v != DROP => self.id(token),
                         _ => DROP,
                     };
-                    match self.bmp.get_mut(c as usize) {
-                        Some(e) if !c.is_ascii() => *e = id,
-                        _ => self.ascii[c as usize & 127] = id,
+                    // (the tables give SLOW beyond the Basic Multilingual Plane)
+                    if c.is_ascii() {
+                        self.ascii[c as usize] = id;
+                    } else {
+                        self.bmp[c as usize] = id;
                     }
                     slots[n].write(id);
                     n += (id != DROP) as usize;

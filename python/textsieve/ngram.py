@@ -198,7 +198,8 @@ class AddKLM:
 
     # -- training --------------------------------------------------------------------------
     def fit(self, texts: Iterable[str], *, errors: str = "strict") -> AddKLM:
-        """Count the training documents (building the vocabulary first when none was given)."""
+        """Count the training documents; without a vocabulary, it is built from them in the same
+        pass (each document is tokenized once)."""
         texts = _texts(texts)
         if not texts:
             raise ValueError("texts: the training set is empty; give at least one document")
