@@ -42,27 +42,30 @@ impl Score {
 pub const COUNT_CHUNK: usize = 1 << 20;
 
 /// Counts one share of documents: `encode` appends a document's ids (padded) to a buffer and
-/// returns the number of ids that may occur so far, and `counts` (of n-grams of `order`;
-/// `None`: made on the first document) is widened to it. Where counting in bulk pays ([`NgramCounts::counts_in_bulk`]),
-/// the buffer collects about [`COUNT_CHUNK`] ids and a full buffer is counted at once
-/// ([`NgramCounts::add_runs`]); elsewhere it holds one document, so it stays in cache. The
-/// last buffer and where its documents end are returned uncounted.
+/// returns the number of ids that may occur so far. The buffer collects about [`COUNT_CHUNK`]
+/// ids, and a full buffer is counted at once ([`NgramCounts::add_runs`]) into `counts` widened
+/// to the ids met so far (`None`: made at the first full buffer). The one exception is counts
+/// given up front that are not counted in bulk ([`NgramCounts::counts_in_bulk`], a small id
+/// space): there each document is counted at once, which keeps its ids in cache. The last
+/// buffer and where its documents end are returned uncounted.
 fn count_share<S: AsRef<str>>(
     share: &[S],
     order: usize,
     mut counts: Option<NgramCounts>,
     mut encode: impl FnMut(&str, &mut Vec<u32>) -> Result<u32>,
 ) -> Result<(Option<NgramCounts>, Vec<u32>, Vec<usize>)> {
+    let chunk = match &counts {
+        Some(c) if !c.counts_in_bulk() => 1,
+        _ => COUNT_CHUNK,
+    };
     let bytes: usize = share.iter().map(|t| t.as_ref().len()).sum();
-    let (mut ids, mut ends) = (Vec::with_capacity(bytes.min(COUNT_CHUNK)), Vec::new());
+    let (mut ids, mut ends) = (Vec::with_capacity(bytes.min(chunk)), Vec::new());
     for t in share {
         let space = encode(t.as_ref(), &mut ids)?;
         ends.push(ids.len());
-        let wide = widened(counts.take(), order, space)?;
-        let c = counts.insert(wide);
-        let chunk = if c.counts_in_bulk() { COUNT_CHUNK } else { 1 };
         if ids.len() >= chunk {
-            c.add_runs(&ids, &ends)?;
+            let wide = widened(counts.take(), order, space)?;
+            counts.insert(wide).add_runs(&ids, &ends)?;
             ids.clear();
             ends.clear();
         }

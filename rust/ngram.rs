@@ -131,6 +131,59 @@ pub struct NgramCounts {
     total: u64,
 }
 
+/// How often each id `< v` occurs in `ids`; an error names the first id out of range. (Four
+/// histograms, one per position modulo 4, so that repeated ids do not wait on each other's
+/// increments.)
+fn frequencies(ids: &[u32], v: usize) -> Result<Vec<u32>> {
+    let mut four = vec![[0u32; 4]; v];
+    let mut quads = ids.chunks_exact(4);
+    for q in &mut quads {
+        for (lane, &id) in q.iter().enumerate() {
+            match four.get_mut(id as usize) {
+                Some(f) => f[lane] += 1,
+                None => return Err(out_of_range(id, v)),
+            }
+        }
+    }
+    for &id in quads.remainder() {
+        match four.get_mut(id as usize) {
+            Some(f) => f[0] += 1,
+            None => return Err(out_of_range(id, v)),
+        }
+    }
+    Ok(four.iter().map(|f| f.iter().sum()).collect())
+}
+
+fn out_of_range(id: u32, v: usize) -> Error {
+    Error::invalid("ids", format!("id {id} is out of range for {v} ids"))
+}
+
+/// The packed bigram keys and counts of the non-zero cells of the [`HOT`] x [`HOT`] matrix whose
+/// rows and columns stand for the ids `by_freq`. Cells are read sixteen at a time, blocks of
+/// zeros skipped, and the others written without a branch per cell (a tenth of the cells are
+/// non-zero, at random: a branch on each would mostly be mispredicted).
+fn nonzero_cells(cells: &[u32], by_freq: &[u32], bits: u32) -> Vec<(u64, u32)> {
+    const BLOCK: usize = 16;
+    let mut hot: Vec<(u64, u32)> = Vec::new();
+    for (&a, row) in by_freq.iter().zip(cells.chunks_exact(HOT)) {
+        for (cols, block) in by_freq.chunks(BLOCK).zip(row.chunks_exact(BLOCK)) {
+            if block.iter().fold(0, |x, &n| x | n) == 0 {
+                continue;
+            }
+            hot.reserve(BLOCK);
+            let slots = &mut hot.spare_capacity_mut()[..BLOCK];
+            let mut w = 0;
+            for (&b, &n) in cols.iter().zip(block) {
+                slots[w].write((((a as u64) << bits) | b as u64, n));
+                w += (n > 0) as usize;
+            }
+            // SAFETY: the first `w` spare slots were written above
+            unsafe { hot.set_len(hot.len() + w) };
+        }
+    }
+    hot
+}
+
 /// Bits needed for ids `0..id_space`.
 fn bits_for(id_space: u32) -> u32 {
     (32 - id_space.saturating_sub(1).leading_zeros()).max(1)
@@ -304,18 +357,7 @@ impl NgramCounts {
             return docs().try_for_each(|d| self.add_sequence(d));
         }
         // the slots of the matrix go to the most frequent ids; the others are "cold" (HOT)
-        let mut freq = vec![0u32; v];
-        for &id in ids {
-            match freq.get_mut(id as usize) {
-                Some(f) => *f += 1,
-                None => {
-                    return Err(Error::invalid(
-                        "ids",
-                        format!("id {id} is out of range for {v} ids"),
-                    ))
-                }
-            }
-        }
+        let freq = frequencies(ids, v)?;
         let mut by_freq: Vec<u32> = (0..v as u32).filter(|&i| freq[i as usize] > 0).collect();
         by_freq.sort_unstable_by(|&a, &b| freq[b as usize].cmp(&freq[a as usize]).then(a.cmp(&b)));
         by_freq.truncate(HOT);
@@ -350,17 +392,7 @@ impl NgramCounts {
             c[a as usize] -= 1; // the last id of a document is no context
             self.total += rest.len() as u64;
         }
-        let hot: Vec<(u64, u32)> = by_freq
-            .iter()
-            .zip(cells.chunks_exact(HOT))
-            .flat_map(|(&a, row)| {
-                by_freq
-                    .iter()
-                    .zip(row)
-                    .filter(|(_, &n)| n > 0)
-                    .map(move |(&b, &n)| (((a as u64) << bits) | b as u64, n))
-            })
-            .collect();
+        let hot = nonzero_cells(&cells, &by_freq, bits);
         g.reserve(hot.len());
         for (key, n) in hot {
             *g.entry(key).or_insert(0) += n as u64;

@@ -6,6 +6,7 @@
 //! `str.isspace()`, which is what regex `\s` matches under Unicode) into one space. Char
 //! tokenization then yields the code points of the normalized text without its spaces.
 
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
@@ -401,40 +402,44 @@ impl CharTables {
 }
 
 /// Walks the UTF-8 of `bytes` from `i`: an ASCII byte is `ascii[byte]`, a character of the
-/// Basic Multilingual Plane is `bmp[code point]`, and each value goes to `emit`, until a
-/// character whose value is [`SLOW`] or that lies in another plane: then it returns that
-/// character and where the next one starts, for the caller to handle and go on from there.
-/// `None` at the end of the text. (The caller's state stays in its own locals, which keeps the
-/// loop in registers.)
-#[inline(always)]
+/// Basic Multilingual Plane is `bmp[code point]`, and each value is written to `slots[*n]`
+/// (`*n` advancing past all but [`DROP`]), until a character whose value is [`SLOW`] or that
+/// lies in another plane: then it returns that character and where the next one starts, for
+/// the caller to handle and go on from there. `None` at the end of the text. `slots` needs room
+/// for a value per byte.
+///
+/// (Not inlined: on its own the loop keeps its position and counter in registers, where inlined
+/// into a caller with more state it kept the position on the stack, a load and store per
+/// character.)
+#[inline(never)]
 fn map_chars(
     bytes: &[u8],
     mut i: usize,
     ascii: &[u32; 128],
     bmp: &[u32],
-    mut emit: impl FnMut(u32),
+    slots: &mut [MaybeUninit<u32>],
+    n: &mut usize,
 ) -> Option<(char, usize)> {
     let b = bytes;
-    while i < b.len() {
-        let x = b[i];
-        if x < 0x80 {
-            let v = ascii[x as usize];
+    let mut m = *n;
+    let stop = loop {
+        let Some(&x) = b.get(i) else { break None };
+        let (c, v) = if x < 0x80 {
             i += 1;
-            if v == SLOW {
-                return Some((x as char, i));
-            }
-            emit(v);
-            continue;
-        }
-        let (cp, w) = decode_multibyte(b, i);
-        let v = if cp < 0x10000 { bmp[cp as usize] } else { SLOW };
-        i += w;
+            (x as u32, ascii[x as usize])
+        } else {
+            let (cp, w) = decode_multibyte(b, i);
+            i += w;
+            (cp, bmp.get(cp as usize).copied().unwrap_or(SLOW))
+        };
         if v == SLOW {
-            return Some((char::from_u32(cp).unwrap_or('\u{FFFD}'), i));
+            break Some((char::from_u32(c).unwrap_or('\u{FFFD}'), i));
         }
-        emit(v);
-    }
-    None
+        slots[m].write(v);
+        m += (v != DROP) as usize;
+    };
+    *n = m;
+    stop
 }
 
 /// The code point and byte length of the character that starts at `b[i]`, a lead byte of a
@@ -827,10 +832,7 @@ impl Vocab {
             });
             let mut i = 0;
             loop {
-                let stop = map_chars(bytes, i, &self.ascii_tokens, bmp, |id| {
-                    slots[n].write(id);
-                    n += (id != DROP) as usize;
-                });
+                let stop = map_chars(bytes, i, &self.ascii_tokens, bmp, slots, &mut n);
                 let Some((c, next)) = stop else { break };
                 let Some(few) = self.tokenizer.slow_char(c) else {
                     return false;
@@ -982,10 +984,7 @@ impl FirstSeen {
         let mut n = 0;
         let mut i = 0;
         loop {
-            let stop = map_chars(bytes, i, &self.ascii, &self.bmp, |id| {
-                slots[n].write(id);
-                n += (id != DROP) as usize;
-            });
+            let stop = map_chars(bytes, i, &self.ascii, &self.bmp, slots, &mut n);
             let Some((c, next)) = stop else { break };
             // a character met for the first time, or one the tables leave to `slow_char`
             match tables.get(c) {
