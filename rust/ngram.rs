@@ -272,9 +272,51 @@ impl NgramCounts {
         }
         let mask = self.mask();
         let mut key = self.key(&ids[..n - 1]);
+        if mask <= u64::MAX as u128 {
+            // the same in 64-bit arithmetic (cheaper shifts)
+            let (mask, mut key) = (mask as u64, key as u64);
+            for &id in &ids[n - 1..] {
+                key = ((key << self.bits) | id as u64) & mask;
+                f(key as u128);
+            }
+            return;
+        }
         for &id in &ids[n - 1..] {
             key = ((key << self.bits) | id as u128) & mask;
             f(key);
+        }
+    }
+
+    /// Calls `f(count, context count)` for each n-gram of `ids` in order (ids `< id_space`), with
+    /// a loop of its own for the common table layouts (64-bit keys, no lookup through the enum).
+    pub fn for_each_count(&self, ids: &[u32], mut f: impl FnMut(u64, u64)) {
+        let (n, bits) = (self.order, self.bits);
+        if ids.len() < n {
+            return;
+        }
+        match (&self.grams, &self.contexts) {
+            (Table::Dense(g), Table::Dense(c)) => {
+                // keys fit in 64 bits here (at most DENSE_BITS)
+                let mask = (g.len() - 1) as u64;
+                let mut key = ids[..n - 1]
+                    .iter()
+                    .fold(0u64, |k, &id| (k << bits) | id as u64);
+                for &id in &ids[n - 1..] {
+                    key = ((key << bits) | id as u64) & mask;
+                    let cc = c.get((key >> bits) as usize).copied().unwrap_or(0);
+                    f(g[key as usize], cc);
+                }
+            }
+            (Table::Sparse(g), Table::Dense(c)) if n == 2 => {
+                for w in ids.windows(2) {
+                    let key = ((w[0] as u64) << bits) | w[1] as u64;
+                    let cc = c.get(w[0] as usize).copied().unwrap_or(0);
+                    f(g.get(&key).copied().unwrap_or(0), cc);
+                }
+            }
+            _ => self.for_each_window(ids, |key| {
+                f(self.count_key(key), self.context_count_key(key >> bits))
+            }),
         }
     }
 
