@@ -249,17 +249,14 @@ impl NgramModel {
         let vocab = FirstSeen::vocab(parts.iter().map(|p| &p.0), unk, tokenizer)?;
         let mut model = NgramModel::new(vocab, order, pad)?;
         let specials: Vec<u32> = model.bos().into_iter().chain(model.eos()).collect();
-        for (seen, counts, mut ids, ends) in parts {
+        for (seen, counts, ids, ends) in parts {
             let mut map = specials.clone();
             map.extend(seen.id_map(&model.vocab)?);
             let rename = |id: u32| map.get(id as usize).copied().unwrap_or(u32::MAX);
-            if let Some(counts) = counts {
-                let counts = counts.remapped(model.id_space(), rename)?;
-                model.counts = std::mem::take(&mut model.counts).merged(counts)?;
-            }
-            // the last buffer of the share is counted only now, in the vocabulary's ids
-            ids.iter_mut().for_each(|id| *id = rename(*id));
-            model.counts.add_runs(&ids, &ends)?;
+            let mut counts = widened(counts, order, seen.id_space())?;
+            counts.add_runs(&ids, &ends)?;
+            let counts = counts.remapped(model.id_space(), rename)?;
+            model.counts = std::mem::take(&mut model.counts).merged(counts)?;
         }
         Ok(model)
     }
