@@ -45,9 +45,9 @@ pub const COUNT_CHUNK: usize = 1 << 20;
 /// returns the number of ids that may occur so far. The buffer collects about [`COUNT_CHUNK`]
 /// ids, and a full buffer is counted at once ([`NgramCounts::add_runs`]) into `counts` widened
 /// to the ids met so far (`None`: made at the first full buffer). The one exception is counts
-/// given up front that are not counted in bulk ([`NgramCounts::counts_in_bulk`], a small id
-/// space): there each document is counted at once, which keeps its ids in cache. The last
-/// buffer and where its documents end are returned uncounted.
+/// given up front that are not counted in bulk ([`NgramCounts::counts_in_bulk`]: hashed keys
+/// of an order above 2): there each document is counted at once, which keeps its ids in cache.
+/// The last buffer and where its documents end are returned uncounted.
 fn count_share<S: AsRef<str>>(
     share: &[S],
     order: usize,

@@ -375,18 +375,20 @@ impl NgramCounts {
     /// Whether [`NgramCounts::add_runs`] counts a large input faster than one
     /// [`NgramCounts::add_sequence`] per document (otherwise it is the same).
     pub fn counts_in_bulk(&self) -> bool {
-        self.order == 2
-            && matches!(
-                (&self.grams, &self.contexts),
-                (Table::Sparse(_), Table::Dense(_))
-            )
+        match (&self.grams, &self.contexts) {
+            (Table::Dense(_), _) => true,
+            (Table::Sparse(_), Table::Dense(_)) => self.order == 2,
+            _ => false,
+        }
     }
 
     /// Counts every document of `ids` (documents one after another; `ends[i]` is where the i-th
-    /// ends): the same as [`NgramCounts::add_sequence`] on each. Bigrams over a vocabulary too
-    /// large for a dense table, in a large input, are counted in two parts: pairs of the [`HOT`]
-    /// most frequent ids in a small dense matrix that stays in cache (in Japanese text about 98%
-    /// of the bigrams), the others in the hash map.
+    /// ends): the same as [`NgramCounts::add_sequence`] on each. In bulk, two cases are faster:
+    /// with a dense table and more ids than keys, the contexts are counted as the row sums of
+    /// the n-grams at the end; bigrams over a vocabulary too large for a dense table, in a large
+    /// input, are counted in two parts: pairs of the [`HOT`] most frequent ids in a small dense
+    /// matrix that stays in cache (in Japanese text about 98% of the bigrams), the others in the
+    /// hash map.
     pub fn add_runs(&mut self, ids: &[u32], ends: &[usize]) -> Result<()> {
         let docs = || {
             std::iter::once(0)
@@ -395,6 +397,31 @@ impl NgramCounts {
                 .map(|(a, &b)| &ids[a..b])
         };
         let v = self.id_space as usize;
+        if let (Table::Dense(g), Table::Dense(c)) = (&mut self.grams, &mut self.contexts) {
+            if ids.len() < g.len() {
+                return docs().try_for_each(|d| self.add_sequence(d));
+            }
+            // more ids than keys: count the n-grams alone, then take each context's count as
+            // the sum of its row (the n-grams that extend it), which saves an increment per id
+            if let Some(&bad) = ids.iter().find(|&&id| id as usize >= v) {
+                return Err(out_of_range(bad, v));
+            }
+            let (n, bits, mask) = (self.order, self.bits, (g.len() - 1) as u64);
+            for doc in docs().filter(|d| d.len() >= n) {
+                let mut key = doc[..n - 1]
+                    .iter()
+                    .fold(0u64, |k, &id| (k << bits) | id as u64);
+                for &id in &doc[n - 1..] {
+                    key = ((key << bits) | id as u64) & mask;
+                    g[key as usize] += 1;
+                }
+                self.total += (doc.len() + 1 - n) as u64;
+            }
+            for (cc, row) in c.iter_mut().zip(g.chunks_exact(1 << bits)) {
+                *cc = row.iter().sum();
+            }
+            return Ok(());
+        }
         if !(self.counts_in_bulk() && ids.len() >= 1 << 18 && ids.len() < u32::MAX as usize) {
             return docs().try_for_each(|d| self.add_sequence(d));
         }
@@ -694,19 +721,31 @@ mod tests {
             ids.extend((0..n).map(|_| next(v).min(next(v)).min(next(v))));
             ends.push(ids.len());
         }
-        for cut in [ends.len(), 3] {
+        // and small vocabularies (dense tables), where contexts are the row sums
+        let small: Vec<u32> = ids.iter().map(|&id| id % 40).collect();
+        let cases = [
+            (2, v, &ids),
+            (1, 40, &small),
+            (2, 40, &small),
+            (3, 40, &small),
+        ];
+        for ((order, v, ids), cut) in cases.into_iter().flat_map(|c| [(c, ends.len()), (c, 3)]) {
             let (ids, ends) = (&ids[..ends[cut - 1]], &ends[..cut]);
-            let mut want = NgramCounts::new(2, v).unwrap();
+            let mut want = NgramCounts::new(order, v).unwrap();
             let mut start = 0;
             for &end in ends {
                 want.add_sequence(&ids[start..end]).unwrap();
                 start = end;
             }
-            let mut got = NgramCounts::new(2, v).unwrap();
+            let mut got = NgramCounts::new(order, v).unwrap();
             got.add_runs(ids, ends).unwrap();
             assert_eq!(got, want);
             assert_eq!(got.total(), want.total());
             assert_eq!(got.entries(), want.entries());
+            for ctx in 0..v.min(50) {
+                let ctx = vec![ctx; order - 1];
+                assert_eq!(got.context_count(&ctx), want.context_count(&ctx));
+            }
         }
         let mut bad = NgramCounts::new(2, v).unwrap();
         let mut ids = ids.clone();
