@@ -131,6 +131,31 @@ pub struct NgramCounts {
     total: u64,
 }
 
+/// Calls `f(key)` with the packed key (`bits` per id, the oldest highest, under `mask`) of each
+/// window of `n` ids of `ids`, in order. A bigram's key is made from its two ids alone, not from
+/// the previous key, so successive windows do not wait on each other.
+#[inline(always)]
+fn keys64(ids: &[u32], n: usize, bits: u32, mask: u64, mut f: impl FnMut(u64)) {
+    if ids.len() < n {
+        return;
+    }
+    match n {
+        1 => ids.iter().for_each(|&id| f(id as u64 & mask)),
+        2 => ids
+            .windows(2)
+            .for_each(|w| f((((w[0] as u64) << bits) | w[1] as u64) & mask)),
+        _ => {
+            let mut key = ids[..n - 1]
+                .iter()
+                .fold(0u64, |k, &id| (k << bits) | id as u64);
+            for &id in &ids[n - 1..] {
+                key = ((key << bits) | id as u64) & mask;
+                f(key);
+            }
+        }
+    }
+}
+
 /// How often each id `< v` occurs in `ids`; an error names the first id out of range. (Four
 /// histograms, one per position modulo 4, so that repeated ids do not wait on each other's
 /// increments.)
@@ -156,6 +181,18 @@ fn frequencies(ids: &[u32], v: usize) -> Result<Vec<u32>> {
 
 fn out_of_range(id: u32, v: usize) -> Error {
     Error::invalid("ids", format!("id {id} is out of range for {v} ids"))
+}
+
+/// An error naming the first id of `ids` that is not `< v`. (The largest id is found first, a
+/// loop without an early exit that the compiler vectorizes.)
+fn check_ids(ids: &[u32], v: usize) -> Result<()> {
+    match ids.iter().copied().max() {
+        Some(top) if top as usize >= v => {
+            let bad = ids.iter().find(|&&id| id as usize >= v).copied();
+            Err(out_of_range(bad.unwrap_or(top), v))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The packed bigram keys and counts of the non-zero cells of the [`HOT`] x [`HOT`] matrix whose
@@ -271,16 +308,10 @@ impl NgramCounts {
             return;
         }
         let mask = self.mask();
-        let mut key = self.key(&ids[..n - 1]);
         if mask <= u64::MAX as u128 {
-            // the same in 64-bit arithmetic (cheaper shifts)
-            let (mask, mut key) = (mask as u64, key as u64);
-            for &id in &ids[n - 1..] {
-                key = ((key << self.bits) | id as u64) & mask;
-                f(key as u128);
-            }
-            return;
+            return keys64(ids, n, self.bits, mask as u64, |key| f(key as u128));
         }
+        let mut key = self.key(&ids[..n - 1]);
         for &id in &ids[n - 1..] {
             key = ((key << self.bits) | id as u128) & mask;
             f(key);
@@ -297,15 +328,10 @@ impl NgramCounts {
         match (&self.grams, &self.contexts) {
             (Table::Dense(g), Table::Dense(c)) => {
                 // keys fit in 64 bits here (at most DENSE_BITS)
-                let mask = (g.len() - 1) as u64;
-                let mut key = ids[..n - 1]
-                    .iter()
-                    .fold(0u64, |k, &id| (k << bits) | id as u64);
-                for &id in &ids[n - 1..] {
-                    key = ((key << bits) | id as u64) & mask;
+                keys64(ids, n, bits, (g.len() - 1) as u64, |key| {
                     let cc = c.get((key >> bits) as usize).copied().unwrap_or(0);
                     f(g[key as usize], cc);
-                }
+                });
             }
             (Table::Sparse(g), Table::Dense(c)) if n == 2 => {
                 for w in ids.windows(2) {
@@ -322,12 +348,7 @@ impl NgramCounts {
 
     /// Counts every n-gram of one sequence. Ids must be `< id_space`.
     pub fn add_sequence(&mut self, ids: &[u32]) -> Result<()> {
-        if let Some(&bad) = ids.iter().find(|&&id| id >= self.id_space) {
-            return Err(Error::invalid(
-                "ids",
-                format!("id {bad} is out of range for {} ids", self.id_space),
-            ));
-        }
+        check_ids(ids, self.id_space as usize)?;
         let bits = self.bits;
         let (mut grams, mut contexts) = (
             std::mem::take(&mut self.grams),
@@ -339,18 +360,11 @@ impl NgramCounts {
             (Table::Dense(g), Table::Dense(c)) => {
                 // keys fit in 64 bits here (at most DENSE_BITS)
                 let n = self.order;
-                if ids.len() >= n {
-                    let mask = (g.len() - 1) as u64;
-                    let mut key = ids[..n - 1]
-                        .iter()
-                        .fold(0u64, |k, &id| (k << bits) | id as u64);
-                    for &id in &ids[n - 1..] {
-                        key = ((key << bits) | id as u64) & mask;
-                        g[key as usize] += 1;
-                        c[(key >> bits) as usize] += 1;
-                    }
-                    added = (ids.len() + 1 - n) as u64;
-                }
+                keys64(ids, n, bits, (g.len() - 1) as u64, |key| {
+                    g[key as usize] += 1;
+                    c[(key >> bits) as usize] += 1;
+                });
+                added = (ids.len() + 1).saturating_sub(n) as u64;
             }
             // bigrams over a larger vocabulary: 64-bit keys, contexts still dense
             (Table::Sparse(g), Table::Dense(c)) if self.order == 2 => {
@@ -403,19 +417,12 @@ impl NgramCounts {
             }
             // more ids than keys: count the n-grams alone, then take each context's count as
             // the sum of its row (the n-grams that extend it), which saves an increment per id
-            if let Some(&bad) = ids.iter().find(|&&id| id as usize >= v) {
-                return Err(out_of_range(bad, v));
-            }
+            check_ids(ids, v)?;
             let (n, bits, mask) = (self.order, self.bits, (g.len() - 1) as u64);
-            for doc in docs().filter(|d| d.len() >= n) {
-                let mut key = doc[..n - 1]
-                    .iter()
-                    .fold(0u64, |k, &id| (k << bits) | id as u64);
-                for &id in &doc[n - 1..] {
-                    key = ((key << bits) | id as u64) & mask;
-                    g[key as usize] += 1;
-                }
-                self.total += (doc.len() + 1 - n) as u64;
+            let g = g.as_mut_slice();
+            for doc in docs() {
+                keys64(doc, n, bits, mask, |key| g[key as usize] += 1);
+                self.total += (doc.len() + 1).saturating_sub(n) as u64;
             }
             for (cc, row) in c.iter_mut().zip(g.chunks_exact(1 << bits)) {
                 *cc = row.iter().sum();
