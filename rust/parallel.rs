@@ -1,5 +1,6 @@
 //! Thread-count control for the batch kernels: `None` uses rayon's global pool (sized by
-//! `RAYON_NUM_THREADS` or the number of cores); `Some(n)` runs on a pool of exactly `n` threads.
+//! `RAYON_NUM_THREADS` or the number of cores); `Some(n)` runs on a pool of exactly `n` threads,
+//! and `Some(1)` on the calling thread itself.
 //! Every kernel gives the same output whatever the thread count. [`shares`] cuts work into one
 //! run per thread for passes that keep a state per thread.
 
@@ -14,6 +15,8 @@ fn pools() -> &'static Mutex<HashMap<usize, Arc<rayon::ThreadPool>>> {
 }
 
 /// Runs `f` with rayon work inside it on `num_threads` threads (pools are built once and kept).
+/// One thread means the calling thread: handing the work to a pool thread costs a wake-up, and
+/// that thread's core may not hold the data in its cache (a 2 ms fit took 15% longer so).
 pub fn with_threads<R: Send>(
     num_threads: Option<usize>,
     f: impl FnOnce() -> R + Send,
@@ -27,6 +30,30 @@ pub fn with_threads<R: Send>(
             "must be at least 1 (or None for all cores)",
         ));
     }
+    if n == 1 {
+        thread_local! {
+            // a pool whose one thread is this one (kept for the thread's life; rayon leaks the
+            // small registry of such a pool when the thread ends). None when this thread
+            // already works for another pool.
+            static HERE: Option<rayon::ThreadPool> = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .use_current_thread()
+                .build()
+                .ok();
+        }
+        let mut f = Some(f);
+        let here = HERE.with(|pool| pool.as_ref().map(|p| p.install(|| f.take().map(|f| f()))));
+        if let Some(Some(out)) = here {
+            return Ok(out);
+        }
+        let f = f.take().expect("f runs once");
+        return shared_pool(1).map(|p| p.install(f));
+    }
+    shared_pool(n).map(|p| p.install(f))
+}
+
+/// The kept pool of `n` threads.
+fn shared_pool(n: usize) -> Result<Arc<rayon::ThreadPool>> {
     let pool = {
         let mut map = pools().lock().unwrap_or_else(|e| e.into_inner());
         match map.get(&n) {
@@ -44,7 +71,7 @@ pub fn with_threads<R: Send>(
             }
         }
     };
-    Ok(pool.install(f))
+    Ok(pool)
 }
 
 /// `items` cut into one run of consecutive items per thread of the current pool, of about
@@ -71,6 +98,7 @@ pub fn shares<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rayon::prelude::*;
 
     #[test]
     fn shares_cover_every_item_once_in_order() {
@@ -95,5 +123,37 @@ mod tests {
             3
         );
         assert!(with_threads(Some(0), || ()).is_err());
+    }
+
+    #[test]
+    fn one_thread_is_the_calling_thread_in_any_thread() {
+        let items: Vec<u64> = (0..10_000).collect();
+        let run = || {
+            let me = std::thread::current().id();
+            let (here, sum) = with_threads(Some(1), || {
+                let sum: u64 = items.par_iter().map(|&x| x * x).sum();
+                (std::thread::current().id(), sum)
+            })
+            .unwrap();
+            assert_eq!(here, me);
+            assert_eq!(sum, items.iter().map(|&x| x * x).sum::<u64>());
+            // again, and nested
+            let nested = with_threads(Some(1), || {
+                with_threads(Some(1), rayon::current_num_threads)
+            });
+            assert_eq!(nested.unwrap().unwrap(), 1);
+        };
+        run();
+        // threads that use it come and go (their pools must not hold them up)
+        for _ in 0..4 {
+            std::thread::scope(|s| {
+                s.spawn(run);
+            });
+        }
+        // from inside another pool's worker: the work still runs, on that pool's thread
+        let two = with_threads(Some(2), || {
+            with_threads(Some(1), rayon::current_num_threads)
+        });
+        assert_eq!(two.unwrap().unwrap(), 1);
     }
 }
