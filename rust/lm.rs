@@ -58,8 +58,12 @@ fn count_share<S: AsRef<str>>(
         Some(c) if !c.counts_in_bulk() => 1,
         _ => COUNT_CHUNK,
     };
-    let bytes: usize = share.iter().map(|t| t.as_ref().len()).sum();
-    let (mut ids, mut ends) = (Vec::with_capacity(bytes.min(chunk)), Vec::new());
+    // room for the ids of a full buffer and of the document that fills it (at most one id per
+    // byte, plus padding), so that the buffer never moves: copying it would touch fresh pages
+    let most = |t: &S| t.as_ref().len() + 2 * (order - 1);
+    let total: usize = share.iter().map(most).sum();
+    let longest = share.iter().map(most).max().unwrap_or(0);
+    let (mut ids, mut ends) = (Vec::with_capacity(total.min(chunk + longest)), Vec::new());
     for t in share {
         let space = encode(t.as_ref(), &mut ids)?;
         ends.push(ids.len());
