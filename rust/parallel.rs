@@ -1,9 +1,10 @@
 //! Thread-count control for the batch kernels: `None` uses rayon's global pool (sized by
 //! `RAYON_NUM_THREADS` or the number of cores); `Some(n)` runs on a pool of exactly `n` threads,
-//! and `Some(1)` on the calling thread itself.
+//! and `Some(1)` on the calling thread itself (see [`with_threads`]).
 //! Every kernel gives the same output whatever the thread count. [`shares`] cuts work into one
 //! run per thread for passes that keep a state per thread.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -15,44 +16,66 @@ fn pools() -> &'static Mutex<HashMap<usize, Arc<rayon::ThreadPool>>> {
 }
 
 /// Runs `f` with rayon work inside it on `num_threads` threads (pools are built once and kept).
+///
 /// One thread means the calling thread: handing the work to a pool thread costs a wake-up, and
-/// that thread's core may not hold the data in its cache (a 2 ms fit took 15% longer so).
+/// that thread's core may not hold the data in its cache (a 2 ms fit took 15% longer so). Each
+/// thread that asks for one thread gets a one-thread pool of its own, whose one thread is that
+/// thread (rayon leaks such a pool's small registry when the thread ends). Rayon then counts the
+/// thread as a worker of that pool for good, so `None` outside any call sends such a thread's
+/// work to a pool of the default size, as rayon's global pool would be. Kernels that use rayon
+/// are called through here (with `None` at least) so that this holds for all of them.
 pub fn with_threads<R: Send>(
     num_threads: Option<usize>,
     f: impl FnOnce() -> R + Send,
 ) -> Result<R> {
-    let Some(n) = num_threads else {
-        return Ok(f());
-    };
-    if n == 0 {
-        return Err(Error::invalid(
+    thread_local! {
+        // None when this thread already works for another pool
+        static HERE: Option<rayon::ThreadPool> = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .use_current_thread()
+            .build()
+            .ok();
+        // whether HERE holds a pool, and how many calls on it are under way
+        static HERE_BUILT: Cell<bool> = const { Cell::new(false) };
+        static HERE_DEPTH: Cell<u32> = const { Cell::new(0) };
+    }
+    match num_threads {
+        None if HERE_BUILT.get() && HERE_DEPTH.get() == 0 => shared_pool(0).map(|p| p.install(f)),
+        None => Ok(f()),
+        Some(0) => Err(Error::invalid(
             "num_threads",
             "must be at least 1 (or None for all cores)",
-        ));
-    }
-    if n == 1 {
-        thread_local! {
-            // a pool whose one thread is this one (kept for the thread's life; rayon leaks the
-            // small registry of such a pool when the thread ends). None when this thread
-            // already works for another pool.
-            static HERE: Option<rayon::ThreadPool> = rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .use_current_thread()
-                .build()
-                .ok();
+        )),
+        Some(1) => {
+            let mut f = Some(f);
+            let here = HERE.with(|pool| {
+                let pool = pool.as_ref()?;
+                HERE_BUILT.set(true);
+                HERE_DEPTH.set(HERE_DEPTH.get() + 1);
+                // (the depth goes back down even if `f` panics)
+                let _down = Defer(|| HERE_DEPTH.set(HERE_DEPTH.get() - 1));
+                Some(pool.install(|| f.take().map(|f| f())))
+            });
+            match (here, f.take()) {
+                (Some(Some(out)), _) => Ok(out),
+                (_, Some(f)) => shared_pool(1).map(|p| p.install(f)),
+                (_, None) => unreachable!("f ran but gave nothing"),
+            }
         }
-        let mut f = Some(f);
-        let here = HERE.with(|pool| pool.as_ref().map(|p| p.install(|| f.take().map(|f| f()))));
-        if let Some(Some(out)) = here {
-            return Ok(out);
-        }
-        let f = f.take().expect("f runs once");
-        return shared_pool(1).map(|p| p.install(f));
+        Some(n) => shared_pool(n).map(|p| p.install(f)),
     }
-    shared_pool(n).map(|p| p.install(f))
 }
 
-/// The kept pool of `n` threads.
+/// Runs its closure when dropped.
+struct Defer<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Defer<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+/// The kept pool of `n` threads (0: the default number, `RAYON_NUM_THREADS` or the cores).
 fn shared_pool(n: usize) -> Result<Arc<rayon::ThreadPool>> {
     let pool = {
         let mut map = pools().lock().unwrap_or_else(|e| e.into_inner());
@@ -150,10 +173,31 @@ mod tests {
                 s.spawn(run);
             });
         }
-        // from inside another pool's worker: the work still runs, on that pool's thread
+        // from inside another pool's worker: the work still runs, on the kept one-thread pool
         let two = with_threads(Some(2), || {
             with_threads(Some(1), rayon::current_num_threads)
         });
         assert_eq!(two.unwrap().unwrap(), 1);
+    }
+
+    #[test]
+    fn all_cores_after_one_thread() {
+        // a thread that has run work on one thread is a worker of its own pool for rayon; its
+        // later calls for all cores must still get them, inside a one-thread call they stay on it
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let all = with_threads(None, rayon::current_num_threads).unwrap();
+                with_threads(Some(1), || ()).unwrap();
+                assert_eq!(with_threads(None, rayon::current_num_threads).unwrap(), all);
+                let inner = with_threads(Some(1), || {
+                    with_threads(None, rayon::current_num_threads).unwrap()
+                });
+                assert_eq!(inner.unwrap(), 1);
+                // a panic inside a one-thread call leaves the thread as it was
+                let caught = std::panic::catch_unwind(|| with_threads(Some(1), || panic!("boom")));
+                assert!(caught.is_err());
+                assert_eq!(with_threads(None, rayon::current_num_threads).unwrap(), all);
+            });
+        });
     }
 }

@@ -209,7 +209,10 @@ fn connected_components<'py>(
     j: numpy::PyReadonlyArray1<'py, u64>,
 ) -> PyResult<Arrays<'py, PyArray1<u64>, PyArray1<u64>>> {
     let (i, j) = (i.as_slice()?, j.as_slice()?);
-    let (nodes, roots) = py.detach(|| cluster::components(i, j)).map_err(to_pyerr)?;
+    let (nodes, roots) = py
+        .detach(|| with_threads(None, || cluster::components(i, j)))
+        .and_then(|r| r)
+        .map_err(to_pyerr)?;
     Ok((nodes.into_pyarray(py), roots.into_pyarray(py)))
 }
 
@@ -260,7 +263,9 @@ fn band_keys<'py>(
         )));
     }
     let flat: Vec<u32> = view.iter().copied().collect();
-    let keys = py.detach(|| lsh::band_keys(&flat, p, bands, rows));
+    let keys = py
+        .detach(|| with_threads(None, || lsh::band_keys(&flat, p, bands, rows)))
+        .map_err(to_pyerr)?;
     Array2::from_shape_vec((n, bands), keys)
         .map(|a| a.into_pyarray(py).into_any())
         .map_err(|e| PyValueError::new_err(e.to_string()))
@@ -462,7 +467,8 @@ impl IndexCore {
     ) -> PyResult<Vec<(u32, f64)>> {
         let text = extract_text(text, "text", Surrogates::parse(errors)?)?;
         let idx = &self.inner;
-        Ok(py.detach(|| idx.query(&text)))
+        py.detach(|| with_threads(None, || idx.query(&text)))
+            .map_err(to_pyerr)
     }
 
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -473,7 +479,10 @@ impl IndexCore {
 
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
-        let inner = py.detach(|| Index::from_bytes(data)).map_err(to_pyerr)?;
+        let inner = py
+            .detach(|| with_threads(None, || Index::from_bytes(data)))
+            .and_then(|r| r)
+            .map_err(to_pyerr)?;
         Ok(IndexCore { inner })
     }
 
