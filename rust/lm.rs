@@ -256,11 +256,12 @@ impl NgramModel {
         for (seen, counts, ids, ends) in parts {
             let mut map = specials.clone();
             map.extend(seen.id_map(&model.vocab)?);
-            let rename = |id: u32| map.get(id as usize).copied().unwrap_or(u32::MAX);
-            let mut counts = widened(counts, order, seen.id_space())?;
-            counts.add_runs(&ids, &ends)?;
-            let counts = counts.remapped(model.id_space(), rename)?;
-            model.counts = std::mem::take(&mut model.counts).merged(counts)?;
+            if let Some(counts) = counts {
+                let rename = |id: u32| map.get(id as usize).copied().unwrap_or(u32::MAX);
+                let counts = counts.remapped(model.id_space(), rename)?;
+                model.counts = std::mem::take(&mut model.counts).merged(counts)?;
+            }
+            model.counts.add_runs_renamed(&ids, &ends, &map)?;
         }
         Ok(model)
     }
@@ -553,8 +554,9 @@ mod tests {
     #[test]
     fn one_pass_fit_counts_full_buffers_before_the_vocabulary_is_known() {
         // more than COUNT_CHUNK ids over more than 512 distinct characters: full buffers are
-        // counted in first-seen ids and renumbered, the last one after the vocabulary is built
-        let texts: Vec<String> = (0..30u32)
+        // counted in first-seen ids and renumbered, the last one (large enough to be counted in
+        // bulk) renamed as it is counted, after the vocabulary is built
+        let texts: Vec<String> = (0..35u32)
             .map(|d| {
                 (0..40_000u32)
                     .filter_map(|j| char::from_u32(0x4E00 + (d * 31 + j * j % 997) % 1500))

@@ -429,9 +429,57 @@ impl NgramCounts {
             }
             return Ok(());
         }
-        if !(self.counts_in_bulk() && ids.len() >= 1 << 18 && ids.len() < u32::MAX as usize) {
+        if !self.bigrams_in_bulk(ids) {
             return docs().try_for_each(|d| self.add_sequence(d));
         }
+        self.add_bigrams_in_bulk(ids, ends, v, |id| id)
+    }
+
+    /// [`NgramCounts::add_runs`] for ids given in another numbering: id `i` of `ids` stands for
+    /// id `map[i]` of these counts. Bigrams over a large vocabulary are renamed as they are
+    /// counted in bulk; elsewhere `ids` are counted in their own numbering and the counts
+    /// renumbered (a small table, or a small input).
+    pub fn add_runs_renamed(&mut self, ids: &[u32], ends: &[usize], map: &[u32]) -> Result<()> {
+        let v = self.id_space;
+        if let Some(&bad) = map.iter().find(|&&id| id >= v) {
+            return Err(out_of_range(bad, v as usize));
+        }
+        if self.bigrams_in_bulk(ids) {
+            return self.add_bigrams_in_bulk(ids, ends, map.len(), |id| map[id as usize]);
+        }
+        let mut own = NgramCounts::new(self.order, (map.len() as u32).max(1))?;
+        own.add_runs(ids, ends)?;
+        let own = own.remapped(v, |id| map[id as usize])?;
+        *self = std::mem::take(self).merged(own)?;
+        Ok(())
+    }
+
+    /// Whether [`NgramCounts::add_bigrams_in_bulk`] pays for `ids`: bigrams over a vocabulary
+    /// too large for a dense table, in a large input.
+    fn bigrams_in_bulk(&self, ids: &[u32]) -> bool {
+        self.order == 2
+            && matches!(
+                (&self.grams, &self.contexts),
+                (Table::Sparse(_), Table::Dense(_))
+            )
+            && ids.len() >= 1 << 18
+            && ids.len() < u32::MAX as usize
+    }
+
+    /// The bulk bigram counting of [`NgramCounts::add_runs`]: the [`HOT`] most frequent ids
+    /// pair up in a dense matrix, the other pairs go to the hash map. `ids` are `< v` in their
+    /// own numbering and `rename` gives each its id here (already checked to be in range).
+    fn add_bigrams_in_bulk(
+        &mut self,
+        ids: &[u32],
+        ends: &[usize],
+        v: usize,
+        rename: impl Fn(u32) -> u32,
+    ) -> Result<()> {
+        let docs = std::iter::once(0)
+            .chain(ends.iter().copied())
+            .zip(ends)
+            .map(|(a, &b)| &ids[a..b]);
         // the slots of the matrix go to the most frequent ids; the others are "cold" (HOT)
         let freq = frequencies(ids, v)?;
         let mut by_freq: Vec<u32> = (0..v as u32).filter(|&i| freq[i as usize] > 0).collect();
@@ -444,13 +492,15 @@ impl NgramCounts {
         let mut cells = vec![0u32; HOT * HOT];
         let bits = self.bits;
         let (Table::Sparse(g), Table::Dense(c)) = (&mut self.grams, &mut self.contexts) else {
-            return docs().try_for_each(|d| self.add_sequence(d));
+            unreachable!("checked by bigrams_in_bulk");
         };
         // every id but a document's last is a context once (the last ones are taken off below)
         for (id, &f) in freq.iter().enumerate() {
-            c[id] += f as u64;
+            if f > 0 {
+                c[rename(id as u32) as usize] += f as u64;
+            }
         }
-        for doc in docs() {
+        for doc in docs {
             let Some((&first, rest)) = doc.split_first() else {
                 continue;
             };
@@ -461,14 +511,16 @@ impl NgramCounts {
                 if (sa | sb) < HOT as u32 {
                     cells[sa as usize * HOT + sb as usize] += 1;
                 } else {
-                    *g.entry(((a as u64) << bits) | b as u64).or_insert(0) += 1;
+                    let key = ((rename(a) as u64) << bits) | rename(b) as u64;
+                    *g.entry(key).or_insert(0) += 1;
                 }
                 (a, sa) = (b, sb);
             }
-            c[a as usize] -= 1; // the last id of a document is no context
+            c[rename(a) as usize] -= 1; // the last id of a document is no context
             self.total += rest.len() as u64;
         }
-        let hot = nonzero_cells(&cells, &by_freq, bits);
+        let named: Vec<u32> = by_freq.iter().map(|&id| rename(id)).collect();
+        let hot = nonzero_cells(&cells, &named, bits);
         g.reserve(hot.len());
         for (key, n) in hot {
             *g.entry(key).or_insert(0) += n as u64;
@@ -758,6 +810,27 @@ mod tests {
         let mut ids = ids.clone();
         ids.push(v);
         assert!(bad.add_runs(&ids, &[ids.len()]).is_err());
+    }
+
+    #[test]
+    fn add_runs_renamed_equals_add_runs_of_the_renamed_ids() {
+        // a permutation of 3000 ids (bulk, renamed as counted) and of 40 (a dense table)
+        for (v, len) in [(3000u32, 1usize << 19), (3000, 5000), (40, 1 << 19)] {
+            let map: Vec<u32> = (0..v).map(|i| (i * 7 + 3) % v).collect();
+            let ids: Vec<u32> = (0..len as u64)
+                .map(|i| ((i * i + 11 * i) % (v as u64 * 3 / 2)).min(v as u64 - 1) as u32)
+                .collect();
+            let ends: Vec<usize> = (1..=len / 1000).map(|d| d * 1000).chain([len]).collect();
+            let renamed: Vec<u32> = ids.iter().map(|&i| map[i as usize]).collect();
+            let mut want = NgramCounts::new(2, v).unwrap();
+            want.add_runs(&renamed, &ends).unwrap();
+            let mut got = NgramCounts::new(2, v).unwrap();
+            got.add_runs_renamed(&ids, &ends, &map).unwrap();
+            assert_eq!(got, want, "v={v} len={len}");
+            assert_eq!(got.total(), want.total());
+        }
+        let mut c = NgramCounts::new(2, 10).unwrap();
+        assert!(c.add_runs_renamed(&[0, 1], &[2], &[0, 10]).is_err());
     }
 
     #[test]
