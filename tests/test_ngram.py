@@ -236,3 +236,24 @@ def test_fit_without_a_vocabulary_equals_vocabulary_then_counts(
     assert lm.vocab == vocab
     assert lm.counts.to_dict() == want.to_dict()
     assert lm.counts.total == want.total and len(lm.counts) == len(want)
+
+
+def test_same_answers_from_many_python_threads_and_thread_counts():
+    # num_threads=1 runs on the calling thread (a pool of its own per thread); Python threads
+    # that call at once, and later calls for all cores from the same threads, agree
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs = [f"文書{i}では perplexity を{i % 7}回 計算する。" * (1 + i % 5) for i in range(400)]
+    train, evals = docs[:360], docs[360:]
+    want = ts.AddKLM(order=2).fit(train).perplexity(evals)
+
+    def run(threads):
+        lm = ts.AddKLM(order=2, num_threads=threads).fit(train)
+        return lm.perplexity(evals), lm.score(evals).tolist()
+
+    ref_scores = ts.AddKLM(order=2).fit(train).score(evals).tolist()
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(run, [1, 1, None, 2, 1, None, 1, 2] * 3))
+    for ppl, scores in got:
+        assert ppl == pytest.approx(want, rel=1e-12)
+        assert scores == pytest.approx(ref_scores, rel=1e-12)
