@@ -19,6 +19,8 @@ import pytest
 from textsieve.cli import main as textsieve_main
 from textsieve.workshop import DEFAULT_DIRS, run_workshop
 
+from .conftest import SEED_DOCS
+
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
@@ -282,18 +284,6 @@ PRETRAINING_FILES = [
     "bigram_heatmap.svg",
     "loss_mix.svg",
 ]
-CORPUS = [
-    "事前学習では大量のテキストから次トークン予測を学ぶ。",
-    "言語モデルは文脈に応じた分布を出力する。",
-    "トークン化の設計は学習効率と性能に強く影響する。",
-    "前処理では重複除去や品質フィルタリングが重要になる。",
-    "評価ではperplexityや下流タスク性能を併用する。",
-    "モデル規模とデータ規模のバランスが学習の成否を左右する。",
-    "機械論的解釈可能性は内部回路の理解に役立つ。",
-    "SFTは事前学習済みモデルを指示追従に調整する工程である。",
-    "推論時は温度やサンプリング戦略が出力を変える。",
-    "長文文脈では注意機構の設計が効いてくる。",
-]
 
 
 def seed_tokens(text: str) -> list[str]:
@@ -337,7 +327,7 @@ class PlainAddK:
 
 
 def split(seed: int) -> tuple[list[str], list[str]]:
-    docs = list(CORPUS)
+    docs = list(SEED_DOCS)
     state = random.getstate()
     try:
         random.seed(seed)
