@@ -1,23 +1,28 @@
-//! From candidate pairs to a deduplicated corpus: exact verification, union-find clusters, the
-//! keep policy, and the persistent [`Index`] that dedups shard after shard.
+//! From signatures to a deduplicated corpus: the settings ([`Config`]), signing, the two
+//! clustering rules, and the persistent [`Index`] that dedups shard after shard.
 //!
-//! The whole pipeline: signatures ([`Config::sign`], chunk by chunk) → band keys → candidate
-//! pairs → verification (exact Jaccard of the shingle sets, or the signature estimate) → pairs at
-//! or above the threshold → union-find → one kept document per cluster.
+//! The pipeline: signatures ([`Config::sign`], chunk by chunk) → band keys and a digest of the
+//! bytes per document (the only per-document state kept) → a decision per document:
+//! - [`Cluster::Greedy`] (the default, see [`crate::greedy`]): in decision order, a document is
+//!   removed iff an earlier kept document sharing a bucket is within the threshold. Linear cost,
+//!   no chains; the same decisions from a one-shot [`Run`], an [`Index`] fed in batches, and any
+//!   partition into candidate components.
+//! - [`Cluster::Components`]: connected components of the verified candidate pairs (what
+//!   text-dedup and datatrove do); one document kept per component. Exact copies are joined by
+//!   digest, and a pair already connected is not verified. Chains join documents far below the
+//!   threshold: `similarity` (to the kept document) can be lower than the threshold.
 //!
-//! Documents are numbered globally: in an [`Index`], the documents added before come first. The
-//! root of every union-find component is its smallest document (union links the larger root under
-//! the smaller), so "the component holds an earlier document" is "root < first new document".
-//! A cluster's id is the number of its kept document; a removed document's `duplicate_of` is that
-//! same kept document, and its `similarity` the exact Jaccard to it (which can be below the
-//! threshold when the cluster is a chain).
+//! Documents are numbered globally by input position; in an [`Index`] the documents added before
+//! come first.
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
-use crate::lsh::{self, BandTable};
-use crate::minhash::{estimate_jaccard, MinHasher, Scheme, Worker};
-use crate::shingle::{jaccard_sorted, Normalize, Scratch, ShingleKind, Shingler};
+use crate::greedy::{feature, similarity, DocRef, Feature, Greedy, Texts, MAX_DOCS};
+use crate::lsh;
+use crate::minhash::{MinHasher, Scheme, Worker};
+use crate::shingle::{hash64, Normalize, Scratch, ShingleKind, Shingler};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verify {
@@ -75,6 +80,34 @@ impl Keep {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cluster {
+    /// Greedy against kept representatives (no chains; see [`crate::greedy`]).
+    Greedy,
+    /// Connected components of the verified pairs.
+    Components,
+}
+
+impl Cluster {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "greedy" => Ok(Cluster::Greedy),
+            "components" => Ok(Cluster::Components),
+            other => Err(Error::invalid(
+                "cluster",
+                format!("expected 'greedy' or 'components', got {other:?}"),
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Cluster::Greedy => "greedy",
+            Cluster::Components => "components",
+        }
+    }
+}
+
 /// The minimum probability that a pair at the threshold becomes a candidate, for the default
 /// choice of bands and rows.
 pub const MIN_RECALL: f64 = 0.99;
@@ -88,6 +121,7 @@ pub struct Config {
     pub rows: usize,
     pub verify: Verify,
     pub keep: Keep,
+    pub cluster: Cluster,
 }
 
 impl Config {
@@ -104,6 +138,7 @@ impl Config {
         rows: Option<usize>,
         verify: &str,
         keep: &str,
+        cluster: &str,
     ) -> Result<Self> {
         if !(threshold > 0.0 && threshold <= 1.0) {
             return Err(Error::invalid(
@@ -118,15 +153,14 @@ impl Config {
         } else {
             lsh::explicit_params(bands, rows, num_perm)?
         };
-        let verify = Verify::parse(verify)?;
-        let keep = Keep::parse(keep)?;
         Ok(Config {
             threshold,
             hasher,
             bands,
             rows,
-            verify,
-            keep,
+            verify: Verify::parse(verify)?,
+            keep: Keep::parse(keep)?,
+            cluster: Cluster::parse(cluster)?,
         })
     }
 
@@ -134,35 +168,56 @@ impl Config {
         self.hasher.num_perm
     }
 
-    /// Signatures and per-document facts of a batch, in parallel (same bits for any thread count).
+    /// Band keys, digests, emptiness and lengths of a batch, in parallel (same bits for any
+    /// thread count). Signatures are not kept: only their band keys are needed.
     pub fn sign<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Signed {
-        let p = self.num_perm();
-        let mut sigs = vec![0u32; texts.len() * p];
-        let facts: Vec<(bool, usize)> = sigs
-            .par_chunks_mut(p)
+        let (p, b, r) = (self.num_perm(), self.bands, self.rows);
+        let mut keys = vec![0u64; texts.len() * b];
+        let facts: Vec<(bool, usize, u64)> = keys
+            .par_chunks_mut(b.max(1))
             .zip(texts.par_iter())
             .with_min_len(8)
-            .map_init(Worker::default, |w, (row, t)| {
-                let t = t.as_ref();
-                let n = w.signature(&self.hasher, t, row);
-                (n == 0, t.chars().count())
-            })
+            .map_init(
+                || (Worker::default(), vec![0u32; p]),
+                |(w, sig), (row, t)| {
+                    let t = t.as_ref();
+                    let n = w.signature(&self.hasher, t, sig);
+                    for (bi, key) in row.iter_mut().enumerate() {
+                        *key = lsh::band_key(&sig[bi * r..(bi + 1) * r]);
+                    }
+                    (n == 0, t.chars().count(), hash64(t.as_bytes()))
+                },
+            )
             .collect();
         Signed {
-            sigs,
+            bands: b,
+            keys,
             empty: facts.iter().map(|f| f.0).collect(),
             lengths: facts.iter().map(|f| f.1).collect(),
+            digests: facts.iter().map(|f| f.2).collect(),
         }
+    }
+
+    /// The order in which documents `0..lengths.len()` are decided: input order, or longest
+    /// first (ties in input order).
+    pub fn decision_order(&self, lengths: &[usize]) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..lengths.len() as u32).collect();
+        if self.keep == Keep::Longest {
+            order.sort_by_key(|&d| (std::cmp::Reverse(lengths[d as usize]), d));
+        }
+        order
     }
 }
 
-/// Signatures of a batch: row-major `(n, num_perm)`, which documents have no shingles, and
-/// their lengths in characters.
+/// The fixed-size state of a batch of documents: `bands` band keys each (row-major), which have
+/// no shingles, lengths in characters, and `hash64` digests of the UTF-8 bytes.
 #[derive(Clone, Debug, Default)]
 pub struct Signed {
-    pub sigs: Vec<u32>,
+    pub bands: usize,
+    pub keys: Vec<u64>,
     pub empty: Vec<bool>,
     pub lengths: Vec<usize>,
+    pub digests: Vec<u64>,
 }
 
 impl Signed {
@@ -175,9 +230,31 @@ impl Signed {
     }
 
     pub fn append(&mut self, mut other: Signed) {
-        self.sigs.append(&mut other.sigs);
+        self.bands = other.bands;
+        self.keys.append(&mut other.keys);
         self.empty.append(&mut other.empty);
         self.lengths.append(&mut other.lengths);
+        self.digests.append(&mut other.digests);
+    }
+
+    fn keys_of(&self, d: usize) -> &[u64] {
+        &self.keys[d * self.bands..(d + 1) * self.bands]
+    }
+
+    /// Document `d` (local position) as a [`DocRef`] numbered `first + d`.
+    pub fn doc<'a>(&'a self, texts: &'a [impl AsRef<str>], first: u32, d: usize) -> DocRef<'a> {
+        DocRef {
+            doc: first + d as u32,
+            keys: self.keys_of(d),
+            digest: self.digests[d],
+            empty: self.empty[d],
+            text: texts[d].as_ref(),
+        }
+    }
+
+    /// Every document, in position order, numbered from `first`.
+    pub fn refs<'a>(&'a self, texts: &'a [impl AsRef<str>], first: u32) -> Vec<DocRef<'a>> {
+        (0..self.len()).map(|d| self.doc(texts, first, d)).collect()
     }
 }
 
@@ -228,7 +305,7 @@ impl UnionFind {
 /// Connected components of an edge list over arbitrary document numbers: `(nodes, roots)`, the
 /// sorted distinct numbers and, for each, the smallest number of its component (the root the
 /// union-find gives, whatever the edge order).
-pub fn components(i: &[u64], j: &[u64]) -> Result<(Vec<u64>, Vec<u64>)> {
+pub fn components_of_edges(i: &[u64], j: &[u64]) -> Result<(Vec<u64>, Vec<u64>)> {
     if i.len() != j.len() {
         return Err(Error::invalid(
             "j",
@@ -265,342 +342,575 @@ pub struct Pair {
 pub struct DedupOutput {
     pub first_doc: usize,
     pub keep: Vec<bool>,
+    /// The kept document each document belongs to (itself when kept).
     pub cluster: Vec<i64>,
+    /// The kept document a removed one duplicates (-1 when kept).
     pub duplicate_of: Vec<i64>,
+    /// Similarity to `duplicate_of` (NaN when kept).
     pub similarity: Vec<f64>,
+    /// Kept documents (greedy) or candidate pairs (components) each document was verified with.
+    pub examined: Vec<u32>,
+    /// Every verified pair at or above the threshold: only when asked (`all_pairs`).
     pub pairs: Vec<Pair>,
     pub empty: Vec<bool>,
+    /// Similarities computed.
     pub n_candidates: usize,
     pub n_clusters: usize,
     pub seconds: Vec<(&'static str, f64)>,
 }
 
-/// Shingle sets of the documents that need one, computed in parallel.
-struct Sets {
-    first: u32,
-    sets: Vec<Option<Vec<u64>>>,
+impl DedupOutput {
+    fn from_decisions(first: usize, decisions: &[Decision], empty: Vec<bool>) -> Self {
+        let mut out = DedupOutput {
+            first_doc: first,
+            empty,
+            ..Default::default()
+        };
+        for (pos, d) in decisions.iter().enumerate() {
+            let me = (first + pos) as i64;
+            let dup = d.duplicate_of.map_or(-1, i64::from);
+            out.keep.push(dup < 0);
+            out.cluster.push(if dup < 0 { me } else { dup });
+            out.duplicate_of.push(dup);
+            out.similarity.push(d.similarity);
+            out.examined.push(d.examined);
+        }
+        out.n_candidates = out.examined.iter().map(|&e| e as usize).sum();
+        out.n_clusters = out.keep.iter().filter(|&&k| k).count();
+        out
+    }
 }
 
-impl Sets {
-    fn build<'a>(
-        cfg: &Config,
-        docs: &[u32],
-        n_total: usize,
-        text_of: &(impl Fn(u32) -> &'a str + Sync),
-    ) -> Sets {
-        let mut need = docs.to_vec();
-        need.sort_unstable();
-        need.dedup();
-        let first = need.first().copied().unwrap_or(0);
-        let span = need
-            .last()
-            .map_or(0, |&l| (l - first) as usize + 1)
-            .min(n_total);
-        let computed: Vec<(u32, Vec<u64>)> = need
-            .par_iter()
-            .map_init(Scratch::default, |s, &d| {
-                (d, cfg.hasher.shingler.hash_set(text_of(d), s))
-            })
-            .collect();
-        let mut sets = vec![None; span];
-        for (d, v) in computed {
-            sets[(d - first) as usize] = Some(v);
-        }
-        Sets { first, sets }
-    }
+use crate::greedy::Decision;
 
-    fn get(&self, d: u32) -> &[u64] {
-        d.checked_sub(self.first)
-            .and_then(|i| self.sets.get(i as usize))
-            .and_then(|s| s.as_deref())
-            .unwrap_or(&[])
+/// Feed the greedy decider this many documents at a time.
+const CHUNK: usize = 8192;
+
+/// Texts of documents by global number: `Some` for the ones a later decision may need.
+#[derive(Clone, Debug, Default)]
+pub struct Store {
+    texts: Vec<Option<String>>,
+}
+
+impl Texts for Store {
+    fn text(&self, doc: u32) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self.texts[doc as usize].as_deref().unwrap_or(""))
     }
+}
+
+/// A batch's texts seen as global numbers `first..`.
+struct Batch<'a, S> {
+    texts: &'a [S],
+    first: u32,
+}
+
+impl<S: AsRef<str> + Sync> Texts for Batch<'_, S> {
+    fn text(&self, doc: u32) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self.texts[(doc - self.first) as usize].as_ref())
+    }
+}
+
+/// Greedy decisions for a batch numbered `first..`, after everything `greedy` holds. With a
+/// `store`, kept texts go into it chunk by chunk (earlier kept documents are read from it);
+/// without, every earlier document must be in the batch.
+fn decide_batch<S: AsRef<str> + Sync>(
+    cfg: &Config,
+    greedy: &mut Greedy,
+    signed: &Signed,
+    batch: &[S],
+    first: u32,
+    mut store: Option<&mut Store>,
+) -> Vec<Decision> {
+    let undecided = Decision {
+        duplicate_of: None,
+        similarity: f64::NAN,
+        examined: 0,
+    };
+    let mut out = vec![undecided; batch.len()];
+    if let Some(s) = store.as_deref_mut() {
+        s.texts.resize(first as usize + batch.len(), None);
+    }
+    for part in cfg.decision_order(&signed.lengths).chunks(CHUNK) {
+        let refs: Vec<DocRef<'_>> = part
+            .iter()
+            .map(|&d| signed.doc(batch, first, d as usize))
+            .collect();
+        let decided = match store.as_deref() {
+            Some(s) => greedy.decide(cfg, &refs, s),
+            None => greedy.decide(
+                cfg,
+                &refs,
+                &Batch {
+                    texts: batch,
+                    first,
+                },
+            ),
+        };
+        for (&d, dec) in part.iter().zip(decided) {
+            out[d as usize] = dec;
+            if let Some(s) = store.as_deref_mut() {
+                if dec.duplicate_of.is_none() && !signed.empty[d as usize] {
+                    s.texts[first as usize + d as usize] = Some(batch[d as usize].as_ref().into());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn check_count(total: usize) -> Result<()> {
+    if total >= MAX_DOCS {
+        return Err(Error::invalid(
+            "texts",
+            format!("more than {} documents in one run or index", MAX_DOCS - 1),
+        ));
+    }
+    Ok(())
 }
 
 fn elapsed(t: std::time::Instant) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-/// Verifies candidate pairs, clusters, applies the keep policy for the new batch.
-///
-/// `n_old` documents came before (`old_kept` says which were kept); the batch's documents are
-/// `n_old..n_old + new.len()`. `sig_of(d)` and `text_of(d)` give any document's signature and
-/// text; `uf` covers all documents and is updated.
-#[allow(clippy::too_many_arguments)]
-fn resolve<'a>(
+/// One dedup run: documents are fed in chunks, then finished. Greedy in input order without
+/// `all_pairs` decides each chunk as it is fed and keeps only the kept documents' texts; the
+/// other modes keep every text until [`Run::finish`].
+#[derive(Clone, Debug)]
+pub struct Run {
+    cfg: Config,
+    all_pairs: bool,
+    greedy: Greedy,
+    store: Store,
+    texts: Vec<String>,
+    signed: Signed,
+    decisions: Vec<Decision>,
+    empty: Vec<bool>,
+    n: usize,
+    t_sign: f64,
+    t_decide: f64,
+}
+
+impl Run {
+    pub fn new(cfg: Config, all_pairs: bool) -> Self {
+        let greedy = Greedy::new(cfg.bands);
+        Run {
+            cfg,
+            all_pairs,
+            greedy,
+            store: Store::default(),
+            texts: Vec::new(),
+            signed: Signed::default(),
+            decisions: Vec::new(),
+            empty: Vec::new(),
+            n: 0,
+            t_sign: 0.0,
+            t_decide: 0.0,
+        }
+    }
+
+    fn streaming(&self) -> bool {
+        self.cfg.cluster == Cluster::Greedy && self.cfg.keep == Keep::First && !self.all_pairs
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Signs a chunk (and decides it, when streaming).
+    pub fn feed(&mut self, chunk: Vec<String>) -> Result<()> {
+        check_count(self.n + chunk.len())?;
+        let t = std::time::Instant::now();
+        let signed = self.cfg.sign(&chunk);
+        self.t_sign += elapsed(t);
+        let first = self.n as u32;
+        self.n += chunk.len();
+        if self.streaming() {
+            let t = std::time::Instant::now();
+            let d = decide_batch(
+                &self.cfg,
+                &mut self.greedy,
+                &signed,
+                &chunk,
+                first,
+                Some(&mut self.store),
+            );
+            self.t_decide += elapsed(t);
+            self.decisions.extend(d);
+            self.empty.extend_from_slice(&signed.empty);
+        } else {
+            self.signed.append(signed);
+            self.texts.extend(chunk);
+        }
+        Ok(())
+    }
+
+    /// The decisions for every document fed.
+    pub fn finish(&mut self) -> Result<DedupOutput> {
+        let mut seconds = vec![("signatures", self.t_sign)];
+        let t = std::time::Instant::now();
+        let mut out = if self.streaming() {
+            let out = DedupOutput::from_decisions(0, &self.decisions, self.empty.clone());
+            seconds.push(("decide", self.t_decide));
+            out
+        } else {
+            let (cfg, signed, texts) = (&self.cfg, &self.signed, &self.texts);
+            let mut out = match cfg.cluster {
+                Cluster::Greedy => {
+                    let mut g = Greedy::new(cfg.bands);
+                    let d = decide_batch(cfg, &mut g, signed, texts, 0, None);
+                    DedupOutput::from_decisions(0, &d, signed.empty.clone())
+                }
+                Cluster::Components => components(cfg, signed, texts),
+            };
+            seconds.push(("decide", elapsed(t)));
+            if self.all_pairs {
+                let t = std::time::Instant::now();
+                out.pairs = verified_pairs(cfg, signed, texts);
+                seconds.push(("all_pairs", elapsed(t)));
+            }
+            out
+        };
+        out.seconds = seconds;
+        Ok(out)
+    }
+}
+
+/// One-shot dedup of a corpus (all texts in memory).
+pub fn dedup<S: AsRef<str> + Sync>(
     cfg: &Config,
-    n_old: usize,
-    old_table: Option<&BandTable>,
-    new: &Signed,
-    keys: &[u64],
-    uf: &mut UnionFind,
-    sig_of: &(impl Fn(u32) -> &'a [u32] + Sync),
-    text_of: &(impl Fn(u32) -> &'a str + Sync),
+    texts: &[S],
+    all_pairs: bool,
 ) -> Result<DedupOutput> {
-    let n_new = new.len();
-    let total = n_old + n_new;
-    if total > u32::MAX as usize {
-        return Err(Error::invalid(
-            "texts",
-            "more than 4,294,967,295 documents in one index",
-        ));
+    check_count(texts.len())?;
+    let signed = cfg.sign(texts);
+    let mut out = match cfg.cluster {
+        Cluster::Greedy => {
+            let mut g = Greedy::new(cfg.bands);
+            let d = decide_batch(cfg, &mut g, &signed, texts, 0, None);
+            DedupOutput::from_decisions(0, &d, signed.empty.clone())
+        }
+        Cluster::Components => components(cfg, &signed, texts),
+    };
+    if all_pairs {
+        out.pairs = verified_pairs(cfg, &signed, texts);
     }
-    let first = n_old as u32;
-    let active: Vec<bool> = new.empty.iter().map(|e| !e).collect();
+    Ok(out)
+}
 
-    let t = std::time::Instant::now();
-    let mut cands = lsh::candidate_pairs(keys, cfg.bands, first, &active);
-    if let Some(table) = old_table {
-        let cross = table.cross_pairs(keys, first, &active);
-        cands.extend(cross);
-        cands.par_sort_unstable();
-        cands.dedup();
+/// For each non-empty document, the first document of the batch with the same text (itself
+/// when none is before it): exact copies are settled by this, without shingling.
+fn text_owners<S: AsRef<str>>(signed: &Signed, texts: &[S]) -> Vec<u32> {
+    let mut owner: Vec<u32> = (0..texts.len() as u32).collect();
+    let mut by_digest: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
+    for (d, t) in texts.iter().enumerate() {
+        if signed.empty[d] {
+            continue;
+        }
+        let group = by_digest.entry(signed.digests[d]).or_default();
+        match group
+            .iter()
+            .find(|&&o| texts[o as usize].as_ref() == t.as_ref())
+        {
+            Some(&o) => owner[d] = o,
+            None => group.push(d as u32),
+        }
     }
-    let t_cand = elapsed(t);
+    owner
+}
 
-    let t = std::time::Instant::now();
-    let mut docs: Vec<u32> = Vec::new();
-    let sets = if cfg.verify == Verify::Exact {
-        docs.extend(cands.iter().flat_map(|&p| {
+/// Features (shingle sets or signatures) of the given documents, in parallel.
+fn features<S: AsRef<str> + Sync>(
+    cfg: &Config,
+    texts: &[S],
+    docs: impl IntoIterator<Item = u32>,
+) -> FxHashMap<u32, Feature> {
+    let mut need: Vec<u32> = docs.into_iter().collect();
+    need.sort_unstable();
+    need.dedup();
+    need.par_iter()
+        .with_min_len(8)
+        .map_init(
+            || (Worker::default(), Scratch::default()),
+            |(w, s), &d| (d, feature(cfg, texts[d as usize].as_ref(), w, s)),
+        )
+        .collect()
+}
+
+/// [`Cluster::Components`]: connected components of the verified candidate pairs, one kept
+/// document per component (the first, or the longest).
+fn components<S: AsRef<str> + Sync>(cfg: &Config, signed: &Signed, texts: &[S]) -> DedupOutput {
+    let n = texts.len();
+    let owner = text_owners(signed, texts);
+    let mut uf = UnionFind::new(n);
+    for (d, &o) in owner.iter().enumerate() {
+        uf.union(d as u32, o);
+    }
+    let active: Vec<bool> = (0..n)
+        .map(|d| !signed.empty[d] && owner[d] == d as u32)
+        .collect();
+    let cands = lsh::candidate_pairs(&signed.keys, cfg.bands, 0, &active);
+    let feats = features(
+        cfg,
+        texts,
+        cands.iter().flat_map(|&p| {
             let (i, j) = lsh::unpack(p);
             [i, j]
-        }));
-        Some(Sets::build(cfg, &docs, total, text_of))
-    } else {
-        None
-    };
-    let similarity = |i: u32, j: u32| -> f64 {
-        match &sets {
-            Some(s) => jaccard_sorted(s.get(i), s.get(j)),
-            None => estimate_jaccard(sig_of(i), sig_of(j)),
+        }),
+    );
+    let mut examined = vec![0u32; n];
+    let mut n_verified = 0;
+    for block in cands.chunks(1 << 14) {
+        // a pair already connected needs no verification
+        let todo: Vec<(u32, u32)> = block
+            .iter()
+            .map(|&p| lsh::unpack(p))
+            .filter(|&(i, j)| uf.find(i) != uf.find(j))
+            .collect();
+        let ok: Vec<bool> = todo
+            .par_iter()
+            .with_min_len(64)
+            .map(|&(i, j)| similarity(&feats[&i], &feats[&j]) >= cfg.threshold)
+            .collect();
+        for (&(i, j), ok) in todo.iter().zip(ok) {
+            examined[i as usize] += 1;
+            examined[j as usize] += 1;
+            if ok {
+                uf.union(i, j);
+            }
         }
-    };
-    let pairs: Vec<Pair> = cands
+        n_verified += todo.len();
+    }
+    let mut rep: FxHashMap<u32, u32> = FxHashMap::default();
+    for d in 0..n as u32 {
+        let root = uf.find(d);
+        let best = rep.entry(root).or_insert(root);
+        if cfg.keep == Keep::Longest && signed.lengths[d as usize] > signed.lengths[*best as usize]
+        {
+            *best = d;
+        }
+    }
+    let reps: Vec<u32> = (0..n as u32).map(|d| rep[&uf.find(d)]).collect();
+    let sims: Vec<f64> = (0..n)
+        .into_par_iter()
+        .with_min_len(256)
+        .map(|d| {
+            let r = reps[d] as usize;
+            if r == d {
+                f64::NAN
+            } else if owner[d] == owner[r] {
+                1.0
+            } else {
+                similarity(&feats[&owner[d]], &feats[&owner[r]])
+            }
+        })
+        .collect();
+    let decisions: Vec<Decision> = (0..n)
+        .map(|d| Decision {
+            duplicate_of: (reps[d] != d as u32).then_some(reps[d]),
+            similarity: sims[d],
+            examined: examined[d],
+        })
+        .collect();
+    let mut out = DedupOutput::from_decisions(0, &decisions, signed.empty.clone());
+    out.n_candidates = n_verified;
+    out
+}
+
+/// Every candidate pair (documents sharing a bucket) with similarity at or above the threshold,
+/// sorted. Quadratic in the size of a cluster: m copies of a text give m(m-1)/2 pairs.
+pub fn verified_pairs<S: AsRef<str> + Sync>(
+    cfg: &Config,
+    signed: &Signed,
+    texts: &[S],
+) -> Vec<Pair> {
+    let owner = text_owners(signed, texts);
+    let active: Vec<bool> = signed.empty.iter().map(|e| !e).collect();
+    let cands = lsh::candidate_pairs(&signed.keys, cfg.bands, 0, &active);
+    let feats = features(
+        cfg,
+        texts,
+        cands.iter().flat_map(|&p| {
+            let (i, j) = lsh::unpack(p);
+            [owner[i as usize], owner[j as usize]]
+        }),
+    );
+    cands
         .par_iter()
         .with_min_len(256)
         .filter_map(|&p| {
             let (i, j) = lsh::unpack(p);
-            let jac = similarity(i, j);
+            let (oi, oj) = (owner[i as usize], owner[j as usize]);
+            let jac = if oi == oj {
+                1.0
+            } else {
+                similarity(&feats[&oi], &feats[&oj])
+            };
             (jac >= cfg.threshold).then_some(Pair { i, j, jaccard: jac })
         })
-        .collect();
-    let t_verify = elapsed(t);
-
-    let t = std::time::Instant::now();
-    uf.grow(total);
-    for p in &pairs {
-        uf.union(p.i, p.j);
-    }
-    // the representative (kept document) of each component touching the batch
-    let mut rep: rustc_hash::FxHashMap<u32, u32> = Default::default();
-    for d in 0..n_new {
-        let g = first + d as u32;
-        let root = uf.find(g);
-        let best = rep.entry(root).or_insert(root);
-        if root >= first && cfg.keep == Keep::Longest {
-            let cur = (*best - first) as usize;
-            if new.lengths[d] > new.lengths[cur] {
-                *best = g;
-            }
-        }
-    }
-    let mut out = DedupOutput {
-        first_doc: n_old,
-        keep: vec![true; n_new],
-        cluster: vec![0; n_new],
-        duplicate_of: vec![-1; n_new],
-        similarity: vec![f64::NAN; n_new],
-        empty: new.empty.clone(),
-        n_candidates: cands.len(),
-        ..Default::default()
-    };
-    let mut removed: Vec<(usize, u32)> = Vec::new();
-    for d in 0..n_new {
-        let g = first + d as u32;
-        let r = rep[&uf.find(g)];
-        out.cluster[d] = r as i64;
-        if r != g {
-            out.keep[d] = false;
-            out.duplicate_of[d] = r as i64;
-            removed.push((d, r));
-        }
-    }
-    // similarity of each removed document to its kept one
-    let extra: Vec<u32> = removed
-        .iter()
-        .map(|&(_, r)| r)
-        .filter(|&r| r < first)
-        .collect();
-    let extra_sets = if cfg.verify == Verify::Exact && !extra.is_empty() {
-        Some(Sets::build(cfg, &extra, total, text_of))
-    } else {
-        None
-    };
-    let sims: Vec<f64> = removed
-        .par_iter()
-        .map(|&(d, r)| {
-            let g = first + d as u32;
-            match (&sets, &extra_sets) {
-                (Some(s), Some(x)) if r < first => jaccard_sorted(s.get(g), x.get(r)),
-                _ => similarity(g, r),
-            }
-        })
-        .collect();
-    for (&(d, _), s) in removed.iter().zip(sims) {
-        out.similarity[d] = s;
-    }
-    let mut clusters: Vec<i64> = out.cluster.clone();
-    clusters.sort_unstable();
-    clusters.dedup();
-    out.n_clusters = clusters.len();
-    out.pairs = pairs;
-    out.seconds = vec![
-        ("candidates", t_cand),
-        ("verify", t_verify),
-        ("cluster", elapsed(t)),
-    ];
-    Ok(out)
+        .collect()
 }
 
-/// One-shot dedup of a signed corpus (`texts` must be the texts that were signed).
-pub fn dedup<S: AsRef<str> + Sync>(
-    cfg: &Config,
-    texts: &[S],
-    signed: &Signed,
-) -> Result<DedupOutput> {
-    if texts.len() != signed.len() {
-        return Err(Error::invalid(
-            "texts",
-            "texts and signatures differ in length",
-        ));
-    }
-    let p = cfg.num_perm();
-    let t = std::time::Instant::now();
-    let keys = lsh::band_keys(&signed.sigs, p, cfg.bands, cfg.rows);
-    let t_keys = elapsed(t);
-    let mut uf = UnionFind::new(texts.len());
-    let sig_of = |d: u32| &signed.sigs[d as usize * p..(d as usize + 1) * p];
-    let text_of = |d: u32| texts[d as usize].as_ref();
-    let mut out = resolve(cfg, 0, None, signed, &keys, &mut uf, &sig_of, &text_of)?;
-    out.seconds.insert(0, ("band_keys", t_keys));
-    Ok(out)
-}
-
-/// A growing, persistent dedup index: every document added so far (text, signature, cluster).
+/// A growing, persistent dedup index (greedy): the kept documents' texts and band buckets.
+/// A document added later is a duplicate iff a kept document of the index or earlier in its
+/// batch is within the threshold, so adding a corpus in batches gives the decisions of one run.
 #[derive(Clone, Debug)]
 pub struct Index {
     pub cfg: Config,
-    texts: Vec<String>,
-    sigs: Vec<u32>,
-    empty: Vec<bool>,
-    kept: Vec<bool>,
-    uf: UnionFind,
-    table: BandTable,
+    greedy: Greedy,
+    /// Texts of the kept documents (`None`: removed).
+    store: Store,
 }
 
 const MAGIC: &[u8; 8] = b"TSDEDUPI";
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2: kept documents only (greedy). Version 1 (every document, union-find) still loads.
+pub const FORMAT_VERSION: u32 = 2;
+
+fn settings_bytes(c: &Config, w: &mut Vec<u8>) {
+    w.extend_from_slice(&c.threshold.to_le_bytes());
+    put_u64(w, c.num_perm() as u64);
+    put_u64(w, c.hasher.seed);
+    w.push(match c.hasher.scheme {
+        Scheme::Native => 0,
+        Scheme::DatasketchLegacy => 1,
+        Scheme::DatasketchAffine32 => 2,
+    });
+    let (kind, k) = match c.hasher.shingler.kind {
+        ShingleKind::Char(k) => (0u8, k),
+        ShingleKind::Word(k) => (1u8, k),
+    };
+    w.push(kind);
+    put_u64(w, k as u64);
+    w.push(match c.hasher.shingler.normalize {
+        Normalize::None => 0,
+        Normalize::Default => 1,
+        Normalize::Nfkc => 2,
+    });
+    put_u64(w, c.bands as u64);
+    put_u64(w, c.rows as u64);
+    w.push((c.verify == Verify::Minhash) as u8);
+    w.push((c.keep == Keep::Longest) as u8);
+}
+
+fn read_settings(r: &mut Reader<'_>) -> Result<Config> {
+    let corrupt = |m: &str| Error::Corrupt(m.to_string());
+    let threshold = f64::from_le_bytes(r.array::<8>()?);
+    let num_perm = r.u64()? as usize;
+    let seed = r.u64()?;
+    let scheme = ["native", "datasketch-legacy", "datasketch-affine32"]
+        .get(r.u8()? as usize)
+        .ok_or_else(|| corrupt("unknown scheme"))?;
+    let shingle = ["char", "word"]
+        .get(r.u8()? as usize)
+        .ok_or_else(|| corrupt("unknown shingle kind"))?;
+    let k = r.u64()? as usize;
+    let normalize = ["none", "default", "nfkc"]
+        .get(r.u8()? as usize)
+        .ok_or_else(|| corrupt("unknown normalization"))?;
+    let bands = r.u64()? as usize;
+    let rows = r.u64()? as usize;
+    let verify = [Verify::Exact, Verify::Minhash]
+        .get(r.u8()? as usize)
+        .ok_or_else(|| corrupt("unknown verification"))?
+        .name();
+    let keep = [Keep::First, Keep::Longest]
+        .get(r.u8()? as usize)
+        .ok_or_else(|| corrupt("unknown keep rule"))?
+        .name();
+    Config::new(
+        threshold,
+        num_perm,
+        seed,
+        scheme,
+        shingle,
+        k,
+        normalize,
+        Some(bands),
+        Some(rows),
+        verify,
+        keep,
+        "greedy",
+    )
+    .map_err(|e| Error::Corrupt(format!("bad settings: {e}")))
+}
 
 impl Index {
-    pub fn new(cfg: Config) -> Self {
-        let bands = cfg.bands;
-        Index {
-            cfg,
-            texts: Vec::new(),
-            sigs: Vec::new(),
-            empty: Vec::new(),
-            kept: Vec::new(),
-            uf: UnionFind::default(),
-            table: BandTable::new(bands),
+    pub fn new(cfg: Config) -> Result<Self> {
+        if cfg.cluster != Cluster::Greedy {
+            return Err(Error::invalid(
+                "cluster",
+                "a dedup index is greedy (cluster='greedy'); components need the whole corpus",
+            ));
         }
+        let greedy = Greedy::new(cfg.bands);
+        Ok(Index {
+            cfg,
+            greedy,
+            store: Store::default(),
+        })
     }
 
     pub fn len(&self) -> usize {
-        self.texts.len()
+        self.store.texts.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.texts.is_empty()
+        self.store.texts.is_empty()
     }
 
-    pub fn kept(&self) -> &[bool] {
-        &self.kept
+    /// Which documents were kept.
+    pub fn kept(&self) -> Vec<bool> {
+        self.store.texts.iter().map(Option::is_some).collect()
     }
 
-    /// Dedups a new shard against everything added before and within itself, then adds it.
-    pub fn add(&mut self, texts: Vec<String>, signed: Signed) -> Result<DedupOutput> {
-        if texts.len() != signed.len() {
-            return Err(Error::invalid(
-                "texts",
-                "texts and signatures differ in length",
-            ));
+    /// Dedups a new shard against the kept documents and within itself, then adds it.
+    pub fn add<S: AsRef<str> + Sync>(&mut self, texts: &[S]) -> Result<DedupOutput> {
+        let first = self.len();
+        check_count(first + texts.len())?;
+        let signed = self.cfg.sign(texts);
+        let d = decide_batch(
+            &self.cfg,
+            &mut self.greedy,
+            &signed,
+            texts,
+            first as u32,
+            Some(&mut self.store),
+        );
+        // an empty document is kept: remember it as such (it is never in the buckets)
+        for (pos, t) in texts.iter().enumerate() {
+            if signed.empty[pos] {
+                self.store.texts[first + pos] = Some(t.as_ref().into());
+            }
         }
-        let p = self.cfg.num_perm();
-        let n_old = self.len();
-        let keys = lsh::band_keys(&signed.sigs, p, self.cfg.bands, self.cfg.rows);
-        let out = {
-            let (old_texts, old_sigs) = (&self.texts, &self.sigs);
-            let sig_of = |d: u32| {
-                let d = d as usize;
-                if d < n_old {
-                    &old_sigs[d * p..(d + 1) * p]
-                } else {
-                    &signed.sigs[(d - n_old) * p..(d - n_old + 1) * p]
-                }
-            };
-            let text_of = |d: u32| {
-                let d = d as usize;
-                if d < n_old {
-                    old_texts[d].as_str()
-                } else {
-                    texts[d - n_old].as_str()
-                }
-            };
-            resolve(
-                &self.cfg,
-                n_old,
-                Some(&self.table),
-                &signed,
-                &keys,
-                &mut self.uf,
-                &sig_of,
-                &text_of,
-            )?
-        };
-        let active: Vec<bool> = signed.empty.iter().map(|e| !e).collect();
-        self.table.insert(&keys, n_old as u32, &active);
-        self.kept.extend_from_slice(&out.keep);
-        self.empty.extend_from_slice(&signed.empty);
-        self.sigs.extend_from_slice(&signed.sigs);
-        self.texts.extend(texts);
-        Ok(out)
+        Ok(DedupOutput::from_decisions(first, &d, signed.empty))
     }
 
-    /// Indexed documents whose similarity to `text` is at least the threshold, best first.
+    /// Kept documents whose similarity to `text` is at least the threshold, best first.
     pub fn query(&self, text: &str) -> Vec<(u32, f64)> {
-        let p = self.cfg.num_perm();
         let signed = self.cfg.sign(&[text]);
         if signed.empty[0] {
             return Vec::new();
         }
-        let keys = lsh::band_keys(&signed.sigs, p, self.cfg.bands, self.cfg.rows);
-        let cands = self.table.query(&keys);
-        let sh = &self.cfg.hasher.shingler;
-        let mine = sh.hash_set(text, &mut Scratch::default());
+        let mut cands = Vec::new();
+        self.greedy.table.candidates(signed.keys_of(0), &mut cands);
+        let mine = feature(
+            &self.cfg,
+            text,
+            &mut Worker::default(),
+            &mut Scratch::default(),
+        );
         let mut hits: Vec<(u32, f64)> = cands
             .par_iter()
-            .map_init(Scratch::default, |s, &d| {
-                let j = match self.cfg.verify {
-                    Verify::Exact => {
-                        jaccard_sorted(&mine, &sh.hash_set(&self.texts[d as usize], s))
-                    }
-                    Verify::Minhash => estimate_jaccard(
-                        &signed.sigs,
-                        &self.sigs[d as usize * p..(d as usize + 1) * p],
-                    ),
-                };
-                (d, j)
-            })
+            .map_init(
+                || (Worker::default(), Scratch::default()),
+                |(w, s), &d| {
+                    let theirs = feature(&self.cfg, &self.store.text(d), w, s);
+                    (d, similarity(&mine, &theirs))
+                },
+            )
             .filter(|&(_, j)| j >= self.cfg.threshold)
             .collect();
         hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -608,64 +918,44 @@ impl Index {
     }
 
     /// The index as bytes: magic, format version, payload, checksum (`hash64` of the payload).
+    /// The payload: settings, the number of documents, then each kept document (number, text).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let c = &self.cfg;
         let mut w = Vec::new();
-        w.extend_from_slice(&c.threshold.to_le_bytes());
-        put_u64(&mut w, c.num_perm() as u64);
-        put_u64(&mut w, c.hasher.seed);
-        w.push(match c.hasher.scheme {
-            Scheme::Native => 0,
-            Scheme::DatasketchLegacy => 1,
-            Scheme::DatasketchAffine32 => 2,
-        });
-        let (kind, k) = match c.hasher.shingler.kind {
-            ShingleKind::Char(k) => (0u8, k),
-            ShingleKind::Word(k) => (1u8, k),
-        };
-        w.push(kind);
-        put_u64(&mut w, k as u64);
-        w.push(match c.hasher.shingler.normalize {
-            Normalize::None => 0,
-            Normalize::Default => 1,
-            Normalize::Nfkc => 2,
-        });
-        put_u64(&mut w, c.bands as u64);
-        put_u64(&mut w, c.rows as u64);
-        w.push((c.verify == Verify::Minhash) as u8);
-        w.push((c.keep == Keep::Longest) as u8);
+        settings_bytes(&self.cfg, &mut w);
         put_u64(&mut w, self.len() as u64);
-        for t in &self.texts {
+        let kept: Vec<(usize, &String)> = self
+            .store
+            .texts
+            .iter()
+            .enumerate()
+            .filter_map(|(d, t)| t.as_ref().map(|t| (d, t)))
+            .collect();
+        put_u64(&mut w, kept.len() as u64);
+        for (d, t) in kept {
+            put_u64(&mut w, d as u64);
             put_u64(&mut w, t.len() as u64);
             w.extend_from_slice(t.as_bytes());
-        }
-        for v in &self.sigs {
-            w.extend_from_slice(&v.to_le_bytes());
-        }
-        w.extend(self.empty.iter().map(|&b| b as u8));
-        w.extend(self.kept.iter().map(|&b| b as u8));
-        for v in &self.uf.parent {
-            w.extend_from_slice(&v.to_le_bytes());
         }
         let mut out = Vec::with_capacity(w.len() + 28);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         put_u64(&mut out, w.len() as u64);
         out.extend_from_slice(&w);
-        put_u64(&mut out, crate::shingle::hash64(&w));
+        put_u64(&mut out, hash64(&w));
         out
     }
 
-    /// Reads what [`Index::to_bytes`] wrote; anything else is refused with [`Error::Corrupt`].
+    /// Reads what [`Index::to_bytes`] wrote (this version or version 1, whose removed documents
+    /// are dropped); anything else is refused with [`Error::Corrupt`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let corrupt = |m: &str| Error::Corrupt(m.to_string());
         if bytes.len() < 20 || &bytes[..8] != MAGIC {
             return Err(corrupt("not a textsieve dedup index (bad magic bytes)"));
         }
         let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != 1 {
             return Err(Error::Corrupt(format!(
-                "dedup index format version {version}; this textsieve reads version {FORMAT_VERSION}"
+                "dedup index format version {version}; this textsieve reads versions 1 and {FORMAT_VERSION}"
             )));
         }
         let mut r = Reader { b: &bytes[12..] };
@@ -675,90 +965,76 @@ impl Index {
         if !r.b.is_empty() {
             return Err(corrupt("trailing bytes after the checksum"));
         }
-        if crate::shingle::hash64(payload) != sum {
+        if hash64(payload) != sum {
             return Err(corrupt("checksum mismatch"));
         }
         let mut r = Reader { b: payload };
-        let threshold = f64::from_le_bytes(r.array::<8>()?);
-        let num_perm = r.u64()? as usize;
-        let seed = r.u64()?;
-        let scheme = ["native", "datasketch-legacy", "datasketch-affine32"]
-            .get(r.u8()? as usize)
-            .ok_or_else(|| corrupt("unknown scheme"))?;
-        let shingle = ["char", "word"]
-            .get(r.u8()? as usize)
-            .ok_or_else(|| corrupt("unknown shingle kind"))?;
-        let k = r.u64()? as usize;
-        let normalize = ["none", "default", "nfkc"]
-            .get(r.u8()? as usize)
-            .ok_or_else(|| corrupt("unknown normalization"))?;
-        let bands = r.u64()? as usize;
-        let rows = r.u64()? as usize;
-        let verify = [Verify::Exact, Verify::Minhash]
-            .get(r.u8()? as usize)
-            .ok_or_else(|| corrupt("unknown verification"))?
-            .name();
-        let keep = [Keep::First, Keep::Longest]
-            .get(r.u8()? as usize)
-            .ok_or_else(|| corrupt("unknown keep rule"))?
-            .name();
-        let cfg = Config::new(
-            threshold,
-            num_perm,
-            seed,
-            scheme,
-            shingle,
-            k,
-            normalize,
-            Some(bands),
-            Some(rows),
-            verify,
-            keep,
-        )
-        .map_err(|e| Error::Corrupt(format!("bad settings: {e}")))?;
+        let cfg = read_settings(&mut r)?;
         let n_docs = r.u64()? as usize;
-        if n_docs > payload.len() {
+        if n_docs > payload.len() || n_docs >= MAX_DOCS {
             return Err(corrupt("document count larger than the file"));
         }
-        let mut texts = Vec::with_capacity(n_docs);
-        for _ in 0..n_docs {
-            let len = r.u64()? as usize;
-            let t = std::str::from_utf8(r.take(len)?).map_err(|_| corrupt("text is not UTF-8"))?;
-            texts.push(t.to_owned());
+        let mut texts: Vec<Option<String>> = vec![None; n_docs];
+        let utf8 = |b: &[u8]| -> Result<String> {
+            Ok(std::str::from_utf8(b)
+                .map_err(|_| corrupt("text is not UTF-8"))?
+                .to_owned())
+        };
+        if version == 1 {
+            // every text, signatures, empty flags, kept flags, union-find parents
+            let mut all = Vec::with_capacity(n_docs);
+            for _ in 0..n_docs {
+                let len = r.u64()? as usize;
+                all.push(utf8(r.take(len)?)?);
+            }
+            let sig_bytes = n_docs
+                .checked_mul(cfg.num_perm() * 4)
+                .ok_or_else(|| corrupt("signatures truncated"))?;
+            r.take(sig_bytes)?;
+            r.take(n_docs)?;
+            let kept = r.take(n_docs)?;
+            r.take(n_docs * 4)?;
+            for (d, t) in all.into_iter().enumerate() {
+                if kept[d] != 0 {
+                    texts[d] = Some(t);
+                }
+            }
+        } else {
+            let n_kept = r.u64()? as usize;
+            if n_kept > n_docs {
+                return Err(corrupt("more kept documents than documents"));
+            }
+            let mut last = None;
+            for _ in 0..n_kept {
+                let d = r.u64()? as usize;
+                if d >= n_docs || last.is_some_and(|l| d <= l) {
+                    return Err(corrupt("kept document numbers out of order"));
+                }
+                last = Some(d);
+                let len = r.u64()? as usize;
+                texts[d] = Some(utf8(r.take(len)?)?);
+            }
         }
-        let n_sig = n_docs
-            .checked_mul(num_perm)
-            .filter(|&x| x.saturating_mul(4) <= r.b.len())
-            .ok_or_else(|| corrupt("signatures truncated"))?;
-        let sigs: Vec<u32> = r
-            .take(n_sig * 4)?
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let empty: Vec<bool> = r.take(n_docs)?.iter().map(|&b| b != 0).collect();
-        let kept: Vec<bool> = r.take(n_docs)?.iter().map(|&b| b != 0).collect();
-        let parent: Vec<u32> = r
-            .take(n_docs * 4)?
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
         if !r.b.is_empty() {
             return Err(corrupt("unexpected bytes at the end of the payload"));
         }
-        let uf = UnionFind::from_parents(parent)?;
-        let keys = lsh::band_keys(&sigs, num_perm, cfg.bands, cfg.rows);
-        let mut table = BandTable::new(cfg.bands);
-        let active: Vec<bool> = empty.iter().map(|e| !e).collect();
-        table.insert(&keys, 0, &active);
-        Ok(Index {
-            cfg,
-            texts,
-            sigs,
-            empty,
-            kept,
-            uf,
-            table,
-        })
+        let mut idx = Index::new(cfg)?;
+        let kept: Vec<(u32, &str)> = texts
+            .iter()
+            .enumerate()
+            .filter_map(|(d, t)| t.as_deref().map(|t| (d as u32, t)))
+            .collect();
+        let only: Vec<&str> = kept.iter().map(|k| k.1).collect();
+        let signed = idx.cfg.sign(&only);
+        for (pos, &(d, _)) in kept.iter().enumerate() {
+            if !signed.empty[pos] {
+                idx.greedy
+                    .table
+                    .insert(d, signed.keys_of(pos), signed.digests[pos]);
+            }
+        }
+        idx.store.texts = texts;
+        Ok(idx)
     }
 }
 
@@ -796,9 +1072,9 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
-    fn cfg(keep: &str) -> Config {
+    fn cfg(keep: &str, cluster: &str) -> Config {
         Config::new(
-            0.7, 128, 1, "native", "char", 5, "default", None, None, "exact", keep,
+            0.7, 128, 1, "native", "char", 5, "default", None, None, "exact", keep, cluster,
         )
         .unwrap()
     }
@@ -829,33 +1105,73 @@ mod tests {
     #[test]
     fn dedup_first_and_longest() {
         let texts = corpus();
-        let c = cfg("first");
-        let out = dedup(&c, &texts, &c.sign(&texts)).unwrap();
-        assert_eq!(out.keep, vec![true, true, true, false, true, true]);
-        assert_eq!(out.duplicate_of, vec![-1, -1, -1, 0, -1, -1]);
-        assert_eq!(out.empty, vec![false, true, false, false, true, false]);
-        assert_eq!(out.pairs.len(), 1);
-        assert!(out.pairs.iter().all(|p| p.jaccard >= 0.7 && p.i < p.j));
-        assert_eq!(out.n_clusters, 5);
-        let c = cfg("longest");
-        let out = dedup(&c, &texts, &c.sign(&texts)).unwrap();
-        assert_eq!(out.keep, vec![false, true, true, true, true, true]);
-        assert_eq!(out.cluster[0], 3);
+        for cluster in ["greedy", "components"] {
+            let out = dedup(&cfg("first", cluster), &texts, true).unwrap();
+            assert_eq!(out.keep, vec![true, true, true, false, true, true]);
+            assert_eq!(out.duplicate_of, vec![-1, -1, -1, 0, -1, -1]);
+            assert_eq!(out.empty, vec![false, true, false, false, true, false]);
+            assert_eq!(out.pairs.len(), 1);
+            assert!(out.pairs.iter().all(|p| p.jaccard >= 0.7 && p.i < p.j));
+            assert_eq!(out.n_clusters, 5);
+            let out = dedup(&cfg("longest", cluster), &texts, false).unwrap();
+            assert_eq!(out.keep, vec![false, true, true, true, true, true]);
+            assert_eq!(out.cluster[0], 3);
+            assert!(out.pairs.is_empty());
+        }
+    }
+
+    #[test]
+    fn run_streams_and_matches_one_shot() {
+        let mut texts = corpus();
+        texts.extend(corpus());
+        for keep in ["first", "longest"] {
+            for cluster in ["greedy", "components"] {
+                let c = cfg(keep, cluster);
+                let whole = dedup(&c, &texts, false).unwrap();
+                let mut run = Run::new(c.clone(), false);
+                for part in texts.chunks(4) {
+                    run.feed(part.to_vec()).unwrap();
+                }
+                let fed = run.finish().unwrap();
+                assert_eq!(fed.keep, whole.keep, "{keep} {cluster}");
+                assert_eq!(fed.duplicate_of, whole.duplicate_of);
+            }
+        }
+    }
+
+    #[test]
+    fn components_chain_but_greedy_does_not() {
+        // windows of one word list: neighbours similar, far windows not
+        let words: Vec<String> = (0..400).map(|i| format!("w{i}")).collect();
+        let texts: Vec<String> = (0..60)
+            .map(|i| words[i * 2..i * 2 + 40].join(" "))
+            .collect();
+        let g = dedup(&cfg("first", "greedy"), &texts, false).unwrap();
+        let c = dedup(&cfg("first", "components"), &texts, false).unwrap();
+        assert!(g.keep.iter().filter(|&&k| k).count() > 5);
+        assert_eq!(c.keep.iter().filter(|&&k| k).count(), 1);
+        assert!(g.similarity.iter().all(|s| s.is_nan() || *s >= 0.7));
+        assert!(c.similarity.iter().any(|s| *s < 0.7));
     }
 
     #[test]
     fn index_matches_one_shot_and_round_trips() {
-        let texts = corpus();
-        let c = cfg("first");
-        let whole = dedup(&c, &texts, &c.sign(&texts)).unwrap();
-        let mut idx = Index::new(c.clone());
-        let a = idx.add(texts[..3].to_vec(), c.sign(&texts[..3])).unwrap();
-        let b = idx.add(texts[3..].to_vec(), c.sign(&texts[3..])).unwrap();
+        let mut texts = corpus();
+        texts.extend(corpus().into_iter().map(|t| t.to_uppercase()));
+        let c = cfg("first", "greedy");
+        let whole = dedup(&c, &texts, false).unwrap();
+        let mut idx = Index::new(c.clone()).unwrap();
+        let a = idx.add(&texts[..3]).unwrap();
+        let b = idx.add(&texts[3..]).unwrap();
         assert_eq!([a.keep, b.keep].concat(), whole.keep);
-        assert_eq!([a.cluster, b.cluster].concat(), whole.cluster);
+        assert_eq!(
+            [a.duplicate_of, b.duplicate_of].concat(),
+            whole.duplicate_of
+        );
         let bytes = idx.to_bytes();
         let back = Index::from_bytes(&bytes).unwrap();
         assert_eq!(back.to_bytes(), bytes);
+        assert_eq!(back.kept(), whole.keep);
         assert_eq!(back.query(&texts[0]).first().map(|h| h.0), Some(0));
         let mut bad = bytes.clone();
         let mid = bad.len() / 2;
@@ -863,14 +1179,15 @@ mod tests {
         assert!(matches!(Index::from_bytes(&bad), Err(Error::Corrupt(_))));
         assert!(Index::from_bytes(b"hello world, not an index").is_err());
         assert!(Index::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(Index::new(cfg("first", "components")).is_err());
     }
 
     #[test]
     fn components_roots_are_smallest_members() {
-        let (nodes, roots) = components(&[9, 4, 30], &[4, 2, 31]).unwrap();
+        let (nodes, roots) = components_of_edges(&[9, 4, 30], &[4, 2, 31]).unwrap();
         assert_eq!(nodes, vec![2, 4, 9, 30, 31]);
         assert_eq!(roots, vec![2, 2, 2, 30, 30]);
-        assert!(components(&[1], &[]).is_err());
-        assert_eq!(components(&[], &[]).unwrap(), (vec![], vec![]));
+        assert!(components_of_edges(&[1], &[]).is_err());
+        assert_eq!(components_of_edges(&[], &[]).unwrap(), (vec![], vec![]));
     }
 }

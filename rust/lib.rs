@@ -8,6 +8,7 @@ pub mod parallel;
 pub mod tokenize;
 
 pub mod cluster;
+pub mod greedy;
 pub mod lsh;
 pub mod minhash;
 pub mod shingle;

@@ -10,6 +10,11 @@ specification of every step is :mod:`textsieve.reference.dedup`.
 [True, False, True]
 >>> int(res.duplicate_of[1]), round(float(res.similarity[1]), 3)
 (0, 0.947)
+
+A document is removed iff an earlier *kept* document that shares an LSH bucket with it is within
+the threshold (``cluster="greedy"``, the default): removed documents are always within the
+threshold of the document they duplicate, and overlapping texts never chain into one cluster.
+``cluster="components"`` gives connected components of the verified pairs instead.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ __all__ = [
 PAIR_DTYPE = np.dtype([("i", np.int64), ("j", np.int64), ("jaccard", np.float64)])
 
 SCHEMES = ("native", "datasketch-legacy", "datasketch-affine32")
+CLUSTERS = ("greedy", "components")
+NULLS = ("error", "empty")
 
 # Feed the core this many documents (or characters) at a time, so progress can be reported.
 _CHUNK_DOCS = 8192
@@ -206,12 +213,15 @@ class MinHasher:
 class DedupResult:
     """What :func:`dedup` (or :meth:`DedupIndex.add`) found.
 
-    Arrays are indexed by document position. ``cluster`` is the number of the cluster's kept
-    document (a kept singleton is its own cluster); ``duplicate_of`` the kept document a removed
-    one duplicates (-1 for kept documents) and ``similarity`` its exact Jaccard to it (NaN for
-    kept documents; it can be below the threshold when the cluster is a chain of pairs). ``pairs``
-    lists every verified pair ``i < j`` with ``jaccard >= threshold``, sorted. For
-    :meth:`DedupIndex.add`, document numbers are global (``offset`` + position in the shard).
+    Arrays are indexed by document position. ``duplicate_of`` is the kept document a removed one
+    duplicates (-1 for kept documents) and ``similarity`` its exact Jaccard to it (NaN for kept
+    documents; with ``cluster="greedy"`` always >= threshold, with ``"components"`` it can be
+    below it when the component is a chain). ``cluster`` is the number of the kept document a
+    document belongs to (a kept document is its own). ``examined`` counts the similarities each
+    document needed. ``pairs`` has one row per removed document, ``(i, j, jaccard)`` = (its kept
+    document, itself, their similarity), sorted by ``j``; with ``all_pairs=True`` it lists instead
+    every candidate pair ``i < j`` with ``jaccard >= threshold`` (quadratic in the size of a
+    cluster). For :meth:`DedupIndex.add`, document numbers are global (``offset`` + position).
     """
 
     keep: np.ndarray
@@ -220,6 +230,7 @@ class DedupResult:
     similarity: np.ndarray
     pairs: np.ndarray
     empty: np.ndarray
+    examined: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
     stats: dict[str, Any] = field(default_factory=dict)
     offset: int = 0
 
@@ -234,14 +245,29 @@ class DedupResult:
         )
 
 
+def _removal_pairs(out: dict[str, Any]) -> np.ndarray:
+    """One row per removed document: (its kept document, itself, their similarity)."""
+    dup = np.asarray(out["duplicate_of"])
+    (pos,) = np.nonzero(dup >= 0)
+    pairs = np.empty(len(pos), dtype=PAIR_DTYPE)
+    pairs["i"] = dup[pos]
+    pairs["j"] = pos + int(out["first_doc"])
+    pairs["jaccard"] = np.asarray(out["similarity"])[pos]
+    return pairs
+
+
 def _result(
-    out: dict[str, Any], settings: dict[str, Any], seconds: dict[str, float]
+    out: dict[str, Any], settings: dict[str, Any], seconds: dict[str, float], all_pairs: bool
 ) -> DedupResult:
-    pairs = np.empty(len(out["pair_i"]), dtype=PAIR_DTYPE)
-    pairs["i"] = out["pair_i"]
-    pairs["j"] = out["pair_j"]
-    pairs["jaccard"] = out["pair_jaccard"]
+    if all_pairs:
+        pairs = np.empty(len(out["pair_i"]), dtype=PAIR_DTYPE)
+        pairs["i"] = out["pair_i"]
+        pairs["j"] = out["pair_j"]
+        pairs["jaccard"] = out["pair_jaccard"]
+    else:
+        pairs = _removal_pairs(out)
     keep = out["keep"]
+    examined = out["examined"]
     secs = dict(seconds)
     secs.update(out["seconds"])
     stats = {
@@ -251,10 +277,17 @@ def _result(
         "n_empty": int(out["empty"].sum()),
         "n_pairs": len(pairs),
         "n_candidates": int(out["n_candidates"]),
+        "examined_per_doc": {
+            "mean": float(examined.mean()) if len(examined) else 0.0,
+            "max": int(examined.max()) if len(examined) else 0,
+        },
         "n_clusters": int(out["n_clusters"]),
         **settings,
+        "all_pairs": all_pairs,
         "seconds": secs,
     }
+    if settings.get("cluster") == "components":
+        stats.update(component_warnings(out["cluster"], out["similarity"], settings["threshold"]))
     return DedupResult(
         keep=keep,
         cluster=out["cluster"],
@@ -262,9 +295,39 @@ def _result(
         similarity=out["similarity"],
         pairs=pairs,
         empty=out["empty"],
+        examined=examined,
         stats=stats,
         offset=int(out["first_doc"]),
     )
+
+
+#: A component with more members than this is reported as giant.
+GIANT_COMPONENT = 1000
+
+
+def component_warnings(cluster: Any, similarity: Any, threshold: float) -> dict[str, Any]:
+    """What connected components hide: the largest component, and the removed documents whose
+    similarity to their kept document is below the threshold (chained in)."""
+    cluster = np.asarray(cluster)
+    sim = np.asarray(similarity, dtype=np.float64)
+    sizes = np.unique(cluster, return_counts=True)[1] if len(cluster) else np.zeros(0, int)
+    below = np.flatnonzero(~np.isnan(sim) & (sim < threshold))
+    largest = int(sizes.max()) if len(sizes) else 0
+    warnings = []
+    if len(below):
+        warnings.append(
+            f"{len(below):,} removed documents are below the threshold ({threshold}) to the "
+            f"document kept for them (connected components chain); the lowest is "
+            f"{float(sim[below].min()):.3f}. cluster='greedy' never does this."
+        )
+    if largest > GIANT_COMPONENT:
+        warnings.append(f"a giant component of {largest:,} documents")
+    return {
+        "largest_component": largest,
+        "n_below_threshold": len(below),
+        "below_threshold": [int(x) for x in below[:100]],
+        "warnings": warnings,
+    }
 
 
 def _settings(
@@ -279,7 +342,12 @@ def _settings(
     rows: Any,
     verify: str,
     keep: str,
+    cluster: str = "greedy",
 ) -> dict[str, Any]:
+    if cluster not in CLUSTERS:
+        raise TextsieveError(
+            f"cluster: expected one of {', '.join(map(repr, CLUSTERS))}, got {cluster!r}"
+        )
     if scheme not in SCHEMES:
         raise TextsieveError(
             f"scheme: expected one of {', '.join(map(repr, SCHEMES))}, got {scheme!r}"
@@ -296,6 +364,7 @@ def _settings(
         "rows": _check_int(rows, "rows", optional=True),
         "verify": verify,
         "keep": keep,
+        "cluster": cluster,
     }
 
 
@@ -312,22 +381,49 @@ def _config(s: dict[str, Any]) -> Any:
         s["rows"],
         s["verify"],
         s["keep"],
+        s["cluster"],
     )
 
 
-def _chunks(texts: Iterable[str]) -> Iterable[list[str]]:
+def _columns(texts: Any) -> Iterable[Any]:
+    """The documents as Python objects; pyarrow arrays a batch at a time (never whole)."""
     if isinstance(texts, str):
         raise TypeError(
             "texts: expected an iterable of str (documents), got a single str; wrap it in a list"
         )
+    if (type(texts).__module__ or "").startswith("pyarrow"):
+        chunks = getattr(texts, "chunks", None)
+        return (
+            v
+            for arr in (chunks if chunks is not None else [texts])
+            for start in range(0, len(arr), _CHUNK_DOCS)
+            for v in arr.slice(start, _CHUNK_DOCS).to_pylist()
+        )
+    if isinstance(texts, np.ndarray) and texts.ndim != 1:
+        raise TypeError(f"texts: expected a 1-D array, got shape {texts.shape}")
     try:
-        it = iter(texts)
+        return iter(texts)
     except TypeError:
         raise TypeError(f"texts: expected an iterable of str, got {type(texts).__name__}") from None
+
+
+def _chunks(texts: Iterable[str], nulls: str = "error") -> Iterable[list[str]]:
+    if nulls not in NULLS:
+        raise TextsieveError(f"nulls: expected 'error' or 'empty', got {nulls!r}")
+    it = _columns(texts)
     chunk: list[str] = []
     chars = 0
+    pos = 0
     for t in it:
+        if t is None:
+            if nulls == "error":
+                raise TextsieveError(
+                    f"texts[{pos}]: a null (None) document; pass nulls='empty' to treat nulls "
+                    "as empty documents"
+                )
+            t = ""
         chunk.append(t)
+        pos += 1
         if isinstance(t, str):
             chars += len(t)
         if len(chunk) >= _CHUNK_DOCS or chars >= _CHUNK_CHARS:
@@ -351,43 +447,59 @@ def dedup(
     rows: int | None = None,
     verify: str = "exact",
     keep: str = "first",
+    cluster: str = "greedy",
+    all_pairs: bool = False,
     num_threads: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
     errors: str = "strict",
+    nulls: str = "error",
 ) -> DedupResult:
-    """Find the near-duplicates of a corpus and choose one document to keep per cluster.
+    """Find the near-duplicates of a corpus and choose the documents to keep.
 
-    Pairs whose exact Jaccard similarity (of the shingle sets) is at least ``threshold`` are
-    found with MinHash + LSH (bands x rows chosen for recall unless given) and verified exactly
-    (``verify="exact"``) or by the signature estimate (``verify="minhash"``). Clusters are the
-    connected components of the verified pairs; ``keep="first"`` keeps each cluster's first
-    document, ``keep="longest"`` its longest. Empty texts are reported in ``.empty``, kept and
-    never matched. ``progress(n_docs_done, n_bytes_done)`` is called as signatures advance.
-    ``num_threads`` (default: all cores, or ``RAYON_NUM_THREADS``) never changes the result.
+    Candidates come from MinHash + LSH (bands x rows chosen for recall unless given) and are
+    verified by their exact Jaccard similarity of shingle sets (``verify="exact"``) or by the
+    signature estimate (``verify="minhash"``).
+
+    ``cluster="greedy"`` (the default): documents are taken in input order (``keep="longest"``:
+    longest first, ties in input order); a document is removed iff an earlier *kept* document
+    sharing an LSH bucket with it has similarity >= ``threshold``, and ``duplicate_of`` is the
+    most similar such document (ties: the earliest). No chains, cost linear in the corpus, and
+    the same answer as :class:`DedupIndex` fed in batches. ``cluster="components"``: connected
+    components of the verified pairs (what text-dedup and datatrove do), one document kept per
+    component (the first, or the longest); chains can join documents far below the threshold, so
+    ``stats`` warns about them.
+
+    ``texts``: any iterable of str, a NumPy object array, or a pyarrow (Chunked)Array of strings;
+    a null is an error naming its position (``nulls="error"``) or an empty document
+    (``nulls="empty"``). Empty texts are reported in ``.empty``, kept and never matched.
+    ``all_pairs=True`` also verifies every candidate pair and lists those at or above the
+    threshold in ``.pairs`` (quadratic in cluster size: m copies give m(m-1)/2 pairs).
+    ``progress(n_docs_done, n_bytes_done)`` is called as the work advances. ``num_threads``
+    (default: all cores, or ``RAYON_NUM_THREADS``) never changes the result.
 
     >>> r = dedup(["a b c d e f g", "a b c d e f g h", "", "x y z"], threshold=0.7)
     >>> r.keep.tolist(), r.empty.tolist(), r.pairs.tolist()
     ([True, False, True, True], [False, False, True, False], [(0, 1, 0.8181818181818182)])
     """
     settings = _settings(
-        threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep
+        threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep, cluster
     )
     threads = _check_int(num_threads, "num_threads", optional=True)
     config = _config(settings)
     settings["bands"], settings["rows"] = config.bands, config.rows
-    run = _core.DedupRun(config)
+    all_pairs = bool(all_pairs)
+    run = _core.DedupRun(config, all_pairs)
     t0 = time.perf_counter()
     done_docs = done_bytes = 0
-    for chunk in _chunks(texts):
+    for chunk in _chunks(texts, nulls):
         n, b = run.feed(chunk, threads, errors)
         done_docs += n
         done_bytes += b
         if progress is not None:
             progress(done_docs, done_bytes)
-    t_sign = time.perf_counter() - t0
     out = run.finish(threads)
     total = time.perf_counter() - t0
-    res = _result(out, settings, {"signatures": t_sign})
+    res = _result(out, settings, {}, all_pairs)
     res.stats["seconds"]["total"] = total
     res.stats["n_bytes"] = done_bytes
     return res
@@ -405,18 +517,20 @@ def _sha256(data: bytes) -> str:
 class DedupIndex:
     """A persistent near-duplicate index: dedup shard after shard against everything seen.
 
-    Documents are numbered in the order they are added; ``ids`` (str or int, default the
-    document number) name them in :meth:`query` results. The index keeps every text (exact
-    verification needs them), so its size on disk is about the corpus size plus
-    ``4 * num_perm`` bytes per document.
+    The rule is :func:`dedup`'s greedy one: a document is removed iff a kept document of the
+    index, or one earlier in its batch, shares a bucket with it and is within the threshold. So
+    adding a corpus in batches keeps exactly what one ``dedup`` call over it keeps (with
+    ``keep="longest"``, longest first within each batch). Documents are numbered in the order
+    they are added; ``ids`` (str or int, default the document number) name them in :meth:`query`
+    results. The index keeps the texts of its kept documents (exact verification needs them).
 
     >>> idx = DedupIndex(threshold=0.7)
     >>> idx.add(["the cat sat on the mat", "dogs bark at night"], ids=["a", "b"]).keep.tolist()
     [True, True]
     >>> idx.add(["the cat sat on the mat!"]).keep.tolist()
     [False]
-    >>> [(i, round(j, 3)) for i, j in idx.query("the cat sat on the mat")]
-    [('a', 1.0), (2, 0.947)]
+    >>> [(i, round(j, 3)) for i, j in idx.query("the cat sat on the mat!")]
+    [('a', 0.947)]
     """
 
     def __init__(
@@ -493,7 +607,7 @@ class DedupIndex:
         out = self._core.add(texts, self.num_threads, errors)
         self._ids.extend(new_ids)
         settings = self.settings
-        res = _result(out, settings, {})
+        res = _result(out, settings, {}, False)
         res.stats["seconds"]["total"] = time.perf_counter() - t0
         res.stats["n_bytes"] = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
         if progress is not None:
@@ -501,7 +615,7 @@ class DedupIndex:
         return res
 
     def query(self, text: str, *, errors: str = "strict") -> list[tuple[Any, float]]:
-        """Indexed documents with Jaccard >= threshold to ``text``: ``[(id, jaccard)]``, best first."""
+        """Kept documents with Jaccard >= threshold to ``text``: ``[(id, jaccard)]``, best first."""
         return [(self._ids[d], j) for d, j in self._core.query(text, errors)]
 
     def save(self, path: str | os.PathLike[str]) -> None:

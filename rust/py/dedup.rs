@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::convert::{extract_text, extract_texts, to_pyerr, Arrays, Surrogates};
-use crate::cluster::{self, Config, DedupOutput, Index, Signed};
+use crate::cluster::{self, Config, DedupOutput, Index, Run};
 use crate::lsh;
 use crate::minhash::{MinHasher, Scheme};
 use crate::parallel::with_threads;
@@ -210,7 +210,7 @@ fn connected_components<'py>(
 ) -> PyResult<Arrays<'py, PyArray1<u64>, PyArray1<u64>>> {
     let (i, j) = (i.as_slice()?, j.as_slice()?);
     let (nodes, roots) = py
-        .detach(|| with_threads(None, || cluster::components(i, j)))
+        .detach(|| with_threads(None, || cluster::components_of_edges(i, j)))
         .and_then(|r| r)
         .map_err(to_pyerr)?;
     Ok((nodes.into_pyarray(py), roots.into_pyarray(py)))
@@ -280,7 +280,7 @@ pub struct DedupConfig {
 #[pymethods]
 impl DedupConfig {
     #[new]
-    #[pyo3(signature = (threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep))]
+    #[pyo3(signature = (threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep, cluster="greedy"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         threshold: f64,
@@ -294,9 +294,11 @@ impl DedupConfig {
         rows: Option<usize>,
         verify: &str,
         keep: &str,
+        cluster: &str,
     ) -> PyResult<Self> {
         let inner = Config::new(
             threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep,
+            cluster,
         )
         .map_err(to_pyerr)?;
         Ok(DedupConfig { inner })
@@ -326,6 +328,7 @@ fn output_dict<'py>(py: Python<'py>, out: DedupOutput) -> PyResult<Bound<'py, Py
     d.set_item("cluster", out.cluster.into_pyarray(py))?;
     d.set_item("duplicate_of", out.duplicate_of.into_pyarray(py))?;
     d.set_item("similarity", out.similarity.into_pyarray(py))?;
+    d.set_item("examined", out.examined.into_pyarray(py))?;
     d.set_item("empty", out.empty.into_pyarray(py))?;
     d.set_item("pair_i", pi.into_pyarray(py))?;
     d.set_item("pair_j", pj.into_pyarray(py))?;
@@ -340,26 +343,24 @@ fn output_dict<'py>(py: Python<'py>, out: DedupOutput) -> PyResult<Bound<'py, Py
     Ok(d)
 }
 
-/// One dedup run: texts are fed in chunks (signatures computed per chunk), then finished.
+/// One dedup run: texts are fed in chunks (signed, and decided when the rule allows), then
+/// finished.
 #[pyclass(module = "textsieve._core")]
 pub struct DedupRun {
-    cfg: Config,
-    texts: Vec<String>,
-    signed: Signed,
+    inner: Run,
 }
 
 #[pymethods]
 impl DedupRun {
     #[new]
-    fn new(config: &DedupConfig) -> Self {
+    #[pyo3(signature = (config, all_pairs=false))]
+    fn new(config: &DedupConfig, all_pairs: bool) -> Self {
         DedupRun {
-            cfg: config.inner.clone(),
-            texts: Vec::new(),
-            signed: Signed::default(),
+            inner: Run::new(config.inner.clone(), all_pairs),
         }
     }
 
-    /// Signs a chunk of texts (a list); returns (documents, UTF-8 bytes) in the chunk. Errors
+    /// Feeds a chunk of texts (a list); returns (documents, UTF-8 bytes) in the chunk. Errors
     /// name the position in the whole corpus.
     #[pyo3(signature = (texts, num_threads=None, errors="strict"))]
     fn feed(
@@ -370,48 +371,34 @@ impl DedupRun {
         errors: &str,
     ) -> PyResult<(usize, usize)> {
         let surrogates = Surrogates::parse(errors)?;
-        let offset = self.texts.len();
+        let offset = self.inner.len();
         let chunk = texts
             .iter()
             .enumerate()
             .map(|(i, t)| extract_text(&t, &format!("texts[{}]", offset + i), surrogates))
             .collect::<PyResult<Vec<String>>>()?;
-        let cfg = &self.cfg;
-        let signed = py
-            .detach(|| with_threads(num_threads, || cfg.sign(&chunk)))
-            .map_err(to_pyerr)?;
         let n_bytes = chunk.iter().map(String::len).sum();
         let n = chunk.len();
-        self.signed.append(signed);
-        self.texts.extend(chunk);
+        let run = &mut self.inner;
+        py.detach(|| with_threads(num_threads, || run.feed(chunk)))
+            .map_err(to_pyerr)?
+            .map_err(to_pyerr)?;
         Ok((n, n_bytes))
     }
 
-    /// Band keys, candidates, verification, clusters: the result as a dict of arrays.
+    /// The decisions for every document fed, as a dict of arrays.
     #[pyo3(signature = (num_threads=None))]
     fn finish<'py>(
         &mut self,
         py: Python<'py>,
         num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let (cfg, texts, signed) = (&self.cfg, &self.texts, &self.signed);
+        let run = &mut self.inner;
         let out = py
-            .detach(|| with_threads(num_threads, || cluster::dedup(cfg, texts, signed)))
+            .detach(|| with_threads(num_threads, || run.finish()))
             .map_err(to_pyerr)?
             .map_err(to_pyerr)?;
         output_dict(py, out)
-    }
-
-    /// The signatures fed so far, shape (n, num_perm).
-    fn signatures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let mh = &self.cfg.hasher;
-        sig_array(
-            py,
-            self.signed.sigs.clone(),
-            self.texts.len(),
-            mh.num_perm,
-            mh.scheme,
-        )
     }
 }
 
@@ -424,10 +411,10 @@ pub struct IndexCore {
 #[pymethods]
 impl IndexCore {
     #[new]
-    fn new(config: &DedupConfig) -> Self {
-        IndexCore {
-            inner: Index::new(config.inner.clone()),
-        }
+    fn new(config: &DedupConfig) -> PyResult<Self> {
+        Ok(IndexCore {
+            inner: Index::new(config.inner.clone()).map_err(to_pyerr)?,
+        })
     }
 
     /// Dedups a shard against the index and adds it; the result as a dict of arrays.
@@ -439,19 +426,10 @@ impl IndexCore {
         num_threads: Option<usize>,
         errors: &str,
     ) -> PyResult<Bound<'py, PyDict>> {
-        // the index keeps its texts, so it owns copies
-        let texts: Vec<String> = extract_texts(texts, "texts", Surrogates::parse(errors)?)?
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let idx = &mut self.inner;
         let out = py
-            .detach(|| {
-                with_threads(num_threads, || {
-                    let signed = idx.cfg.sign(&texts);
-                    idx.add(texts, signed)
-                })
-            })
+            .detach(|| with_threads(num_threads, || idx.add(&texts)))
             .map_err(to_pyerr)?
             .map_err(to_pyerr)?;
         output_dict(py, out)
@@ -509,12 +487,13 @@ impl IndexCore {
         d.set_item("rows", c.rows)?;
         d.set_item("verify", c.verify.name())?;
         d.set_item("keep", c.keep.name())?;
+        d.set_item("cluster", c.cluster.name())?;
         Ok(d)
     }
 
     /// Which indexed documents were kept.
     fn kept<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<bool>> {
-        self.inner.kept().to_vec().into_pyarray(py)
+        self.inner.kept().into_pyarray(py)
     }
 }
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import math
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 MASK32 = (1 << 32) - 1
 MASK64 = (1 << 64) - 1
@@ -381,6 +382,72 @@ def clusters(
     return [rep[uf.find(d)] for d in range(n)]
 
 
+def _order(lengths: Sequence[int], keep: str) -> list[int]:
+    """Decision order: input order, or longest first (ties in input order)."""
+    n = len(lengths)
+    return sorted(range(n), key=lambda d: (-lengths[d], d)) if keep == "longest" else list(range(n))
+
+
+def _best(cands: Iterable[int], sim: Callable[[int], float]) -> tuple[float, int] | None:
+    """The most similar candidate, ties to the smallest number: ``(similarity, doc)``."""
+    best = None
+    for c in sorted(cands):
+        s = sim(c)
+        if best is None or s > best[0]:
+            best = (s, c)
+    return best
+
+
+def greedy(
+    n: int,
+    order: Sequence[int],
+    buckets: Callable[[int], Iterable[Any]] | None,
+    sim: Callable[[int, int], float],
+    threshold: float,
+    empty: Sequence[bool],
+) -> list[tuple[int, float]]:
+    """The greedy rule: in ``order``, a document is removed iff an earlier *kept* document
+    sharing a bucket with it (every earlier kept document when ``buckets`` is None) has
+    similarity >= threshold; it duplicates the most similar one (ties: the smallest number).
+    Returns ``(duplicate_of or -1, similarity or nan)`` per document."""
+    out = [(-1, math.nan)] * n
+    table: dict[Any, list[int]] = {}
+    kept: list[int] = []
+    for d in order:
+        if empty[d]:
+            continue
+        if buckets is None:
+            cands: set[int] = set(kept)
+        else:
+            cands = {k for b in buckets(d) for k in table.get(b, ())}
+        best = _best(cands, lambda k: sim(d, k))
+        if best is not None and best[0] >= threshold:
+            out[d] = (best[1], best[0])
+            continue
+        kept.append(d)
+        if buckets is not None:
+            for b in buckets(d):
+                table.setdefault(b, []).append(d)
+    return out
+
+
+def greedy_exact(
+    texts: Sequence[str],
+    threshold: float = 0.8,
+    k: int = 5,
+    shingle: str = "char",
+    norm: str = "default",
+    keep: str = "first",
+) -> list[int]:
+    """The test oracle: brute-force greedy over every pair's exact Jaccard (no LSH).
+    Returns ``duplicate_of`` (-1 for kept documents)."""
+    sets = [shingles(t, k, shingle, norm) for t in texts]
+    empty = [not s for s in sets]
+    order = _order([len(t) for t in texts], keep)
+    res = greedy(len(texts), order, None, lambda i, j: jaccard(sets[i], sets[j]), threshold, empty)
+    return [d for d, _ in res]
+
+
 def dedup(
     texts: Sequence[str],
     threshold: float = 0.8,
@@ -394,9 +461,12 @@ def dedup(
     rows: int | None = None,
     verify: str = "exact",
     keep: str = "first",
+    cluster: str = "greedy",
+    all_pairs: bool = False,
 ) -> dict:
-    """The whole pipeline; returns ``keep, cluster, duplicate_of, similarity, pairs, empty,
-    n_candidates``."""
+    """The whole pipeline; returns ``keep, cluster, duplicate_of, similarity, pairs, empty``.
+    ``pairs`` is one ``(kept, removed, similarity)`` row per removed document, sorted by the
+    removed one, or with ``all_pairs`` every candidate pair at or above the threshold."""
     if bands is None and rows is None:
         bands, rows = recall_params(threshold, num_perm)
     elif bands is None:
@@ -407,25 +477,42 @@ def dedup(
     sigs = [signature(t, num_perm, seed, scheme, shingle, k, norm) for t in texts]
     empty = [not s for s in sets]
     keys = [band_keys(s, bands, rows) for s in sigs]
-    cands = candidate_pairs(keys, empty)
+    lengths = [len(t) for t in texts]
 
     def sim(i: int, j: int) -> float:
         if verify == "exact":
             return jaccard(sets[i], sets[j])
         return estimate_jaccard(sigs[i], sigs[j])
 
-    pairs = [(i, j, s) for i, j in cands if (s := sim(i, j)) >= threshold]
-    cluster = clusters(len(texts), [(i, j) for i, j, _ in pairs], [len(t) for t in texts], keep)
-    dup = [-1 if c == d else c for d, c in enumerate(cluster)]
-    similarity = [math.nan if c == -1 else sim(d, c) for d, c in enumerate(dup)]
+    n = len(texts)
+    if cluster == "greedy":
+        res = greedy(
+            n,
+            _order(lengths, keep),
+            lambda d: [(b, key) for b, key in enumerate(keys[d])],
+            sim,
+            threshold,
+            empty,
+        )
+        dup = [d for d, _ in res]
+        similarity = [s for _, s in res]
+    else:
+        cands = candidate_pairs(keys, empty)
+        verified = [(i, j) for i, j in cands if sim(i, j) >= threshold]
+        rep = clusters(n, verified, lengths, keep)
+        dup = [-1 if r == d else r for d, r in enumerate(rep)]
+        similarity = [math.nan if r == -1 else sim(d, r) for d, r in enumerate(dup)]
+    if all_pairs:
+        pairs = [(i, j, s) for i, j in candidate_pairs(keys, empty) if (s := sim(i, j)) >= threshold]
+    else:
+        pairs = [(r, d, similarity[d]) for d, r in enumerate(dup) if r >= 0]
     return {
-        "keep": [c == -1 for c in dup],
-        "cluster": cluster,
+        "keep": [r == -1 for r in dup],
+        "cluster": [d if r == -1 else r for d, r in enumerate(dup)],
         "duplicate_of": dup,
         "similarity": similarity,
         "pairs": pairs,
         "empty": empty,
-        "n_candidates": len(cands),
         "bands": bands,
         "rows": rows,
     }

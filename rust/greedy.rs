@@ -1,0 +1,537 @@
+//! Greedy clustering against kept representatives: the default dedup rule.
+//!
+//! Documents are decided one after another in *decision order* (input order, or longest first):
+//! a document is removed iff an earlier **kept** document that shares an LSH bucket with it has
+//! similarity >= threshold. Its `duplicate_of` is the most similar such kept document (ties: the
+//! smallest document number) and its `similarity` that exact value, so always >= threshold. This
+//! is datasketch's query-then-insert made exact; unlike connected components it never chains.
+//!
+//! Cost is linear in the corpus: only kept documents enter the band tables ([`KeptTable`]), so a
+//! document is verified against the kept documents of its buckets, not every member (m copies of
+//! one text cost O(m)). An exact copy of a kept document (equal 64-bit digest of the bytes,
+//! confirmed by comparing the texts) is settled with similarity 1 without shingling, and equal
+//! texts within a chunk are shingled once.
+//!
+//! Work goes chunk by chunk ([`Greedy::decide`]): the lookups against the kept documents of
+//! earlier chunks and all shingling run in parallel, then one ordered pass settles the chunk
+//! against the kept documents earlier in the same chunk. Every decision depends only on the
+//! documents before it, so the result is the same for any chunking and any thread count.
+
+use std::borrow::Cow;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::cluster::{Config, Verify};
+use crate::minhash::{estimate_jaccard, Worker};
+use crate::shingle::{jaccard_sorted, Scratch};
+
+/// Values of a [`MultiMap`] at or above this are indices into its overflow lists.
+const MULTI: u32 = 1 << 31;
+
+/// The most documents the greedy tables can number (values above are overflow indices).
+pub const MAX_DOCS: usize = MULTI as usize;
+
+/// `u64 -> documents`, with one `u32` per key in the common case of a single document.
+#[derive(Clone, Debug, Default)]
+pub struct MultiMap {
+    map: FxHashMap<u64, u32>,
+    multi: Vec<Vec<u32>>,
+}
+
+impl MultiMap {
+    pub fn insert(&mut self, key: u64, doc: u32) {
+        match self.map.get_mut(&key) {
+            None => {
+                self.map.insert(key, doc);
+            }
+            Some(v) if *v >= MULTI => self.multi[(*v - MULTI) as usize].push(doc),
+            Some(v) => {
+                self.multi.push(vec![*v, doc]);
+                *v = MULTI + (self.multi.len() - 1) as u32;
+            }
+        }
+    }
+
+    pub fn get(&self, key: u64) -> &[u32] {
+        match self.map.get(&key) {
+            None => &[],
+            Some(v) if *v >= MULTI => &self.multi[(*v - MULTI) as usize],
+            Some(v) => std::slice::from_ref(v),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// The band buckets and text digests of the kept documents.
+#[derive(Clone, Debug, Default)]
+pub struct KeptTable {
+    bands: Vec<MultiMap>,
+    digests: MultiMap,
+    n_kept: usize,
+}
+
+impl KeptTable {
+    pub fn new(bands: usize) -> Self {
+        KeptTable {
+            bands: vec![MultiMap::default(); bands],
+            digests: MultiMap::default(),
+            n_kept: 0,
+        }
+    }
+
+    pub fn insert(&mut self, doc: u32, keys: &[u64], digest: u64) {
+        for (m, &k) in self.bands.iter_mut().zip(keys) {
+            m.insert(k, doc);
+        }
+        self.digests.insert(digest, doc);
+        self.n_kept += 1;
+    }
+
+    /// Kept documents sharing a band key with `keys`, sorted and distinct, into `out`.
+    pub fn candidates(&self, keys: &[u64], out: &mut Vec<u32>) {
+        out.clear();
+        for (m, &k) in self.bands.iter().zip(keys) {
+            out.extend_from_slice(m.get(k));
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// Kept documents whose text has this digest.
+    pub fn with_digest(&self, digest: u64) -> &[u32] {
+        self.digests.get(digest)
+    }
+
+    pub fn n_kept(&self) -> usize {
+        self.n_kept
+    }
+}
+
+/// Texts by document number (the documents a chunk is verified against).
+pub trait Texts: Sync {
+    fn text(&self, doc: u32) -> Cow<'_, str>;
+}
+
+impl<S: AsRef<str> + Sync> Texts for [S] {
+    fn text(&self, doc: u32) -> Cow<'_, str> {
+        Cow::Borrowed(self[doc as usize].as_ref())
+    }
+}
+
+/// One document to decide.
+#[derive(Clone, Copy, Debug)]
+pub struct DocRef<'a> {
+    /// Its global number (input position).
+    pub doc: u32,
+    /// Its `bands` band keys.
+    pub keys: &'a [u64],
+    /// `hash64` of its UTF-8 bytes.
+    pub digest: u64,
+    /// No shingles: kept, never matched, not entered in the tables.
+    pub empty: bool,
+    pub text: &'a str,
+}
+
+/// The decision for one document.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decision {
+    /// The kept document it duplicates, or `None` when kept.
+    pub duplicate_of: Option<u32>,
+    /// Similarity to `duplicate_of` (NaN when kept).
+    pub similarity: f64,
+    /// Kept documents it was compared with (an exact copy counts one).
+    pub examined: u32,
+}
+
+/// What a document is compared by: its sorted shingle hash set, or its signature.
+pub(crate) enum Feature {
+    Set(Vec<u64>),
+    Sig(Vec<u32>),
+}
+
+pub(crate) fn feature(cfg: &Config, text: &str, w: &mut Worker, scratch: &mut Scratch) -> Feature {
+    match cfg.verify {
+        Verify::Exact => Feature::Set(cfg.hasher.shingler.hash_set(text, scratch)),
+        Verify::Minhash => {
+            let mut sig = vec![0u32; cfg.num_perm()];
+            w.signature(&cfg.hasher, text, &mut sig);
+            Feature::Sig(sig)
+        }
+    }
+}
+
+pub(crate) fn similarity(a: &Feature, b: &Feature) -> f64 {
+    match (a, b) {
+        (Feature::Set(x), Feature::Set(y)) => jaccard_sorted(x, y),
+        (Feature::Sig(x), Feature::Sig(y)) => estimate_jaccard(x, y),
+        _ => 0.0,
+    }
+}
+
+/// `(similarity, doc)` ordered so that the better match is greater: higher similarity, then the
+/// smaller document number.
+fn better(a: Option<(f64, u32)>, b: (f64, u32)) -> Option<(f64, u32)> {
+    match a {
+        Some(x) if x.0 > b.0 || (x.0 == b.0 && x.1 < b.1) => Some(x),
+        _ => Some(b),
+    }
+}
+
+/// What the parallel phase settles before the ordered pass.
+enum Pre {
+    Empty,
+    /// An exact copy of this earlier kept document.
+    Copy(u32),
+    /// Best match among the kept documents of earlier chunks, and how many were compared.
+    Old(Option<(f64, u32)>, u32),
+}
+
+/// The greedy decider: the kept table plus the rule. One per dedup run or index.
+#[derive(Clone, Debug)]
+pub struct Greedy {
+    pub table: KeptTable,
+}
+
+impl Greedy {
+    pub fn new(bands: usize) -> Self {
+        Greedy {
+            table: KeptTable::new(bands),
+        }
+    }
+
+    /// Decides `docs` (in decision order, after every document decided before) and enters the
+    /// kept ones in the table. `old` gives the text of any kept document of an earlier call.
+    pub fn decide(
+        &mut self,
+        cfg: &Config,
+        docs: &[DocRef<'_>],
+        old: &(impl Texts + ?Sized),
+    ) -> Vec<Decision> {
+        let table = &self.table;
+        // 1. against the kept documents of earlier calls: exact copies, then candidates
+        let cands: Vec<Vec<u32>> = docs
+            .par_iter()
+            .with_min_len(64)
+            .map_init(Vec::new, |buf, d| {
+                if d.empty || table.with_digest(d.digest).iter().any(|&k| same(old, k, d)) {
+                    return Vec::new();
+                }
+                table.candidates(d.keys, buf);
+                buf.clone()
+            })
+            .collect();
+        // 2. within the chunk: equal texts share one feature; which documents need one
+        let n = docs.len();
+        let mut owner: Vec<u32> = (0..n as u32).collect();
+        let mut by_digest: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
+        for (i, d) in docs.iter().enumerate() {
+            if d.empty {
+                continue;
+            }
+            let group = by_digest.entry(d.digest).or_default();
+            match group.iter().find(|&&j| docs[j as usize].text == d.text) {
+                Some(&j) => owner[i] = j,
+                None => group.push(i as u32),
+            }
+        }
+        drop(by_digest);
+        let mut need = vec![false; n];
+        let mut seen: Vec<FxHashMap<u64, u32>> = vec![FxHashMap::default(); cfg.bands];
+        for (i, d) in docs.iter().enumerate() {
+            if d.empty || owner[i] != i as u32 {
+                continue;
+            }
+            for (m, &k) in seen.iter_mut().zip(d.keys) {
+                if let Some(&j) = m.get(&k) {
+                    need[i] = true;
+                    need[j as usize] = true;
+                } else {
+                    m.insert(k, i as u32);
+                }
+            }
+        }
+        drop(seen);
+        for i in 0..n {
+            if !cands[i].is_empty() {
+                need[owner[i] as usize] = true;
+            }
+        }
+        // 3. features, in parallel: the chunk's owners that need one, and the old candidates
+        let feats: Vec<Option<Feature>> = (0..n)
+            .into_par_iter()
+            .with_min_len(8)
+            .map_init(
+                || (Worker::default(), Scratch::default()),
+                |(w, s), i| need[i].then(|| feature(cfg, docs[i].text, w, s)),
+            )
+            .collect();
+        let mut old_docs: Vec<u32> = cands.iter().flatten().copied().collect();
+        old_docs.sort_unstable();
+        old_docs.dedup();
+        let old_feats: FxHashMap<u32, Feature> = old_docs
+            .par_iter()
+            .with_min_len(8)
+            .map_init(
+                || (Worker::default(), Scratch::default()),
+                |(w, s), &k| (k, feature(cfg, &old.text(k), w, s)),
+            )
+            .collect();
+        let pre: Vec<Pre> = (0..n)
+            .into_par_iter()
+            .with_min_len(64)
+            .map(|i| {
+                let d = &docs[i];
+                if d.empty {
+                    return Pre::Empty;
+                }
+                if cands[i].is_empty() {
+                    if let Some(&k) = table
+                        .with_digest(d.digest)
+                        .iter()
+                        .find(|&&k| same(old, k, d))
+                    {
+                        return Pre::Copy(k);
+                    }
+                    return Pre::Old(None, 0);
+                }
+                let mine = feats[owner[i] as usize].as_ref().expect("feature computed");
+                let mut best = None;
+                for &k in &cands[i] {
+                    best = better(best, (similarity(mine, &old_feats[&k]), k));
+                }
+                Pre::Old(best, cands[i].len() as u32)
+            })
+            .collect();
+        drop(old_feats);
+        // 4. the ordered pass: kept documents earlier in this chunk
+        let mut local: Vec<MultiMap> = vec![MultiMap::default(); cfg.bands];
+        let mut kept_here = vec![false; n];
+        let mut pos: FxHashMap<u32, u32> = FxHashMap::default();
+        let mut found = Vec::new();
+        let mut out = Vec::with_capacity(n);
+        for (i, d) in docs.iter().enumerate() {
+            let (mut best, mut examined) = match pre[i] {
+                Pre::Empty => {
+                    out.push(Decision {
+                        duplicate_of: None,
+                        similarity: f64::NAN,
+                        examined: 0,
+                    });
+                    continue;
+                }
+                Pre::Copy(k) => {
+                    out.push(Decision {
+                        duplicate_of: Some(k),
+                        similarity: 1.0,
+                        examined: 1,
+                    });
+                    continue;
+                }
+                Pre::Old(best, examined) => (best, examined),
+            };
+            let o = owner[i] as usize;
+            if o != i && kept_here[o] {
+                // an exact copy of a document kept earlier in this chunk
+                best = better(best, (1.0, docs[o].doc));
+                examined += 1;
+            } else {
+                found.clear();
+                for (m, &k) in local.iter().zip(d.keys) {
+                    found.extend_from_slice(m.get(k));
+                }
+                found.sort_unstable();
+                found.dedup();
+                if !found.is_empty() {
+                    let mine = feats[o].as_ref().expect("feature computed");
+                    for &k in &found {
+                        let j = pos[&k] as usize;
+                        let theirs = feats[j].as_ref().expect("feature computed");
+                        best = better(best, (similarity(mine, theirs), k));
+                    }
+                    examined += found.len() as u32;
+                }
+            }
+            match best.filter(|b| b.0 >= cfg.threshold) {
+                Some((sim, k)) => out.push(Decision {
+                    duplicate_of: Some(k),
+                    similarity: sim,
+                    examined,
+                }),
+                None => {
+                    out.push(Decision {
+                        duplicate_of: None,
+                        similarity: f64::NAN,
+                        examined,
+                    });
+                    kept_here[i] = true;
+                    pos.insert(d.doc, i as u32);
+                    for (m, &k) in local.iter_mut().zip(d.keys) {
+                        m.insert(k, d.doc);
+                    }
+                }
+            }
+        }
+        for (i, d) in docs.iter().enumerate() {
+            if kept_here[i] {
+                self.table.insert(d.doc, d.keys, d.digest);
+            }
+        }
+        out
+    }
+}
+
+fn same(old: &(impl Texts + ?Sized), k: u32, d: &DocRef<'_>) -> bool {
+    old.text(k) == d.text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(threshold: f64) -> Config {
+        Config::new(
+            threshold, 128, 1, "native", "char", 5, "default", None, None, "exact", "first",
+            "greedy",
+        )
+        .unwrap()
+    }
+
+    /// Brute force: every earlier kept document, exact Jaccard.
+    fn oracle(c: &Config, texts: &[String]) -> Vec<Option<u32>> {
+        let sh = &c.hasher.shingler;
+        let sets: Vec<Vec<u64>> = texts
+            .iter()
+            .map(|t| sh.hash_set(t, &mut Scratch::default()))
+            .collect();
+        let mut kept: Vec<usize> = Vec::new();
+        let mut out = Vec::new();
+        for i in 0..texts.len() {
+            if sets[i].is_empty() {
+                out.push(None);
+                continue;
+            }
+            let mut best: Option<(f64, u32)> = None;
+            for &k in &kept {
+                best = better(best, (jaccard_sorted(&sets[i], &sets[k]), k as u32));
+            }
+            match best.filter(|b| b.0 >= c.threshold) {
+                Some((_, k)) => out.push(Some(k)),
+                None => {
+                    kept.push(i);
+                    out.push(None);
+                }
+            }
+        }
+        out
+    }
+
+    fn run(c: &Config, texts: &[String], chunk: usize) -> Vec<Decision> {
+        let signed = c.sign(texts);
+        let mut g = Greedy::new(c.bands);
+        let mut out = Vec::new();
+        let refs = signed.refs(texts, 0);
+        for part in refs.chunks(chunk) {
+            out.extend(g.decide(c, part, texts));
+        }
+        out
+    }
+
+    fn chain(n: usize) -> Vec<String> {
+        let words: Vec<String> = (0..n + 40)
+            .map(|i| format!("w{}x{}", i * 7919 % 1000, i))
+            .collect();
+        (0..n).map(|i| words[i..i + 40].join(" ")).collect()
+    }
+
+    #[test]
+    fn chains_do_not_chain() {
+        let texts = chain(300);
+        let c = cfg(0.8);
+        let got = run(&c, &texts, 37);
+        let want = oracle(&c, &texts);
+        let agree = got
+            .iter()
+            .zip(&want)
+            .filter(|(g, w)| g.duplicate_of.is_some() == w.is_some())
+            .count();
+        assert!(agree as f64 >= 0.99 * texts.len() as f64, "{agree}");
+        // every removal is at or above the threshold, against a kept document
+        for (i, d) in got.iter().enumerate() {
+            if let Some(k) = d.duplicate_of {
+                assert!(d.similarity >= 0.8);
+                assert!(got[k as usize].duplicate_of.is_none());
+                assert!((k as usize) < i);
+            }
+        }
+        assert!(got.iter().filter(|d| d.duplicate_of.is_none()).count() > 10);
+    }
+
+    #[test]
+    fn same_for_any_chunking() {
+        let mut texts = chain(120);
+        texts.extend(chain(60));
+        texts.push(String::new());
+        texts.push(texts[3].clone());
+        let c = cfg(0.7);
+        let key = |v: Vec<Decision>| -> Vec<(Option<u32>, u64, u32)> {
+            v.iter()
+                .map(|d| (d.duplicate_of, d.similarity.to_bits(), d.examined))
+                .collect()
+        };
+        let whole = key(run(&c, &texts, texts.len()));
+        assert!(whole.iter().filter(|d| d.0.is_none()).count() > 10);
+        for chunk in [1, 2, 7, 64] {
+            assert_eq!(key(run(&c, &texts, chunk)), whole, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn copies_are_linear_and_settled_by_digest() {
+        let text = "the same paragraph of text, copied many times over into a corpus".to_string();
+        let mut texts = vec![text.clone(); 5000];
+        texts.push("something else entirely, not like the others at all".into());
+        let c = cfg(0.8);
+        for chunk in [100, 5001] {
+            let got = run(&c, &texts, chunk);
+            assert!(got[0].duplicate_of.is_none());
+            for d in &got[1..5000] {
+                assert_eq!(d.duplicate_of, Some(0));
+                assert_eq!(d.similarity, 1.0);
+                assert_eq!(d.examined, 1);
+            }
+            assert!(got[5000].duplicate_of.is_none());
+        }
+    }
+
+    #[test]
+    fn most_similar_kept_wins() {
+        let a = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".to_string();
+        let b = format!("{a} nu xi omicron pi rho sigma");
+        let texts = vec![a.clone(), b.clone(), format!("{b} tau")];
+        let c = cfg(0.6);
+        let got = run(&c, &texts, 1);
+        let want = oracle(&c, &texts);
+        assert_eq!(got.iter().map(|d| d.duplicate_of).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn multimap_overflow() {
+        let mut m = MultiMap::default();
+        m.insert(5, 1);
+        assert_eq!(m.get(5), &[1]);
+        m.insert(5, 2);
+        m.insert(5, 3);
+        m.insert(6, 9);
+        assert_eq!(m.get(5), &[1, 2, 3]);
+        assert_eq!(m.get(6), &[9]);
+        assert_eq!(m.get(7), &[] as &[u32]);
+    }
+}
