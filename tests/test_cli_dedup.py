@@ -148,8 +148,13 @@ def test_jsonl_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     exact = {r["id"]: r for r in removed if r["id"].startswith("copy")}
     for rid, r in exact.items():
         assert r["duplicate_of"] == "doc" + rid[4:] and r["jaccard"] == 1.0
-    pair_ids = {(p["id_a"], p["id_b"]) for p in read_jsonl(out / "pairs.jsonl")}
-    assert ("doc0", "copy0") in pair_ids or ("copy0", "doc0") in pair_ids
+    pairs = read_jsonl(out / "pairs.jsonl")
+    # one row per removed document, the same as removed.jsonl says, always within the threshold
+    assert [(p["id"], p["duplicate_of"], p["jaccard"]) for p in pairs] == [
+        (r["id"], r["duplicate_of"], r["jaccard"]) for r in removed
+    ]
+    assert all(p["jaccard"] >= 0.8 for p in pairs)
+    assert ("copy0", "doc0", 1.0) in {(p["id"], p["duplicate_of"], p["jaccard"]) for p in pairs}
     assert stats["parameters"]["threshold"] == 0.8 and stats["parameters"]["num_perm"] == 128
     assert stats["input_files"][0]["path"] == str(src)
     assert stats["n_skipped"] == 0

@@ -37,6 +37,7 @@ SNIPPET_CHARS = 600
 MEMBERS_SHOWN = 4
 
 _CSS = """
+.warn{color:#b00020;font-weight:600}
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
 max-width:1200px;padding:0 1rem;color:#1d2330;background:#fff}
 h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem;
@@ -303,13 +304,17 @@ def render_report(
     threshold: float | None = None,
     title: str = "textsieve dedup report",
     subtitle: str = "",
+    warnings: Sequence[str] = (),
+    below_threshold: Sequence[tuple[str, str, float]] = (),
 ) -> str:
     """The report as one HTML string.
 
     ``similarities``: the Jaccard of every verified pair; ``cluster_sizes``: the size of every
     cluster (singletons included or not, they are not drawn); ``clusters``: the clusters to show,
     largest first, each ``{"cluster": id, "size": n, "members": [{"id", "text", "kept",
-    "jaccard"}]}`` (``jaccard``: to the kept document); ``summary``: label -> value rows.
+    "jaccard"}]}`` (``jaccard``: to the kept document); ``summary``: label -> value rows;
+    ``warnings``: lines shown first; ``below_threshold``: ``(id, kept id, jaccard)`` of removed
+    documents below the threshold to their kept document (connected components chain).
     """
     esc = html.escape
     sims: Any = similarities if hasattr(similarities, "__array__") else list(similarities)
@@ -323,7 +328,7 @@ def render_report(
     sim_svg = bar_chart_svg(
         s_labels,
         s_counts,
-        title=f"Similarity of {len(sims):,} verified pairs",
+        title=f"Similarity of {len(sims):,} listed pairs",
         xlabel="exact Jaccard (bin start)",
         ylabel="pairs",
     )
@@ -339,6 +344,17 @@ def render_report(
         cluster_html = "".join(_cluster_html(c) for c in clusters)
     else:
         cluster_html = "<p>No duplicates were found.</p>"
+    warn_html = "".join(f'<p class="warn">warning: {esc(w)}</p>' for w in warnings)
+    if below_threshold:
+        warn_html += (
+            "<h2>Removed below the threshold</h2><table class=\"summary\">"
+            "<tr><th>removed</th><th>kept</th><th>Jaccard</th></tr>"
+            + "".join(
+                f"<tr><td>{esc(a)}</td><td>{esc(b)}</td><td>{j:.3f}</td></tr>"
+                for a, b, j in below_threshold
+            )
+            + "</table>"
+        )
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
@@ -346,6 +362,7 @@ def render_report(
         f"<style>{_CSS}</style></head><body>\n"
         f"<h1>{esc(title)}</h1>"
         + (f'<p class="sub">{esc(subtitle)}</p>' if subtitle else "")
+        + warn_html
         + f'\n<table class="summary">{rows}</table>\n'
         f'<h2>Distributions</h2><div class="charts">{sim_svg}{size_svg}</div>\n'
         f"<h2>Largest clusters</h2>{cluster_html}\n"

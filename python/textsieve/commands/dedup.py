@@ -7,7 +7,8 @@ and Parquet inputs with :mod:`textsieve.io`, runs :func:`textsieve.dedup`, and w
   and Parquet inputs become ``{"id": ..., "text": ...}`` objects / the row as JSON);
 - ``removed.jsonl``: one line per removed document: its id, cluster, the id of the kept document it
   duplicates and their exact Jaccard similarity, and where it came from;
-- ``pairs.jsonl``: every verified pair: both ids and their exact Jaccard;
+- ``pairs.jsonl``: one line per removed document: its id, the kept document's id and their exact
+  Jaccard (``--all-pairs``: every verified candidate pair at or above the threshold instead);
 - ``stats.json``: counts (``n_input == n_kept + n_removed``), skipped bad records, parameters,
   input files and timings;
 - ``report.html``: a self-contained report (see :mod:`textsieve.report`).
@@ -48,9 +49,12 @@ DESCRIPTION = """\
 Remove near-duplicate documents from a corpus.
 
 Documents are compared by the Jaccard similarity of their shingle sets (character 5-grams of the
-lowercased, whitespace-collapsed text by default). MinHash + LSH find candidate pairs, every
-candidate is checked with its exact Jaccard, and pairs at or above --threshold are grouped into
-clusters; one document per cluster is kept (the first seen, or the longest).
+lowercased, whitespace-collapsed text by default). MinHash + LSH find candidates and every
+candidate is checked with its exact Jaccard. With --cluster greedy (the default) documents are
+taken in input order (--keep longest: longest first) and one is removed iff an earlier kept
+document is within --threshold of it, so every removed document is within the threshold of the
+document it duplicates. --cluster components keeps one document per connected component of the
+verified pairs instead (chains of overlapping texts become one cluster).
 
 INPUT may be files or directories (walked recursively, sorted, hidden entries skipped):
   *.jsonl *.ndjson *.json   one JSON object per line (--text-field, --id-field)
@@ -67,6 +71,7 @@ examples:
   textsieve dedup corpus.jsonl.zst -o out/
   textsieve dedup shards/ -o out/ --text-field content --id-field url --threshold 0.7
   textsieve dedup lines.txt.gz -o out/ --shingle word:3 --keep longest
+  textsieve dedup corpus.jsonl -o out/ --cluster components --all-pairs
   textsieve dedup src/ --doc-per-file --glob '*.py' -o out/ --json
   textsieve dedup data.jsonl -o out/ --on-error skip      # count and skip malformed lines
   textsieve dedup shards/ -o out/ --engine dask --workers 4
@@ -188,6 +193,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         choices=("first", "longest"),
         default="first",
         help="which document of a cluster to keep (first)",
+    )
+    g.add_argument(
+        "--cluster",
+        choices=("greedy", "components"),
+        default="greedy",
+        help="greedy: removed iff an earlier kept document is within the threshold (default); "
+        "components: connected components of the verified pairs (can chain)",
+    )
+    g.add_argument(
+        "--all-pairs",
+        action="store_true",
+        help="pairs.jsonl lists every verified pair at or above the threshold "
+        "(quadratic in cluster size) instead of one row per removed document",
     )
     g = p.add_argument_group("run")
     g.add_argument(
@@ -335,13 +353,20 @@ def _removed_lines(
             )
 
 
-def _pair_lines(qid: list[str], pi: np.ndarray, pj: np.ndarray, pjac: np.ndarray) -> Iterator[str]:
+def _pair_lines(
+    qid: list[str], pi: np.ndarray, pj: np.ndarray, pjac: np.ndarray, all_pairs: bool
+) -> Iterator[str]:
+    """``all_pairs``: ``{"id_a", "id_b", "jaccard"}`` per verified pair; else one row per removed
+    document ``j`` with its kept document ``i``: ``{"id", "duplicate_of", "jaccard"}``."""
     for start in range(0, len(pi), CHUNK):
         stop = start + CHUNK
         for i, j, jac in zip(
             pi[start:stop].tolist(), pj[start:stop].tolist(), pjac[start:stop].tolist(), strict=True
         ):
-            yield f'{{"id_a": {qid[i]}, "id_b": {qid[j]}, "jaccard": {_json_float(jac)}}}\n'
+            if all_pairs:
+                yield f'{{"id_a": {qid[i]}, "id_b": {qid[j]}, "jaccard": {_json_float(jac)}}}\n'
+            else:
+                yield f'{{"id": {qid[j]}, "duplicate_of": {qid[i]}, "jaccard": {_json_float(jac)}}}\n'
 
 
 def _largest_clusters(
@@ -441,6 +466,8 @@ def run(args: argparse.Namespace) -> int:
             shingle=shingle,
             k=k,
             keep=args.keep,
+            cluster=args.cluster,
+            all_pairs=args.all_pairs,
             num_threads=args.threads,
             progress=_dedup_progress(bar),
         )
@@ -472,7 +499,7 @@ def run(args: argparse.Namespace) -> int:
     write_lines(
         paths["removed.jsonl"], _removed_lines(records, qid, result, np.flatnonzero(~keep_arr))
     )
-    write_lines(paths["pairs.jsonl"], _pair_lines(qid, pi, pj, pjac))
+    write_lines(paths["pairs.jsonl"], _pair_lines(qid, pi, pj, pjac, args.all_pairs))
     del qid
     cluster = np.asarray(result.cluster).tolist()
     similarity = [
@@ -486,7 +513,8 @@ def run(args: argparse.Namespace) -> int:
         "kept": n_kept,
         "removed": n_removed,
         "clusters with duplicates": n_clusters_dup,
-        "verified pairs": len(pi),
+        "clustering": args.cluster,
+        "pairs listed": len(pi),
         "empty documents": n_empty,
         "skipped bad records": reader.n_skipped,
         "threshold": args.threshold,
@@ -505,6 +533,11 @@ def run(args: argparse.Namespace) -> int:
         clusters=shown,
         summary=summary,
         threshold=args.threshold,
+        warnings=result.stats.get("warnings", []),
+        below_threshold=[
+            (records[int(d)].id, records[int(result.duplicate_of[d])].id, float(result.similarity[d]))
+            for d in result.stats.get("below_threshold", [])[:50]
+        ],
         subtitle=", ".join(inputs[:3])
         + (f" and {len(inputs) - 3} more" if len(inputs) > 3 else ""),
     )
@@ -523,6 +556,9 @@ def run(args: argparse.Namespace) -> int:
         "n_clusters_with_duplicates": n_clusters_dup,
         "largest_cluster": max(sizes, default=0),
         "n_pairs": len(pi),
+        "n_examined": int(result.stats.get("n_candidates", 0)),
+        "examined_per_doc": result.stats.get("examined_per_doc"),
+        "warnings": list(result.stats.get("warnings", [])),
         "n_empty": n_empty,
         "n_skipped": reader.n_skipped,
         "skipped": [r._asdict() for r in reader.skipped],
@@ -537,6 +573,8 @@ def run(args: argparse.Namespace) -> int:
             "shingle": shingle,
             "k": k,
             "keep": args.keep,
+            "cluster": args.cluster,
+            "all_pairs": args.all_pairs,
             "text_field": args.text_field,
             "id_field": args.id_field,
             "doc_per_file": doc_per_file,
@@ -600,8 +638,11 @@ def _print_summary(stats: dict[str, Any]) -> None:
         f"{n:,} documents from {len(stats['input_files']):,} file(s), "
         f"{stats['input_bytes'] / 1e6:,.1f} MB: kept {stats['n_kept']:,}, removed "
         f"{stats['n_removed']:,} ({_pct(stats['n_removed'], n)}) in "
-        f"{stats['n_clusters_with_duplicates']:,} clusters; {stats['n_pairs']:,} verified pairs"
+        f"{stats['n_clusters_with_duplicates']:,} clusters ({stats['parameters']['cluster']}); "
+        f"{stats['n_examined']:,} similarities computed"
     )
+    for w in stats.get("warnings", []):
+        print(f"warning: {w}")
     if stats.get("n_empty"):
         print(f"{stats['n_empty']:,} empty document(s) kept as they are (never matched)")
     if stats["n_skipped"]:
