@@ -347,7 +347,7 @@ def render_report(
     warn_html = "".join(f'<p class="warn">warning: {esc(w)}</p>' for w in warnings)
     if below_threshold:
         warn_html += (
-            "<h2>Removed below the threshold</h2><table class=\"summary\">"
+            '<h2>Removed below the threshold</h2><table class="summary">'
             "<tr><th>removed</th><th>kept</th><th>Jaccard</th></tr>"
             + "".join(
                 f"<tr><td>{esc(a)}</td><td>{esc(b)}</td><td>{j:.3f}</td></tr>"

@@ -535,7 +535,11 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         warnings=result.stats.get("warnings", []),
         below_threshold=[
-            (records[int(d)].id, records[int(result.duplicate_of[d])].id, float(result.similarity[d]))
+            (
+                records[int(d)].id,
+                records[int(result.duplicate_of[d])].id,
+                float(result.similarity[d]),
+            )
             for d in result.stats.get("below_threshold", [])[:50]
         ],
         subtitle=", ".join(inputs[:3])

@@ -503,7 +503,9 @@ def dedup(
         dup = [-1 if r == d else r for d, r in enumerate(rep)]
         similarity = [math.nan if r == -1 else sim(d, r) for d, r in enumerate(dup)]
     if all_pairs:
-        pairs = [(i, j, s) for i, j in candidate_pairs(keys, empty) if (s := sim(i, j)) >= threshold]
+        pairs = [
+            (i, j, s) for i, j in candidate_pairs(keys, empty) if (s := sim(i, j)) >= threshold
+        ]
     else:
         pairs = [(r, d, similarity[d]) for d, r in enumerate(dup) if r >= 0]
     return {
