@@ -420,7 +420,7 @@ def greedy(
             cands: set[int] = set(kept)
         else:
             cands = {k for b in buckets(d) for k in table.get(b, ())}
-        best = _best(cands, lambda k: sim(d, k))
+        best = _best(cands, lambda k, d=d: sim(d, k))
         if best is not None and best[0] >= threshold:
             out[d] = (best[1], best[0])
             continue
