@@ -147,7 +147,8 @@ pub struct Decision {
     pub duplicate_of: Option<u32>,
     /// Similarity to `duplicate_of` (NaN when kept).
     pub similarity: f64,
-    /// Kept documents it was compared with (an exact copy counts one).
+    /// Similarities computed for it (an exact copy settled by its text counts one). Work done,
+    /// so it can depend on where chunks are cut; the decision never does.
     pub examined: u32,
 }
 
@@ -192,6 +193,8 @@ enum Pre {
     Copy(u32),
     /// Best match among the kept documents of earlier chunks, and how many were compared.
     Old(Option<(f64, u32)>, u32),
+    /// The same text as this earlier document of the chunk.
+    Same(usize),
 }
 
 /// The greedy decider: the kept table plus the rule. One per dedup run or index.
@@ -216,19 +219,7 @@ impl Greedy {
         old: &(impl Texts + ?Sized),
     ) -> Vec<Decision> {
         let table = &self.table;
-        // 1. against the kept documents of earlier calls: exact copies, then candidates
-        let cands: Vec<Vec<u32>> = docs
-            .par_iter()
-            .with_min_len(64)
-            .map_init(Vec::new, |buf, d| {
-                if d.empty || table.with_digest(d.digest).iter().any(|&k| same(old, k, d)) {
-                    return Vec::new();
-                }
-                table.candidates(d.keys, buf);
-                buf.clone()
-            })
-            .collect();
-        // 2. within the chunk: equal texts share one feature; which documents need one
+        // 1. within the chunk: equal texts (equal digests, compared) are settled by their first
         let n = docs.len();
         let mut owner: Vec<u32> = (0..n as u32).collect();
         let mut by_digest: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
@@ -243,6 +234,34 @@ impl Greedy {
             }
         }
         drop(by_digest);
+        // 2. against the kept documents of earlier calls: exact copies, then candidates
+        let copy_of: Vec<Option<u32>> = docs
+            .par_iter()
+            .enumerate()
+            .with_min_len(64)
+            .map(|(i, d)| {
+                if d.empty || owner[i] != i as u32 {
+                    return None;
+                }
+                table
+                    .with_digest(d.digest)
+                    .iter()
+                    .copied()
+                    .find(|&k| same(old, k, d))
+            })
+            .collect();
+        let cands: Vec<Vec<u32>> = docs
+            .par_iter()
+            .enumerate()
+            .with_min_len(64)
+            .map_init(Vec::new, |buf, (i, d)| {
+                if d.empty || owner[i] != i as u32 || copy_of[i].is_some() {
+                    return Vec::new();
+                }
+                table.candidates(d.keys, buf);
+                buf.clone()
+            })
+            .collect();
         let mut need = vec![false; n];
         let mut seen: Vec<FxHashMap<u64, u32>> = vec![FxHashMap::default(); cfg.bands];
         for (i, d) in docs.iter().enumerate() {
@@ -288,37 +307,38 @@ impl Greedy {
             .into_par_iter()
             .with_min_len(64)
             .map(|i| {
-                let d = &docs[i];
-                if d.empty {
-                    return Pre::Empty;
-                }
-                if cands[i].is_empty() {
-                    if let Some(&k) = table
-                        .with_digest(d.digest)
-                        .iter()
-                        .find(|&&k| same(old, k, d))
-                    {
-                        return Pre::Copy(k);
+                let o = owner[i] as usize;
+                if docs[i].empty {
+                    Pre::Empty
+                } else if let Some(k) = copy_of[o] {
+                    Pre::Copy(k)
+                } else if o != i {
+                    Pre::Same(o)
+                } else if cands[i].is_empty() {
+                    Pre::Old(None, 0)
+                } else {
+                    let mine = feats[i].as_ref().expect("feature computed");
+                    let mut best = None;
+                    for &k in &cands[i] {
+                        best = better(best, (similarity(mine, &old_feats[&k]), k));
                     }
-                    return Pre::Old(None, 0);
+                    Pre::Old(best, cands[i].len() as u32)
                 }
-                let mine = feats[owner[i] as usize].as_ref().expect("feature computed");
-                let mut best = None;
-                for &k in &cands[i] {
-                    best = better(best, (similarity(mine, &old_feats[&k]), k));
-                }
-                Pre::Old(best, cands[i].len() as u32)
             })
             .collect();
         drop(old_feats);
         // 4. the ordered pass: kept documents earlier in this chunk
         let mut local: Vec<MultiMap> = vec![MultiMap::default(); cfg.bands];
         let mut kept_here = vec![false; n];
+        // the best match of each text's first document, over every kept document before it
+        let mut settled: Vec<Option<(f64, u32)>> = vec![None; n];
+        // and the last document of that text decided so far
+        let mut last = vec![0usize; n];
         let mut pos: FxHashMap<u32, u32> = FxHashMap::default();
         let mut found = Vec::new();
         let mut out = Vec::with_capacity(n);
         for (i, d) in docs.iter().enumerate() {
-            let (mut best, mut examined) = match pre[i] {
+            let (mut best, mut examined, o, since) = match pre[i] {
                 Pre::Empty => {
                     out.push(Decision {
                         duplicate_of: None,
@@ -335,30 +355,34 @@ impl Greedy {
                     });
                     continue;
                 }
-                Pre::Old(best, examined) => (best, examined),
+                Pre::Same(o) if kept_here[o] => {
+                    out.push(Decision {
+                        duplicate_of: Some(docs[o].doc),
+                        similarity: 1.0,
+                        examined: 1,
+                    });
+                    continue;
+                }
+                // a copy of a removed text: its match so far, then the documents kept since
+                Pre::Same(o) => (settled[o], 1, o, last[o] + 1),
+                Pre::Old(best, examined) => (best, examined, i, 0),
             };
-            let o = owner[i] as usize;
-            if o != i && kept_here[o] {
-                // an exact copy of a document kept earlier in this chunk
-                best = better(best, (1.0, docs[o].doc));
-                examined += 1;
-            } else {
-                found.clear();
-                for (m, &k) in local.iter().zip(d.keys) {
-                    found.extend_from_slice(m.get(k));
-                }
-                found.sort_unstable();
-                found.dedup();
-                if !found.is_empty() {
-                    let mine = feats[o].as_ref().expect("feature computed");
-                    for &k in &found {
-                        let j = pos[&k] as usize;
-                        let theirs = feats[j].as_ref().expect("feature computed");
-                        best = better(best, (similarity(mine, theirs), k));
-                    }
-                    examined += found.len() as u32;
-                }
+            found.clear();
+            for (m, &k) in local.iter().zip(d.keys) {
+                found.extend(m.get(k).iter().filter(|&&k| pos[&k] as usize >= since));
             }
+            found.sort_unstable();
+            found.dedup();
+            if !found.is_empty() {
+                let mine = feats[o].as_ref().expect("feature computed");
+                for &k in &found {
+                    let theirs = feats[pos[&k] as usize].as_ref().expect("feature computed");
+                    best = better(best, (similarity(mine, theirs), k));
+                }
+                examined += found.len() as u32;
+            }
+            settled[o] = best;
+            last[o] = i;
             match best.filter(|b| b.0 >= cfg.threshold) {
                 Some((sim, k)) => out.push(Decision {
                     duplicate_of: Some(k),
@@ -386,6 +410,71 @@ impl Greedy {
         }
         out
     }
+}
+
+/// The greedy rule over pairs already verified (every candidate pair at or above the threshold,
+/// `(i[e], j[e], sim[e])`): the same decisions as [`Greedy::decide`], since pairs below the
+/// threshold never decide anything. `nodes` (sorted, distinct) are every document of a pair and
+/// `rank` their decision order (distinct). Returns, per node, the kept document it duplicates
+/// (-1 when kept) and the similarity (NaN when kept).
+pub fn greedy_pairs(
+    i: &[u64],
+    j: &[u64],
+    sim: &[f64],
+    nodes: &[u64],
+    rank: &[u64],
+    threshold: f64,
+) -> crate::error::Result<(Vec<i64>, Vec<f64>)> {
+    use crate::error::Error;
+    if i.len() != j.len() || i.len() != sim.len() || nodes.len() != rank.len() {
+        return Err(Error::invalid("j", "pair and node arrays differ in length"));
+    }
+    let local = |x: u64| {
+        nodes
+            .binary_search(&x)
+            .map_err(|_| Error::invalid("nodes", format!("document {x} of a pair is not a node")))
+    };
+    let n = nodes.len();
+    let mut deg = vec![0usize; n + 1];
+    let mut ends = Vec::with_capacity(i.len());
+    for (&a, &b) in i.iter().zip(j) {
+        let (a, b) = (local(a)?, local(b)?);
+        deg[a + 1] += 1;
+        deg[b + 1] += 1;
+        ends.push((a, b));
+    }
+    for x in 0..n {
+        deg[x + 1] += deg[x];
+    }
+    let mut fill = deg.clone();
+    let mut adj = vec![(0usize, 0.0f64); deg[n]];
+    for (&(a, b), &s) in ends.iter().zip(sim) {
+        adj[fill[a]] = (b, s);
+        fill[a] += 1;
+        adj[fill[b]] = (a, s);
+        fill[b] += 1;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&x| rank[x]);
+    let mut kept = vec![false; n];
+    let mut dup = vec![-1i64; n];
+    let mut out_sim = vec![f64::NAN; n];
+    for &x in &order {
+        let mut best: Option<(f64, u32)> = None;
+        for &(y, s) in &adj[deg[x]..deg[x + 1]] {
+            if kept[y] && rank[y] < rank[x] && s >= threshold {
+                best = better(best, (s, nodes[y] as u32));
+            }
+        }
+        match best {
+            Some((s, k)) => {
+                dup[x] = k as i64;
+                out_sim[x] = s;
+            }
+            None => kept[x] = true,
+        }
+    }
+    Ok((dup, out_sim))
 }
 
 fn same(old: &(impl Texts + ?Sized), k: u32, d: &DocRef<'_>) -> bool {
@@ -481,9 +570,10 @@ mod tests {
         texts.push(String::new());
         texts.push(texts[3].clone());
         let c = cfg(0.7);
-        let key = |v: Vec<Decision>| -> Vec<(Option<u32>, u64, u32)> {
+        // `examined` is work done, which depends on where chunks cut; the decisions do not
+        let key = |v: Vec<Decision>| -> Vec<(Option<u32>, u64)> {
             v.iter()
-                .map(|d| (d.duplicate_of, d.similarity.to_bits(), d.examined))
+                .map(|d| (d.duplicate_of, d.similarity.to_bits()))
                 .collect()
         };
         let whole = key(run(&c, &texts, texts.len()));
@@ -520,6 +610,38 @@ mod tests {
         let got = run(&c, &texts, 1);
         let want = oracle(&c, &texts);
         assert_eq!(got.iter().map(|d| d.duplicate_of).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn greedy_pairs_is_the_rule() {
+        let texts = chain(200);
+        let c = cfg(0.8);
+        let got = run(&c, &texts, 50);
+        let signed = c.sign(&texts);
+        let active: Vec<bool> = signed.empty.iter().map(|e| !e).collect();
+        let sets: Vec<Vec<u64>> = texts
+            .iter()
+            .map(|t| c.hasher.shingler.hash_set(t, &mut Scratch::default()))
+            .collect();
+        let (mut i, mut j, mut s) = (vec![], vec![], vec![]);
+        for p in crate::lsh::candidate_pairs(&signed.keys, c.bands, 0, &active) {
+            let (a, b) = crate::lsh::unpack(p);
+            let x = jaccard_sorted(&sets[a as usize], &sets[b as usize]);
+            if x >= 0.8 {
+                i.push(a as u64);
+                j.push(b as u64);
+                s.push(x);
+            }
+        }
+        let mut nodes: Vec<u64> = i.iter().chain(&j).copied().collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let (dup, _) = greedy_pairs(&i, &j, &s, &nodes, &nodes, 0.8).unwrap();
+        for (x, &d) in nodes.iter().zip(&dup) {
+            let want = got[*x as usize].duplicate_of.map_or(-1, i64::from);
+            assert_eq!(d, want, "document {x}");
+        }
+        assert!(greedy_pairs(&[1], &[2], &[0.9], &[1], &[0], 0.8).is_err());
     }
 
     #[test]

@@ -856,13 +856,37 @@ def _stage_components(ctx: dict[str, Any], _: int) -> dict[str, Any]:
         for a in _core.connected_components(i.astype(np.uint64), j.astype(np.uint64))
     )
     owner = _part_of(offsets, nodes)
+    lengths = np.zeros(len(nodes), np.int64)
     if s["keep"] == "longest":
-        lengths = np.zeros(len(nodes), np.int64)
         for a in np.unique(owner):
             sel = owner == a
             lengths[sel] = _load_npz(_p(work, "sign", f"part-{a:05d}.npz"))["lengths"][
                 nodes[sel] - offsets[a]
             ]
+    if s.get("cluster", "greedy") == "greedy":
+        # the greedy rule over the verified pairs (pairs below the threshold decide nothing)
+        x = (
+            np.concatenate(
+                [
+                    _load_npz(_p(work, "pairs", f"part-{a:05d}.npz"))["jaccard"]
+                    for a in range(n_parts)
+                ]
+            )
+            if n_parts
+            else np.empty(0)
+        )
+        rank = np.empty(len(nodes), np.uint64)
+        rank[np.lexsort((nodes, -lengths))] = np.arange(len(nodes), dtype=np.uint64)
+        dup, _ = _core.greedy_pairs(
+            i.astype(np.uint64),
+            j.astype(np.uint64),
+            x.astype(np.float64),
+            nodes.astype(np.uint64),
+            rank,
+            float(s["threshold"]),
+        )
+        rep = np.where(dup >= 0, dup, nodes)
+    elif s["keep"] == "longest":
         order = np.lexsort((nodes, -lengths, root))
         first = np.ones(len(order), bool)
         first[1:] = root[order][1:] != root[order][:-1]
@@ -1207,6 +1231,7 @@ def _stage_write(ctx: dict[str, Any], a: int) -> dict[str, Any]:
     docs = _Docs(ctx, a, "r2", recs)
     rep_of = dict(zip(comp["gid"].tolist(), comp["rep"].tolist(), strict=True))
     removed_rows = []
+    pair_rows = []
     kept_lines = []
     gone = [
         (first + n, rep_of[first + n])
@@ -1229,19 +1254,22 @@ def _stage_write(ctx: dict[str, Any], a: int) -> dict[str, Any]:
             )
             continue
         x = sims[g]
+        jac = x if math.isfinite(x) else None
         removed_rows.append(
             {
                 "id": rec.id,
                 "cluster": r,
                 "duplicate_of": docs.id(r),
-                "jaccard": x if math.isfinite(x) else None,
+                "jaccard": jac,
                 "source": rec.source,
                 "line": rec.line,
             }
         )
+        pair_rows.append({"id": rec.id, "duplicate_of": docs.id(r), "jaccard": jac})
     with _work_file(_p(work, "kept", f"part-{a:05d}.jsonl"), "wb") as fh:
         fh.writelines(kept_lines)
     _write_rows(_p(work, "removed", f"part-{a:05d}.jsonl"), removed_rows)
+    _write_rows(_p(work, "removals", f"part-{a:05d}.jsonl"), pair_rows)
     _save_npz(
         _p(work, "removed", f"part-{a:05d}.npz"),
         gid=np.array(sorted(sims), np.int64),
@@ -1397,6 +1425,12 @@ def _components(
     limit = ctx["components_max_edges"]
     if n_edges <= limit:
         return stage("components", [0])[0]
+    if ctx["settings"].get("cluster", "greedy") == "greedy":
+        raise TextsieveError(
+            f"{n_edges:,} verified pairs: the greedy rule runs in one task of up to "
+            f"components_max_edges={limit:,} pairs; raise components_max_edges, or use "
+            "cluster='components' (distributed large-star/small-star)"
+        )
     t0 = time.perf_counter()
     work, n_parts = ctx["work"], len(ctx["parts"])
     n_sh = max(1, math.ceil(n_edges / max(1, ctx["components_shard_edges"])))
@@ -1477,6 +1511,8 @@ def dedup_dask(
     rows: int | None = None,
     verify: str = "exact",
     keep: str = "first",
+    cluster: str = "greedy",
+    all_pairs: bool = False,
     num_threads: int = 1,
     text_field: str = "text",
     id_field: str | None = "id",
@@ -1515,8 +1551,9 @@ def dedup_dask(
     """
     t_start = time.perf_counter()
     settings = _settings(
-        threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep
+        threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep, cluster
     )
+    settings["all_pairs"] = bool(all_pairs)
     if verify not in ("exact", "minhash"):
         raise TextsieveError(f"verify: expected 'exact' or 'minhash', got {verify!r}")
     if keep not in ("first", "longest"):
@@ -1702,19 +1739,22 @@ def _drive(
     t0 = time.perf_counter()
     paths = {name: os.path.join(outdir, name) for name in OUTPUT_FILES}
     names = [f"part-{p:05d}.jsonl" for p in everything]
+    # pairs.jsonl: one row per removed document, or every verified pair with all_pairs
+    pair_sub = "pairs" if s["all_pairs"] else "removals"
     if merge:
         for out, sub in (
             ("kept.jsonl", "kept"),
             ("removed.jsonl", "removed"),
-            ("pairs.jsonl", "pairs"),
+            ("pairs.jsonl", pair_sub),
         ):
             _concat([os.path.join(work, sub, n) for n in names], paths[out])
     else:
         for sub in ("kept", "removed", "pairs"):
             dest = os.path.join(outdir, sub)
             os.makedirs(dest, exist_ok=True)
+            src = pair_sub if sub == "pairs" else sub
             for n in names:
-                shutil.copyfile(os.path.join(work, sub, n), os.path.join(dest, n))
+                shutil.copyfile(os.path.join(work, src, n), os.path.join(dest, n))
             paths[f"{sub}.jsonl"] = dest
     n_kept = sum(w["kept"] for w in written.values())
     n_removed = sum(w["removed"] for w in written.values())
@@ -1722,7 +1762,9 @@ def _drive(
     multi = clusters["size"] > 1
     multi_sizes = clusters["size"][multi].tolist()
     multi_reps = clusters["rep"][multi].tolist()
-    n_clusters = n_docs - (comp["nodes"] - comp["components"])
+    n_clusters = (
+        n_kept if s["cluster"] == "greedy" else n_docs - (comp["nodes"] - comp["components"])
+    )
     shown = _report_clusters(runner, ctx, multi_reps, multi_sizes)
     n_pairs = sum(v["pairs"] for v in paired.values())
     n_candidates = sum(v["doc_pairs_in_buckets"] for v in verified.values())
@@ -1794,7 +1836,8 @@ def _drive(
         "n_clusters": n_clusters,
         "n_clusters_with_duplicates": len(multi_sizes),
         "largest_cluster": largest,
-        "n_pairs": n_pairs,
+        "n_pairs": n_pairs if s["all_pairs"] else n_removed,
+        "n_examined": n_pairs,
         "n_empty": n_empty,
         "n_skipped": n_skipped,
         "skipped": skipped,
@@ -1809,6 +1852,8 @@ def _drive(
             "shingle": s["shingle"],
             "k": s["k"],
             "keep": s["keep"],
+            "cluster": s["cluster"],
+            "all_pairs": s["all_pairs"],
             **{k_: v for k_, v in ctx["reader"].items()},
             "engine": "dask",
             "threads": ctx["num_threads"],
@@ -1830,7 +1875,8 @@ def _drive(
             "n_kept": n_kept,
             "n_removed": n_removed,
             "n_empty": n_empty,
-            "n_pairs": n_pairs,
+            "n_pairs": n_pairs if s["all_pairs"] else n_removed,
+            "n_verified_pairs": n_pairs,
             "n_candidates": n_candidates,
             "n_clusters": n_clusters,
             **{k_: v for k_, v in s.items()},
@@ -1961,6 +2007,8 @@ def run_command(
         shingle=shingle,
         k=k,
         keep=args.keep,
+        cluster=args.cluster,
+        all_pairs=args.all_pairs,
         num_threads=args.threads or 1,
         text_field=args.text_field,
         id_field=args.id_field,

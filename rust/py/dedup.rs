@@ -216,6 +216,26 @@ fn connected_components<'py>(
     Ok((nodes.into_pyarray(py), roots.into_pyarray(py)))
 }
 
+/// The greedy rule over verified pairs: per node (sorted `nodes`, decision order `rank`), the
+/// kept document it duplicates (-1 when kept) and the similarity.
+#[pyfunction]
+fn greedy_pairs<'py>(
+    py: Python<'py>,
+    i: numpy::PyReadonlyArray1<'py, u64>,
+    j: numpy::PyReadonlyArray1<'py, u64>,
+    jaccard: numpy::PyReadonlyArray1<'py, f64>,
+    nodes: numpy::PyReadonlyArray1<'py, u64>,
+    rank: numpy::PyReadonlyArray1<'py, u64>,
+    threshold: f64,
+) -> PyResult<Arrays<'py, PyArray1<i64>, PyArray1<f64>>> {
+    let (i, j, x) = (i.as_slice()?, j.as_slice()?, jaccard.as_slice()?);
+    let (nodes, rank) = (nodes.as_slice()?, rank.as_slice()?);
+    let (dup, sim) = py
+        .detach(|| crate::greedy::greedy_pairs(i, j, x, nodes, rank, threshold))
+        .map_err(to_pyerr)?;
+    Ok((dup.into_pyarray(py), sim.into_pyarray(py)))
+}
+
 /// textsieve's 64-bit hash of a byte string.
 #[pyfunction]
 fn hash64(data: &[u8]) -> u64 {
@@ -508,6 +528,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jaccard_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(connected_components, m)?)?;
     m.add_function(wrap_pyfunction!(hash64, m)?)?;
+    m.add_function(wrap_pyfunction!(greedy_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(optimal_params, m)?)?;
     m.add_function(wrap_pyfunction!(recall_params, m)?)?;
     m.add_function(wrap_pyfunction!(band_keys, m)?)?;
