@@ -49,6 +49,10 @@ pub const MAX_PERM: usize = 1 << 16;
 /// Permutations are evaluated in blocks of this many lanes (the padded length is a multiple).
 const BLOCK: usize = 64;
 
+/// Inputs are folded into the minima this many at a time, so a tile's hashes (u64, 16 KiB) stay
+/// in L1 while every permutation passes over them, whatever the document's length.
+const TILE: usize = 2048;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
     Native,
@@ -272,32 +276,6 @@ impl MinHasher {
         }
     }
 
-    /// The 32-bit values the permutations act on, one per shingle occurrence, into `xs`.
-    fn inputs(&self, text: &str, scratch: &mut Scratch, hashes: &mut Vec<u64>, xs: &mut Vec<u32>) {
-        xs.clear();
-        match self.scheme {
-            Scheme::Native => {
-                hashes.clear();
-                self.shingler.hashes(text, scratch, hashes);
-                xs.extend(hashes.iter().map(|&h| h as u32));
-            }
-            Scheme::DatasketchLegacy => {
-                self.shingler
-                    .for_each(text, scratch, |b| xs.push(sha1_32(b)));
-            }
-            Scheme::DatasketchAffine32 => {
-                self.shingler
-                    .for_each(text, scratch, |b| xs.push(fmix32(sha1_32(b))));
-            }
-        }
-        // the legacy permutations cost ~1 ns each per input, more than sorting the inputs to
-        // drop repeats (which cannot change a minimum); the 32-bit kernels are cheaper than a sort
-        if self.scheme == Scheme::DatasketchLegacy && xs.len() > 64 {
-            xs.sort_unstable();
-            xs.dedup();
-        }
-    }
-
     /// The signature of the shingle hash inputs `xs` into `out` (`num_perm` values).
     pub fn signature_of_inputs(&self, xs: &[u32], out: &mut [u32], buf: &mut Vec<u32>) {
         match self.scheme {
@@ -306,12 +284,17 @@ impl MinHasher {
                 legacy_min(xs, &self.a64, &self.b64, out);
             }
             _ => {
-                buf.clear();
-                buf.resize(self.a32.len(), u32::MAX);
+                self.start_minima(buf);
                 affine_min(xs, &self.a32, &self.b32, buf);
                 out.copy_from_slice(&buf[..self.num_perm]);
             }
         }
+    }
+
+    /// `buf` as the padded minima of no input yet (32-bit schemes).
+    fn start_minima(&self, buf: &mut Vec<u32>) {
+        buf.clear();
+        buf.resize(self.a32.len(), u32::MAX);
     }
 
     /// One document's signature.
@@ -361,14 +344,16 @@ impl MinHasher {
         out.par_chunks_mut(self.num_perm)
             .enumerate()
             .with_min_len(8)
-            .for_each_init(
-                || (Vec::new(), Vec::new()),
-                |(xs, buf): &mut (Vec<u32>, Vec<u32>), (d, row)| {
-                    xs.clear();
-                    xs.extend(hashes[offsets[d]..offsets[d + 1]].iter().map(|&h| h as u32));
-                    self.signature_of_inputs(xs, row, buf);
-                },
-            );
+            .for_each_init(Vec::new, |buf: &mut Vec<u32>, (d, row)| {
+                self.start_minima(buf);
+                affine_min(
+                    &hashes[offsets[d]..offsets[d + 1]],
+                    &self.a32,
+                    &self.b32,
+                    buf,
+                );
+                row.copy_from_slice(&buf[..self.num_perm]);
+            });
         Ok(out)
     }
 }
@@ -383,17 +368,78 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Writes `text`'s signature into `out`; returns its number of shingle inputs (0 for a text
-    /// without shingles).
+    /// Writes `text`'s signature into `out`; returns its number of shingle occurrences (0 for a
+    /// text without shingles).
     pub fn signature(&mut self, mh: &MinHasher, text: &str, out: &mut [u32]) -> usize {
-        mh.inputs(text, &mut self.scratch, &mut self.hashes, &mut self.xs);
-        mh.signature_of_inputs(&self.xs, out, &mut self.buf);
-        self.xs.len()
+        let Worker {
+            scratch,
+            hashes,
+            xs,
+            buf,
+        } = self;
+        let (a, b) = (&mh.a32[..], &mh.b32[..]);
+        match mh.scheme {
+            Scheme::Native => {
+                mh.start_minima(buf);
+                let n = mh
+                    .shingler
+                    .hash_tiles(text, scratch, TILE, hashes, |t| affine_min(t, a, b, buf));
+                out.copy_from_slice(&buf[..mh.num_perm]);
+                n
+            }
+            Scheme::DatasketchAffine32 => {
+                mh.start_minima(buf);
+                xs.clear();
+                let n = mh.shingler.for_each(text, scratch, |s| {
+                    xs.push(fmix32(sha1_32(s)));
+                    if xs.len() == TILE {
+                        affine_min(xs, a, b, buf);
+                        xs.clear();
+                    }
+                });
+                affine_min(xs, a, b, buf);
+                out.copy_from_slice(&buf[..mh.num_perm]);
+                n
+            }
+            Scheme::DatasketchLegacy => {
+                xs.clear();
+                let n = mh.shingler.for_each(text, scratch, |s| xs.push(sha1_32(s)));
+                // the legacy permutations cost ~1 ns each per input, more than sorting the inputs
+                // to drop repeats (which cannot change a minimum); the 32-bit kernels cost less
+                if xs.len() > 64 {
+                    xs.sort_unstable();
+                    xs.dedup();
+                }
+                out.fill(u32::MAX);
+                legacy_min(xs, &mh.a64, &mh.b64, out);
+                n
+            }
+        }
     }
 }
 
-/// `out[i] = min(out[i], min over x of (a[i] * x + b[i]) mod 2^32)`; lengths multiples of BLOCK.
-fn affine_min(xs: &[u32], a: &[u32], b: &[u32], out: &mut [u32]) {
+/// A shingle hash as the 32-bit value the permutations act on (its low 32 bits).
+trait Input: Copy {
+    fn low32(self) -> u32;
+}
+
+impl Input for u32 {
+    #[inline(always)]
+    fn low32(self) -> u32 {
+        self
+    }
+}
+
+impl Input for u64 {
+    #[inline(always)]
+    fn low32(self) -> u32 {
+        self as u32
+    }
+}
+
+/// `out[i] = min(out[i], min over x of (a[i] * x.low32() + b[i]) mod 2^32)`; lengths multiples
+/// of BLOCK.
+fn affine_min<X: Input>(xs: &[X], a: &[u32], b: &[u32], out: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {
@@ -405,54 +451,60 @@ fn affine_min(xs: &[u32], a: &[u32], b: &[u32], out: &mut [u32]) {
             return unsafe { affine_min_avx2(xs, a, b, out) };
         }
     }
-    affine_min_blocks::<32>(xs, a, b, out)
+    affine_min_blocks::<32, X>(xs, a, b, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn affine_min_avx512(xs: &[u32], a: &[u32], b: &[u32], out: &mut [u32]) {
-    affine_min_blocks::<64>(xs, a, b, out)
+fn affine_min_avx512<X: Input>(xs: &[X], a: &[u32], b: &[u32], out: &mut [u32]) {
+    affine_min_blocks::<64, X>(xs, a, b, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn affine_min_avx2(xs: &[u32], a: &[u32], b: &[u32], out: &mut [u32]) {
-    affine_min_blocks::<32>(xs, a, b, out)
+fn affine_min_avx2<X: Input>(xs: &[X], a: &[u32], b: &[u32], out: &mut [u32]) {
+    affine_min_blocks::<32, X>(xs, a, b, out)
 }
 
-/// The permutation loop, W lanes at a time held in registers while all inputs stream past.
+/// The permutation loop: per tile of inputs (kept in L1), W lanes at a time held in registers
+/// while the tile streams past.
 #[inline(always)]
-fn affine_min_blocks<const W: usize>(xs: &[u32], a: &[u32], b: &[u32], out: &mut [u32]) {
-    for ((ac, bc), oc) in a
-        .chunks_exact(W)
-        .zip(b.chunks_exact(W))
-        .zip(out.chunks_exact_mut(W))
-    {
-        let mut av = [0u32; W];
-        let mut bv = [0u32; W];
-        let mut m = [0u32; W];
-        av.copy_from_slice(ac);
-        bv.copy_from_slice(bc);
-        m.copy_from_slice(oc);
-        for &x in xs {
-            for l in 0..W {
-                m[l] = m[l].min(av[l].wrapping_mul(x).wrapping_add(bv[l]));
+fn affine_min_blocks<const W: usize, X: Input>(xs: &[X], a: &[u32], b: &[u32], out: &mut [u32]) {
+    for tile in xs.chunks(TILE) {
+        for ((ac, bc), oc) in a
+            .chunks_exact(W)
+            .zip(b.chunks_exact(W))
+            .zip(out.chunks_exact_mut(W))
+        {
+            let mut av = [0u32; W];
+            let mut bv = [0u32; W];
+            let mut m = [0u32; W];
+            av.copy_from_slice(ac);
+            bv.copy_from_slice(bc);
+            m.copy_from_slice(oc);
+            for &x in tile {
+                let x = x.low32();
+                for l in 0..W {
+                    m[l] = m[l].min(av[l].wrapping_mul(x).wrapping_add(bv[l]));
+                }
             }
+            oc.copy_from_slice(&m);
         }
-        oc.copy_from_slice(&m);
     }
 }
 
-/// The legacy permutation: `((a * x + b) mod 2^64 mod (2^61 - 1)) & 0xFFFFFFFF`.
+/// The legacy permutation: `((a * x + b) mod 2^64 mod (2^61 - 1)) & 0xFFFFFFFF`, every
+/// permutation over one tile of inputs before the next tile.
 fn legacy_min(xs: &[u32], a: &[u64], b: &[u64], out: &mut [u32]) {
-    for (i, o) in out.iter_mut().enumerate() {
-        let (ai, bi) = (a[i], b[i]);
-        let mut m = *o;
-        for &x in xs {
-            let v = mod_mersenne61(ai.wrapping_mul(x as u64).wrapping_add(bi)) as u32;
-            m = m.min(v);
+    for tile in xs.chunks(TILE) {
+        for (o, (&ai, &bi)) in out.iter_mut().zip(a.iter().zip(b)) {
+            let mut m = *o;
+            for &x in tile {
+                let v = mod_mersenne61(ai.wrapping_mul(x as u64).wrapping_add(bi)) as u32;
+                m = m.min(v);
+            }
+            *o = m;
         }
-        *o = m;
     }
 }
 
@@ -518,8 +570,146 @@ mod tests {
             assert_eq!(Some(*g), want);
         }
         let mut generic = vec![u32::MAX; mh.a32.len()];
-        affine_min_blocks::<32>(&xs, &mh.a32, &mh.b32, &mut generic);
+        affine_min_blocks::<32, u32>(&xs, &mh.a32, &mh.b32, &mut generic);
         assert_eq!(&generic[..100], &got[..]);
+    }
+
+    /// Text of `n` char 5-shingles (lowercase, single spaces, so normalization keeps it as is).
+    fn text_of_shingles(n: usize, alphabet: &[char]) -> String {
+        let len = match n {
+            0 => 0,
+            1 => 5,
+            _ => n + 4,
+        };
+        let mut state = n as u64;
+        (0..len)
+            .map(|i| {
+                if i % 7 == 3 && i + 1 < len {
+                    ' '
+                } else {
+                    alphabet[(splitmix64(&mut state) % alphabet.len() as u64) as usize]
+                }
+            })
+            .collect()
+    }
+
+    /// The signature by the definitions in the module docs: every permutation over every
+    /// shingle occurrence, in plain 64-bit arithmetic.
+    fn reference_signature(mh: &MinHasher, text: &str) -> (Vec<u32>, usize) {
+        let mut xs = Vec::new();
+        let n = mh.shingler.for_each(text, &mut Scratch::default(), |s| {
+            xs.push(match mh.scheme {
+                Scheme::Native => crate::shingle::hash64(s) as u32 as u64,
+                Scheme::DatasketchLegacy => sha1_32(s) as u64,
+                Scheme::DatasketchAffine32 => fmix32(sha1_32(s)) as u64,
+            })
+        });
+        let (a, b) = mh.permutations();
+        let sig = (0..mh.num_perm)
+            .map(|i| {
+                xs.iter()
+                    .map(|&x| match mh.scheme {
+                        Scheme::DatasketchLegacy => {
+                            (a[i].wrapping_mul(x).wrapping_add(b[i]) % MERSENNE61) as u32
+                        }
+                        _ => (a[i] * x + b[i]) as u32,
+                    })
+                    .fold(u32::MAX, u32::min)
+            })
+            .collect();
+        (sig, n)
+    }
+
+    #[test]
+    fn tiled_signatures_match_reference() {
+        let lengths = [0, 1, 2, TILE - 1, TILE, TILE + 1, 5 * TILE + 3];
+        let ascii: Vec<char> = ('a'..='z').collect();
+        let mut mixed = ascii.clone();
+        mixed.extend(['é', 'ß', 'の', '字']);
+        for scheme in [
+            Scheme::Native,
+            Scheme::DatasketchLegacy,
+            Scheme::DatasketchAffine32,
+        ] {
+            // 100 permutations: two padded blocks of 64 lanes, the second partly padding
+            let mh = hasher(scheme, 100, 11);
+            let mut w = Worker::default();
+            for alphabet in [&ascii, &mixed] {
+                for &n in &lengths {
+                    let text = text_of_shingles(n, alphabet);
+                    let (want, count) = reference_signature(&mh, &text);
+                    assert_eq!(count, n, "{scheme:?} {n}");
+                    let mut got = vec![0u32; mh.num_perm];
+                    assert_eq!(w.signature(&mh, &text, &mut got), n);
+                    assert_eq!(got, want, "{scheme:?}, {n} shingles");
+                    assert_eq!(mh.signature(&text), want);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_path_matches_reference_across_tiles() {
+        let mh = hasher(Scheme::Native, 128, 5);
+        let legacy = hasher(Scheme::DatasketchLegacy, 100, 5);
+        let (a, b) = (&mh.a32, &mh.b32);
+        for n in [0, 1, TILE - 1, TILE, TILE + 1, 5 * TILE + 3] {
+            let mut state = 99;
+            let hs: Vec<u64> = (0..n).map(|_| splitmix64(&mut state)).collect();
+            let xs: Vec<u32> = hs.iter().map(|&h| h as u32).collect();
+            let want: Vec<u32> = (0..a.len())
+                .map(|i| {
+                    xs.iter()
+                        .map(|&x| (a[i] as u64 * x as u64 + b[i] as u64) as u32)
+                        .fold(u32::MAX, u32::min)
+                })
+                .collect();
+            let mut paths: Vec<Vec<u32>> = Vec::new();
+            let mut run = |f: &dyn Fn(&mut [u32])| {
+                let mut out = vec![u32::MAX; a.len()];
+                f(&mut out);
+                paths.push(out);
+            };
+            run(&|o| affine_min_blocks::<32, u32>(&xs, a, b, o));
+            run(&|o| affine_min_blocks::<64, u32>(&xs, a, b, o));
+            run(&|o| affine_min_blocks::<32, u64>(&hs, a, b, o));
+            run(&|o| affine_min(&xs, a, b, o));
+            run(&|o| affine_min(&hs, a, b, o));
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2 (checked just above).
+                    run(&|o| unsafe { affine_min_avx2(&xs, a, b, o) });
+                    run(&|o| unsafe { affine_min_avx2(&hs, a, b, o) });
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F (checked just above).
+                    run(&|o| unsafe { affine_min_avx512(&xs, a, b, o) });
+                    run(&|o| unsafe { affine_min_avx512(&hs, a, b, o) });
+                }
+            }
+            for (p, got) in paths.iter().enumerate() {
+                assert_eq!(got, &want, "path {p}, {n} inputs");
+            }
+            let mut sig = vec![0u32; 128];
+            mh.signature_of_inputs(&xs, &mut sig, &mut Vec::new());
+            assert_eq!(sig, want[..128]);
+            let from_hashes = mh.signatures_from_hashes(&hs, &[0, n]).unwrap();
+            assert_eq!(from_hashes, want[..128]);
+
+            let (la, lb) = (&legacy.a64, &legacy.b64);
+            let mut got = vec![u32::MAX; 100];
+            legacy_min(&xs, la, lb, &mut got);
+            for (i, g) in got.iter().enumerate() {
+                let m = xs
+                    .iter()
+                    .map(|&x| {
+                        (la[i].wrapping_mul(x as u64).wrapping_add(lb[i]) % MERSENNE61) as u32
+                    })
+                    .fold(u32::MAX, u32::min);
+                assert_eq!(*g, m, "legacy perm {i}, {n} inputs");
+            }
+        }
     }
 
     #[test]
@@ -608,5 +798,129 @@ mod speed {
             text.len() as f64 / t.elapsed().as_secs_f64() / 1e6,
             sig[0]
         );
+    }
+}
+
+#[cfg(test)]
+mod long_docs {
+    use super::*;
+
+    /// Tiny Shakespeare from the shared data folder, repeated and cut to `n` bytes (None if absent).
+    fn shakespeare(n: usize) -> Option<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+        let text = std::fs::read_to_string(dir.join("tinyshakespeare.txt")).ok()?;
+        let mut s = text.repeat(n.div_ceil(text.len()));
+        s.truncate(n);
+        Some(s)
+    }
+
+    /// The process's minor page faults so far (0 where /proc is absent).
+    fn minor_faults() -> u64 {
+        std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                let rest = s.rsplit(')').next()?.to_owned();
+                rest.split_whitespace().nth(7)?.parse().ok()
+            })
+            .unwrap_or(0)
+    }
+
+    /// This thread's CPU time in seconds (None off 64-bit Linux): other jobs on a shared machine then
+    /// stretch a run less than they stretch wall time.
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    fn cpu_seconds() -> Option<f64> {
+        #[repr(C)]
+        struct Timespec {
+            sec: i64,
+            nsec: i64,
+        }
+        extern "C" {
+            fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+        }
+        const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+        let mut t = Timespec { sec: 0, nsec: 0 };
+        // SAFETY: `t` is a valid timespec for the C library to fill in.
+        let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        (rc == 0).then(|| t.sec as f64 + t.nsec as f64 / 1e9)
+    }
+
+    #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+    fn cpu_seconds() -> Option<f64> {
+        None
+    }
+
+    /// Seconds (on-CPU where measurable, else wall) and minor page faults of one call of `f`.
+    fn timed(f: &mut impl FnMut()) -> (f64, u64) {
+        let (f0, c0) = (minor_faults(), cpu_seconds());
+        let t = std::time::Instant::now();
+        f();
+        let wall = t.elapsed().as_secs_f64();
+        let secs = match (c0, cpu_seconds()) {
+            (Some(a), Some(b)) => b - a,
+            _ => wall,
+        };
+        (secs, minor_faults() - f0)
+    }
+
+    /// One 2 MB document against the same bytes in 1 KiB documents, one thread, native scheme,
+    /// 128 permutations, char 5-shingles; each run starts from a fresh `Worker`, as a call of
+    /// `MinHasher::signature` does; thread CPU time. First call of the process, then best of 5,
+    /// three times:
+    /// `cargo test --release --lib long_docs -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn long_document_speed() {
+        let Some(text) = shakespeare(2_000_000) else {
+            println!("skipped: ../shared/data/tinyshakespeare.txt is absent");
+            return;
+        };
+        let mh = MinHasher::new(
+            128,
+            1,
+            Scheme::Native,
+            Shingler::new("char", 5, "default").unwrap(),
+        )
+        .unwrap();
+        let pieces: Vec<&str> = text
+            .as_bytes()
+            .chunks(1024)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let mb = text.len() as f64 / 1e6;
+        let (mut s1, mut s2) = (vec![0u32; mh.num_perm], vec![0u32; mh.num_perm]);
+        let mut whole = || {
+            Worker::default().signature(&mh, &text, &mut s1);
+        };
+        let mut cut = || {
+            let mut w = Worker::default();
+            for p in &pieces {
+                w.signature(&mh, p, &mut s2);
+            }
+        };
+        let (t, f) = timed(&mut whole);
+        println!(
+            "first call: one 2 MB document {:.1} MB/s ({f} page faults)",
+            mb / t
+        );
+        let (t, f) = timed(&mut cut);
+        println!(
+            "first call: {} 1 KiB documents {:.1} MB/s ({f} page faults)",
+            pieces.len(),
+            mb / t
+        );
+        for round in 0..3 {
+            let (w, wf) = (0..5)
+                .map(|_| timed(&mut whole))
+                .fold((f64::MAX, 0), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+            let (c, cf) = (0..5)
+                .map(|_| timed(&mut cut))
+                .fold((f64::MAX, 0), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+            println!(
+                "round {round}, best of 5: one 2 MB document {:.1} MB/s (<= {wf} page faults), \
+                 1 KiB documents {:.1} MB/s (<= {cf})",
+                mb / w,
+                mb / c
+            );
+        }
     }
 }

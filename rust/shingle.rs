@@ -130,30 +130,47 @@ impl Shingler {
 
     /// Calls `f` with the UTF-8 bytes of every shingle occurrence of `text`, in text order
     /// (repeats included). Returns the number of calls.
-    pub fn for_each(&self, text: &str, scratch: &mut Scratch, mut f: impl FnMut(&[u8])) -> usize {
+    pub fn for_each(&self, text: &str, scratch: &mut Scratch, f: impl FnMut(&[u8])) -> usize {
         let Scratch {
             norm,
             offsets,
             joined,
         } = scratch;
         let s = self.normalized(text, norm);
+        self.for_each_normalized(s, offsets, joined, f)
+    }
+
+    /// [`Shingler::for_each`] on the already normalized text `s`.
+    fn for_each_normalized(
+        &self,
+        s: &str,
+        offsets: &mut Vec<usize>,
+        joined: &mut Vec<u8>,
+        mut f: impl FnMut(&[u8]),
+    ) -> usize {
         match self.kind {
             ShingleKind::Char(k) => {
                 if s.is_empty() {
                     return 0;
                 }
+                // a ring of the last k char starts, so memory does not grow with the text
+                let mask = (k + 1).next_power_of_two() - 1;
                 offsets.clear();
-                offsets.extend(s.char_indices().map(|(i, _)| i));
-                offsets.push(s.len());
-                let n_chars = offsets.len() - 1;
+                offsets.resize(mask + 1, 0);
+                let b = s.as_bytes();
+                let mut n_chars = 0;
+                for (i, _) in s.char_indices() {
+                    if n_chars >= k {
+                        f(&b[offsets[(n_chars - k) & mask]..i]);
+                    }
+                    offsets[n_chars & mask] = i;
+                    n_chars += 1;
+                }
                 if n_chars <= k {
-                    f(s.as_bytes());
+                    f(b);
                     return 1;
                 }
-                let b = s.as_bytes();
-                for i in 0..=(n_chars - k) {
-                    f(&b[offsets[i]..offsets[i + k]]);
-                }
+                f(&b[offsets[(n_chars - k) & mask]..]);
                 n_chars - k + 1
             }
             ShingleKind::Word(n) => {
@@ -211,6 +228,59 @@ impl Shingler {
         self.for_each(text, scratch, |b| out.push(hash64(b)));
     }
 
+    /// [`hash64`] of every shingle occurrence of `text`, in text order (repeats included), handed
+    /// to `f` in slices of at most `tile` values through `buf`; returns the number of shingles.
+    /// The same values as [`Shingler::hashes`], without holding all of a long text's hashes.
+    pub fn hash_tiles(
+        &self,
+        text: &str,
+        scratch: &mut Scratch,
+        tile: usize,
+        buf: &mut Vec<u64>,
+        mut f: impl FnMut(&[u64]),
+    ) -> usize {
+        assert!(tile > 0, "hash_tiles needs tile > 0");
+        buf.clear();
+        let Scratch {
+            norm,
+            offsets,
+            joined,
+        } = scratch;
+        let s = self.normalized(text, norm);
+        if let ShingleKind::Char(k) = self.kind {
+            if k <= 8 {
+                let b = s.as_bytes();
+                if b.is_ascii() {
+                    if b.len() <= k {
+                        if !b.is_empty() {
+                            buf.push(hash64(b));
+                            f(buf);
+                        }
+                        return usize::from(!b.is_empty());
+                    }
+                    let n = b.len() - k + 1;
+                    for start in (0..n).step_by(tile) {
+                        buf.clear();
+                        hash_ascii_windows(b, k, start..n.min(start + tile), buf);
+                        f(buf);
+                    }
+                    return n;
+                }
+            }
+        }
+        let n = self.for_each_normalized(s, offsets, joined, |b| {
+            buf.push(hash64(b));
+            if buf.len() == tile {
+                f(buf);
+                buf.clear();
+            }
+        });
+        if !buf.is_empty() {
+            f(buf);
+        }
+        n
+    }
+
     /// The shingle set as sorted, distinct [`hash64`] values (empty for an empty text).
     pub fn hash_set(&self, text: &str, scratch: &mut Scratch) -> Vec<u64> {
         let mut v = Vec::new();
@@ -257,16 +327,24 @@ pub fn normalize_default(text: &str, out: &mut String) {
         *out = String::from_utf8(bytes).unwrap_or_default();
         return;
     }
-    // Σ is the one letter whose lowercase depends on context (final sigma): let std handle it
-    let lower;
-    let (src, lowered) = if text.contains('\u{3A3}') {
-        lower = text.to_lowercase();
-        (lower.as_str(), true)
-    } else {
-        (text, false)
-    };
+    // Σ is the one letter whose lowercase depends on context (final sigma): let std lowercase the
+    // words holding one (whitespace is neither cased nor case-ignorable, so a word is all the
+    // context there is), not the whole text
+    if text.contains('\u{3A3}') {
+        for word in text.split(is_ws).filter(|w| !w.is_empty()) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            if word.contains('\u{3A3}') {
+                out.push_str(&word.to_lowercase());
+            } else {
+                word.chars().for_each(|c| push_lowercase(c, out));
+            }
+        }
+        return;
+    }
     let mut pending_space = false;
-    for c in src.chars() {
+    for c in text.chars() {
         if is_ws(c) {
             pending_space = !out.is_empty();
             continue;
@@ -275,15 +353,21 @@ pub fn normalize_default(text: &str, out: &mut String) {
             out.push(' ');
             pending_space = false;
         }
-        let u = c as u32;
-        if lowered || u < 0x80 {
-            out.push(c.to_ascii_lowercase());
-        } else if (0x3040..=0x9FFF).contains(&u) || (0xAC00..=0xD7A3).contains(&u) {
-            // kana, CJK and Hangul have no case: skip the lowercase table search
-            out.push(c);
-        } else {
-            out.extend(c.to_lowercase());
-        }
+        push_lowercase(c, out);
+    }
+}
+
+/// Appends the lowercase of `c` (any letter but Σ, whose lowercase depends on its word).
+#[inline(always)]
+fn push_lowercase(c: char, out: &mut String) {
+    let u = c as u32;
+    if u < 0x80 {
+        out.push(c.to_ascii_lowercase());
+    } else if (0x3040..=0x9FFF).contains(&u) || (0xAC00..=0xD7A3).contains(&u) {
+        // kana, CJK and Hangul have no case: skip the lowercase table search
+        out.push(c);
+    } else {
+        out.extend(c.to_lowercase());
     }
 }
 
@@ -351,6 +435,11 @@ fn hash_ascii_kgrams(b: &[u8], k: usize, out: &mut Vec<u64>) {
     }
     let n = b.len() - k + 1;
     out.reserve(n);
+    hash_ascii_windows(b, k, 0..n, out);
+}
+
+/// `hash64` of the k-byte windows (k <= 8) starting at `starts` of an ASCII text, appended to `out`.
+fn hash_ascii_windows(b: &[u8], k: usize, starts: std::ops::Range<usize>, out: &mut Vec<u64>) {
     let h0 = (k as u64).wrapping_mul(K0).wrapping_add(K1);
     let mask = if k == 8 {
         u64::MAX
@@ -358,14 +447,17 @@ fn hash_ascii_kgrams(b: &[u8], k: usize, out: &mut Vec<u64>) {
         (1u64 << (8 * k)) - 1
     };
     // windows whose 8-byte load stays inside the text
-    let fast_end = if b.len() >= 8 { b.len() - 8 + 1 } else { 0 }.min(n);
-    for i in 0..fast_end {
+    let fast_end = b
+        .len()
+        .saturating_sub(7)
+        .clamp(starts.start, starts.end.max(starts.start));
+    for i in starts.start..fast_end {
         let mut w = [0u8; 8];
         w.copy_from_slice(&b[i..i + 8]);
         let w = u64::from_le_bytes(w) & mask;
         out.push(fmix64(absorb(h0, w)));
     }
-    for i in fast_end..n {
+    for i in fast_end..starts.end {
         out.push(hash64(&b[i..i + k]));
     }
 }
@@ -533,12 +625,62 @@ mod tests {
     }
 
     #[test]
+    fn final_sigma_by_word_matches_whole_text_lowercase() {
+        for text in [
+            "ΟΔΟΣ",
+            "ΟΔΟΣ x",
+            "Σ",
+            " Σ ",
+            "ΣΑΣ ΣΑΣ\tΣ",
+            "ΑΣ' β",
+            "ΑΣ'Β",
+            "Α\u{301}Σ\u{301} ά",
+            "ΑΣ\u{200B}Β ΑΣ\u{200B}",
+            "ΌΣΟΣ. ΚΑΛΟΣ\u{3000}ΟΡΙΣΜΟΣ,ΑΛΛΑ",
+            "İSTANBUL ΜΕΓΑΣ ファイル ΣΟΦΟΣ\u{85}Ω",
+        ] {
+            let want = text
+                .to_lowercase()
+                .split(is_ws)
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut got = String::new();
+            normalize_default(text, &mut got);
+            assert_eq!(got, want, "{text:?}");
+        }
+    }
+
+    #[test]
     fn char_shingles() {
         assert_eq!(strings("char", 3, "default", "Abcd"), vec!["abc", "bcd"]);
         assert_eq!(strings("char", 5, "default", "ab"), vec!["ab"]);
         assert!(strings("char", 5, "default", "  ").is_empty());
         assert_eq!(strings("char", 2, "default", "aaaa"), vec!["aa"]);
         assert_eq!(strings("char", 2, "none", "Éé"), vec!["Éé"]);
+    }
+
+    #[test]
+    fn char_shingles_match_plain_windows() {
+        let long: String = "Käse, チーズ and cheese; ".repeat(30);
+        for text in ["", "a", "ab", "abc", "é", "éàü", "Hello wörld", &long] {
+            let chars: Vec<char> = text.chars().collect();
+            for k in [1, 2, 3, 5, 8, 9, 64, 1024] {
+                let want: Vec<String> = if chars.is_empty() {
+                    vec![]
+                } else if chars.len() <= k {
+                    vec![text.to_string()]
+                } else {
+                    chars.windows(k).map(|w| w.iter().collect()).collect()
+                };
+                let mut got = Vec::new();
+                let sh = Shingler::new("char", k, "none").unwrap();
+                let n = sh.for_each(text, &mut Scratch::default(), |b| {
+                    got.push(String::from_utf8(b.to_vec()).unwrap())
+                });
+                assert_eq!((n, got), (want.len(), want), "{text:?} {k}");
+            }
+        }
     }
 
     #[test]
@@ -570,6 +712,47 @@ mod tests {
                 assert_eq!(fast, slow, "{text} {k}");
             }
         }
+    }
+
+    #[test]
+    fn hash_tiles_match_hashes() {
+        let long = "Der Käse, the cheese. ".repeat(40);
+        for text in [
+            "",
+            " ",
+            "ab",
+            "abcdefgh",
+            "hello world, this is a test",
+            &long,
+        ] {
+            for sh in [
+                Shingler::new("char", 5, "default").unwrap(),
+                Shingler::new("char", 9, "default").unwrap(),
+                Shingler::new("word", 2, "default").unwrap(),
+            ] {
+                let mut want = Vec::new();
+                sh.hashes(text, &mut Scratch::default(), &mut want);
+                for tile in [1, 3, 64, 1 << 20] {
+                    let (mut got, mut sizes) = (Vec::new(), Vec::new());
+                    let n =
+                        sh.hash_tiles(text, &mut Scratch::default(), tile, &mut Vec::new(), |t| {
+                            got.extend_from_slice(t);
+                            sizes.push(t.len());
+                        });
+                    assert_eq!((n, &got), (want.len(), &want), "{text:?} {tile}");
+                    assert!(sizes.iter().all(|&s| 0 < s && s <= tile));
+                }
+            }
+        }
+        let ascii = "tiles of ascii text ".repeat(30);
+        let sh = Shingler::new("char", 5, "none").unwrap();
+        let mut want = Vec::new();
+        sh.hashes(&ascii, &mut Scratch::default(), &mut want);
+        let mut got = Vec::new();
+        sh.hash_tiles(&ascii, &mut Scratch::default(), 7, &mut Vec::new(), |t| {
+            got.extend_from_slice(t)
+        });
+        assert_eq!(got, want);
     }
 
     #[test]
