@@ -189,6 +189,7 @@ class DedupConfig:
         rows: int | None,
         verify: str,
         keep: str,
+        cluster: str = "greedy",
     ) -> DedupConfig: ...
     @property
     def bands(self) -> int: ...
@@ -197,12 +198,11 @@ class DedupConfig:
 
 @final
 class DedupRun:
-    def __new__(cls, config: DedupConfig) -> DedupRun: ...
+    def __new__(cls, config: DedupConfig, all_pairs: bool = False) -> DedupRun: ...
     def feed(
         self, texts: list[str], num_threads: int | None = None, errors: str = "strict"
     ) -> tuple[int, int]: ...
     def finish(self, num_threads: int | None = None) -> dict[str, object]: ...
-    def signatures(self) -> npt.NDArray[np.uint32] | npt.NDArray[np.uint64]: ...
 
 @final
 class IndexCore:
@@ -228,6 +228,14 @@ def jaccard_texts(
     a: str, b: str, k: int, shingle: str, normalize: str, errors: str = "strict"
 ) -> float: ...
 def hash64(data: bytes) -> int: ...
+def greedy_pairs(
+    i: npt.NDArray[np.uint64],
+    j: npt.NDArray[np.uint64],
+    jaccard: npt.NDArray[np.float64],
+    nodes: npt.NDArray[np.uint64],
+    rank: npt.NDArray[np.uint64],
+    threshold: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
 def optimal_params(
     threshold: float,
     num_perm: int,
