@@ -352,6 +352,9 @@ pub struct DedupOutput {
     pub examined: Vec<u32>,
     /// Every verified pair at or above the threshold: only when asked (`all_pairs`).
     pub pairs: Vec<Pair>,
+    /// Bytes of text the run stored, and whether they went to a temporary file.
+    pub stored_bytes: u64,
+    pub spilled: bool,
     pub empty: Vec<bool>,
     /// Similarities computed.
     pub n_candidates: usize,
@@ -382,21 +385,10 @@ impl DedupOutput {
 }
 
 use crate::greedy::Decision;
+use crate::store::Store;
 
 /// Feed the greedy decider this many documents at a time.
 const CHUNK: usize = 8192;
-
-/// Texts of documents by global number: `Some` for the ones a later decision may need.
-#[derive(Clone, Debug, Default)]
-pub struct Store {
-    texts: Vec<Option<String>>,
-}
-
-impl Texts for Store {
-    fn text(&self, doc: u32) -> std::borrow::Cow<'_, str> {
-        std::borrow::Cow::Borrowed(self.texts[doc as usize].as_deref().unwrap_or(""))
-    }
-}
 
 /// A batch's texts seen as global numbers `first..`.
 struct Batch<'a, S> {
@@ -420,7 +412,7 @@ fn decide_batch<S: AsRef<str> + Sync>(
     batch: &[S],
     first: u32,
     mut store: Option<&mut Store>,
-) -> Vec<Decision> {
+) -> Result<Vec<Decision>> {
     let undecided = Decision {
         duplicate_of: None,
         similarity: f64::NAN,
@@ -428,7 +420,7 @@ fn decide_batch<S: AsRef<str> + Sync>(
     };
     let mut out = vec![undecided; batch.len()];
     if let Some(s) = store.as_deref_mut() {
-        s.texts.resize(first as usize + batch.len(), None);
+        s.grow(first as usize + batch.len());
     }
     for part in cfg.decision_order(&signed.lengths).chunks(CHUNK) {
         let refs: Vec<DocRef<'_>> = part
@@ -446,13 +438,46 @@ fn decide_batch<S: AsRef<str> + Sync>(
                 },
             ),
         };
-        for (&d, dec) in part.iter().zip(decided) {
+        for (&d, dec) in part.iter().zip(&decided) {
+            out[d as usize] = *dec;
+        }
+        if let Some(s) = store.as_deref_mut() {
+            s.put_many(
+                part.iter()
+                    .zip(&decided)
+                    .filter(|(&d, dec)| dec.duplicate_of.is_none() && !signed.empty[d as usize])
+                    .map(|(&d, _)| (first + d, batch[d as usize].as_ref())),
+            )?;
+        }
+    }
+    Ok(out)
+}
+
+/// Greedy decisions for every document of `signed` (numbered from 0), whose texts are all in
+/// `store`, in decision order.
+fn decide_stored(cfg: &Config, signed: &Signed, store: &Store) -> Vec<Decision> {
+    let mut greedy = Greedy::new(cfg.bands);
+    let undecided = Decision {
+        duplicate_of: None,
+        similarity: f64::NAN,
+        examined: 0,
+    };
+    let mut out = vec![undecided; signed.len()];
+    for part in cfg.decision_order(&signed.lengths).chunks(CHUNK) {
+        let texts: Vec<String> = part.iter().map(|&d| store.text(d).into_owned()).collect();
+        let refs: Vec<DocRef<'_>> = part
+            .iter()
+            .zip(&texts)
+            .map(|(&d, t)| DocRef {
+                doc: d,
+                keys: signed.keys_of(d as usize),
+                digest: signed.digests[d as usize],
+                empty: signed.empty[d as usize],
+                text: t,
+            })
+            .collect();
+        for (&d, dec) in part.iter().zip(greedy.decide(cfg, &refs, store)) {
             out[d as usize] = dec;
-            if let Some(s) = store.as_deref_mut() {
-                if dec.duplicate_of.is_none() && !signed.empty[d as usize] {
-                    s.texts[first as usize + d as usize] = Some(batch[d as usize].as_ref().into());
-                }
-            }
         }
     }
     out
@@ -473,15 +498,17 @@ fn elapsed(t: std::time::Instant) -> f64 {
 }
 
 /// One dedup run: documents are fed in chunks, then finished. Greedy in input order without
-/// `all_pairs` decides each chunk as it is fed and keeps only the kept documents' texts; the
-/// other modes keep every text until [`Run::finish`].
-#[derive(Clone, Debug)]
+/// `all_pairs` decides each chunk as it is fed ([`Run::feed`] returns its decisions) and stores
+/// only the kept documents' texts (every text with `store_all`); the other modes store every
+/// text and decide in [`Run::finish`]. Texts go to a [`Store`], which moves them to a temporary
+/// file past its memory limit, so the run's memory is fixed-size state per document.
+#[derive(Debug)]
 pub struct Run {
     cfg: Config,
     all_pairs: bool,
+    store_all: bool,
     greedy: Greedy,
     store: Store,
-    texts: Vec<String>,
     signed: Signed,
     decisions: Vec<Decision>,
     empty: Vec<bool>,
@@ -491,14 +518,14 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn new(cfg: Config, all_pairs: bool) -> Self {
+    pub fn new(cfg: Config, all_pairs: bool, store: Store, store_all: bool) -> Self {
         let greedy = Greedy::new(cfg.bands);
         Run {
             cfg,
             all_pairs,
+            store_all,
             greedy,
-            store: Store::default(),
-            texts: Vec::new(),
+            store,
             signed: Signed::default(),
             decisions: Vec::new(),
             empty: Vec::new(),
@@ -508,7 +535,8 @@ impl Run {
         }
     }
 
-    fn streaming(&self) -> bool {
+    /// Whether chunks are decided as they are fed.
+    pub fn streaming(&self) -> bool {
         self.cfg.cluster == Cluster::Greedy && self.cfg.keep == Keep::First && !self.all_pairs
     }
 
@@ -520,32 +548,44 @@ impl Run {
         self.n == 0
     }
 
-    /// Signs a chunk (and decides it, when streaming).
-    pub fn feed(&mut self, chunk: Vec<String>) -> Result<()> {
+    /// The stored text of a document (kept ones always; every one with `store_all`).
+    pub fn text(&self, doc: u32) -> Option<String> {
+        self.store.get(doc).map(|t| t.into_owned())
+    }
+
+    /// Signs a chunk; when streaming, decides it and returns its decisions.
+    pub fn feed(&mut self, chunk: &[String]) -> Result<Option<Vec<Decision>>> {
         check_count(self.n + chunk.len())?;
         let t = std::time::Instant::now();
-        let signed = self.cfg.sign(&chunk);
+        let signed = self.cfg.sign(chunk);
         self.t_sign += elapsed(t);
         let first = self.n as u32;
         self.n += chunk.len();
-        if self.streaming() {
-            let t = std::time::Instant::now();
-            let d = decide_batch(
-                &self.cfg,
-                &mut self.greedy,
-                &signed,
-                &chunk,
-                first,
-                Some(&mut self.store),
-            );
-            self.t_decide += elapsed(t);
-            self.decisions.extend(d);
-            self.empty.extend_from_slice(&signed.empty);
-        } else {
+        if !self.streaming() {
+            self.store.put_many(
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(d, t)| (first + d as u32, t.as_str())),
+            )?;
             self.signed.append(signed);
-            self.texts.extend(chunk);
+            return Ok(None);
         }
-        Ok(())
+        let t = std::time::Instant::now();
+        let (cfg, greedy, store) = (&self.cfg, &mut self.greedy, &mut self.store);
+        let d = decide_batch(cfg, greedy, &signed, chunk, first, Some(store))?;
+        if self.store_all {
+            store.put_many(
+                d.iter()
+                    .enumerate()
+                    .filter(|(p, dec)| dec.duplicate_of.is_some() || signed.empty[*p])
+                    .map(|(p, _)| (first + p as u32, chunk[p].as_str())),
+            )?;
+        }
+        self.t_decide += elapsed(t);
+        self.decisions.extend_from_slice(&d);
+        self.empty.extend_from_slice(&signed.empty);
+        Ok(Some(d))
     }
 
     /// The decisions for every document fed.
@@ -553,30 +593,34 @@ impl Run {
         let mut seconds = vec![("signatures", self.t_sign)];
         let t = std::time::Instant::now();
         let mut out = if self.streaming() {
-            let out = DedupOutput::from_decisions(0, &self.decisions, self.empty.clone());
             seconds.push(("decide", self.t_decide));
-            out
+            DedupOutput::from_decisions(0, &self.decisions, self.empty.clone())
         } else {
-            let (cfg, signed, texts) = (&self.cfg, &self.signed, &self.texts);
+            let (cfg, signed, store) = (&self.cfg, &self.signed, &self.store);
             let mut out = match cfg.cluster {
                 Cluster::Greedy => {
-                    let mut g = Greedy::new(cfg.bands);
-                    let d = decide_batch(cfg, &mut g, signed, texts, 0, None);
+                    let d = decide_stored(cfg, signed, store);
                     DedupOutput::from_decisions(0, &d, signed.empty.clone())
                 }
-                Cluster::Components => components(cfg, signed, texts),
+                Cluster::Components => components(cfg, signed, store),
             };
             seconds.push(("decide", elapsed(t)));
             if self.all_pairs {
                 let t = std::time::Instant::now();
-                out.pairs = verified_pairs(cfg, signed, texts);
+                out.pairs = verified_pairs(cfg, signed, store);
                 seconds.push(("all_pairs", elapsed(t)));
             }
             out
         };
         out.seconds = seconds;
+        seconds_spilled(&mut out, &self.store);
         Ok(out)
     }
+}
+
+fn seconds_spilled(out: &mut DedupOutput, store: &Store) {
+    out.stored_bytes = store.bytes();
+    out.spilled = store.spilled();
 }
 
 /// One-shot dedup of a corpus (all texts in memory).
@@ -590,7 +634,7 @@ pub fn dedup<S: AsRef<str> + Sync>(
     let mut out = match cfg.cluster {
         Cluster::Greedy => {
             let mut g = Greedy::new(cfg.bands);
-            let d = decide_batch(cfg, &mut g, &signed, texts, 0, None);
+            let d = decide_batch(cfg, &mut g, &signed, texts, 0, None)?;
             DedupOutput::from_decisions(0, &d, signed.empty.clone())
         }
         Cluster::Components => components(cfg, &signed, texts),
@@ -601,20 +645,19 @@ pub fn dedup<S: AsRef<str> + Sync>(
     Ok(out)
 }
 
-/// For each non-empty document, the first document of the batch with the same text (itself
-/// when none is before it): exact copies are settled by this, without shingling.
-fn text_owners<S: AsRef<str>>(signed: &Signed, texts: &[S]) -> Vec<u32> {
-    let mut owner: Vec<u32> = (0..texts.len() as u32).collect();
+/// For each non-empty document, the first document with the same text (itself when none is
+/// before it): exact copies are settled by this, without shingling.
+fn text_owners<T: Texts + ?Sized>(signed: &Signed, texts: &T) -> Vec<u32> {
+    let n = signed.len();
+    let mut owner: Vec<u32> = (0..n as u32).collect();
     let mut by_digest: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
-    for (d, t) in texts.iter().enumerate() {
+    for d in 0..n {
         if signed.empty[d] {
             continue;
         }
         let group = by_digest.entry(signed.digests[d]).or_default();
-        match group
-            .iter()
-            .find(|&&o| texts[o as usize].as_ref() == t.as_ref())
-        {
+        let mine = texts.text(d as u32);
+        match group.iter().find(|&&o| texts.text(o) == mine) {
             Some(&o) => owner[d] = o,
             None => group.push(d as u32),
         }
@@ -623,9 +666,9 @@ fn text_owners<S: AsRef<str>>(signed: &Signed, texts: &[S]) -> Vec<u32> {
 }
 
 /// Features (shingle sets or signatures) of the given documents, in parallel.
-fn features<S: AsRef<str> + Sync>(
+fn features<T: Texts + ?Sized>(
     cfg: &Config,
-    texts: &[S],
+    texts: &T,
     docs: impl IntoIterator<Item = u32>,
 ) -> FxHashMap<u32, Feature> {
     let mut need: Vec<u32> = docs.into_iter().collect();
@@ -635,15 +678,15 @@ fn features<S: AsRef<str> + Sync>(
         .with_min_len(8)
         .map_init(
             || (Worker::default(), Scratch::default()),
-            |(w, s), &d| (d, feature(cfg, texts[d as usize].as_ref(), w, s)),
+            |(w, s), &d| (d, feature(cfg, &texts.text(d), w, s)),
         )
         .collect()
 }
 
 /// [`Cluster::Components`]: connected components of the verified candidate pairs, one kept
 /// document per component (the first, or the longest).
-fn components<S: AsRef<str> + Sync>(cfg: &Config, signed: &Signed, texts: &[S]) -> DedupOutput {
-    let n = texts.len();
+fn components<T: Texts + ?Sized>(cfg: &Config, signed: &Signed, texts: &T) -> DedupOutput {
+    let n = signed.len();
     let owner = text_owners(signed, texts);
     let mut uf = UnionFind::new(n);
     for (d, &o) in owner.iter().enumerate() {
@@ -722,11 +765,7 @@ fn components<S: AsRef<str> + Sync>(cfg: &Config, signed: &Signed, texts: &[S]) 
 
 /// Every candidate pair (documents sharing a bucket) with similarity at or above the threshold,
 /// sorted. Quadratic in the size of a cluster: m copies of a text give m(m-1)/2 pairs.
-pub fn verified_pairs<S: AsRef<str> + Sync>(
-    cfg: &Config,
-    signed: &Signed,
-    texts: &[S],
-) -> Vec<Pair> {
+pub fn verified_pairs<T: Texts + ?Sized>(cfg: &Config, signed: &Signed, texts: &T) -> Vec<Pair> {
     let owner = text_owners(signed, texts);
     let active: Vec<bool> = signed.empty.iter().map(|e| !e).collect();
     let cands = lsh::candidate_pairs(&signed.keys, cfg.bands, 0, &active);
@@ -761,7 +800,7 @@ pub fn verified_pairs<S: AsRef<str> + Sync>(
 pub struct Index {
     pub cfg: Config,
     greedy: Greedy,
-    /// Texts of the kept documents (`None`: removed).
+    /// Texts of the kept documents (removed ones are absent), in memory.
     store: Store,
 }
 
@@ -849,21 +888,21 @@ impl Index {
         Ok(Index {
             cfg,
             greedy,
-            store: Store::default(),
+            store: Store::in_memory(),
         })
     }
 
     pub fn len(&self) -> usize {
-        self.store.texts.len()
+        self.store.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.store.texts.is_empty()
+        self.store.is_empty()
     }
 
     /// Which documents were kept.
     pub fn kept(&self) -> Vec<bool> {
-        self.store.texts.iter().map(Option::is_some).collect()
+        (0..self.len() as u32).map(|d| self.store.has(d)).collect()
     }
 
     /// Dedups a new shard against the kept documents and within itself, then adds it.
@@ -878,13 +917,15 @@ impl Index {
             texts,
             first as u32,
             Some(&mut self.store),
-        );
+        )?;
         // an empty document is kept: remember it as such (it is never in the buckets)
-        for (pos, t) in texts.iter().enumerate() {
-            if signed.empty[pos] {
-                self.store.texts[first + pos] = Some(t.as_ref().into());
-            }
-        }
+        self.store.put_many(
+            texts
+                .iter()
+                .enumerate()
+                .filter(|(pos, _)| signed.empty[*pos])
+                .map(|(pos, t)| ((first + pos) as u32, t.as_ref())),
+        )?;
         Ok(DedupOutput::from_decisions(first, &d, signed.empty))
     }
 
@@ -923,12 +964,8 @@ impl Index {
         let mut w = Vec::new();
         settings_bytes(&self.cfg, &mut w);
         put_u64(&mut w, self.len() as u64);
-        let kept: Vec<(usize, &String)> = self
-            .store
-            .texts
-            .iter()
-            .enumerate()
-            .filter_map(|(d, t)| t.as_ref().map(|t| (d, t)))
+        let kept: Vec<(usize, String)> = (0..self.len())
+            .filter_map(|d| self.store.get(d as u32).map(|t| (d, t.into_owned())))
             .collect();
         put_u64(&mut w, kept.len() as u64);
         for (d, t) in kept {
@@ -1019,6 +1056,13 @@ impl Index {
             return Err(corrupt("unexpected bytes at the end of the payload"));
         }
         let mut idx = Index::new(cfg)?;
+        idx.store.grow(n_docs);
+        idx.store.put_many(
+            texts
+                .iter()
+                .enumerate()
+                .filter_map(|(d, t)| t.as_deref().map(|t| (d as u32, t))),
+        )?;
         let kept: Vec<(u32, &str)> = texts
             .iter()
             .enumerate()
@@ -1033,7 +1077,6 @@ impl Index {
                     .insert(d, signed.keys_of(pos), signed.digests[pos]);
             }
         }
-        idx.store.texts = texts;
         Ok(idx)
     }
 }
@@ -1128,13 +1171,29 @@ mod tests {
             for cluster in ["greedy", "components"] {
                 let c = cfg(keep, cluster);
                 let whole = dedup(&c, &texts, false).unwrap();
-                let mut run = Run::new(c.clone(), false);
+                for limit in [usize::MAX, 16] {
+                    let store = Store::spilling(&std::env::temp_dir(), limit);
+                    let mut run = Run::new(c.clone(), true, store, true);
+                    for part in texts.chunks(4) {
+                        run.feed(part).unwrap();
+                    }
+                    let fed = run.finish().unwrap();
+                    assert_eq!(fed.keep, whole.keep, "{keep} {cluster}");
+                    assert_eq!(fed.duplicate_of, whole.duplicate_of);
+                    assert_eq!(fed.spilled, limit == 16);
+                    assert_eq!(run.text(5).as_deref(), Some(texts[5].as_str()));
+                }
+                let mut run = Run::new(c.clone(), false, Store::in_memory(), false);
                 for part in texts.chunks(4) {
-                    run.feed(part.to_vec()).unwrap();
+                    let d = run.feed(part).unwrap();
+                    assert_eq!(d.is_some(), run.streaming());
                 }
                 let fed = run.finish().unwrap();
-                assert_eq!(fed.keep, whole.keep, "{keep} {cluster}");
                 assert_eq!(fed.duplicate_of, whole.duplicate_of);
+                if run.streaming() {
+                    // removed documents' texts are not kept
+                    assert_eq!(run.text(3), None);
+                }
             }
         }
     }

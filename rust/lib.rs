@@ -12,6 +12,7 @@ pub mod greedy;
 pub mod lsh;
 pub mod minhash;
 pub mod shingle;
+pub mod store;
 
 #[cfg(feature = "python")]
 mod py;

@@ -1,6 +1,7 @@
 # Stubs for the Rust extension ``textsieve._core``; checked by ``python -m mypy.stubtest``.
+import os
 from collections.abc import Iterable
-from typing import final
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -198,10 +199,19 @@ class DedupConfig:
 
 @final
 class DedupRun:
-    def __new__(cls, config: DedupConfig, all_pairs: bool = False) -> DedupRun: ...
+    def __new__(
+        cls,
+        config: DedupConfig,
+        all_pairs: bool = False,
+        spill_dir: str | os.PathLike[str] | None = None,
+        store_all: bool = False,
+    ) -> DedupRun: ...
     def feed(
         self, texts: list[str], num_threads: int | None = None, errors: str = "strict"
-    ) -> tuple[int, int]: ...
+    ) -> tuple[int, int, dict[str, npt.NDArray[Any]] | None]: ...
+    @property
+    def streaming(self) -> bool: ...
+    def text(self, doc: int) -> str | None: ...
     def finish(self, num_threads: int | None = None) -> dict[str, object]: ...
 
 @final

@@ -492,7 +492,7 @@ def dedup(
     t0 = time.perf_counter()
     done_docs = done_bytes = 0
     for chunk in _chunks(texts, nulls):
-        n, b = run.feed(chunk, threads, errors)
+        n, b, _ = run.feed(chunk, threads, errors)
         done_docs += n
         done_bytes += b
         if progress is not None:

@@ -9,6 +9,8 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::convert::{extract_text, extract_texts, to_pyerr, Arrays, Surrogates};
 use crate::cluster::{self, Config, DedupOutput, Index, Run};
+use crate::greedy::Decision;
+use crate::store::{Store, DEFAULT_MEMORY_LIMIT};
 use crate::lsh;
 use crate::minhash::{MinHasher, Scheme};
 use crate::parallel::with_threads;
@@ -355,6 +357,8 @@ fn output_dict<'py>(py: Python<'py>, out: DedupOutput) -> PyResult<Bound<'py, Py
     d.set_item("pair_jaccard", pjac.into_pyarray(py))?;
     d.set_item("n_candidates", out.n_candidates)?;
     d.set_item("n_clusters", out.n_clusters)?;
+    d.set_item("stored_bytes", out.stored_bytes)?;
+    d.set_item("spilled", out.spilled)?;
     let secs = PyDict::new(py);
     for (k, v) in out.seconds {
         secs.set_item(k, v)?;
@@ -364,32 +368,55 @@ fn output_dict<'py>(py: Python<'py>, out: DedupOutput) -> PyResult<Bound<'py, Py
 }
 
 /// One dedup run: texts are fed in chunks (signed, and decided when the rule allows), then
-/// finished.
+/// finished. Texts are kept in memory up to a limit, then in an unlinked temporary file in
+/// `spill_dir` (default: the system's temporary folder).
 #[pyclass(module = "textsieve._core")]
 pub struct DedupRun {
     inner: Run,
 }
 
+fn decisions_dict<'py>(py: Python<'py>, d: &[Decision]) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    let dup: Vec<i64> = d
+        .iter()
+        .map(|x| x.duplicate_of.map_or(-1, i64::from))
+        .collect();
+    let sim: Vec<f64> = d.iter().map(|x| x.similarity).collect();
+    let examined: Vec<u32> = d.iter().map(|x| x.examined).collect();
+    out.set_item("duplicate_of", dup.into_pyarray(py))?;
+    out.set_item("similarity", sim.into_pyarray(py))?;
+    out.set_item("examined", examined.into_pyarray(py))?;
+    Ok(out)
+}
+
 #[pymethods]
 impl DedupRun {
     #[new]
-    #[pyo3(signature = (config, all_pairs=false))]
-    fn new(config: &DedupConfig, all_pairs: bool) -> Self {
+    #[pyo3(signature = (config, all_pairs=false, spill_dir=None, store_all=false))]
+    fn new(
+        config: &DedupConfig,
+        all_pairs: bool,
+        spill_dir: Option<std::path::PathBuf>,
+        store_all: bool,
+    ) -> Self {
+        let dir = spill_dir.unwrap_or_else(std::env::temp_dir);
+        let store = Store::spilling(&dir, DEFAULT_MEMORY_LIMIT);
         DedupRun {
-            inner: Run::new(config.inner.clone(), all_pairs),
+            inner: Run::new(config.inner.clone(), all_pairs, store, store_all),
         }
     }
 
-    /// Feeds a chunk of texts (a list); returns (documents, UTF-8 bytes) in the chunk. Errors
+    /// Feeds a chunk of texts (a list); returns (documents, UTF-8 bytes, decisions): the
+    /// chunk's decisions as a dict of arrays when the run decides as it goes, else None. Errors
     /// name the position in the whole corpus.
     #[pyo3(signature = (texts, num_threads=None, errors="strict"))]
-    fn feed(
+    fn feed<'py>(
         &mut self,
-        py: Python<'_>,
-        texts: &Bound<'_, PyList>,
+        py: Python<'py>,
+        texts: &Bound<'py, PyList>,
         num_threads: Option<usize>,
         errors: &str,
-    ) -> PyResult<(usize, usize)> {
+    ) -> PyResult<(usize, usize, Option<Bound<'py, PyDict>>)> {
         let surrogates = Surrogates::parse(errors)?;
         let offset = self.inner.len();
         let chunk = texts
@@ -400,10 +427,25 @@ impl DedupRun {
         let n_bytes = chunk.iter().map(String::len).sum();
         let n = chunk.len();
         let run = &mut self.inner;
-        py.detach(|| with_threads(num_threads, || run.feed(chunk)))
+        let decided = py
+            .detach(|| with_threads(num_threads, || run.feed(&chunk)))
             .map_err(to_pyerr)?
             .map_err(to_pyerr)?;
-        Ok((n, n_bytes))
+        // a Ctrl-C during the work surfaces here, before any NumPy array is made
+        py.check_signals()?;
+        let d = decided.map(|d| decisions_dict(py, &d)).transpose()?;
+        Ok((n, n_bytes, d))
+    }
+
+    /// Whether chunks are decided as they are fed.
+    #[getter]
+    fn streaming(&self) -> bool {
+        self.inner.streaming()
+    }
+
+    /// The stored text of a document: kept documents always, every one with `store_all`.
+    fn text(&self, doc: u32) -> Option<String> {
+        self.inner.text(doc)
     }
 
     /// The decisions for every document fed, as a dict of arrays.
@@ -418,6 +460,7 @@ impl DedupRun {
             .detach(|| with_threads(num_threads, || run.finish()))
             .map_err(to_pyerr)?
             .map_err(to_pyerr)?;
+        py.check_signals()?;
         output_dict(py, out)
     }
 }

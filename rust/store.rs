@@ -1,0 +1,228 @@
+//! Texts by document number, kept in memory up to a limit and then in a temporary file, so a
+//! dedup run holds only fixed-size state per document (an offset and a length) however large
+//! the corpus is. The file is unlinked as soon as it is created: it disappears with the store,
+//! or with the process if that is killed.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::greedy::Texts;
+
+/// No text stored for this document.
+const ABSENT: u32 = u32::MAX;
+
+/// Keep this many bytes of text in memory before moving to a file (when a folder is given).
+pub const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
+
+#[derive(Debug)]
+pub struct Store {
+    /// Per document: offset and length of its UTF-8 bytes (`ABSENT`: none).
+    pos: Vec<(u64, u32)>,
+    /// The bytes while they fit in memory.
+    mem: Vec<u8>,
+    /// Once spilled: the temporary file, and the folder it is made in.
+    file: Option<File>,
+    dir: Option<PathBuf>,
+    limit: usize,
+    end: u64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::in_memory()
+    }
+}
+
+impl Clone for Store {
+    /// A copy in memory (a spilled store is read back).
+    fn clone(&self) -> Self {
+        let mut out = Store::in_memory();
+        for d in 0..self.pos.len() {
+            out.pos.push((0, ABSENT));
+            if let Some(t) = self.get(d as u32) {
+                let t = t.into_owned();
+                out.pos[d] = (out.mem.len() as u64, t.len() as u32);
+                out.mem.extend_from_slice(t.as_bytes());
+            }
+        }
+        out.end = out.mem.len() as u64;
+        out
+    }
+}
+
+impl Store {
+    /// Everything in memory.
+    pub fn in_memory() -> Self {
+        Store {
+            pos: Vec::new(),
+            mem: Vec::new(),
+            file: None,
+            dir: None,
+            limit: usize::MAX,
+            end: 0,
+        }
+    }
+
+    /// In memory up to `limit` bytes, then in a temporary file in `dir`.
+    pub fn spilling(dir: &Path, limit: usize) -> Self {
+        Store {
+            dir: Some(dir.to_path_buf()),
+            limit,
+            ..Store::in_memory()
+        }
+    }
+
+    /// Documents numbered so far (stored or not).
+    pub fn len(&self) -> usize {
+        self.pos.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos.is_empty()
+    }
+
+    /// Bytes of text stored.
+    pub fn bytes(&self) -> u64 {
+        self.end
+    }
+
+    /// Whether the texts have moved to a file.
+    pub fn spilled(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Numbers documents up to `n` (those not put stay absent).
+    pub fn grow(&mut self, n: usize) {
+        if n > self.pos.len() {
+            self.pos.resize(n, (0, ABSENT));
+        }
+    }
+
+    /// Stores the texts of `(doc, text)` (each document at most once).
+    pub fn put_many<'a>(&mut self, items: impl IntoIterator<Item = (u32, &'a str)>) -> Result<()> {
+        let mut buf: Vec<u8> = Vec::new();
+        let start = self.end;
+        for (d, t) in items {
+            if t.len() >= ABSENT as usize {
+                return Err(Error::invalid(
+                    "texts",
+                    format!("document {d} is over 4 GiB, the most one document can be"),
+                ));
+            }
+            self.grow(d as usize + 1);
+            self.pos[d as usize] = (start + buf.len() as u64, t.len() as u32);
+            buf.extend_from_slice(t.as_bytes());
+        }
+        self.end += buf.len() as u64;
+        if self.file.is_none() && self.mem.len() + buf.len() > self.limit {
+            self.spill()?;
+        }
+        match &self.file {
+            Some(f) => f
+                .write_all_at(&buf, start)
+                .map_err(|e| self.io_error("write", e)),
+            None => {
+                self.mem.extend_from_slice(&buf);
+                Ok(())
+            }
+        }
+    }
+
+    fn io_error(&self, what: &str, e: std::io::Error) -> Error {
+        let dir = self.dir.as_deref().unwrap_or(Path::new("."));
+        Error::invalid(
+            "spill_dir",
+            format!(
+                "cannot {what} the temporary text file in {}: {e}",
+                dir.display()
+            ),
+        )
+    }
+
+    /// Moves the bytes in memory to a new, already unlinked, file.
+    fn spill(&mut self) -> Result<()> {
+        let dir = self.dir.clone().unwrap_or_else(std::env::temp_dir);
+        let mut n = 0u32;
+        let (mut f, path) = loop {
+            let path = dir.join(format!(".textsieve-texts-{}-{n}.tmp", std::process::id()));
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(f) => break (f, path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+                Err(e) => return Err(self.io_error("create", e)),
+            }
+        };
+        // unlinked at once: the space is freed when the store is dropped, even after a kill
+        let _ = std::fs::remove_file(&path);
+        f.seek(SeekFrom::Start(0))
+            .and_then(|_| f.write_all(&self.mem))
+            .map_err(|e| self.io_error("write", e))?;
+        self.mem = Vec::new();
+        self.file = Some(f);
+        Ok(())
+    }
+
+    /// The text of `doc`, if stored.
+    pub fn get(&self, doc: u32) -> Option<Cow<'_, str>> {
+        let &(off, len) = self.pos.get(doc as usize)?;
+        if len == ABSENT {
+            return None;
+        }
+        let (off, len) = (off as usize, len as usize);
+        match &self.file {
+            None => std::str::from_utf8(&self.mem[off..off + len])
+                .ok()
+                .map(Cow::Borrowed),
+            Some(f) => {
+                let mut buf = vec![0u8; len];
+                f.read_exact_at(&mut buf, off as u64).ok()?;
+                String::from_utf8(buf).ok().map(Cow::Owned)
+            }
+        }
+    }
+
+    pub fn has(&self, doc: u32) -> bool {
+        self.pos.get(doc as usize).is_some_and(|p| p.1 != ABSENT)
+    }
+}
+
+impl Texts for Store {
+    fn text(&self, doc: u32) -> Cow<'_, str> {
+        self.get(doc).unwrap_or(Cow::Borrowed(""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spills_and_reads_back() {
+        let dir = std::env::temp_dir();
+        let mut s = Store::spilling(&dir, 12);
+        s.put_many([(0, "hello"), (2, "wörld")]).unwrap();
+        assert!(!s.spilled());
+        s.put_many([(3, "a longer text that passes the limit")])
+            .unwrap();
+        assert!(s.spilled());
+        assert_eq!(s.get(0).as_deref(), Some("hello"));
+        assert_eq!(s.get(1), None);
+        assert_eq!(s.get(2).as_deref(), Some("wörld"));
+        assert_eq!(
+            s.get(3).as_deref(),
+            Some("a longer text that passes the limit")
+        );
+        assert_eq!(s.get(9), None);
+        let c = s.clone();
+        assert!(!c.spilled());
+        assert_eq!(c.get(3).as_deref(), s.get(3).as_deref());
+    }
+}
