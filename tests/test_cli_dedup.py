@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from textsieve.cli import main
-from textsieve.commands.dedup import _dedup_progress, parse_shingle
+from textsieve.commands.dedup import parse_shingle
+from textsieve.pipeline import IdStore
 from textsieve.report import cluster_size_bins, render_report, similarity_bins, write_report
 
 # The command needs the dedup engine; the report and argument helpers above do not.
@@ -491,21 +492,12 @@ def test_parse_shingle() -> None:
     assert parse_shingle("CHAR") == ("char", 5)
 
 
-def test_progress_adapter_takes_running_totals() -> None:
-    class Bar:
-        count = 0
-        nbytes = 0
-
-        def update(self, n: int = 1, *, nbytes: int = 0) -> None:
-            self.count += n
-            self.nbytes += nbytes
-
-    bar = Bar()
-    callback = _dedup_progress(bar)
-    callback(10, 1000)
-    callback(25, 2600)
-    callback(25, 2600)
-    assert (bar.count, bar.nbytes) == (25, 2600)
+def test_id_store_round_trips() -> None:
+    ids = IdStore()
+    values = ["a", "", "héllo", "\ud800lone", "x" * 1000, "doc:12"]
+    ids.extend(values)
+    assert len(ids) == len(values)
+    assert [ids[i] for i in range(len(values))] == values
 
 
 def test_report_escapes_and_draws(tmp_path: Path) -> None:

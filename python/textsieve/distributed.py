@@ -2022,7 +2022,7 @@ def run_command(
     if args.json:
         print(json.dumps(to_jsonable(stats), ensure_ascii=False, allow_nan=False))
     elif not args.quiet:
-        from textsieve.commands.dedup import _print_summary
+        from textsieve.pipeline import print_summary
 
-        _print_summary(stats)
+        print_summary(stats)
     return 0

@@ -19,30 +19,21 @@ Every output is written atomically; inputs are only read.
 from __future__ import annotations
 
 import argparse
-import heapq
 import json
-import math
 import os
 import platform
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
-from json.encoder import encode_basestring as _encode_str
-from json.encoder import encode_basestring_ascii as _encode_str_ascii
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from textsieve._progress import Progress
 from textsieve.errors import TextsieveError
-from textsieve.io import CorpusReader, Record, atomic_write, to_jsonable, write_lines, write_records
+from textsieve.io import CorpusReader, to_jsonable
+from textsieve.pipeline import OUTPUT_FILES, _pct, print_summary
 
-OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
 DEFAULT_K = {"char": 5, "word": 3}
-REPORT_CLUSTERS = 12
-REPORT_MEMBERS = 4
-CHUNK = 1 << 16  # rows converted from NumPy at a time while writing
 DEMO_EXCLUDE = ("site-packages", "dist-packages", "__pycache__")
 
 DESCRIPTION = """\
@@ -269,146 +260,8 @@ def _prepare_outdir(outdir: str, inputs: Sequence[str]) -> None:
     os.makedirs(outdir, exist_ok=True)
 
 
-def _read(reader: CorpusReader, bar: Progress) -> list[Record]:
-    records: list[Record] = []
-    append = records.append
-    last_bytes = 0
-    pending = 0
-    for record in reader:
-        append(record)
-        pending += 1
-        if pending == 256:
-            bar.update(pending, nbytes=reader.n_bytes - last_bytes)
-            last_bytes, pending = reader.n_bytes, 0
-    bar.update(pending, nbytes=reader.n_bytes - last_bytes)
-    return records
-
-
-def _dedup_progress(bar: Progress) -> Any:
-    """Adapt textsieve.dedup's ``progress(n_docs_done, n_bytes_done)`` (running totals)."""
-
-    def callback(n_docs_done: int, n_bytes_done: int = 0) -> None:
-        bar.update(
-            max(int(n_docs_done) - bar.count, 0), nbytes=max(int(n_bytes_done) - bar.nbytes, 0)
-        )
-
-    return callback
-
-
-def _pair_columns(pairs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(i, j, jaccard) arrays from a structured array, a dict of arrays or rows of triples."""
-    if pairs is None or len(pairs) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
-    names = getattr(getattr(pairs, "dtype", None), "names", None)
-    if not (names or isinstance(pairs, dict)):
-        rows = np.asarray([tuple(r)[:3] for r in pairs], dtype=np.float64)
-        pairs = {"i": rows[:, 0], "j": rows[:, 1], "jaccard": rows[:, 2]}
-    return (
-        np.asarray(pairs["i"]).astype(np.int64, copy=False),
-        np.asarray(pairs["j"]).astype(np.int64, copy=False),
-        np.asarray(pairs["jaccard"]).astype(np.float64, copy=False),
-    )
-
-
-def _quoted_ids(records: list[Record]) -> list[str]:
-    """Every record's id as a JSON string literal, computed once for all the output files."""
-    out = []
-    for r in records:
-        rid = r.id
-        if rid.isascii():
-            out.append(_encode_str(rid))
-            continue
-        try:
-            rid.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: escape it so the output stays UTF-8
-            out.append(_encode_str_ascii(rid))
-        else:
-            out.append(_encode_str(rid))
-    return out
-
-
-def _float_or_none(value: Any) -> float | None:
-    v = float(value)
-    return v if math.isfinite(v) else None
-
-
-def _json_float(x: float) -> str:
-    return repr(x) if math.isfinite(x) else "null"
-
-
-def _removed_lines(
-    records: list[Record], qid: list[str], result: Any, removed_idx: np.ndarray
-) -> Iterator[str]:
-    for start in range(0, len(removed_idx), CHUNK):
-        idx = removed_idx[start : start + CHUNK]
-        clusters = np.asarray(result.cluster)[idx].tolist()
-        dups = np.asarray(result.duplicate_of)[idx].tolist()
-        sims = np.asarray(result.similarity, dtype=np.float64)[idx].tolist()
-        for i, c, d, sim in zip(idx.tolist(), clusters, dups, sims, strict=True):
-            r = records[i]
-            yield (
-                f'{{"id": {qid[i]}, "cluster": {c}, "duplicate_of": '
-                f'{qid[d] if d >= 0 else "null"}, "jaccard": {_json_float(sim)}, '
-                f'"source": {_encode_str(r.source)}, "line": {r.line}}}\n'
-            )
-
-
-def _pair_lines(
-    qid: list[str], pi: np.ndarray, pj: np.ndarray, pjac: np.ndarray, all_pairs: bool
-) -> Iterator[str]:
-    """``all_pairs``: ``{"id_a", "id_b", "jaccard"}`` per verified pair; else one row per removed
-    document ``j`` with its kept document ``i``: ``{"id", "duplicate_of", "jaccard"}``."""
-    for start in range(0, len(pi), CHUNK):
-        stop = start + CHUNK
-        for i, j, jac in zip(
-            pi[start:stop].tolist(), pj[start:stop].tolist(), pjac[start:stop].tolist(), strict=True
-        ):
-            if all_pairs:
-                yield f'{{"id_a": {qid[i]}, "id_b": {qid[j]}, "jaccard": {_json_float(jac)}}}\n'
-            else:
-                yield f'{{"id": {qid[j]}, "duplicate_of": {qid[i]}, "jaccard": {_json_float(jac)}}}\n'
-
-
-def _largest_clusters(
-    records: list[Record], keep: Any, cluster: list[int], similarity: list[Any], limit: int
-) -> tuple[list[int], list[dict[str, Any]]]:
-    """All cluster sizes, and the ``limit`` largest clusters with a few members each."""
-    members: dict[int, list[int]] = {}
-    for idx, cid in enumerate(cluster):
-        members.setdefault(cid, []).append(idx)
-    sizes = [len(m) for m in members.values()]
-    multi = [(len(m), cid) for cid, m in members.items() if len(m) > 1]
-    top = heapq.nsmallest(limit, multi, key=lambda t: (-t[0], t[1]))
-    shown = []
-    for size, cid in top:
-        idxs = members[cid]
-        kept = [i for i in idxs if keep[i]]
-        removed = sorted(
-            (i for i in idxs if not keep[i]),
-            key=lambda i: -(similarity[i] if similarity[i] is not None else -1.0),
-        )
-        chosen = (kept + removed)[:REPORT_MEMBERS]
-        shown.append(
-            {
-                "cluster": cid,
-                "size": size,
-                "members": [
-                    {
-                        "id": records[i].id,
-                        "text": records[i].text[:2000],
-                        "kept": bool(keep[i]),
-                        "jaccard": similarity[i],
-                    }
-                    for i in chosen
-                ],
-            }
-        )
-    return sizes, shown
-
-
 def run(args: argparse.Namespace) -> int:
     parser = getattr(args, "_parser", None)
-    t_start = time.perf_counter()
     inputs = list(args.inputs)
     doc_per_file, glob, on_error = args.doc_per_file, args.glob, args.on_error
     exclude: tuple[str, ...] = ()
@@ -426,161 +279,44 @@ def run(args: argparse.Namespace) -> int:
         outdir = args.outdir
     _check_engine(args.engine)
     shingle, k = args.shingle
-    show = not args.quiet
 
-    reader = CorpusReader(
-        inputs,
-        text_field=args.text_field,
-        id_field=args.id_field,
-        doc_per_file=doc_per_file,
-        on_error=on_error,
-        format=args.format,
-        glob=glob,
-        exclude_dirs=exclude,
-    )
-    _prepare_outdir(outdir, [f.path for f in reader.inputs])
+    def make_reader() -> CorpusReader:
+        return CorpusReader(
+            inputs,
+            text_field=args.text_field,
+            id_field=args.id_field,
+            doc_per_file=doc_per_file,
+            on_error=on_error,
+            format=args.format,
+            glob=glob,
+            exclude_dirs=exclude,
+        )
+
+    _prepare_outdir(outdir, [f.path for f in make_reader().inputs])
     if args.engine == "dask":
         from textsieve.distributed import run_command
 
         return run_command(args, inputs, outdir, doc_per_file, glob, on_error, exclude)
 
-    # 1. read
-    t0 = time.perf_counter()
-    with Progress(unit="docs", desc="reading", enabled=None if show else False) as bar:
-        records = _read(reader, bar)
-    t_read = time.perf_counter() - t0
-    n = len(records)
+    from textsieve.local import dedup_local
 
-    # 2. dedup
-    try:
-        from textsieve.dedup import dedup
-    except ImportError as exc:  # pragma: no cover - only while the package is half built
-        raise TextsieveError(f"textsieve.dedup is not available: {exc}") from exc
-    t0 = time.perf_counter()
-    with Progress(total=n, unit="docs", desc="dedup", enabled=None if show else False) as bar:
-        result = dedup(
-            [r.text for r in records],
-            threshold=args.threshold,
-            num_perm=args.num_perm,
-            seed=args.seed,
-            shingle=shingle,
-            k=k,
-            keep=args.keep,
-            cluster=args.cluster,
-            all_pairs=args.all_pairs,
-            num_threads=args.threads,
-            progress=_dedup_progress(bar),
-        )
-    t_dedup = time.perf_counter() - t0
-
-    keep_arr = np.asarray(result.keep, dtype=bool)
-    for name in ("keep", "cluster", "duplicate_of", "similarity"):
-        if len(getattr(result, name)) != n:
-            raise TextsieveError(
-                f"internal error: dedup returned {name} for {len(getattr(result, name))} "
-                f"of {n} documents"
-            )
-    keep = keep_arr.tolist()
-    n_kept = int(keep_arr.sum())
-    n_removed = n - n_kept
-    pi, pj, pjac = _pair_columns(result.pairs)
-    n_empty = int(np.count_nonzero(getattr(result, "empty", np.zeros(0, bool))))
-
-    # 3. write
-    t0 = time.perf_counter()
-    paths = {name: os.path.join(outdir, name) for name in OUTPUT_FILES}
-    write_records(
-        paths["kept.jsonl"],
-        (r for r, k_ in zip(records, keep, strict=True) if k_),
+    stats, extra = dedup_local(
+        make_reader,
+        outdir,
+        threshold=args.threshold,
+        num_perm=args.num_perm,
+        seed=args.seed,
+        shingle=shingle,
+        k=k,
+        keep=args.keep,
+        cluster=args.cluster,
+        all_pairs=args.all_pairs,
+        num_threads=args.threads,
         text_field=args.text_field,
         id_field=args.id_field,
-    )
-    qid = _quoted_ids(records)
-    write_lines(
-        paths["removed.jsonl"], _removed_lines(records, qid, result, np.flatnonzero(~keep_arr))
-    )
-    write_lines(paths["pairs.jsonl"], _pair_lines(qid, pi, pj, pjac, args.all_pairs))
-    del qid
-    cluster = np.asarray(result.cluster).tolist()
-    similarity = [
-        _float_or_none(x) for x in np.asarray(result.similarity, dtype=np.float64).tolist()
-    ]
-    sizes, shown = _largest_clusters(records, keep, cluster, similarity, REPORT_CLUSTERS)
-    n_clusters_dup = sum(1 for s in sizes if s > 1)
-    summary = {
-        "input files": len(reader.files),
-        "documents in": n,
-        "kept": n_kept,
-        "removed": n_removed,
-        "clusters with duplicates": n_clusters_dup,
-        "clustering": args.cluster,
-        "pairs listed": len(pi),
-        "empty documents": n_empty,
-        "skipped bad records": reader.n_skipped,
-        "threshold": args.threshold,
-        "shingles": f"{shingle}:{k}",
-        "permutations": args.num_perm,
-        "seed": args.seed,
-        "keep": args.keep,
-        "MB read": round(reader.n_bytes / 1e6, 2),
-    }
-    from textsieve.report import write_report
-
-    write_report(
-        paths["report.html"],
-        similarities=pjac,
-        cluster_sizes=sizes,
-        clusters=shown,
-        summary=summary,
-        threshold=args.threshold,
-        warnings=result.stats.get("warnings", []),
-        below_threshold=[
-            (
-                records[int(d)].id,
-                records[int(result.duplicate_of[d])].id,
-                float(result.similarity[d]),
-            )
-            for d in result.stats.get("below_threshold", [])[:50]
-        ],
-        subtitle=", ".join(inputs[:3])
-        + (f" and {len(inputs) - 3} more" if len(inputs) > 3 else ""),
-    )
-    t_write = time.perf_counter() - t0
-    t_total = time.perf_counter() - t_start
-
-    from textsieve import __version__
-
-    stats: dict[str, Any] = {
-        "textsieve": __version__,
-        "n_input": n,
-        "n_kept": n_kept,
-        "n_removed": n_removed,
-        "n_input_equals_kept_plus_removed": n == n_kept + n_removed,
-        "n_clusters": len(sizes),
-        "n_clusters_with_duplicates": n_clusters_dup,
-        "largest_cluster": max(sizes, default=0),
-        "n_pairs": len(pi),
-        "n_examined": int(result.stats.get("n_candidates", 0)),
-        "examined_per_doc": result.stats.get("examined_per_doc"),
-        "warnings": list(result.stats.get("warnings", [])),
-        "n_empty": n_empty,
-        "n_skipped": reader.n_skipped,
-        "skipped": [r._asdict() for r in reader.skipped],
-        "n_blank_lines": reader.n_blank,
-        "input_bytes": reader.n_bytes,
-        "inputs": inputs,
-        "input_files": reader.files,
-        "parameters": {
-            "threshold": args.threshold,
-            "num_perm": args.num_perm,
-            "seed": args.seed,
-            "shingle": shingle,
-            "k": k,
-            "keep": args.keep,
-            "cluster": args.cluster,
-            "all_pairs": args.all_pairs,
-            "text_field": args.text_field,
-            "id_field": args.id_field,
+        inputs=inputs,
+        show_progress=False if args.quiet else None,
+        parameters={
             "doc_per_file": doc_per_file,
             "glob": glob,
             "format": args.format,
@@ -588,36 +324,23 @@ def run(args: argparse.Namespace) -> int:
             "engine": args.engine,
             "threads": args.threads,
         },
-        "timings_s": {
-            "read": round(t_read, 4),
-            "dedup": round(t_dedup, 4),
-            "write": round(t_write, 4),
-            "total": round(t_total, 4),
-        },
-        "throughput": {
-            "docs_per_s": round(n / t_total, 1) if t_total > 0 else None,
-            "mb_per_s": round(reader.n_bytes / 1e6 / t_total, 2) if t_total > 0 else None,
-        },
-        "dedup_stats": to_jsonable(getattr(result, "stats", {}) or {}),
-        "outdir": os.path.abspath(outdir),
-        "outputs": {name: os.path.abspath(p) for name, p in paths.items()},
-    }
-    with atomic_write(paths["stats.json"], "w") as fh:
-        json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
-        fh.write("\n")
-
+    )
+    ids = extra["ids"]
+    dup = extra["duplicate_of"]
+    (pj,) = np.nonzero(dup >= 0)
+    pi, pjac = dup[pj], extra["similarity"][pj]
     if args.json:
         out = dict(stats)
         if args.demo:
             out["examples"] = [
                 {"id_a": a, "id_b": b, "jaccard": j}
-                for a, b, j in _example_pairs(records, pi, pj, pjac, stdlib_dir())
+                for a, b, j in _example_pairs(ids, pi, pj, pjac, stdlib_dir())
             ]
         print(json.dumps(to_jsonable(out), ensure_ascii=False, allow_nan=False))
     elif args.demo:
-        _print_demo(stats, records, pi, pj, pjac)
-    elif show:
-        _print_summary(stats)
+        _print_demo(stats, ids, pi, pj, pjac)
+    elif not args.quiet:
+        print_summary(stats)
     return 0
 
 
@@ -632,36 +355,6 @@ def _usage(parser: argparse.ArgumentParser | None, message: str) -> int:
 # Human output
 
 
-def _pct(part: int, whole: int) -> str:
-    return f"{100.0 * part / whole:.1f}%" if whole else "0%"
-
-
-def _print_summary(stats: dict[str, Any]) -> None:
-    n, t = stats["n_input"], stats["timings_s"]
-    print(
-        f"{n:,} documents from {len(stats['input_files']):,} file(s), "
-        f"{stats['input_bytes'] / 1e6:,.1f} MB: kept {stats['n_kept']:,}, removed "
-        f"{stats['n_removed']:,} ({_pct(stats['n_removed'], n)}) in "
-        f"{stats['n_clusters_with_duplicates']:,} clusters ({stats['parameters']['cluster']}); "
-        f"{stats['n_examined']:,} similarities computed"
-    )
-    for w in stats.get("warnings", []):
-        print(f"warning: {w}")
-    if stats.get("n_empty"):
-        print(f"{stats['n_empty']:,} empty document(s) kept as they are (never matched)")
-    if stats["n_skipped"]:
-        first = stats["skipped"][0]
-        print(
-            f"skipped {stats['n_skipped']:,} malformed record(s), first at "
-            f"{first['source']}:{first['line']}: {first['reason']}"
-        )
-    print(
-        f"time: read {t['read']:.2f}s, dedup {t['dedup']:.2f}s, write {t['write']:.2f}s, "
-        f"total {t['total']:.2f}s"
-    )
-    print(f"wrote {', '.join(OUTPUT_FILES)} to {stats['outdir']}")
-
-
 def _short(path: str, root: str) -> str:
     try:
         rel = os.path.relpath(path, root)
@@ -671,7 +364,7 @@ def _short(path: str, root: str) -> str:
 
 
 def _example_pairs(
-    records: list[Record],
+    ids: Any,
     pi: np.ndarray,
     pj: np.ndarray,
     pjac: np.ndarray,
@@ -689,8 +382,8 @@ def _example_pairs(
         distinct = [distinct[round(i * step)] for i in range(count)]
     return [
         (
-            _short(records[int(pi[p])].id, root),
-            _short(records[int(pj[p])].id, root),
+            _short(ids[int(pi[p])], root),
+            _short(ids[int(pj[p])], root),
             float(pjac[p]),
         )
         for p in distinct
@@ -698,7 +391,7 @@ def _example_pairs(
 
 
 def _print_demo(
-    stats: dict[str, Any], records: list[Record], pi: np.ndarray, pj: np.ndarray, pjac: np.ndarray
+    stats: dict[str, Any], ids: Any, pi: np.ndarray, pj: np.ndarray, pjac: np.ndarray
 ) -> None:
     root = stdlib_dir()
     n, t = stats["n_input"], stats["timings_s"]
@@ -720,7 +413,7 @@ def _print_demo(
     )
     if stats["n_skipped"]:
         print(f"  skipped {stats['n_skipped']:,} file(s) that are not valid UTF-8")
-    examples = _example_pairs(records, pi, pj, pjac, root)
+    examples = _example_pairs(ids, pi, pj, pjac, root)
     if examples:
         print("  example pairs (exact Jaccard):")
         for a, b, jac in examples:

@@ -1,0 +1,260 @@
+"""The local dedup engine: ``textsieve dedup`` in this process, streaming.
+
+Records are read chunk by chunk and fed to the Rust core, which keeps fixed-size state per
+document (band keys, a digest, an offset): texts it may need again go to a store that moves to
+an unlinked temporary file in OUTDIR past 64 MB. With the default rule (greedy, input order) each
+chunk is decided as it is fed and its outputs are written at once, so the corpus is read once
+and never held in memory. ``keep="longest"``, ``cluster="components"`` and ``all_pairs`` need
+every document before the first decision: the inputs are then read a second time to write the
+outputs. Progress goes to stderr for each stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from array import array
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from textsieve import _core
+from textsieve._progress import Progress
+from textsieve.dedup import _config, _settings, component_warnings
+from textsieve.io import CorpusReader, atomic_write, to_jsonable
+from textsieve.pipeline import (
+    OUTPUT_FILES,
+    IdStore,
+    Outputs,
+    chunks,
+    cluster_sizes,
+    largest_clusters,
+    write_report,
+)
+
+CHUNK_DOCS = 8192
+CHUNK_CHARS = 8 << 20
+
+
+def dedup_local(
+    make_reader: Callable[[], CorpusReader],
+    outdir: str,
+    *,
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    seed: int = 1,
+    shingle: str = "char",
+    k: int = 5,
+    keep: str = "first",
+    cluster: str = "greedy",
+    all_pairs: bool = False,
+    num_threads: int | None = None,
+    text_field: str = "text",
+    id_field: str | None = "id",
+    inputs: list[str] | None = None,
+    show_progress: bool | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Dedup the corpus ``make_reader()`` yields into ``outdir``; returns ``(stats, extra)``,
+    ``extra`` holding what a caller may show: ``ids`` (an :class:`IdStore`) and the removal
+    arrays ``duplicate_of`` / ``similarity``. ``make_reader`` is called again for a second pass
+    when the rule cannot decide as it reads. ``stats.json`` is written last, so an OUTDIR with
+    it holds one complete run; ``parameters`` are added to its ``parameters``."""
+    t_start = time.perf_counter()
+    settings = _settings(
+        threshold, num_perm, seed, "native", shingle, k, "default", None, None, "exact", keep,
+        cluster,
+    )  # fmt: skip
+    config = _config(settings)
+    settings["bands"], settings["rows"] = config.bands, config.rows
+    run = _core.DedupRun(config, bool(all_pairs), spill_dir=outdir, store_all=True)
+    paths = {name: os.path.join(outdir, name) for name in OUTPUT_FILES}
+    ids = IdStore()
+    dup = array("q")
+    sim = array("d")
+    reader = make_reader()
+    t_read = t_feed = 0.0
+    bar_opts: dict[str, Any] = {"unit": "docs", "enabled": show_progress}
+    with Outputs(paths, text_field=text_field, id_field=id_field, all_pairs=all_pairs) as out:
+        desc = "dedup" if run.streaming else "reading and signing"
+        with Progress(desc=desc, **bar_opts) as bar:
+            n = 0
+            t0 = time.perf_counter()
+            last_bytes = 0
+            for chunk in chunks(reader, CHUNK_DOCS, CHUNK_CHARS):
+                t1 = time.perf_counter()
+                t_read += t1 - t0
+                ids.extend(r.id for r in chunk)
+                _, _, dec = run.feed([r.text for r in chunk], num_threads)
+                if dec is not None:
+                    out.write(chunk, n, dec["duplicate_of"], dec["similarity"], ids.__getitem__)
+                    dup.extend(dec["duplicate_of"].tolist())
+                    sim.extend(dec["similarity"].tolist())
+                n += len(chunk)
+                bar.update(len(chunk), nbytes=reader.n_bytes - last_bytes)
+                last_bytes = reader.n_bytes
+                t0 = time.perf_counter()
+                t_feed += t0 - t1
+        t1 = time.perf_counter()
+        res = run.finish(num_threads)
+        t_finish = time.perf_counter() - t1
+        duplicate_of = np.asarray(res["duplicate_of"])
+        similarity = np.asarray(res["similarity"], dtype=np.float64)
+        t_write0 = time.perf_counter()
+        if not run.streaming:
+            # the second pass: the decisions are known, the records are read again to be written
+            again = make_reader()
+            with Progress(total=n, desc="writing", **bar_opts) as bar:
+                m = 0
+                for chunk in chunks(again, CHUNK_DOCS, CHUNK_CHARS):
+                    out.write(
+                        chunk,
+                        m,
+                        duplicate_of[m : m + len(chunk)],
+                        similarity[m : m + len(chunk)],
+                        ids.__getitem__,
+                    )
+                    m += len(chunk)
+                    bar.update(len(chunk))
+            if m != n:
+                raise RuntimeError(f"the second read of the inputs gave {m} documents, not {n}")
+        if all_pairs:
+            out.write_all_pairs(res["pair_i"], res["pair_j"], res["pair_jaccard"], ids.__getitem__)
+    stats = _stats(
+        reader, res, n, duplicate_of, similarity, settings, ids, run, paths, outdir,
+        inputs or [], threshold, all_pairs, text_field, id_field,
+        {"read": t_read, "feed": t_feed, "finish": t_finish, "start": t_start, "write0": t_write0},
+    )  # fmt: skip
+    stats["parameters"].update(parameters or {})
+    with atomic_write(paths["stats.json"], "w") as fh:
+        json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
+        fh.write("\n")
+    return stats, {"ids": ids, "duplicate_of": duplicate_of, "similarity": similarity}
+
+
+def _stats(
+    reader: CorpusReader,
+    res: dict[str, Any],
+    n: int,
+    duplicate_of: np.ndarray,
+    similarity: np.ndarray,
+    settings: dict[str, Any],
+    ids: IdStore,
+    run: Any,
+    paths: dict[str, str],
+    outdir: str,
+    inputs: list[str],
+    threshold: float,
+    all_pairs: bool,
+    text_field: str,
+    id_field: str | None,
+    t: dict[str, float],
+) -> dict[str, Any]:
+    from textsieve import __version__
+
+    removed = duplicate_of >= 0
+    n_removed = int(removed.sum())
+    n_kept = n - n_removed
+    reps, sizes = cluster_sizes(duplicate_of)
+    examined = np.asarray(res["examined"])
+    warnings: list[str] = []
+    below: list[tuple[str, str, float]] = []
+    extra: dict[str, Any] = {}
+    if settings["cluster"] == "components":
+        extra = component_warnings(res["cluster"], similarity, threshold)
+        warnings = extra["warnings"]
+        below = [
+            (ids[d], ids[int(duplicate_of[d])], float(similarity[d]))
+            for d in extra["below_threshold"][:50]
+        ]
+    n_pairs = len(res["pair_i"]) if all_pairs else n_removed
+    summary = {
+        "input files": len(reader.files),
+        "documents in": n,
+        "kept": n_kept,
+        "removed": n_removed,
+        "clusters with duplicates": len(reps),
+        "clustering": settings["cluster"],
+        "pairs listed": n_pairs,
+        "empty documents": int(np.asarray(res["empty"]).sum()),
+        "skipped bad records": reader.n_skipped,
+        "threshold": threshold,
+        "shingles": f"{settings['shingle']}:{settings['k']}",
+        "permutations": settings["num_perm"],
+        "seed": settings["seed"],
+        "keep": settings["keep"],
+        "MB read": round(reader.n_bytes / 1e6, 2),
+    }
+    shown = largest_clusters(duplicate_of, similarity, ids.__getitem__, run.text)
+    write_report(
+        paths["report.html"],
+        similarities=similarity[removed],
+        duplicate_of=duplicate_of,
+        shown=shown,
+        summary=summary,
+        threshold=threshold,
+        inputs=inputs,
+        warnings=warnings,
+        below_threshold=below,
+    )
+    now = time.perf_counter()
+    total = now - t["start"]
+    t_write = now - t["write0"]
+    return {
+        "textsieve": __version__,
+        "n_input": n,
+        "n_kept": n_kept,
+        "n_removed": n_removed,
+        "n_input_equals_kept_plus_removed": True,
+        "n_clusters": n_kept,
+        "n_clusters_with_duplicates": len(reps),
+        "largest_cluster": int(sizes.max()) if len(sizes) else min(n, 1),
+        "n_pairs": n_pairs,
+        "n_examined": int(res["n_candidates"]),
+        "examined_per_doc": {
+            "mean": float(examined.mean()) if len(examined) else 0.0,
+            "max": int(examined.max()) if len(examined) else 0,
+        },
+        "warnings": warnings,
+        "n_empty": int(np.asarray(res["empty"]).sum()),
+        "n_skipped": reader.n_skipped,
+        "skipped": [r._asdict() for r in reader.skipped],
+        "n_blank_lines": reader.n_blank,
+        "input_bytes": reader.n_bytes,
+        "inputs": inputs,
+        "input_files": reader.files,
+        "parameters": {
+            "threshold": threshold,
+            "num_perm": settings["num_perm"],
+            "seed": settings["seed"],
+            "shingle": settings["shingle"],
+            "k": settings["k"],
+            "keep": settings["keep"],
+            "cluster": settings["cluster"],
+            "all_pairs": all_pairs,
+            "text_field": text_field,
+            "id_field": id_field,
+        },
+        "timings_s": {
+            "read": round(t["read"], 4),
+            "dedup": round(t["feed"] + t["finish"], 4),
+            "write": round(t_write, 4),
+            "total": round(total, 4),
+        },
+        "throughput": {
+            "docs_per_s": round(n / total, 1) if total > 0 else None,
+            "mb_per_s": round(reader.n_bytes / 1e6 / total, 2) if total > 0 else None,
+        },
+        "dedup_stats": {
+            "bands": settings["bands"],
+            "rows": settings["rows"],
+            "stored_text_bytes": int(res["stored_bytes"]),
+            "texts_spilled_to_disk": bool(res["spilled"]),
+            "seconds": dict(res["seconds"]),
+            **{k: v for k, v in extra.items() if k != "warnings"},
+        },
+        "outdir": os.path.abspath(outdir),
+        "outputs": {name: os.path.abspath(p) for name, p in paths.items()},
+    }

@@ -1,0 +1,270 @@
+"""The dedup pipeline shared by the engines: the output files, the report and the summary.
+
+An engine (:mod:`textsieve.local`, :mod:`textsieve.distributed`) decides; this module writes
+what ``textsieve dedup`` promises in OUTDIR, the same bytes whichever engine decided:
+
+- ``kept.jsonl``: the kept input records, byte for byte as read (plain text and Parquet rows
+  become JSON objects);
+- ``removed.jsonl``: one row per removed document: id, cluster, the kept document it duplicates,
+  their exact Jaccard, and where it came from;
+- ``pairs.jsonl``: one row per removed document (``{"id", "duplicate_of", "jaccard"}``), or
+  every verified pair (``{"id_a", "id_b", "jaccard"}``) with ``all_pairs``;
+- ``stats.json`` and ``report.html``.
+
+Every file is written atomically. The library never imports the command line; the command line
+prints with :func:`print_summary`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import math
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from json.encoder import encode_basestring as _encode_str
+from json.encoder import encode_basestring_ascii as _encode_str_ascii
+from typing import IO, Any
+
+import numpy as np
+
+from textsieve.io import Record, atomic_write, record_json_line
+
+OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
+REPORT_CLUSTERS = 12
+REPORT_MEMBERS = 4
+REPORT_TEXT_CHARS = 2000
+
+
+def quote(s: str) -> str:
+    """``s`` as a JSON string literal; a lone surrogate is escaped so the output stays UTF-8."""
+    if s.isascii():
+        return _encode_str(s)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return _encode_str_ascii(s)
+    return _encode_str(s)
+
+
+def json_float(x: float) -> str:
+    return repr(x) if math.isfinite(x) else "null"
+
+
+class IdStore:
+    """Every document's id, packed: one buffer and offsets (a few bytes per document besides the
+    id itself, instead of a Python string each)."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._ends = array("q")
+
+    def extend(self, ids: Iterable[str]) -> None:
+        for s in ids:
+            self._buf += s.encode("utf-8", "surrogatepass")
+            self._ends.append(len(self._buf))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, i: int) -> str:
+        start = self._ends[i - 1] if i > 0 else 0
+        return self._buf[start : self._ends[i]].decode("utf-8", "surrogatepass")
+
+
+class Outputs:
+    """``kept.jsonl``, ``removed.jsonl`` and ``pairs.jsonl`` of OUTDIR, written chunk by chunk as
+    decisions arrive (each atomically: they appear when the block ends without an error)."""
+
+    def __init__(
+        self, paths: dict[str, str], *, text_field: str, id_field: str | None, all_pairs: bool
+    ) -> None:
+        self.paths = paths
+        self.text_field, self.id_field, self.all_pairs = text_field, id_field, all_pairs
+        self.n_kept = self.n_removed = self.n_pairs = 0
+        self._stack = contextlib.ExitStack()
+        self._kept: IO[bytes]
+        self._removed: IO[str]
+        self._pairs: IO[str]
+
+    def __enter__(self) -> Outputs:
+        self._kept = self._stack.enter_context(atomic_write(self.paths["kept.jsonl"], "wb"))
+        self._removed = self._stack.enter_context(atomic_write(self.paths["removed.jsonl"]))
+        self._pairs = self._stack.enter_context(atomic_write(self.paths["pairs.jsonl"]))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.__exit__(*exc)
+
+    def write(
+        self,
+        records: Sequence[Record],
+        first: int,
+        duplicate_of: np.ndarray,
+        similarity: np.ndarray,
+        id_of: Callable[[int], str],
+    ) -> None:
+        """The chunk of ``records`` numbered ``first..`` with their decisions (``-1``: kept)."""
+        kept: list[bytes] = []
+        removed: list[str] = []
+        pairs: list[str] = []
+        for r, d, sim in zip(records, duplicate_of.tolist(), similarity.tolist(), strict=True):
+            if d < 0:
+                kept.append(record_json_line(r, text_field=self.text_field, id_field=self.id_field))
+                continue
+            me, other, jac = quote(r.id), quote(id_of(d)), json_float(sim)
+            removed.append(
+                f'{{"id": {me}, "cluster": {d}, "duplicate_of": {other}, "jaccard": {jac}, '
+                f'"source": {_encode_str(r.source)}, "line": {r.line}}}\n'
+            )
+            if not self.all_pairs:
+                pairs.append(f'{{"id": {me}, "duplicate_of": {other}, "jaccard": {jac}}}\n')
+        self._kept.writelines(kept)
+        self._removed.writelines(removed)
+        self._pairs.writelines(pairs)
+        self.n_kept += len(kept)
+        self.n_removed += len(removed)
+        self.n_pairs += len(pairs)
+
+    def write_all_pairs(
+        self, i: np.ndarray, j: np.ndarray, jac: np.ndarray, id_of: Callable[[int], str]
+    ) -> None:
+        """Every verified pair (``all_pairs``), sorted as given."""
+        chunk = 1 << 16
+        for start in range(0, len(i), chunk):
+            rows = zip(
+                i[start : start + chunk].tolist(),
+                j[start : start + chunk].tolist(),
+                jac[start : start + chunk].tolist(),
+                strict=True,
+            )
+            self._pairs.writelines(
+                f'{{"id_a": {quote(id_of(a))}, "id_b": {quote(id_of(b))}, '
+                f'"jaccard": {json_float(x)}}}\n'
+                for a, b, x in rows
+            )
+            self.n_pairs += min(chunk, len(i) - start)
+
+
+def cluster_sizes(duplicate_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept document, size)`` of every cluster with duplicates (its kept document included),
+    sorted by kept document."""
+    dup = np.asarray(duplicate_of)
+    reps, counts = np.unique(dup[dup >= 0], return_counts=True)
+    return reps, counts + 1
+
+
+def largest_clusters(
+    duplicate_of: np.ndarray,
+    similarity: np.ndarray,
+    id_of: Callable[[int], str],
+    text_of: Callable[[int], str | None],
+    limit: int = REPORT_CLUSTERS,
+) -> list[dict[str, Any]]:
+    """The ``limit`` largest clusters, each with its kept document and its most similar removed
+    members (ids, texts and similarities) for the report."""
+    dup = np.asarray(duplicate_of)
+    reps, sizes = cluster_sizes(dup)
+    top = heapq.nsmallest(limit, zip(sizes.tolist(), reps.tolist()), key=lambda t: (-t[0], t[1]))
+    if not top:
+        return []
+    wanted = {r for _, r in top}
+    members: dict[int, list[int]] = {r: [] for r in wanted}
+    for d in np.flatnonzero(np.isin(dup, list(wanted))).tolist():
+        members[int(dup[d])].append(d)
+    sim = np.asarray(similarity, dtype=np.float64)
+    shown = []
+    for size, rep in top:
+        removed = sorted(members[rep], key=lambda d: (-sim[d], d))[: REPORT_MEMBERS - 1]
+        chosen = [(rep, True, None)] + [(d, False, float(sim[d])) for d in removed]
+        shown.append(
+            {
+                "cluster": rep,
+                "size": size,
+                "members": [
+                    {
+                        "id": id_of(d),
+                        "text": (text_of(d) or "")[:REPORT_TEXT_CHARS],
+                        "kept": kept,
+                        "jaccard": jac,
+                    }
+                    for d, kept, jac in chosen
+                ],
+            }
+        )
+    return shown
+
+
+def write_report(
+    path: str,
+    *,
+    similarities: np.ndarray,
+    duplicate_of: np.ndarray,
+    shown: list[dict[str, Any]],
+    summary: dict[str, Any],
+    threshold: float,
+    inputs: Sequence[str],
+    warnings: Sequence[str] = (),
+    below_threshold: Sequence[tuple[str, str, float]] = (),
+) -> None:
+    from textsieve.report import write_report as _write
+
+    _, sizes = cluster_sizes(duplicate_of)
+    _write(
+        path,
+        similarities=similarities,
+        cluster_sizes=sizes.tolist(),
+        clusters=shown,
+        summary=summary,
+        threshold=threshold,
+        warnings=warnings,
+        below_threshold=below_threshold,
+        subtitle=", ".join(inputs[:3])
+        + (f" and {len(inputs) - 3} more" if len(inputs) > 3 else ""),
+    )
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.1f}%" if whole else "0%"
+
+
+def print_summary(stats: dict[str, Any], out: Callable[[str], Any] = print) -> None:
+    """The human summary of a finished run (what ``textsieve dedup`` prints)."""
+    n, t = stats["n_input"], stats["timings_s"]
+    cluster = stats.get("parameters", {}).get("cluster", "greedy")
+    out(
+        f"{n:,} documents from {len(stats['input_files']):,} file(s), "
+        f"{stats['input_bytes'] / 1e6:,.1f} MB: kept {stats['n_kept']:,}, removed "
+        f"{stats['n_removed']:,} ({_pct(stats['n_removed'], n)}) in "
+        f"{stats['n_clusters_with_duplicates']:,} clusters ({cluster}); "
+        f"{stats.get('n_examined', 0):,} similarities computed"
+    )
+    for w in stats.get("warnings", []):
+        out(f"warning: {w}")
+    if stats.get("n_empty"):
+        out(f"{stats['n_empty']:,} empty document(s) kept as they are (never matched)")
+    if stats["n_skipped"]:
+        first = stats["skipped"][0]
+        out(
+            f"skipped {stats['n_skipped']:,} malformed record(s), first at "
+            f"{first['source']}:{first['line']}: {first['reason']}"
+        )
+    out(
+        f"time: read {t['read']:.2f}s, dedup {t['dedup']:.2f}s, write {t['write']:.2f}s, "
+        f"total {t['total']:.2f}s"
+    )
+    out(f"wrote {', '.join(OUTPUT_FILES)} to {stats['outdir']}")
+
+
+def chunks(records: Iterable[Record], docs: int, chars: int) -> Iterator[list[Record]]:
+    """Records in lists of at most ``docs`` documents or about ``chars`` characters."""
+    chunk: list[Record] = []
+    size = 0
+    for r in records:
+        chunk.append(r)
+        size += len(r.text)
+        if len(chunk) >= docs or size >= chars:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
