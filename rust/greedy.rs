@@ -26,6 +26,9 @@ use crate::cluster::{Config, Verify};
 use crate::minhash::{estimate_jaccard, Worker};
 use crate::shingle::{jaccard_sorted, Scratch};
 
+/// Mixes a band number into its keys, so one map can hold every band's keys.
+const BAND_SALT: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// Values of a [`MultiMap`] at or above this are indices into its overflow lists.
 const MULTI: u32 = 1 << 31;
 
@@ -222,15 +225,23 @@ impl Greedy {
         // 1. within the chunk: equal texts (equal digests, compared) are settled by their first
         let n = docs.len();
         let mut owner: Vec<u32> = (0..n as u32).collect();
-        let mut by_digest: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
+        // digest -> first document with it (a different text with the same digest, which a
+        // 64-bit hash makes all but impossible, is simply its own owner)
+        let mut by_digest: FxHashMap<u64, u32> = FxHashMap::default();
+        by_digest.reserve(n);
         for (i, d) in docs.iter().enumerate() {
             if d.empty {
                 continue;
             }
-            let group = by_digest.entry(d.digest).or_default();
-            match group.iter().find(|&&j| docs[j as usize].text == d.text) {
-                Some(&j) => owner[i] = j,
-                None => group.push(i as u32),
+            match by_digest.entry(d.digest) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    if docs[*e.get() as usize].text == d.text {
+                        owner[i] = *e.get();
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(i as u32);
+                }
             }
         }
         drop(by_digest);
@@ -262,22 +273,29 @@ impl Greedy {
                 buf.clone()
             })
             .collect();
-        let mut need = vec![false; n];
-        let mut seen: Vec<FxHashMap<u64, u32>> = vec![FxHashMap::default(); cfg.bands];
+        // documents sharing a bucket with another of the chunk: only they can meet a kept
+        // document of the chunk in the ordered pass (`(band, key)` folded into one map key)
+        let mut mates = vec![false; n];
+        let mut seen: FxHashMap<u64, u32> = FxHashMap::default();
+        seen.reserve(n * cfg.bands);
         for (i, d) in docs.iter().enumerate() {
             if d.empty || owner[i] != i as u32 {
                 continue;
             }
-            for (m, &k) in seen.iter_mut().zip(d.keys) {
-                if let Some(&j) = m.get(&k) {
-                    need[i] = true;
-                    need[j as usize] = true;
-                } else {
-                    m.insert(k, i as u32);
+            for (b, &k) in d.keys.iter().enumerate() {
+                match seen.entry(k ^ BAND_SALT.wrapping_mul(b as u64 + 1)) {
+                    std::collections::hash_map::Entry::Occupied(e) => {
+                        mates[i] = true;
+                        mates[*e.get() as usize] = true;
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(i as u32);
+                    }
                 }
             }
         }
         drop(seen);
+        let mut need = mates.clone();
         for i in 0..n {
             if !cands[i].is_empty() {
                 need[owner[i] as usize] = true;
@@ -368,8 +386,10 @@ impl Greedy {
                 Pre::Old(best, examined) => (best, examined, i, 0),
             };
             found.clear();
-            for (m, &k) in local.iter().zip(d.keys) {
-                found.extend(m.get(k).iter().filter(|&&k| pos[&k] as usize >= since));
+            if mates[o] {
+                for (m, &k) in local.iter().zip(d.keys) {
+                    found.extend(m.get(k).iter().filter(|&&k| pos[&k] as usize >= since));
+                }
             }
             found.sort_unstable();
             found.dedup();
@@ -396,9 +416,11 @@ impl Greedy {
                         examined,
                     });
                     kept_here[i] = true;
-                    pos.insert(d.doc, i as u32);
-                    for (m, &k) in local.iter_mut().zip(d.keys) {
-                        m.insert(k, d.doc);
+                    if mates[i] {
+                        pos.insert(d.doc, i as u32);
+                        for (m, &k) in local.iter_mut().zip(d.keys) {
+                            m.insert(k, d.doc);
+                        }
                     }
                 }
             }

@@ -76,5 +76,11 @@ class Progress:
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None and self.enabled:
+            # Interrupted or failed: erase the bar, so that the error (or ``interrupted``) is the
+            # only line left on the terminal.
+            self.stream.write("\x1b[2K\r")
+            self.stream.flush()
+            self.enabled = False
         self.close()

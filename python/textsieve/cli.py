@@ -39,8 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the command line. Ctrl-C from here on (the sub-commands' imports included) ends it with
+    status 130 and one line on stderr, ``textsieve COMMAND: interrupted``, no traceback."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        return _interrupted("textsieve")
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
@@ -50,8 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"textsieve {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"textsieve {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(f"textsieve {args.command}")
+
+
+def _interrupted(prog: str) -> int:
+    print(f"{prog}: interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

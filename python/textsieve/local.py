@@ -11,12 +11,15 @@ outputs. Progress goes to stderr for each stage.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
+import threading
 import time
 from array import array
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -34,8 +37,51 @@ from textsieve.pipeline import (
     write_report,
 )
 
+T = TypeVar("T")
+
 CHUNK_DOCS = 8192
 CHUNK_CHARS = 8 << 20
+
+
+def read_ahead(it: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """The items of ``it``, produced by a background thread up to ``depth`` ahead: the next chunk
+    is read and parsed (holding the GIL) while the Rust core works on this one (without it).
+    An exception in the reader is raised here; closing early stops the reader."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put((None, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((None, done))
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put((exc, None))
+
+    thread = threading.Thread(target=produce, name="textsieve-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            exc, item = q.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                q.get_nowait()
+        thread.join()
 
 
 def dedup_local(
@@ -83,7 +129,7 @@ def dedup_local(
             n = 0
             t0 = time.perf_counter()
             last_bytes = 0
-            for chunk in chunks(reader, CHUNK_DOCS, CHUNK_CHARS):
+            for chunk in read_ahead(chunks(reader, CHUNK_DOCS, CHUNK_CHARS)):
                 t1 = time.perf_counter()
                 t_read += t1 - t0
                 ids.extend(r.id for r in chunk)

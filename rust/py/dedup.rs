@@ -10,11 +10,11 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use super::convert::{extract_text, extract_texts, to_pyerr, Arrays, Surrogates};
 use crate::cluster::{self, Config, DedupOutput, Index, Run};
 use crate::greedy::Decision;
-use crate::store::{Store, DEFAULT_MEMORY_LIMIT};
 use crate::lsh;
 use crate::minhash::{MinHasher, Scheme};
 use crate::parallel::with_threads;
 use crate::shingle::{self, Scratch, Shingler};
+use crate::store::{Store, DEFAULT_MEMORY_LIMIT};
 
 /// Signatures as a 2-D NumPy array: uint64 for the legacy scheme (as datasketch), else uint32.
 fn sig_array<'py>(
