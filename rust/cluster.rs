@@ -125,20 +125,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// Validates the settings once: every later step takes them as they are.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         threshold: f64,
         num_perm: usize,
         seed: u64,
-        scheme: &str,
-        shingle: &str,
-        k: usize,
-        normalize: &str,
+        scheme: Scheme,
+        shingler: Shingler,
         bands: Option<usize>,
         rows: Option<usize>,
-        verify: &str,
-        keep: &str,
-        cluster: &str,
+        verify: Verify,
+        keep: Keep,
+        cluster: Cluster,
     ) -> Result<Self> {
         if !(threshold > 0.0 && threshold <= 1.0) {
             return Err(Error::invalid(
@@ -146,8 +145,7 @@ impl Config {
                 format!("expected 0 < threshold <= 1, got {threshold}"),
             ));
         }
-        let shingler = Shingler::new(shingle, k, normalize)?;
-        let hasher = MinHasher::new(num_perm, seed, Scheme::parse(scheme)?, shingler)?;
+        let hasher = MinHasher::new(num_perm, seed, scheme, shingler)?;
         let (bands, rows) = if bands.is_none() && rows.is_none() {
             lsh::recall_params(threshold, num_perm, MIN_RECALL)?
         } else {
@@ -158,9 +156,9 @@ impl Config {
             hasher,
             bands,
             rows,
-            verify: Verify::parse(verify)?,
-            keep: Keep::parse(keep)?,
-            cluster: Cluster::parse(cluster)?,
+            verify,
+            keep,
+            cluster,
         })
     }
 
@@ -651,14 +649,14 @@ fn text_owners<T: Texts + ?Sized>(signed: &Signed, texts: &T) -> Vec<u32> {
     let n = signed.len();
     let mut owner: Vec<u32> = (0..n as u32).collect();
     let mut by_digest: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
-    for d in 0..n {
+    for (d, own) in owner.iter_mut().enumerate() {
         if signed.empty[d] {
             continue;
         }
         let group = by_digest.entry(signed.digests[d]).or_default();
         let mine = texts.text(d as u32);
         match group.iter().find(|&&o| texts.text(o) == mine) {
-            Some(&o) => owner[d] = o,
+            Some(&o) => *own = o,
             None => group.push(d as u32),
         }
     }
@@ -808,72 +806,75 @@ const MAGIC: &[u8; 8] = b"TSDEDUPI";
 /// Version 2: kept documents only (greedy). Version 1 (every document, union-find) still loads.
 pub const FORMAT_VERSION: u32 = 2;
 
+/// The file format's byte for each setting's value (one table each way).
+const SCHEMES: [Scheme; 3] = [
+    Scheme::Native,
+    Scheme::DatasketchLegacy,
+    Scheme::DatasketchAffine32,
+];
+const NORMALIZES: [Normalize; 3] = [Normalize::None, Normalize::Default, Normalize::Nfkc];
+const VERIFIES: [Verify; 2] = [Verify::Exact, Verify::Minhash];
+const KEEPS: [Keep; 2] = [Keep::First, Keep::Longest];
+
+fn code<T: PartialEq>(table: &[T], v: &T) -> u8 {
+    table.iter().position(|x| x == v).unwrap_or(0) as u8
+}
+
+fn decode<T: Copy>(table: &[T], b: u8, what: &str) -> Result<T> {
+    table
+        .get(b as usize)
+        .copied()
+        .ok_or_else(|| Error::Corrupt(format!("unknown {what} code {b}")))
+}
+
 fn settings_bytes(c: &Config, w: &mut Vec<u8>) {
     w.extend_from_slice(&c.threshold.to_le_bytes());
     put_u64(w, c.num_perm() as u64);
     put_u64(w, c.hasher.seed);
-    w.push(match c.hasher.scheme {
-        Scheme::Native => 0,
-        Scheme::DatasketchLegacy => 1,
-        Scheme::DatasketchAffine32 => 2,
-    });
-    let (kind, k) = match c.hasher.shingler.kind {
-        ShingleKind::Char(k) => (0u8, k),
-        ShingleKind::Word(k) => (1u8, k),
-    };
-    w.push(kind);
-    put_u64(w, k as u64);
-    w.push(match c.hasher.shingler.normalize {
-        Normalize::None => 0,
-        Normalize::Default => 1,
-        Normalize::Nfkc => 2,
-    });
+    w.push(code(&SCHEMES, &c.hasher.scheme));
+    let kind = c.hasher.shingler.kind;
+    w.push(matches!(kind, ShingleKind::Word(_)) as u8);
+    put_u64(w, kind.size() as u64);
+    w.push(code(&NORMALIZES, &c.hasher.shingler.normalize));
     put_u64(w, c.bands as u64);
     put_u64(w, c.rows as u64);
-    w.push((c.verify == Verify::Minhash) as u8);
-    w.push((c.keep == Keep::Longest) as u8);
+    w.push(code(&VERIFIES, &c.verify));
+    w.push(code(&KEEPS, &c.keep));
 }
 
 fn read_settings(r: &mut Reader<'_>) -> Result<Config> {
-    let corrupt = |m: &str| Error::Corrupt(m.to_string());
     let threshold = f64::from_le_bytes(r.array::<8>()?);
     let num_perm = r.u64()? as usize;
     let seed = r.u64()?;
-    let scheme = ["native", "datasketch-legacy", "datasketch-affine32"]
-        .get(r.u8()? as usize)
-        .ok_or_else(|| corrupt("unknown scheme"))?;
-    let shingle = ["char", "word"]
-        .get(r.u8()? as usize)
-        .ok_or_else(|| corrupt("unknown shingle kind"))?;
+    let scheme = decode(&SCHEMES, r.u8()?, "scheme")?;
+    let word = decode(&[false, true], r.u8()?, "shingle kind")?;
     let k = r.u64()? as usize;
-    let normalize = ["none", "default", "nfkc"]
-        .get(r.u8()? as usize)
-        .ok_or_else(|| corrupt("unknown normalization"))?;
+    let kind = if word {
+        ShingleKind::Word(k)
+    } else {
+        ShingleKind::Char(k)
+    };
+    let normalize = decode(&NORMALIZES, r.u8()?, "normalization")?;
     let bands = r.u64()? as usize;
     let rows = r.u64()? as usize;
-    let verify = [Verify::Exact, Verify::Minhash]
-        .get(r.u8()? as usize)
-        .ok_or_else(|| corrupt("unknown verification"))?
-        .name();
-    let keep = [Keep::First, Keep::Longest]
-        .get(r.u8()? as usize)
-        .ok_or_else(|| corrupt("unknown keep rule"))?
-        .name();
-    Config::new(
-        threshold,
-        num_perm,
-        seed,
-        scheme,
-        shingle,
-        k,
-        normalize,
-        Some(bands),
-        Some(rows),
-        verify,
-        keep,
-        "greedy",
-    )
-    .map_err(|e| Error::Corrupt(format!("bad settings: {e}")))
+    let verify = decode(&VERIFIES, r.u8()?, "verification")?;
+    let keep = decode(&KEEPS, r.u8()?, "keep rule")?;
+    Shingler::typed(kind, normalize)
+        .and_then(|sh| {
+            Config::new(
+                threshold,
+                num_perm,
+                seed,
+                scheme,
+                sh,
+                Some(bands),
+                Some(rows),
+                verify,
+                keep,
+                Cluster::Greedy,
+            )
+        })
+        .map_err(|e| Error::Corrupt(format!("bad settings: {e}")))
 }
 
 impl Index {
@@ -1117,7 +1118,16 @@ mod tests {
 
     fn cfg(keep: &str, cluster: &str) -> Config {
         Config::new(
-            0.7, 128, 1, "native", "char", 5, "default", None, None, "exact", keep, cluster,
+            0.7,
+            128,
+            1,
+            Scheme::Native,
+            Shingler::new("char", 5, "default").unwrap(),
+            None,
+            None,
+            Verify::Exact,
+            Keep::parse(keep).unwrap(),
+            Cluster::parse(cluster).unwrap(),
         )
         .unwrap()
     }

@@ -508,9 +508,18 @@ mod tests {
     use super::*;
 
     fn cfg(threshold: f64) -> Config {
+        use crate::cluster::{Cluster, Keep};
         Config::new(
-            threshold, 128, 1, "native", "char", 5, "default", None, None, "exact", "first",
-            "greedy",
+            threshold,
+            128,
+            1,
+            crate::minhash::Scheme::Native,
+            crate::shingle::Shingler::new("char", 5, "default").unwrap(),
+            None,
+            None,
+            Verify::Exact,
+            Keep::First,
+            Cluster::Greedy,
         )
         .unwrap()
     }

@@ -86,28 +86,58 @@ pub fn is_ws(c: char) -> bool {
     c.is_whitespace()
 }
 
-impl Shingler {
+impl ShingleKind {
     /// `shingle` is `"char"` or `"word"`; `k` the characters or words per shingle (1..=1024).
-    pub fn new(shingle: &str, k: usize, normalize: &str) -> Result<Self> {
+    pub fn parse(shingle: &str, k: usize) -> Result<Self> {
+        match shingle {
+            "char" => ShingleKind::checked(ShingleKind::Char(k)),
+            "word" => ShingleKind::checked(ShingleKind::Word(k)),
+            other => Err(Error::invalid(
+                "shingle",
+                format!("expected 'char' or 'word', got {other:?}"),
+            )),
+        }
+    }
+
+    /// `self` if its size is in 1..=1024.
+    pub fn checked(self) -> Result<Self> {
+        let k = self.size();
         if k == 0 || k > MAX_K {
             return Err(Error::invalid(
                 "k",
                 format!("expected 1 <= k <= {MAX_K}, got {k}"),
             ));
         }
-        let kind = match shingle {
-            "char" => ShingleKind::Char(k),
-            "word" => ShingleKind::Word(k),
-            other => {
-                return Err(Error::invalid(
-                    "shingle",
-                    format!("expected 'char' or 'word', got {other:?}"),
-                ))
-            }
-        };
+        Ok(self)
+    }
+
+    pub fn size(self) -> usize {
+        match self {
+            ShingleKind::Char(k) | ShingleKind::Word(k) => k,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ShingleKind::Char(_) => "char",
+            ShingleKind::Word(_) => "word",
+        }
+    }
+}
+
+impl Shingler {
+    /// From names (`"char"`/`"word"`, `k`, `"default"`/`"nfkc"`/`"none"`).
+    pub fn new(shingle: &str, k: usize, normalize: &str) -> Result<Self> {
+        Shingler::typed(
+            ShingleKind::parse(shingle, k)?,
+            Normalize::parse(normalize)?,
+        )
+    }
+
+    pub fn typed(kind: ShingleKind, normalize: Normalize) -> Result<Self> {
         Ok(Shingler {
-            kind,
-            normalize: Normalize::parse(normalize)?,
+            kind: kind.checked()?,
+            normalize,
         })
     }
 

@@ -190,7 +190,7 @@ class DedupConfig:
         rows: int | None,
         verify: str,
         keep: str,
-        cluster: str = "greedy",
+        cluster: str,
     ) -> DedupConfig: ...
     @property
     def bands(self) -> int: ...

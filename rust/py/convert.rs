@@ -5,7 +5,38 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyString;
 
+use crate::cluster::{Cluster, Keep, Verify};
 use crate::error::Error;
+use crate::minhash::Scheme;
+use crate::shingle::Normalize;
+
+/// A setting given by its name (`"native"`, `"exact"`, `"greedy"`, ...) as the core's enum: the
+/// one place where names become values. A bad name is a `TextsieveError` naming the argument.
+pub struct Named<T>(pub T);
+
+pub trait FromName: Sized {
+    fn from_name(name: &str) -> crate::error::Result<Self>;
+}
+
+macro_rules! from_name {
+    ($($t:ty),*) => {$(
+        impl FromName for $t {
+            fn from_name(name: &str) -> crate::error::Result<Self> {
+                <$t>::parse(name)
+            }
+        }
+    )*};
+}
+from_name!(Scheme, Normalize, Verify, Keep, Cluster);
+
+impl<'a, 'py, T: FromName> FromPyObject<'a, 'py> for Named<T> {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let name: PyBackedStr = obj.extract()?;
+        T::from_name(&name).map(Named).map_err(to_pyerr)
+    }
+}
 
 /// Two NumPy arrays returned together.
 pub type Arrays<'py, A, B> = (Bound<'py, A>, Bound<'py, B>);

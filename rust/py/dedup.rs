@@ -7,13 +7,13 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use super::convert::{extract_text, extract_texts, to_pyerr, Arrays, Surrogates};
-use crate::cluster::{self, Config, DedupOutput, Index, Run};
+use super::convert::{extract_text, extract_texts, to_pyerr, Arrays, Named, Surrogates};
+use crate::cluster::{self, Cluster, Config, DedupOutput, Index, Keep, Run, Verify};
 use crate::greedy::Decision;
 use crate::lsh;
 use crate::minhash::{MinHasher, Scheme};
 use crate::parallel::with_threads;
-use crate::shingle::{self, Scratch, Shingler};
+use crate::shingle::{self, Normalize, Scratch, ShingleKind, Shingler};
 use crate::store::{Store, DEFAULT_MEMORY_LIMIT};
 
 /// Signatures as a 2-D NumPy array: uint64 for the legacy scheme (as datasketch), else uint32.
@@ -52,15 +52,16 @@ impl MinHasherCore {
     fn new(
         num_perm: usize,
         seed: u64,
-        scheme: &str,
+        scheme: Named<Scheme>,
         shingle: &str,
         k: usize,
-        normalize: &str,
+        normalize: Named<Normalize>,
     ) -> PyResult<Self> {
-        let shingler = Shingler::new(shingle, k, normalize).map_err(to_pyerr)?;
-        let scheme = Scheme::parse(scheme).map_err(to_pyerr)?;
+        let shingler = ShingleKind::parse(shingle, k)
+            .and_then(|kind| Shingler::typed(kind, normalize.0))
+            .map_err(to_pyerr)?;
         Ok(MinHasherCore {
-            inner: MinHasher::new(num_perm, seed, scheme, shingler).map_err(to_pyerr)?,
+            inner: MinHasher::new(num_perm, seed, scheme.0, shingler).map_err(to_pyerr)?,
         })
     }
 
@@ -302,25 +303,27 @@ pub struct DedupConfig {
 #[pymethods]
 impl DedupConfig {
     #[new]
-    #[pyo3(signature = (threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep, cluster="greedy"))]
+    #[pyo3(signature = (threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep, cluster))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         threshold: f64,
         num_perm: usize,
         seed: u64,
-        scheme: &str,
+        scheme: Named<Scheme>,
         shingle: &str,
         k: usize,
-        normalize: &str,
+        normalize: Named<Normalize>,
         bands: Option<usize>,
         rows: Option<usize>,
-        verify: &str,
-        keep: &str,
-        cluster: &str,
+        verify: Named<Verify>,
+        keep: Named<Keep>,
+        cluster: Named<Cluster>,
     ) -> PyResult<Self> {
+        let shingler = ShingleKind::parse(shingle, k)
+            .and_then(|kind| Shingler::typed(kind, normalize.0))
+            .map_err(to_pyerr)?;
         let inner = Config::new(
-            threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep,
-            cluster,
+            threshold, num_perm, seed, scheme.0, shingler, bands, rows, verify.0, keep.0, cluster.0,
         )
         .map_err(to_pyerr)?;
         Ok(DedupConfig { inner })
