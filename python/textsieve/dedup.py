@@ -37,6 +37,7 @@ __all__ = [
     "PAIR_DTYPE",
     "DedupIndex",
     "DedupResult",
+    "DedupSettings",
     "MinHasher",
     "dedup",
     "jaccard",
@@ -330,6 +331,74 @@ def component_warnings(cluster: Any, similarity: Any, threshold: float) -> dict[
     }
 
 
+@dataclass(frozen=True)
+class DedupSettings:
+    """Every setting that decides a dedup result, validated once, here: a wrong value is a
+    :class:`~textsieve.TextsieveError` (or ``TypeError``) naming the setting. ``bands`` and
+    ``rows`` are filled in (chosen for recall when not given). The same object drives
+    :func:`dedup`, :class:`DedupIndex`, the local engine and the Dask engine.
+
+    >>> s = DedupSettings(threshold=0.8)
+    >>> (s.bands, s.rows, s.cluster)
+    (21, 6, 'greedy')
+    """
+
+    threshold: float = 0.8
+    num_perm: int = 128
+    seed: int = 1
+    scheme: str = "native"
+    shingle: str = "char"
+    k: int = 5
+    normalize: str = "default"
+    bands: int | None = None
+    rows: int | None = None
+    verify: str = "exact"
+    keep: str = "first"
+    cluster: str = "greedy"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("cluster", CLUSTERS), ("scheme", SCHEMES)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise TextsieveError(
+                    f"{name}: expected one of {', '.join(map(repr, allowed))}, got {value!r}"
+                )
+        checked = {
+            "threshold": _check_threshold(self.threshold),
+            "num_perm": _check_int(self.num_perm, "num_perm"),
+            "seed": _check_seed(self.seed, self.scheme),
+            "k": _check_int(self.k, "k"),
+            "bands": _check_int(self.bands, "bands", optional=True),
+            "rows": _check_int(self.rows, "rows", optional=True),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+        # the core checks the rest (names, bands x rows) and chooses bands and rows
+        core = self.config()
+        object.__setattr__(self, "bands", core.bands)
+        object.__setattr__(self, "rows", core.rows)
+
+    def config(self) -> Any:
+        """The core's settings object (``_core.DedupConfig``)."""
+        return _core.DedupConfig(
+            self.threshold,
+            self.num_perm,
+            self.seed,
+            self.scheme,
+            self.shingle,
+            self.k,
+            self.normalize,
+            self.bands,
+            self.rows,
+            self.verify,
+            self.keep,
+            self.cluster,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
 def _settings(
     threshold: Any,
     num_perm: Any,
@@ -344,45 +413,15 @@ def _settings(
     keep: str,
     cluster: str = "greedy",
 ) -> dict[str, Any]:
-    if cluster not in CLUSTERS:
-        raise TextsieveError(
-            f"cluster: expected one of {', '.join(map(repr, CLUSTERS))}, got {cluster!r}"
-        )
-    if scheme not in SCHEMES:
-        raise TextsieveError(
-            f"scheme: expected one of {', '.join(map(repr, SCHEMES))}, got {scheme!r}"
-        )
-    return {
-        "threshold": _check_threshold(threshold),
-        "num_perm": _check_int(num_perm, "num_perm"),
-        "seed": _check_seed(seed, scheme),
-        "scheme": scheme,
-        "shingle": shingle,
-        "k": _check_int(k, "k"),
-        "normalize": normalize,
-        "bands": _check_int(bands, "bands", optional=True),
-        "rows": _check_int(rows, "rows", optional=True),
-        "verify": verify,
-        "keep": keep,
-        "cluster": cluster,
-    }
+    """:class:`DedupSettings` as a dict (for the Dask engine's job files)."""
+    return DedupSettings(
+        threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep, cluster
+    ).as_dict()
 
 
 def _config(s: dict[str, Any]) -> Any:
-    return _core.DedupConfig(
-        s["threshold"],
-        s["num_perm"],
-        s["seed"],
-        s["scheme"],
-        s["shingle"],
-        s["k"],
-        s["normalize"],
-        s["bands"],
-        s["rows"],
-        s["verify"],
-        s["keep"],
-        s["cluster"],
-    )
+    names = DedupSettings.__dataclass_fields__
+    return DedupSettings(**{k: v for k, v in s.items() if k in names}).config()
 
 
 def _columns(texts: Any) -> Iterable[Any]:
@@ -481,14 +520,13 @@ def dedup(
     >>> r.keep.tolist(), r.empty.tolist(), r.pairs.tolist()
     ([True, False, True, True], [False, False, True, False], [(0, 1, 0.8181818181818182)])
     """
-    settings = _settings(
+    s = DedupSettings(
         threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep, cluster
     )
+    settings = s.as_dict()
     threads = _check_int(num_threads, "num_threads", optional=True)
-    config = _config(settings)
-    settings["bands"], settings["rows"] = config.bands, config.rows
     all_pairs = bool(all_pairs)
-    run = _core.DedupRun(config, all_pairs)
+    run = _core.DedupRun(s.config(), all_pairs)
     t0 = time.perf_counter()
     done_docs = done_bytes = 0
     for chunk in _chunks(texts, nulls):
@@ -549,11 +587,10 @@ class DedupIndex:
         keep: str = "first",
         num_threads: int | None = None,
     ) -> None:
-        settings = _settings(
+        settings = DedupSettings(
             threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep
         )
-        config = _config(settings)
-        self._core = _core.IndexCore(config)
+        self._core = _core.IndexCore(settings.config())
         self._ids: list[Any] = []
         self.num_threads = _check_int(num_threads, "num_threads", optional=True)
 

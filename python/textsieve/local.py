@@ -25,7 +25,7 @@ import numpy as np
 
 from textsieve import _core
 from textsieve._progress import Progress
-from textsieve.dedup import _config, _settings, component_warnings
+from textsieve.dedup import DedupSettings, component_warnings
 from textsieve.io import CorpusReader, atomic_write, to_jsonable
 from textsieve.pipeline import (
     OUTPUT_FILES,
@@ -87,14 +87,8 @@ def read_ahead(it: Iterator[T], depth: int = 2) -> Iterator[T]:
 def dedup_local(
     make_reader: Callable[[], CorpusReader],
     outdir: str,
+    settings: DedupSettings,
     *,
-    threshold: float = 0.8,
-    num_perm: int = 128,
-    seed: int = 1,
-    shingle: str = "char",
-    k: int = 5,
-    keep: str = "first",
-    cluster: str = "greedy",
     all_pairs: bool = False,
     num_threads: int | None = None,
     text_field: str = "text",
@@ -109,13 +103,8 @@ def dedup_local(
     when the rule cannot decide as it reads. ``stats.json`` is written last, so an OUTDIR with
     it holds one complete run; ``parameters`` are added to its ``parameters``."""
     t_start = time.perf_counter()
-    settings = _settings(
-        threshold, num_perm, seed, "native", shingle, k, "default", None, None, "exact", keep,
-        cluster,
-    )  # fmt: skip
-    config = _config(settings)
-    settings["bands"], settings["rows"] = config.bands, config.rows
-    run = _core.DedupRun(config, bool(all_pairs), spill_dir=outdir, store_all=True)
+    threshold = settings.threshold
+    run = _core.DedupRun(settings.config(), bool(all_pairs), spill_dir=outdir, store_all=True)
     paths = {name: os.path.join(outdir, name) for name in OUTPUT_FILES}
     ids = IdStore()
     dup = array("q")
@@ -169,7 +158,7 @@ def dedup_local(
         if all_pairs:
             out.write_all_pairs(res["pair_i"], res["pair_j"], res["pair_jaccard"], ids.__getitem__)
     stats = _stats(
-        reader, res, n, duplicate_of, similarity, settings, ids, run, paths, outdir,
+        reader, res, n, duplicate_of, similarity, settings.as_dict(), ids, run, paths, outdir,
         inputs or [], threshold, all_pairs, text_field, id_field,
         {"read": t_read, "feed": t_feed, "finish": t_finish, "start": t_start, "write0": t_write0},
     )  # fmt: skip

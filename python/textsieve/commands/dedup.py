@@ -298,11 +298,10 @@ def run(args: argparse.Namespace) -> int:
 
         return run_command(args, inputs, outdir, doc_per_file, glob, on_error, exclude)
 
+    from textsieve.dedup import DedupSettings
     from textsieve.local import dedup_local
 
-    stats, extra = dedup_local(
-        make_reader,
-        outdir,
+    settings = DedupSettings(
         threshold=args.threshold,
         num_perm=args.num_perm,
         seed=args.seed,
@@ -310,6 +309,11 @@ def run(args: argparse.Namespace) -> int:
         k=k,
         keep=args.keep,
         cluster=args.cluster,
+    )
+    stats, extra = dedup_local(
+        make_reader,
+        outdir,
+        settings,
         all_pairs=args.all_pairs,
         num_threads=args.threads,
         text_field=args.text_field,
