@@ -547,3 +547,23 @@ def test_report_bins() -> None:
     assert cluster_size_bins([1, 2, 2, 5]) == (["2", "5"], [2, 1])
     labels, counts = cluster_size_bins(range(2, 100), max_bars=5)
     assert sum(counts) == 98 and labels[0] == "2" and labels[-1] == "65-128"
+
+
+@needs_dedup
+def test_rerun_replaces_the_whole_output_set(tmp_path: Path) -> None:
+    records, _ = make_corpus(5)
+    src = tmp_path / "c.jsonl"
+    write_jsonl_bytes(src, records)
+    out = tmp_path / "o"
+    assert cli(src, "-o", out, "-q") == 0
+    first = {name: (out / name).read_bytes() for name in OUTPUTS}
+    # a killed run's temporaries, and a run with other settings into the same folder
+    stale = out / ".kept.jsonl.999.deadbeef.tmp"
+    stale.write_bytes(b"half a file")
+    assert cli(src, "-o", out, "-q", "--threshold", "0.95") == 0
+    assert not stale.exists()
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert stats["parameters"]["threshold"] == 0.95
+    kept = (out / "kept.jsonl").read_bytes().splitlines()
+    assert len(kept) == stats["n_kept"] >= json.loads(first["stats.json"])["n_kept"]

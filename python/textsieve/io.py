@@ -33,7 +33,7 @@ import io
 import json
 import math
 import os
-import tempfile
+import secrets
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -515,10 +515,18 @@ def read_corpus(
 # Writing
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def temp_path(path: str | os.PathLike[str]) -> Path:
+    """A fresh hidden temporary name beside ``path`` (``.NAME.PID.RANDOM.tmp``)."""
+    path = Path(path)
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+def open_new(tmp: Path, mode: str = "w", encoding: str | None = "utf-8") -> IO:
+    """Create ``tmp`` (which must not exist) with the mode a plain ``open()`` would give it."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    if "b" in mode:
+        return os.fdopen(fd, mode)
+    return os.fdopen(fd, mode, encoding=encoding, newline="")
 
 
 @contextlib.contextmanager
@@ -528,15 +536,10 @@ def atomic_write(
     """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the name is known before the file exists, so an interrupt at any point can remove it
+    tmp = temp_path(path)
     try:
-        # mkstemp creates the file private (0600); give it the mode a plain open() would.
-        os.chmod(tmp, 0o666 & ~_umask())
-        if "b" in mode:
-            fh: IO = os.fdopen(fd, mode)
-        else:
-            fh = os.fdopen(fd, mode, encoding=encoding, newline="")
-        with fh:
+        with open_new(tmp, mode, encoding) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -26,11 +26,12 @@ import numpy as np
 from textsieve import _core
 from textsieve._progress import Progress
 from textsieve.dedup import DedupSettings, component_warnings
-from textsieve.io import CorpusReader, atomic_write, to_jsonable
+from textsieve.io import CorpusReader, to_jsonable
 from textsieve.pipeline import (
     OUTPUT_FILES,
     IdStore,
     Outputs,
+    OutputSet,
     chunks,
     cluster_sizes,
     largest_clusters,
@@ -96,23 +97,26 @@ def dedup_local(
     inputs: list[str] | None = None,
     show_progress: bool | None = None,
     parameters: dict[str, Any] | None = None,
+    last: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Dedup the corpus ``make_reader()`` yields into ``outdir``; returns ``(stats, extra)``,
     ``extra`` holding what a caller may show: ``ids`` (an :class:`IdStore`) and the removal
     arrays ``duplicate_of`` / ``similarity``. ``make_reader`` is called again for a second pass
-    when the rule cannot decide as it reads. ``stats.json`` is written last, so an OUTDIR with
-    it holds one complete run; ``parameters`` are added to its ``parameters``."""
+    when the rule cannot decide as it reads. The outputs are renamed into place together at the
+    end, ``stats.json`` last, so an OUTDIR with it holds one complete run; ``parameters`` are
+    added to its ``parameters``. ``last``: the process ends after this call (the command line),
+    so Ctrl-C stays ignored once the outputs are in place."""
     t_start = time.perf_counter()
     threshold = settings.threshold
     run = _core.DedupRun(settings.config(), bool(all_pairs), spill_dir=outdir, store_all=True)
-    paths = {name: os.path.join(outdir, name) for name in OUTPUT_FILES}
     ids = IdStore()
     dup = array("q")
     sim = array("d")
     reader = make_reader()
     t_read = t_feed = 0.0
     bar_opts: dict[str, Any] = {"unit": "docs", "enabled": show_progress}
-    with Outputs(paths, text_field=text_field, id_field=id_field, all_pairs=all_pairs) as out:
+    with OutputSet(outdir) as files:
+        out = Outputs(files, text_field=text_field, id_field=id_field, all_pairs=all_pairs)
         desc = "dedup" if run.streaming else "reading and signing"
         with Progress(desc=desc, **bar_opts) as bar:
             n = 0
@@ -157,15 +161,17 @@ def dedup_local(
                 raise RuntimeError(f"the second read of the inputs gave {m} documents, not {n}")
         if all_pairs:
             out.write_all_pairs(res["pair_i"], res["pair_j"], res["pair_jaccard"], ids.__getitem__)
-    stats = _stats(
-        reader, res, n, duplicate_of, similarity, settings.as_dict(), ids, run, paths, outdir,
-        inputs or [], threshold, all_pairs, text_field, id_field,
-        {"read": t_read, "feed": t_feed, "finish": t_finish, "start": t_start, "write0": t_write0},
-    )  # fmt: skip
-    stats["parameters"].update(parameters or {})
-    with atomic_write(paths["stats.json"], "w") as fh:
+        stats = _stats(
+            reader, res, n, duplicate_of, similarity, settings.as_dict(), ids, run, files, outdir,
+            inputs or [], threshold, all_pairs, text_field, id_field,
+            {"read": t_read, "feed": t_feed, "finish": t_finish, "start": t_start,
+             "write0": t_write0},
+        )  # fmt: skip
+        stats["parameters"].update(parameters or {})
+        fh = files.open("stats.json")
         json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
         fh.write("\n")
+        files.commit(last=last)
     return stats, {"ids": ids, "duplicate_of": duplicate_of, "similarity": similarity}
 
 
@@ -178,7 +184,7 @@ def _stats(
     settings: dict[str, Any],
     ids: IdStore,
     run: Any,
-    paths: dict[str, str],
+    files: OutputSet,
     outdir: str,
     inputs: list[str],
     threshold: float,
@@ -224,7 +230,7 @@ def _stats(
     }
     shown = largest_clusters(duplicate_of, similarity, ids.__getitem__, run.text)
     write_report(
-        paths["report.html"],
+        files.open("report.html"),
         similarities=similarity[removed],
         duplicate_of=duplicate_of,
         shown=shown,
@@ -291,5 +297,5 @@ def _stats(
             **{k: v for k, v in extra.items() if k != "warnings"},
         },
         "outdir": os.path.abspath(outdir),
-        "outputs": {name: os.path.abspath(p) for name, p in paths.items()},
+        "outputs": {name: os.path.abspath(files.path(name)) for name in OUTPUT_FILES},
     }

@@ -18,17 +18,22 @@ prints with :func:`print_summary`.
 from __future__ import annotations
 
 import contextlib
+import glob
 import heapq
 import math
+import os
+import signal
+import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from json.encoder import encode_basestring as _encode_str
 from json.encoder import encode_basestring_ascii as _encode_str_ascii
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from textsieve.io import Record, atomic_write, record_json_line
+from textsieve.io import Record, open_new, record_json_line, temp_path
 
 OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
 REPORT_CLUSTERS = 12
@@ -72,29 +77,89 @@ class IdStore:
         return self._buf[start : self._ends[i]].decode("utf-8", "surrogatepass")
 
 
-class Outputs:
-    """``kept.jsonl``, ``removed.jsonl`` and ``pairs.jsonl`` of OUTDIR, written chunk by chunk as
-    decisions arrive (each atomically: they appear when the block ends without an error)."""
+class OutputSet:
+    """The output files of one run in OUTDIR, written as hidden temporaries and renamed into place
+    together by :meth:`commit`, which Ctrl-C does not stop; ``stats.json`` goes last,
+    so it marks a complete run, and a previous run's ``stats.json`` is removed first, so one run's
+    stats never sit beside another run's files. Leaving the block without a commit removes the
+    temporaries; entering it removes those that killed runs left behind."""
 
-    def __init__(
-        self, paths: dict[str, str], *, text_field: str, id_field: str | None, all_pairs: bool
-    ) -> None:
-        self.paths = paths
-        self.text_field, self.id_field, self.all_pairs = text_field, id_field, all_pairs
-        self.n_kept = self.n_removed = self.n_pairs = 0
-        self._stack = contextlib.ExitStack()
-        self._kept: IO[bytes]
-        self._removed: IO[str]
-        self._pairs: IO[str]
+    def __init__(self, outdir: str, names: Sequence[str] = OUTPUT_FILES) -> None:
+        self.outdir, self.names = outdir, tuple(names)
+        self._tmp: dict[str, Path] = {}
+        self._open: list[IO[Any]] = []
 
-    def __enter__(self) -> Outputs:
-        self._kept = self._stack.enter_context(atomic_write(self.paths["kept.jsonl"], "wb"))
-        self._removed = self._stack.enter_context(atomic_write(self.paths["removed.jsonl"]))
-        self._pairs = self._stack.enter_context(atomic_write(self.paths["pairs.jsonl"]))
+    def path(self, name: str) -> str:
+        return os.path.join(self.outdir, name)
+
+    def __enter__(self) -> OutputSet:
+        os.makedirs(self.outdir, exist_ok=True)
+        for name in self.names:
+            for stale in glob.glob(os.path.join(glob.escape(self.outdir), f".{name}.*.tmp")):
+                with contextlib.suppress(OSError):
+                    os.unlink(stale)
         return self
 
+    def open(self, name: str, mode: str = "w") -> IO[Any]:
+        """The temporary file that becomes ``name`` (closed by :meth:`commit`)."""
+        tmp = temp_path(self.path(name))
+        self._tmp[name] = tmp
+        fh = open_new(tmp, mode)
+        self._open.append(fh)
+        return fh
+
+    def commit(self, *, last: bool = False) -> None:
+        """Rename every file into place. ``last``: the process ends right after (the command
+        line), so Ctrl-C stays ignored: a run whose outputs are in place has finished."""
+        for fh in self._open:
+            if not fh.closed:
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+        order = [n for n in self.names if n in self._tmp and n != "stats.json"]
+        with _sigint_held(keep=last):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path("stats.json"))
+            for name in order + (["stats.json"] if "stats.json" in self._tmp else []):
+                os.replace(self._tmp.pop(name), self.path(name))
+
     def __exit__(self, *exc: Any) -> None:
-        self._stack.__exit__(*exc)
+        for fh in self._open:
+            with contextlib.suppress(OSError):
+                fh.close()
+        for tmp in self._tmp.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _sigint_held(keep: bool = False) -> Iterator[None]:
+    """Ctrl-C is ignored inside the block (and after it with ``keep``): the renames of a commit
+    are the point of no return, so a Ctrl-C there comes too late and the run completes (main
+    thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        if not keep:
+            signal.signal(signal.SIGINT, old)
+
+
+class Outputs:
+    """``kept.jsonl``, ``removed.jsonl`` and ``pairs.jsonl`` of an :class:`OutputSet`, written
+    chunk by chunk as decisions arrive."""
+
+    def __init__(
+        self, files: OutputSet, *, text_field: str, id_field: str | None, all_pairs: bool
+    ) -> None:
+        self.text_field, self.id_field, self.all_pairs = text_field, id_field, all_pairs
+        self.n_kept = self.n_removed = self.n_pairs = 0
+        self._kept: IO[bytes] = files.open("kept.jsonl", "wb")
+        self._removed: IO[str] = files.open("removed.jsonl")
+        self._pairs: IO[str] = files.open("pairs.jsonl")
 
     def write(
         self,
@@ -196,7 +261,7 @@ def largest_clusters(
 
 
 def write_report(
-    path: str,
+    fh: IO[str],
     *,
     similarities: np.ndarray,
     duplicate_of: np.ndarray,
@@ -207,11 +272,10 @@ def write_report(
     warnings: Sequence[str] = (),
     below_threshold: Sequence[tuple[str, str, float]] = (),
 ) -> None:
-    from textsieve.report import write_report as _write
+    from textsieve.report import render_report
 
     _, sizes = cluster_sizes(duplicate_of)
-    _write(
-        path,
+    page = render_report(
         similarities=similarities,
         cluster_sizes=sizes.tolist(),
         clusters=shown,
@@ -222,6 +286,7 @@ def write_report(
         subtitle=", ".join(inputs[:3])
         + (f" and {len(inputs) - 3} more" if len(inputs) > 3 else ""),
     )
+    fh.write(page)
 
 
 def _pct(part: int, whole: int) -> str:

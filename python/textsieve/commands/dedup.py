@@ -328,6 +328,7 @@ def run(args: argparse.Namespace) -> int:
             "engine": args.engine,
             "threads": args.threads,
         },
+        last=True,
     )
     ids = extra["ids"]
     dup = extra["duplicate_of"]
