@@ -93,16 +93,16 @@ def main() -> None:
     print(f"{len(lo):,} edges, {n_docs:,} documents, {args.parts} partitions", file=sys.stderr)
     lengths = rng.integers(100, 2000, n_docs)
 
-    def fresh(name: str) -> str:
-        work = os.path.join(root, name)
+    def fresh(name: str) -> d.WorkDir:
+        work = d.WorkDir(os.path.join(root, name))
         for a in range(args.parts):
             sel = owner == a
             d._save_npz(
-                d._p(work, "pairs", f"part-{a:05d}.npz"),
+                work.part("pairs", a),
                 i=lo[sel], j=hi[sel], jaccard=np.full(int(sel.sum()), 0.9),
             )  # fmt: skip
             end = offsets[a + 1] if a + 1 < args.parts else n_docs
-            d._save_npz(d._p(work, "sign", f"part-{a:05d}.npz"), lengths=lengths[offsets[a] : end])
+            d._save_npz(work.part("sign", a), lengths=lengths[offsets[a] : end])
         return work
 
     rows = []
@@ -110,14 +110,18 @@ def main() -> None:
     for shard_edges in [None, *args.shard_edges]:
         name = "memory" if shard_edges is None else f"lss-{shard_edges}"
         work = fresh(name)
-        ctx = {
-            "work": work,
-            "parts": [{}] * args.parts,
-            "offsets": offsets.tolist(),
-            "settings": {"keep": args.keep},
-            "components_max_edges": len(lo) if shard_edges is None else 0,
-            "components_shard_edges": shard_edges or 1,
-        }
+        job = d.Job(
+            work=work,
+            cwd=os.getcwd(),
+            parts=({},) * args.parts,
+            reader={},
+            settings={"keep": args.keep, "cluster": "components"},
+            num_threads=1,
+            n_shards=1,
+            components_max_edges=len(lo) if shard_edges is None else 0,
+            components_shard_edges=shard_edges or 1,
+            offsets=tuple(offsets.tolist()),
+        )
         # a fresh cluster per run: the peak RSS is each worker process's since it started
         with (
             LocalCluster(
@@ -128,14 +132,13 @@ def main() -> None:
             ) as cluster,
             Client(cluster) as client,
         ):
-            runner = d._Runner(client, ctx, None)
+            runner = d._Runner(client, job, None)
             t0 = time.perf_counter()
-            comp = d._components(runner, ctx, len(lo), runner.run)
+            comp = d._components(runner, len(lo), runner.run)
             secs = time.perf_counter() - t0
             peak = max(client.run(_vm_hwm_mb).values())
         got = {
-            f: dict(np.load(os.path.join(work, "comp", f)))
-            for f in sorted(os.listdir(os.path.join(work, "comp")))
+            f: dict(np.load(work.path("comp", f))) for f in sorted(os.listdir(work.path("comp")))
         }
         if want is None:
             want = got

@@ -294,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
 
     _prepare_outdir(outdir, [f.path for f in make_reader().inputs])
     if args.engine == "dask":
-        from textsieve.distributed import run_command
+        from textsieve.dask import run_command
 
         return run_command(args, inputs, outdir, doc_per_file, glob, on_error, exclude)
 

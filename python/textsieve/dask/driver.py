@@ -1,0 +1,734 @@
+"""The driver of the Dask engine: :func:`dedup_dask` plans the partitions, runs the stages as
+Dask tasks (:class:`_Runner`, :func:`_run_task`), then concatenates the partitions' outputs and
+writes ``stats.json`` and ``report.html``; :func:`run_command` is ``textsieve dedup --engine
+dask``. How it works: :mod:`textsieve.dask`."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+import textsieve.io as _io
+from textsieve.dask.components import (
+    COMPONENTS_IN_MEMORY_MAX_EDGES,
+    COMPONENTS_SHARD_EDGES,
+    _components,
+    _stage_cc_clusters,
+    _stage_cc_init,
+    _stage_cc_large,
+    _stage_cc_lengths,
+    _stage_cc_parts,
+    _stage_cc_reps,
+    _stage_cc_roots,
+    _stage_cc_small,
+    _stage_components,
+)
+from textsieve.dask.kernels import _part_of
+from textsieve.dask.plan import DEFAULT_PARTITION_BYTES, _plan_partitions
+from textsieve.dask.stages import (
+    STAGES,
+    Job,
+    _stage_bucket,
+    _stage_copies,
+    _stage_edges,
+    _stage_fetch,
+    _stage_lines,
+    _stage_pairs,
+    _stage_scatter,
+    _stage_sign,
+    _stage_snippets,
+    _stage_verify,
+    _stage_write,
+)
+from textsieve.dask.workdir import _WORK_VERSION, WorkDir, _load_json, _load_npz, _save_json
+from textsieve.dedup import _config, _settings
+from textsieve.errors import TextsieveError
+from textsieve.io import InputFile, atomic_write, expand_inputs, to_jsonable
+
+OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
+REPORT_CLUSTERS = 12
+REPORT_MEMBERS = 4
+
+
+# --------------------------------------------------------------------------------------------
+# Tasks: what a worker runs
+
+
+_STAGE_FUNCS: dict[str, Callable[..., dict[str, Any]]] = {
+    "lines": _stage_lines,
+    "sign": _stage_sign,
+    "copies": _stage_copies,
+    "scatter": _stage_scatter,
+    "bucket": _stage_bucket,
+    "edges": _stage_edges,
+    "fetch": lambda job, i: _stage_fetch(job, i, "r1"),
+    "verify": _stage_verify,
+    "pairs": _stage_pairs,
+    "components": _stage_components,
+    "fetch2": lambda job, i: _stage_fetch(job, i, "r2"),
+    "write": _stage_write,
+    # the distributed components (run by `_components` instead of "components" above the size
+    # limit); "-rNNN" in a stage's name is the round, passed on
+    "components-init": _stage_cc_init,
+    "components-large": _stage_cc_large,
+    "components-small": _stage_cc_small,
+    "components-roots": _stage_cc_roots,
+    "components-lengths": _stage_cc_lengths,
+    "components-reps": _stage_cc_reps,
+    "components-parts": _stage_cc_parts,
+    "components-clusters": _stage_cc_clusters,
+}
+
+
+def _call_stage(stage: str, job: Job, idx: int) -> dict[str, Any]:
+    """Run task ``idx`` of ``stage``; a name ending in ``-rNNN`` is a round of a stage."""
+    m = re.fullmatch(r"(.+)-r(\d+)", stage)
+    if m:
+        return _STAGE_FUNCS[m.group(1)](job, idx, int(m.group(2)))
+    return _STAGE_FUNCS[stage](job, idx)
+
+
+def _run_task(stage: str, idx: int, job: Job) -> dict[str, Any]:
+    """Run one task unless its marker says it is done; the marker (written last, atomically)
+    holds the task's summary."""
+    marker = job.work.marker(stage, idx)
+    if os.path.exists(marker):
+        return _load_json(marker)
+    import resource
+
+    t0 = time.perf_counter()
+    try:
+        out = _call_stage(stage, job, idx)
+    except TextsieveError as exc:
+        # MalformedRecordError and friends do not survive pickling; the message is what counts
+        raise TextsieveError(str(exc)) from None
+    out["task_seconds"] = time.perf_counter() - t0
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["pid"] = os.getpid()
+    _save_json(marker, out)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The driver
+
+
+def _fingerprint(
+    settings: dict[str, Any],
+    reader: dict[str, Any],
+    files: list[InputFile],
+    partition_bytes: int,
+    n_shards: int | None,
+) -> str:
+    stat = []
+    for f in files:
+        st = os.stat(f.path)
+        stat.append([os.path.abspath(f.path), f.format, f.compression, st.st_size, st.st_mtime_ns])
+    blob = json.dumps(
+        [_WORK_VERSION, settings, reader, stat, partition_bytes, n_shards],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class _Runner:
+    """Submits a stage's tasks (skipping those whose marker exists) and gathers their summaries
+    in order; the first failure in partition order is raised."""
+
+    def __init__(self, client: Any, job: Job, log: Callable[[str], Any] | None) -> None:
+        self.client = client
+        #: what the tasks get; the driver and the components stage replace it as they learn more
+        self.job = job
+        self.log = log
+        self.report: dict[str, dict[str, Any]] = {}
+
+    def run(self, stage: str, indices: Iterable[int]) -> dict[int, dict[str, Any]]:
+        t0 = time.perf_counter()
+        scattered = self.client.scatter([self.job], broadcast=True, hash=False)[0]
+        futures: dict[int, Any] = {}
+        results: dict[int, dict[str, Any]] = {}
+        for i in indices:
+            m = self.job.work.marker(stage, i)
+            if os.path.exists(m):
+                results[i] = _load_json(m)
+            else:
+                futures[i] = self.client.submit(
+                    _run_task,
+                    stage,
+                    i,
+                    scattered,
+                    pure=False,
+                    key=f"textsieve-{stage}-{i}-{time.time_ns()}",
+                )
+        if futures:
+            from distributed import wait
+
+            wait(list(futures.values()))
+            for i, f in futures.items():
+                results[i] = f.result()
+        secs = time.perf_counter() - t0
+        self.report[stage] = {
+            "tasks": len(results),
+            "ran": len(futures),
+            "skipped": len(results) - len(futures),
+            "seconds": round(secs, 4),
+        }
+        if self.log:
+            self.log(
+                f"{stage}: {len(futures)} task(s) run, {len(results) - len(futures)} already done, {secs:.2f}s"
+            )
+        return results
+
+
+def _concat(parts: Sequence[str], target: str) -> None:
+    with atomic_write(target, "wb") as out:
+        for f in parts:
+            with open(f, "rb") as fh:
+                shutil.copyfileobj(fh, out, 1 << 20)
+
+
+def dedup_dask(
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    processes: bool = True,
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    seed: int = 1,
+    scheme: str = "native",
+    shingle: str = "char",
+    k: int = 5,
+    normalize: str = "default",
+    bands: int | None = None,
+    rows: int | None = None,
+    verify: str = "exact",
+    keep: str = "first",
+    cluster: str = "greedy",
+    all_pairs: bool = False,
+    num_threads: int = 1,
+    text_field: str = "text",
+    id_field: str | None = "id",
+    doc_per_file: bool = False,
+    on_error: str = "stop",
+    format: str = "auto",
+    glob: str | None = None,
+    exclude_dirs: Sequence[str] = (),
+    partition_bytes: int = DEFAULT_PARTITION_BYTES,
+    n_shards: int | None = None,
+    components_max_edges: int = COMPONENTS_IN_MEMORY_MAX_EDGES,
+    components_shard_edges: int = COMPONENTS_SHARD_EDGES,
+    merge: bool = True,
+    stop_after: str | None = None,
+    client: Any = None,
+    log: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """Dedup the corpus in ``inputs`` on Dask and write the outputs of ``textsieve dedup`` to
+    ``output_dir``; returns the stats (also written to ``stats.json``).
+
+    With no ``scheduler`` (address such as ``"tcp://10.0.0.5:8786"``) and no ``client``, a
+    ``distributed.LocalCluster`` of ``n_workers`` workers (processes, or threads with
+    ``processes=False``; one thread each, the Rust kernels use ``num_threads``) is started and
+    closed again. Workers must see ``inputs`` and ``output_dir`` at the same paths (a shared
+    filesystem on a real cluster).
+
+    The options are those of :func:`textsieve.dedup` and :class:`textsieve.io.CorpusReader`, and
+    the result is the same: same kept documents, clusters, pairs and similarities. Intermediate
+    files go to ``output_dir/_work``; a rerun with the same inputs and options skips every task
+    that finished (``stop_after`` stops after the named stage of :data:`STAGES`). Each partition
+    holds at most ``partition_bytes`` of a splittable file; ``n_shards`` bucket shards (default:
+    one per partition). The verified pairs' connected components run in one task, in memory, up
+    to ``components_max_edges`` pairs, and above that as distributed large-star/small-star rounds
+    over shards of ``components_shard_edges`` pairs. ``merge=False`` leaves ``kept/``, ``removed/`` and ``pairs/`` as one file
+    per partition instead of concatenating them.
+    """
+    t_start = time.perf_counter()
+    settings = _settings(
+        threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep, cluster
+    )
+    settings["all_pairs"] = bool(all_pairs)
+    if verify not in ("exact", "minhash"):
+        raise TextsieveError(f"verify: expected 'exact' or 'minhash', got {verify!r}")
+    if keep not in ("first", "longest"):
+        raise TextsieveError(f"keep: expected 'first' or 'longest', got {keep!r}")
+    cfg = _config(settings)
+    settings["bands"], settings["rows"] = cfg.bands, cfg.rows
+    if stop_after is not None and stop_after not in STAGES:
+        raise TextsieveError(f"stop_after: expected one of {', '.join(STAGES)}, got {stop_after!r}")
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    inputs = [os.fspath(x) for x in inputs]
+    reader_opts = {
+        "text_field": text_field,
+        "id_field": id_field,
+        "doc_per_file": doc_per_file,
+        "on_error": on_error,
+        "format": format,
+    }
+    files = expand_inputs(
+        inputs, doc_per_file=doc_per_file, format=format, glob=glob, exclude_dirs=exclude_dirs
+    )
+    outdir = os.path.abspath(os.fspath(output_dir))
+    work = WorkDir(os.path.join(outdir, "_work"))
+    fp = _fingerprint(settings, reader_opts, files, partition_bytes, n_shards)
+    plan_path = work.path("plan.json")
+    plan = _load_json(plan_path) if os.path.exists(plan_path) else None
+    if plan is None or plan.get("fingerprint") != fp:
+        shutil.rmtree(work.root, ignore_errors=True)  # other inputs or options: start afresh
+        parts = _plan_partitions(files, partition_bytes)
+        plan = {"fingerprint": fp, "parts": parts}
+        _save_json(plan_path, plan)
+    parts = plan["parts"]
+    n_parts = len(parts)
+    job = Job(
+        work=work,
+        cwd=os.getcwd(),
+        parts=tuple(parts),
+        reader=reader_opts,
+        settings=settings,
+        num_threads=num_threads,
+        n_shards=n_shards or max(1, n_parts),
+        components_max_edges=components_max_edges,
+        components_shard_edges=components_shard_edges,
+        line_base=(0,) * n_parts,
+        offsets=(0,) * n_parts,
+        counts=(0,) * n_parts,
+    )
+
+    own_client = own_cluster = None
+    if client is None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise TextsieveError(
+                "the Dask engine needs Dask: pip install textsieve[dask]"
+            ) from None
+        if scheduler:
+            client = own_client = Client(scheduler)
+        else:
+            own_cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=processes,
+                dashboard_address=None,
+                silence_logs=40,
+            )
+            client = own_client = Client(own_cluster)
+    try:
+        runner = _Runner(client, job, log)
+        stats = _drive(runner, files, inputs, outdir, stop_after, merge, t_start)
+        if stats is not None:
+            stats["parameters"]["scheduler"] = scheduler or (
+                "client" if own_client is None else "LocalCluster"
+            )
+    finally:
+        if own_client is not None:
+            own_client.close()
+        if own_cluster is not None:
+            own_cluster.close()
+    return stats if stats is not None else {"stopped_after": stop_after, "stages": runner.report}
+
+
+def _worker_peaks(client: Any) -> dict[str, float]:
+    def peak() -> float:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    try:
+        return {addr: round(mb, 1) for addr, mb in client.run(peak).items()}
+    except Exception:  # a client without workers it can reach
+        return {}
+
+
+def _drive(
+    runner: _Runner,
+    files: list[InputFile],
+    inputs: list[str],
+    outdir: str,
+    stop_after: str | None,
+    merge: bool,
+    t_start: float,
+) -> dict[str, Any] | None:
+    """Run the stages, then write the outputs and return the stats (None after ``stop_after``).
+    ``runner.job`` is the run's :class:`~textsieve.dask.stages.Job`; it learns the line bases,
+    then the document numbers, on the way."""
+    job = runner.job
+    work, parts, s = job.work, job.parts, job.settings
+    n_parts = len(parts)
+    everything = range(n_parts)
+    stage_t: dict[str, float] = {}
+
+    def stage(name: str, idx: Iterable[int]) -> dict[int, dict[str, Any]] | None:
+        t0 = time.perf_counter()
+        out = runner.run(name, idx)
+        stage_t[name] = time.perf_counter() - t0
+        return out
+
+    # 1. line numbers where files are split
+    split = [p for p in everything if parts[p]["start"] is not None]
+    lines = stage("lines", split)
+    base = 0
+    line_base = [0] * n_parts
+    for p in everything:
+        if parts[p]["start"] is None:
+            continue
+        if parts[p]["start"] == 0:
+            base = 0
+        line_base[p] = base
+        base += lines[p]["lines"]
+    job = runner.job = replace(job, line_base=tuple(line_base))
+    if stop_after == "lines":
+        return None
+    # 2. signatures
+    signed = stage("sign", everything)
+    counts = [signed[p]["n"] for p in everything]
+    offsets = (
+        np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        if n_parts
+        else np.zeros(0, np.int64)
+    )
+    n_docs = int(sum(counts))
+    if n_docs > 0xFFFFFFFF:
+        raise TextsieveError("texts: more than 4,294,967,295 documents in one run")
+    job = runner.job = replace(job, offsets=tuple(offsets.tolist()), counts=tuple(counts))
+    if stop_after == "sign":
+        return None
+    # 3. exact-copy classes (by content digest)
+    copies = stage("copies", range(job.n_shards))
+    if stop_after == "copies":
+        return None
+    # 4-6. shuffle by band key (reps only), candidate pairs, per-partition edge lists
+    stage("scatter", everything)
+    if stop_after == "scatter":
+        return None
+    buckets = stage("bucket", range(job.n_shards))
+    if stop_after == "bucket":
+        return None
+    edges = stage("edges", everything)
+    if stop_after == "edges":
+        return None
+    asked = sorted({b for e in edges.values() for b in e["asked"]})
+    # 6-7. verification
+    stage("fetch", asked)
+    if stop_after == "fetch":
+        return None
+    verified = stage("verify", everything)
+    if stop_after == "verify":
+        return None
+    paired = stage("pairs", everything)
+    if stop_after == "pairs":
+        return None
+    # 8. components, keep policy: in memory or distributed, decided by the number of pairs
+    comp = _components(runner, sum(v["pairs"] for v in paired.values()), stage)
+    stage_t["components"] = comp["seconds"]
+    if stop_after == "components":
+        return None
+    # 9. join back
+    stage("fetch2", everything)
+    if stop_after == "fetch2":
+        return None
+    written = stage("write", everything)
+    if stop_after == "write":
+        return None
+
+    # outputs
+    t0 = time.perf_counter()
+    paths = {name: os.path.join(outdir, name) for name in OUTPUT_FILES}
+    names = [f"part-{p:05d}.jsonl" for p in everything]
+    # pairs.jsonl: one row per removed document, or every verified pair with all_pairs
+    pair_sub = "pairs" if s["all_pairs"] else "removals"
+    if merge:
+        for out, sub in (
+            ("kept.jsonl", "kept"),
+            ("removed.jsonl", "removed"),
+            ("pairs.jsonl", pair_sub),
+        ):
+            _concat([work.path(sub, n) for n in names], paths[out])
+    else:
+        for sub in ("kept", "removed", "pairs"):
+            dest = os.path.join(outdir, sub)
+            os.makedirs(dest, exist_ok=True)
+            src = pair_sub if sub == "pairs" else sub
+            for n in names:
+                shutil.copyfile(work.path(src, n), os.path.join(dest, n))
+            paths[f"{sub}.jsonl"] = dest
+    n_kept = sum(w["kept"] for w in written.values())
+    n_removed = sum(w["removed"] for w in written.values())
+    clusters = _load_npz(work.path("comp", "clusters.npz"))
+    multi = clusters["size"] > 1
+    multi_sizes = clusters["size"][multi].tolist()
+    multi_reps = clusters["rep"][multi].tolist()
+    n_clusters = (
+        n_kept if s["cluster"] == "greedy" else n_docs - (comp["nodes"] - comp["components"])
+    )
+    shown = _report_clusters(runner, multi_reps, multi_sizes)
+    n_pairs = sum(v["pairs"] for v in paired.values())
+    n_candidates = sum(v["doc_pairs_in_buckets"] for v in verified.values())
+    n_copies = sum(c["copies"] for c in copies.values())
+    reader_info = [signed[p]["reader"] for p in everything]
+    n_skipped = sum(r["skipped"] for r in reader_info)
+    skipped = [ex for r in reader_info for ex in r["skipped_examples"]][: _io.MAX_SKIPPED_EXAMPLES]
+    n_bytes_read = sum(r["bytes"] for r in reader_info)
+    n_empty = sum(signed[p]["n_empty"] for p in everything)
+    file_rows = []
+    for fi, f in enumerate(files):
+        mine = [p for p in everything if parts[p]["file"] == fi]
+        file_rows.append(
+            {
+                "path": f.path,
+                "format": f.format,
+                "compression": f.compression,
+                "records": sum(signed[p]["reader"]["records"] for p in mine),
+                "skipped": sum(signed[p]["reader"]["skipped"] for p in mine),
+                "bytes": sum(signed[p]["reader"]["file_bytes"] for p in mine),
+                "partitions": len(mine),
+            }
+        )
+    largest = max(multi_sizes, default=1 if n_docs else 0)
+    summary = {
+        "input files": len(files),
+        "documents in": n_docs,
+        "kept": n_kept,
+        "removed": n_removed,
+        "clusters with duplicates": len(multi_sizes),
+        "verified pairs": n_pairs,
+        "empty documents": n_empty,
+        "skipped bad records": n_skipped,
+        "threshold": s["threshold"],
+        "shingles": f"{s['shingle']}:{s['k']}",
+        "permutations": s["num_perm"],
+        "seed": s["seed"],
+        "keep": s["keep"],
+        "MB read": round(n_bytes_read / 1e6, 2),
+        "engine": f"dask, {n_parts} partitions",
+    }
+    from textsieve.report import write_report
+
+    write_report(
+        paths["report.html"],
+        similarities=clusters["jaccard"].tolist(),
+        cluster_sizes=multi_sizes,
+        clusters=shown,
+        summary=summary,
+        threshold=s["threshold"],
+        subtitle=", ".join(inputs[:3])
+        + (f" and {len(inputs) - 3} more" if len(inputs) > 3 else ""),
+    )
+    t_write = time.perf_counter() - t0 + stage_t.get("write", 0.0)
+    t_total = time.perf_counter() - t_start
+    t_read = stage_t.get("lines", 0.0) + stage_t.get("sign", 0.0)
+    from textsieve import __version__
+
+    sign_secs = {"read": 0.0, "signatures": 0.0}
+    for v in signed.values():
+        for key in sign_secs:
+            sign_secs[key] += v["seconds"][key]
+    stats: dict[str, Any] = {
+        "textsieve": __version__,
+        "n_input": n_docs,
+        "n_kept": n_kept,
+        "n_removed": n_removed,
+        "n_input_equals_kept_plus_removed": n_docs == n_kept + n_removed,
+        "n_clusters": n_clusters,
+        "n_clusters_with_duplicates": len(multi_sizes),
+        "largest_cluster": largest,
+        "n_pairs": n_pairs if s["all_pairs"] else n_removed,
+        "n_examined": n_pairs,
+        "n_empty": n_empty,
+        "n_skipped": n_skipped,
+        "skipped": skipped,
+        "n_blank_lines": sum(r["blank"] for r in reader_info),
+        "input_bytes": n_bytes_read,
+        "inputs": inputs,
+        "input_files": file_rows,
+        "parameters": {
+            "threshold": s["threshold"],
+            "num_perm": s["num_perm"],
+            "seed": s["seed"],
+            "shingle": s["shingle"],
+            "k": s["k"],
+            "keep": s["keep"],
+            "cluster": s["cluster"],
+            "all_pairs": s["all_pairs"],
+            **{k_: v for k_, v in job.reader.items()},
+            "engine": "dask",
+            "threads": job.num_threads,
+            "partitions": n_parts,
+            "shards": job.n_shards,
+        },
+        "timings_s": {
+            "read": round(t_read, 4),
+            "dedup": round(t_total - t_read - t_write, 4),
+            "write": round(t_write, 4),
+            "total": round(t_total, 4),
+        },
+        "throughput": {
+            "docs_per_s": round(n_docs / t_total, 1) if t_total > 0 else None,
+            "mb_per_s": round(n_bytes_read / 1e6 / t_total, 2) if t_total > 0 else None,
+        },
+        "dedup_stats": {
+            "n_docs": n_docs,
+            "n_kept": n_kept,
+            "n_removed": n_removed,
+            "n_empty": n_empty,
+            "n_pairs": n_pairs if s["all_pairs"] else n_removed,
+            "n_verified_pairs": n_pairs,
+            "n_candidates": n_candidates,
+            "n_clusters": n_clusters,
+            **{k_: v for k_, v in s.items()},
+            "seconds": {
+                "signatures": sign_secs["signatures"],
+                "read": sign_secs["read"],
+                "components": comp["seconds"],
+            },
+            "n_bytes": sum(signed[p]["n_bytes"] for p in everything),
+        },
+        "dask": {
+            "stages": runner.report,
+            "components": comp["mode"],
+            "largest_bucket": max((b["largest_bucket"] for b in buckets.values()), default=0),
+            "exact_copies": n_copies,
+            "copy_classes": sum(c["classes"] for c in copies.values()),
+            "largest_copy_class": max((c["largest_class"] for c in copies.values()), default=0),
+            "candidate_edges": sum(v["candidates"] for v in verified.values()) + n_copies,
+            "task_peak_rss_mb": {
+                name: round(
+                    max(
+                        (_load_json(m)["peak_rss_mb"] for m in work.glob("done", f"{name}-*.json")),
+                        default=0.0,
+                    ),
+                    1,
+                )
+                for name in STAGES
+            },
+            "worker_peak_rss_mb": _worker_peaks(runner.client),
+        },
+        "outdir": outdir,
+        "outputs": {name: os.path.abspath(p) for name, p in paths.items()},
+    }
+    with atomic_write(paths["stats.json"], "w") as fh:
+        json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
+        fh.write("\n")
+    return stats
+
+
+def _report_clusters(runner: _Runner, reps: list[int], sizes: list[int]) -> list[dict[str, Any]]:
+    """The largest clusters with a few members each, as the local command shows them."""
+    job = runner.job
+    work = job.work
+    offsets = np.asarray(job.offsets)
+    top = heapq.nsmallest(
+        REPORT_CLUSTERS, zip(sizes, reps, strict=True), key=lambda t: (-t[0], t[1])
+    )
+    if not top:
+        return []
+    top_reps = np.array([r for _, r in top], np.int64)
+    members: dict[int, list[int]] = {int(r): [] for r in top_reps}
+    sims: dict[int, float] = {}
+    for a in range(len(offsets)):
+        comp = _load_npz(work.part("comp", a))
+        sel = np.isin(comp["rep"], top_reps)
+        if not sel.any():
+            continue
+        for g, r in zip(comp["gid"][sel].tolist(), comp["rep"][sel].tolist(), strict=True):
+            members[r].append(g)
+        rem = _load_npz(work.part("removed", a))
+        sims.update(zip(rem["gid"].tolist(), rem["jaccard"].tolist(), strict=True))
+    chosen: dict[int, list[int]] = {}
+    for _, r in top:
+        idxs = sorted(members[r])
+        removed = sorted((g for g in idxs if g != r), key=lambda g: -(sims.get(g, -1.0)))
+        chosen[r] = ([r] + removed)[:REPORT_MEMBERS]
+    want = sorted({g for gs in chosen.values() for g in gs})
+    by_part: dict[int, list[int]] = {}
+    for g, a in zip(want, _part_of(offsets, np.array(want)).tolist(), strict=True):
+        by_part.setdefault(a, []).append(g)
+    futs = {
+        a: runner.client.submit(_stage_snippets, job, a, gs, pure=False)
+        for a, gs in by_part.items()
+    }
+    got: dict[int, tuple[str, str]] = {}
+    for f in futs.values():
+        got.update(f.result())
+    shown = []
+    for size, r in top:
+        shown.append(
+            {
+                "cluster": r,
+                "size": size,
+                "members": [
+                    {
+                        "id": got[g][0],
+                        "text": got[g][1],
+                        "kept": g == r,
+                        "jaccard": None if g == r else sims.get(g),
+                    }
+                    for g in chosen[r]
+                ],
+            }
+        )
+    return shown
+
+
+def run_command(
+    args: Any,
+    inputs: list[str],
+    outdir: str,
+    doc_per_file: bool,
+    glob: str | None,
+    on_error: str,
+    exclude_dirs: Sequence[str],
+) -> int:
+    """``textsieve dedup --engine dask``: the parsed arguments of ``textsieve dedup``, run on Dask;
+    prints what the local command prints (stats as JSON with ``--json``)."""
+    shingle, k = args.shingle
+    quiet = args.quiet or args.json
+
+    def log(msg: str) -> None:
+        if not quiet:
+            print(f"dask: {msg}", file=sys.stderr)
+
+    stats = dedup_dask(
+        inputs,
+        outdir,
+        scheduler=getattr(args, "scheduler", None),
+        n_workers=getattr(args, "workers", 2) or 2,
+        threshold=args.threshold,
+        num_perm=args.num_perm,
+        seed=args.seed,
+        shingle=shingle,
+        k=k,
+        keep=args.keep,
+        cluster=args.cluster,
+        all_pairs=args.all_pairs,
+        num_threads=args.threads or 1,
+        text_field=args.text_field,
+        id_field=args.id_field,
+        doc_per_file=doc_per_file,
+        on_error=on_error,
+        format=args.format,
+        glob=glob,
+        exclude_dirs=exclude_dirs,
+        log=log,
+    )
+    if args.json:
+        print(json.dumps(to_jsonable(stats), ensure_ascii=False, allow_nan=False))
+    elif not args.quiet:
+        from textsieve.pipeline import print_summary
+
+        print_summary(stats)
+    return 0
