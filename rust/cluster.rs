@@ -481,6 +481,35 @@ fn decide_stored(cfg: &Config, signed: &Signed, store: &Store) -> Vec<Decision> 
     out
 }
 
+/// Decides a streamed chunk `(texts, signed, first number)` after everything before it: kept
+/// texts go into the store, and up to `samples` removed ones per kept document.
+fn decide_streamed(
+    cfg: &Config,
+    greedy: &mut Greedy,
+    store: &mut Store,
+    sampled: &mut Vec<u8>,
+    samples: u8,
+    pending: &(Vec<String>, Signed, u32),
+) -> Result<Vec<Decision>> {
+    let (chunk, signed, first) = pending;
+    let d = decide_batch(cfg, greedy, signed, chunk, *first, Some(store))?;
+    if samples > 0 {
+        sampled.resize(*first as usize + chunk.len(), 0);
+        let mut items = Vec::new();
+        for (pos, dec) in d.iter().enumerate() {
+            if let Some(k) = dec.duplicate_of {
+                let count = &mut sampled[k as usize];
+                if *count < samples {
+                    *count += 1;
+                    items.push((*first + pos as u32, chunk[pos].as_str()));
+                }
+            }
+        }
+        store.put_many(items)?;
+    }
+    Ok(d)
+}
+
 fn check_count(total: usize) -> Result<()> {
     if total >= MAX_DOCS {
         return Err(Error::invalid(
@@ -496,18 +525,24 @@ fn elapsed(t: std::time::Instant) -> f64 {
 }
 
 /// One dedup run: documents are fed in chunks, then finished. Greedy in input order without
-/// `all_pairs` decides each chunk as it is fed ([`Run::feed`] returns its decisions) and stores
-/// only the kept documents' texts (every text with `store_all`); the other modes store every
-/// text and decide in [`Run::finish`]. Texts go to a [`Store`], which moves them to a temporary
-/// file past its memory limit, so the run's memory is fixed-size state per document.
+/// `all_pairs` decides as it goes: [`Run::feed`] signs a chunk while it decides the one fed
+/// before (the signing is parallel, part of the deciding is not, so they share the cores), and
+/// returns that one's decisions; [`Run::flush`] decides the last. It stores the kept documents'
+/// texts (plus up to `samples` removed documents per kept one, for a report). The other modes
+/// store every text and decide in [`Run::finish`]. Texts go to a [`Store`], which moves them to
+/// a temporary file past its memory limit, so the run's memory is fixed-size state per document.
 #[derive(Debug)]
 pub struct Run {
     cfg: Config,
     all_pairs: bool,
-    store_all: bool,
+    samples: u8,
+    /// Removed documents stored per kept document (streaming).
+    sampled: Vec<u8>,
     greedy: Greedy,
     store: Store,
     signed: Signed,
+    /// Streaming: the chunk signed but not yet decided, and its first number.
+    pending: Option<(Vec<String>, Signed, u32)>,
     decisions: Vec<Decision>,
     empty: Vec<bool>,
     n: usize,
@@ -516,15 +551,17 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn new(cfg: Config, all_pairs: bool, store: Store, store_all: bool) -> Self {
+    pub fn new(cfg: Config, all_pairs: bool, store: Store, samples: u8) -> Self {
         let greedy = Greedy::new(cfg.bands);
         Run {
             cfg,
             all_pairs,
-            store_all,
+            samples,
+            sampled: Vec::new(),
             greedy,
             store,
             signed: Signed::default(),
+            pending: None,
             decisions: Vec::new(),
             empty: Vec::new(),
             n: 0,
@@ -546,20 +583,22 @@ impl Run {
         self.n == 0
     }
 
-    /// The stored text of a document (kept ones always; every one with `store_all`).
+    /// The stored text of a document (kept ones always; some removed ones when streaming with
+    /// `samples`; every one otherwise).
     pub fn text(&self, doc: u32) -> Option<String> {
         self.store.get(doc).map(|t| t.into_owned())
     }
 
-    /// Signs a chunk; when streaming, decides it and returns its decisions.
-    pub fn feed(&mut self, chunk: &[String]) -> Result<Option<Vec<Decision>>> {
+    /// Signs a chunk. When streaming, decides the chunk fed before (while signing this one) and
+    /// returns its decisions (none after the first call).
+    pub fn feed(&mut self, chunk: Vec<String>) -> Result<Option<Vec<Decision>>> {
         check_count(self.n + chunk.len())?;
-        let t = std::time::Instant::now();
-        let signed = self.cfg.sign(chunk);
-        self.t_sign += elapsed(t);
         let first = self.n as u32;
         self.n += chunk.len();
         if !self.streaming() {
+            let t = std::time::Instant::now();
+            let signed = self.cfg.sign(&chunk);
+            self.t_sign += elapsed(t);
             self.store.put_many(
                 chunk
                     .iter()
@@ -570,20 +609,48 @@ impl Run {
             return Ok(None);
         }
         let t = std::time::Instant::now();
-        let (cfg, greedy, store) = (&self.cfg, &mut self.greedy, &mut self.store);
-        let d = decide_batch(cfg, greedy, &signed, chunk, first, Some(store))?;
-        if self.store_all {
-            store.put_many(
-                d.iter()
-                    .enumerate()
-                    .filter(|(p, dec)| dec.duplicate_of.is_some() || signed.empty[*p])
-                    .map(|(p, _)| (first + p as u32, chunk[p].as_str())),
-            )?;
-        }
-        self.t_decide += elapsed(t);
-        self.decisions.extend_from_slice(&d);
+        let cfg = &self.cfg;
+        let pending = self.pending.take();
+        let (signed, decided) = match pending {
+            None => (cfg.sign(&chunk), Ok(Vec::new())),
+            Some(p) => {
+                let (greedy, store, sampled) =
+                    (&mut self.greedy, &mut self.store, &mut self.sampled);
+                let samples = self.samples;
+                rayon::join(
+                    || cfg.sign(&chunk),
+                    || decide_streamed(cfg, greedy, store, sampled, samples, &p),
+                )
+            }
+        };
+        let decided = decided?;
+        self.t_sign += elapsed(t);
+        self.record(&decided);
         self.empty.extend_from_slice(&signed.empty);
-        Ok(Some(d))
+        self.pending = Some((chunk, signed, first));
+        Ok(Some(decided))
+    }
+
+    /// Streaming: decides the last chunk fed and returns its decisions.
+    pub fn flush(&mut self) -> Result<Vec<Decision>> {
+        let Some(p) = self.pending.take() else {
+            return Ok(Vec::new());
+        };
+        let t = std::time::Instant::now();
+        let (cfg, greedy, store, sampled) = (
+            &self.cfg,
+            &mut self.greedy,
+            &mut self.store,
+            &mut self.sampled,
+        );
+        let decided = decide_streamed(cfg, greedy, store, sampled, self.samples, &p)?;
+        self.t_decide += elapsed(t);
+        self.record(&decided);
+        Ok(decided)
+    }
+
+    fn record(&mut self, decided: &[Decision]) {
+        self.decisions.extend_from_slice(decided);
     }
 
     /// The decisions for every document fed.
@@ -591,6 +658,7 @@ impl Run {
         let mut seconds = vec![("signatures", self.t_sign)];
         let t = std::time::Instant::now();
         let mut out = if self.streaming() {
+            self.flush()?;
             seconds.push(("decide", self.t_decide));
             DedupOutput::from_decisions(0, &self.decisions, self.empty.clone())
         } else {
@@ -1183,9 +1251,9 @@ mod tests {
                 let whole = dedup(&c, &texts, false).unwrap();
                 for limit in [usize::MAX, 16] {
                     let store = Store::spilling(&std::env::temp_dir(), limit);
-                    let mut run = Run::new(c.clone(), true, store, true);
+                    let mut run = Run::new(c.clone(), true, store, 3);
                     for part in texts.chunks(4) {
-                        run.feed(part).unwrap();
+                        run.feed(part.to_vec()).unwrap();
                     }
                     let fed = run.finish().unwrap();
                     assert_eq!(fed.keep, whole.keep, "{keep} {cluster}");
@@ -1193,15 +1261,29 @@ mod tests {
                     assert_eq!(fed.spilled, limit == 16);
                     assert_eq!(run.text(5).as_deref(), Some(texts[5].as_str()));
                 }
-                let mut run = Run::new(c.clone(), false, Store::in_memory(), false);
+                let mut run = Run::new(c.clone(), false, Store::in_memory(), 0);
+                let mut streamed = Vec::new();
                 for part in texts.chunks(4) {
-                    let d = run.feed(part).unwrap();
+                    let d = run.feed(part.to_vec()).unwrap();
                     assert_eq!(d.is_some(), run.streaming());
+                    streamed.extend(d.unwrap_or_default());
+                }
+                if run.streaming() {
+                    // a chunk's decisions come with the next feed, the last with flush
+                    let last = texts.chunks(4).last().map_or(0, |c| c.len());
+                    assert_eq!(streamed.len(), texts.len() - last);
+                    streamed.extend(run.flush().unwrap());
+                    let dup: Vec<i64> = streamed
+                        .iter()
+                        .map(|d| d.duplicate_of.map_or(-1, i64::from))
+                        .collect();
+                    assert_eq!(dup, whole.duplicate_of);
                 }
                 let fed = run.finish().unwrap();
                 assert_eq!(fed.duplicate_of, whole.duplicate_of);
+                assert_eq!(fed.empty, whole.empty);
                 if run.streaming() {
-                    // removed documents' texts are not kept
+                    // removed documents' texts are not kept without samples
                     assert_eq!(run.text(3), None);
                 }
             }

@@ -11,6 +11,7 @@ outputs. Progress goes to stderr for each stage.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -26,9 +27,10 @@ import numpy as np
 from textsieve import _core
 from textsieve._progress import Progress
 from textsieve.dedup import DedupSettings, component_warnings
-from textsieve.io import CorpusReader, to_jsonable
+from textsieve.io import CorpusReader, Record, to_jsonable
 from textsieve.pipeline import (
     OUTPUT_FILES,
+    REPORT_MEMBERS,
     IdStore,
     Outputs,
     OutputSet,
@@ -108,7 +110,9 @@ def dedup_local(
     so Ctrl-C stays ignored once the outputs are in place."""
     t_start = time.perf_counter()
     threshold = settings.threshold
-    run = _core.DedupRun(settings.config(), bool(all_pairs), spill_dir=outdir, store_all=True)
+    run = _core.DedupRun(
+        settings.config(), bool(all_pairs), spill_dir=outdir, samples=REPORT_MEMBERS - 1
+    )
     ids = IdStore()
     dup = array("q")
     sim = array("d")
@@ -122,21 +126,34 @@ def dedup_local(
             n = 0
             t0 = time.perf_counter()
             last_bytes = 0
+            # a chunk's decisions come with the next feed (the core signs one chunk while it
+            # decides the one before): its records wait here until then
+            waiting: collections.deque[tuple[int, list[Record]]] = collections.deque()
+
+            def write(dec: dict[str, Any]) -> None:
+                if len(dec["duplicate_of"]) == 0:
+                    return
+                first, records = waiting.popleft()
+                out.write(records, first, dec["duplicate_of"], dec["similarity"], ids.__getitem__)
+                dup.extend(dec["duplicate_of"].tolist())
+                sim.extend(dec["similarity"].tolist())
+
             for chunk in read_ahead(chunks(reader, CHUNK_DOCS, CHUNK_CHARS)):
                 t1 = time.perf_counter()
                 t_read += t1 - t0
                 ids.extend(r.id for r in chunk)
                 _, _, dec = run.feed([r.text for r in chunk], num_threads)
                 if dec is not None:
-                    out.write(chunk, n, dec["duplicate_of"], dec["similarity"], ids.__getitem__)
-                    dup.extend(dec["duplicate_of"].tolist())
-                    sim.extend(dec["similarity"].tolist())
+                    waiting.append((n, chunk))
+                    write(dec)
                 n += len(chunk)
                 bar.update(len(chunk), nbytes=reader.n_bytes - last_bytes)
                 last_bytes = reader.n_bytes
                 t0 = time.perf_counter()
                 t_feed += t0 - t1
         t1 = time.perf_counter()
+        if run.streaming and waiting:
+            write(run.flush(num_threads))
         res = run.finish(num_threads)
         t_finish = time.perf_counter() - t1
         duplicate_of = np.asarray(res["duplicate_of"])

@@ -239,8 +239,17 @@ def largest_clusters(
         members[int(dup[d])].append(d)
     sim = np.asarray(similarity, dtype=np.float64)
     shown = []
+    texts: dict[int, str | None] = {}
     for size, rep in top:
-        removed = sorted(members[rep], key=lambda d: (-sim[d], d))[: REPORT_MEMBERS - 1]
+        # the most similar members whose text the engine kept (a streaming run keeps a few)
+        removed = []
+        for d in sorted(members[rep], key=lambda d: (-sim[d], d)):
+            texts[d] = text_of(d)
+            if texts[d] is not None:
+                removed.append(d)
+                if len(removed) == REPORT_MEMBERS - 1:
+                    break
+        texts[rep] = text_of(rep)
         chosen = [(rep, True, None)] + [(d, False, float(sim[d])) for d in removed]
         shown.append(
             {
@@ -249,7 +258,7 @@ def largest_clusters(
                 "members": [
                     {
                         "id": id_of(d),
-                        "text": (text_of(d) or "")[:REPORT_TEXT_CHARS],
+                        "text": (texts[d] or "")[:REPORT_TEXT_CHARS],
                         "kept": kept,
                         "jaccard": jac,
                     }

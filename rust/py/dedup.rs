@@ -395,22 +395,23 @@ fn decisions_dict<'py>(py: Python<'py>, d: &[Decision]) -> PyResult<Bound<'py, P
 #[pymethods]
 impl DedupRun {
     #[new]
-    #[pyo3(signature = (config, all_pairs=false, spill_dir=None, store_all=false))]
+    #[pyo3(signature = (config, all_pairs=false, spill_dir=None, samples=0))]
     fn new(
         config: &DedupConfig,
         all_pairs: bool,
         spill_dir: Option<std::path::PathBuf>,
-        store_all: bool,
+        samples: u8,
     ) -> Self {
         let dir = spill_dir.unwrap_or_else(std::env::temp_dir);
         let store = Store::spilling(&dir, DEFAULT_MEMORY_LIMIT);
         DedupRun {
-            inner: Run::new(config.inner.clone(), all_pairs, store, store_all),
+            inner: Run::new(config.inner.clone(), all_pairs, store, samples),
         }
     }
 
-    /// Feeds a chunk of texts (a list); returns (documents, UTF-8 bytes, decisions): the
-    /// chunk's decisions as a dict of arrays when the run decides as it goes, else None. Errors
+    /// Feeds a chunk of texts (a list); returns (documents, UTF-8 bytes, decisions). When the
+    /// run decides as it goes, the decisions (a dict of arrays) are those of the chunk fed before
+    /// this one (empty after the first call; `flush` gives the last chunk's); else None. Errors
     /// name the position in the whole corpus.
     #[pyo3(signature = (texts, num_threads=None, errors="strict"))]
     fn feed<'py>(
@@ -431,7 +432,7 @@ impl DedupRun {
         let n = chunk.len();
         let run = &mut self.inner;
         let decided = py
-            .detach(|| with_threads(num_threads, || run.feed(&chunk)))
+            .detach(|| with_threads(num_threads, || run.feed(chunk)))
             .map_err(to_pyerr)?
             .map_err(to_pyerr)?;
         // a Ctrl-C during the work surfaces here, before any NumPy array is made
@@ -440,13 +441,30 @@ impl DedupRun {
         Ok((n, n_bytes, d))
     }
 
+    /// The decisions of the last chunk fed, when the run decides as it goes.
+    #[pyo3(signature = (num_threads=None))]
+    fn flush<'py>(
+        &mut self,
+        py: Python<'py>,
+        num_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let run = &mut self.inner;
+        let decided = py
+            .detach(|| with_threads(num_threads, || run.flush()))
+            .map_err(to_pyerr)?
+            .map_err(to_pyerr)?;
+        py.check_signals()?;
+        decisions_dict(py, &decided)
+    }
+
     /// Whether chunks are decided as they are fed.
     #[getter]
     fn streaming(&self) -> bool {
         self.inner.streaming()
     }
 
-    /// The stored text of a document: kept documents always, every one with `store_all`.
+    /// The stored text of a document: kept documents always, up to `samples` removed ones per
+    /// kept document when the run decides as it goes, every one otherwise.
     fn text(&self, doc: u32) -> Option<String> {
         self.inner.text(doc)
     }
