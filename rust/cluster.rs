@@ -655,7 +655,13 @@ impl Run {
 
     /// The decisions for every document fed.
     pub fn finish(&mut self) -> Result<DedupOutput> {
-        let mut seconds = vec![("signatures", self.t_sign)];
+        // streaming: `feed` signs one chunk while it decides the one before, `decide` is the last
+        let first = if self.streaming() {
+            "sign_and_decide"
+        } else {
+            "signatures"
+        };
+        let mut seconds = vec![(first, self.t_sign)];
         let t = std::time::Instant::now();
         let mut out = if self.streaming() {
             self.flush()?;
@@ -679,14 +685,10 @@ impl Run {
             out
         };
         out.seconds = seconds;
-        seconds_spilled(&mut out, &self.store);
+        out.stored_bytes = self.store.bytes();
+        out.spilled = self.store.spilled();
         Ok(out)
     }
-}
-
-fn seconds_spilled(out: &mut DedupOutput, store: &Store) {
-    out.stored_bytes = store.bytes();
-    out.spilled = store.spilled();
 }
 
 /// One-shot dedup of a corpus (all texts in memory).

@@ -35,41 +35,115 @@ const MULTI: u32 = 1 << 31;
 /// The most documents the greedy tables can number (values above are overflow indices).
 pub const MAX_DOCS: usize = MULTI as usize;
 
-/// `u64 -> documents`, with one `u32` per key in the common case of a single document.
+/// `u64 -> documents`, with one `u32` per key in the common case of a single document: open
+/// addressing with linear probing over two arrays (12 bytes a slot, at most 80% full), because
+/// the band tables of the kept documents are most of a run's memory.
 #[derive(Clone, Debug, Default)]
 pub struct MultiMap {
-    map: FxHashMap<u64, u32>,
+    /// 0 marks an empty slot; key 0 itself lives in `zero`.
+    keys: Vec<u64>,
+    vals: Vec<u32>,
+    len: usize,
+    zero: Option<u32>,
     multi: Vec<Vec<u32>>,
 }
 
 impl MultiMap {
-    pub fn insert(&mut self, key: u64, doc: u32) {
-        match self.map.get_mut(&key) {
-            None => {
-                self.map.insert(key, doc);
+    #[inline]
+    fn slot(&self, key: u64) -> usize {
+        // Fibonacci hashing: the top bits of key * 2^64/phi, so any keys spread
+        let bits = self.keys.len().trailing_zeros();
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+    }
+
+    /// Adds `doc` to the value `v` (a document, or an index into the overflow lists).
+    fn add(multi: &mut Vec<Vec<u32>>, v: &mut u32, doc: u32) {
+        if *v >= MULTI {
+            multi[(*v - MULTI) as usize].push(doc);
+        } else {
+            multi.push(vec![*v, doc]);
+            *v = MULTI + (multi.len() - 1) as u32;
+        }
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.keys.len() * 2).max(16);
+        let keys = std::mem::replace(&mut self.keys, vec![0; cap]);
+        let vals = std::mem::replace(&mut self.vals, vec![0; cap]);
+        let mask = cap - 1;
+        for (k, v) in keys.into_iter().zip(vals) {
+            if k != 0 {
+                let mut i = self.slot(k);
+                while self.keys[i] != 0 {
+                    i = (i + 1) & mask;
+                }
+                self.keys[i] = k;
+                self.vals[i] = v;
             }
-            Some(v) if *v >= MULTI => self.multi[(*v - MULTI) as usize].push(doc),
-            Some(v) => {
-                self.multi.push(vec![*v, doc]);
-                *v = MULTI + (self.multi.len() - 1) as u32;
+        }
+    }
+
+    pub fn insert(&mut self, key: u64, doc: u32) {
+        if key == 0 {
+            match &mut self.zero {
+                None => self.zero = Some(doc),
+                Some(v) => MultiMap::add(&mut self.multi, v, doc),
+            }
+            return;
+        }
+        if (self.len + 1) * 5 > self.keys.len() * 4 {
+            self.grow();
+        }
+        let mask = self.keys.len() - 1;
+        let mut i = self.slot(key);
+        loop {
+            if self.keys[i] == 0 {
+                self.keys[i] = key;
+                self.vals[i] = doc;
+                self.len += 1;
+                return;
+            }
+            if self.keys[i] == key {
+                MultiMap::add(&mut self.multi, &mut self.vals[i], doc);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn value(&self, key: u64) -> Option<&u32> {
+        if key == 0 {
+            return self.zero.as_ref();
+        }
+        if self.keys.is_empty() {
+            return None;
+        }
+        let mask = self.keys.len() - 1;
+        let mut i = self.slot(key);
+        loop {
+            match self.keys[i] {
+                0 => return None,
+                k if k == key => return Some(&self.vals[i]),
+                _ => i = (i + 1) & mask,
             }
         }
     }
 
     pub fn get(&self, key: u64) -> &[u32] {
-        match self.map.get(&key) {
+        match self.value(key) {
             None => &[],
             Some(v) if *v >= MULTI => &self.multi[(*v - MULTI) as usize],
             Some(v) => std::slice::from_ref(v),
         }
     }
 
+    /// Distinct keys.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.len + self.zero.is_some() as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 }
 
@@ -673,6 +747,30 @@ mod tests {
             assert_eq!(d, want, "document {x}");
         }
         assert!(greedy_pairs(&[1], &[2], &[0.9], &[1], &[0], 0.8).is_err());
+    }
+
+    #[test]
+    fn multimap_is_a_map_of_lists() {
+        // against a std map, with colliding slots, key 0 and growth
+        let mut m = MultiMap::default();
+        let mut want: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
+        let mut x = 7u64;
+        for doc in 0..20_000u32 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let key = match doc % 7 {
+                0 => 0,
+                1 => (x >> 60) << 40,
+                _ => x >> 50,
+            };
+            m.insert(key, doc);
+            want.entry(key).or_default().push(doc);
+        }
+        assert_eq!(m.len(), want.len());
+        for (k, v) in &want {
+            assert_eq!(m.get(*k), v.as_slice(), "key {k}");
+        }
+        assert_eq!(m.get(12345), &[] as &[u32]);
+        assert!(MultiMap::default().get(0).is_empty() && MultiMap::default().get(5).is_empty());
     }
 
     #[test]

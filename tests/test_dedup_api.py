@@ -94,7 +94,7 @@ def test_result_shape_and_types():
         assert key in s
     assert s["n_kept"] + s["n_removed"] == s["n_docs"] == n
     assert s["n_clusters"] == len(set(r.cluster.tolist()))
-    assert {"signatures", "decide", "total"} <= set(s["seconds"])
+    assert {"sign_and_decide", "decide", "total"} <= set(s["seconds"])
 
 
 def test_precision_is_one():
