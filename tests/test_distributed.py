@@ -560,10 +560,25 @@ def test_star_steps() -> None:
     assert _star_components(hi, lo)[2] == 1
 
 
-def test_distributed_components_resume(corpus: Path, cluster: str, tmp_path: Path) -> None:
+def first_largest(outdir: Path) -> dict[str, int]:
+    """The largest greedy component, from the markers of the components-greedy tasks."""
+    tasks = [
+        json.loads(m.read_text())
+        for m in (outdir / "_work" / "done").glob("components-greedy-*.json")
+    ]
+    c = max(
+        (t["largest_component"] for t in tasks), key=lambda c: (c["edges"], c["nodes"], -c["root"])
+    )
+    return {"edges": c["edges"], "nodes": c["nodes"]}
+
+
+@pytest.mark.parametrize("mode", ["components", "greedy"])
+def test_distributed_components_resume(
+    corpus: Path, cluster: str, tmp_path: Path, mode: str
+) -> None:
     inputs = [corpus / "in"]
     opts = {"partition_bytes": 8000, "components_max_edges": 0, "components_shard_edges": 5}
-    opts["cluster"] = "components"
+    opts["cluster"] = mode
     first = dedup_dask(inputs, tmp_path, scheduler=cluster, stop_after="components", **opts)
     assert first["stopped_after"] == "components" and not (tmp_path / "kept.jsonl").exists()
     done = tmp_path / "_work" / "done"
@@ -573,6 +588,7 @@ def test_distributed_components_resume(corpus: Path, cluster: str, tmp_path: Pat
     small2 = sorted(done.glob("components-small-r002-*.json"))
     later = [f"components-{s}-r{r:03d}" for r in range(3, rounds + 1) for s in ("large", "small")]
     later += ["components-roots", "components-parts", "components-clusters"]
+    later += ["components-gpairs", "components-greedy"]  # greedy only
     lost = small2[len(small2) // 2 :] + [m for name in later for m in done.glob(f"{name}-*.json")]
     for m in lost:
         m.unlink()
@@ -583,7 +599,12 @@ def test_distributed_components_resume(corpus: Path, cluster: str, tmp_path: Pat
     comp = stats["dask"]["stages"]["components"]
     assert comp["ran"] == len(lost) and comp["rounds"] == rounds
     assert stats["dask"]["stages"]["verify"]["ran"] == 0
-    records, res = local_result(inputs, cluster="components")
+    if mode == "greedy":  # the greedy steps were lost too, and ran again, one per shard
+        n_sh = -(-stats["n_examined"] // 5)
+        assert sum("components-greedy-" in m.name for m in lost) == n_sh
+        assert len(list(done.glob("components-greedy-*.json"))) == n_sh
+        assert stats["dask"]["largest_greedy_component"] == first_largest(tmp_path)
+    records, res = local_result(inputs, cluster=mode)
     check_against_local(tmp_path, records, res)
     before = {
         n: (tmp_path / n).read_bytes() for n in ("kept.jsonl", "removed.jsonl", "pairs.jsonl")
@@ -597,6 +618,80 @@ def test_distributed_components_resume(corpus: Path, cluster: str, tmp_path: Pat
         assert (tmp_path / n).read_bytes() == data
 
 
-def test_greedy_over_the_in_memory_limit_is_refused(corpus: Path, cluster: str, tmp_path: Path):
-    with pytest.raises(textsieve.TextsieveError, match="components_max_edges"):
-        dedup_dask([corpus / "in"], tmp_path, scheduler=cluster, components_max_edges=0)
+@pytest.mark.parametrize("keep", ["first", "longest"])
+def test_distributed_greedy_same_outputs(
+    corpus: Path, cluster: str, tmp_path: Path, keep: str
+) -> None:
+    # cluster="greedy" above components_max_edges: the rounds find the components, then each
+    # shard decides its whole components with the greedy rule; the chains of the corpus (copies
+    # of copies, some below the threshold of the first) make components of several documents
+    rng = random.Random(5)
+    extra = tmp_path / "extra.jsonl"
+    with open(extra, "w") as fh:
+        for n in range(12):  # later copies longer: keep="longest" decides otherwise
+            text = paragraph(rng, 60)
+            fh.write(json.dumps({"id": f"x{n}", "text": text}) + "\n")
+            fh.write(
+                json.dumps({"id": f"x{n}+", "text": text + " " + paragraph(rng, n % 4)}) + "\n"
+            )
+    inputs = [corpus / "in", extra]
+    opts = {"threshold": 0.7, "keep": keep, "partition_bytes": 4000}
+    mem = dedup_dask(inputs, tmp_path / "mem", scheduler=cluster, **opts)
+    lss = dedup_dask(
+        inputs,
+        tmp_path / "lss",
+        scheduler=cluster,
+        components_max_edges=0,
+        components_shard_edges=7,  # many small shards: components land on different shards
+        **opts,
+    )
+    n_pairs = mem["dedup_stats"]["n_verified_pairs"]
+    assert n_pairs > 20 and mem["parameters"]["cluster"] == "greedy"
+    assert mem["dask"]["components"] == f"in memory, {n_pairs} edges <= 100,000,000"
+    mode = lss["dask"]["components"]
+    assert mode.startswith("distributed large-star/small-star, ") and f"{n_pairs} edges > 0" in mode
+    assert f"{-(-n_pairs // 7)} shards" in mode
+    assert lss["dask"]["stages"]["components"]["rounds"] >= 2
+    # the largest component, decided in one task: the same measure on both paths
+    largest = lss["dask"]["largest_greedy_component"]
+    assert largest == mem["dask"]["largest_greedy_component"]
+    assert largest["nodes"] >= 3 and largest["edges"] >= largest["nodes"] - 1
+    assert f"largest component {largest['edges']} edges and {largest['nodes']} documents" in mode
+    done = tmp_path / "lss" / "_work" / "done"
+    greedy_tasks = [json.loads(m.read_text()) for m in done.glob("components-greedy-*.json")]
+    assert len(greedy_tasks) == -(-n_pairs // 7)
+    assert sum(t["edges"] for t in greedy_tasks) == n_pairs
+    assert max(t["largest_component"]["edges"] for t in greedy_tasks) == largest["edges"]
+    # byte for byte what the in-memory path and the local engine write
+    argv = ["dedup", *map(str, inputs), "-q", "--threshold", "0.7", "--keep", keep]
+    assert main([*argv, "-o", str(tmp_path / "local")]) == 0
+    for name in ("kept.jsonl", "removed.jsonl", "pairs.jsonl"):
+        got = (tmp_path / "lss" / name).read_bytes()
+        assert got == (tmp_path / "mem" / name).read_bytes(), name
+        assert got == (tmp_path / "local" / name).read_bytes(), name
+    records, res = local_result(inputs, threshold=0.7, keep=keep)
+    check_against_local(tmp_path / "lss", records, res)
+    # the same intermediate files: kept document per partition, clusters, requests for round 2
+    same_arrays(
+        npz_arrays(tmp_path / "mem" / "_work" / "comp"),
+        npz_arrays(tmp_path / "lss" / "_work" / "comp"),
+    )
+    reqs = sorted(
+        p.relative_to(tmp_path / "mem" / "_work")
+        for p in (tmp_path / "mem" / "_work" / "r2" / "req").rglob("*.npz")
+    )
+    assert reqs and reqs == sorted(
+        p.relative_to(tmp_path / "lss" / "_work")
+        for p in (tmp_path / "lss" / "_work" / "r2" / "req").rglob("*.npz")
+    )
+    for r in reqs:
+        assert np.array_equal(
+            np.load(tmp_path / "mem" / "_work" / r)["gids"],
+            np.load(tmp_path / "lss" / "_work" / r)["gids"],
+        )
+    for key in ("n_clusters", "n_clusters_with_duplicates", "largest_cluster", "n_kept"):
+        assert lss[key] == mem[key], key
+    # the greedy rule is not the components' answer here (else it would test nothing new)
+    comps = dedup_dask(inputs, tmp_path / "comps", scheduler=cluster, cluster="components", **opts)
+    assert comps["n_kept"] != lss["n_kept"]
+    assert comps["dask"]["largest_greedy_component"] is None

@@ -22,13 +22,18 @@ tasks that finished (each task's marker is written last, atomically):
    threshold, expanded to the members of both classes, plus the pairs within its classes, each
    sent to the partition of its smaller document;
 9. ``pairs``: per partition, its verified pairs sorted, with both ids (``pairs.jsonl`` rows);
-10. ``components``: connected components of the verified pairs, the kept document of each
-    cluster (keep policy), and per partition the pairs (document, kept document) still to
-    measure. Up to ``components_max_edges`` pairs (:data:`COMPONENTS_IN_MEMORY_MAX_EDGES`) one
-    task runs the core's union-find in memory; above that, large-star/small-star rounds (Kiveris
-    et al. 2014) run as tasks per edge shard (``ceil(pairs / components_shard_edges)`` shards)
-    until a round changes no edge, and the kept documents and cluster sizes are found shard by
-    shard (see :func:`_components`); both write the same files;
+10. ``components``: the kept document of each document in a verified pair (the greedy rule,
+    ``cluster="greedy"``, or connected components and the keep policy, ``"components"``), and per
+    partition the pairs (document, kept document) still to measure. Up to
+    ``components_max_edges`` pairs (:data:`COMPONENTS_IN_MEMORY_MAX_EDGES`) one task runs the
+    core's greedy rule or union-find in memory; above that, large-star/small-star rounds
+    (Kiveris et al. 2014) run as tasks per edge shard (``ceil(pairs / components_shard_edges)``
+    shards) until a round changes no edge, and the kept documents and cluster sizes are found
+    shard by shard: each shard holds whole components (every member is in its root's shard), so
+    with the greedy rule each shard's task decides its components from their verified pairs,
+    routed to it. Memory per task is then bounded by the shard size, except that one component
+    is decided in one task (``stats["dask"]["largest_greedy_component"]`` measures the largest;
+    see :func:`textsieve.dask.components._components`); both paths write the same files;
 11. ``fetch2`` and ``write``: the kept document's text and id for each removed document, its
     exact similarity to it, and the partition's ``kept`` and ``removed`` records.
 
@@ -61,7 +66,7 @@ The modules, by concept:
 - :mod:`textsieve.dask.stages`: the per-task stage functions, and :class:`Job`, what every task
   knows about the run (pickled to the workers);
 - :mod:`textsieve.dask.components`: the components stage, in memory or as distributed
-  large-star/small-star rounds;
+  large-star/small-star rounds (then the greedy rule per shard of whole components);
 - :mod:`textsieve.dask.plan`: partitions, reading them, counting lines;
 - :mod:`textsieve.dask.workdir`: :class:`WorkDir`, the one owner of the paths under
   ``OUTDIR/_work``, and the small file helpers;

@@ -2,7 +2,9 @@
 each cluster (keep policy), and per partition the pairs (document, kept document) still to
 measure. Up to ``components_max_edges`` pairs one task runs the core's greedy rule or union-find
 in memory (:func:`_stage_components`); above that, large-star/small-star rounds run as tasks per
-edge shard (:func:`_components`). Both write the same files."""
+edge shard (:func:`_components`), and with ``cluster="greedy"`` the greedy rule then runs once per
+shard, over the verified pairs of the whole components the shard holds. Both write the same
+files."""
 
 from __future__ import annotations
 
@@ -76,6 +78,7 @@ def _stage_components(job: Job, _: int) -> dict[str, Any]:
         for a in np.unique(owner):
             sel = owner == a
             lengths[sel] = _load_npz(work.part("sign", a))["lengths"][nodes[sel] - offsets[a]]
+    largest = None
     if s.get("cluster", "greedy") == "greedy":
         # the greedy rule over the verified pairs (pairs below the threshold decide nothing)
         x = (
@@ -94,6 +97,7 @@ def _stage_components(job: Job, _: int) -> dict[str, Any]:
             float(s["threshold"]),
         )
         rep = np.where(dup >= 0, dup, nodes)
+        largest = _largest_component(root[np.searchsorted(nodes, i)], root)
     elif s["keep"] == "longest":
         order = np.lexsort((nodes, -lengths, root))
         first = np.ones(len(order), bool)
@@ -122,13 +126,31 @@ def _stage_components(job: Job, _: int) -> dict[str, Any]:
         if n_parts
         else np.empty(0),
     )
+    # with the greedy rule: the largest component, for the record (the distributed path decides
+    # one whole component per task; here the task holds them all)
+    out: dict[str, Any] = {} if largest is None else {"largest_component": largest}
     return {
+        **out,
         "edges": len(i),
         "nodes": len(nodes),
         "components": len(reps_u),
         "mode": f"in memory, {len(i):,} edges <= {job.components_max_edges:,}",
         "seconds": time.perf_counter() - t0,
     }
+
+
+def _largest_component(edge_root: np.ndarray, node_root: np.ndarray) -> dict[str, int]:
+    """The component with the most verified pairs (ties: the most documents, then the smallest
+    root), from the root of each pair and of each document: ``{"edges", "nodes", "root"}``
+    (zeros when there is none). One task decides it whole under the greedy rule."""
+    roots, n_edges = np.unique(edge_root, return_counts=True)
+    roots_n, n_nodes = np.unique(node_root, return_counts=True)
+    if not len(roots):
+        return {"edges": 0, "nodes": 0, "root": -1}
+    if not np.array_equal(roots, roots_n):
+        raise TextsieveError("components: a component without pairs, or pairs without a root")
+    k = int(np.lexsort((roots, -n_nodes, -n_edges))[0])
+    return {"edges": int(n_edges[k]), "nodes": int(n_nodes[k]), "root": int(roots[k])}
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,6 +169,7 @@ _EDGE_DTYPE = np.dtype([("u", "<u4"), ("v", "<u4")])
 _ROOT_DTYPE = np.dtype([("node", "<u4"), ("root", "<u4")])
 _LENGTH_DTYPE = np.dtype([("node", "<u4"), ("root", "<u4"), ("length", "<i8")])
 _REP_DTYPE = np.dtype([("node", "<u4"), ("rep", "<u4")])
+_PAIR_DTYPE = np.dtype([("i", "<u4"), ("j", "<u4"), ("root", "<u4"), ("jaccard", "<f8")])
 
 _FIB = np.uint64(0x9E3779B97F4A7C15)
 
@@ -341,15 +364,16 @@ def _save_cluster_sizes(work: WorkDir, s: int, root: np.ndarray, rep: np.ndarray
 
 def _stage_cc_roots(job: Job, s: int) -> dict[str, Any]:
     """After convergence: each centre (a component's smallest document) in this shard lists its
-    members. With ``keep="first"`` the root is the kept document: cluster sizes, and (document,
-    kept document) routed to the document's partition; with ``keep="longest"`` (document, root)
-    go to the document's partition to fetch its length."""
+    members. With ``cluster="components"`` and ``keep="first"`` the root is the kept document:
+    cluster sizes, and (document, kept document) routed to the document's partition; else
+    (``keep="longest"``, or ``cluster="greedy"``) (document, root) go to the document's
+    partition, to fetch its length, or to send its pairs to the root's shard."""
     work, n = job.work, _cc(job).shards
     offsets = np.asarray(job.offsets)
     rows = _gather(work, f"small-r{_cc(job).rounds:03d}", n, s, _EDGE_DTYPE)
     nodes, root = _star_roots(rows["u"].astype(np.int64), rows["v"].astype(np.int64))
     owner, n_parts = _part_of(offsets, nodes), len(offsets)
-    if job.settings["keep"] == "first":
+    if job.settings["keep"] == "first" and job.settings.get("cluster", "greedy") != "greedy":
         n_comp = _save_cluster_sizes(work, s, root, root)
         _route(work, "reps", s, owner, n_parts, _REP_DTYPE, node=nodes, rep=root)
     else:
@@ -375,6 +399,82 @@ def _stage_cc_lengths(job: Job, a: int) -> dict[str, Any]:
         node=rows["node"], root=rows["root"], length=lengths,
     )  # fmt: skip
     return {"nodes": len(rows)}
+
+
+def _stage_cc_gpairs(job: Job, a: int) -> dict[str, Any]:
+    """``cluster="greedy"``: partition ``a``'s verified pairs (``i`` is in ``a``), each with the
+    root of its component (from the ``(document, root)`` rows the shards sent), routed to the
+    root's shard, where the whole component is; with ``keep="longest"`` also its documents in
+    components with their lengths, as :func:`_stage_cc_lengths` routes them."""
+    work, n = job.work, _cc(job).shards
+    rows = _gather(work, "roots", n, a, _ROOT_DTYPE)
+    order = np.argsort(rows["node"], kind="stable")
+    node, root = rows["node"][order].astype(np.int64), rows["root"][order].astype(np.int64)
+    z = _load_npz(work.part("pairs", a))
+    i = z["i"].astype(np.int64)
+    pos = np.searchsorted(node, i)
+    if len(i) and (pos.max() >= len(node) or not np.array_equal(node[pos], i)):
+        raise TextsieveError(f"components: partition {a} has pairs of documents without a root")
+    root_i = root[pos]
+    _route(
+        work, "gpairs", a, _shard_of(root_i, n), n, _PAIR_DTYPE,
+        i=i, j=z["j"], root=root_i, jaccard=z["jaccard"],
+    )  # fmt: skip
+    out = {"pairs": len(i), "nodes": len(node)}
+    if job.settings["keep"] == "longest":
+        out["lengths"] = _stage_cc_lengths(job, a)["nodes"]
+    return out
+
+
+def _stage_cc_greedy(job: Job, s: int) -> dict[str, Any]:
+    """``cluster="greedy"``: the greedy rule (``_core.greedy_pairs``) over the verified pairs of
+    this shard's components (each one whole: its root is here), in decision order (node order,
+    or with ``keep="longest"`` most characters first, ties to the smallest number; only the
+    order within a component matters); cluster sizes, and (document, kept document) routed to
+    the document's partition. Records the largest component it decided."""
+    work, offsets = job.work, np.asarray(job.offsets)
+    n_parts = len(offsets)
+    rows = _gather(work, "gpairs", n_parts, s, _PAIR_DTYPE)
+    i, j = rows["i"].astype(np.int64), rows["j"].astype(np.int64)
+    edge_root = rows["root"].astype(np.int64)
+    nodes = np.unique(np.concatenate([i, j]))
+    node_root = np.empty(len(nodes), np.int64)
+    node_root[np.searchsorted(nodes, i)] = edge_root
+    node_root[np.searchsorted(nodes, j)] = edge_root
+    lengths = np.zeros(len(nodes), np.int64)
+    if job.settings["keep"] == "longest":
+        lr = _gather(work, "lengths", n_parts, s, _LENGTH_DTYPE)
+        order = np.argsort(lr["node"], kind="stable")
+        if not np.array_equal(lr["node"][order].astype(np.int64), nodes):
+            raise TextsieveError(f"components: shard {s}'s lengths and pairs differ in documents")
+        lengths = lr["length"][order].astype(np.int64)
+    rank = np.empty(len(nodes), np.uint64)
+    rank[np.lexsort((nodes, -lengths))] = np.arange(len(nodes), dtype=np.uint64)
+    dup, _ = _core.greedy_pairs(
+        i.astype(np.uint64),
+        j.astype(np.uint64),
+        rows["jaccard"].astype(np.float64),
+        nodes.astype(np.uint64),
+        rank,
+        float(job.settings["threshold"]),
+    )
+    rep = np.where(dup >= 0, dup, nodes)
+    reps_u, sizes = np.unique(rep, return_counts=True)
+    _save_npz(
+        work.path("cc", "clusters", f"shard-{s:05d}.npz"),
+        rep=reps_u.astype(np.int64),
+        size=sizes.astype(np.int64),
+    )
+    owner = _part_of(offsets, nodes)
+    _route(work, "reps", s, owner, n_parts, _REP_DTYPE, node=nodes, rep=rep)
+    largest = _largest_component(edge_root, node_root)
+    return {
+        "edges": len(i),
+        "nodes": len(nodes),
+        "components": len(np.unique(edge_root)),
+        "removed": int(np.count_nonzero(dup >= 0)),
+        "largest_component": largest,
+    }
 
 
 def _stage_cc_reps(job: Job, s: int) -> dict[str, Any]:
@@ -433,11 +533,16 @@ def _components(
     n_edges: int,
     stage: Callable[[str, Iterable[int]], dict[int, dict[str, Any]]],
 ) -> dict[str, Any]:
-    """The ``components`` stage: one task with the core's union-find when the ``n_edges``
-    verified pairs are at most ``components_max_edges``; else large-star/small-star rounds over
-    edge shards until a round changes nothing, then the kept documents and cluster sizes shard by
-    shard. Both write the same ``comp/`` files and ``r2`` requests. Returns the stage's summary
-    (``mode`` says which ran); the distributed path's steps are reported as one stage.
+    """The ``components`` stage: one task with the core's greedy rule or union-find when the
+    ``n_edges`` verified pairs are at most ``components_max_edges``; else large-star/small-star
+    rounds over edge shards until a round changes nothing, then the kept documents and cluster
+    sizes shard by shard. With ``cluster="greedy"`` each shard holds whole components (every
+    member is in its root's shard): the verified pairs go to their root's shard
+    (``components-gpairs``) and one task per shard runs the greedy rule over them
+    (``components-greedy``), so the largest component is decided in one task; the summary's
+    ``largest_component`` (and ``mode``) says how large. Both paths write the same ``comp/``
+    files and ``r2`` requests. Returns the stage's summary (``mode`` says which ran); the
+    distributed path's steps are reported as one stage.
 
     ``stage(name, indices)`` runs a stage's tasks with ``runner.job``; this puts the edge
     shards' plan (:class:`~textsieve.dask.stages.CCPlan`) in it."""
@@ -445,12 +550,7 @@ def _components(
     limit = job.components_max_edges
     if n_edges <= limit:
         return stage("components", [0])[0]
-    if job.settings.get("cluster", "greedy") == "greedy":
-        raise TextsieveError(
-            f"{n_edges:,} verified pairs: the greedy rule runs in one task of up to "
-            f"components_max_edges={limit:,} pairs; raise components_max_edges, or use "
-            "cluster='components' (distributed large-star/small-star)"
-        )
+    greedy = job.settings.get("cluster", "greedy") == "greedy"
     t0 = time.perf_counter()
     work, n_parts = job.work, len(job.parts)
     n_sh = max(1, math.ceil(n_edges / max(1, job.components_shard_edges)))
@@ -479,7 +579,18 @@ def _components(
     runner.job = replace(runner.job, cc=replace(_cc(runner.job), rounds=rounds))
     roots = stage("components-roots", range(n_sh))
     names.append("components-roots")
-    if job.settings["keep"] == "longest":
+    largest = None
+    if greedy:
+        # each component's pairs (and lengths) to its root's shard; the greedy rule per shard
+        stage("components-gpairs", range(n_parts))
+        decided = stage("components-greedy", range(n_sh))
+        names += ["components-gpairs", "components-greedy"]
+        largest = max(
+            (x["largest_component"] for x in decided.values()),
+            key=lambda c: (c["edges"], c["nodes"], -c["root"]),
+            default={"edges": 0, "nodes": 0, "root": -1},
+        )
+    elif job.settings["keep"] == "longest":
         stage("components-lengths", range(n_parts))
         stage("components-reps", range(n_sh))
         names += ["components-lengths", "components-reps"]
@@ -494,7 +605,15 @@ def _components(
     runner.report["components"]["seconds"] = round(runner.report["components"]["seconds"], 4)
     runner.report["components"]["rounds"] = rounds
     sampled = "" if clusters["jaccard_every"] == 1 else ", similarities sampled"
+    out: dict[str, Any] = {}
+    if largest is not None:
+        out["largest_component"] = largest
+        sampled = (
+            f", greedy rule per shard, largest component {largest['edges']:,} edges and "
+            f"{largest['nodes']:,} documents in one task{sampled}"
+        )
     return {
+        **out,
         "edges": n_edges,
         "nodes": sum(x["nodes"] for x in roots.values()),
         "components": sum(x["components"] for x in roots.values()),

@@ -25,6 +25,8 @@ from textsieve.dask.components import (
     COMPONENTS_SHARD_EDGES,
     _components,
     _stage_cc_clusters,
+    _stage_cc_gpairs,
+    _stage_cc_greedy,
     _stage_cc_init,
     _stage_cc_large,
     _stage_cc_lengths,
@@ -86,6 +88,8 @@ _STAGE_FUNCS: dict[str, Callable[..., dict[str, Any]]] = {
     "components-roots": _stage_cc_roots,
     "components-lengths": _stage_cc_lengths,
     "components-reps": _stage_cc_reps,
+    "components-gpairs": _stage_cc_gpairs,
+    "components-greedy": _stage_cc_greedy,
     "components-parts": _stage_cc_parts,
     "components-clusters": _stage_cc_clusters,
 }
@@ -252,8 +256,11 @@ def dedup_dask(
     holds at most ``partition_bytes`` of a splittable file; ``n_shards`` bucket shards (default:
     one per partition). The verified pairs' connected components run in one task, in memory, up
     to ``components_max_edges`` pairs, and above that as distributed large-star/small-star rounds
-    over shards of ``components_shard_edges`` pairs. ``merge=False`` leaves ``kept/``, ``removed/`` and ``pairs/`` as one file
-    per partition instead of concatenating them.
+    over shards of ``components_shard_edges`` pairs (with ``cluster="greedy"``, the greedy rule
+    then runs per shard, one whole component in one task: ``stats["dask"]
+    ["largest_greedy_component"]`` says how large the largest was). ``merge=False`` leaves
+    ``kept/``, ``removed/`` and ``pairs/`` as one file per partition instead of concatenating
+    them.
     """
     t_start = time.perf_counter()
     settings = _settings(
@@ -600,6 +607,12 @@ def _drive(
         "dask": {
             "stages": runner.report,
             "components": comp["mode"],
+            # cluster="greedy": the component with the most verified pairs, decided in one task
+            "largest_greedy_component": (
+                {k_: comp["largest_component"][k_] for k_ in ("edges", "nodes")}
+                if "largest_component" in comp
+                else None
+            ),
             "largest_bucket": max((b["largest_bucket"] for b in buckets.values()), default=0),
             "exact_copies": n_copies,
             "copy_classes": sum(c["classes"] for c in copies.values()),
