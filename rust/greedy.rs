@@ -164,6 +164,19 @@ impl KeptTable {
         }
     }
 
+    /// Enters kept documents, each band's table in parallel.
+    pub fn insert_many(&mut self, docs: &[&DocRef<'_>]) {
+        self.bands.par_iter_mut().enumerate().for_each(|(b, m)| {
+            for d in docs {
+                m.insert(d.keys[b], d.doc);
+            }
+        });
+        for d in docs {
+            self.digests.insert(d.digest, d.doc);
+        }
+        self.n_kept += docs.len();
+    }
+
     pub fn insert(&mut self, doc: u32, keys: &[u64], digest: u64) {
         for (m, &k) in self.bands.iter_mut().zip(keys) {
             m.insert(k, doc);
@@ -350,22 +363,21 @@ impl Greedy {
         // documents sharing a bucket with another of the chunk: only they can meet a kept
         // document of the chunk in the ordered pass (`(band, key)` folded into one map key)
         let mut mates = vec![false; n];
-        let mut seen: FxHashMap<u64, u32> = FxHashMap::default();
-        seen.reserve(n * cfg.bands);
-        for (i, d) in docs.iter().enumerate() {
-            if d.empty || owner[i] != i as u32 {
-                continue;
-            }
-            for (b, &k) in d.keys.iter().enumerate() {
-                match seen.entry(k ^ BAND_SALT.wrapping_mul(b as u64 + 1)) {
-                    std::collections::hash_map::Entry::Occupied(e) => {
-                        mates[i] = true;
-                        mates[*e.get() as usize] = true;
-                    }
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(i as u32);
-                    }
-                }
+        let mut seen: Vec<(u64, u32)> = docs
+            .par_iter()
+            .enumerate()
+            .filter(|(i, d)| !d.empty && owner[*i] == *i as u32)
+            .flat_map_iter(|(i, d)| {
+                d.keys
+                    .iter()
+                    .enumerate()
+                    .map(move |(b, &k)| (k ^ BAND_SALT.wrapping_mul(b as u64 + 1), i as u32))
+            })
+            .collect();
+        seen.par_sort_unstable();
+        for run in seen.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+            for &(_, i) in run {
+                mates[i as usize] = true;
             }
         }
         drop(seen);
@@ -499,11 +511,12 @@ impl Greedy {
                 }
             }
         }
-        for (i, d) in docs.iter().enumerate() {
-            if kept_here[i] {
-                self.table.insert(d.doc, d.keys, d.digest);
-            }
-        }
+        let kept: Vec<&DocRef<'_>> = docs
+            .iter()
+            .zip(&kept_here)
+            .filter_map(|(d, &k)| k.then_some(d))
+            .collect();
+        self.table.insert_many(&kept);
         out
     }
 }
