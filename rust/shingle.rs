@@ -827,6 +827,28 @@ mod speed {
 
     #[test]
     #[ignore]
+    fn normalize_speed_on_shared_data() {
+        for name in ["tinyshakespeare.txt", "manpages_ja.jsonl"] {
+            let Ok(text) = std::fs::read_to_string(format!("../shared/data/{name}")) else {
+                continue;
+            };
+            let mut norm = String::new();
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                for piece in text.as_bytes().chunks(1000) {
+                    if let Ok(p) = std::str::from_utf8(piece) {
+                        normalize_default(p, &mut norm);
+                    }
+                }
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            println!("{name}: normalize {:.0} MB/s", text.len() as f64 / 1e6 / best);
+        }
+    }
+
+    #[test]
+    #[ignore]
     fn hashing_speed() {
         let text: String = (0..200_000).map(|i| format!("Word{} ", i % 5000)).collect();
         for _ in 0..3 {
