@@ -36,8 +36,8 @@ const MULTI: u32 = 1 << 31;
 pub const MAX_DOCS: usize = MULTI as usize;
 
 /// `u64 -> documents`, with one `u32` per key in the common case of a single document: open
-/// addressing with linear probing over two arrays (12 bytes a slot, at most 80% full), because
-/// the band tables of the kept documents are most of a run's memory.
+/// addressing with linear probing over two arrays (12 bytes a slot, 53% to 80% full: it grows
+/// by half), because the band tables of the kept documents are most of a run's memory.
 #[derive(Clone, Debug, Default)]
 pub struct MultiMap {
     /// 0 marks an empty slot; key 0 itself lives in `zero`.
@@ -51,9 +51,18 @@ pub struct MultiMap {
 impl MultiMap {
     #[inline]
     fn slot(&self, key: u64) -> usize {
-        // Fibonacci hashing: the top bits of key * 2^64/phi, so any keys spread
-        let bits = self.keys.len().trailing_zeros();
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+        // the key mixed (any keys spread), then scaled to the capacity (any capacity works)
+        let h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ((h as u128 * self.keys.len() as u128) >> 64) as usize
+    }
+
+    #[inline]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.keys.len() {
+            0
+        } else {
+            i + 1
+        }
     }
 
     /// Adds `doc` to the value `v` (a document, or an index into the overflow lists).
@@ -67,15 +76,14 @@ impl MultiMap {
     }
 
     fn grow(&mut self) {
-        let cap = (self.keys.len() * 2).max(16);
+        let cap = (self.keys.len() + self.keys.len() / 2).max(16);
         let keys = std::mem::replace(&mut self.keys, vec![0; cap]);
         let vals = std::mem::replace(&mut self.vals, vec![0; cap]);
-        let mask = cap - 1;
         for (k, v) in keys.into_iter().zip(vals) {
             if k != 0 {
                 let mut i = self.slot(k);
                 while self.keys[i] != 0 {
-                    i = (i + 1) & mask;
+                    i = self.next(i);
                 }
                 self.keys[i] = k;
                 self.vals[i] = v;
@@ -94,7 +102,6 @@ impl MultiMap {
         if (self.len + 1) * 5 > self.keys.len() * 4 {
             self.grow();
         }
-        let mask = self.keys.len() - 1;
         let mut i = self.slot(key);
         loop {
             if self.keys[i] == 0 {
@@ -107,7 +114,7 @@ impl MultiMap {
                 MultiMap::add(&mut self.multi, &mut self.vals[i], doc);
                 return;
             }
-            i = (i + 1) & mask;
+            i = self.next(i);
         }
     }
 
@@ -118,13 +125,12 @@ impl MultiMap {
         if self.keys.is_empty() {
             return None;
         }
-        let mask = self.keys.len() - 1;
         let mut i = self.slot(key);
         loop {
             match self.keys[i] {
                 0 => return None,
                 k if k == key => return Some(&self.vals[i]),
-                _ => i = (i + 1) & mask,
+                _ => i = self.next(i),
             }
         }
     }
