@@ -367,18 +367,29 @@ impl DedupOutput {
             empty,
             ..Default::default()
         };
+        out.push(decisions);
+        out.close();
+        out
+    }
+
+    /// Appends the decisions of the next documents (numbered from `first_doc + len`).
+    fn push(&mut self, decisions: &[Decision]) {
+        let first = self.first_doc + self.keep.len();
         for (pos, d) in decisions.iter().enumerate() {
             let me = (first + pos) as i64;
             let dup = d.duplicate_of.map_or(-1, i64::from);
-            out.keep.push(dup < 0);
-            out.cluster.push(if dup < 0 { me } else { dup });
-            out.duplicate_of.push(dup);
-            out.similarity.push(d.similarity);
-            out.examined.push(d.examined);
+            self.keep.push(dup < 0);
+            self.cluster.push(if dup < 0 { me } else { dup });
+            self.duplicate_of.push(dup);
+            self.similarity.push(d.similarity);
+            self.examined.push(d.examined);
         }
-        out.n_candidates = out.examined.iter().map(|&e| e as usize).sum();
-        out.n_clusters = out.keep.iter().filter(|&&k| k).count();
-        out
+    }
+
+    /// The counts, once every decision is in.
+    fn close(&mut self) {
+        self.n_candidates = self.examined.iter().map(|&e| e as usize).sum();
+        self.n_clusters = self.keep.iter().filter(|&&k| k).count();
     }
 }
 
@@ -543,8 +554,8 @@ pub struct Run {
     signed: Signed,
     /// Streaming: the chunk signed but not yet decided, and its first number.
     pending: Option<(Vec<String>, Signed, u32)>,
-    decisions: Vec<Decision>,
-    empty: Vec<bool>,
+    /// Streaming: the decisions so far, in the arrays of the result (no second copy).
+    decided: DedupOutput,
     n: usize,
     t_sign: f64,
     t_decide: f64,
@@ -562,8 +573,7 @@ impl Run {
             store,
             signed: Signed::default(),
             pending: None,
-            decisions: Vec::new(),
-            empty: Vec::new(),
+            decided: DedupOutput::default(),
             n: 0,
             t_sign: 0.0,
             t_decide: 0.0,
@@ -626,7 +636,7 @@ impl Run {
         let decided = decided?;
         self.t_sign += elapsed(t);
         self.record(&decided);
-        self.empty.extend_from_slice(&signed.empty);
+        self.decided.empty.extend_from_slice(&signed.empty);
         self.pending = Some((chunk, signed, first));
         Ok(Some(decided))
     }
@@ -650,10 +660,10 @@ impl Run {
     }
 
     fn record(&mut self, decided: &[Decision]) {
-        self.decisions.extend_from_slice(decided);
+        self.decided.push(decided);
     }
 
-    /// The decisions for every document fed.
+    /// The decisions for every document fed (handed over: call it once).
     pub fn finish(&mut self) -> Result<DedupOutput> {
         // streaming: `feed` signs one chunk while it decides the one before, `decide` is the last
         let first = if self.streaming() {
@@ -666,7 +676,9 @@ impl Run {
         let mut out = if self.streaming() {
             self.flush()?;
             seconds.push(("decide", self.t_decide));
-            DedupOutput::from_decisions(0, &self.decisions, self.empty.clone())
+            let mut out = std::mem::take(&mut self.decided);
+            out.close();
+            out
         } else {
             let (cfg, signed, store) = (&self.cfg, &self.signed, &self.store);
             let mut out = match cfg.cluster {

@@ -775,7 +775,9 @@ mod tests {
         let mut want: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
         let mut x = 7u64;
         for doc in 0..20_000u32 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let key = match doc % 7 {
                 0 => 0,
                 1 => (x >> 60) << 40,

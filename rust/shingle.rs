@@ -843,7 +843,10 @@ mod speed {
                 }
                 best = best.min(t.elapsed().as_secs_f64());
             }
-            println!("{name}: normalize {:.0} MB/s", text.len() as f64 / 1e6 / best);
+            println!(
+                "{name}: normalize {:.0} MB/s",
+                text.len() as f64 / 1e6 / best
+            );
         }
     }
 

@@ -18,7 +18,6 @@ import os
 import queue
 import threading
 import time
-from array import array
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -114,8 +113,6 @@ def dedup_local(
         settings.config(), bool(all_pairs), spill_dir=outdir, samples=REPORT_MEMBERS - 1
     )
     ids = IdStore()
-    dup = array("q")
-    sim = array("d")
     reader = make_reader()
     t_read = t_feed = 0.0
     bar_opts: dict[str, Any] = {"unit": "docs", "enabled": show_progress}
@@ -135,8 +132,6 @@ def dedup_local(
                     return
                 first, records = waiting.popleft()
                 out.write(records, first, dec["duplicate_of"], dec["similarity"], ids.__getitem__)
-                dup.extend(dec["duplicate_of"].tolist())
-                sim.extend(dec["similarity"].tolist())
 
             for chunk in read_ahead(chunks(reader, CHUNK_DOCS, CHUNK_CHARS)):
                 t1 = time.perf_counter()
