@@ -149,7 +149,12 @@ def dedup_local(
         t1 = time.perf_counter()
         if run.streaming and waiting:
             write(run.flush(num_threads))
-        res = run.finish(num_threads)
+            res = run.finish(num_threads)
+        else:
+            # keep=longest, components, all_pairs: every decision is made here, in the core
+            with Progress(total=n, desc="deciding", **bar_opts) as bar:
+                res = run.finish(num_threads)
+                bar.update(n)
         t_finish = time.perf_counter() - t1
         duplicate_of = np.asarray(res["duplicate_of"])
         similarity = np.asarray(res["similarity"], dtype=np.float64)
