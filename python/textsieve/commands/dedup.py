@@ -414,7 +414,8 @@ def _print_demo(
     print(
         f"  near-duplicates: {stats['n_removed']:,} files removed ({_pct(stats['n_removed'], n)}), "
         f"{stats['n_clusters_with_duplicates']:,} clusters (largest: {stats['largest_cluster']} "
-        f"files), {stats['n_pairs']:,} verified pairs; {stats['n_kept']:,} files kept"
+        f"files), each within the threshold of the kept file it duplicates; "
+        f"{stats['n_kept']:,} files kept"
     )
     if stats["n_skipped"]:
         print(f"  skipped {stats['n_skipped']:,} file(s) that are not valid UTF-8")
