@@ -177,3 +177,27 @@ def test_bad_input():
     ]:
         with pytest.raises(ValueError, match=word):
             ts.dedup(["a b c"], **kw)
+
+
+def test_settings_are_validated_once_and_filled_in():
+    s = ts.DedupSettings(threshold=0.7, num_perm=64)
+    from textsieve.dedup import lsh_params
+
+    assert (s.bands, s.rows) == lsh_params(0.7, 64)
+    assert ts.DedupSettings(bands=16).rows == 8
+    for bad, match in [
+        ({"cluster": "chains"}, "cluster"),
+        ({"scheme": "md5"}, "scheme"),
+        ({"threshold": 0.0}, "threshold"),
+        ({"keep": "last"}, "keep"),
+        ({"verify": "fuzzy"}, "verify"),
+        ({"normalize": "upper"}, "normalize"),
+        ({"shingle": "line"}, "shingle"),
+        ({"bands": 20, "rows": 7}, "bands"),
+    ]:
+        with pytest.raises(ts.TextsieveError, match=match):
+            ts.DedupSettings(**bad)
+    with pytest.raises(TypeError, match="num_perm"):
+        ts.DedupSettings(num_perm="128")  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        s.threshold = 0.5  # type: ignore[misc]

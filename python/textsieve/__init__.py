@@ -11,7 +11,15 @@ from textsieve._core import (
     normalize,
     normalize_batch,
 )
-from textsieve.dedup import DedupIndex, DedupResult, MinHasher, dedup, jaccard, shingles
+from textsieve.dedup import (
+    DedupIndex,
+    DedupResult,
+    DedupSettings,
+    MinHasher,
+    dedup,
+    jaccard,
+    shingles,
+)
 from textsieve.errors import TextsieveError
 from textsieve.ngram import AddKLM, NgramCounts
 from textsieve.vocab import Vocab
@@ -24,6 +32,7 @@ __all__ = [
     "AddKLM",
     "DedupIndex",
     "DedupResult",
+    "DedupSettings",
     "MinHasher",
     "NgramCounts",
     "TextsieveError",
