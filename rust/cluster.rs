@@ -464,15 +464,35 @@ fn decide_batch<S: AsRef<str> + Sync>(
 
 /// Greedy decisions for every document of `signed` (numbered from 0), whose texts are all in
 /// `store`, in decision order.
-fn decide_stored(cfg: &Config, signed: &Signed, store: &Store) -> Vec<Decision> {
-    let mut greedy = Greedy::new(cfg.bands);
-    let undecided = Decision {
-        duplicate_of: None,
-        similarity: f64::NAN,
-        examined: 0,
-    };
-    let mut out = vec![undecided; signed.len()];
-    for part in cfg.decision_order(&signed.lengths).chunks(CHUNK) {
+/// Deferred greedy decisions made a chunk at a time, so a caller can report progress and stop
+/// between chunks ([`Run::step`]).
+#[derive(Debug)]
+struct Stepper {
+    order: Vec<u32>,
+    at: usize,
+    greedy: Greedy,
+    out: Vec<Decision>,
+}
+
+impl Stepper {
+    fn new(cfg: &Config, signed: &Signed) -> Self {
+        let undecided = Decision {
+            duplicate_of: None,
+            similarity: f64::NAN,
+            examined: 0,
+        };
+        Stepper {
+            order: cfg.decision_order(&signed.lengths),
+            at: 0,
+            greedy: Greedy::new(cfg.bands),
+            out: vec![undecided; signed.len()],
+        }
+    }
+
+    /// Decides the next chunk; true once every document is decided.
+    fn step(&mut self, cfg: &Config, signed: &Signed, store: &Store) -> bool {
+        let end = (self.at + CHUNK).min(self.order.len());
+        let part = &self.order[self.at..end];
         let texts: Vec<String> = part.iter().map(|&d| store.text(d).into_owned()).collect();
         let refs: Vec<DocRef<'_>> = part
             .iter()
@@ -485,11 +505,12 @@ fn decide_stored(cfg: &Config, signed: &Signed, store: &Store) -> Vec<Decision> 
                 text: t,
             })
             .collect();
-        for (&d, dec) in part.iter().zip(greedy.decide(cfg, &refs, store)) {
-            out[d as usize] = dec;
+        for (&d, dec) in part.iter().zip(self.greedy.decide(cfg, &refs, store)) {
+            self.out[d as usize] = dec;
         }
+        self.at = end;
+        self.at == self.order.len()
     }
-    out
 }
 
 /// Decides a streamed chunk `(texts, signed, first number)` after everything before it: kept
@@ -554,6 +575,8 @@ pub struct Run {
     signed: Signed,
     /// Streaming: the chunk signed but not yet decided, and its first number.
     pending: Option<(Vec<String>, Signed, u32)>,
+    /// Deferred greedy: the decisions made so far by [`Run::step`].
+    stepper: Option<Stepper>,
     /// Streaming: the decisions so far, in the arrays of the result (no second copy).
     decided: DedupOutput,
     n: usize,
@@ -573,6 +596,7 @@ impl Run {
             store,
             signed: Signed::default(),
             pending: None,
+            stepper: None,
             decided: DedupOutput::default(),
             n: 0,
             t_sign: 0.0,
@@ -641,6 +665,26 @@ impl Run {
         Ok(Some(decided))
     }
 
+    /// Deferred greedy (`keep="longest"`): decides the next chunk of documents, after every one
+    /// was fed; returns (documents decided, documents). Other modes decide in [`Run::finish`] and
+    /// return (documents, documents) at once.
+    pub fn step(&mut self) -> (usize, usize) {
+        if self.streaming() || self.cfg.cluster != Cluster::Greedy {
+            return (self.n, self.n);
+        }
+        let t = std::time::Instant::now();
+        let (cfg, signed, store) = (&self.cfg, &self.signed, &self.store);
+        let s = self
+            .stepper
+            .get_or_insert_with(|| Stepper::new(cfg, signed));
+        if s.at < s.order.len() {
+            s.step(cfg, signed, store);
+        }
+        let done = s.at;
+        self.t_decide += elapsed(t);
+        (done, self.n)
+    }
+
     /// Streaming: decides the last chunk fed and returns its decisions.
     pub fn flush(&mut self) -> Result<Vec<Decision>> {
         let Some(p) = self.pending.take() else {
@@ -683,12 +727,16 @@ impl Run {
             let (cfg, signed, store) = (&self.cfg, &self.signed, &self.store);
             let mut out = match cfg.cluster {
                 Cluster::Greedy => {
-                    let d = decide_stored(cfg, signed, store);
-                    DedupOutput::from_decisions(0, &d, signed.empty.clone())
+                    let mut s = self
+                        .stepper
+                        .take()
+                        .unwrap_or_else(|| Stepper::new(cfg, signed));
+                    while s.at < s.order.len() && !s.step(cfg, signed, store) {}
+                    DedupOutput::from_decisions(0, &s.out, signed.empty.clone())
                 }
                 Cluster::Components => components(cfg, signed, store),
             };
-            seconds.push(("decide", elapsed(t)));
+            seconds.push(("decide", self.t_decide + elapsed(t)));
             if self.all_pairs {
                 let t = std::time::Instant::now();
                 out.pairs = verified_pairs(cfg, signed, store);
@@ -1293,6 +1341,14 @@ mod tests {
                         .collect();
                     assert_eq!(dup, whole.duplicate_of);
                 }
+                // deferred greedy decides a chunk per step, as far as it is asked
+                let (mut done, total) = run.step();
+                while done < total {
+                    let (d, _) = run.step();
+                    assert!(d > done);
+                    done = d;
+                }
+                assert_eq!(run.step(), (texts.len(), texts.len()));
                 let fed = run.finish().unwrap();
                 assert_eq!(fed.duplicate_of, whole.duplicate_of);
                 assert_eq!(fed.empty, whole.empty);

@@ -153,8 +153,12 @@ def dedup_local(
         else:
             # keep=longest, components, all_pairs: every decision is made here, in the core
             with Progress(total=n, desc="deciding", **bar_opts) as bar:
+                done = 0
+                while done < n:
+                    decided, _ = run.step(num_threads)
+                    bar.update(decided - done)
+                    done = decided
                 res = run.finish(num_threads)
-                bar.update(n)
         t_finish = time.perf_counter() - t1
         duplicate_of = np.asarray(res["duplicate_of"])
         similarity = np.asarray(res["similarity"], dtype=np.float64)

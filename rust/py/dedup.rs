@@ -441,6 +441,15 @@ impl DedupRun {
         Ok((n, n_bytes, d))
     }
 
+    /// Decides the next chunk when the rule decides after every document was fed
+    /// (`keep="longest"`); returns (documents decided, documents). Between calls Ctrl-C works.
+    #[pyo3(signature = (num_threads=None))]
+    fn step(&mut self, py: Python<'_>, num_threads: Option<usize>) -> PyResult<(usize, usize)> {
+        let run = &mut self.inner;
+        py.detach(|| with_threads(num_threads, || run.step()))
+            .map_err(to_pyerr)
+    }
+
     /// The decisions of the last chunk fed, when the run decides as it goes.
     #[pyo3(signature = (num_threads=None))]
     fn flush<'py>(
