@@ -375,6 +375,12 @@ def test_classes_expand_pairs() -> None:
     assert sorted(zip(lo.tolist(), hi.tolist(), strict=True)) == [(2, 5), (2, 9), (4, 6), (5, 9)]
     lo, hi = cl.within(3, 10)  # only the classes whose rep is in [3, 10)
     assert list(zip(lo.tolist(), hi.tolist(), strict=True)) == [(4, 6)]
+    # the pairs with a rep only: every member with the other rep, linear in the class sizes
+    lo, hi, x = cl.cross_star(np.array([2, 4]), np.array([4, 8]), np.array([0.5, 0.7]))
+    got = sorted(zip(lo.tolist(), hi.tolist(), x.tolist(), strict=True))
+    assert got == [(2, 4, 0.5), (2, 6, 0.5), (4, 5, 0.5), (4, 8, 0.7), (4, 9, 0.5), (6, 8, 0.7)]
+    lo, hi = cl.within_star(0, 10)
+    assert sorted(zip(lo.tolist(), hi.tolist(), strict=True)) == [(2, 5), (2, 9), (4, 6)]
     empty = _Classes(np.empty(0, np.int64), np.empty(0, np.int64))
     lo, hi, _ = empty.cross(np.array([1]), np.array([3]), np.array([1.0]))
     assert (lo.tolist(), hi.tolist()) == ([1], [3])

@@ -53,8 +53,11 @@ the bucket's smallest document would lose verified pairs: in a bucket ``{a, b, c
 ``J(a, b) < t``, ``J(a, c) < t`` and ``J(b, c) >= t`` the star checks only ``(a, b)`` and
 ``(a, c)``, so ``(b, c)`` (and the cluster it makes) would be missing. Each verified rep pair
 ``(A, B, x)`` stands for the pairs ``(Ai, Bj, x)`` of the members of both classes, and each
-class for its pairs ``(Ai, Aj, 1.0)``; verify writes them all out, so that part of the work is
-the size of the output. Verification is the same exact Jaccard over the same 64-bit shingle
+class for its pairs ``(Ai, Aj, 1.0)``. With ``all_pairs`` verify writes them all out (the
+output is that big). Otherwise it writes only the pairs with a rep, ``(Ai, B, x)``, ``(A, Bj,
+x)`` and ``(A, Ai, 1.0)``, linear in the copies: a class's rep is its first document, the only
+member that can be kept, so a document's kept neighbours are reps, and the greedy decisions and
+the connected components are those of all the pairs. Verification is the same exact Jaccard over the same 64-bit shingle
 hashes (the same ``f64`` division), the components' roots are their smallest documents, as in
 the local union-find (large-star/small-star converges to stars around each component's smallest
 document too), and the keep policy is the same.

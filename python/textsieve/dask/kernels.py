@@ -118,6 +118,31 @@ class _Classes:
         ai, bj = self.nth(a[k], t // sb[k]), self.nth(b[k], t % sb[k])
         return np.minimum(ai, bj), np.maximum(ai, bj), x[k]
 
+    def cross_star(
+        self, a: np.ndarray, b: np.ndarray, x: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the rep pair ``(a[n], b[n])`` must stand for when only pairs with a rep can decide
+        (the greedy rule and connected components, not a list of every pair): every member of
+        ``a[n]``'s class with ``b[n]``, and ``a[n]`` with every other member of ``b[n]``'s class,
+        ordered ``lo < hi``. A class's first document is the only member that can be kept (the
+        others are its copies), so a document's kept neighbours are all reps, and the components
+        are the same: ``|A| + |B| - 1`` pairs instead of ``|A| |B|``."""
+        sa, sb = self.size(a), self.size(b)
+        ka = np.repeat(np.arange(len(a)), sa)
+        ai, bj = self.nth(a[ka], _ranks(sa)), b[ka]
+        kb = np.repeat(np.arange(len(b)), sb - 1)
+        ai2, bj2 = a[kb], self.nth(b[kb], _ranks(sb - 1) + 1)
+        p, q = np.concatenate([ai, ai2]), np.concatenate([bj, bj2])
+        return np.minimum(p, q), np.maximum(p, q), np.concatenate([x[ka], x[kb]])
+
+    def within_star(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(rep, member)`` for every other member of the classes whose rep is in ``[lo, hi)``:
+        the pairs within a class that decide (see :meth:`cross_star`)."""
+        sel = np.flatnonzero((self.reps >= lo) & (self.reps < hi))
+        starts, others = self.starts[sel], self.sizes[sel] - 1
+        elem = np.repeat(starts, others) + 1 + _ranks(others)
+        return np.repeat(self.reps[sel], others), self.member[elem]
+
     def within(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """Every pair of members ``lo < hi`` of the classes whose rep is in ``[lo, hi)``."""
         sel = np.flatnonzero((self.reps >= lo) & (self.reps < hi))

@@ -357,7 +357,8 @@ class _Docs:
 def _stage_verify(job: Job, a: int) -> dict[str, Any]:
     """Verify partition ``a``'s candidate pairs (of reps), and send each pair at or above the
     threshold, expanded to the members of both classes, to the partition of its smaller document;
-    so are the pairs within the classes whose rep is in ``a`` (similarity 1.0)."""
+    so are the pairs within the classes whose rep is in ``a`` (similarity 1.0). Without
+    ``all_pairs`` only the pairs with a rep are sent (:meth:`_Classes.cross_star`)."""
     work, t = job.work, job.settings["threshold"]
     offsets = np.asarray(job.offsets)
     first, n = int(offsets[a]), job.counts[a]
@@ -376,8 +377,12 @@ def _stage_verify(job: Job, a: int) -> dict[str, Any]:
             )
         )
     )
-    lo, hi, x = classes.cross(ii[ok], jj[ok], sim[ok])
-    wlo, whi = classes.within(first, first + n)
+    if job.settings.get("all_pairs"):  # every pair is listed: expand the classes fully
+        lo, hi, x = classes.cross(ii[ok], jj[ok], sim[ok])
+        wlo, whi = classes.within(first, first + n)
+    else:  # only pairs with a rep decide anything: linear in the copies
+        lo, hi, x = classes.cross_star(ii[ok], jj[ok], sim[ok])
+        wlo, whi = classes.within_star(first, first + n)
     lo, hi = np.concatenate([lo, wlo]), np.concatenate([hi, whi])
     x = np.concatenate([x, np.ones(len(wlo))])
     owner = _part_of(offsets, lo)
@@ -390,7 +395,8 @@ def _stage_verify(job: Job, a: int) -> dict[str, Any]:
             jaccard=x[sel],
         )
     # the local engine's candidates: every pair of documents sharing a bucket
-    in_buckets = int((classes.size(ii) * classes.size(jj)).sum()) + len(wlo)
+    sizes = classes.sizes[(classes.reps >= first) & (classes.reps < first + n)]
+    in_buckets = int((classes.size(ii) * classes.size(jj)).sum() + (sizes * (sizes - 1) // 2).sum())
     return {"pairs": len(x), "candidates": len(pairs), "doc_pairs_in_buckets": in_buckets}
 
 
