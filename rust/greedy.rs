@@ -444,8 +444,8 @@ impl Greedy {
         let mut settled: Vec<Option<(f64, u32)>> = vec![None; n];
         // and the last document of that text decided so far
         let mut last = vec![0usize; n];
-        let mut pos: FxHashMap<u32, u32> = FxHashMap::default();
-        let mut found = Vec::new();
+        // `local` holds positions in the chunk (kept documents with a bucket mate), not numbers
+        let mut found: Vec<u32> = Vec::new();
         let mut out = Vec::with_capacity(n);
         for (i, d) in docs.iter().enumerate() {
             let (mut best, mut examined, o, since) = match pre[i] {
@@ -480,16 +480,16 @@ impl Greedy {
             found.clear();
             if mates[o] {
                 for (m, &k) in local.iter().zip(d.keys) {
-                    found.extend(m.get(k).iter().filter(|&&k| pos[&k] as usize >= since));
+                    found.extend(m.get(k).iter().filter(|&&j| j as usize >= since));
                 }
             }
             found.sort_unstable();
             found.dedup();
             if !found.is_empty() {
                 let mine = feats[o].as_ref().expect("feature computed");
-                for &k in &found {
-                    let theirs = feats[pos[&k] as usize].as_ref().expect("feature computed");
-                    best = better(best, (similarity(mine, theirs), k));
+                for &j in &found {
+                    let theirs = feats[j as usize].as_ref().expect("feature computed");
+                    best = better(best, (similarity(mine, theirs), docs[j as usize].doc));
                 }
                 examined += found.len() as u32;
             }
@@ -509,9 +509,8 @@ impl Greedy {
                     });
                     kept_here[i] = true;
                     if mates[i] {
-                        pos.insert(d.doc, i as u32);
                         for (m, &k) in local.iter_mut().zip(d.keys) {
-                            m.insert(k, d.doc);
+                            m.insert(k, i as u32);
                         }
                     }
                 }
