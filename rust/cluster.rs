@@ -776,21 +776,12 @@ pub fn dedup<S: AsRef<str> + Sync>(
 /// For each non-empty document, the first document with the same text (itself when none is
 /// before it): exact copies are settled by this, without shingling.
 fn text_owners<T: Texts + ?Sized>(signed: &Signed, texts: &T) -> Vec<u32> {
-    let n = signed.len();
-    let mut owner: Vec<u32> = (0..n as u32).collect();
-    let mut by_digest: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
-    for (d, own) in owner.iter_mut().enumerate() {
-        if signed.empty[d] {
-            continue;
-        }
-        let group = by_digest.entry(signed.digests[d]).or_default();
-        let mine = texts.text(d as u32);
-        match group.iter().find(|&&o| texts.text(o) == mine) {
-            Some(&o) => *own = o,
-            None => group.push(d as u32),
-        }
-    }
-    owner
+    crate::greedy::first_with_same_text(
+        signed.len(),
+        |d| signed.empty[d],
+        |d| signed.digests[d],
+        |d| texts.text(d as u32),
+    )
 }
 
 /// Features (shingle sets or signatures) of the given documents, in parallel.

@@ -317,27 +317,12 @@ impl Greedy {
         let table = &self.table;
         // 1. within the chunk: equal texts (equal digests, compared) are settled by their first
         let n = docs.len();
-        let mut owner: Vec<u32> = (0..n as u32).collect();
-        // digest -> first document with it (a different text with the same digest, which a
-        // 64-bit hash makes all but impossible, is simply its own owner)
-        let mut by_digest: FxHashMap<u64, u32> = FxHashMap::default();
-        by_digest.reserve(n);
-        for (i, d) in docs.iter().enumerate() {
-            if d.empty {
-                continue;
-            }
-            match by_digest.entry(d.digest) {
-                std::collections::hash_map::Entry::Occupied(e) => {
-                    if docs[*e.get() as usize].text == d.text {
-                        owner[i] = *e.get();
-                    }
-                }
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(i as u32);
-                }
-            }
-        }
-        drop(by_digest);
+        let owner = first_with_same_text(
+            n,
+            |i| docs[i].empty,
+            |i| docs[i].digest,
+            |i| Cow::Borrowed(docs[i].text),
+        );
         // 2. against the kept documents of earlier calls: exact copies, then candidates
         let copy_of: Vec<Option<u32>> = docs
             .par_iter()
@@ -591,6 +576,45 @@ pub fn greedy_pairs(
     Ok((dup, out_sim))
 }
 
+/// For each document `0..n`, the first one with the same text (itself when none is before it;
+/// `skip`ped ones are their own). Equal texts are found by their digest and confirmed by
+/// comparing them: texts are read only when two digests meet.
+pub(crate) fn first_with_same_text<'t>(
+    n: usize,
+    skip: impl Fn(usize) -> bool,
+    digest: impl Fn(usize) -> u64,
+    text: impl Fn(usize) -> Cow<'t, str>,
+) -> Vec<u32> {
+    use std::collections::hash_map::Entry;
+    let mut owner: Vec<u32> = (0..n as u32).collect();
+    let mut first: FxHashMap<u64, u32> = FxHashMap::default();
+    first.reserve(n);
+    // a text whose digest met another text's: (digest, its first document)
+    let mut more: Vec<(u64, u32)> = Vec::new();
+    for (i, own) in owner.iter_mut().enumerate() {
+        if skip(i) {
+            continue;
+        }
+        let h = digest(i);
+        match first.entry(h) {
+            Entry::Vacant(e) => {
+                e.insert(i as u32);
+            }
+            Entry::Occupied(e) => {
+                let mine = text(i);
+                let earlier = std::iter::once(*e.get())
+                    .chain(more.iter().filter(|m| m.0 == h).map(|m| m.1))
+                    .find(|&o| text(o as usize) == mine);
+                match earlier {
+                    Some(o) => *own = o,
+                    None => more.push((h, i as u32)),
+                }
+            }
+        }
+    }
+    owner
+}
+
 fn same(old: &(impl Texts + ?Sized), k: u32, d: &DocRef<'_>) -> bool {
     old.text(k) == d.text
 }
@@ -791,6 +815,19 @@ mod tests {
         }
         assert_eq!(m.get(12345), &[] as &[u32]);
         assert!(MultiMap::default().get(0).is_empty() && MultiMap::default().get(5).is_empty());
+    }
+
+    #[test]
+    fn first_with_same_text_survives_digest_collisions() {
+        let texts = ["a", "b", "a", "c", "b", "", "c"];
+        // every digest the same: the texts themselves must tell them apart
+        let owner = first_with_same_text(
+            texts.len(),
+            |i| texts[i].is_empty(),
+            |_| 7,
+            |i| Cow::Borrowed(texts[i]),
+        );
+        assert_eq!(owner, vec![0, 1, 0, 3, 1, 5, 3]);
     }
 
     #[test]
