@@ -1192,13 +1192,18 @@ impl Index {
             .collect();
         let only: Vec<&str> = kept.iter().map(|k| k.1).collect();
         let signed = idx.cfg.sign(&only);
-        for (pos, &(d, _)) in kept.iter().enumerate() {
-            if !signed.empty[pos] {
-                idx.greedy
-                    .table
-                    .insert(d, signed.keys_of(pos), signed.digests[pos]);
-            }
-        }
+        let refs: Vec<DocRef<'_>> = kept
+            .iter()
+            .enumerate()
+            .filter(|(pos, _)| !signed.empty[*pos])
+            .map(|(pos, &(d, _))| DocRef {
+                doc: d,
+                ..signed.doc(&only, 0, pos)
+            })
+            .collect();
+        idx.greedy
+            .table
+            .insert_many(&refs.iter().collect::<Vec<_>>());
         Ok(idx)
     }
 }

@@ -158,7 +158,6 @@ impl MultiMap {
 pub struct KeptTable {
     bands: Vec<MultiMap>,
     digests: MultiMap,
-    n_kept: usize,
 }
 
 impl KeptTable {
@@ -166,7 +165,6 @@ impl KeptTable {
         KeptTable {
             bands: vec![MultiMap::default(); bands],
             digests: MultiMap::default(),
-            n_kept: 0,
         }
     }
 
@@ -180,15 +178,6 @@ impl KeptTable {
         for d in docs {
             self.digests.insert(d.digest, d.doc);
         }
-        self.n_kept += docs.len();
-    }
-
-    pub fn insert(&mut self, doc: u32, keys: &[u64], digest: u64) {
-        for (m, &k) in self.bands.iter_mut().zip(keys) {
-            m.insert(k, doc);
-        }
-        self.digests.insert(digest, doc);
-        self.n_kept += 1;
     }
 
     /// Kept documents sharing a band key with `keys`, sorted and distinct, into `out`.
@@ -204,10 +193,6 @@ impl KeptTable {
     /// Kept documents whose text has this digest.
     pub fn with_digest(&self, digest: u64) -> &[u32] {
         self.digests.get(digest)
-    }
-
-    pub fn n_kept(&self) -> usize {
-        self.n_kept
     }
 }
 
