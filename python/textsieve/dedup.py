@@ -278,10 +278,7 @@ def _result(
         "n_empty": int(out["empty"].sum()),
         "n_pairs": len(pairs),
         "n_candidates": int(out["n_candidates"]),
-        "examined_per_doc": {
-            "mean": float(examined.mean()) if len(examined) else 0.0,
-            "max": int(examined.max()) if len(examined) else 0,
-        },
+        "examined_per_doc": examined_per_doc(examined),
         "n_clusters": int(out["n_clusters"]),
         **settings,
         "all_pairs": all_pairs,
@@ -300,6 +297,13 @@ def _result(
         stats=stats,
         offset=int(out["first_doc"]),
     )
+
+
+def examined_per_doc(examined: np.ndarray) -> dict[str, float | int]:
+    """Mean and largest number of similarities a document needed."""
+    if not len(examined):
+        return {"mean": 0.0, "max": 0}
+    return {"mean": float(examined.mean()), "max": int(examined.max())}
 
 
 #: A component with more members than this is reported as giant.

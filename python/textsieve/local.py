@@ -25,7 +25,7 @@ import numpy as np
 
 from textsieve import _core
 from textsieve._progress import Progress
-from textsieve.dedup import DedupSettings, component_warnings
+from textsieve.dedup import DedupSettings, component_warnings, examined_per_doc
 from textsieve.io import CorpusReader, Record, to_jsonable
 from textsieve.pipeline import (
     OUTPUT_FILES,
@@ -220,7 +220,6 @@ def _stats(
     n_removed = int(removed.sum())
     n_kept = n - n_removed
     reps, sizes = cluster_sizes(duplicate_of)
-    examined = np.asarray(res["examined"])
     warnings: list[str] = []
     below: list[tuple[str, str, float]] = []
     extra: dict[str, Any] = {}
@@ -275,10 +274,7 @@ def _stats(
         "largest_cluster": int(sizes.max()) if len(sizes) else min(n, 1),
         "n_pairs": n_pairs,
         "n_examined": int(res["n_candidates"]),
-        "examined_per_doc": {
-            "mean": float(examined.mean()) if len(examined) else 0.0,
-            "max": int(examined.max()) if len(examined) else 0,
-        },
+        "examined_per_doc": examined_per_doc(np.asarray(res["examined"])),
         "warnings": warnings,
         "n_empty": int(np.asarray(res["empty"]).sum()),
         "n_skipped": reader.n_skipped,
