@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -451,29 +451,23 @@ def _columns(texts: Any) -> Iterable[Any]:
 
 
 def _chunks(texts: Iterable[str], nulls: str = "error") -> Iterable[list[str]]:
+    from textsieve.pipeline import chunks
+
     if nulls not in NULLS:
         raise TextsieveError(f"nulls: expected 'error' or 'empty', got {nulls!r}")
-    it = _columns(texts)
-    chunk: list[str] = []
-    chars = 0
-    pos = 0
-    for t in it:
-        if t is None:
-            if nulls == "error":
-                raise TextsieveError(
-                    f"texts[{pos}]: a null (None) document; pass nulls='empty' to treat nulls "
-                    "as empty documents"
-                )
-            t = ""
-        chunk.append(t)
-        pos += 1
-        if isinstance(t, str):
-            chars += len(t)
-        if len(chunk) >= _CHUNK_DOCS or chars >= _CHUNK_CHARS:
-            yield chunk
-            chunk, chars = [], 0
-    if chunk:
-        yield chunk
+
+    def no_nulls() -> Iterator[Any]:
+        for pos, t in enumerate(_columns(texts)):
+            if t is None:
+                if nulls == "error":
+                    raise TextsieveError(
+                        f"texts[{pos}]: a null (None) document; pass nulls='empty' to treat "
+                        "nulls as empty documents"
+                    )
+                t = ""
+            yield t
+
+    return chunks(no_nulls(), _CHUNK_DOCS, _CHUNK_CHARS, text=lambda t: t)
 
 
 def dedup(

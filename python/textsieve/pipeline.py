@@ -29,11 +29,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from json.encoder import encode_basestring as _encode_str
 from json.encoder import encode_basestring_ascii as _encode_str_ascii
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 
 from textsieve.io import Record, open_new, record_json_line, temp_path
+
+T = TypeVar("T")
 
 OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
 REPORT_CLUSTERS = 12
@@ -330,13 +332,18 @@ def print_summary(stats: dict[str, Any], out: Callable[[str], Any] = print) -> N
     out(f"wrote {', '.join(OUTPUT_FILES)} to {stats['outdir']}")
 
 
-def chunks(records: Iterable[Record], docs: int, chars: int) -> Iterator[list[Record]]:
-    """Records in lists of at most ``docs`` documents or about ``chars`` characters."""
-    chunk: list[Record] = []
+def chunks(
+    items: Iterable[T], docs: int, chars: int, text: Callable[[T], Any] = lambda r: r.text
+) -> Iterator[list[T]]:
+    """``items`` (records, or texts with ``text=`` the identity) in lists of at most ``docs``
+    documents or about ``chars`` characters (of ``text(item)`` where it is a str)."""
+    chunk: list[T] = []
     size = 0
-    for r in records:
-        chunk.append(r)
-        size += len(r.text)
+    for item in items:
+        chunk.append(item)
+        t = text(item)
+        if isinstance(t, str):
+            size += len(t)
         if len(chunk) >= docs or size >= chars:
             yield chunk
             chunk, size = [], 0
