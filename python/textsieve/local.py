@@ -36,7 +36,7 @@ from textsieve.pipeline import (
     chunks,
     cluster_sizes,
     largest_clusters,
-    write_report,
+    write_report_to,
 )
 
 T = TypeVar("T")
@@ -249,7 +249,7 @@ def _stats(
         "MB read": round(reader.n_bytes / 1e6, 2),
     }
     shown = largest_clusters(duplicate_of, similarity, ids.__getitem__, run.text)
-    write_report(
+    write_report_to(
         files.open("report.html"),
         similarities=similarity[removed],
         duplicate_of=duplicate_of,

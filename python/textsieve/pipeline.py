@@ -271,7 +271,7 @@ def largest_clusters(
     return shown
 
 
-def write_report(
+def write_report_to(
     fh: IO[str],
     *,
     similarities: np.ndarray,
@@ -283,6 +283,8 @@ def write_report(
     warnings: Sequence[str] = (),
     below_threshold: Sequence[tuple[str, str, float]] = (),
 ) -> None:
+    """The report page (:func:`textsieve.report.render_report`) written to an open file: the
+    cluster sizes come from ``duplicate_of``."""
     from textsieve.report import render_report
 
     _, sizes = cluster_sizes(duplicate_of)
