@@ -11,6 +11,8 @@ pub mod cluster;
 pub mod greedy;
 pub mod lsh;
 pub mod minhash;
+pub mod output;
+pub mod reader;
 pub mod shingle;
 pub mod store;
 

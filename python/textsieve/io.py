@@ -27,6 +27,7 @@ interrupted run never leaves half a file behind.
 from __future__ import annotations
 
 import contextlib
+import decimal
 import fnmatch
 import gzip
 import io
@@ -36,6 +37,8 @@ import os
 import secrets
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from json.encoder import encode_basestring as _encode_str
+from json.encoder import encode_basestring_ascii as _encode_str_ascii
 from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
 
@@ -68,6 +71,8 @@ FORMATS = ("auto", "jsonl", "text", "parquet")
 ON_ERROR = ("stop", "skip")
 # How many skipped records stats keep verbatim; the count is always exact.
 MAX_SKIPPED_EXAMPLES = 100
+# The longest record read (bytes of its line): a longer one is malformed, not a MemoryError.
+MAX_RECORD_BYTES = 256 << 20
 
 
 class MalformedRecordError(TextsieveError):
@@ -186,7 +191,7 @@ def expand_inputs(
         p = os.fspath(given)
         if os.path.isdir(p):
             before = len(found)
-            for root, dirs, files in os.walk(p):
+            for root, dirs, files in os.walk(p, onerror=_walk_error):
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in exclude_dirs)
                 for name in sorted(files):
                     if name.startswith(".") or (glob and not fnmatch.fnmatch(name, glob)):
@@ -202,6 +207,12 @@ def expand_inputs(
         else:
             raise TextsieveError(f"{p}: no such file or directory")
     return found
+
+
+def _walk_error(exc: OSError) -> None:
+    """A folder that cannot be listed is an error, as an unreadable file is (``os.walk``
+    would skip it and its documents silently)."""
+    raise TextsieveError(f"{exc.filename}: cannot read this directory: {exc.strerror}") from exc
 
 
 def _zstandard() -> Any:
@@ -249,6 +260,11 @@ def open_binary(
 
 # --------------------------------------------------------------------------------------------
 # Reading
+
+
+def _label(name: str) -> bytes:
+    """A file name or id as bytes for the core (lone surrogates kept, as ``surrogatepass``)."""
+    return name.encode("utf-8", "surrogatepass")
 
 
 def _bad_unicode(text: str) -> bool:
@@ -313,22 +329,17 @@ class CorpusReader:
             self.skipped.append(SkippedRecord(source, line, reason))
 
     def __iter__(self) -> Iterator[Record]:
+        return self._records(self.inputs)
+
+    def _records(self, inputs: Sequence[InputFile]) -> Iterator[Record]:
         decompress_errors: tuple[type[BaseException], ...] = (
             EOFError,
             gzip.BadGzipFile,
             zlib.error,
             *_zstd_errors(),
         )
-        for inp in self.inputs:
-            info: dict[str, Any] = {
-                "path": inp.path,
-                "format": inp.format,
-                "compression": inp.compression,
-                "records": 0,
-                "skipped": 0,
-                "bytes": 0,
-            }
-            self.files.append(info)
+        for inp in inputs:
+            info = self._file_info(inp)
             if inp.format == "parquet":
                 records = self._read_parquet(inp, info)
             elif inp.format == "file":
@@ -343,6 +354,111 @@ class CorpusReader:
             except decompress_errors as exc:
                 raise TextsieveError(f"{inp.path}: cannot decompress: {exc}") from exc
 
+    def _file_info(self, inp: InputFile) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "path": inp.path,
+            "format": inp.format,
+            "compression": inp.compression,
+            "records": 0,
+            "skipped": 0,
+            "bytes": 0,
+        }
+        self.files.append(info)
+        return info
+
+    def chunks(
+        self, docs: int = 8192, nbytes: int = 8 << 20, max_record: int = MAX_RECORD_BYTES
+    ) -> Iterator[Any]:
+        """The documents in sealed chunks of the core (``_core.ChunkCore``, one file each, at
+        most ``docs`` documents or about ``nbytes`` bytes), for an engine that hands them to the
+        core without making a Python object per document. JSON Lines and plain-text files are
+        read, decompressed and parsed by the core on a background thread; a line it does not take
+        (see ``textsieve._core.ChunkReader``) is judged here by the same rules as iteration, so
+        both give the same documents. Other formats are read as records, then chunked. Counters
+        and ``files`` are kept as by iteration; a record over ``max_record`` bytes is malformed.
+        """
+        from textsieve import _core
+
+        i = 0
+        while i < len(self.inputs):
+            j = i
+            while j < len(self.inputs) and self.inputs[j].format in ("jsonl", "text"):
+                j += 1
+            if j == i:
+                yield from self._record_chunks(i, docs, nbytes)
+                i += 1
+                continue
+            reader = _core.ChunkReader(
+                [
+                    (os.fsencode(inp.path), _label(inp.path), inp.format, inp.compression)
+                    for inp in self.inputs[i:j]
+                ],
+                self.text_field,
+                self.id_field,
+                docs,
+                nbytes,
+                max_record,
+            )
+            try:
+                info: dict[str, Any] = {}
+                current = -1
+                for chunk in reader:
+                    if chunk.file != current:
+                        current = chunk.file
+                        info = self._file_info(self.inputs[i + current])
+                    self._settle(chunk, self.inputs[i + current], info)
+                    yield chunk
+            finally:
+                reader.close()
+            i = j
+
+    def _settle(self, chunk: Any, inp: InputFile, info: dict[str, Any]) -> None:
+        """Counts a chunk from the core, judges its deferred lines, and seals it."""
+        self.n_bytes += chunk.n_bytes
+        info["bytes"] += chunk.n_bytes
+        self.n_blank += chunk.n_blank
+        jsonl = inp.format == "jsonl"
+        for k, lineno, body, reason in chunk.deferred():
+            if reason is not None:
+                self._bad(inp.path, lineno, reason, info)
+                continue
+            record = self._line_record(inp.path, lineno, body, jsonl, info)
+            if record is not None:
+                chunk.resolve(k, record.text, _label(record.id))
+        chunk.seal()
+        info["records"] += len(chunk)
+        self.n_records += len(chunk)
+
+    def _record_chunks(self, i: int, docs: int, nbytes: int) -> Iterator[Any]:
+        """The records of input ``i`` (read here), in core chunks."""
+        from textsieve import _core
+
+        inp = self.inputs[i]
+        label = _label(inp.path)
+        tf, idf = self.text_field, self.id_field
+        batch: list[Record] = []
+        size = 0
+
+        def make() -> Any:
+            return _core.ChunkCore.from_records(
+                i,
+                label,
+                [r.line for r in batch],
+                [_label(r.id) for r in batch],
+                [r.text for r in batch],
+                [record_json_line(r, text_field=tf, id_field=idf) for r in batch],
+            )
+
+        before = len(self.files)
+        for record in self._records(self.inputs[i : i + 1]):
+            batch.append(record)
+            size += len(record.text)
+            if len(batch) >= docs or size >= nbytes:
+                yield make()
+                batch, size = [], 0
+        if batch or len(self.files) == before:
+            yield make()
+
     def _raw_lines(self, inp: InputFile) -> Iterator[tuple[int, bytes]]:
         """``(line number, line bytes)`` of a line-oriented input; a subclass reading part of a
         file (a byte range, for a distributed engine) overrides only this."""
@@ -352,7 +468,6 @@ class CorpusReader:
     def _read_lines(self, inp: InputFile, info: dict[str, Any]) -> Iterator[Record]:
         source = inp.path
         jsonl = inp.format == "jsonl"
-        text_field, id_field = self.text_field, self.id_field
         for lineno, raw in self._raw_lines(inp):
             size = len(raw)
             self.n_bytes += size
@@ -363,42 +478,51 @@ class CorpusReader:
             if body[:1].isspace() and not body.strip():
                 self.n_blank += 1
                 continue
-            try:
-                line = body.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                reason = f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
-                self._bad(source, lineno, reason, info)
-                continue
-            if not jsonl:
-                text = line.rstrip("\r\n")
-                yield Record(source, lineno, f"{source}:{lineno}", text, raw, "text")
-                continue
-            obj = _parse_json_line(line)
-            if obj is _INVALID:
-                self._bad(source, lineno, _json_error(line), info)
-                continue
-            if type(obj) is not dict:
-                self._bad(source, lineno, f"expected a JSON object, got {_json_type(obj)}", info)
-                continue
-            text = obj.get(text_field, _INVALID)
-            if type(text) is not str:
-                if text is _INVALID:
-                    reason = f"no {text_field!r} field"
-                else:
-                    reason = f"field {text_field!r} is {_json_type(text)}, not a string"
-                self._bad(source, lineno, reason, info)
-                continue
-            # Lone surrogates can only come from \u escapes; look for those first.
-            if b"\\u" in body and _bad_unicode(text):
-                self._bad(source, lineno, f"field {text_field!r} holds a lone surrogate", info)
-                continue
-            rid = obj.get(id_field) if id_field is not None else None
-            if rid is None:
-                rid = f"{source}:{lineno}"
-            elif type(rid) is not str:
-                rid = json.dumps(rid, ensure_ascii=False)
-            # A byte-order mark belongs to the file, not to its first record.
-            yield Record(source, lineno, rid, text, body, "jsonl")
+            record = self._line_record(source, lineno, body, jsonl, info)
+            if record is not None:
+                yield record
+
+    def _line_record(
+        self, source: str, lineno: int, body: bytes, jsonl: bool, info: dict[str, Any]
+    ) -> Record | None:
+        """The record of one non-blank line (``body``: without a byte-order mark), or ``None``
+        when it is malformed and skipped (with ``on_error="stop"`` that raises)."""
+        try:
+            line = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            reason = f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+            self._bad(source, lineno, reason, info)
+            return None
+        if not jsonl:
+            text = line.rstrip("\r\n")
+            return Record(source, lineno, f"{source}:{lineno}", text, body, "text")
+        text_field, id_field = self.text_field, self.id_field
+        obj = _parse_json_line(line)
+        if isinstance(obj, _Invalid):
+            self._bad(source, lineno, obj.reason or _json_error(line), info)
+            return None
+        if type(obj) is not dict:
+            self._bad(source, lineno, f"expected a JSON object, got {_json_type(obj)}", info)
+            return None
+        text = obj.get(text_field, _INVALID)
+        if type(text) is not str:
+            if text is _INVALID:
+                reason = f"no {text_field!r} field"
+            else:
+                reason = f"field {text_field!r} is {_json_type(text)}, not a string"
+            self._bad(source, lineno, reason, info)
+            return None
+        # Lone surrogates can only come from \u escapes; look for those first.
+        if b"\\u" in body and _bad_unicode(text):
+            self._bad(source, lineno, f"field {text_field!r} holds a lone surrogate", info)
+            return None
+        rid = obj.get(id_field) if id_field is not None else None
+        if rid is None:
+            rid = f"{source}:{lineno}"
+        elif type(rid) is not str:
+            rid = json.dumps(rid, ensure_ascii=False, default=str)
+        # A byte-order mark belongs to the file, not to its first record.
+        return Record(source, lineno, rid, text, body, "jsonl")
 
     def _read_file(self, inp: InputFile, info: dict[str, Any]) -> Iterator[Record]:
         with open_binary(inp.path, inp.compression) as fh:
@@ -452,17 +576,26 @@ class CorpusReader:
                 yield Record(source, row, rid, text, obj, "parquet")
 
 
-_INVALID = object()
+class _Invalid:
+    """Not a JSON value; ``reason`` when the usual JSON error message would not say why."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str | None = None) -> None:
+        self.reason = reason
+
+
+_INVALID = _Invalid()
 # The C scanner behind json.loads, called directly: most of json.loads' cost on short lines is
 # Python-level wrapping. Anything unusual falls back to json.loads for its exact behaviour.
 _scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _parse_json_line(line: str) -> Any:
-    """The JSON value on ``line`` (trailing whitespace allowed), or ``_INVALID``."""
+    """The JSON value on ``line`` (trailing whitespace allowed), or an :class:`_Invalid`."""
     try:
         obj, end = _scan_once(line, 0)
-    except (StopIteration, json.JSONDecodeError, RecursionError):
+    except (StopIteration, ValueError, RecursionError):
         obj, end = _INVALID, 0
     if obj is not _INVALID and (end == len(line) or line[end:].isspace()):
         return obj
@@ -470,6 +603,19 @@ def _parse_json_line(line: str) -> Any:
         return json.loads(line)
     except (json.JSONDecodeError, RecursionError):
         return _INVALID
+    except ValueError:  # an integer longer than Python converts (4,300 digits): valid JSON
+        pass
+    try:
+        return json.loads(line, parse_int=_parse_int)
+    except (ValueError, RecursionError):
+        return _INVALID
+
+
+def _parse_int(digits: str) -> int | decimal.Decimal:
+    try:
+        return int(digits)
+    except ValueError:
+        return decimal.Decimal(digits)
 
 
 def _json_error(line: str) -> str:
@@ -571,6 +717,17 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
+def quote(s: str) -> str:
+    """``s`` as a JSON string literal; a lone surrogate is escaped so the output stays UTF-8."""
+    if s.isascii():
+        return _encode_str(s)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return _encode_str_ascii(s)
+    return _encode_str(s)
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(to_jsonable(obj), ensure_ascii=False, allow_nan=False)
 
@@ -621,10 +778,13 @@ def record_json_line(
         raw = record.raw
         return raw if raw.endswith(b"\n") else raw + b"\n"
     if record.format == "parquet":
-        obj = record.raw
-    else:
-        obj = {id_field or "id": record.id, text_field: record.text}
-    return (_dumps(obj) + "\n").encode("utf-8", "surrogatepass")
+        return (_dumps(record.raw) + "\n").encode("utf-8")
+    # as the core writes a plain-text record (textsieve.output): a string holding a lone
+    # surrogate (from a file name that is not UTF-8) is escaped, so the line stays UTF-8
+    text = f"{quote(text_field)}: {quote(record.text)}}}\n"
+    if (id_field or "id") == text_field:
+        return ("{" + text).encode("utf-8")
+    return f"{{{quote(id_field or 'id')}: {quote(record.id)}, {text}".encode()
 
 
 def write_records(

@@ -26,14 +26,12 @@ import numpy as np
 from textsieve import _core
 from textsieve._progress import Progress
 from textsieve.dedup import DedupSettings, component_warnings, examined_per_doc
-from textsieve.io import CorpusReader, Record, to_jsonable
+from textsieve.io import CorpusReader, to_jsonable
 from textsieve.pipeline import (
     OUTPUT_FILES,
     REPORT_MEMBERS,
-    IdStore,
     Outputs,
     OutputSet,
-    chunks,
     cluster_sizes,
     largest_clusters,
     write_report_to,
@@ -42,7 +40,7 @@ from textsieve.pipeline import (
 T = TypeVar("T")
 
 CHUNK_DOCS = 8192
-CHUNK_CHARS = 8 << 20
+CHUNK_BYTES = 8 << 20
 
 
 def read_ahead(it: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -101,7 +99,7 @@ def dedup_local(
     last: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Dedup the corpus ``make_reader()`` yields into ``outdir``; returns ``(stats, extra)``,
-    ``extra`` holding what a caller may show: ``ids`` (an :class:`IdStore`) and the removal
+    ``extra`` holding what a caller may show: ``ids`` (``_core.IdsCore``) and the removal
     arrays ``duplicate_of`` / ``similarity``. ``make_reader`` is called again for a second pass
     when the rule cannot decide as it reads. The outputs are renamed into place together at the
     end, ``stats.json`` last, so an OUTDIR with it holds one complete run; ``parameters`` are
@@ -112,12 +110,12 @@ def dedup_local(
     run = _core.DedupRun(
         settings.config(), bool(all_pairs), spill_dir=outdir, samples=REPORT_MEMBERS - 1
     )
-    ids = IdStore()
+    ids = _core.IdsCore()
     reader = make_reader()
     t_read = t_feed = 0.0
     bar_opts: dict[str, Any] = {"unit": "docs", "enabled": show_progress}
     with OutputSet(outdir) as files:
-        out = Outputs(files, text_field=text_field, id_field=id_field, all_pairs=all_pairs)
+        out = Outputs(files, ids=ids, all_pairs=all_pairs)
         desc = "dedup" if run.streaming else "reading and signing"
         with Progress(desc=desc, **bar_opts) as bar:
             n = 0
@@ -125,24 +123,25 @@ def dedup_local(
             last_bytes = 0
             # a chunk's decisions come with the next feed (the core signs one chunk while it
             # decides the one before): its records wait here until then
-            waiting: collections.deque[tuple[int, list[Record]]] = collections.deque()
+            waiting: collections.deque[tuple[int, Any]] = collections.deque()
 
             def write(dec: dict[str, Any]) -> None:
                 if len(dec["duplicate_of"]) == 0:
                     return
-                first, records = waiting.popleft()
-                out.write(records, first, dec["duplicate_of"], dec["similarity"], ids.__getitem__)
+                first, chunk = waiting.popleft()
+                out.write(chunk, first, dec["duplicate_of"], dec["similarity"])
 
-            for chunk in read_ahead(chunks(reader, CHUNK_DOCS, CHUNK_CHARS)):
+            for chunk in read_ahead(reader.chunks(CHUNK_DOCS, CHUNK_BYTES)):
                 t1 = time.perf_counter()
                 t_read += t1 - t0
-                ids.extend(r.id for r in chunk)
-                _, _, dec = run.feed([r.text for r in chunk], num_threads)
+                ids.push_chunk(chunk)
+                size = len(chunk)
+                _, _, dec = run.feed_chunk(chunk, num_threads)
                 if dec is not None:
                     waiting.append((n, chunk))
                     write(dec)
-                n += len(chunk)
-                bar.update(len(chunk), nbytes=reader.n_bytes - last_bytes)
+                n += size
+                bar.update(size, nbytes=reader.n_bytes - last_bytes)
                 last_bytes = reader.n_bytes
                 t0 = time.perf_counter()
                 t_feed += t0 - t1
@@ -168,20 +167,15 @@ def dedup_local(
             again = make_reader()
             with Progress(total=n, desc="writing", **bar_opts) as bar:
                 m = 0
-                for chunk in chunks(again, CHUNK_DOCS, CHUNK_CHARS):
-                    out.write(
-                        chunk,
-                        m,
-                        duplicate_of[m : m + len(chunk)],
-                        similarity[m : m + len(chunk)],
-                        ids.__getitem__,
-                    )
-                    m += len(chunk)
-                    bar.update(len(chunk))
+                for chunk in again.chunks(CHUNK_DOCS, CHUNK_BYTES):
+                    size = len(chunk)
+                    out.write(chunk, m, duplicate_of[m : m + size], similarity[m : m + size])
+                    m += size
+                    bar.update(size)
             if m != n:
                 raise RuntimeError(f"the second read of the inputs gave {m} documents, not {n}")
         if all_pairs:
-            out.write_all_pairs(res["pair_i"], res["pair_j"], res["pair_jaccard"], ids.__getitem__)
+            out.write_all_pairs(res["pair_i"], res["pair_j"], res["pair_jaccard"])
         stats = _stats(
             reader, res, n, duplicate_of, similarity, settings.as_dict(), ids, run, files, outdir,
             inputs or [], threshold, all_pairs, text_field, id_field,
@@ -203,7 +197,7 @@ def _stats(
     duplicate_of: np.ndarray,
     similarity: np.ndarray,
     settings: dict[str, Any],
-    ids: IdStore,
+    ids: Any,
     run: Any,
     files: OutputSet,
     outdir: str,

@@ -20,20 +20,17 @@ from __future__ import annotations
 import contextlib
 import glob
 import heapq
-import math
 import os
 import signal
 import threading
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from json.encoder import encode_basestring as _encode_str
-from json.encoder import encode_basestring_ascii as _encode_str_ascii
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import numpy as np
 
-from textsieve.io import Record, open_new, record_json_line, temp_path
+from textsieve import _core
+from textsieve.io import open_new, temp_path
 
 T = TypeVar("T")
 
@@ -41,42 +38,6 @@ OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "rep
 REPORT_CLUSTERS = 12
 REPORT_MEMBERS = 4
 REPORT_TEXT_CHARS = 2000
-
-
-def quote(s: str) -> str:
-    """``s`` as a JSON string literal; a lone surrogate is escaped so the output stays UTF-8."""
-    if s.isascii():
-        return _encode_str(s)
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return _encode_str_ascii(s)
-    return _encode_str(s)
-
-
-def json_float(x: float) -> str:
-    return repr(x) if math.isfinite(x) else "null"
-
-
-class IdStore:
-    """Every document's id, packed: one buffer and offsets (a few bytes per document besides the
-    id itself, instead of a Python string each)."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._ends = array("q")
-
-    def extend(self, ids: Iterable[str]) -> None:
-        for s in ids:
-            self._buf += s.encode("utf-8", "surrogatepass")
-            self._ends.append(len(self._buf))
-
-    def __len__(self) -> int:
-        return len(self._ends)
-
-    def __getitem__(self, i: int) -> str:
-        start = self._ends[i - 1] if i > 0 else 0
-        return self._buf[start : self._ends[i]].decode("utf-8", "surrogatepass")
 
 
 class OutputSet:
@@ -152,65 +113,47 @@ def _sigint_held(keep: bool = False) -> Iterator[None]:
 
 class Outputs:
     """``kept.jsonl``, ``removed.jsonl`` and ``pairs.jsonl`` of an :class:`OutputSet`, written
-    chunk by chunk as decisions arrive."""
+    chunk by chunk as decisions arrive; the lines are made by the core
+    (``_core.render_chunk``), the ids of every document are in ``ids`` (``_core.IdsCore``)."""
 
-    def __init__(
-        self, files: OutputSet, *, text_field: str, id_field: str | None, all_pairs: bool
-    ) -> None:
-        self.text_field, self.id_field, self.all_pairs = text_field, id_field, all_pairs
+    def __init__(self, files: OutputSet, *, ids: Any, all_pairs: bool) -> None:
+        self.ids, self.all_pairs = ids, all_pairs
         self.n_kept = self.n_removed = self.n_pairs = 0
         self._kept: IO[bytes] = files.open("kept.jsonl", "wb")
-        self._removed: IO[str] = files.open("removed.jsonl")
-        self._pairs: IO[str] = files.open("pairs.jsonl")
+        self._removed: IO[bytes] = files.open("removed.jsonl", "wb")
+        self._pairs: IO[bytes] = files.open("pairs.jsonl", "wb")
 
     def write(
-        self,
-        records: Sequence[Record],
-        first: int,
-        duplicate_of: np.ndarray,
-        similarity: np.ndarray,
-        id_of: Callable[[int], str],
+        self, chunk: Any, first: int, duplicate_of: np.ndarray, similarity: np.ndarray
     ) -> None:
-        """The chunk of ``records`` numbered ``first..`` with their decisions (``-1``: kept)."""
-        kept: list[bytes] = []
-        removed: list[str] = []
-        pairs: list[str] = []
-        for r, d, sim in zip(records, duplicate_of.tolist(), similarity.tolist(), strict=True):
-            if d < 0:
-                kept.append(record_json_line(r, text_field=self.text_field, id_field=self.id_field))
-                continue
-            me, other, jac = quote(r.id), quote(id_of(d)), json_float(sim)
-            removed.append(
-                f'{{"id": {me}, "cluster": {d}, "duplicate_of": {other}, "jaccard": {jac}, '
-                f'"source": {_encode_str(r.source)}, "line": {r.line}}}\n'
-            )
-            if not self.all_pairs:
-                pairs.append(f'{{"id": {me}, "duplicate_of": {other}, "jaccard": {jac}}}\n')
-        self._kept.writelines(kept)
-        self._removed.writelines(removed)
-        self._pairs.writelines(pairs)
-        self.n_kept += len(kept)
-        self.n_removed += len(removed)
-        self.n_pairs += len(pairs)
+        """A sealed chunk (``_core.ChunkCore``) of documents numbered ``first..`` with their
+        decisions (``-1``: kept)."""
+        dup = np.ascontiguousarray(duplicate_of, dtype=np.int64)
+        sim = np.ascontiguousarray(similarity, dtype=np.float64)
+        kept, removed, pairs = _core.render_chunk(
+            chunk, first, dup, sim, self.ids, not self.all_pairs
+        )
+        self._kept.write(kept)
+        self._removed.write(removed)
+        self._pairs.write(pairs)
+        n_removed = int((dup >= 0).sum())
+        self.n_kept += len(dup) - n_removed
+        self.n_removed += n_removed
+        if not self.all_pairs:
+            self.n_pairs += n_removed
 
-    def write_all_pairs(
-        self, i: np.ndarray, j: np.ndarray, jac: np.ndarray, id_of: Callable[[int], str]
-    ) -> None:
+    def write_all_pairs(self, i: np.ndarray, j: np.ndarray, jac: np.ndarray) -> None:
         """Every verified pair (``all_pairs``), sorted as given."""
-        chunk = 1 << 16
-        for start in range(0, len(i), chunk):
-            rows = zip(
-                i[start : start + chunk].tolist(),
-                j[start : start + chunk].tolist(),
-                jac[start : start + chunk].tolist(),
-                strict=True,
+        step = 1 << 16
+        i = np.ascontiguousarray(i, dtype=np.uint64)
+        j = np.ascontiguousarray(j, dtype=np.uint64)
+        jac = np.ascontiguousarray(jac, dtype=np.float64)
+        for start in range(0, len(i), step):
+            end = start + step
+            self._pairs.write(
+                _core.render_pairs(self.ids, i[start:end], j[start:end], jac[start:end])
             )
-            self._pairs.writelines(
-                f'{{"id_a": {quote(id_of(a))}, "id_b": {quote(id_of(b))}, '
-                f'"jaccard": {json_float(x)}}}\n'
-                for a, b, x in rows
-            )
-            self.n_pairs += min(chunk, len(i) - start)
+        self.n_pairs += len(i)
 
 
 def cluster_sizes(duplicate_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -428,17 +428,20 @@ impl DedupRun {
             .enumerate()
             .map(|(i, t)| extract_text(&t, &format!("texts[{}]", offset + i), surrogates))
             .collect::<PyResult<Vec<String>>>()?;
-        let n_bytes = chunk.iter().map(String::len).sum();
-        let n = chunk.len();
-        let run = &mut self.inner;
-        let decided = py
-            .detach(|| with_threads(num_threads, || run.feed(chunk)))
-            .map_err(to_pyerr)?
-            .map_err(to_pyerr)?;
-        // a Ctrl-C during the work surfaces here, before any NumPy array is made
-        py.check_signals()?;
-        let d = decided.map(|d| decisions_dict(py, &d)).transpose()?;
-        Ok((n, n_bytes, d))
+        self.feed_texts(py, chunk, num_threads)
+    }
+
+    /// Feeds the documents of a sealed chunk from the reader (their texts move into the run);
+    /// returns as `feed`.
+    #[pyo3(signature = (chunk, num_threads=None))]
+    fn feed_chunk<'py>(
+        &mut self,
+        py: Python<'py>,
+        mut chunk: PyRefMut<'py, super::reader::ChunkCore>,
+        num_threads: Option<usize>,
+    ) -> PyResult<(usize, usize, Option<Bound<'py, PyDict>>)> {
+        let texts = chunk.inner.take_texts();
+        self.feed_texts(py, texts, num_threads)
     }
 
     /// Decides the next chunk when the rule decides after every document was fed
@@ -492,6 +495,27 @@ impl DedupRun {
             .map_err(to_pyerr)?;
         py.check_signals()?;
         output_dict(py, out)
+    }
+}
+
+impl DedupRun {
+    fn feed_texts<'py>(
+        &mut self,
+        py: Python<'py>,
+        chunk: Vec<String>,
+        num_threads: Option<usize>,
+    ) -> PyResult<(usize, usize, Option<Bound<'py, PyDict>>)> {
+        let n_bytes = chunk.iter().map(String::len).sum();
+        let n = chunk.len();
+        let run = &mut self.inner;
+        let decided = py
+            .detach(|| with_threads(num_threads, || run.feed(chunk)))
+            .map_err(to_pyerr)?
+            .map_err(to_pyerr)?;
+        // a Ctrl-C during the work surfaces here, before any NumPy array is made
+        py.check_signals()?;
+        let d = decided.map(|d| decisions_dict(py, &d)).transpose()?;
+        Ok((n, n_bytes, d))
     }
 }
 

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 pub mod convert;
 pub mod dedup;
+pub mod reader;
 pub mod text;
 
 pyo3::create_exception!(
@@ -17,5 +18,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TextsieveError", m.py().get_type::<TextsieveError>())?;
     text::register(m)?;
     dedup::register(m)?;
+    reader::register(m)?;
     Ok(())
 }

@@ -1,0 +1,323 @@
+//! The dedup output files' lines, written by the core: the kept records byte for byte, one
+//! JSON row per removed document and per pair, with every document's id kept packed ([`Ids`]).
+//!
+//! The rows are the bytes Python's `json` module writes for the same values (what the engines
+//! wrote before the core did): strings as `json.dumps(s, ensure_ascii=False)`, or with
+//! `ensure_ascii=True` when a string holds a lone surrogate (ids and file names from Python may:
+//! they arrive encoded with `surrogatepass`), so every output line is valid UTF-8 and reads back
+//! as the same string; floats as Python's `repr`.
+
+use crate::reader::Chunk;
+
+/// Every document's id, packed (a few bytes per document besides the id itself).
+#[derive(Clone, Debug, Default)]
+pub struct Ids {
+    buf: Vec<u8>,
+    ends: Vec<u64>,
+}
+
+impl Ids {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn push(&mut self, id: &[u8]) {
+        self.buf.extend_from_slice(id);
+        self.ends.push(self.buf.len() as u64);
+    }
+
+    /// The ids of a sealed chunk's documents, in order.
+    pub fn push_chunk(&mut self, chunk: &Chunk) {
+        for i in 0..chunk.entries.len() {
+            chunk.push_id(i, &mut self.buf);
+            self.ends.push(self.buf.len() as u64);
+        }
+    }
+
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        Some(&self.buf[start..end])
+    }
+
+    /// Bytes held (ids and offsets).
+    pub fn bytes(&self) -> usize {
+        self.buf.len() + 8 * self.ends.len()
+    }
+}
+
+/// `file:line`, the id of a record without one.
+pub fn push_default_id(label: &[u8], line: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(label);
+    out.push(b':');
+    out.extend_from_slice(line.to_string().as_bytes());
+}
+
+/// `s` (UTF-8, or UTF-8 with encoded surrogates) as a JSON string literal, as Python's `json`
+/// writes it: non-ASCII as it is, or every non-ASCII character escaped when `s` holds a
+/// surrogate (which UTF-8 cannot carry).
+pub fn push_quoted(s: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    if std::str::from_utf8(s).is_ok() {
+        let mut last = 0;
+        for (i, &b) in s.iter().enumerate() {
+            if b < 0x20 || b == b'"' || b == b'\\' {
+                out.extend_from_slice(&s[last..i]);
+                push_escape(b as u32, out);
+                last = i + 1;
+            }
+        }
+        out.extend_from_slice(&s[last..]);
+    } else {
+        for c in code_points(s) {
+            if (0x20..0x7f).contains(&c) && c != b'"' as u32 && c != b'\\' as u32 {
+                out.push(c as u8);
+            } else if c >= 0x10000 {
+                let v = c - 0x10000;
+                push_u_escape(0xd800 + (v >> 10), out);
+                push_u_escape(0xdc00 + (v & 0x3ff), out);
+            } else {
+                push_escape(c, out);
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+fn push_escape(c: u32, out: &mut Vec<u8>) {
+    match c {
+        0x22 => out.extend_from_slice(b"\\\""),
+        0x5c => out.extend_from_slice(b"\\\\"),
+        0x0a => out.extend_from_slice(b"\\n"),
+        0x0d => out.extend_from_slice(b"\\r"),
+        0x09 => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        _ => push_u_escape(c, out),
+    }
+}
+
+fn push_u_escape(c: u32, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("\\u{c:04x}").as_bytes());
+}
+
+/// The code points of generalized UTF-8 (surrogates allowed); a stray byte stands for itself.
+fn code_points(s: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let b = *s.get(i)? as u32;
+        let (n, init) = match b {
+            0x00..=0x7f => (1, b),
+            0xc0..=0xdf => (2, b & 0x1f),
+            0xe0..=0xef => (3, b & 0x0f),
+            0xf0..=0xf7 => (4, b & 0x07),
+            _ => (1, b),
+        };
+        let tail = s
+            .get(i + 1..i + n)
+            .filter(|t| t.iter().all(|&c| c & 0xc0 == 0x80));
+        match tail {
+            Some(t) if n > 1 => {
+                i += n;
+                Some(
+                    t.iter()
+                        .fold(init, |acc, &c| (acc << 6) | (c as u32 & 0x3f)),
+                )
+            }
+            _ => {
+                i += 1;
+                Some(b)
+            }
+        }
+    })
+}
+
+/// `x` as Python's `repr` writes a float (`null` when not finite, as the engines write it).
+pub fn push_float(x: f64, out: &mut Vec<u8>) {
+    out.extend_from_slice(python_repr(x).as_bytes());
+}
+
+pub fn python_repr(x: f64) -> String {
+    if !x.is_finite() {
+        return "null".into();
+    }
+    // shortest round-trip digits and the exponent of the first one
+    let sci = format!("{:e}", x.abs());
+    let (mant, exp) = sci.split_once('e').expect("LowerExp has an exponent");
+    let exp: i32 = exp.parse().expect("LowerExp exponent");
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    let decpt = exp + 1;
+    if x == 0.0 {
+        return format!("{sign}0.0");
+    }
+    if !(-4 < decpt && decpt <= 16) {
+        let rest = &digits[1..];
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{}{frac}e{esign}{:02}", &digits[..1], exp.abs());
+    }
+    let n = digits.len() as i32;
+    if decpt <= 0 {
+        format!("{sign}0.{}{digits}", "0".repeat((-decpt) as usize))
+    } else if decpt >= n {
+        format!("{sign}{digits}{}.0", "0".repeat((decpt - n) as usize))
+    } else {
+        let (a, b) = digits.split_at(decpt as usize);
+        format!("{sign}{a}.{b}")
+    }
+}
+
+/// A plain-text line as a record of an output corpus: `{"<id_field>": id, "<text_field>": text}`
+/// and a newline (the text alone when the two fields have one name).
+pub fn push_text_record(
+    out: &mut Vec<u8>,
+    id_field: &[u8],
+    id: &[u8],
+    text_field: &[u8],
+    text: &str,
+) {
+    out.push(b'{');
+    if id_field != text_field {
+        push_quoted(id_field, out);
+        out.extend_from_slice(b": ");
+        push_quoted(id, out);
+        out.extend_from_slice(b", ");
+    }
+    push_quoted(text_field, out);
+    out.extend_from_slice(b": ");
+    push_quoted(text.as_bytes(), out);
+    out.extend_from_slice(b"}\n");
+}
+
+/// The lines of the three output files for a chunk numbered from `first`: its kept records,
+/// one row per removed document, and (unless every pair is listed separately) one pair row per
+/// removed document. `duplicate_of[d] < 0` keeps document `d`.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub kept: Vec<u8>,
+    pub removed: Vec<u8>,
+    pub pairs: Vec<u8>,
+    pub n_kept: usize,
+    pub n_removed: usize,
+}
+
+pub fn render_chunk(
+    chunk: &Chunk,
+    first: usize,
+    duplicate_of: &[i64],
+    similarity: &[f64],
+    ids: &Ids,
+    pair_rows: bool,
+) -> Rendered {
+    let mut r = Rendered::default();
+    let mut me = Vec::new();
+    for (i, (&d, &sim)) in duplicate_of.iter().zip(similarity).enumerate() {
+        if d < 0 {
+            let rec = chunk.record(i);
+            r.kept.extend_from_slice(rec);
+            if !rec.ends_with(b"\n") {
+                r.kept.push(b'\n');
+            }
+            r.n_kept += 1;
+            continue;
+        }
+        r.n_removed += 1;
+        me.clear();
+        match ids.get(first + i) {
+            Some(id) => push_quoted(id, &mut me),
+            None => chunk.push_id(i, &mut me),
+        }
+        let mut other = Vec::new();
+        push_quoted(ids.get(d as usize).unwrap_or_default(), &mut other);
+        let row = &mut r.removed;
+        row.extend_from_slice(b"{\"id\": ");
+        row.extend_from_slice(&me);
+        row.extend_from_slice(format!(", \"cluster\": {d}, \"duplicate_of\": ").as_bytes());
+        row.extend_from_slice(&other);
+        row.extend_from_slice(b", \"jaccard\": ");
+        push_float(sim, row);
+        row.extend_from_slice(b", \"source\": ");
+        push_quoted(&chunk.label, row);
+        row.extend_from_slice(format!(", \"line\": {}}}\n", chunk.entries[i].line).as_bytes());
+        if pair_rows {
+            let row = &mut r.pairs;
+            row.extend_from_slice(b"{\"id\": ");
+            row.extend_from_slice(&me);
+            row.extend_from_slice(b", \"duplicate_of\": ");
+            row.extend_from_slice(&other);
+            row.extend_from_slice(b", \"jaccard\": ");
+            push_float(sim, row);
+            row.extend_from_slice(b"}\n");
+        }
+    }
+    r
+}
+
+/// One row per verified pair (`all_pairs`): `{"id_a", "id_b", "jaccard"}`.
+pub fn render_pairs(ids: &Ids, i: &[u64], j: &[u64], jaccard: &[f64]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for ((&a, &b), &x) in i.iter().zip(j).zip(jaccard) {
+        out.extend_from_slice(b"{\"id_a\": ");
+        push_quoted(ids.get(a as usize).unwrap_or_default(), &mut out);
+        out.extend_from_slice(b", \"id_b\": ");
+        push_quoted(ids.get(b as usize).unwrap_or_default(), &mut out);
+        out.extend_from_slice(b", \"jaccard\": ");
+        push_float(x, &mut out);
+        out.extend_from_slice(b"}\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &[u8]) -> String {
+        let mut out = Vec::new();
+        push_quoted(s, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn quoting_is_pythons() {
+        assert_eq!(q(b"plain"), "\"plain\"");
+        assert_eq!(
+            q("a\"b\\c\nd\te\u{1}\u{7f}é".as_bytes()),
+            "\"a\\\"b\\\\c\\nd\\te\\u0001\u{7f}é\""
+        );
+        // a lone surrogate (U+D800, as Python's surrogatepass encodes it): everything escaped
+        assert_eq!(
+            q(b"\xed\xa0\x80\xc3\xa9\xf0\x9f\x98\x80\x7f"),
+            "\"\\ud800\\u00e9\\ud83d\\ude00\\u007f\""
+        );
+    }
+
+    #[test]
+    fn floats_are_pythons_repr() {
+        for (x, want) in [
+            (1.0, "1.0"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (0.8, "0.8"),
+            (6.0 / 7.0, "0.8571428571428571"),
+            (1e-4, "0.0001"),
+            (1e-5, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (123.25, "123.25"),
+            (1e16, "1e+16"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (f64::NAN, "null"),
+        ] {
+            assert_eq!(python_repr(x), want, "{x}");
+        }
+    }
+}

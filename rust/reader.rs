@@ -1,0 +1,718 @@
+//! Reading a corpus in the core: JSON Lines and plain-text files, uncompressed, gzip or zstd,
+//! cut into [`Chunk`]s of documents by a background thread ([`ChunkStream`]), so that reading,
+//! decompressing and parsing run beside the signing instead of in the interpreter.
+//!
+//! The core takes the common record and leaves every unusual one to its caller, who has the
+//! full rules (and the exact messages): a line is *deferred* when it is not valid UTF-8, is not
+//! a JSON object with a string text field, has an id that is not a string, holds an escape that
+//! makes a lone surrogate, or anything else strict JSON parsing refuses. So a record the core
+//! accepts is one that the caller would have read the same way, and nothing is lost: a deferred
+//! line keeps its bytes and line number until the caller resolves or drops it.
+//!
+//! Lines are split on `\n` as read (a last line without one is a line); the UTF-8 byte-order
+//! mark of a file's first line is not part of its record; a line holding only ASCII whitespace is
+//! blank (counted, not a record). A record longer than `max_record` bytes is not held: it is
+//! deferred with its reason, and reading goes on after it.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::output::push_default_id;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line; the text and the id are fields.
+    Jsonl,
+    /// One document per line (its line ending removed); the id is `file:line`.
+    Text,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    Plain,
+    Gzip,
+    Zstd,
+}
+
+/// One input file: where it is, the name that stands for it in ids and messages (the bytes of
+/// the name as given, which need not be UTF-8), and how to read it.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub path: PathBuf,
+    pub label: Arc<[u8]>,
+    pub format: Format,
+    pub compression: Compression,
+}
+
+/// How lines become documents.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    pub text_field: String,
+    /// `None`: every id is `file:line`.
+    pub id_field: Option<String>,
+    /// A chunk is sent once it holds this many documents ...
+    pub chunk_docs: usize,
+    /// ... or this many bytes of lines.
+    pub chunk_bytes: usize,
+    /// The longest record held, in bytes.
+    pub max_record: usize,
+}
+
+/// The default limit on one record: longer lines are refused with a clear reason instead of
+/// exhausting memory (a small compressed file can hold a line of many gigabytes).
+pub const DEFAULT_MAX_RECORD: usize = 256 << 20;
+
+/// Where an entry's id comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Id {
+    /// `file:line`.
+    Default,
+    /// Bytes `start..end` of the chunk's id buffer.
+    Given(u32, u32),
+}
+
+/// What became of a line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// A document.
+    Doc,
+    /// For the caller to judge: `None` to parse by its own rules, `Some(reason)` a bad record.
+    Deferred(Option<String>),
+    /// Not a document (the caller skipped it).
+    Dropped,
+}
+
+/// One non-blank line of a chunk: its bytes as they are written back (`raw[start..end]`), its
+/// line number, id and text.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub start: usize,
+    pub end: usize,
+    pub line: u64,
+    pub id: Id,
+    pub text: String,
+    pub state: State,
+}
+
+/// Consecutive lines of one file.
+#[derive(Clone, Debug)]
+pub struct Chunk {
+    /// Position of the file among the inputs, and its name.
+    pub file: usize,
+    pub label: Arc<[u8]>,
+    pub entries: Vec<Entry>,
+    /// The records as they are written to an output corpus, back to back: a JSONL line as read
+    /// (without the byte-order mark), a plain-text line as a JSON object with its id and text.
+    pub raw: Vec<u8>,
+    pub ids: Vec<u8>,
+    /// Bytes read (decompressed, line endings and byte-order mark included) and blank lines.
+    pub n_bytes: u64,
+    pub n_blank: u64,
+    /// The last chunk of its file.
+    pub last: bool,
+}
+
+impl Chunk {
+    pub fn new(file: usize, label: Arc<[u8]>) -> Self {
+        Chunk {
+            file,
+            label,
+            entries: Vec::new(),
+            raw: Vec::new(),
+            ids: Vec::new(),
+            n_bytes: 0,
+            n_blank: 0,
+            last: false,
+        }
+    }
+
+    /// The id of entry `i` (after [`Chunk::seal`]: of document `i`), appended to `out`.
+    pub fn push_id(&self, i: usize, out: &mut Vec<u8>) {
+        match self.entries[i].id {
+            Id::Default => push_default_id(&self.label, self.entries[i].line, out),
+            Id::Given(a, b) => out.extend_from_slice(&self.ids[a as usize..b as usize]),
+        }
+    }
+
+    /// Bytes of entry `i` as written to an output corpus.
+    pub fn record(&self, i: usize) -> &[u8] {
+        let e = &self.entries[i];
+        &self.raw[e.start..e.end]
+    }
+
+    /// Makes deferred entry `i` a document with this text and id.
+    pub fn resolve(&mut self, i: usize, text: String, id: &[u8]) {
+        let a = self.ids.len() as u32;
+        self.ids.extend_from_slice(id);
+        let e = &mut self.entries[i];
+        e.text = text;
+        e.id = Id::Given(a, self.ids.len() as u32);
+        e.state = State::Doc;
+    }
+
+    /// Leaves only the documents: deferred entries not resolved are dropped.
+    pub fn seal(&mut self) {
+        self.entries.retain(|e| e.state == State::Doc);
+    }
+
+    /// The documents' texts, moved out (the entries keep empty texts).
+    pub fn take_texts(&mut self) -> Vec<String> {
+        self.entries
+            .iter_mut()
+            .map(|e| std::mem::take(&mut e.text))
+            .collect()
+    }
+
+    fn push_entry(&mut self, start: usize, line: u64, id: Id, text: String, state: State) {
+        let end = self.raw.len();
+        self.entries.push(Entry {
+            start,
+            end,
+            line,
+            id,
+            text,
+            state,
+        });
+    }
+}
+
+/// The visitor methods for every JSON value a field may hold besides the ones a visitor takes:
+/// each is consumed and gives `$v`.
+macro_rules! forward_other {
+    ($v:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut s: A,
+        ) -> Result<Self::Value, A::Error> {
+            while s.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($v)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($v)
+        }
+    };
+}
+
+/// The text and id fields of a JSON object, or `None` when the line is not one the core reads
+/// (see the module documentation).
+fn parse_jsonl(line: &str, text_field: &str, id_field: Option<&str>) -> Option<(String, IdValue)> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    let fields = Fields {
+        text_field,
+        id_field,
+    };
+    let got = fields.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    match got {
+        (Some(text), id) => Some((text, id.unwrap_or(IdValue::Null))),
+        (None, _) => None,
+    }
+}
+
+/// An id field's value: a string, JSON `null` (the default id), or anything else (left to the
+/// caller, who writes it as JSON).
+enum IdValue {
+    Str(String),
+    Null,
+    Other,
+}
+
+struct Fields<'f> {
+    text_field: &'f str,
+    id_field: Option<&'f str>,
+}
+
+impl<'de> DeserializeSeed<'de> for Fields<'_> {
+    type Value = (Option<String>, Option<IdValue>);
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Fields<'_> {
+    type Value = (Option<String>, Option<IdValue>);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        // a repeated key: the last one counts, as in Python's json
+        let (mut text, mut id) = (None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == self.text_field {
+                text = Some(map.next_value::<TextValue>()?.0);
+            } else if Some(key.as_ref()) == self.id_field {
+                id = Some(map.next_value::<IdSeedValue>()?.0);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok((text.flatten(), id))
+    }
+}
+
+/// A text field: `Some` string, or `None` for any other value (the caller says what is wrong).
+struct TextValue(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for TextValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Option<String>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Some(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Some(v))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            forward_other!(None);
+        }
+        d.deserialize_any(V).map(TextValue)
+    }
+}
+
+struct IdSeedValue(IdValue);
+
+impl<'de> serde::Deserialize<'de> for IdSeedValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IdValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(IdValue::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(IdValue::Str(v))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(IdValue::Null)
+            }
+            forward_other!(IdValue::Other);
+        }
+        d.deserialize_any(V).map(IdSeedValue)
+    }
+}
+
+/// A line with nothing but ASCII whitespace (as Python's `bytes.strip` sees it).
+fn is_blank(line: &[u8]) -> bool {
+    line.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+}
+
+/// Reads lines of one input into chunks.
+struct LineSource {
+    input: Input,
+    file: usize,
+    reader: Box<dyn BufRead + Send>,
+    line: u64,
+}
+
+/// What one call of [`LineSource::read_line`] found.
+enum Line {
+    /// A line, appended to the buffer (with its `\n` if it had one).
+    Held(usize),
+    /// A line longer than the limit, consumed but not held: its length.
+    TooLong(u64),
+    End,
+}
+
+fn open(input: &Input) -> io::Result<Box<dyn BufRead + Send>> {
+    let f = File::open(&input.path)?;
+    const BUF: usize = 1 << 20;
+    Ok(match input.compression {
+        Compression::Plain => Box::new(BufReader::with_capacity(BUF, f)),
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            BUF,
+            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(BUF, f)),
+        )),
+        Compression::Zstd => Box::new(BufReader::with_capacity(
+            BUF,
+            // a file cut inside a frame is an UnexpectedEof error, not a clean end
+            zstd::stream::read::Decoder::new(f)?,
+        )),
+    })
+}
+
+impl LineSource {
+    /// Appends the next line to `out`, holding at most `max` bytes of it.
+    fn read_line(&mut self, out: &mut Vec<u8>, max: usize) -> io::Result<Line> {
+        let start = out.len();
+        let mut total: u64 = 0;
+        let mut held = true;
+        loop {
+            let buf = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                break;
+            }
+            let (take, done) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            total += take as u64;
+            if held && total as usize > max {
+                held = false;
+                out.truncate(start);
+            }
+            if held {
+                out.extend_from_slice(&buf[..take]);
+            }
+            self.reader.consume(take);
+            if done {
+                break;
+            }
+        }
+        if total == 0 {
+            return Ok(Line::End);
+        }
+        self.line += 1;
+        Ok(if held {
+            Line::Held(total as usize)
+        } else {
+            Line::TooLong(total)
+        })
+    }
+
+    /// The next chunk of this file (`last` set at its end).
+    fn chunk(&mut self, opts: &ReadOptions, line_buf: &mut Vec<u8>) -> io::Result<Chunk> {
+        let mut c = Chunk::new(self.file, self.input.label.clone());
+        while c.entries.len() < opts.chunk_docs && c.raw.len() < opts.chunk_bytes {
+            line_buf.clear();
+            let n = match self.read_line(line_buf, opts.max_record)? {
+                Line::End => {
+                    c.last = true;
+                    break;
+                }
+                Line::TooLong(n) => {
+                    c.n_bytes += n;
+                    let reason = format!(
+                        "record longer than {} bytes ({n} bytes); raise the limit if it is \
+                         really one document",
+                        opts.max_record
+                    );
+                    let start = c.raw.len();
+                    c.push_entry(
+                        start,
+                        self.line,
+                        Id::Default,
+                        String::new(),
+                        State::Deferred(Some(reason)),
+                    );
+                    continue;
+                }
+                Line::Held(n) => n,
+            };
+            c.n_bytes += n as u64;
+            let mut body: &[u8] = line_buf;
+            if self.line == 1 && body.starts_with(b"\xef\xbb\xbf") {
+                body = &body[3..];
+            }
+            if is_blank(body) {
+                c.n_blank += 1;
+                continue;
+            }
+            self.add(&mut c, body, opts);
+        }
+        Ok(c)
+    }
+
+    fn add(&self, c: &mut Chunk, body: &[u8], opts: &ReadOptions) {
+        let start = c.raw.len();
+        let line = self.line;
+        let defer = |c: &mut Chunk| {
+            c.raw.extend_from_slice(body);
+            c.push_entry(
+                start,
+                line,
+                Id::Default,
+                String::new(),
+                State::Deferred(None),
+            );
+        };
+        let Ok(s) = std::str::from_utf8(body) else {
+            return defer(c);
+        };
+        match self.input.format {
+            Format::Text => {
+                let text = s.trim_end_matches(['\r', '\n']);
+                let mut id = Vec::new();
+                push_default_id(&self.input.label, line, &mut id);
+                crate::output::push_text_record(
+                    &mut c.raw,
+                    opts.id_field.as_deref().unwrap_or("id").as_bytes(),
+                    &id,
+                    opts.text_field.as_bytes(),
+                    text,
+                );
+                c.push_entry(start, line, Id::Default, text.to_owned(), State::Doc);
+            }
+            Format::Jsonl => match parse_jsonl(s, &opts.text_field, opts.id_field.as_deref()) {
+                Some((text, IdValue::Str(id))) => {
+                    let a = c.ids.len() as u32;
+                    c.ids.extend_from_slice(id.as_bytes());
+                    let b = c.ids.len() as u32;
+                    c.raw.extend_from_slice(body);
+                    c.push_entry(start, line, Id::Given(a, b), text, State::Doc);
+                }
+                Some((text, IdValue::Null)) => {
+                    c.raw.extend_from_slice(body);
+                    c.push_entry(start, line, Id::Default, text, State::Doc);
+                }
+                Some((_, IdValue::Other)) | None => defer(c),
+            },
+        }
+    }
+}
+
+/// An error reading an input, naming it.
+#[derive(Debug)]
+pub struct ReadError {
+    pub file: usize,
+    pub message: String,
+}
+
+/// Chunks of every input in order, read ahead by a background thread (at most `depth` chunks
+/// wait). Dropping the stream stops the thread.
+pub struct ChunkStream {
+    rx: Option<Receiver<Result<Chunk, ReadError>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ChunkStream {
+    pub fn start(inputs: Vec<Input>, opts: ReadOptions, depth: usize) -> io::Result<Self> {
+        let (tx, rx) = sync_channel(depth.max(1));
+        let thread = std::thread::Builder::new()
+            .name("textsieve-reader".into())
+            .spawn(move || {
+                let mut line_buf = Vec::new();
+                for (file, input) in inputs.into_iter().enumerate() {
+                    let name = String::from_utf8_lossy(&input.label).into_owned();
+                    let fail = |what: &str, e: io::Error| ReadError {
+                        file,
+                        message: format!("{name}: {what}: {}", describe(&e)),
+                    };
+                    let reader = match open(&input) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let _ = tx.send(Err(fail("cannot open", e)));
+                            return;
+                        }
+                    };
+                    let compressed = input.compression != Compression::Plain;
+                    let mut src = LineSource {
+                        input,
+                        file,
+                        reader,
+                        line: 0,
+                    };
+                    loop {
+                        let got = src.chunk(&opts, &mut line_buf);
+                        let last = matches!(&got, Ok(c) if c.last);
+                        let failed = got.is_err();
+                        let msg = got.map_err(|e| {
+                            fail(
+                                if compressed {
+                                    "cannot decompress"
+                                } else {
+                                    "cannot read"
+                                },
+                                e,
+                            )
+                        });
+                        if tx.send(msg).is_err() || failed {
+                            return;
+                        }
+                        if last {
+                            break;
+                        }
+                    }
+                }
+            })?;
+        Ok(ChunkStream {
+            rx: Some(rx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The next chunk (or the error that ended the reading), waiting at most `wait`.
+    pub fn next_within(&self, wait: Duration) -> Next {
+        let Some(rx) = &self.rx else {
+            return Next::End;
+        };
+        match rx.recv_timeout(wait) {
+            Ok(item) => Next::Item(item),
+            Err(RecvTimeoutError::Timeout) => Next::Waiting,
+            Err(RecvTimeoutError::Disconnected) => Next::End,
+        }
+    }
+}
+
+/// What [`ChunkStream::next_within`] found.
+pub enum Next {
+    Item(Result<Chunk, ReadError>),
+    /// Nothing yet.
+    Waiting,
+    /// Every chunk was taken.
+    End,
+}
+
+impl Drop for ChunkStream {
+    fn drop(&mut self) {
+        // the thread's next send fails once the receiver is gone; it then returns
+        self.rx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An I/O error in words (without Rust's `Custom { .. }` wrapping).
+fn describe(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            "the file ends in the middle of a compressed block (truncated?)".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(line: &str) -> Option<(String, Option<String>)> {
+        parse_jsonl(line, "text", Some("id")).and_then(|(t, id)| match id {
+            IdValue::Str(s) => Some((t, Some(s))),
+            IdValue::Null => Some((t, None)),
+            IdValue::Other => None,
+        })
+    }
+
+    #[test]
+    fn takes_plain_records_and_defers_the_rest() {
+        let t = |s: &str| Some((s.to_string(), Some("a".to_string())));
+        assert_eq!(fields(r#"{"id": "a", "text": "x"}"#), t("x"));
+        assert_eq!(
+            fields(r#"{"id":"a","text":"x\ny\u00e9","o":{"k":[1,2.5e3,null,true]}}"#),
+            t("x\nyé")
+        );
+        assert_eq!(fields(r#"{"text": "1", "id": "a", "text": "2"}"#), t("2"));
+        assert_eq!(fields(r#"{"text": "x"}"#), Some(("x".into(), None)));
+        assert_eq!(
+            fields(r#" {"text": "x", "id": null} "#),
+            Some(("x".into(), None))
+        );
+        for deferred in [
+            r#"{"id": 1, "text": "x"}"#,
+            r#"{"text": 5}"#,
+            r#"{"id": "a"}"#,
+            r#"[1]"#,
+            r#"{"text": "x"} trailing"#,
+            r#"{"text": "\ud800"}"#,
+            r#"{"text": "x", "n": NaN}"#,
+            "{\"text\": \"raw\u{1}control\"}",
+        ] {
+            assert_eq!(fields(deferred), None, "{deferred}");
+        }
+    }
+
+    fn source(data: &'static [u8]) -> LineSource {
+        LineSource {
+            input: Input {
+                path: PathBuf::from("mem"),
+                label: Arc::from(&b"mem"[..]),
+                format: Format::Jsonl,
+                compression: Compression::Plain,
+            },
+            file: 0,
+            reader: Box::new(io::Cursor::new(data)),
+            line: 0,
+        }
+    }
+
+    #[test]
+    fn chunks_count_blank_lines_bom_and_long_records() {
+        let opts = ReadOptions {
+            text_field: "text".into(),
+            id_field: Some("id".into()),
+            chunk_docs: 100,
+            chunk_bytes: 1 << 20,
+            max_record: 40,
+        };
+        let data = b"\xef\xbb\xbf{\"text\": \"a\"}\n \t\r\n{\"text\": \"this line is far longer than forty bytes\"}\n{\"text\": \"b\"}";
+        let mut s = source(data);
+        let c = s.chunk(&opts, &mut Vec::new()).unwrap();
+        assert!(c.last);
+        assert_eq!(c.n_bytes, data.len() as u64);
+        assert_eq!(c.n_blank, 1);
+        let states: Vec<_> = c
+            .entries
+            .iter()
+            .map(|e| (e.line, e.state.clone()))
+            .collect();
+        assert_eq!(states[0], (1, State::Doc));
+        assert!(
+            matches!(&states[1], (3, State::Deferred(Some(r))) if r.contains("longer than 40"))
+        );
+        assert_eq!(states[2], (4, State::Doc));
+        assert_eq!(c.record(0), b"{\"text\": \"a\"}\n");
+        assert_eq!(c.record(2), b"{\"text\": \"b\"}");
+        let mut id = Vec::new();
+        c.push_id(2, &mut id);
+        assert_eq!(id, b"mem:4");
+    }
+
+    #[test]
+    fn chunks_are_cut_by_documents() {
+        let opts = ReadOptions {
+            text_field: "text".into(),
+            id_field: None,
+            chunk_docs: 2,
+            chunk_bytes: 1 << 20,
+            max_record: DEFAULT_MAX_RECORD,
+        };
+        let mut s = source(b"{\"text\": \"a\"}\n{\"text\": \"b\"}\n{\"text\": \"c\"}\n");
+        let mut buf = Vec::new();
+        let sizes: Vec<(usize, bool)> = std::iter::from_fn(|| {
+            let c = s.chunk(&opts, &mut buf).unwrap();
+            Some((c.entries.len(), c.last))
+        })
+        .take(2)
+        .collect();
+        assert_eq!(sizes, [(2, false), (1, true)]);
+    }
+}

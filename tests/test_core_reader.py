@@ -1,0 +1,256 @@
+"""The core's corpus reader (``CorpusReader.chunks``) gives the documents, ids, skipped records
+and counters that Python's own reading gives, on ordinary and hostile lines, plain and
+compressed; truncated and unreadable inputs are errors naming the file."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from textsieve import _core
+from textsieve.errors import TextsieveError
+from textsieve.io import CorpusReader, MalformedRecordError, record_json_line
+
+HOSTILE = [
+    b'{"id": "a", "text": "plain"}\n',
+    b'{"text": "no id"}\n',
+    b'{"id": null, "text": "null id"}\n',
+    b'{"id": 7, "text": "int id"}\n',
+    b'{"id": 7.50, "text": "float id"}\n',
+    b'{"id": {"b": [1, 2]}, "text": "object id"}\n',
+    b'{"id": "x", "text": "first", "text": "last wins"}\n',
+    b'{"id": "e", "text": "esc \\n \\t \\" \\\\ \\u00e9 \\ud83d\\ude00"}\n',
+    b'{"id": "s", "text": "lone \\ud800 surrogate"}\n',
+    b'{"id": "lone \\udc80 id", "text": "ok"}\n',
+    b'{"id": "n", "text": "nan elsewhere", "score": NaN}\n',
+    b'{"id": "big", "text": "t", "n": ' + b"9" * 5000 + b"}\n",
+    b'{"id": "bigid", "text": "t"}\n',
+    b'{"id": ' + b"1" * 5000 + b', "text": "huge id"}\n',
+    b'   {"id": "lead", "text": "leading space"}   \n',
+    b'{"id": "trail", "text": "trailing vt"}\x0b\n',
+    b'{"id": "crlf", "text": "windows"}\r\n',
+    b"\n",
+    b"   \t \x0c \r\n",
+    b'{"id": "num", "text": 5}\n',
+    b'{"id": "missing"}\n',
+    b"[1, 2, 3]\n",
+    b'"just a string"\n',
+    b'{"id": "bad json", "text": "x"\n',
+    b'{"id": "ctl", "text": "raw\x01control"}\n',
+    b'{"id": "utf", "text": "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac"}\n',
+    b'{"id": "badutf", "text": "caf\xe9"}\n',
+    b"[" * 3000 + b"]" * 3000 + b"\n",
+    b'{"id": "deep", "text": "d", "x": ' + b"[" * 200 + b"]" * 200 + b"}\n",
+    b'{"id": "te\\u0078t key", "te\\u0078t": "escaped key"}\n',
+    b'{"id": "last", "text": "no newline at end"}',
+]
+
+
+def read_python(paths: list[Path], **opts: Any) -> tuple[list[tuple[Any, ...]], CorpusReader]:
+    reader = CorpusReader(paths, **opts)
+    docs = [
+        (r.id, r.text, r.line, record_json_line(r, text_field=reader.text_field,
+                                                id_field=reader.id_field))
+        for r in reader
+    ]  # fmt: skip
+    return docs, reader
+
+
+def read_core(
+    paths: list[Path], docs: int = 3, **opts: Any
+) -> tuple[list[tuple[Any, ...]], CorpusReader]:
+    """Documents from the core's chunks (tiny chunks, to cross their edges)."""
+    reader = CorpusReader(paths, **opts)
+    ids = _core.IdsCore()
+    out = []
+    for chunk in reader.chunks(docs=docs):
+        first = len(ids)
+        ids.push_chunk(chunk)
+        n = len(chunk)
+        import numpy as np
+
+        kept, removed, _ = _core.render_chunk(
+            chunk, first, np.full(n, -1, np.int64), np.zeros(n), ids, True
+        )
+        lines = kept.splitlines(keepends=True)
+        assert len(lines) == n and not removed
+        out.extend((ids[first + k], None, None, lines[k]) for k in range(n))
+    return out, reader
+
+
+def same_documents(paths: list[Path], **opts: Any) -> tuple[CorpusReader, CorpusReader]:
+    py, a = read_python(paths, **opts)
+    core, b = read_core(paths, **opts)
+    assert [(i, raw) for i, _, _, raw in core] == [(i, raw) for i, _, _, raw in py]
+    for name in ("n_records", "n_skipped", "n_blank", "n_bytes"):
+        assert getattr(a, name) == getattr(b, name), name
+    assert a.skipped == b.skipped
+    assert a.files == b.files
+    return a, b
+
+
+def test_hostile_lines_read_as_python_reads_them(tmp_path: Path) -> None:
+    p = tmp_path / "hostile.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + b"".join(HOSTILE))
+    a, _ = same_documents([p], on_error="skip")
+    assert a.n_skipped >= 8 and a.n_blank == 2
+    reasons = " ".join(s.reason for s in a.skipped)
+    assert "lone surrogate" in reasons and "not valid UTF-8" in reasons
+    # integers longer than Python converts (4,300 digits) are valid JSON: read, no crash
+    assert {"big", "bigid"} <= {r.id for r in CorpusReader([p], on_error="skip")}
+
+
+def test_texts_match_python(tmp_path: Path) -> None:
+    p = tmp_path / "hostile.jsonl"
+    p.write_bytes(b"".join(HOSTILE))
+    reader = CorpusReader([p], on_error="skip")
+    want = [r.text for r in reader]
+    # keep="longest" stores every text in the run: read them back
+    run = _core.DedupRun(_dedup_config())
+    for chunk in CorpusReader([p], on_error="skip").chunks(docs=4):
+        run.feed_chunk(chunk)
+    run.finish()
+    assert [run.text(d) for d in range(len(want))] == want
+
+
+def _dedup_config() -> Any:
+    from textsieve.dedup import DedupSettings
+
+    return DedupSettings(keep="longest").config()
+
+
+def test_stop_on_error_names_file_and_line(tmp_path: Path) -> None:
+    p = tmp_path / "bad.jsonl"
+    p.write_bytes(b'{"text": "a"}\n{"text": 5}\n')
+    with pytest.raises(MalformedRecordError, match=r"bad\.jsonl:2: field 'text' is a number"):
+        list(CorpusReader([p]).chunks())
+
+
+def test_plain_text_and_fields(tmp_path: Path) -> None:
+    t = tmp_path / "lines.txt"
+    t.write_bytes(b'first line\r\n\n  \nsecond "quoted" \\ line\nbad \xff\nlast')
+    same_documents([t], on_error="skip")
+    j = tmp_path / "fields.jsonl"
+    j.write_text('{"url": "u1", "body": "b1", "text": "t"}\n{"body": "b2"}\n')
+    same_documents([j], text_field="body", id_field="url")
+    same_documents([j], text_field="body", id_field=None)
+    same_documents([t], text_field="same", id_field="same", on_error="skip")
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_compressed_inputs(tmp_path: Path, suffix: str) -> None:
+    body = b"".join(
+        json.dumps({"id": f"d{i}", "text": f"document {i} " * 30}).encode() + b"\n"
+        for i in range(3000)
+    )
+    if suffix == ".gz":
+        data = gzip.compress(body[: len(body) // 2]) + gzip.compress(body[len(body) // 2 :])
+    else:
+        zstd = pytest.importorskip("zstandard")
+        c = zstd.ZstdCompressor()
+        data = c.compress(body[:1000]) + c.compress(body[1000:])  # two frames
+    p = tmp_path / f"c.jsonl{suffix}"
+    p.write_bytes(data)
+    a, _ = same_documents([p])
+    assert a.n_records == 3000
+    cut = tmp_path / f"cut.jsonl{suffix}"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    with pytest.raises(TextsieveError, match=r"cut\.jsonl.*cannot decompress"):
+        list(CorpusReader([cut]).chunks())
+    with pytest.raises(TextsieveError, match=r"cut\.jsonl.*cannot decompress"):
+        list(CorpusReader([cut], on_error="skip").chunks())
+
+
+def test_record_size_limit(tmp_path: Path) -> None:
+    p = tmp_path / "long.jsonl"
+    p.write_bytes(b'{"text": "short"}\n{"text": "' + b"x" * 5000 + b'"}\n{"text": "after"}\n')
+    reader = CorpusReader([p], on_error="skip")
+    ids = _core.IdsCore()
+    n = 0
+    for chunk in reader.chunks(max_record=1000):
+        ids.push_chunk(chunk)
+        n += len(chunk)
+    assert n == 2 and reader.n_skipped == 1
+    assert reader.skipped[0].line == 2 and "longer than 1000 bytes" in reader.skipped[0].reason
+    assert reader.n_bytes == p.stat().st_size
+    with pytest.raises(MalformedRecordError, match=r"long\.jsonl:2: record longer"):
+        list(CorpusReader([p]).chunks(max_record=1000))
+
+
+def test_several_files_empty_ones_and_other_formats(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"text": "one"}\n')
+    (tmp_path / "b.jsonl").write_text("")
+    (tmp_path / "c.txt").write_text("two\nthree\n")
+    (tmp_path / "d.jsonl").write_text('{"text": "four"}\n')
+    paths = [tmp_path / n for n in ("a.jsonl", "b.jsonl", "c.txt", "d.jsonl")]
+    a, b = same_documents(paths)
+    assert [f["records"] for f in b.files] == [1, 0, 2, 1]
+    # one document per file goes through Python's records, then into the same chunks
+    same_documents(paths, doc_per_file=True)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")
+def test_unreadable_file_is_an_error(tmp_path: Path) -> None:
+    p = tmp_path / "secret.jsonl"
+    p.write_text('{"text": "x"}\n')
+    p.chmod(0)
+    with pytest.raises(TextsieveError, match=r"secret\.jsonl: cannot open"):
+        list(CorpusReader([p]).chunks())
+
+
+def test_file_names_that_are_not_utf8(tmp_path: Path) -> None:
+    name = os.fsdecode(b"caf\xe9.txt")  # a lone surrogate (surrogateescape)
+    p = tmp_path / name
+    p.write_text("hello\n")
+    core, _ = read_core([p])
+    py, _ = read_python([p])
+    assert core == [(py[0][0], None, None, py[0][3])]
+    assert "\\udce9" in py[0][3].decode("ascii")  # escaped: the line is UTF-8 and reads back
+    assert json.loads(py[0][3])["id"] == f"{p}:1"
+
+
+def test_unreadable_directory_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "a.jsonl").write_text('{"text": "x"}\n')
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "b.jsonl").write_text('{"text": "y"}\n')
+    real = os.scandir
+
+    def scandir(path: Any = ".") -> Any:  # as for a folder without read permission
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(TextsieveError, match=r"locked: cannot read this directory"):
+        CorpusReader([tmp_path])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF)))
+def test_core_quotes_strings_as_python(s: str) -> None:
+    from textsieve.io import quote
+
+    assert _core.quote_json(s.encode("utf-8", "surrogatepass")) == quote(s)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=20))
+def test_core_writes_floats_as_python(xs: list[float]) -> None:
+    import numpy as np
+
+    ids = _core.IdsCore()
+    ids.extend([b"a"])
+    n = len(xs)
+    rows = _core.render_pairs(
+        ids, np.zeros(n, np.uint64), np.zeros(n, np.uint64), np.array(xs, np.float64)
+    )
+    want = [repr(x) if np.isfinite(x) else "null" for x in xs]
+    got = [line.rsplit(b": ", 1)[1][:-1].decode() for line in rows.splitlines()]
+    assert got == want
