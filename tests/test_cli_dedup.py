@@ -418,6 +418,34 @@ def test_usage_errors_exit_2(tmp_path: Path, argv: list[str]) -> None:
     assert info.value.code == 2
 
 
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--num-perm", "100000"),
+        ("--num-perm", "99999999999999999999999"),
+        ("--seed", str(2**64)),
+        ("--seed", "-1"),
+        ("--shingle", "char:5000"),
+        ("--threshold", "nan"),
+        ("--threads", "0"),
+    ],
+)
+def test_out_of_range_flags_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    """Values the core would refuse are refused by argparse: exit 2, one line naming the flag,
+    no traceback, nothing written."""
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"text": "a"}\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        cli(src, "-o", tmp_path / "out", flag, value)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if "error:" in x]
+    assert line.startswith(f"textsieve dedup: error: argument {flag}: ")
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
 def test_missing_input_or_output_exit_2(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         cli("-o", tmp_path / "out")
