@@ -7,7 +7,7 @@ same functions, the argparse types of the command line (a wrong value is a usage
 >>> check_int("num_perm", 0)
 Traceback (most recent call last):
 ...
-textsieve._core.TextsieveError: num_perm: must be at least 1, got 0
+textsieve.TextsieveError: num_perm: must be at least 1, got 0
 >>> arg_int(maximum=MAX_PERM)("70000")
 Traceback (most recent call last):
 ...
