@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -55,9 +55,18 @@ __all__ = [
 #: The dtype of :attr:`DedupResult.pairs`.
 PAIR_DTYPE = np.dtype([("i", np.int64), ("j", np.int64), ("jaccard", np.float64)])
 
-SCHEMES = ("native", "datasketch-legacy", "datasketch-affine32")
-CLUSTERS = ("greedy", "components")
-NULLS = ("error", "empty")
+# The option strings, as types for the signatures and as the tuples the checks use.
+Scheme = Literal["native", "datasketch-legacy", "datasketch-affine32"]
+Shingle = Literal["char", "word"]
+Normalize = Literal["default", "none", "nfkc"]
+Verify = Literal["exact", "minhash"]
+Keep = Literal["first", "longest"]
+Cluster = Literal["greedy", "components"]
+Nulls = Literal["error", "empty"]
+Errors = Literal["strict", "replace"]
+SCHEMES: tuple[str, ...] = get_args(Scheme)
+CLUSTERS: tuple[str, ...] = get_args(Cluster)
+NULLS: tuple[str, ...] = get_args(Nulls)
 
 # Feed the core this many documents (or characters) at a time, so progress can be reported.
 _CHUNK_DOCS = 8192
@@ -65,7 +74,7 @@ _CHUNK_CHARS = 8 << 20
 
 
 def shingles(
-    text: str, k: int = 5, *, shingle: str = "char", normalize: str = "default"
+    text: str, k: int = 5, *, shingle: Shingle = "char", normalize: Normalize = "default"
 ) -> set[str]:
     """The shingle set of ``text``: char k-grams (or word k-grams) of the normalized text.
 
@@ -82,8 +91,8 @@ def jaccard(
     b: str | Iterable[Any],
     *,
     k: int = 5,
-    shingle: str = "char",
-    normalize: str = "default",
+    shingle: Shingle = "char",
+    normalize: Normalize = "default",
 ) -> float:
     """Exact Jaccard similarity ``|A ∩ B| / |A ∪ B|`` (0.0 when both are empty).
 
@@ -154,10 +163,10 @@ class MinHasher:
         self,
         num_perm: int = 128,
         seed: int = 1,
-        scheme: str = "native",
-        shingle: str = "char",
+        scheme: Scheme = "native",
+        shingle: Shingle = "char",
         k: int = 5,
-        normalize: str = "default",
+        normalize: Normalize = "default",
     ) -> None:
         self.num_perm = check_int("num_perm", num_perm)
         self.seed = check_seed("seed", seed, scheme)
@@ -170,14 +179,14 @@ class MinHasher:
         )
 
     def signatures(
-        self, texts: Iterable[str], *, num_threads: int | None = None, errors: str = "strict"
+        self, texts: Iterable[str], *, num_threads: int | None = None, errors: Errors = "strict"
     ) -> np.ndarray:
         """Signatures, shape ``(n, num_perm)``: uint32 (uint64 for ``datasketch-legacy``)."""
         return self._core.signatures(
             texts, check_int("num_threads", num_threads, optional=True), errors
         )
 
-    def signature(self, text: str, *, errors: str = "strict") -> np.ndarray:
+    def signature(self, text: str, *, errors: Errors = "strict") -> np.ndarray:
         """One text's signature, shape ``(num_perm,)``."""
         if not isinstance(text, str):
             raise TypeError(f"text: expected str, got {type(text).__name__}")
@@ -341,15 +350,15 @@ class DedupSettings:
     threshold: float = 0.8
     num_perm: int = 128
     seed: int = 1
-    scheme: str = "native"
-    shingle: str = "char"
+    scheme: Scheme = "native"
+    shingle: Shingle = "char"
     k: int = 5
-    normalize: str = "default"
+    normalize: Normalize = "default"
     bands: int | None = None
     rows: int | None = None
-    verify: str = "exact"
-    keep: str = "first"
-    cluster: str = "greedy"
+    verify: Verify = "exact"
+    keep: Keep = "first"
+    cluster: Cluster = "greedy"
 
     def __post_init__(self) -> None:
         check_choice("cluster", self.cluster, CLUSTERS)
@@ -394,15 +403,15 @@ def _settings(
     threshold: Any,
     num_perm: Any,
     seed: Any,
-    scheme: str,
-    shingle: str,
+    scheme: Scheme,
+    shingle: Shingle,
     k: Any,
-    normalize: str,
+    normalize: Normalize,
     bands: Any,
     rows: Any,
-    verify: str,
-    keep: str,
-    cluster: str = "greedy",
+    verify: Verify,
+    keep: Keep,
+    cluster: Cluster = "greedy",
 ) -> dict[str, Any]:
     """:class:`DedupSettings` as a dict (for the Dask engine's job files)."""
     return DedupSettings(
@@ -437,7 +446,7 @@ def _columns(texts: Any) -> Iterable[Any]:
         raise TypeError(f"texts: expected an iterable of str, got {type(texts).__name__}") from None
 
 
-def _chunks(texts: Iterable[str], nulls: str = "error") -> Iterable[list[str]]:
+def _chunks(texts: Iterable[str], nulls: Nulls = "error") -> Iterable[list[str]]:
     from textsieve.pipeline import chunks
 
     check_choice("nulls", nulls, NULLS)
@@ -462,20 +471,20 @@ def dedup(
     threshold: float = 0.8,
     num_perm: int = 128,
     seed: int = 1,
-    scheme: str = "native",
-    shingle: str = "char",
+    scheme: Scheme = "native",
+    shingle: Shingle = "char",
     k: int = 5,
-    normalize: str = "default",
+    normalize: Normalize = "default",
     bands: int | None = None,
     rows: int | None = None,
-    verify: str = "exact",
-    keep: str = "first",
-    cluster: str = "greedy",
+    verify: Verify = "exact",
+    keep: Keep = "first",
+    cluster: Cluster = "greedy",
     all_pairs: bool = False,
     num_threads: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
-    errors: str = "strict",
-    nulls: str = "error",
+    errors: Errors = "strict",
+    nulls: Nulls = "error",
 ) -> DedupResult:
     """Find the near-duplicates of a corpus and choose the documents to keep.
 
@@ -564,14 +573,14 @@ class DedupIndex:
         num_perm: int = 128,
         seed: int = 1,
         *,
-        scheme: str = "native",
-        shingle: str = "char",
+        scheme: Scheme = "native",
+        shingle: Shingle = "char",
         k: int = 5,
-        normalize: str = "default",
+        normalize: Normalize = "default",
         bands: int | None = None,
         rows: int | None = None,
-        verify: str = "exact",
-        keep: str = "first",
+        verify: Verify = "exact",
+        keep: Keep = "first",
         num_threads: int | None = None,
     ) -> None:
         settings = DedupSettings(
@@ -602,7 +611,7 @@ class DedupIndex:
         texts: Iterable[str],
         ids: Iterable[Any] | None = None,
         *,
-        errors: str = "strict",
+        errors: Errors = "strict",
         progress: Callable[[int, int], Any] | None = None,
     ) -> DedupResult:
         """Dedup a shard against the index and within itself, then add it.
@@ -638,7 +647,7 @@ class DedupIndex:
             progress(len(texts), res.stats["n_bytes"])
         return res
 
-    def query(self, text: str, *, errors: str = "strict") -> list[tuple[Any, float]]:
+    def query(self, text: str, *, errors: Errors = "strict") -> list[tuple[Any, float]]:
         """Kept documents with Jaccard >= threshold to ``text``: ``[(id, jaccard)]``, best first."""
         return [(self._ids[d], j) for d, j in self._core.query(text, errors)]
 
