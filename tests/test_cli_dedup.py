@@ -417,6 +417,34 @@ def test_usage_errors_exit_2(tmp_path: Path, argv: list[str]) -> None:
     assert info.value.code == 2
 
 
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--num-perm", "100000"),
+        ("--num-perm", "99999999999999999999999"),
+        ("--seed", str(2**64)),
+        ("--seed", "-1"),
+        ("--shingle", "char:5000"),
+        ("--threshold", "nan"),
+        ("--threads", "0"),
+    ],
+)
+def test_out_of_range_flags_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    """Values the core would refuse are refused by argparse: exit 2, one line naming the flag,
+    no traceback, nothing written."""
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"text": "a"}\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        cli(src, "-o", tmp_path / "out", flag, value)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if "error:" in x]
+    assert line.startswith(f"textsieve dedup: error: argument {flag}: ")
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
 def test_missing_input_or_output_exit_2(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         cli("-o", tmp_path / "out")
@@ -568,3 +596,27 @@ def test_rerun_replaces_the_whole_output_set(tmp_path: Path) -> None:
     assert stats["parameters"]["threshold"] == 0.95
     kept = (out / "kept.jsonl").read_bytes().splitlines()
     assert len(kept) == stats["n_kept"] >= json.loads(first["stats.json"])["n_kept"]
+
+
+def _tick_labels(svg: str) -> list[str]:
+    """The y-axis tick labels of a report chart (the texts right-aligned left of the plot)."""
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    return [t.text or "" for t in root.iter(f"{ns}text") if t.get("text-anchor") == "end"]
+
+
+def test_report_count_axes_have_whole_short_ticks() -> None:
+    from textsieve.report import bar_chart_svg
+
+    # 25 clusters at most: whole ticks, never 6.2 / 12.5 / 18.8 clusters
+    labels = _tick_labels(bar_chart_svg(["2", "3"], [25, 4], title="t", xlabel="x"))
+    assert labels and all(lab.isdigit() for lab in labels), labels
+    # over a million pairs: compact labels that fit the 52-pixel margin (not a clipped 000,000)
+    labels = _tick_labels(bar_chart_svg(["0.80", "0.85"], [1_234_567, 10], title="t", xlabel="x"))
+    assert labels == ["0", "500k", "1M", "1.5M"]
+    assert all(len(lab) <= 5 for lab in labels)
+
+
+def test_report_says_which_clusters_it_counts() -> None:
+    page = render_report(similarities=[0.9], cluster_sizes=[2], threshold=0.8)
+    assert "Largest clusters with duplicates" in page and ">clusters with duplicates<" in page

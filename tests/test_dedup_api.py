@@ -201,3 +201,24 @@ def test_settings_are_validated_once_and_filled_in():
         ts.DedupSettings(num_perm="128")  # type: ignore[arg-type]
     with pytest.raises(AttributeError):
         s.threshold = 0.5  # type: ignore[misc]
+
+
+def test_option_strings_are_literal_types():
+    """The signatures say which strings an option takes (for editors and type checkers)."""
+    import typing
+
+    from textsieve.dedup import CLUSTERS, NULLS, SCHEMES
+
+    hints = typing.get_type_hints(ts.dedup)
+    for name, allowed in [
+        ("scheme", SCHEMES),
+        ("cluster", CLUSTERS),
+        ("nulls", NULLS),
+        ("keep", ("first", "longest")),
+        ("verify", ("exact", "minhash")),
+        ("shingle", ("char", "word")),
+        ("normalize", ("default", "none", "nfkc")),
+        ("errors", ("strict", "replace")),
+    ]:
+        assert typing.get_args(hints[name]) == allowed, name
+    assert typing.get_args(typing.get_type_hints(ts.MinHasher.__init__)["scheme"]) == SCHEMES

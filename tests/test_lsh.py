@@ -1,5 +1,7 @@
 """LSH: bands x rows as datasketch, the recall-first default, band keys, candidates."""
 
+import math
+
 import numpy as np
 import pytest
 import textsieve as ts
@@ -76,3 +78,16 @@ def test_explicit_bands_rows():
         ts.dedup(["a"], bands=20, rows=7)
     with pytest.raises(ts.TextsieveError, match="threshold"):
         ts.dedup(["a"], threshold=0.0)
+
+
+@pytest.mark.parametrize(
+    "weights", [(math.nan, 0.5), (0.5, math.inf), (-1, -1), (-0.5, 1.0), (0, 0)]
+)
+def test_lsh_params_checks_the_weights(weights):
+    """NaN, negative or all-zero weights used to give (1, 1) or (128, 1) without a word."""
+    from textsieve.dedup import lsh_params
+
+    with pytest.raises(ts.TextsieveError, match="weights"):
+        lsh_params(0.8, 128, weights=weights)
+    with pytest.raises(TypeError, match="weights"):
+        lsh_params(0.8, 128, weights=0.5)

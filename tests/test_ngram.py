@@ -257,3 +257,38 @@ def test_same_answers_from_many_python_threads_and_thread_counts():
     for ppl, scores in got:
         assert ppl == pytest.approx(want, rel=1e-12)
         assert scores == pytest.approx(ref_scores, rel=1e-12)
+
+
+def test_k_that_overflows_the_denominator_is_refused():
+    """k * V = inf would make every probability 0 and the perplexity inf; the reference raises on
+    the log of 0, so the model refuses such a k instead of answering wrongly."""
+    with pytest.raises(ts.TextsieveError, match="k: k \\* V overflows"):
+        ts.AddKLM(order=2, k=1e308).fit(["abab", "ba"])
+    counts = ts.NgramCounts(2, ts.Vocab.from_texts(["abab"])).update(["abab"])
+    with pytest.raises(ts.TextsieveError, match="k: "):
+        ts.AddKLM.from_counts(counts, k=1e308)
+    lm = ts.AddKLM(order=2, k=1e300).fit(["abab", "ba"])  # large but finite: a uniform model
+    assert math.isclose(lm.perplexity(["abba"]), lm.V)
+
+
+def test_prob_refuses_a_multi_character_token():
+    lm = ts.AddKLM(order=2, k=0.1).fit(["abab", "ba"])
+    with pytest.raises(ts.TextsieveError, match="token: 'bc' is not one token"):
+        lm.prob("a", "bc")
+    with pytest.raises(ts.TextsieveError, match="context: 'ab' is not one token"):
+        lm.prob(["ab"], "a")
+    # an unknown single character is <unk>, and the vocabulary's own tokens are fine
+    assert lm.prob("a", "z") == lm.prob("a", "<unk>")
+    assert lm.prob(["<unk>"], "a") > 0
+
+
+def test_load_of_a_truncated_model_names_the_file(tmp_path):
+    path = tmp_path / "model.npz"
+    ts.AddKLM(order=2).fit(["abab", "ba"]).save(path)
+    data = path.read_bytes()
+    for cut in (len(data) // 2, len(data) - 10):
+        bad = tmp_path / f"cut{cut}.npz"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(ts.FileFormatError, match=f"cut{cut}.npz") as info:
+            ts.AddKLM.load(bad)
+        assert isinstance(info.value, ts.TextsieveError)

@@ -20,7 +20,7 @@ from textsieve.dedup import (
     jaccard,
     shingles,
 )
-from textsieve.errors import TextsieveError
+from textsieve.errors import FileFormatError, TextsieveError
 from textsieve.ngram import AddKLM, NgramCounts
 from textsieve.vocab import Vocab
 
@@ -33,6 +33,7 @@ __all__ = [
     "DedupIndex",
     "DedupResult",
     "DedupSettings",
+    "FileFormatError",
     "MinHasher",
     "NgramCounts",
     "TextsieveError",

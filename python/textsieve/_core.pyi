@@ -1,10 +1,18 @@
 # Stubs for the Rust extension ``textsieve._core``; checked by ``python -m mypy.stubtest``.
 import os
 from collections.abc import Iterable
-from typing import Any, final
+from typing import Any, Literal, final
 
 import numpy as np
 import numpy.typing as npt
+
+_Errors = Literal["strict", "replace"]
+_Scheme = Literal["native", "datasketch-legacy", "datasketch-affine32"]
+_Shingle = Literal["char", "word"]
+_Normalize = Literal["default", "none", "nfkc"]
+_Verify = Literal["exact", "minhash"]
+_Keep = Literal["first", "longest"]
+_Cluster = Literal["greedy", "components"]
 
 SEED_PUNCTUATION: str
 JA_PUNCTUATION: str
@@ -19,7 +27,7 @@ def normalize(
     lowercase: bool = True,
     punctuation: str = ...,
     nfkc: bool = False,
-    errors: str = "strict",
+    errors: _Errors = "strict",
 ) -> str: ...
 def normalize_batch(
     texts: Iterable[str],
@@ -27,7 +35,7 @@ def normalize_batch(
     lowercase: bool = True,
     punctuation: str = ...,
     nfkc: bool = False,
-    errors: str = "strict",
+    errors: _Errors = "strict",
     num_threads: int | None = None,
 ) -> list[str]: ...
 def char_tokenize(
@@ -38,7 +46,7 @@ def char_tokenize(
     nfkc: bool = False,
     keep_spaces: bool = False,
     normalize: bool = True,
-    errors: str = "strict",
+    errors: _Errors = "strict",
 ) -> list[str]: ...
 
 @final
@@ -64,7 +72,7 @@ class Vocab:
         punctuation: str = ...,
         nfkc: bool = False,
         keep_spaces: bool = False,
-        errors: str = "strict",
+        errors: _Errors = "strict",
         num_threads: int | None = None,
     ) -> Vocab: ...
     @property
@@ -79,9 +87,9 @@ class Vocab:
     def id_of(self, token: str) -> int | None: ...
     def token_of(self, id: int) -> str | None: ...
     def tokenize(self, text: str) -> list[str]: ...
-    def encode(self, text: str, *, errors: str = "strict") -> npt.NDArray[np.int32]: ...
+    def encode(self, text: str, *, errors: _Errors = "strict") -> npt.NDArray[np.int32]: ...
     def encode_batch(
-        self, texts: Iterable[str], *, errors: str = "strict", num_threads: int | None = None
+        self, texts: Iterable[str], *, errors: _Errors = "strict", num_threads: int | None = None
     ) -> list[npt.NDArray[np.int32]]: ...
     def encode_tokens(self, tokens: list[str]) -> npt.NDArray[np.int32]: ...
     def decode(self, ids: npt.NDArray[np.int64]) -> str: ...
@@ -102,7 +110,7 @@ class NgramModel:
         punctuation: str = ...,
         nfkc: bool = False,
         keep_spaces: bool = False,
-        errors: str = "strict",
+        errors: _Errors = "strict",
         num_threads: int | None = None,
     ) -> NgramModel: ...
     @staticmethod
@@ -126,7 +134,7 @@ class NgramModel:
     @property
     def distinct(self) -> int: ...
     def fit(
-        self, texts: Iterable[str], *, errors: str = "strict", num_threads: int | None = None
+        self, texts: Iterable[str], *, errors: _Errors = "strict", num_threads: int | None = None
     ) -> None: ...
     def merge(self, other: NgramModel) -> None: ...
     def copy(self) -> NgramModel: ...
@@ -140,7 +148,7 @@ class NgramModel:
         texts: Iterable[str],
         k: float,
         *,
-        errors: str = "strict",
+        errors: _Errors = "strict",
         num_threads: int | None = None,
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]: ...
     def corpus_score(
@@ -148,7 +156,7 @@ class NgramModel:
         texts: Iterable[str],
         k: float,
         *,
-        errors: str = "strict",
+        errors: _Errors = "strict",
         num_threads: int | None = None,
     ) -> tuple[float, int]: ...
     def sample(
@@ -160,10 +168,16 @@ class NgramModel:
 @final
 class MinHasherCore:
     def __new__(
-        cls, num_perm: int, seed: int, scheme: str, shingle: str, k: int, normalize: str
+        cls,
+        num_perm: int,
+        seed: int,
+        scheme: _Scheme,
+        shingle: _Shingle,
+        k: int,
+        normalize: _Normalize,
     ) -> MinHasherCore: ...
     def signatures(
-        self, texts: Iterable[str], num_threads: int | None = None, errors: str = "strict"
+        self, texts: Iterable[str], num_threads: int | None = None, errors: _Errors = "strict"
     ) -> npt.NDArray[np.uint32] | npt.NDArray[np.uint64]: ...
     def signatures_from_hashes(
         self,
@@ -182,15 +196,15 @@ class DedupConfig:
         threshold: float,
         num_perm: int,
         seed: int,
-        scheme: str,
-        shingle: str,
+        scheme: _Scheme,
+        shingle: _Shingle,
         k: int,
-        normalize: str,
+        normalize: _Normalize,
         bands: int | None,
         rows: int | None,
-        verify: str,
-        keep: str,
-        cluster: str,
+        verify: _Verify,
+        keep: _Keep,
+        cluster: _Cluster,
     ) -> DedupConfig: ...
     @property
     def bands(self) -> int: ...
@@ -207,7 +221,7 @@ class DedupRun:
         samples: int = 0,
     ) -> DedupRun: ...
     def feed(
-        self, texts: list[str], num_threads: int | None = None, errors: str = "strict"
+        self, texts: list[str], num_threads: int | None = None, errors: _Errors = "strict"
     ) -> tuple[int, int, dict[str, npt.NDArray[Any]] | None]: ...
     def flush(self, num_threads: int | None = None) -> dict[str, npt.NDArray[Any]]: ...
     def feed_chunk(
@@ -223,9 +237,9 @@ class DedupRun:
 class IndexCore:
     def __new__(cls, config: DedupConfig) -> IndexCore: ...
     def add(
-        self, texts: Iterable[str], num_threads: int | None = None, errors: str = "strict"
+        self, texts: Iterable[str], num_threads: int | None = None, errors: _Errors = "strict"
     ) -> dict[str, object]: ...
-    def query(self, text: str, errors: str = "strict") -> list[tuple[int, float]]: ...
+    def query(self, text: str, errors: _Errors = "strict") -> list[tuple[int, float]]: ...
     def to_bytes(self) -> bytes: ...
     @staticmethod
     def from_bytes(data: bytes) -> IndexCore: ...
@@ -234,13 +248,13 @@ class IndexCore:
     def kept(self) -> npt.NDArray[np.bool_]: ...
 
 def shingle_strings(
-    text: str, k: int, shingle: str, normalize: str, errors: str = "strict"
+    text: str, k: int, shingle: _Shingle, normalize: _Normalize, errors: _Errors = "strict"
 ) -> list[str]: ...
 def shingle_hashes(
-    text: str, k: int, shingle: str, normalize: str, errors: str = "strict"
+    text: str, k: int, shingle: _Shingle, normalize: _Normalize, errors: _Errors = "strict"
 ) -> npt.NDArray[np.uint64]: ...
 def jaccard_texts(
-    a: str, b: str, k: int, shingle: str, normalize: str, errors: str = "strict"
+    a: str, b: str, k: int, shingle: _Shingle, normalize: _Normalize, errors: _Errors = "strict"
 ) -> float: ...
 def hash64(data: bytes) -> int: ...
 def greedy_pairs(
@@ -264,10 +278,10 @@ def jaccard_pairs(
     i: npt.NDArray[np.uint32],
     j: npt.NDArray[np.uint32],
     k: int,
-    shingle: str,
-    normalize: str,
+    shingle: _Shingle,
+    normalize: _Normalize,
     num_threads: int | None = None,
-    errors: str = "strict",
+    errors: _Errors = "strict",
 ) -> npt.NDArray[np.float64]: ...
 def connected_components(
     i: npt.NDArray[np.uint64], j: npt.NDArray[np.uint64]

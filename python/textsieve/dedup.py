@@ -26,11 +26,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from textsieve import _core
+from textsieve._checks import (
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    check_threshold,
+)
 from textsieve.errors import TextsieveError
 
 __all__ = [
@@ -48,46 +55,26 @@ __all__ = [
 #: The dtype of :attr:`DedupResult.pairs`.
 PAIR_DTYPE = np.dtype([("i", np.int64), ("j", np.int64), ("jaccard", np.float64)])
 
-SCHEMES = ("native", "datasketch-legacy", "datasketch-affine32")
-CLUSTERS = ("greedy", "components")
-NULLS = ("error", "empty")
+# The option strings, as types for the signatures and as the tuples the checks use.
+Scheme = Literal["native", "datasketch-legacy", "datasketch-affine32"]
+Shingle = Literal["char", "word"]
+Normalize = Literal["default", "none", "nfkc"]
+Verify = Literal["exact", "minhash"]
+Keep = Literal["first", "longest"]
+Cluster = Literal["greedy", "components"]
+Nulls = Literal["error", "empty"]
+Errors = Literal["strict", "replace"]
+SCHEMES: tuple[str, ...] = get_args(Scheme)
+CLUSTERS: tuple[str, ...] = get_args(Cluster)
+NULLS: tuple[str, ...] = get_args(Nulls)
 
 # Feed the core this many documents (or characters) at a time, so progress can be reported.
 _CHUNK_DOCS = 8192
 _CHUNK_CHARS = 8 << 20
 
 
-def _check_seed(seed: Any, scheme: str) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
-    seed = int(seed)
-    limit = 1 << 32 if scheme.startswith("datasketch") else 1 << 64
-    if not 0 <= seed < limit:
-        raise TextsieveError(f"seed: expected 0 <= seed < {limit}, got {seed}")
-    return seed
-
-
-def _check_int(value: Any, name: str, *, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if int(value) < 1:
-        raise TextsieveError(f"{name}: expected a positive int, got {value}")
-    return int(value)
-
-
-def _check_threshold(threshold: Any) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
-        raise TypeError(f"threshold: expected a float, got {type(threshold).__name__}")
-    t = float(threshold)
-    if not 0.0 < t <= 1.0:
-        raise TextsieveError(f"threshold: expected 0 < threshold <= 1, got {threshold}")
-    return t
-
-
 def shingles(
-    text: str, k: int = 5, *, shingle: str = "char", normalize: str = "default"
+    text: str, k: int = 5, *, shingle: Shingle = "char", normalize: Normalize = "default"
 ) -> set[str]:
     """The shingle set of ``text``: char k-grams (or word k-grams) of the normalized text.
 
@@ -96,7 +83,7 @@ def shingles(
     >>> sorted(shingles("Hello  World", k=4))
     [' wor', 'ello', 'hell', 'llo ', 'lo w', 'o wo', 'orld', 'worl']
     """
-    return set(_core.shingle_strings(text, _check_int(k, "k"), shingle, normalize))
+    return set(_core.shingle_strings(text, check_int("k", k), shingle, normalize))
 
 
 def jaccard(
@@ -104,8 +91,8 @@ def jaccard(
     b: str | Iterable[Any],
     *,
     k: int = 5,
-    shingle: str = "char",
-    normalize: str = "default",
+    shingle: Shingle = "char",
+    normalize: Normalize = "default",
 ) -> float:
     """Exact Jaccard similarity ``|A ∩ B| / |A ∪ B|`` (0.0 when both are empty).
 
@@ -118,7 +105,7 @@ def jaccard(
     0.8
     """
     if isinstance(a, str) and isinstance(b, str):
-        return float(_core.jaccard_texts(a, b, _check_int(k, "k"), shingle, normalize))
+        return float(_core.jaccard_texts(a, b, check_int("k", k), shingle, normalize))
     if isinstance(a, str) or isinstance(b, str):
         raise TypeError("jaccard: expected two str or two collections, got one of each")
     sa, sb = set(a), set(b)
@@ -138,12 +125,25 @@ def lsh_params(
     >>> lsh_params(0.8, 128), lsh_params(0.8, 128, weights=(0.5, 0.5))
     ((21, 6), (9, 13))
     """
-    t = _check_threshold(threshold)
-    p = _check_int(num_perm, "num_perm")
+    t = check_threshold("threshold", threshold)
+    p = check_int("num_perm", num_perm)
     if weights is None:
         return tuple(_core.recall_params(t, p))  # type: ignore[return-value]
-    fp, fn = weights
-    return tuple(_core.optimal_params(t, p, float(fp), float(fn)))  # type: ignore[return-value]
+    fp, fn = _check_weights(weights)
+    return tuple(_core.optimal_params(t, p, fp, fn))  # type: ignore[return-value]
+
+
+def _check_weights(weights: Any) -> tuple[float, float]:
+    """``(false positive weight, false negative weight)``: finite, >= 0, not both 0."""
+    try:
+        fp, fn = weights
+    except (TypeError, ValueError):
+        raise TypeError(f"weights: expected a pair (fp, fn) of numbers, got {weights!r}") from None
+    fp = check_float("weights", fp, 0.0)
+    fn = check_float("weights", fn, 0.0)
+    if fp == 0 and fn == 0:
+        raise TextsieveError("weights: the two weights cannot both be 0, got (0, 0)")
+    return fp, fn
 
 
 class MinHasher:
@@ -163,30 +163,30 @@ class MinHasher:
         self,
         num_perm: int = 128,
         seed: int = 1,
-        scheme: str = "native",
-        shingle: str = "char",
+        scheme: Scheme = "native",
+        shingle: Shingle = "char",
         k: int = 5,
-        normalize: str = "default",
+        normalize: Normalize = "default",
     ) -> None:
-        self.num_perm = _check_int(num_perm, "num_perm")
-        self.seed = _check_seed(seed, scheme)
+        self.num_perm = check_int("num_perm", num_perm)
+        self.seed = check_seed("seed", seed, scheme)
         self.scheme = scheme
         self.shingle = shingle
-        self.k = _check_int(k, "k")
+        self.k = check_int("k", k)
         self.normalize = normalize
         self._core = _core.MinHasherCore(
             self.num_perm, self.seed, scheme, shingle, self.k, normalize
         )
 
     def signatures(
-        self, texts: Iterable[str], *, num_threads: int | None = None, errors: str = "strict"
+        self, texts: Iterable[str], *, num_threads: int | None = None, errors: Errors = "strict"
     ) -> np.ndarray:
         """Signatures, shape ``(n, num_perm)``: uint32 (uint64 for ``datasketch-legacy``)."""
         return self._core.signatures(
-            texts, _check_int(num_threads, "num_threads", optional=True), errors
+            texts, check_int("num_threads", num_threads, optional=True), errors
         )
 
-    def signature(self, text: str, *, errors: str = "strict") -> np.ndarray:
+    def signature(self, text: str, *, errors: Errors = "strict") -> np.ndarray:
         """One text's signature, shape ``(num_perm,)``."""
         if not isinstance(text, str):
             raise TypeError(f"text: expected str, got {type(text).__name__}")
@@ -350,30 +350,26 @@ class DedupSettings:
     threshold: float = 0.8
     num_perm: int = 128
     seed: int = 1
-    scheme: str = "native"
-    shingle: str = "char"
+    scheme: Scheme = "native"
+    shingle: Shingle = "char"
     k: int = 5
-    normalize: str = "default"
+    normalize: Normalize = "default"
     bands: int | None = None
     rows: int | None = None
-    verify: str = "exact"
-    keep: str = "first"
-    cluster: str = "greedy"
+    verify: Verify = "exact"
+    keep: Keep = "first"
+    cluster: Cluster = "greedy"
 
     def __post_init__(self) -> None:
-        for name, allowed in (("cluster", CLUSTERS), ("scheme", SCHEMES)):
-            value = getattr(self, name)
-            if value not in allowed:
-                raise TextsieveError(
-                    f"{name}: expected one of {', '.join(map(repr, allowed))}, got {value!r}"
-                )
+        check_choice("cluster", self.cluster, CLUSTERS)
+        check_choice("scheme", self.scheme, SCHEMES)
         checked = {
-            "threshold": _check_threshold(self.threshold),
-            "num_perm": _check_int(self.num_perm, "num_perm"),
-            "seed": _check_seed(self.seed, self.scheme),
-            "k": _check_int(self.k, "k"),
-            "bands": _check_int(self.bands, "bands", optional=True),
-            "rows": _check_int(self.rows, "rows", optional=True),
+            "threshold": check_threshold("threshold", self.threshold),
+            "num_perm": check_int("num_perm", self.num_perm),
+            "seed": check_seed("seed", self.seed, self.scheme),
+            "k": check_int("k", self.k),
+            "bands": check_int("bands", self.bands, optional=True),
+            "rows": check_int("rows", self.rows, optional=True),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -407,15 +403,15 @@ def _settings(
     threshold: Any,
     num_perm: Any,
     seed: Any,
-    scheme: str,
-    shingle: str,
+    scheme: Scheme,
+    shingle: Shingle,
     k: Any,
-    normalize: str,
+    normalize: Normalize,
     bands: Any,
     rows: Any,
-    verify: str,
-    keep: str,
-    cluster: str = "greedy",
+    verify: Verify,
+    keep: Keep,
+    cluster: Cluster = "greedy",
 ) -> dict[str, Any]:
     """:class:`DedupSettings` as a dict (for the Dask engine's job files)."""
     return DedupSettings(
@@ -450,11 +446,10 @@ def _columns(texts: Any) -> Iterable[Any]:
         raise TypeError(f"texts: expected an iterable of str, got {type(texts).__name__}") from None
 
 
-def _chunks(texts: Iterable[str], nulls: str = "error") -> Iterable[list[str]]:
+def _chunks(texts: Iterable[str], nulls: Nulls = "error") -> Iterable[list[str]]:
     from textsieve.pipeline import chunks
 
-    if nulls not in NULLS:
-        raise TextsieveError(f"nulls: expected 'error' or 'empty', got {nulls!r}")
+    check_choice("nulls", nulls, NULLS)
 
     def no_nulls() -> Iterator[Any]:
         for pos, t in enumerate(_columns(texts)):
@@ -476,20 +471,20 @@ def dedup(
     threshold: float = 0.8,
     num_perm: int = 128,
     seed: int = 1,
-    scheme: str = "native",
-    shingle: str = "char",
+    scheme: Scheme = "native",
+    shingle: Shingle = "char",
     k: int = 5,
-    normalize: str = "default",
+    normalize: Normalize = "default",
     bands: int | None = None,
     rows: int | None = None,
-    verify: str = "exact",
-    keep: str = "first",
-    cluster: str = "greedy",
+    verify: Verify = "exact",
+    keep: Keep = "first",
+    cluster: Cluster = "greedy",
     all_pairs: bool = False,
     num_threads: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
-    errors: str = "strict",
-    nulls: str = "error",
+    errors: Errors = "strict",
+    nulls: Nulls = "error",
 ) -> DedupResult:
     """Find the near-duplicates of a corpus and choose the documents to keep.
 
@@ -522,7 +517,7 @@ def dedup(
         threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep, cluster
     )
     settings = s.as_dict()
-    threads = _check_int(num_threads, "num_threads", optional=True)
+    threads = check_int("num_threads", num_threads, optional=True)
     all_pairs = bool(all_pairs)
     run = _core.DedupRun(s.config(), all_pairs)
     t0 = time.perf_counter()
@@ -578,14 +573,14 @@ class DedupIndex:
         num_perm: int = 128,
         seed: int = 1,
         *,
-        scheme: str = "native",
-        shingle: str = "char",
+        scheme: Scheme = "native",
+        shingle: Shingle = "char",
         k: int = 5,
-        normalize: str = "default",
+        normalize: Normalize = "default",
         bands: int | None = None,
         rows: int | None = None,
-        verify: str = "exact",
-        keep: str = "first",
+        verify: Verify = "exact",
+        keep: Keep = "first",
         num_threads: int | None = None,
     ) -> None:
         settings = DedupSettings(
@@ -593,7 +588,7 @@ class DedupIndex:
         )
         self._core = _core.IndexCore(settings.config())
         self._ids: list[Any] = []
-        self.num_threads = _check_int(num_threads, "num_threads", optional=True)
+        self.num_threads = check_int("num_threads", num_threads, optional=True)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -616,7 +611,7 @@ class DedupIndex:
         texts: Iterable[str],
         ids: Iterable[Any] | None = None,
         *,
-        errors: str = "strict",
+        errors: Errors = "strict",
         progress: Callable[[int, int], Any] | None = None,
     ) -> DedupResult:
         """Dedup a shard against the index and within itself, then add it.
@@ -652,7 +647,7 @@ class DedupIndex:
             progress(len(texts), res.stats["n_bytes"])
         return res
 
-    def query(self, text: str, *, errors: str = "strict") -> list[tuple[Any, float]]:
+    def query(self, text: str, *, errors: Errors = "strict") -> list[tuple[Any, float]]:
         """Kept documents with Jaccard >= threshold to ``text``: ``[(id, jaccard)]``, best first."""
         return [(self._ids[d], j) for d, j in self._core.query(text, errors)]
 
@@ -743,7 +738,7 @@ class DedupIndex:
                 )
             blobs[name] = data
         self = cls.__new__(cls)
-        self.num_threads = _check_int(num_threads, "num_threads", optional=True)
+        self.num_threads = check_int("num_threads", num_threads, optional=True)
         try:
             self._core = _core.IndexCore.from_bytes(blobs["index.bin"])
         except TextsieveError as exc:

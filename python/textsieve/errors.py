@@ -6,4 +6,9 @@ raises it (and ``TypeError`` for wrong types) with messages that name the argume
 
 from textsieve._core import TextsieveError
 
-__all__ = ["TextsieveError"]
+__all__ = ["FileFormatError", "TextsieveError"]
+
+
+class FileFormatError(TextsieveError):
+    """A saved file (model, vocabulary, index) that cannot be read: truncated, corrupt or of
+    another kind. The message starts with the file's path."""

@@ -6,13 +6,15 @@ import io
 import json
 import math
 import os
+import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from textsieve import _core
-from textsieve.errors import TextsieveError
+from textsieve.errors import FileFormatError, TextsieveError
 from textsieve.io import atomic_write
 from textsieve.vocab import Vocab
 
@@ -225,12 +227,23 @@ class AddKLM:
                 f"texts: the training set has no {self.order}-gram inside any document "
                 f"(documents too short or empty); give longer documents or a lower order"
             )
+        self._check_k(counts)
         self._counts = counts if self._counts is None else self._counts + counts
         return self
+
+    def _check_k(self, counts: NgramCounts) -> None:
+        """``count(context) + k * V`` must be a finite float, or every probability is 0 and every
+        perplexity inf (the reference raises on the log of 0)."""
+        V = counts._core.id_space
+        if not math.isfinite(counts.total + self.k * V):
+            raise TextsieveError(
+                f"k: k * V overflows a float (k={self.k}, V={V}); give k below {1e308 / V:.3g}"
+            )
 
     @classmethod
     def from_counts(cls, counts: NgramCounts, k: float = 0.1) -> AddKLM:
         lm = cls(counts.order, k, vocab=counts.vocab, pad=counts.pad)
+        lm._check_k(counts)
         lm._counts = counts
         return lm
 
@@ -249,9 +262,22 @@ class AddKLM:
     # -- probabilities ---------------------------------------------------------------------
     def prob(self, context: str | Sequence[str], token: str) -> float:
         """``P(token | context)``; ``context`` holds the last ``order - 1`` tokens (a string of
-        characters or a sequence of tokens; ``<s>`` allowed when padded)."""
+        characters or a sequence of tokens; ``<s>`` allowed when padded).
+
+        A token the vocabulary does not hold is ``<unk>`` when it is one character; a longer
+        string is an error (``prob("a", "bc")`` is not a question a character model answers).
+        """
         c = self.counts
         ctx = list(context)
+        specials = (BOS, EOS) if self.pad else ()
+        for name, t in [*(("context", t) for t in ctx), ("token", token)]:
+            if not isinstance(t, str):
+                raise TypeError(f"{name}: expected str tokens, got {type(t).__name__}")
+            if len(t) != 1 and t not in self.vocab and t not in specials:
+                raise TextsieveError(
+                    f"{name}: {t!r} is not one token of the vocabulary (tokens are single "
+                    f"characters); give one character, or a sequence of tokens as context"
+                )
         ids = c._ids([*ctx, token])
         return c._core.prob(ids[:-1], ids[-1], self.k)
 
@@ -314,9 +340,9 @@ class AddKLM:
         try:
             header = json.loads(str(state["header"]))
             if header.get("format") != FORMAT:
-                raise TextsieveError(f"{source}: not a textsieve add-k model")
+                raise FileFormatError(f"{source}: not a textsieve add-k model")
             if header.get("version") != VERSION:
-                raise TextsieveError(
+                raise FileFormatError(
                     f"{source}: model format version {header.get('version')!r} is not supported (expected {VERSION})"
                 )
             vocab = Vocab.from_dict(header["vocab"], source=source)
@@ -330,7 +356,7 @@ class AddKLM:
         except (KeyError, ValueError, TypeError) as exc:
             if isinstance(exc, TextsieveError):
                 raise
-            raise TextsieveError(f"{source}: malformed model file ({exc})") from None
+            raise FileFormatError(f"{source}: malformed model file ({exc})") from None
         return cls.from_counts(NgramCounts._wrap(core, vocab), header["k"])
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -345,10 +371,14 @@ class AddKLM:
         try:
             with np.load(path, allow_pickle=False) as data:
                 state = {name: data[name] for name in data.files}
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise TextsieveError(f"{os.fspath(path)}: not a textsieve model file ({exc})") from None
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            # a truncated or corrupt .npz fails in zipfile or zlib, which name no file
+            raise FileFormatError(
+                f"{os.fspath(path)}: not a textsieve model file, or a damaged one "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
         return cls._from_state(state, os.fspath(path))
 
     def __getstate__(self) -> dict[str, Any]:

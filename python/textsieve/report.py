@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from textsieve.io import atomic_write
+from textsieve.svg import compact_number, nice_ticks
 
 __all__ = ["cluster_size_bins", "render_report", "similarity_bins", "write_report"]
 
@@ -144,17 +145,6 @@ def cluster_size_bins(sizes: Iterable[int], max_bars: int = 24) -> tuple[list[st
 # SVG
 
 
-def _nice_max(value: int) -> int:
-    if value <= 5:
-        return max(value, 1)
-    magnitude = 10 ** int(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        top = int(step * magnitude)
-        if top >= value:
-            return top
-    return value
-
-
 def bar_chart_svg(
     labels: Sequence[str],
     counts: Sequence[int],
@@ -181,11 +171,13 @@ def bar_chart_svg(
             "nothing to show</text></svg>"
         )
         return "".join(parts)
-    ymax = _nice_max(max(counts))
-    for frac in (0, 0.25, 0.5, 0.75, 1.0):
-        y = top + plot_h * (1 - frac)
-        value = ymax * frac
-        label = f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+    # counts: whole ticks, short labels (1.2M) that fit the left margin; tooltips hold the
+    # exact numbers
+    ticks = nice_ticks(0, max(counts), 4, integer=True)
+    ymax = ticks[-1]
+    for value in ticks:
+        y = top + plot_h * (1 - value / ymax)
+        label = compact_number(value)
         parts.append(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e9f0"/>'
             f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>'
@@ -336,8 +328,8 @@ def render_report(
         c_labels,
         c_counts,
         title=f"Sizes of {sum(c_counts):,} clusters with duplicates",
-        xlabel="documents in cluster",
-        ylabel="clusters",
+        xlabel="documents in the cluster (kept + removed)",
+        ylabel="clusters with duplicates",
         color="#e45756",
     )
     if clusters:
@@ -365,7 +357,7 @@ def render_report(
         + warn_html
         + f'\n<table class="summary">{rows}</table>\n'
         f'<h2>Distributions</h2><div class="charts">{sim_svg}{size_svg}</div>\n'
-        f"<h2>Largest clusters</h2>{cluster_html}\n"
+        f"<h2>Largest clusters with duplicates</h2>{cluster_html}\n"
         "</body></html>\n"
     )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from textsieve._checks import MAX_ORDER, arg_float, arg_int
+
 EXAMPLES = """examples:
   textsieve bench                          tokenize/count/perplexity/pipeline on the shared corpora
   textsieve bench --corpus generated --json
@@ -70,21 +72,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=["shakespeare", "manpages"],
         choices=["shakespeare", "manpages", "generated"],
+        help="corpora to time on (default: shakespeare manpages)",
     )
     p.add_argument(
         "--limit-mb",
-        type=float,
+        type=arg_float(above=0.0),
         default=3.0,
         help="use at most this much of each corpus (default 3)",
     )
-    p.add_argument("--order", type=int, default=2)
+    p.add_argument(
+        "--order", type=arg_int(1, MAX_ORDER), default=2, help="n-gram order (default 2)"
+    )
     p.add_argument(
         "--threads",
-        type=int,
+        type=arg_int(1),
         default=1,
         help="Rust threads (default 1); one thread is timed in CPU seconds, more in wall seconds",
     )
-    p.add_argument("--repeat", type=int, default=3, help="best of N runs for the Rust side")
+    p.add_argument("--repeat", type=arg_int(1), default=3, help="best of N runs for the Rust side")
     p.add_argument("--no-peers", action="store_true", help="skip NLTK and KenLM")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the timings as JSON")
     p.set_defaults(func=run)

@@ -24,11 +24,12 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from textsieve._checks import MAX_K, MAX_PERM, arg_int, arg_seed, arg_threshold
 from textsieve.errors import TextsieveError
 from textsieve.io import CorpusReader, to_jsonable
 from textsieve.pipeline import OUTPUT_FILES, _pct, print_summary
@@ -73,33 +74,7 @@ examples:
 # Argument parsing
 
 
-def _threshold(value: str) -> float:
-    try:
-        t = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not 0.0 < t <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
-    return t
-
-
-def _int_at_least(low: int) -> Callable[[str], int]:
-    """An argparse type: an integer of at least ``low``."""
-
-    def parse(value: str) -> int:
-        try:
-            n = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-        if n < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        return n
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_seed = _int_at_least(0)
+_positive_int = arg_int(1)
 
 
 def parse_shingle(value: str) -> tuple[str, int]:
@@ -111,11 +86,9 @@ def parse_shingle(value: str) -> tuple[str, int]:
     if not size:
         return kind, DEFAULT_K[kind]
     try:
-        k = int(size)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"shingle size must be an integer, got {size!r}") from None
-    if k < 1:
-        raise argparse.ArgumentTypeError(f"shingle size must be at least 1, got {k}")
+        k = arg_int(1, MAX_K)(size)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"shingle size: {exc}") from None
     return kind, k
 
 
@@ -160,18 +133,18 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     g = p.add_argument_group("similarity")
     g.add_argument(
         "--threshold",
-        type=_threshold,
+        type=arg_threshold(),
         default=0.8,
         help="Jaccard at or above which two documents are duplicates (0.8)",
     )
     g.add_argument(
         "--num-perm",
-        type=_positive_int,
+        type=arg_int(1, MAX_PERM),
         default=128,
         metavar="N",
         help="MinHash permutations (128)",
     )
-    g.add_argument("--seed", type=_seed, default=1, help="MinHash seed (1)")
+    g.add_argument("--seed", type=arg_seed(), default=1, help="MinHash seed, 0 <= seed < 2**64 (1)")
     g.add_argument(
         "--shingle",
         type=parse_shingle,

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from textsieve._checks import MAX_ORDER, arg_float, arg_int
+
 TRAIN_EPILOG = """\
 examples:
   # train on the first 90% of a text, validate on the last 10%, stop after 10 minutes
@@ -67,7 +69,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_split(train)
     train.add_argument(
-        "--out", required=True, metavar="MODEL", help="where to write the model (.npz)"
+        "-o",
+        "--output",
+        "--out",
+        dest="out",
+        required=True,
+        metavar="MODEL",
+        help="where to write the model (.npz)",
     )
     train.add_argument(
         "--model", choices=("gru", "mlp"), default="gru", help="gru (default) or mlp"
@@ -81,53 +89,71 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--device", default=None, help="torch device (cpu, cuda); default cuda when available"
     )
-    train.add_argument("--d-model", type=int, default=64, help="embedding width (default 64)")
     train.add_argument(
-        "--hidden", type=int, default=None, help="hidden units (default 256 for gru, 64 for mlp)"
+        "--d-model", type=arg_int(1), default=64, help="embedding width (default 64)"
     )
-    train.add_argument("--layers", type=int, default=1, help="GRU layers (default 1)")
+    train.add_argument(
+        "--hidden",
+        type=arg_int(1),
+        default=None,
+        help="hidden units (default 256 for gru, 64 for mlp)",
+    )
+    train.add_argument("--layers", type=arg_int(1), default=1, help="GRU layers (default 1)")
     train.add_argument(
         "--steps",
-        type=int,
+        type=arg_int(1),
         default=None,
         help="training steps (default 2000, or unlimited with --time-limit)",
     )
     train.add_argument(
         "--time-limit",
-        type=float,
+        type=arg_float(above=0.0),
         default=None,
         metavar="SEC",
         help="stop after this many seconds of training; the lr schedule follows it",
     )
-    train.add_argument("--batch", type=int, default=64, help="sequences per step (default 64)")
     train.add_argument(
-        "--block", type=int, default=128, help="characters per sequence (default 128)"
-    )
-    train.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
-    train.add_argument(
-        "--min-lr", type=float, default=None, help="final learning rate (default lr/10)"
+        "--batch", type=arg_int(1), default=64, help="sequences per step (default 64)"
     )
     train.add_argument(
-        "--warmup", type=float, default=0.02, help="warm-up fraction of training (default 0.02)"
+        "--block", type=arg_int(1), default=128, help="characters per sequence (default 128)"
     )
     train.add_argument(
-        "--weight-decay", type=float, default=0.0, help="AdamW weight decay on matrices (default 0)"
+        "--lr", type=arg_float(above=0.0), default=3e-3, help="peak learning rate (default 3e-3)"
     )
     train.add_argument(
-        "--clip", type=float, default=1.0, help="gradient-norm clip, 0 disables (default 1.0)"
+        "--min-lr", type=arg_float(0.0), default=None, help="final learning rate (default lr/10)"
     )
     train.add_argument(
-        "--seed", type=int, default=0, help="seed for weights and batches (default 0)"
+        "--warmup",
+        type=arg_float(0.0, 1.0),
+        default=0.02,
+        help="warm-up fraction of training (default 0.02)",
+    )
+    train.add_argument(
+        "--weight-decay",
+        type=arg_float(0.0),
+        default=0.0,
+        help="AdamW weight decay on matrices (default 0)",
+    )
+    train.add_argument(
+        "--clip",
+        type=arg_float(0.0),
+        default=1.0,
+        help="gradient-norm clip, 0 disables (default 1.0)",
+    )
+    train.add_argument(
+        "--seed", type=arg_int(0), default=0, help="seed for weights and batches (default 0)"
     )
     train.add_argument(
         "--eval-every",
-        type=int,
+        type=arg_int(1),
         default=None,
         help="steps between history points (default: 20 per run)",
     )
     train.add_argument(
         "--eval-chars",
-        type=int,
+        type=arg_int(1),
         default=None,
         help="validation chars scored at each history point (default all; the final pass is always all)",
     )
@@ -153,9 +179,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("model", metavar="MODEL", help="a model written by `textsieve lm train`")
     _add_split(ev)
     ev.add_argument(
-        "--order", type=int, default=2, help="n-gram order of the add-k baseline (default 2)"
+        "--order",
+        type=arg_int(1, MAX_ORDER),
+        default=2,
+        help="n-gram order of the add-k baseline (default 2)",
     )
-    ev.add_argument("--k", type=float, default=1.0, help="add-k smoothing constant (default 1.0)")
+    ev.add_argument(
+        "--k", type=arg_float(above=0.0), default=1.0, help="add-k smoothing constant (default 1.0)"
+    )
     ev.add_argument(
         "--backend",
         choices=("auto", "numpy", "torch"),
@@ -175,15 +206,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     gen.add_argument("model", metavar="MODEL", help="a model written by `textsieve lm train`")
     gen.add_argument("--prompt", default="", help="text to continue (default: start of a line)")
-    gen.add_argument("--length", type=int, default=200, help="characters to generate (default 200)")
     gen.add_argument(
-        "--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)"
+        "--length", type=arg_int(0), default=200, help="characters to generate (default 200)"
     )
     gen.add_argument(
-        "--top-k", type=int, default=None, help="sample among the k most likely characters"
+        "--temperature",
+        type=arg_float(above=0.0),
+        default=1.0,
+        help="sampling temperature (default 1.0)",
+    )
+    gen.add_argument(
+        "--top-k", type=arg_int(1), default=None, help="sample among the k most likely characters"
     )
     gen.add_argument("--greedy", action="store_true", help="always take the most likely character")
-    gen.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    gen.add_argument("--seed", type=arg_int(0), default=0, help="sampling seed (default 0)")
     gen.add_argument(
         "--backend",
         choices=("auto", "numpy", "torch"),
@@ -191,6 +227,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="backend to run the model on, whichever trained it (default auto)",
     )
     gen.add_argument("--json", action="store_true", help="print a JSON object instead of the text")
+    gen.add_argument(
+        "-q", "--quiet", action="store_true", help="accepted for symmetry; prints only the text"
+    )
     gen.set_defaults(func=cmd_generate)
 
 
@@ -203,14 +242,14 @@ def _add_split(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text", required=True, metavar="FILE", help="UTF-8 text file")
     parser.add_argument(
         "--val-fraction",
-        type=float,
+        type=arg_float(above=0.0),
         default=0.1,
         help="last fraction of the characters held out for validation (default 0.1)",
     )
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
 
 

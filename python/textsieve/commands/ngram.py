@@ -10,6 +10,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from textsieve._checks import MAX_ORDER, arg_float, arg_int
 from textsieve._progress import Progress
 from textsieve.io import CorpusReader
 from textsieve.ngram import AddKLM
@@ -100,7 +101,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     _, train = _load(args.train, args)
     lm = _model(args).fit(train)
     lm.save(args.output)
-    print(f"saved {lm!r} to {args.output}", file=sys.stderr)
+    if args.json:
+        summary = {"model": args.output, "order": lm.order, "k": lm.k, "pad": lm.pad}
+        print(json.dumps({**summary, "vocab_size": lm.V, "train_docs": len(train)}))
+    elif not args.quiet:
+        print(f"saved {lm!r} to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -181,10 +186,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             "--id-field", default="id", help="JSONL field holding the document id (default: id)"
         )
         q.add_argument("--doc-per-file", action="store_true", help="each file is one document")
-        q.add_argument("--quiet", action="store_true", help="no progress bar")
+        q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         if model_opts:
-            q.add_argument("--order", type=int, default=2, help="n-gram order (default 2)")
-            q.add_argument("--k", type=float, default=0.1, help="add-k constant (default 0.1)")
+            q.add_argument(
+                "--order", type=arg_int(1, MAX_ORDER), default=2, help="n-gram order (default 2)"
+            )
+            q.add_argument(
+                "--k", type=arg_float(above=0.0), default=0.1, help="add-k constant (default 0.1)"
+            )
             q.add_argument("--pad", action="store_true", help="pad documents with <s> and </s>")
             q.add_argument(
                 "--raw", action="store_true", help="no normalization: every character is a token"
@@ -200,21 +209,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    q.add_argument("--train", nargs="+", required=True, metavar="FILE")
-    q.add_argument("--eval", nargs="+", required=True, metavar="FILE")
+    q.add_argument("--train", nargs="+", required=True, metavar="FILE", help="training documents")
+    q.add_argument(
+        "--eval", nargs="+", required=True, metavar="FILE", help="documents to evaluate on"
+    )
     q.add_argument("--json", action="store_true", help="print one JSON object")
     common(q)
     q.set_defaults(func=cmd_perplexity)
 
     q = verbs.add_parser("train", help="train a model and save it (.npz)")
-    q.add_argument("--train", nargs="+", required=True, metavar="FILE")
-    q.add_argument("-o", "--output", required=True, metavar="MODEL")
+    q.add_argument("--train", nargs="+", required=True, metavar="FILE", help="training documents")
+    q.add_argument(
+        "-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)"
+    )
+    q.add_argument("--json", action="store_true", help="print the saved model's summary as JSON")
     common(q)
     q.set_defaults(func=cmd_train)
 
     q = verbs.add_parser("score", help="per-document perplexity of INPUT under MODEL, as JSONL")
-    q.add_argument("model", metavar="MODEL")
-    q.add_argument("input", nargs="+", metavar="INPUT")
+    q.add_argument("model", metavar="MODEL", help="a model saved by `textsieve ngram train`")
+    q.add_argument("input", nargs="+", metavar="INPUT", help="documents to score")
     q.add_argument("-o", "--output", metavar="FILE", help="write JSONL here (default: stdout)")
     common(q, model_opts=False)
     q.set_defaults(func=cmd_score)

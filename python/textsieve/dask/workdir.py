@@ -24,8 +24,7 @@ import contextlib
 import glob as _glob
 import json
 import os
-import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,22 +42,10 @@ _WORK_VERSION = 2
 # Small file helpers (every file is written atomically)
 
 
-@contextlib.contextmanager
-def _work_file(path: str, mode: str = "wb") -> Iterator[Any]:
-    """Write an intermediate file: a temporary beside it, renamed into place if the block
-    succeeds (atomic for other processes; not fsynced, unlike the final outputs)."""
-    d = os.path.dirname(path)
-    os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    try:
-        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
-        with open(tmp, mode, **kwargs) as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+def _work_file(path: str, mode: str = "wb") -> contextlib.AbstractContextManager[Any]:
+    """Write an intermediate file with :func:`textsieve.io.atomic_write` (a temporary beside it,
+    renamed into place if the block succeeds)."""
+    return _io.atomic_write(path, mode, None if "b" in mode else "utf-8")
 
 
 def _save_npz(path: str, **arrays: np.ndarray) -> None:

@@ -1,4 +1,5 @@
-"""The training history of a language model: one row per evaluation, written as CSV and SVG.
+"""The training history of a language model: one row per evaluation, written as CSV and SVG
+(ticks and labels from :mod:`textsieve.svg`).
 
 Standard library only. Files are written atomically, so a curve on disk is always complete.
 """
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from html import escape
 
 from textsieve.io import atomic_write
+from textsieve.svg import compact_number, nice_ticks
 
 COLUMNS = (
     "step",
@@ -109,30 +111,6 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi]."""
-    if hi <= lo:
-        hi = lo + 1.0
-    raw = (hi - lo) / count
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.floor(lo / step) * step
-    ticks = []
-    v = first
-    while v <= hi + step * 0.5:
-        ticks.append(round(v, 10))
-        v += step
-    return ticks
-
-
-def _label(v: float) -> str:
-    if abs(v) >= 1e6:
-        return f"{v / 1e6:g}M"
-    if abs(v) >= 1e3:
-        return f"{v / 1e3:g}k"
-    return f"{v:g}"
-
-
 def loss_curve_svg(
     history: History,
     *,
@@ -160,8 +138,8 @@ def loss_curve_svg(
     xs = [p[0] for p in train + val] + [p[0] for p in full] or [0, 1]
     ys = [p[1] for p in train + val] + [p[1] for p in full] + list(references.values())
     ys = ys or [0.0, 1.0]
-    xticks = _ticks(0, max(xs))
-    yticks = _ticks(min(ys) - 0.05, max(ys) + 0.05)
+    xticks = nice_ticks(0, max(xs))
+    yticks = nice_ticks(min(ys) - 0.05, max(ys) + 0.05)
     x0, x1 = xticks[0], xticks[-1]
     y0, y1 = yticks[0], yticks[-1]
 
@@ -184,7 +162,9 @@ def loss_curve_svg(
     for t in xticks:
         x = sx(t)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" stroke="#f0f0f0"/>')
-        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{_label(t)}</text>')
+        out.append(
+            f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{compact_number(t)}</text>'
+        )
     out.append(
         f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" '
         'fill="none" stroke="#444"/>'

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from textsieve._checks import check_float, check_int
 from textsieve._progress import Progress
 from textsieve.io import atomic_write
 from textsieve.lm import _numpy_gru
@@ -68,24 +69,6 @@ def resolve_backend(backend: str) -> str:
     if backend == "torch":
         raise ImportError(TORCH_INSTALL_HINT)
     return "numpy"
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_float(name: str, value: Any, *, minimum: float = 0.0, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
-        op = ">" if strict else ">="
-        raise ValueError(f"{name} must be finite and {op} {minimum}, got {value}")
-    return value
 
 
 def _check_vocab(vocab: Any) -> None:
@@ -190,22 +173,22 @@ class CharLanguageModel:
         if steps is None and time_limit is None:
             raise ValueError("steps and time_limit cannot both be None: training would not stop")
         if steps is not None:
-            steps = _check_int("steps", steps, 1)
-        batch = _check_int("batch", batch, 1)
-        block = _check_int("block", block, 1)
-        lr = _check_float("lr", lr, strict=True)
-        min_lr = lr / 10 if min_lr is None else _check_float("min_lr", min_lr)
-        warmup = _check_float("warmup", warmup)
+            steps = check_int("steps", steps, 1)
+        batch = check_int("batch", batch, 1)
+        block = check_int("block", block, 1)
+        lr = check_float("lr", lr, above=0.0)
+        min_lr = lr / 10 if min_lr is None else check_float("min_lr", min_lr, 0.0)
+        warmup = check_float("warmup", warmup, 0.0)
         if warmup >= 1:
             raise ValueError(f"warmup is a fraction of training and must be < 1, got {warmup}")
-        weight_decay = _check_float("weight_decay", weight_decay)
+        weight_decay = check_float("weight_decay", weight_decay, 0.0)
         if clip is not None:
-            clip = _check_float("clip", clip)
+            clip = check_float("clip", clip, 0.0)
         if time_limit is not None:
-            time_limit = _check_float("time_limit", time_limit, strict=True)
+            time_limit = check_float("time_limit", time_limit, above=0.0)
         if eval_every is None:
             eval_every = max(1, steps // 20) if steps else 100
-        eval_every = _check_int("eval_every", eval_every, 1)
+        eval_every = check_int("eval_every", eval_every, 1)
         train_ids = self.encode(train, name="train")
         if train_ids.size < block + 1:
             raise ValueError(
@@ -310,9 +293,9 @@ class CharLanguageModel:
         starts ``warmup`` characters early (scoring nothing there) so its state has seen the
         characters before it; the result matches one sequential pass to a few 1e-4.
         """
-        streams = _check_int("streams", streams, 1)
-        warmup = _check_int("warmup", warmup, 0)
-        block = _check_int("block", block, 1)
+        streams = check_int("streams", streams, 1)
+        warmup = check_int("warmup", warmup, 0)
+        block = check_int("block", block, 1)
         ids = self.encode(text)
         if ids.size < 2:
             raise ValueError(f"text must hold at least 2 characters, got {ids.size}")
@@ -370,10 +353,10 @@ class CharLanguageModel:
         """
         if not isinstance(prompt, str):
             raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
-        length = _check_int("length", length, 0)
-        temperature = _check_float("temperature", temperature, strict=True)
+        length = check_int("length", length, 0)
+        temperature = check_float("temperature", temperature, above=0.0)
         if top_k is not None:
-            top_k = _check_int("top_k", top_k, 1)
+            top_k = check_int("top_k", top_k, 1)
         rng = np.random.default_rng(seed)
         ids = self.encode(prompt, name="prompt") if prompt else self._start_ids()
         unk = getattr(self.vocab, "unk_id", None)
@@ -481,13 +464,13 @@ class GRULanguageModel(CharLanguageModel):
         _params: dict[str, np.ndarray] | None = None,
     ) -> None:
         if threads is not None:
-            threads = _check_int("threads", threads, 1)
+            threads = check_int("threads", threads, 1)
         self._threads = threads
         config = {
-            "d_model": _check_int("d_model", d_model, 1),
-            "hidden": _check_int("hidden", hidden, 1),
-            "layers": _check_int("layers", layers, 1),
-            "seed": _check_int("seed", seed, 0),
+            "d_model": check_int("d_model", d_model, 1),
+            "hidden": check_int("hidden", hidden, 1),
+            "layers": check_int("layers", layers, 1),
+            "seed": check_int("seed", seed, 0),
         }
         self._backend_choice = resolve_backend(backend)
         self._device = device
@@ -537,7 +520,7 @@ class MLPBigramLM(CharLanguageModel):
     ) -> None:
         if backend not in ("auto", "numpy"):
             raise ValueError(f"MLPBigramLM runs on the numpy backend only, got backend={backend!r}")
-        config = {"hidden": _check_int("hidden", hidden, 1), "seed": _check_int("seed", seed, 0)}
+        config = {"hidden": check_int("hidden", hidden, 1), "seed": check_int("seed", seed, 0)}
         _check_vocab(vocab)
         if _params is None:
             _params = mlp_init_params(len(vocab.tokens), hidden, seed)

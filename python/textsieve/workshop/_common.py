@@ -9,13 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-try:  # one exception family for the whole package, when the core is there
-    from textsieve.errors import TextsieveError as _Base
-except ImportError:  # pragma: no cover - only while the core is not built
-    _Base = ValueError  # type: ignore[assignment,misc]
+from textsieve import _checks
+from textsieve.errors import TextsieveError
 
 
-class WorkshopError(_Base):  # type: ignore[valid-type,misc]
+class WorkshopError(TextsieveError):
     """A workshop parameter with a value the exercise cannot use (a ``ValueError``)."""
 
 
@@ -55,34 +53,25 @@ def emit(text: str, quiet: bool, stream: TextIO | None) -> None:
         out.flush()
 
 
+# The package's checks (textsieve._checks), raising WorkshopError for a value out of range.
+
+
 def check_finite(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise WorkshopError(f"{name} must be a finite number, got {value!r}")
-    return value
+    return _checks.check_float(name, value, error=WorkshopError)
 
 
 def check_positive(name: str, value: float) -> float:
-    value = check_finite(name, value)
-    if value <= 0:
-        raise WorkshopError(f"{name} must be greater than 0, got {value!r}")
-    return value
+    return _checks.check_float(name, value, above=0.0, error=WorkshopError)
 
 
 def check_probability(name: str, value: float) -> float:
-    value = check_finite(name, value)
-    if not 0.0 <= value <= 1.0:
-        raise WorkshopError(f"{name} must be between 0 and 1, got {value!r}")
-    return value
+    return _checks.check_probability(name, value, error=WorkshopError)
 
 
 def check_count(name: str, value: int, minimum: int = 1, maximum: int = 1_000_000) -> int:
-    if isinstance(value, bool) or int(value) != value:
-        raise WorkshopError(f"{name} must be a whole number, got {value!r}")
-    value = int(value)
-    if not minimum <= value <= maximum:
-        raise WorkshopError(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 12.0 from a computation is 12 steps
+    return _checks.check_int(name, value, minimum, maximum, error=WorkshopError)
 
 
 def parse_numbers(name: str, value: str | Sequence[float], count: int | None = None) -> list[float]:

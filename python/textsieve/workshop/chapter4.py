@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from textsieve.workshop import svg
+from textsieve import svg
 from textsieve.workshop._common import (
     ChapterResult,
     Report,

@@ -97,7 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print the key numbers and files as JSON instead"
     )
-    parser.add_argument("--quiet", action="store_true", help="print nothing; just write the files")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing; just write the files"
+    )
 
     ch4 = parser.add_argument_group("chapter 4 (ch04)")
     ch4.add_argument(

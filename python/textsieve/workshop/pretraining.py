@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from textsieve.workshop import svg
+from textsieve import svg
 from textsieve.workshop._common import (
     ChapterResult,
     Report,

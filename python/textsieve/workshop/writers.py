@@ -1,7 +1,7 @@
 """Small stdlib-only writers for the workshop's evidence: CSV, Markdown and plain text.
 
-Every file is written atomically (a temporary file in the same folder, then ``os.replace``), so an
-interrupted run never leaves half a file behind, and only the named file is touched: other files in
+Every file is written atomically (:func:`textsieve.io.atomic_write`: a temporary file in the same
+folder, then a rename), so an interrupted run never leaves half a file behind, and only the named file is touched: other files in
 an existing evidence folder are left alone. Output is deterministic (no timestamps), so running a
 chapter twice gives byte-identical files.
 """
@@ -11,31 +11,17 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from textsieve.io import atomic_write
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8, ``\\n`` line endings) to ``path`` atomically and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates the file 0600; evidence is meant to be read, so use the usual mode.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    with atomic_write(path, "w") as fh:
+        fh.write(text)
+    return Path(path)
 
 
 def cell(value: object) -> str:

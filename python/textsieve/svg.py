@@ -1,4 +1,7 @@
-"""A small stdlib-only SVG chart writer: horizontal bars, grouped bars, lines and a heatmap.
+"""textsieve's one SVG writer, stdlib only: tick values and labels shared by every chart, and the
+workshop's charts (horizontal bars, grouped bars, lines, a heatmap). The dedup report
+(:mod:`textsieve.report`) and the language model's loss curve (:mod:`textsieve.lm.history`) draw
+with the same ticks and labels.
 
 The charts are plain SVG 1.1 with axes, tick labels, value labels and a legend, so they open in any
 browser or image viewer without a plotting library. Coordinates are printed with fixed precision so
@@ -8,6 +11,8 @@ the same data always gives the same bytes.
 ...                  ylabel="loss")
 >>> svg.startswith("<?xml")
 True
+>>> nice_ticks(0, 25, 4, integer=True), [compact_number(v) for v in (950, 1_250_000)]
+([0, 10, 20, 30], ['950', '1.25M'])
 """
 
 from __future__ import annotations
@@ -48,8 +53,9 @@ def _attr(value: object) -> str:
     return escape(str(value), {'"': "&quot;"})
 
 
-def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi], about ``target`` intervals (1, 2, 2.5, 5 x 10^k)."""
+def nice_ticks(lo: float, hi: float, target: int = 5, *, integer: bool = False) -> list[float]:
+    """Round tick values covering [lo, hi], about ``target`` intervals (1, 2, 2.5, 5 x 10^k);
+    ``integer=True`` (count axes): whole steps of at least 1, returned as ints."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"tick range must be finite, got [{lo}, {hi}]")
     if hi < lo:
@@ -58,12 +64,24 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
         pad = abs(lo) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
     raw = (hi - lo) / max(target, 1)
+    if integer:
+        raw = max(raw, 1.0)
     mag = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if raw <= m * mag * (1 + 1e-12))
+    steps = (1, 2, 5, 10) if integer and mag < 10 else (1, 2, 2.5, 5, 10)
+    step = next(m * mag for m in steps if raw <= m * mag * (1 + 1e-12))
     start = math.floor(lo / step + 1e-9) * step
     end = math.ceil(hi / step - 1e-9) * step
     count = int(round((end - start) / step))
-    return [_clean(start + i * step) for i in range(count + 1)]
+    ticks = [_clean(start + i * step) for i in range(count + 1)]
+    return [int(t) for t in ticks] if integer else ticks
+
+
+def compact_number(v: float) -> str:
+    """A short axis label: ``950``, ``12.5k``, ``1.25M``, ``3G`` (at most 3 significant digits)."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g}{suffix}"
+    return f"{v:.3g}"
 
 
 def _clean(v: float) -> float:
