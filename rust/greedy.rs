@@ -35,25 +35,40 @@ const MULTI: u32 = 1 << 31;
 /// The most documents the greedy tables can number (values above are overflow indices).
 pub const MAX_DOCS: usize = MULTI as usize;
 
-/// `u64 -> documents`, with one `u32` per key in the common case of a single document: open
-/// addressing with linear probing over two arrays (12 bytes a slot, 53% to 80% full: it grows
+/// The bits of a key a [`MultiMap`] tells apart: band keys are made this wide
+/// ([`crate::lsh::band_key`]), so every engine buckets alike.
+pub const KEY_BITS: u32 = 40;
+
+/// Keys are spread over this many tables by their low bits; each table keeps the next 32 bits.
+const SHARD_BITS: u32 = KEY_BITS - 32;
+
+/// `u64 -> documents` over the low [`KEY_BITS`] bits of the key (keys equal there are one
+/// key), with one `u32` per key in the common case of a single document: 2^8 open-addressing
+/// tables with linear probing over two `u32` arrays (8 bytes a slot, 53% to 80% full: each grows
 /// by half), because the band tables of the kept documents are most of a run's memory.
 #[derive(Clone, Debug, Default)]
 pub struct MultiMap {
-    /// 0 marks an empty slot; key 0 itself lives in `zero`.
-    keys: Vec<u64>,
-    vals: Vec<u32>,
-    len: usize,
-    zero: Option<u32>,
+    /// Made at the first insert.
+    shards: Vec<Shard>,
     multi: Vec<Vec<u32>>,
 }
 
-impl MultiMap {
+/// One table: the 32 key bits above the shard's, and the value (a document, or an index into
+/// the overflow lists). 0 marks an empty slot; the key whose bits are 0 lives in `zero`.
+#[derive(Clone, Debug, Default)]
+struct Shard {
+    keys: Vec<u32>,
+    vals: Vec<u32>,
+    len: usize,
+    zero: Option<u32>,
+}
+
+impl Shard {
     #[inline]
-    fn slot(&self, key: u64) -> usize {
+    fn slot(&self, key: u32) -> usize {
         // the key mixed (any keys spread), then scaled to the capacity (any capacity works)
-        let h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        ((h as u128 * self.keys.len() as u128) >> 64) as usize
+        let h = key.wrapping_mul(0x9E37_79B9);
+        ((h as u64 * self.keys.len() as u64) >> 32) as usize
     }
 
     #[inline]
@@ -62,16 +77,6 @@ impl MultiMap {
             0
         } else {
             i + 1
-        }
-    }
-
-    /// Adds `doc` to the value `v` (a document, or an index into the overflow lists).
-    fn add(multi: &mut Vec<Vec<u32>>, v: &mut u32, doc: u32) {
-        if *v >= MULTI {
-            multi[(*v - MULTI) as usize].push(doc);
-        } else {
-            multi.push(vec![*v, doc]);
-            *v = MULTI + (multi.len() - 1) as u32;
         }
     }
 
@@ -91,13 +96,14 @@ impl MultiMap {
         }
     }
 
-    pub fn insert(&mut self, key: u64, doc: u32) {
+    /// The value of `key`, made (as `doc`) if absent: `Err` holds an existing one.
+    fn entry(&mut self, key: u32, doc: u32) -> Result<(), &mut u32> {
         if key == 0 {
-            match &mut self.zero {
-                None => self.zero = Some(doc),
-                Some(v) => MultiMap::add(&mut self.multi, v, doc),
+            if self.zero.is_none() {
+                self.zero = Some(doc);
+                return Ok(());
             }
-            return;
+            return Err(self.zero.as_mut().expect("present"));
         }
         if (self.len + 1) * 5 > self.keys.len() * 4 {
             self.grow();
@@ -108,17 +114,16 @@ impl MultiMap {
                 self.keys[i] = key;
                 self.vals[i] = doc;
                 self.len += 1;
-                return;
+                return Ok(());
             }
             if self.keys[i] == key {
-                MultiMap::add(&mut self.multi, &mut self.vals[i], doc);
-                return;
+                return Err(&mut self.vals[i]);
             }
             i = self.next(i);
         }
     }
 
-    fn value(&self, key: u64) -> Option<&u32> {
+    fn value(&self, key: u32) -> Option<&u32> {
         if key == 0 {
             return self.zero.as_ref();
         }
@@ -134,9 +139,34 @@ impl MultiMap {
             }
         }
     }
+}
+
+impl MultiMap {
+    #[inline]
+    fn split(key: u64) -> (usize, u32) {
+        let shard = (key & ((1 << SHARD_BITS) - 1)) as usize;
+        (shard, (key >> SHARD_BITS) as u32)
+    }
+
+    pub fn insert(&mut self, key: u64, doc: u32) {
+        if self.shards.is_empty() {
+            self.shards = vec![Shard::default(); 1 << SHARD_BITS];
+        }
+        let (s, k) = MultiMap::split(key);
+        if let Err(v) = self.shards[s].entry(k, doc) {
+            // a second document: the value becomes a list
+            if *v >= MULTI {
+                self.multi[(*v - MULTI) as usize].push(doc);
+            } else {
+                self.multi.push(vec![*v, doc]);
+                *v = MULTI + (self.multi.len() - 1) as u32;
+            }
+        }
+    }
 
     pub fn get(&self, key: u64) -> &[u32] {
-        match self.value(key) {
+        let (s, k) = MultiMap::split(key);
+        match self.shards.get(s).and_then(|sh| sh.value(k)) {
             None => &[],
             Some(v) if *v >= MULTI => &self.multi[(*v - MULTI) as usize],
             Some(v) => std::slice::from_ref(v),
@@ -145,7 +175,10 @@ impl MultiMap {
 
     /// Distinct keys.
     pub fn len(&self) -> usize {
-        self.len + self.zero.is_some() as usize
+        self.shards
+            .iter()
+            .map(|s| s.len + s.zero.is_some() as usize)
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -788,11 +821,16 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             let key = match doc % 7 {
                 0 => 0,
-                1 => (x >> 60) << 40,
+                1 => (x >> 60) << 36,
+                2 => (x >> 62) << 8,
+                // equal in the low 40 bits: one key
+                3 => (x >> 60) << 40,
                 _ => x >> 50,
             };
             m.insert(key, doc);
-            want.entry(key).or_default().push(doc);
+            want.entry(key & ((1 << KEY_BITS) - 1))
+                .or_default()
+                .push(doc);
         }
         assert_eq!(m.len(), want.len());
         for (k, v) in &want {

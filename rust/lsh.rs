@@ -151,7 +151,7 @@ pub fn explicit_params(
     Ok((b, r))
 }
 
-/// One 64-bit key per band: a hash of the band's `rows` signature values.
+/// One key per band: a hash of the band's `rows` signature values.
 /// Returns row-major `(n_docs, bands)`.
 pub fn band_keys(sigs: &[u32], num_perm: usize, bands: usize, rows: usize) -> Vec<u64> {
     if num_perm == 0 || bands == 0 {
@@ -170,7 +170,10 @@ pub fn band_keys(sigs: &[u32], num_perm: usize, bands: usize, rows: usize) -> Ve
     keys
 }
 
-/// The key of one band's values.
+/// The key of one band's values: a 40-bit hash ([`crate::greedy::KEY_BITS`]), which the band
+/// tables hold in 8 bytes a slot with the document. Two bands of different values share a key
+/// with probability 2^-40, so a 10-million-document corpus gets about a thousand spurious
+/// candidate pairs, each refused by the exact check.
 #[inline]
 pub fn band_key(values: &[u32]) -> u64 {
     let mut h = 0x243F_6A88_85A3_08D3u64 ^ values.len() as u64;
@@ -179,7 +182,7 @@ pub fn band_key(values: &[u32]) -> u64 {
         h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         h ^= h >> 29;
     }
-    crate::shingle::fmix64(h)
+    crate::shingle::fmix64(h) & ((1 << crate::greedy::KEY_BITS) - 1)
 }
 
 /// A pair `(i, j)` with `i < j`, packed as `i << 32 | j` so sorting orders by `(i, j)`.

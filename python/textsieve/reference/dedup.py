@@ -313,15 +313,20 @@ def recall_params(threshold: float, num_perm: int, min_recall: float = 0.99) -> 
     return opt
 
 
+# Band keys are 40-bit hashes (the core's band tables hold 40 key bits and a document in 8 bytes).
+BAND_KEY_BITS = 40
+
+
 def band_key(values: Sequence[int]) -> int:
-    """The 64-bit key of one band's values (pairs of values packed low, high into 64 bits)."""
+    """The 40-bit key of one band's values (pairs of values packed low, high into 64 bits, mixed,
+    then the low 40 bits)."""
     h = 0x243F6A8885A308D3 ^ len(values)
     for i in range(0, len(values), 2):
         hi = values[i + 1] if i + 1 < len(values) else 0
         w = values[i] | (hi << 32)
         h = ((h ^ w) * K0) & MASK64
         h ^= h >> 29
-    return fmix64(h)
+    return fmix64(h) & ((1 << BAND_KEY_BITS) - 1)
 
 
 def band_keys(sig: Sequence[int], bands: int, rows: int) -> list[int]:
