@@ -53,12 +53,12 @@ pub struct MultiMap {
     multi: Vec<Vec<u32>>,
 }
 
-/// One table: the 32 key bits above the shard's, and the value (a document, or an index into
-/// the overflow lists). 0 marks an empty slot; the key whose bits are 0 lives in `zero`.
+/// One table of (the 32 key bits above the shard's, the value: a document, or an index into the
+/// overflow lists), a key and its value side by side so a lookup touches one cache line. Key 0
+/// marks an empty slot; the key whose bits are 0 lives in `zero`.
 #[derive(Clone, Debug, Default)]
 struct Shard {
-    keys: Vec<u32>,
-    vals: Vec<u32>,
+    slots: Vec<(u32, u32)>,
     len: usize,
     zero: Option<u32>,
 }
@@ -68,12 +68,12 @@ impl Shard {
     fn slot(&self, key: u32) -> usize {
         // the key mixed (any keys spread), then scaled to the capacity (any capacity works)
         let h = key.wrapping_mul(0x9E37_79B9);
-        ((h as u64 * self.keys.len() as u64) >> 32) as usize
+        ((h as u64 * self.slots.len() as u64) >> 32) as usize
     }
 
     #[inline]
     fn next(&self, i: usize) -> usize {
-        if i + 1 == self.keys.len() {
+        if i + 1 == self.slots.len() {
             0
         } else {
             i + 1
@@ -81,17 +81,15 @@ impl Shard {
     }
 
     fn grow(&mut self) {
-        let cap = (self.keys.len() + self.keys.len() / 2).max(16);
-        let keys = std::mem::replace(&mut self.keys, vec![0; cap]);
-        let vals = std::mem::replace(&mut self.vals, vec![0; cap]);
-        for (k, v) in keys.into_iter().zip(vals) {
+        let cap = (self.slots.len() + self.slots.len() / 2).max(16);
+        let old = std::mem::replace(&mut self.slots, vec![(0, 0); cap]);
+        for (k, v) in old {
             if k != 0 {
                 let mut i = self.slot(k);
-                while self.keys[i] != 0 {
+                while self.slots[i].0 != 0 {
                     i = self.next(i);
                 }
-                self.keys[i] = k;
-                self.vals[i] = v;
+                self.slots[i] = (k, v);
             }
         }
     }
@@ -105,19 +103,18 @@ impl Shard {
             }
             return Err(self.zero.as_mut().expect("present"));
         }
-        if (self.len + 1) * 5 > self.keys.len() * 4 {
+        if (self.len + 1) * 5 > self.slots.len() * 4 {
             self.grow();
         }
         let mut i = self.slot(key);
         loop {
-            if self.keys[i] == 0 {
-                self.keys[i] = key;
-                self.vals[i] = doc;
+            if self.slots[i].0 == 0 {
+                self.slots[i] = (key, doc);
                 self.len += 1;
                 return Ok(());
             }
-            if self.keys[i] == key {
-                return Err(&mut self.vals[i]);
+            if self.slots[i].0 == key {
+                return Err(&mut self.slots[i].1);
             }
             i = self.next(i);
         }
@@ -127,14 +124,14 @@ impl Shard {
         if key == 0 {
             return self.zero.as_ref();
         }
-        if self.keys.is_empty() {
+        if self.slots.is_empty() {
             return None;
         }
         let mut i = self.slot(key);
         loop {
-            match self.keys[i] {
-                0 => return None,
-                k if k == key => return Some(&self.vals[i]),
+            match &self.slots[i] {
+                (0, _) => return None,
+                (k, v) if *k == key => return Some(v),
                 _ => i = self.next(i),
             }
         }
