@@ -577,6 +577,8 @@ pub struct Run {
     pending: Option<(Vec<String>, Signed, u32)>,
     /// Deferred greedy: the decisions made so far by [`Run::step`].
     stepper: Option<Stepper>,
+    /// Components: the blocks decided so far by [`Run::step`].
+    components: Option<Components>,
     /// Streaming: the decisions so far, in the arrays of the result (no second copy).
     decided: DedupOutput,
     n: usize,
@@ -597,6 +599,7 @@ impl Run {
             signed: Signed::default(),
             pending: None,
             stepper: None,
+            components: None,
             decided: DedupOutput::default(),
             n: 0,
             t_sign: 0.0,
@@ -665,24 +668,38 @@ impl Run {
         Ok(Some(decided))
     }
 
-    /// Deferred greedy (`keep="longest"`): decides the next chunk of documents, after every one
-    /// was fed; returns (documents decided, documents). Other modes decide in [`Run::finish`] and
-    /// return (documents, documents) at once.
+    /// The rules that decide after every document was fed (greedy with `keep="longest"`, and
+    /// components): decides the next block; returns (work done, work in all), in documents
+    /// (greedy) or candidate pairs and then documents (components). Streaming runs decide as
+    /// they are fed: (documents, documents).
     pub fn step(&mut self) -> (usize, usize) {
-        if self.streaming() || self.cfg.cluster != Cluster::Greedy {
+        if self.streaming() {
             return (self.n, self.n);
         }
         let t = std::time::Instant::now();
         let (cfg, signed, store) = (&self.cfg, &self.signed, &self.store);
-        let s = self
-            .stepper
-            .get_or_insert_with(|| Stepper::new(cfg, signed));
-        if s.at < s.order.len() {
-            s.step(cfg, signed, store);
-        }
-        let done = s.at;
+        let progress = match cfg.cluster {
+            Cluster::Greedy => {
+                let s = self
+                    .stepper
+                    .get_or_insert_with(|| Stepper::new(cfg, signed));
+                if s.at < s.order.len() {
+                    s.step(cfg, signed, store);
+                }
+                (s.at, self.n)
+            }
+            Cluster::Components => {
+                let c = self
+                    .components
+                    .get_or_insert_with(|| Components::new(cfg, signed, store));
+                if !c.done() {
+                    c.step(cfg, signed, store);
+                }
+                c.progress()
+            }
+        };
         self.t_decide += elapsed(t);
-        (done, self.n)
+        progress
     }
 
     /// Streaming: decides the last chunk fed and returns its decisions.
@@ -734,7 +751,16 @@ impl Run {
                     while s.at < s.order.len() && !s.step(cfg, signed, store) {}
                     DedupOutput::from_decisions(0, &s.out, signed.empty.clone())
                 }
-                Cluster::Components => components(cfg, signed, store),
+                Cluster::Components => {
+                    let mut c = self
+                        .components
+                        .take()
+                        .unwrap_or_else(|| Components::new(cfg, signed, store));
+                    while !c.done() {
+                        c.step(cfg, signed, store);
+                    }
+                    c.finish(signed)
+                }
             };
             seconds.push(("decide", self.t_decide + elapsed(t)));
             if self.all_pairs {
@@ -784,102 +810,219 @@ fn text_owners<T: Texts + ?Sized>(signed: &Signed, texts: &T) -> Vec<u32> {
     )
 }
 
-/// Features (shingle sets or signatures) of the given documents, in parallel.
-fn features<T: Texts + ?Sized>(
-    cfg: &Config,
-    texts: &T,
-    docs: impl IntoIterator<Item = u32>,
-) -> FxHashMap<u32, Feature> {
-    let mut need: Vec<u32> = docs.into_iter().collect();
-    need.sort_unstable();
-    need.dedup();
-    need.par_iter()
-        .with_min_len(8)
-        .map_init(
-            || (Worker::default(), Scratch::default()),
-            |(w, s), &d| (d, feature(cfg, &texts.text(d), w, s)),
-        )
-        .collect()
+/// Features (shingle sets or signatures) of the documents one block of work needs, computed in
+/// parallel; those of the block before that are needed again are kept, the others dropped, so
+/// the features held are bounded by two blocks, not by the corpus.
+#[derive(Debug, Default)]
+struct Features {
+    map: FxHashMap<u32, Feature>,
 }
 
-/// [`Cluster::Components`]: connected components of the verified candidate pairs, one kept
-/// document per component (the first, or the longest).
-fn components<T: Texts + ?Sized>(cfg: &Config, signed: &Signed, texts: &T) -> DedupOutput {
-    let n = signed.len();
-    let owner = text_owners(signed, texts);
-    let mut uf = UnionFind::new(n);
-    for (d, &o) in owner.iter().enumerate() {
-        uf.union(d as u32, o);
-    }
-    let active: Vec<bool> = (0..n)
-        .map(|d| !signed.empty[d] && owner[d] == d as u32)
-        .collect();
-    let cands = lsh::candidate_pairs(&signed.keys, cfg.bands, 0, &active);
-    let feats = features(
-        cfg,
-        texts,
-        cands.iter().flat_map(|&p| {
-            let (i, j) = lsh::unpack(p);
-            [i, j]
-        }),
-    );
-    let mut examined = vec![0u32; n];
-    let mut n_verified = 0;
-    for block in cands.chunks(1 << 14) {
-        // a pair already connected needs no verification
-        let todo: Vec<(u32, u32)> = block
+impl Features {
+    fn prepare<T: Texts + ?Sized>(
+        &mut self,
+        cfg: &Config,
+        texts: &T,
+        docs: impl IntoIterator<Item = u32>,
+    ) {
+        let mut need: Vec<u32> = docs.into_iter().collect();
+        need.sort_unstable();
+        need.dedup();
+        let mut old = std::mem::take(&mut self.map);
+        let missing: Vec<u32> = need
             .iter()
-            .map(|&p| lsh::unpack(p))
-            .filter(|&(i, j)| uf.find(i) != uf.find(j))
+            .copied()
+            .filter(|d| !old.contains_key(d))
             .collect();
-        let ok: Vec<bool> = todo
+        let computed: Vec<(u32, Feature)> = missing
             .par_iter()
-            .with_min_len(64)
-            .map(|&(i, j)| similarity(&feats[&i], &feats[&j]) >= cfg.threshold)
+            .with_min_len(8)
+            .map_init(
+                || (Worker::default(), Scratch::default()),
+                |(w, s), &d| (d, feature(cfg, &texts.text(d), w, s)),
+            )
             .collect();
-        for (&(i, j), ok) in todo.iter().zip(ok) {
-            examined[i as usize] += 1;
-            examined[j as usize] += 1;
-            if ok {
-                uf.union(i, j);
+        let mut map = FxHashMap::with_capacity_and_hasher(need.len(), Default::default());
+        for d in need {
+            if let Some(f) = old.remove(&d) {
+                map.insert(d, f);
             }
         }
-        n_verified += todo.len();
+        map.extend(computed);
+        self.map = map;
     }
-    let mut rep: FxHashMap<u32, u32> = FxHashMap::default();
-    for d in 0..n as u32 {
-        let root = uf.find(d);
-        let best = rep.entry(root).or_insert(root);
-        if cfg.keep == Keep::Longest && signed.lengths[d as usize] > signed.lengths[*best as usize]
-        {
-            *best = d;
+
+    fn get(&self, d: u32) -> &Feature {
+        &self.map[&d]
+    }
+}
+
+/// Candidate pairs verified at a time by [`Components`] (a pair whose documents an earlier
+/// block connected is not verified), and documents scored at a time after them.
+const BLOCK: usize = 1 << 14;
+
+/// [`Cluster::Components`], decided a block at a time (so a caller can show progress and stop
+/// between blocks): connected components of the verified candidate pairs, one kept document
+/// per component (the first, or the longest), then each removed document's similarity to it.
+#[derive(Debug)]
+struct Components {
+    owner: Vec<u32>,
+    uf: UnionFind,
+    cands: Vec<u64>,
+    n_cands: usize,
+    /// Pairs gone through, then documents scored.
+    at_pair: usize,
+    at_doc: usize,
+    examined: Vec<u32>,
+    n_verified: usize,
+    reps: Vec<u32>,
+    sims: Vec<f64>,
+    feats: Features,
+}
+
+impl Components {
+    fn new<T: Texts + ?Sized>(cfg: &Config, signed: &Signed, texts: &T) -> Self {
+        let n = signed.len();
+        let owner = text_owners(signed, texts);
+        let mut uf = UnionFind::new(n);
+        for (d, &o) in owner.iter().enumerate() {
+            uf.union(d as u32, o);
         }
+        let active: Vec<bool> = (0..n)
+            .map(|d| !signed.empty[d] && owner[d] == d as u32)
+            .collect();
+        let cands = lsh::candidate_pairs(&signed.keys, cfg.bands, 0, &active);
+        let mut c = Components {
+            owner,
+            uf,
+            n_cands: cands.len(),
+            cands,
+            at_pair: 0,
+            at_doc: 0,
+            examined: vec![0; n],
+            n_verified: 0,
+            reps: Vec::new(),
+            sims: Vec::with_capacity(n),
+            feats: Features::default(),
+        };
+        if c.cands.is_empty() {
+            c.reps = c.representatives(cfg, signed);
+        }
+        c
     }
-    let reps: Vec<u32> = (0..n as u32).map(|d| rep[&uf.find(d)]).collect();
-    let sims: Vec<f64> = (0..n)
-        .into_par_iter()
-        .with_min_len(256)
-        .map(|d| {
+
+    /// (work done, work in all): candidate pairs, then documents.
+    fn progress(&self) -> (usize, usize) {
+        (self.at_pair + self.at_doc, self.n_cands + self.owner.len())
+    }
+
+    fn done(&self) -> bool {
+        self.at_pair == self.n_cands && self.at_doc == self.owner.len()
+    }
+
+    /// One block of pairs, or of documents once the pairs are done.
+    fn step<T: Texts + ?Sized>(&mut self, cfg: &Config, signed: &Signed, texts: &T) {
+        if self.at_pair < self.n_cands {
+            let end = (self.at_pair + BLOCK).min(self.n_cands);
+            let uf = &mut self.uf;
+            let todo: Vec<(u32, u32)> = self.cands[self.at_pair..end]
+                .iter()
+                .map(|&p| lsh::unpack(p))
+                .filter(|&(i, j)| uf.find(i) != uf.find(j))
+                .collect();
+            self.feats
+                .prepare(cfg, texts, todo.iter().flat_map(|&(i, j)| [i, j]));
+            let feats = &self.feats;
+            let ok: Vec<bool> = todo
+                .par_iter()
+                .with_min_len(64)
+                .map(|&(i, j)| similarity(feats.get(i), feats.get(j)) >= cfg.threshold)
+                .collect();
+            for (&(i, j), ok) in todo.iter().zip(ok) {
+                self.examined[i as usize] += 1;
+                self.examined[j as usize] += 1;
+                if ok {
+                    self.uf.union(i, j);
+                }
+            }
+            self.n_verified += todo.len();
+            self.at_pair = end;
+            if self.at_pair == self.n_cands {
+                self.cands = Vec::new();
+                self.reps = self.representatives(cfg, signed);
+            }
+            return;
+        }
+        // each removed document's similarity to its kept one, a block of documents at a time
+        let end = (self.at_doc + BLOCK).min(self.owner.len());
+        let (owner, reps) = (&self.owner, &self.reps);
+        let apart = |d: usize| {
             let r = reps[d] as usize;
-            if r == d {
-                f64::NAN
-            } else if owner[d] == owner[r] {
-                1.0
-            } else {
-                similarity(&feats[&owner[d]], &feats[&owner[r]])
+            r != d && owner[d] != owner[r]
+        };
+        self.feats.prepare(
+            cfg,
+            texts,
+            (self.at_doc..end)
+                .filter(|&d| apart(d))
+                .flat_map(|d| [owner[d], owner[reps[d] as usize]]),
+        );
+        let feats = &self.feats;
+        let sims: Vec<f64> = (self.at_doc..end)
+            .into_par_iter()
+            .with_min_len(256)
+            .map(|d| {
+                let r = reps[d] as usize;
+                if r == d {
+                    f64::NAN
+                } else if owner[d] == owner[r] {
+                    1.0
+                } else {
+                    similarity(feats.get(owner[d]), feats.get(owner[r]))
+                }
+            })
+            .collect();
+        self.sims.extend(sims);
+        self.at_doc = end;
+    }
+
+    /// The kept document of each document's component.
+    fn representatives(&mut self, cfg: &Config, signed: &Signed) -> Vec<u32> {
+        let n = self.owner.len();
+        let mut rep: FxHashMap<u32, u32> = FxHashMap::default();
+        for d in 0..n as u32 {
+            let root = self.uf.find(d);
+            let best = rep.entry(root).or_insert(root);
+            if cfg.keep == Keep::Longest
+                && signed.lengths[d as usize] > signed.lengths[*best as usize]
+            {
+                *best = d;
             }
-        })
-        .collect();
-    let decisions: Vec<Decision> = (0..n)
-        .map(|d| Decision {
-            duplicate_of: (reps[d] != d as u32).then_some(reps[d]),
-            similarity: sims[d],
-            examined: examined[d],
-        })
-        .collect();
-    let mut out = DedupOutput::from_decisions(0, &decisions, signed.empty.clone());
-    out.n_candidates = n_verified;
-    out
+        }
+        (0..n as u32).map(|d| rep[&self.uf.find(d)]).collect()
+    }
+
+    fn finish(self, signed: &Signed) -> DedupOutput {
+        let decisions: Vec<Decision> = (0..self.owner.len())
+            .map(|d| Decision {
+                duplicate_of: (self.reps[d] != d as u32).then_some(self.reps[d]),
+                similarity: self.sims[d],
+                examined: self.examined[d],
+            })
+            .collect();
+        let mut out = DedupOutput::from_decisions(0, &decisions, signed.empty.clone());
+        out.n_candidates = self.n_verified;
+        out
+    }
+}
+
+/// [`Cluster::Components`] in one call.
+fn components<T: Texts + ?Sized>(cfg: &Config, signed: &Signed, texts: &T) -> DedupOutput {
+    let mut c = Components::new(cfg, signed, texts);
+    while !c.done() {
+        c.step(cfg, signed, texts);
+    }
+    c.finish(signed)
 }
 
 /// Every candidate pair (documents sharing a bucket) with similarity at or above the threshold,
@@ -888,28 +1031,27 @@ pub fn verified_pairs<T: Texts + ?Sized>(cfg: &Config, signed: &Signed, texts: &
     let owner = text_owners(signed, texts);
     let active: Vec<bool> = signed.empty.iter().map(|e| !e).collect();
     let cands = lsh::candidate_pairs(&signed.keys, cfg.bands, 0, &active);
-    let feats = features(
-        cfg,
-        texts,
-        cands.iter().flat_map(|&p| {
+    let mut feats = Features::default();
+    let mut out = Vec::new();
+    for block in cands.chunks(BLOCK) {
+        let ends = |&p: &u64| {
             let (i, j) = lsh::unpack(p);
             [owner[i as usize], owner[j as usize]]
-        }),
-    );
-    cands
-        .par_iter()
-        .with_min_len(256)
-        .filter_map(|&p| {
+        };
+        feats.prepare(cfg, texts, block.iter().flat_map(ends));
+        let feats = &feats;
+        out.par_extend(block.par_iter().with_min_len(256).filter_map(|&p| {
             let (i, j) = lsh::unpack(p);
             let (oi, oj) = (owner[i as usize], owner[j as usize]);
             let jac = if oi == oj {
                 1.0
             } else {
-                similarity(&feats[&oi], &feats[&oj])
+                similarity(feats.get(oi), feats.get(oj))
             };
             (jac >= cfg.threshold).then_some(Pair { i, j, jaccard: jac })
-        })
-        .collect()
+        }));
+    }
+    out
 }
 
 /// A growing, persistent dedup index (greedy): the kept documents' texts and band buckets.
@@ -1337,14 +1479,15 @@ mod tests {
                         .collect();
                     assert_eq!(dup, whole.duplicate_of);
                 }
-                // deferred greedy decides a chunk per step, as far as it is asked
+                // deferred rules decide a block per step, as far as they are asked
                 let (mut done, total) = run.step();
                 while done < total {
-                    let (d, _) = run.step();
-                    assert!(d > done);
+                    let (d, t) = run.step();
+                    assert!(d > done && t == total);
                     done = d;
                 }
-                assert_eq!(run.step(), (texts.len(), texts.len()));
+                assert_eq!(run.step(), (total, total));
+                assert!(total >= texts.len());
                 let fed = run.finish().unwrap();
                 assert_eq!(fed.duplicate_of, whole.duplicate_of);
                 assert_eq!(fed.empty, whole.empty);

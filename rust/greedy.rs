@@ -264,6 +264,7 @@ pub struct Decision {
 }
 
 /// What a document is compared by: its sorted shingle hash set, or its signature.
+#[derive(Debug)]
 pub(crate) enum Feature {
     Set(Vec<u64>),
     Sig(Vec<u32>),

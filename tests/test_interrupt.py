@@ -282,3 +282,17 @@ def test_interrupt_on_a_terminal(corpus: tuple[Path, str], tmp_path: Path) -> No
             lines.append(screen.strip())
     assert check_outcome(out, rc, "\n".join(lines) + "\n", corpus) == "interrupted"
     assert lines == [INTERRUPTED], repr(raw)
+
+
+def test_interrupt_components_deciding(corpus: tuple[Path, str], tmp_path: Path) -> None:
+    """``--cluster components`` decides a block of pairs per call after reading: SIGINT while it
+    decides stops it within seconds, with no outputs."""
+    out = tmp_path / "out"
+    run = Run(corpus[0], out, ["--cluster", "components"])
+    reached = run.started() and run.read_fraction(1.0) and run.one_thread_fewer()
+    time.sleep(0.2)
+    rc, stderr, elapsed = run.interrupt()
+    outcome = check_outcome(out, rc, stderr, corpus)
+    assert outcome == "interrupted" or not reached, "SIGINT sent mid-run, yet it finished"
+    if outcome == "interrupted":
+        assert elapsed < 3, f"took {elapsed:.1f}s to stop after SIGINT"

@@ -528,9 +528,9 @@ def dedup(
         done_bytes += b
         if progress is not None:
             progress(done_docs, done_bytes)
-    done, total_docs = run.step(threads)
-    while done < total_docs:  # keep="longest": a chunk a call, so Ctrl-C is seen between them
-        done, total_docs = run.step(threads)
+    done, total = run.step(threads)
+    while done < total:  # keep="longest", components: a block a call, Ctrl-C seen between them
+        done, total = run.step(threads)
     out = run.finish(threads)
     total = time.perf_counter() - t0
     res = _result(out, settings, {}, all_pairs)

@@ -151,12 +151,16 @@ def dedup_local(
             res = run.finish(num_threads)
         else:
             # keep=longest, components, all_pairs: every decision is made here, in the core
-            with Progress(total=n, desc="deciding", **bar_opts) as bar:
-                done = 0
-                while done < n:
-                    decided, _ = run.step(num_threads)
-                    bar.update(decided - done)
-                    done = decided
+            # (a step at a time, so the bar moves and Ctrl-C is seen between steps)
+            what = "pairs+docs" if settings.cluster == "components" else "docs"
+            with Progress(desc="deciding", unit=what, enabled=show_progress) as bar:
+                shown = 0
+                while True:
+                    done, bar.total = run.step(num_threads)
+                    bar.update(done - shown)
+                    shown = done
+                    if done >= bar.total:
+                        break
                 res = run.finish(num_threads)
         t_finish = time.perf_counter() - t1
         duplicate_of = np.asarray(res["duplicate_of"])

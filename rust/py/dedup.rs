@@ -444,8 +444,9 @@ impl DedupRun {
         self.feed_texts(py, texts, num_threads)
     }
 
-    /// Decides the next chunk when the rule decides after every document was fed
-    /// (`keep="longest"`); returns (documents decided, documents). Between calls Ctrl-C works.
+    /// Decides the next block when the rule decides after every document was fed
+    /// (`keep="longest"`, components); returns (work done, work in all). Between calls Ctrl-C
+    /// works.
     #[pyo3(signature = (num_threads=None))]
     fn step(&mut self, py: Python<'_>, num_threads: Option<usize>) -> PyResult<(usize, usize)> {
         let run = &mut self.inner;
