@@ -410,6 +410,9 @@ impl LineSource {
     /// The next chunk of this file (`last` set at its end).
     fn chunk(&mut self, opts: &ReadOptions, line_buf: &mut Vec<u8>) -> io::Result<Chunk> {
         let mut c = Chunk::new(self.file, self.input.label.clone());
+        // room for a chunk and one more record, so the buffer is not copied as it grows
+        c.raw.reserve(opts.chunk_bytes + (64 << 10));
+        c.entries.reserve(opts.chunk_docs.min(1 << 16));
         while c.entries.len() < opts.chunk_docs && c.raw.len() < opts.chunk_bytes {
             line_buf.clear();
             let n = match self.read_line(line_buf, opts.max_record)? {
