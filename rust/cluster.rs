@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::greedy::{feature, similarity, DocRef, Feature, Greedy, Texts, MAX_DOCS};
 use crate::lsh;
 use crate::minhash::{MinHasher, Scheme, Worker};
+use crate::reader::Lines;
 use crate::shingle::{hash64, Normalize, Scratch, ShingleKind, Shingler};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -539,6 +540,7 @@ fn decide_streamed(
         }
         store.put_many(items)?;
     }
+    store.forget_before(*first + chunk.len() as u32);
     Ok(d)
 }
 
@@ -629,8 +631,22 @@ impl Run {
     /// Signs a chunk. When streaming, decides the chunk fed before (while signing this one) and
     /// returns its decisions (none after the first call).
     pub fn feed(&mut self, chunk: Vec<String>) -> Result<Option<Vec<Decision>>> {
+        self.feed_from(chunk, None)
+    }
+
+    /// [`Run::feed`] for texts the core read from `source`: `at[i]` is where text `i` can be
+    /// read again, so the store keeps that instead of a copy.
+    pub fn feed_from(
+        &mut self,
+        chunk: Vec<String>,
+        lines: Option<Lines<'_>>,
+    ) -> Result<Option<Vec<Decision>>> {
         check_count(self.n + chunk.len())?;
+        self.store.check()?;
         let first = self.n as u32;
+        if let Some((source, at)) = lines {
+            self.store.expect(source, first, at)?;
+        }
         self.n += chunk.len();
         if !self.streaming() {
             let t = std::time::Instant::now();
@@ -642,6 +658,7 @@ impl Run {
                     .enumerate()
                     .map(|(d, t)| (first + d as u32, t.as_str())),
             )?;
+            self.store.forget_before(self.n as u32);
             self.signed.append(signed);
             return Ok(None);
         }
@@ -661,6 +678,7 @@ impl Run {
             }
         };
         let decided = decided?;
+        self.store.check()?;
         self.t_sign += elapsed(t);
         self.record(&decided);
         self.decided.empty.extend_from_slice(&signed.empty);
@@ -770,6 +788,7 @@ impl Run {
             }
             out
         };
+        self.store.check()?;
         out.seconds = seconds;
         out.stored_bytes = self.store.bytes();
         out.spilled = self.store.spilled();

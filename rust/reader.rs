@@ -90,7 +90,8 @@ pub enum State {
 }
 
 /// One non-blank line of a chunk: its bytes as they are written back (`raw[start..end]`), its
-/// line number, id and text.
+/// line number, id and text, and where the core can read the text again (`(byte offset, length)`
+/// of the line in its file, when the file is not compressed and the core read the line).
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub start: usize,
@@ -99,6 +100,27 @@ pub struct Entry {
     pub id: Id,
     pub text: String,
     pub state: State,
+    pub at: Option<(u64, u32)>,
+}
+
+/// Where each text of a chunk can be read again (see [`Entry::at`]), and from which file.
+pub type Lines<'a> = (&'a Arc<Source>, &'a [Option<(u64, u32)>]);
+
+/// A file whose lines the core can read again by offset, and how ([`reread`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub path: PathBuf,
+    pub format: Format,
+    pub text_field: String,
+}
+
+/// The text of a line read again from a [`Source`] (`None`: it no longer reads as a record).
+pub fn reread(source: &Source, line: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(line).ok()?;
+    match source.format {
+        Format::Text => Some(s.trim_end_matches(['\r', '\n']).to_owned()),
+        Format::Jsonl => parse_jsonl(s, &source.text_field, None).map(|(t, _)| t),
+    }
 }
 
 /// Consecutive lines of one file.
@@ -117,6 +139,8 @@ pub struct Chunk {
     pub n_blank: u64,
     /// The last chunk of its file.
     pub last: bool,
+    /// Set when the entries' texts can be read again from the file (see [`Entry::at`]).
+    pub source: Option<Arc<Source>>,
 }
 
 impl Chunk {
@@ -130,6 +154,7 @@ impl Chunk {
             n_bytes: 0,
             n_blank: 0,
             last: false,
+            source: None,
         }
     }
 
@@ -162,12 +187,16 @@ impl Chunk {
         self.entries.retain(|e| e.state == State::Doc);
     }
 
-    /// The documents' texts, moved out (the entries keep empty texts).
-    pub fn take_texts(&mut self) -> Vec<String> {
-        self.entries
+    /// The documents' texts, moved out (the entries keep empty texts), and where each can be
+    /// read again.
+    pub fn take_texts(&mut self) -> (Vec<String>, Vec<Option<(u64, u32)>>) {
+        let at = self.entries.iter().map(|e| e.at).collect();
+        let texts = self
+            .entries
             .iter_mut()
             .map(|e| std::mem::take(&mut e.text))
-            .collect()
+            .collect();
+        (texts, at)
     }
 
     fn push_entry(&mut self, start: usize, line: u64, id: Id, text: String, state: State) {
@@ -179,6 +208,7 @@ impl Chunk {
             id,
             text,
             state,
+            at: None,
         });
     }
 }
@@ -336,6 +366,10 @@ struct LineSource {
     file: usize,
     reader: Box<dyn BufRead + Send>,
     line: u64,
+    /// Bytes of the (decompressed) file before the current line, and after it.
+    pos: u64,
+    /// The file's [`Source`] when its lines can be read again by offset (plain files).
+    source: Option<Arc<Source>>,
 }
 
 /// What one call of [`LineSource::read_line`] found.
@@ -400,6 +434,7 @@ impl LineSource {
             return Ok(Line::End);
         }
         self.line += 1;
+        self.pos += total;
         Ok(if held {
             Line::Held(total as usize)
         } else {
@@ -410,6 +445,7 @@ impl LineSource {
     /// The next chunk of this file (`last` set at its end).
     fn chunk(&mut self, opts: &ReadOptions, line_buf: &mut Vec<u8>) -> io::Result<Chunk> {
         let mut c = Chunk::new(self.file, self.input.label.clone());
+        c.source = self.source.clone();
         // room for a chunk and one more record, so the buffer is not copied as it grows
         c.raw.reserve(opts.chunk_bytes + (64 << 10));
         c.entries.reserve(opts.chunk_docs.min(1 << 16));
@@ -441,14 +477,20 @@ impl LineSource {
             };
             c.n_bytes += n as u64;
             let mut body: &[u8] = line_buf;
+            let mut at = self.pos - n as u64;
             if self.line == 1 && body.starts_with(b"\xef\xbb\xbf") {
                 body = &body[3..];
+                at += 3;
             }
             if is_blank(body) {
                 c.n_blank += 1;
                 continue;
             }
             self.add(&mut c, body, opts);
+            let e = c.entries.last_mut().expect("an entry was added");
+            if self.source.is_some() && e.state == State::Doc {
+                e.at = u32::try_from(body.len()).ok().map(|len| (at, len));
+            }
         }
         Ok(c)
     }
@@ -536,11 +578,20 @@ impl ChunkStream {
                         }
                     };
                     let compressed = input.compression != Compression::Plain;
+                    let source = (input.compression == Compression::Plain).then(|| {
+                        Arc::new(Source {
+                            path: input.path.clone(),
+                            format: input.format,
+                            text_field: opts.text_field.clone(),
+                        })
+                    });
                     let mut src = LineSource {
                         input,
                         file,
                         reader,
                         line: 0,
+                        pos: 0,
+                        source,
                     };
                     loop {
                         let got = src.chunk(&opts, &mut line_buf);
@@ -664,6 +715,8 @@ mod tests {
             file: 0,
             reader: Box::new(io::Cursor::new(data)),
             line: 0,
+            pos: 0,
+            source: None,
         }
     }
 

@@ -2,21 +2,31 @@
 //! dedup run holds only fixed-size state per document (an offset and a length) however large
 //! the corpus is. The file is unlinked as soon as it is created: it disappears with the store,
 //! or with the process if that is killed.
+//!
+//! A text the core read from an uncompressed input file is not copied at all: the store keeps
+//! where its line is ([`Store::expect`]) and reads the line again when the text is asked for. A
+//! line that no longer reads as the same kind of record (the file changed under the run) is an
+//! error the run reports ([`Store::check`]), never a silent empty text.
 
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::greedy::Texts;
+use crate::reader::{reread, Source};
 
 /// No text stored for this document.
 const ABSENT: u32 = u32::MAX;
 
 /// Keep this many bytes of text in memory before moving to a file (when a folder is given).
 pub const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
+
+/// Offsets at or above this (in `pos`) are lines of an input file: the bits above say which.
+const SOURCE_SHIFT: u32 = 48;
 
 #[derive(Debug)]
 pub struct Store {
@@ -29,6 +39,13 @@ pub struct Store {
     dir: Option<PathBuf>,
     limit: usize,
     end: u64,
+    /// Input files texts are read again from, with a handle each.
+    sources: Vec<(Arc<Source>, Arc<File>)>,
+    /// Documents fed but not yet stored whose lines can be read again: (doc, source, offset,
+    /// length), by document.
+    expected: std::collections::VecDeque<(u32, u16, u64, u32)>,
+    /// The first failure to read a text again.
+    error: Mutex<Option<String>>,
 }
 
 impl Default for Store {
@@ -38,7 +55,7 @@ impl Default for Store {
 }
 
 impl Clone for Store {
-    /// A copy in memory (a spilled store is read back).
+    /// A copy in memory (a spilled store, and lines of input files, are read back).
     fn clone(&self) -> Self {
         let mut out = Store::in_memory();
         for d in 0..self.pos.len() {
@@ -64,6 +81,9 @@ impl Store {
             dir: None,
             limit: usize::MAX,
             end: 0,
+            sources: Vec::new(),
+            expected: Default::default(),
+            error: Mutex::new(None),
         }
     }
 
@@ -102,11 +122,69 @@ impl Store {
         }
     }
 
-    /// Stores the texts of `(doc, text)` (each document at most once).
+    /// Says where the texts of documents `first..` can be read again, should they be stored
+    /// (`at[i]`: the line of document `first + i` in `source`); documents are expected in
+    /// increasing order, and those never stored are forgotten by [`Store::forget_before`].
+    pub fn expect(
+        &mut self,
+        source: &Arc<Source>,
+        first: u32,
+        at: &[Option<(u64, u32)>],
+    ) -> Result<()> {
+        let id = match self.sources.iter().position(|(s, _)| s == source) {
+            Some(i) => i,
+            None => {
+                if self.sources.len() >= (1 << (64 - SOURCE_SHIFT)) - 1 {
+                    return Ok(()); // so many files: their texts are copied
+                }
+                let f = File::open(&source.path).map_err(|e| {
+                    Error::invalid(
+                        "inputs",
+                        format!("cannot open {} again: {e}", source.path.display()),
+                    )
+                })?;
+                self.sources.push((source.clone(), Arc::new(f)));
+                self.sources.len() - 1
+            }
+        };
+        for (i, a) in at.iter().enumerate() {
+            if let Some((off, len)) = *a {
+                if off < 1 << SOURCE_SHIFT {
+                    self.expected
+                        .push_back((first + i as u32, id as u16, off, len));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the expected lines of documents before `doc` (decided, not stored).
+    pub fn forget_before(&mut self, doc: u32) {
+        while self.expected.front().is_some_and(|e| e.0 < doc) {
+            self.expected.pop_front();
+        }
+    }
+
+    /// Where `doc`'s line is, if it was expected.
+    fn expected_at(&self, doc: u32) -> Option<(u16, u64, u32)> {
+        let i = self.expected.partition_point(|e| e.0 < doc);
+        self.expected
+            .get(i)
+            .filter(|e| e.0 == doc)
+            .map(|e| (e.1, e.2, e.3))
+    }
+
+    /// Stores the texts of `(doc, text)` (each document at most once); an expected document
+    /// keeps where its line is instead.
     pub fn put_many<'a>(&mut self, items: impl IntoIterator<Item = (u32, &'a str)>) -> Result<()> {
         let mut buf: Vec<u8> = Vec::new();
         let start = self.end;
         for (d, t) in items {
+            if let Some((src, off, len)) = self.expected_at(d) {
+                self.grow(d as usize + 1);
+                self.pos[d as usize] = ((src as u64 + 1) << SOURCE_SHIFT | off, len);
+                continue;
+            }
             if t.len() >= ABSENT as usize {
                 return Err(Error::invalid(
                     "texts",
@@ -170,11 +248,42 @@ impl Store {
         Ok(())
     }
 
+    /// The first text that could not be read again, as an error.
+    pub fn check(&self) -> Result<()> {
+        match self.error.lock().ok().and_then(|mut e| e.take()) {
+            Some(msg) => Err(Error::invalid("inputs", msg)),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&self, msg: String) {
+        if let Ok(mut e) = self.error.lock() {
+            e.get_or_insert(msg);
+        }
+    }
+
     /// The text of `doc`, if stored.
     pub fn get(&self, doc: u32) -> Option<Cow<'_, str>> {
         let &(off, len) = self.pos.get(doc as usize)?;
         if len == ABSENT {
             return None;
+        }
+        if off >> SOURCE_SHIFT != 0 {
+            let (source, f) = &self.sources[(off >> SOURCE_SHIFT) as usize - 1];
+            let at = off & ((1 << SOURCE_SHIFT) - 1);
+            let mut buf = vec![0u8; len as usize];
+            let text = f
+                .read_exact_at(&mut buf, at)
+                .ok()
+                .and_then(|_| reread(source, &buf));
+            if text.is_none() {
+                self.fail(format!(
+                    "{}: the line at byte {at} no longer reads as the record read there before \
+                     (was the file changed during the run?)",
+                    source.path.display()
+                ));
+            }
+            return text.map(Cow::Owned);
         }
         let (off, len) = (off as usize, len as usize);
         match &self.file {
@@ -183,8 +292,14 @@ impl Store {
                 .map(Cow::Borrowed),
             Some(f) => {
                 let mut buf = vec![0u8; len];
-                f.read_exact_at(&mut buf, off as u64).ok()?;
-                String::from_utf8(buf).ok().map(Cow::Owned)
+                let text = f
+                    .read_exact_at(&mut buf, off as u64)
+                    .ok()
+                    .and_then(|_| String::from_utf8(buf).ok());
+                if text.is_none() {
+                    self.fail("cannot read back the temporary text file".into());
+                }
+                text.map(Cow::Owned)
             }
         }
     }

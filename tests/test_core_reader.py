@@ -254,3 +254,59 @@ def test_core_writes_floats_as_python(xs: list[float]) -> None:
     want = [repr(x) if np.isfinite(x) else "null" for x in xs]
     got = [line.rsplit(b": ", 1)[1][:-1].decode() for line in rows.splitlines()]
     assert got == want
+
+
+def _corpus_lines(n: int = 400) -> bytes:
+    import random
+
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(300)]
+    base = [" ".join(rng.choice(words) for _ in range(80)) for _ in range(n // 4)]
+    lines = []
+    for i in range(n):
+        text = base[i % len(base)]
+        if i >= len(base):  # a planted near copy, with escapes in its JSON
+            cut = rng.randrange(len(text))
+            text = text[:cut] + ' "q"\n\té ' + text[cut:]
+        lines.append(json.dumps({"id": f"d{i}", "text": text}).encode() + b"\n")
+    return b"".join(lines)
+
+
+@pytest.mark.parametrize("opts", [[], ["--keep", "longest"], ["--cluster", "components"]])
+def test_plain_inputs_are_read_again_not_copied(tmp_path: Path, opts: list[str]) -> None:
+    """Texts of an uncompressed input are read again from it by offset (nothing copied to the
+    store); the answer is the one a compressed copy of the file gives (whose texts are copied)."""
+    from textsieve.cli import main
+
+    data = _corpus_lines()
+    plain, packed = tmp_path / "c.jsonl", tmp_path / "c.jsonl.gz"
+    plain.write_bytes(data)
+    packed.write_bytes(gzip.compress(data))
+    outs = {}
+    for p in (plain, packed):
+        out = tmp_path / f"out-{p.name}"
+        assert main(["dedup", str(p), "-o", str(out), "-q", *opts]) == 0
+        outs[p.name] = out
+    a, b = outs["c.jsonl"], outs["c.jsonl.gz"]
+    assert (a / "kept.jsonl").read_bytes() == (b / "kept.jsonl").read_bytes()
+    assert (a / "pairs.jsonl").read_bytes() == (b / "pairs.jsonl").read_bytes()
+    sa = json.loads((a / "stats.json").read_text())
+    sb = json.loads((b / "stats.json").read_text())
+    assert sa["n_removed"] == sb["n_removed"] > 50
+    assert sa["dedup_stats"]["stored_text_bytes"] == 0
+    assert sb["dedup_stats"]["stored_text_bytes"] > 0
+
+
+def test_input_changed_during_the_run_is_an_error(tmp_path: Path) -> None:
+    from textsieve.dedup import DedupSettings
+
+    p = tmp_path / "c.jsonl"
+    p.write_bytes(_corpus_lines())
+    run = _core.DedupRun(DedupSettings(keep="longest").config())
+    for chunk in CorpusReader([p]).chunks(docs=64):
+        run.feed_chunk(chunk)
+    p.write_bytes(b"[]\n" * 10_000)  # the lines are gone
+    with pytest.raises(TextsieveError, match=r"c\.jsonl: the line at byte \d+ no longer reads"):
+        while run.step()[0] < run.step()[1]:
+            pass
+        run.finish()

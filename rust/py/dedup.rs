@@ -13,6 +13,7 @@ use crate::greedy::Decision;
 use crate::lsh;
 use crate::minhash::{MinHasher, Scheme};
 use crate::parallel::with_threads;
+use crate::reader::Lines;
 use crate::shingle::{self, Normalize, Scratch, ShingleKind, Shingler};
 use crate::store::{Store, DEFAULT_MEMORY_LIMIT};
 
@@ -428,7 +429,7 @@ impl DedupRun {
             .enumerate()
             .map(|(i, t)| extract_text(&t, &format!("texts[{}]", offset + i), surrogates))
             .collect::<PyResult<Vec<String>>>()?;
-        self.feed_texts(py, chunk, num_threads)
+        self.feed_texts(py, chunk, None, num_threads)
     }
 
     /// Feeds the documents of a sealed chunk from the reader (their texts move into the run);
@@ -440,8 +441,10 @@ impl DedupRun {
         mut chunk: PyRefMut<'py, super::reader::ChunkCore>,
         num_threads: Option<usize>,
     ) -> PyResult<(usize, usize, Option<Bound<'py, PyDict>>)> {
-        let texts = chunk.inner.take_texts();
-        self.feed_texts(py, texts, num_threads)
+        let (texts, at) = chunk.inner.take_texts();
+        let source = chunk.inner.source.clone();
+        let lines = source.as_ref().map(|s| (s, at.as_slice()));
+        self.feed_texts(py, texts, lines, num_threads)
     }
 
     /// Decides the next block when the rule decides after every document was fed
@@ -504,13 +507,14 @@ impl DedupRun {
         &mut self,
         py: Python<'py>,
         chunk: Vec<String>,
+        lines: Option<Lines<'_>>,
         num_threads: Option<usize>,
     ) -> PyResult<(usize, usize, Option<Bound<'py, PyDict>>)> {
         let n_bytes = chunk.iter().map(String::len).sum();
         let n = chunk.len();
         let run = &mut self.inner;
         let decided = py
-            .detach(|| with_threads(num_threads, || run.feed(chunk)))
+            .detach(|| with_threads(num_threads, || run.feed_from(chunk, lines)))
             .map_err(to_pyerr)?
             .map_err(to_pyerr)?;
         // a Ctrl-C during the work surfaces here, before any NumPy array is made

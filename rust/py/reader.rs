@@ -153,6 +153,7 @@ impl ChunkCore {
                 id: Id::Given(a, c.ids.len() as u32),
                 text,
                 state: State::Doc,
+                at: None,
             });
         }
         Ok(ChunkCore { inner: c })
