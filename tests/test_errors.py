@@ -1,10 +1,14 @@
 """One exception family: every bad argument is a ValueError (``InvalidArgumentError``) that
 names the argument; corrupt data and unknown tokens have their own subclasses; every exception
-pickles with its attributes."""
+pickles with its attributes; sizes that cannot fit in memory are refused, not a crash."""
 
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -121,3 +125,50 @@ def test_malformed_record_keeps_where_and_why() -> None:
     back = pickle.loads(pickle.dumps(MalformedRecordError("corpus.jsonl", 7, "bad JSON")))
     assert (back.source, back.line, back.reason) == ("corpus.jsonl", 7, "bad JSON")
     assert str(back) == "corpus.jsonl:7: bad JSON"
+
+
+def _memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _docs_over_memory() -> int:
+    return 2 * (_memory() or 0) // (65536 * 4)
+
+
+# Run where a failed allocation would abort: a crash must not take the test session down.
+TOO_BIG = """
+import textsieve as ts
+try:
+    CALL
+except ts.InvalidArgumentError as exc:
+    print(exc.arg, "|", exc)
+"""
+
+
+@pytest.mark.skipif(_memory() is None, reason="needs /proc/meminfo")
+@pytest.mark.parametrize(
+    ("arg", "call"),
+    [
+        # twice the machine's memory in signatures, of empty documents (cheap to pass)
+        ("num_perm", f"ts.MinHasher(num_perm=65536).signatures([''] * {_docs_over_memory()})"),
+        ("length", "ts.AddKLM(order=2).fit(['abab']).sample('a', length=2**40)"),
+    ],
+)
+def test_sizes_that_cannot_fit_are_refused_not_a_crash(arg: str, call: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(TOO_BIG).replace("CALL", call)],
+        timeout=120,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RAYON_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.startswith(f"{arg} | {arg}: "), done.stdout
+    assert "more memory than this machine has" in done.stdout

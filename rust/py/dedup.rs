@@ -76,7 +76,7 @@ impl MinHasherCore {
     ) -> PyResult<Bound<'py, PyAny>> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let mh = &self.inner;
-        let sigs = py.detach(|| with_threads(num_threads, || mh.signatures(&texts)))?;
+        let sigs = py.detach(|| with_threads(num_threads, || mh.signatures(&texts)))??;
         sig_array(py, sigs, texts.len(), mh.num_perm, mh.scheme)
     }
 
