@@ -45,7 +45,7 @@ else:
 
 
 @pytest.mark.parametrize("mode", ["fork", "pool"])
-@pytest.mark.parametrize("num_threads", [None, 2])
+@pytest.mark.parametrize("num_threads", [None, 1, 2])
 def test_a_forked_child_can_use_the_pools(mode: str, num_threads: int | None) -> None:
     script = FORK_SCRIPT.replace("MODE", repr(mode)).replace("NUM_THREADS", repr(num_threads))
     done = subprocess.run(
