@@ -83,6 +83,7 @@ def test_the_core_errors_have_their_own_classes() -> None:
     assert issubclass(ts.CorruptDataError, ts.TextsieveError)
     assert issubclass(ts.UnknownTokenError, ts.TextsieveError)
     assert issubclass(ts.UnknownTokenError, KeyError)
+    assert issubclass(ts.FileFormatError, ts.CorruptDataError)
     with pytest.raises(ts.CorruptDataError, match="magic"):
         _core.IndexCore.from_bytes(b"PK\x03\x04 this is a zip file, not an index")
     vocab = ts.Vocab.from_texts(["ab"], unk=None)
@@ -106,6 +107,7 @@ def _exceptions() -> list[BaseException]:
         _raised(lambda: ts.normalize_batch(["a"], num_threads=-1)),
         _raised(lambda: _core.IndexCore.from_bytes(b"junk")),
         _raised(lambda: ts.Vocab.from_texts(["ab"], unk=None).encode("z")),
+        ts.FileFormatError("model.addk: truncated"),
         MalformedRecordError("corpus.jsonl", 7, "bad JSON"),
         MissingDependencyError("reading .zst needs zstandard"),
         WorkshopError("lr: must be positive"),
