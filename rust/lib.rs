@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod lm;
+pub mod memory;
 pub mod ngram;
 pub mod parallel;
 pub mod tokenize;

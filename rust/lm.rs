@@ -435,7 +435,11 @@ impl NgramModel {
         }
         let mut rng = SplitMix64(seed);
         let mut weights = vec![0f64; candidates.len()];
-        let mut out = Vec::with_capacity(length);
+        let mut out = crate::memory::reserved(
+            "length",
+            || format!("{length} sampled tokens"),
+            Some(length),
+        )?;
         let bits = self.counts.bits();
         for _ in 0..length {
             let ctx = self.counts.key(&history[history.len() + 1 - n..]);

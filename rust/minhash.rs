@@ -306,16 +306,28 @@ impl MinHasher {
     }
 
     /// Signatures of many documents, row-major `(texts.len(), num_perm)`, in parallel on the
-    /// current rayon pool; the same bits for any number of threads.
-    pub fn signatures<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<u32> {
-        let mut out = vec![0u32; texts.len() * self.num_perm];
+    /// current rayon pool; the same bits for any number of threads. Refused when they cannot
+    /// fit in memory.
+    pub fn signatures<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<u32>> {
+        let mut out = self.signature_buffer(texts.len())?;
         out.par_chunks_mut(self.num_perm)
             .zip(texts.par_iter())
             .with_min_len(8)
             .for_each_init(Worker::default, |w, (row, t)| {
                 w.signature(self, t.as_ref(), row);
             });
-        out
+        Ok(out)
+    }
+
+    /// Room for `n` signatures, or an error when they cannot fit.
+    fn signature_buffer(&self, n: usize) -> Result<Vec<u32>> {
+        let p = self.num_perm;
+        crate::memory::filled(
+            "num_perm",
+            || format!("{n} signatures of {p} permutations"),
+            n.checked_mul(p),
+            0,
+        )
     }
 }
 
@@ -340,7 +352,7 @@ impl MinHasher {
             ));
         }
         let n = offsets.len() - 1;
-        let mut out = vec![0u32; n * self.num_perm];
+        let mut out = self.signature_buffer(n)?;
         out.par_chunks_mut(self.num_perm)
             .enumerate()
             .with_min_len(8)
@@ -727,6 +739,29 @@ mod tests {
     }
 
     #[test]
+    fn signatures_that_cannot_fit_are_refused() {
+        let sh = Shingler::new("char", 5, "default").unwrap();
+        let mh = MinHasher::new(MAX_PERM, 1, Scheme::Native, sh).unwrap();
+        let err = mh.signature_buffer(usize::MAX / 2).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidArgument {
+                    arg: "num_perm",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        if let Some(memory) = crate::memory::physical_memory() {
+            // empty documents whose signatures alone need more than the machine's memory
+            let n = usize::try_from(memory / (MAX_PERM as u64 * 4) + 1).unwrap();
+            assert!(mh.signatures(&vec![""; n]).is_err());
+        }
+        assert_eq!(mh.signatures(&["a b c d e f"]).unwrap().len(), MAX_PERM);
+    }
+
+    #[test]
     fn similar_texts_have_similar_signatures() {
         let mh = hasher(Scheme::Native, 256, 1);
         let a = mh.signature("the quick brown fox jumps over the lazy dog again and again");
@@ -742,8 +777,12 @@ mod tests {
         let texts: Vec<String> = (0..200)
             .map(|i| format!("document {i} {}", "x".repeat(i)))
             .collect();
-        let one = with_threads(Some(1), || mh.signatures(&texts)).unwrap();
-        let three = with_threads(Some(3), || mh.signatures(&texts)).unwrap();
+        let one = with_threads(Some(1), || mh.signatures(&texts))
+            .unwrap()
+            .unwrap();
+        let three = with_threads(Some(3), || mh.signatures(&texts))
+            .unwrap()
+            .unwrap();
         assert_eq!(one, three);
         assert!(with_threads(Some(0), || ()).is_err());
     }

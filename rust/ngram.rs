@@ -715,7 +715,12 @@ impl NgramCounts {
                 format!("a {v} x {v} matrix is too large (limit {max_cells} cells)"),
             ));
         }
-        let mut m = vec![0u64; v * v];
+        let mut m = crate::memory::filled(
+            "max_cells",
+            || format!("a {v} x {v} matrix"),
+            v.checked_mul(v),
+            0u64,
+        )?;
         let mask = (1u128 << self.bits) - 1;
         for (k, c) in self.grams.iter() {
             let (a, b) = ((k >> self.bits) as usize, (k & mask) as usize);

@@ -20,7 +20,13 @@ from textsieve.dedup import (
     jaccard,
     shingles,
 )
-from textsieve.errors import FileFormatError, TextsieveError
+from textsieve.errors import (
+    CorruptDataError,
+    FileFormatError,
+    InvalidArgumentError,
+    TextsieveError,
+    UnknownTokenError,
+)
 from textsieve.ngram import AddKLM, NgramCounts
 from textsieve.vocab import Vocab
 
@@ -30,13 +36,16 @@ __all__ = [
     "JA_PUNCTUATION",
     "SEED_PUNCTUATION",
     "AddKLM",
+    "CorruptDataError",
     "DedupIndex",
     "DedupResult",
     "DedupSettings",
     "FileFormatError",
+    "InvalidArgumentError",
     "MinHasher",
     "NgramCounts",
     "TextsieveError",
+    "UnknownTokenError",
     "Vocab",
     "char_tokenize",
     "dedup",

@@ -19,6 +19,14 @@ JA_PUNCTUATION: str
 
 class TextsieveError(ValueError): ...
 
+class InvalidArgumentError(TextsieveError):
+    arg: str
+
+class CorruptDataError(TextsieveError): ...
+
+class UnknownTokenError(TextsieveError, KeyError):
+    token: str
+
 # --- text: tokenization, vocabulary, n-grams ---
 
 def normalize(

@@ -87,6 +87,10 @@ class MalformedRecordError(TextsieveError):
         self.line = line
         self.reason = reason
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # (the default would call __init__ with the message alone)
+        return (type(self), (self.source, self.line, self.reason), self.__dict__)
+
 
 class MissingDependencyError(TextsieveError, ImportError):
     """An optional package is needed for this input (zstd, Parquet) and is not installed."""

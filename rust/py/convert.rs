@@ -1,40 +1,146 @@
 //! Converting Python arguments to Rust values, with errors that name the argument and position.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyString;
 
+use super::errors::invalid_argument;
 use crate::cluster::{Cluster, Keep, Verify};
-use crate::error::Error;
 use crate::minhash::Scheme;
 use crate::shingle::Normalize;
+
+/// An argument's value as a Rust value, or an error that names the argument: a `TypeError` for
+/// the wrong type, an `InvalidArgumentError` for a value out of the type's range (PyO3 alone
+/// says "int too big to convert" or "can't convert negative int to unsigned", naming nothing).
+pub trait Arg: Sized {
+    fn extract_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self>;
+}
+
+macro_rules! unsigned_arg {
+    ($($t:ty),*) => {$(
+        impl Arg for $t {
+            fn extract_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
+                match obj.extract::<$t>() {
+                    Ok(v) => Ok(v),
+                    Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
+                        Err(if obj.lt(0)? {
+                            invalid_argument(name, format!("must not be negative, got {obj}"))
+                        } else {
+                            invalid_argument(name, format!("must be at most {}, got {obj}", <$t>::MAX))
+                        })
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    )*};
+}
+unsigned_arg!(u8, u32, u64, usize);
+
+impl Arg for String {
+    fn extract_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
+        let s = obj.cast::<PyString>()?;
+        match s.to_str() {
+            Ok(t) => Ok(t.to_owned()),
+            Err(_) => Err(invalid_argument(
+                name,
+                format!("contains a lone surrogate, which is not valid Unicode text: {s:?}"),
+            )),
+        }
+    }
+}
+
+/// A list (or any iterable but a `str`) whose items are named `name[i]` in errors.
+impl<T: Arg> Arg for Vec<T> {
+    fn extract_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
+        if obj.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err(format!(
+                "{name}: expected a list, got a single str"
+            )));
+        }
+        let mut out = Vec::with_capacity(obj.len().unwrap_or(0));
+        for (i, item) in obj.try_iter()?.enumerate() {
+            out.push(T::extract_arg(&item?, &format!("{name}[{i}]"))?);
+        }
+        Ok(out)
+    }
+}
+
+impl<T: Arg> Arg for Option<T> {
+    fn extract_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
+        if obj.is_none() {
+            Ok(None)
+        } else {
+            T::extract_arg(obj, name).map(Some)
+        }
+    }
+}
+
+/// The extractors of the arguments the bindings take as integers or settings strings, one
+/// function per argument name, for `#[pyo3(from_py_with = arg::num_threads)]`.
+pub mod arg {
+    use super::Arg;
+    use pyo3::prelude::*;
+
+    macro_rules! named {
+        ($($name:ident),*) => {$(
+            pub fn $name<T: Arg>(obj: &Bound<'_, PyAny>) -> PyResult<T> {
+                T::extract_arg(obj, stringify!($name))
+            }
+        )*};
+    }
+    named!(
+        num_threads,
+        num_perm,
+        seed,
+        k,
+        order,
+        length,
+        max_cells,
+        bands,
+        rows,
+        samples,
+        punctuation,
+        unk,
+        tokens
+    );
+}
 
 /// A setting given by its name (`"native"`, `"exact"`, `"greedy"`, ...) as the core's enum: the
 /// one place where names become values. A bad name is a `TextsieveError` naming the argument.
 pub struct Named<T>(pub T);
 
 pub trait FromName: Sized {
+    /// The argument that takes these names.
+    const ARG: &'static str;
     fn from_name(name: &str) -> crate::error::Result<Self>;
 }
 
 macro_rules! from_name {
-    ($($t:ty),*) => {$(
+    ($($t:ty = $arg:literal),*) => {$(
         impl FromName for $t {
+            const ARG: &'static str = $arg;
             fn from_name(name: &str) -> crate::error::Result<Self> {
                 <$t>::parse(name)
             }
         }
     )*};
 }
-from_name!(Scheme, Normalize, Verify, Keep, Cluster);
+from_name!(
+    Scheme = "scheme",
+    Normalize = "normalize",
+    Verify = "verify",
+    Keep = "keep",
+    Cluster = "cluster"
+);
 
 impl<'a, 'py, T: FromName> FromPyObject<'a, 'py> for Named<T> {
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        let name: PyBackedStr = obj.extract()?;
-        T::from_name(&name).map(Named).map_err(to_pyerr)
+        let name = String::extract_arg(&obj, T::ARG)?;
+        Ok(Named(T::from_name(&name)?))
     }
 }
 
@@ -53,9 +159,10 @@ impl Surrogates {
         match errors {
             "strict" => Ok(Surrogates::Strict),
             "replace" => Ok(Surrogates::Replace),
-            other => Err(PyValueError::new_err(format!(
-                "errors: expected 'strict' or 'replace', got {other:?}"
-            ))),
+            other => Err(invalid_argument(
+                "errors",
+                format!("expected 'strict' or 'replace', got {other:?}"),
+            )),
         }
     }
 }
@@ -78,10 +185,11 @@ pub fn extract_text(obj: &Bound<'_, PyAny>, what: &str, errors: Surrogates) -> P
                 let bytes = s.call_method1("encode", ("utf-8", "surrogatepass"))?;
                 Ok(replace_surrogates(bytes.extract::<&[u8]>()?))
             }
-            Surrogates::Strict => Err(PyValueError::new_err(format!(
-                "{what}: contains a lone surrogate, which is not valid Unicode text; \
-                 fix the input or pass errors='replace' to replace it with U+FFFD"
-            ))),
+            Surrogates::Strict => Err(invalid_argument(
+                what,
+                "contains a lone surrogate, which is not valid Unicode text; \
+                 fix the input or pass errors='replace' to replace it with U+FFFD",
+            )),
         },
     }
 }
@@ -182,12 +290,4 @@ pub fn extract_texts(
         out.push(text);
     }
     Ok(out)
-}
-
-/// Map a core error to the exception a user would catch.
-pub fn to_pyerr(err: Error) -> PyErr {
-    match err {
-        Error::UnknownToken(_) => pyo3::exceptions::PyKeyError::new_err(err.to_string()),
-        _ => super::TextsieveError::new_err(err.to_string()),
-    }
 }

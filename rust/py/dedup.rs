@@ -7,7 +7,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use super::convert::{extract_text, extract_texts, to_pyerr, Arrays, Named, Surrogates};
+use super::convert::{arg, extract_text, extract_texts, Arrays, Named, Surrogates};
+use super::errors::invalid_argument;
 use crate::cluster::{self, Cluster, Config, DedupOutput, Index, Keep, Run, Verify};
 use crate::greedy::Decision;
 use crate::lsh;
@@ -51,18 +52,17 @@ impl MinHasherCore {
     #[new]
     #[pyo3(signature = (num_perm, seed, scheme, shingle, k, normalize))]
     fn new(
-        num_perm: usize,
-        seed: u64,
+        #[pyo3(from_py_with = arg::num_perm)] num_perm: usize,
+        #[pyo3(from_py_with = arg::seed)] seed: u64,
         scheme: Named<Scheme>,
         shingle: &str,
-        k: usize,
+        #[pyo3(from_py_with = arg::k)] k: usize,
         normalize: Named<Normalize>,
     ) -> PyResult<Self> {
-        let shingler = ShingleKind::parse(shingle, k)
-            .and_then(|kind| Shingler::typed(kind, normalize.0))
-            .map_err(to_pyerr)?;
+        let shingler =
+            ShingleKind::parse(shingle, k).and_then(|kind| Shingler::typed(kind, normalize.0))?;
         Ok(MinHasherCore {
-            inner: MinHasher::new(num_perm, seed, scheme.0, shingler).map_err(to_pyerr)?,
+            inner: MinHasher::new(num_perm, seed, scheme.0, shingler)?,
         })
     }
 
@@ -72,14 +72,12 @@ impl MinHasherCore {
         &self,
         py: Python<'py>,
         texts: &Bound<'py, PyAny>,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
         errors: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let mh = &self.inner;
-        let sigs = py
-            .detach(|| with_threads(num_threads, || mh.signatures(&texts)))
-            .map_err(to_pyerr)?;
+        let sigs = py.detach(|| with_threads(num_threads, || mh.signatures(&texts)))??;
         sig_array(py, sigs, texts.len(), mh.num_perm, mh.scheme)
     }
 
@@ -90,21 +88,19 @@ impl MinHasherCore {
         py: Python<'py>,
         hashes: numpy::PyReadonlyArray1<'py, u64>,
         offsets: numpy::PyReadonlyArray1<'py, i64>,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let h = hashes.as_slice()?;
         let offs: Vec<usize> = offsets
             .as_array()
             .iter()
             .map(|&o| {
-                usize::try_from(o).map_err(|_| PyValueError::new_err("offsets: negative offset"))
+                usize::try_from(o).map_err(|_| invalid_argument("offsets", "negative offset"))
             })
             .collect::<PyResult<_>>()?;
         let mh = &self.inner;
-        let sigs = py
-            .detach(|| with_threads(num_threads, || mh.signatures_from_hashes(h, &offs)))
-            .map_err(to_pyerr)?
-            .map_err(to_pyerr)?;
+        let sigs =
+            py.detach(|| with_threads(num_threads, || mh.signatures_from_hashes(h, &offs)))??;
         sig_array(
             py,
             sigs,
@@ -134,13 +130,13 @@ impl MinHasherCore {
 #[pyo3(signature = (text, k, shingle, normalize, errors="strict"))]
 fn shingle_strings(
     text: &Bound<'_, PyAny>,
-    k: usize,
+    #[pyo3(from_py_with = arg::k)] k: usize,
     shingle: &str,
     normalize: &str,
     errors: &str,
 ) -> PyResult<Vec<String>> {
     let text = extract_text(text, "text", Surrogates::parse(errors)?)?;
-    let sh = Shingler::new(shingle, k, normalize).map_err(to_pyerr)?;
+    let sh = Shingler::new(shingle, k, normalize)?;
     Ok(sh.strings(&text))
 }
 
@@ -150,13 +146,13 @@ fn shingle_strings(
 fn shingle_hashes<'py>(
     py: Python<'py>,
     text: &Bound<'py, PyAny>,
-    k: usize,
+    #[pyo3(from_py_with = arg::k)] k: usize,
     shingle: &str,
     normalize: &str,
     errors: &str,
 ) -> PyResult<Bound<'py, PyArray1<u64>>> {
     let text = extract_text(text, "text", Surrogates::parse(errors)?)?;
-    let sh = Shingler::new(shingle, k, normalize).map_err(to_pyerr)?;
+    let sh = Shingler::new(shingle, k, normalize)?;
     Ok(sh.hash_set(&text, &mut Scratch::default()).into_pyarray(py))
 }
 
@@ -166,14 +162,14 @@ fn shingle_hashes<'py>(
 fn jaccard_texts(
     a: &Bound<'_, PyAny>,
     b: &Bound<'_, PyAny>,
-    k: usize,
+    #[pyo3(from_py_with = arg::k)] k: usize,
     shingle: &str,
     normalize: &str,
     errors: &str,
 ) -> PyResult<f64> {
     let s = Surrogates::parse(errors)?;
     let (a, b) = (extract_text(a, "a", s)?, extract_text(b, "b", s)?);
-    let sh = Shingler::new(shingle, k, normalize).map_err(to_pyerr)?;
+    let sh = Shingler::new(shingle, k, normalize)?;
     let mut scratch = Scratch::default();
     let (x, y) = (sh.hash_set(&a, &mut scratch), sh.hash_set(&b, &mut scratch));
     Ok(shingle::jaccard_sorted(&x, &y))
@@ -188,19 +184,17 @@ fn jaccard_pairs<'py>(
     texts: &Bound<'py, PyAny>,
     i: numpy::PyReadonlyArray1<'py, u32>,
     j: numpy::PyReadonlyArray1<'py, u32>,
-    k: usize,
+    #[pyo3(from_py_with = arg::k)] k: usize,
     shingle: &str,
     normalize: &str,
-    num_threads: Option<usize>,
+    #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     errors: &str,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
-    let sh = Shingler::new(shingle, k, normalize).map_err(to_pyerr)?;
+    let sh = Shingler::new(shingle, k, normalize)?;
     let (i, j) = (i.as_slice()?, j.as_slice()?);
-    let out = py
-        .detach(|| with_threads(num_threads, || shingle::jaccard_pairs(&sh, &texts, i, j)))
-        .map_err(to_pyerr)?
-        .map_err(to_pyerr)?;
+    let out =
+        py.detach(|| with_threads(num_threads, || shingle::jaccard_pairs(&sh, &texts, i, j)))??;
     Ok(out.into_pyarray(py))
 }
 
@@ -213,10 +207,8 @@ fn connected_components<'py>(
     j: numpy::PyReadonlyArray1<'py, u64>,
 ) -> PyResult<Arrays<'py, PyArray1<u64>, PyArray1<u64>>> {
     let (i, j) = (i.as_slice()?, j.as_slice()?);
-    let (nodes, roots) = py
-        .detach(|| with_threads(None, || cluster::components_of_edges(i, j)))
-        .and_then(|r| r)
-        .map_err(to_pyerr)?;
+    let (nodes, roots) =
+        py.detach(|| with_threads(None, || cluster::components_of_edges(i, j)))??;
     Ok((nodes.into_pyarray(py), roots.into_pyarray(py)))
 }
 
@@ -234,9 +226,7 @@ fn greedy_pairs<'py>(
 ) -> PyResult<Arrays<'py, PyArray1<i64>, PyArray1<f64>>> {
     let (i, j, x) = (i.as_slice()?, j.as_slice()?, jaccard.as_slice()?);
     let (nodes, rank) = (nodes.as_slice()?, rank.as_slice()?);
-    let (dup, sim) = py
-        .detach(|| crate::greedy::greedy_pairs(i, j, x, nodes, rank, threshold))
-        .map_err(to_pyerr)?;
+    let (dup, sim) = py.detach(|| crate::greedy::greedy_pairs(i, j, x, nodes, rank, threshold))?;
     Ok((dup.into_pyarray(py), sim.into_pyarray(py)))
 }
 
@@ -251,24 +241,23 @@ fn hash64(data: &[u8]) -> u64 {
 #[pyo3(signature = (threshold, num_perm, false_positive_weight=0.5, false_negative_weight=0.5))]
 fn optimal_params(
     threshold: f64,
-    num_perm: usize,
+    #[pyo3(from_py_with = arg::num_perm)] num_perm: usize,
     false_positive_weight: f64,
     false_negative_weight: f64,
 ) -> PyResult<(usize, usize)> {
-    lsh::optimal_params(
+    Ok(lsh::optimal_params(
         threshold,
         num_perm,
         false_positive_weight,
         false_negative_weight,
-    )
-    .map_err(to_pyerr)
+    )?)
 }
 
 /// textsieve's default (bands, rows): the most rows reaching `min_recall` at the threshold.
 #[pyfunction]
 #[pyo3(signature = (threshold, num_perm, min_recall=cluster::MIN_RECALL))]
 fn recall_params(threshold: f64, num_perm: usize, min_recall: f64) -> PyResult<(usize, usize)> {
-    lsh::recall_params(threshold, num_perm, min_recall).map_err(to_pyerr)
+    Ok(lsh::recall_params(threshold, num_perm, min_recall)?)
 }
 
 /// Band keys of signatures (row-major u32 values, as from `MinHasherCore.signatures`).
@@ -276,20 +265,21 @@ fn recall_params(threshold: f64, num_perm: usize, min_recall: f64) -> PyResult<(
 fn band_keys<'py>(
     py: Python<'py>,
     sigs: numpy::PyReadonlyArray2<'py, u32>,
-    bands: usize,
-    rows: usize,
+    #[pyo3(from_py_with = arg::bands)] bands: usize,
+    #[pyo3(from_py_with = arg::rows)] rows: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let view = sigs.as_array();
     let (n, p) = view.dim();
-    if bands == 0 || rows == 0 || bands * rows > p {
-        return Err(PyValueError::new_err(format!(
-            "bands: bands * rows must be between 1 and num_perm={p}; got bands={bands}, rows={rows}"
-        )));
+    if bands == 0 || rows == 0 || bands.checked_mul(rows).is_none_or(|used| used > p) {
+        return Err(invalid_argument(
+            "bands",
+            format!(
+                "bands * rows must be between 1 and num_perm={p}; got bands={bands}, rows={rows}"
+            ),
+        ));
     }
     let flat: Vec<u32> = view.iter().copied().collect();
-    let keys = py
-        .detach(|| with_threads(None, || lsh::band_keys(&flat, p, bands, rows)))
-        .map_err(to_pyerr)?;
+    let keys = py.detach(|| with_threads(None, || lsh::band_keys(&flat, p, bands, rows)))?;
     Array2::from_shape_vec((n, bands), keys)
         .map(|a| a.into_pyarray(py).into_any())
         .map_err(|e| PyValueError::new_err(e.to_string()))
@@ -308,25 +298,23 @@ impl DedupConfig {
     #[allow(clippy::too_many_arguments)]
     fn new(
         threshold: f64,
-        num_perm: usize,
-        seed: u64,
+        #[pyo3(from_py_with = arg::num_perm)] num_perm: usize,
+        #[pyo3(from_py_with = arg::seed)] seed: u64,
         scheme: Named<Scheme>,
         shingle: &str,
-        k: usize,
+        #[pyo3(from_py_with = arg::k)] k: usize,
         normalize: Named<Normalize>,
-        bands: Option<usize>,
-        rows: Option<usize>,
+        #[pyo3(from_py_with = arg::bands)] bands: Option<usize>,
+        #[pyo3(from_py_with = arg::rows)] rows: Option<usize>,
         verify: Named<Verify>,
         keep: Named<Keep>,
         cluster: Named<Cluster>,
     ) -> PyResult<Self> {
-        let shingler = ShingleKind::parse(shingle, k)
-            .and_then(|kind| Shingler::typed(kind, normalize.0))
-            .map_err(to_pyerr)?;
+        let shingler =
+            ShingleKind::parse(shingle, k).and_then(|kind| Shingler::typed(kind, normalize.0))?;
         let inner = Config::new(
             threshold, num_perm, seed, scheme.0, shingler, bands, rows, verify.0, keep.0, cluster.0,
-        )
-        .map_err(to_pyerr)?;
+        )?;
         Ok(DedupConfig { inner })
     }
 
@@ -401,7 +389,7 @@ impl DedupRun {
         config: &DedupConfig,
         all_pairs: bool,
         spill_dir: Option<std::path::PathBuf>,
-        samples: u8,
+        #[pyo3(from_py_with = arg::samples)] samples: u8,
     ) -> Self {
         let dir = spill_dir.unwrap_or_else(std::env::temp_dir);
         let store = Store::spilling(&dir, DEFAULT_MEMORY_LIMIT);
@@ -419,7 +407,7 @@ impl DedupRun {
         &mut self,
         py: Python<'py>,
         texts: &Bound<'py, PyList>,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
         errors: &str,
     ) -> PyResult<(usize, usize, Option<Bound<'py, PyDict>>)> {
         let surrogates = Surrogates::parse(errors)?;
@@ -439,7 +427,7 @@ impl DedupRun {
         &mut self,
         py: Python<'py>,
         mut chunk: PyRefMut<'py, super::reader::ChunkCore>,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<(usize, usize, Option<Bound<'py, PyDict>>)> {
         let (texts, at) = chunk.inner.take_texts();
         let source = chunk.inner.source.clone();
@@ -451,10 +439,13 @@ impl DedupRun {
     /// (`keep="longest"`, components); returns (work done, work in all). Between calls Ctrl-C
     /// works.
     #[pyo3(signature = (num_threads=None))]
-    fn step(&mut self, py: Python<'_>, num_threads: Option<usize>) -> PyResult<(usize, usize)> {
+    fn step(
+        &mut self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
+    ) -> PyResult<(usize, usize)> {
         let run = &mut self.inner;
-        py.detach(|| with_threads(num_threads, || run.step()))
-            .map_err(to_pyerr)
+        Ok(py.detach(|| with_threads(num_threads, || run.step()))?)
     }
 
     /// The decisions of the last chunk fed, when the run decides as it goes.
@@ -462,13 +453,10 @@ impl DedupRun {
     fn flush<'py>(
         &mut self,
         py: Python<'py>,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let run = &mut self.inner;
-        let decided = py
-            .detach(|| with_threads(num_threads, || run.flush()))
-            .map_err(to_pyerr)?
-            .map_err(to_pyerr)?;
+        let decided = py.detach(|| with_threads(num_threads, || run.flush()))??;
         py.check_signals()?;
         decisions_dict(py, &decided)
     }
@@ -490,13 +478,10 @@ impl DedupRun {
     fn finish<'py>(
         &mut self,
         py: Python<'py>,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let run = &mut self.inner;
-        let out = py
-            .detach(|| with_threads(num_threads, || run.finish()))
-            .map_err(to_pyerr)?
-            .map_err(to_pyerr)?;
+        let out = py.detach(|| with_threads(num_threads, || run.finish()))??;
         py.check_signals()?;
         output_dict(py, out)
     }
@@ -513,10 +498,7 @@ impl DedupRun {
         let n_bytes = chunk.iter().map(String::len).sum();
         let n = chunk.len();
         let run = &mut self.inner;
-        let decided = py
-            .detach(|| with_threads(num_threads, || run.feed_from(chunk, lines)))
-            .map_err(to_pyerr)?
-            .map_err(to_pyerr)?;
+        let decided = py.detach(|| with_threads(num_threads, || run.feed_from(chunk, lines)))??;
         // a Ctrl-C during the work surfaces here, before any NumPy array is made
         py.check_signals()?;
         let d = decided.map(|d| decisions_dict(py, &d)).transpose()?;
@@ -535,7 +517,7 @@ impl IndexCore {
     #[new]
     fn new(config: &DedupConfig) -> PyResult<Self> {
         Ok(IndexCore {
-            inner: Index::new(config.inner.clone()).map_err(to_pyerr)?,
+            inner: Index::new(config.inner.clone())?,
         })
     }
 
@@ -545,15 +527,12 @@ impl IndexCore {
         &mut self,
         py: Python<'py>,
         texts: &Bound<'py, PyAny>,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
         errors: &str,
     ) -> PyResult<Bound<'py, PyDict>> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let idx = &mut self.inner;
-        let out = py
-            .detach(|| with_threads(num_threads, || idx.add(&texts)))
-            .map_err(to_pyerr)?
-            .map_err(to_pyerr)?;
+        let out = py.detach(|| with_threads(num_threads, || idx.add(&texts)))??;
         output_dict(py, out)
     }
 
@@ -567,8 +546,7 @@ impl IndexCore {
     ) -> PyResult<Vec<(u32, f64)>> {
         let text = extract_text(text, "text", Surrogates::parse(errors)?)?;
         let idx = &self.inner;
-        py.detach(|| with_threads(None, || idx.query(&text)))
-            .map_err(to_pyerr)
+        Ok(py.detach(|| with_threads(None, || idx.query(&text)))?)
     }
 
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -579,10 +557,7 @@ impl IndexCore {
 
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
-        let inner = py
-            .detach(|| with_threads(None, || Index::from_bytes(data)))
-            .and_then(|r| r)
-            .map_err(to_pyerr)?;
+        let inner = py.detach(|| with_threads(None, || Index::from_bytes(data)))??;
         Ok(IndexCore { inner })
     }
 

@@ -4,18 +4,12 @@ use pyo3::prelude::*;
 
 pub mod convert;
 pub mod dedup;
+pub mod errors;
 pub mod reader;
 pub mod text;
 
-pyo3::create_exception!(
-    textsieve,
-    TextsieveError,
-    pyo3::exceptions::PyValueError,
-    "Bad input or corrupt data given to textsieve (a ValueError)."
-);
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("TextsieveError", m.py().get_type::<TextsieveError>())?;
+    errors::register(m)?;
     text::register(m)?;
     dedup::register(m)?;
     reader::register(m)?;

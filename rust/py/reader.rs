@@ -77,7 +77,11 @@ impl ChunkReader {
         };
         Ok(ChunkReader {
             stream: Mutex::new(Some(ChunkStream::start(inputs, opts, depth).map_err(
-                |e| super::TextsieveError::new_err(format!("cannot start the reader thread: {e}")),
+                |e| {
+                    super::errors::TextsieveError::new_err(format!(
+                        "cannot start the reader thread: {e}"
+                    ))
+                },
             )?)),
         })
     }
@@ -102,7 +106,7 @@ impl ChunkReader {
                 Next::Item(Ok(chunk)) => return Ok(Some(ChunkCore { inner: chunk })),
                 Next::Item(Err(e)) => {
                     self.close();
-                    return Err(super::TextsieveError::new_err(e.message));
+                    return Err(super::errors::TextsieveError::new_err(e.message));
                 }
             }
         }

@@ -2,8 +2,10 @@
 
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
+use pyo3::types::{PyInt, PyString};
 
-use super::convert::{extract_text, extract_texts, to_pyerr, Arrays, Surrogates};
+use super::convert::{arg, extract_text, extract_texts, Arrays, Surrogates};
+use super::errors::invalid_argument;
 use crate::lm::{NgramModel, Score};
 use crate::ngram::NgramCounts;
 use crate::parallel::with_threads;
@@ -26,57 +28,56 @@ fn tokenizer(
 }
 
 #[pyfunction]
-#[pyo3(signature = (text, *, lowercase=true, punctuation=SEED_PUNCTUATION, nfkc=false, errors="strict"))]
+#[pyo3(signature = (text, *, lowercase=true, punctuation=SEED_PUNCTUATION.to_string(), nfkc=false, errors="strict"))]
 fn normalize(
     py: Python<'_>,
     text: &Bound<'_, PyAny>,
     lowercase: bool,
-    punctuation: &str,
+    #[pyo3(from_py_with = arg::punctuation)] punctuation: String,
     nfkc: bool,
     errors: &str,
 ) -> PyResult<String> {
     let text = extract_text(text, "text", Surrogates::parse(errors)?)?;
-    let tok = tokenizer(true, lowercase, punctuation, nfkc, false);
+    let tok = tokenizer(true, lowercase, &punctuation, nfkc, false);
     Ok(py.detach(|| tok.normalize_text(&text)))
 }
 
 #[pyfunction]
-#[pyo3(signature = (texts, *, lowercase=true, punctuation=SEED_PUNCTUATION, nfkc=false, errors="strict", num_threads=None))]
+#[pyo3(signature = (texts, *, lowercase=true, punctuation=SEED_PUNCTUATION.to_string(), nfkc=false, errors="strict", num_threads=None))]
 #[allow(clippy::too_many_arguments)]
 fn normalize_batch(
     py: Python<'_>,
     texts: &Bound<'_, PyAny>,
     lowercase: bool,
-    punctuation: &str,
+    #[pyo3(from_py_with = arg::punctuation)] punctuation: String,
     nfkc: bool,
     errors: &str,
-    num_threads: Option<usize>,
+    #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
 ) -> PyResult<Vec<String>> {
     use rayon::prelude::*;
     let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
-    let tok = tokenizer(true, lowercase, punctuation, nfkc, false);
-    py.detach(|| {
+    let tok = tokenizer(true, lowercase, &punctuation, nfkc, false);
+    Ok(py.detach(|| {
         with_threads(num_threads, || {
             texts.par_iter().map(|t| tok.normalize_text(t)).collect()
         })
-    })
-    .map_err(to_pyerr)
+    })?)
 }
 
 #[pyfunction]
-#[pyo3(signature = (text, *, lowercase=true, punctuation=SEED_PUNCTUATION, nfkc=false, keep_spaces=false, normalize=true, errors="strict"))]
+#[pyo3(signature = (text, *, lowercase=true, punctuation=SEED_PUNCTUATION.to_string(), nfkc=false, keep_spaces=false, normalize=true, errors="strict"))]
 #[allow(clippy::too_many_arguments)]
 fn char_tokenize(
     text: &Bound<'_, PyAny>,
     lowercase: bool,
-    punctuation: &str,
+    #[pyo3(from_py_with = arg::punctuation)] punctuation: String,
     nfkc: bool,
     keep_spaces: bool,
     normalize: bool,
     errors: &str,
 ) -> PyResult<Vec<String>> {
     let text = extract_text(text, "text", Surrogates::parse(errors)?)?;
-    let tok = tokenizer(normalize, lowercase, punctuation, nfkc, keep_spaces);
+    let tok = tokenizer(normalize, lowercase, &punctuation, nfkc, keep_spaces);
     Ok(tok.tokens(&text).into_iter().map(String::from).collect())
 }
 
@@ -91,16 +92,16 @@ impl PyVocab {
     #[new]
     #[pyo3(signature = (tokens, unk=Some("<unk>".to_string()), *, normalize=true, lowercase=true, punctuation=SEED_PUNCTUATION.to_string(), nfkc=false, keep_spaces=false))]
     fn new(
-        tokens: Vec<String>,
-        unk: Option<String>,
+        #[pyo3(from_py_with = arg::tokens)] tokens: Vec<String>,
+        #[pyo3(from_py_with = arg::unk)] unk: Option<String>,
         normalize: bool,
         lowercase: bool,
-        punctuation: String,
+        #[pyo3(from_py_with = arg::punctuation)] punctuation: String,
         nfkc: bool,
         keep_spaces: bool,
     ) -> PyResult<Self> {
         let tok = tokenizer(normalize, lowercase, &punctuation, nfkc, keep_spaces);
-        let inner = Vocab::new(tokens, unk.as_deref(), tok).map_err(to_pyerr)?;
+        let inner = Vocab::new(tokens, unk.as_deref(), tok)?;
         Ok(PyVocab { inner })
     }
 
@@ -110,25 +111,22 @@ impl PyVocab {
     fn from_texts(
         py: Python<'_>,
         texts: &Bound<'_, PyAny>,
-        unk: Option<String>,
+        #[pyo3(from_py_with = arg::unk)] unk: Option<String>,
         normalize: bool,
         lowercase: bool,
-        punctuation: String,
+        #[pyo3(from_py_with = arg::punctuation)] punctuation: String,
         nfkc: bool,
         keep_spaces: bool,
         errors: &str,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<Self> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let tok = tokenizer(normalize, lowercase, &punctuation, nfkc, keep_spaces);
-        let inner = py
-            .detach(|| {
-                with_threads(num_threads, || {
-                    Vocab::from_texts(&texts, unk.as_deref(), tok)
-                })
+        let inner = py.detach(|| {
+            with_threads(num_threads, || {
+                Vocab::from_texts(&texts, unk.as_deref(), tok)
             })
-            .and_then(|r| r)
-            .map_err(to_pyerr)?;
+        })??;
         Ok(PyVocab { inner })
     }
 
@@ -164,15 +162,15 @@ impl PyVocab {
         self.inner.len()
     }
 
-    fn id_of(&self, token: &str) -> Option<u32> {
-        self.inner.id_of(token)
+    /// The id of `token`; None when it is not in the vocabulary (nor can be: a lone surrogate).
+    fn id_of(&self, token: &Bound<'_, PyString>) -> Option<u32> {
+        self.inner.id_of(token.to_str().ok()?)
     }
 
-    fn token_of(&self, id: i64) -> Option<String> {
-        u32::try_from(id)
-            .ok()
-            .and_then(|i| self.inner.token_of(i))
-            .map(str::to_owned)
+    /// The token of `id`; None when out of range, however large the int.
+    fn token_of(&self, id: &Bound<'_, PyInt>) -> Option<String> {
+        let id = id.extract::<u32>().ok()?;
+        self.inner.token_of(id).map(str::to_owned)
     }
 
     fn tokenize(&self, text: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
@@ -194,7 +192,7 @@ impl PyVocab {
         errors: &str,
     ) -> PyResult<Bound<'py, PyArray1<i32>>> {
         let text = extract_text(text, "text", Surrogates::parse(errors)?)?;
-        let ids = py.detach(|| self.inner.encode(&text)).map_err(to_pyerr)?;
+        let ids = py.detach(|| self.inner.encode(&text))?;
         Ok(ids
             .into_iter()
             .map(|i| i as i32)
@@ -208,13 +206,10 @@ impl PyVocab {
         py: Python<'py>,
         texts: &Bound<'py, PyAny>,
         errors: &str,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<Vec<Bound<'py, PyArray1<i32>>>> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
-        let all = py
-            .detach(|| with_threads(num_threads, || self.inner.encode_batch(&texts)))
-            .and_then(|r| r)
-            .map_err(to_pyerr)?;
+        let all = py.detach(|| with_threads(num_threads, || self.inner.encode_batch(&texts)))??;
         Ok(all
             .into_iter()
             .map(|ids| {
@@ -229,9 +224,9 @@ impl PyVocab {
     fn encode_tokens<'py>(
         &self,
         py: Python<'py>,
-        tokens: Vec<String>,
+        #[pyo3(from_py_with = arg::tokens)] tokens: Vec<String>,
     ) -> PyResult<Bound<'py, PyArray1<i32>>> {
-        let ids = self.inner.encode_tokens(&tokens).map_err(to_pyerr)?;
+        let ids = self.inner.encode_tokens(&tokens)?;
         Ok(ids
             .into_iter()
             .map(|i| i as i32)
@@ -240,7 +235,7 @@ impl PyVocab {
     }
 
     fn decode(&self, ids: PyReadonlyArray1<'_, i64>) -> PyResult<String> {
-        self.inner.decode(ids.as_slice()?).map_err(to_pyerr)
+        Ok(self.inner.decode(ids.as_slice()?)?)
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
@@ -270,9 +265,12 @@ pub struct PyNgramModel {
 impl PyNgramModel {
     #[new]
     #[pyo3(signature = (vocab, order, pad=false))]
-    fn new(vocab: &Bound<'_, PyVocab>, order: i64, pad: bool) -> PyResult<Self> {
-        let order = usize::try_from(order).unwrap_or(0);
-        let inner = NgramModel::new(vocab.get().inner.clone(), order, pad).map_err(to_pyerr)?;
+    fn new(
+        vocab: &Bound<'_, PyVocab>,
+        #[pyo3(from_py_with = arg::order)] order: usize,
+        pad: bool,
+    ) -> PyResult<Self> {
+        let inner = NgramModel::new(vocab.get().inner.clone(), order, pad)?;
         Ok(PyNgramModel { inner })
     }
 
@@ -283,28 +281,24 @@ impl PyNgramModel {
     fn from_texts(
         py: Python<'_>,
         texts: &Bound<'_, PyAny>,
-        order: i64,
+        #[pyo3(from_py_with = arg::order)] order: usize,
         pad: bool,
-        unk: Option<String>,
+        #[pyo3(from_py_with = arg::unk)] unk: Option<String>,
         normalize: bool,
         lowercase: bool,
-        punctuation: String,
+        #[pyo3(from_py_with = arg::punctuation)] punctuation: String,
         nfkc: bool,
         keep_spaces: bool,
         errors: &str,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<Self> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let tok = tokenizer(normalize, lowercase, &punctuation, nfkc, keep_spaces);
-        let order = usize::try_from(order).unwrap_or(0);
-        let inner = py
-            .detach(|| {
-                with_threads(num_threads, || {
-                    NgramModel::from_texts(&texts, unk.as_deref(), tok, order, pad)
-                })
+        let inner = py.detach(|| {
+            with_threads(num_threads, || {
+                NgramModel::from_texts(&texts, unk.as_deref(), tok, order, pad)
             })
-            .and_then(|r| r)
-            .map_err(to_pyerr)?;
+        })??;
         Ok(PyNgramModel { inner })
     }
 
@@ -312,15 +306,18 @@ impl PyNgramModel {
     #[pyo3(signature = (vocab, order, pad, ids, counts))]
     fn from_entries(
         vocab: &Bound<'_, PyVocab>,
-        order: usize,
+        #[pyo3(from_py_with = arg::order)] order: usize,
         pad: bool,
         ids: PyReadonlyArray1<'_, u32>,
         counts: PyReadonlyArray1<'_, u64>,
     ) -> PyResult<Self> {
-        let mut inner = NgramModel::new(vocab.get().inner.clone(), order, pad).map_err(to_pyerr)?;
-        inner.counts =
-            NgramCounts::from_entries(order, inner.id_space(), ids.as_slice()?, counts.as_slice()?)
-                .map_err(to_pyerr)?;
+        let mut inner = NgramModel::new(vocab.get().inner.clone(), order, pad)?;
+        inner.counts = NgramCounts::from_entries(
+            order,
+            inner.id_space(),
+            ids.as_slice()?,
+            counts.as_slice()?,
+        )?;
         Ok(PyNgramModel { inner })
     }
 
@@ -362,23 +359,22 @@ impl PyNgramModel {
         py: Python<'_>,
         texts: &Bound<'_, PyAny>,
         errors: &str,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<()> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let inner = &mut self.inner;
-        py.detach(|| with_threads(num_threads, || inner.fit(&texts)))
-            .and_then(|r| r)
-            .map_err(to_pyerr)
+        Ok(py.detach(|| with_threads(num_threads, || inner.fit(&texts)))??)
     }
 
     fn merge(&mut self, other: &Bound<'_, PyNgramModel>) -> PyResult<()> {
         let other = other.borrow();
         if other.inner.vocab != self.inner.vocab || other.inner.pad != self.inner.pad {
-            return Err(super::TextsieveError::new_err(
-                "other: counts over a different vocabulary or padding cannot be merged",
+            return Err(invalid_argument(
+                "other",
+                "counts over a different vocabulary or padding cannot be merged",
             ));
         }
-        self.inner.add_counts(&other.inner.counts).map_err(to_pyerr)
+        Ok(self.inner.add_counts(&other.inner.counts)?)
     }
 
     fn copy(&self) -> Self {
@@ -408,19 +404,15 @@ impl PyNgramModel {
     fn dense_bigrams<'py>(
         &self,
         py: Python<'py>,
-        max_cells: usize,
+        #[pyo3(from_py_with = arg::max_cells)] max_cells: usize,
     ) -> PyResult<Bound<'py, PyArray2<u64>>> {
         let v = self.inner.id_space() as usize;
-        let m = self
-            .inner
-            .counts
-            .dense_bigrams(max_cells)
-            .map_err(to_pyerr)?;
+        let m = self.inner.counts.dense_bigrams(max_cells)?;
         m.into_pyarray(py).reshape([v, v])
     }
 
     fn prob(&self, context: Vec<u32>, token: u32, k: f64) -> PyResult<f64> {
-        self.inner.prob(&context, token, k).map_err(to_pyerr)
+        Ok(self.inner.prob(&context, token, k)?)
     }
 
     /// Per-document `(nll sums, predicted token counts)`.
@@ -431,13 +423,11 @@ impl PyNgramModel {
         texts: &Bound<'py, PyAny>,
         k: f64,
         errors: &str,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<Arrays<'py, PyArray1<f64>, PyArray1<u64>>> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
-        let scores = py
-            .detach(|| with_threads(num_threads, || self.inner.score_texts(&texts, k)))
-            .and_then(|r| r)
-            .map_err(to_pyerr)?;
+        let scores =
+            py.detach(|| with_threads(num_threads, || self.inner.score_texts(&texts, k)))??;
         Ok(scores_to_arrays(py, scores))
     }
 
@@ -449,27 +439,23 @@ impl PyNgramModel {
         texts: &Bound<'_, PyAny>,
         k: f64,
         errors: &str,
-        num_threads: Option<usize>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<(f64, u64)> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
-        let s = py
-            .detach(|| with_threads(num_threads, || self.inner.corpus_score(&texts, k)))
-            .and_then(|r| r)
-            .map_err(to_pyerr)?;
+        let s =
+            py.detach(|| with_threads(num_threads, || self.inner.corpus_score(&texts, k)))??;
         Ok((s.nll, s.n))
     }
 
     fn sample(
         &self,
         start: Vec<u32>,
-        length: usize,
+        #[pyo3(from_py_with = arg::length)] length: usize,
         k: f64,
         temperature: f64,
-        seed: u64,
+        #[pyo3(from_py_with = arg::seed)] seed: u64,
     ) -> PyResult<Vec<u32>> {
-        self.inner
-            .sample(&start, length, k, temperature, seed)
-            .map_err(to_pyerr)
+        Ok(self.inner.sample(&start, length, k, temperature, seed)?)
     }
 }
 

@@ -1,0 +1,130 @@
+//! Buffers whose size follows from the arguments (documents x permutations, a sample's length,
+//! a dense matrix), refused with an error before allocating when they cannot fit: Rust aborts
+//! the process on a failed allocation, which for a Python caller is a crash, not an exception.
+
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+
+/// `len` copies of `fill` (`None`: the size overflowed), or an error naming `arg` when the bytes
+/// exceed the machine's memory or the allocator refuses them. `what` describes the buffer for
+/// the message ("1000 signatures of 128 permutations").
+pub fn filled<T: Clone>(
+    arg: &'static str,
+    what: impl FnOnce() -> String,
+    len: Option<usize>,
+    fill: T,
+) -> Result<Vec<T>> {
+    let mut out = reserved(arg, what, len)?;
+    out.resize(len.unwrap_or(0), fill);
+    Ok(out)
+}
+
+/// An empty vector with room for exactly `len` items, refused as [`filled`] does.
+pub fn reserved<T>(
+    arg: &'static str,
+    what: impl FnOnce() -> String,
+    len: Option<usize>,
+) -> Result<Vec<T>> {
+    let item = std::mem::size_of::<T>().max(1);
+    let bytes = len.and_then(|n| n.checked_mul(item));
+    let refuse = |need: String| {
+        let have = physical_memory()
+            .map(|m| format!(" ({} here)", human(m)))
+            .unwrap_or_default();
+        Error::invalid(
+            arg,
+            format!(
+                "{} would take {need}, more memory than this machine has{have}",
+                what()
+            ),
+        )
+    };
+    let (len, bytes) = match (len, bytes) {
+        (Some(len), Some(bytes)) => (len, bytes),
+        _ => return Err(refuse("more than 2^64 bytes".into())),
+    };
+    if physical_memory().is_some_and(|m| bytes as u64 > m) {
+        return Err(refuse(human(bytes as u64)));
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| refuse(human(bytes as u64)))?;
+    Ok(out)
+}
+
+/// Bytes of memory this process may use: the machine's (`MemTotal`), or less under a cgroup
+/// limit; None where neither can be read (then only the allocator decides).
+pub fn physical_memory() -> Option<u64> {
+    static MEMORY: OnceLock<Option<u64>> = OnceLock::new();
+    *MEMORY.get_or_init(|| {
+        let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            kb.checked_mul(1024)
+        });
+        // cgroup v2 ("max" when unlimited, which does not parse)
+        let limit = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        match (total, limit) {
+            (Some(t), Some(l)) => Some(t.min(l)),
+            (t, l) => t.or(l),
+        }
+    })
+}
+
+/// Bytes for people: "1.5 GB" (powers of 1000).
+fn human(bytes: u64) -> String {
+    let units = ["bytes", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < units.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_buffers_are_made() {
+        let v = filled("n", || "ten numbers".into(), Some(10), 7u32).unwrap();
+        assert_eq!(v, vec![7; 10]);
+        let r: Vec<u64> = reserved("n", String::new, Some(3)).unwrap();
+        assert!(r.is_empty() && r.capacity() >= 3);
+        assert!(filled("n", String::new, Some(0), 0u8).unwrap().is_empty());
+    }
+
+    #[test]
+    fn impossible_buffers_are_refused_before_allocating() {
+        // overflowed, beyond the address space, beyond the machine
+        let overflow = filled("num_perm", || "the signatures".into(), None, 0u32).unwrap_err();
+        assert!(
+            overflow
+                .to_string()
+                .starts_with("num_perm: the signatures would take more than"),
+            "{overflow}"
+        );
+        let huge = filled("length", || "the sample".into(), Some(1 << 60), 0u32).unwrap_err();
+        assert!(matches!(huge, Error::InvalidArgument { arg: "length", .. }));
+        assert!(huge.to_string().contains("would take 4.6 EB"), "{huge}");
+        if let Some(m) = physical_memory() {
+            let over = usize::try_from(m / 8 + 1).unwrap();
+            assert!(reserved::<u64>("k", String::new, Some(over)).is_err());
+        }
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human(999), "999 bytes");
+        assert_eq!(human(1_500_000_000), "1.5 GB");
+    }
+}
