@@ -475,8 +475,9 @@ impl Greedy {
         let mut kept_here = vec![false; n];
         // the best match of each text's first document, over every kept document before it
         let mut settled: Vec<Option<(f64, u32)>> = vec![None; n];
-        // and the last document of that text decided so far
+        // and the last document of that text decided so far, and its candidates
         let mut last = vec![0usize; n];
+        let mut counted = vec![0u32; n];
         // `local` holds positions in the chunk (kept documents with a bucket mate), not numbers
         let mut found: Vec<u32> = Vec::new();
         let mut out = Vec::with_capacity(n);
@@ -506,8 +507,10 @@ impl Greedy {
                     });
                     continue;
                 }
-                // a copy of a removed text: its match so far, then the documents kept since
-                Pre::Same(o) => (settled[o], 1, o, last[o] + 1),
+                // a copy of a removed text: its match and candidates so far, then the documents
+                // kept since (so `examined` counts what a first reading would: the same for any
+                // chunking)
+                Pre::Same(o) => (settled[o], counted[o], o, last[o] + 1),
                 Pre::Old(best, examined) => (best, examined, i, 0),
             };
             found.clear();
@@ -527,6 +530,7 @@ impl Greedy {
                 examined += found.len() as u32;
             }
             settled[o] = best;
+            counted[o] = examined;
             last[o] = i;
             match best.filter(|b| b.0 >= cfg.threshold) {
                 Some((sim, k)) => out.push(Decision {

@@ -445,3 +445,39 @@ def test_cli_chain(chain_jsonl, tmp_path):
     listed = {(r["id_a"], r["id_b"]) for r in rows}
     assert {(p["duplicate_of"], p["id"]) for p in pairs} <= listed
     assert len(rows) > len(pairs)
+
+
+def copies_of_removed_texts() -> list[str]:
+    """Random-word documents, three edited copies of each, then exact copies of some of them at
+    the end: copies of *removed* texts, whose candidates are counted whatever the chunking."""
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(400)]
+    base = [" ".join(rng.choice(words) for _ in range(60)) for _ in range(40)]
+    docs = list(base)
+    for b in base:
+        for _ in range(3):
+            t = b.split()
+            for _ in range(rng.randint(2, 8)):
+                t[rng.randrange(len(t))] = rng.choice(words)
+            docs.append(" ".join(t))
+    rng.shuffle(docs)
+    return docs + [docs[i] for i in rng.sample(range(len(docs)), 40)]
+
+
+def test_examined_does_not_depend_on_chunks(monkeypatch):
+    """A copy of a removed text counts the candidates a first reading would (its text's, plus
+    those kept since), whether that text was decided in the same chunk or an earlier one."""
+    texts = copies_of_removed_texts()
+    one = ts.dedup(texts, num_threads=1)
+    first: dict[str, int] = {}
+    counted = 0
+    for i, t in enumerate(texts):
+        o = first.setdefault(t, i)
+        if o != i and one.duplicate_of[o] >= 0:
+            assert one.examined[i] >= one.examined[o]
+            counted += one.examined[i] >= 2
+    assert counted >= 3  # the case is there
+    mod = sys.modules["textsieve.dedup"]
+    for chunk in (1, 7, 50):
+        monkeypatch.setattr(mod, "_CHUNK_DOCS", chunk)
+        assert_same_result(one, ts.dedup(iter(texts), num_threads=2))
