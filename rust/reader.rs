@@ -213,50 +213,78 @@ impl Chunk {
     }
 }
 
-/// The visitor methods for every JSON value a field may hold besides the ones a visitor takes:
-/// each is consumed and gives `$v`.
-macro_rules! forward_other {
-    ($v:expr) => {
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($v)
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($v)
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($v)
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($v)
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut s: A,
-        ) -> Result<Self::Value, A::Error> {
-            while s.next_element::<IgnoredAny>()?.is_some() {}
-            Ok($v)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-            while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok($v)
-        }
-    };
-}
-
 /// The text and id fields of a JSON object, or `None` when the line is not one the core reads
-/// (see the module documentation).
+/// (see the module documentation). The fields' values are taken as raw JSON while the line is
+/// checked, then decoded here into a string of the right size (one allocation a field).
 fn parse_jsonl(line: &str, text_field: &str, id_field: Option<&str>) -> Option<(String, IdValue)> {
     let mut de = serde_json::Deserializer::from_str(line);
     let fields = Fields {
         text_field,
         id_field,
     };
-    let got = fields.deserialize(&mut de).ok()?;
+    let (text, id) = fields.deserialize(&mut de).ok()?;
     de.end().ok()?;
-    match got {
-        (Some(text), id) => Some((text, id.unwrap_or(IdValue::Null))),
-        (None, _) => None,
+    let text = decode_string(text?.get())?;
+    let id = match id.map(|r| r.get()) {
+        None | Some("null") => IdValue::Null,
+        Some(raw) if raw.starts_with('"') => IdValue::Str(decode_string(raw)?),
+        Some(_) => IdValue::Other,
+    };
+    Some((text, id))
+}
+
+/// A JSON string literal (already checked by the parser) as a `String`; `None` for any other
+/// value, or a string holding a lone surrogate (which UTF-8 cannot carry).
+fn decode_string(raw: &str) -> Option<String> {
+    let body = raw.strip_prefix('"')?.strip_suffix('"')?;
+    let b = body.as_bytes();
+    let mut out = String::with_capacity(body.len());
+    let mut i = 0;
+    while let Some(k) = memchr::memchr(b'\\', &b[i..]) {
+        out.push_str(&body[i..i + k]);
+        i += k + 1;
+        let c = match *b.get(i)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = hex4(b.get(i + 1..i + 5)?)?;
+                i += 4;
+                let code = if (0xd800..0xdc00).contains(&hi) {
+                    // a high surrogate must be followed by an escaped low one
+                    if b.get(i + 1..i + 3)? != b"\\u" {
+                        return None;
+                    }
+                    let lo = hex4(b.get(i + 3..i + 7)?)?;
+                    if !(0xdc00..0xe000).contains(&lo) {
+                        return None;
+                    }
+                    i += 6;
+                    0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+                } else {
+                    hi
+                };
+                char::from_u32(code)?
+            }
+            _ => return None,
+        };
+        out.push(c);
+        i += 1;
     }
+    out.push_str(&body[i..]);
+    Some(out)
+}
+
+fn hex4(h: &[u8]) -> Option<u32> {
+    let s = std::str::from_utf8(h).ok()?;
+    u32::from_str_radix(s, 16)
+        .ok()
+        .filter(|_| s.len() == 4 && !s.starts_with('+'))
 }
 
 /// An id field's value: a string, JSON `null` (the default id), or anything else (left to the
@@ -267,13 +295,22 @@ enum IdValue {
     Other,
 }
 
+/// Which field a key names.
+enum Key {
+    Text,
+    Id,
+    Other,
+}
+
 struct Fields<'f> {
     text_field: &'f str,
     id_field: Option<&'f str>,
 }
 
+type Raw<'de> = Option<&'de serde_json::value::RawValue>;
+
 impl<'de> DeserializeSeed<'de> for Fields<'_> {
-    type Value = (Option<String>, Option<IdValue>);
+    type Value = (Raw<'de>, Raw<'de>);
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
@@ -281,7 +318,7 @@ impl<'de> DeserializeSeed<'de> for Fields<'_> {
 }
 
 impl<'de> Visitor<'de> for Fields<'_> {
-    type Value = (Option<String>, Option<IdValue>);
+    type Value = (Raw<'de>, Raw<'de>);
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
@@ -290,67 +327,53 @@ impl<'de> Visitor<'de> for Fields<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         // a repeated key: the last one counts, as in Python's json
         let (mut text, mut id) = (None, None);
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if key == self.text_field {
-                text = Some(map.next_value::<TextValue>()?.0);
-            } else if Some(key.as_ref()) == self.id_field {
-                id = Some(map.next_value::<IdSeedValue>()?.0);
-            } else {
-                map.next_value::<IgnoredAny>()?;
+        let keys = KeySeed {
+            text_field: self.text_field,
+            id_field: self.id_field,
+        };
+        while let Some(key) = map.next_key_seed(keys.clone())? {
+            match key {
+                Key::Text => text = Some(map.next_value()?),
+                Key::Id => id = Some(map.next_value()?),
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        Ok((text.flatten(), id))
+        Ok((text, id))
     }
 }
 
-/// A text field: `Some` string, or `None` for any other value (the caller says what is wrong).
-struct TextValue(Option<String>);
+/// Reads a key and says which field it names, without making a string of it.
+#[derive(Clone)]
+struct KeySeed<'f> {
+    text_field: &'f str,
+    id_field: Option<&'f str>,
+}
 
-impl<'de> serde::Deserialize<'de> for TextValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Option<String>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Some(v.to_owned()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Some(v))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            forward_other!(None);
-        }
-        d.deserialize_any(V).map(TextValue)
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Key;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
     }
 }
 
-struct IdSeedValue(IdValue);
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Key;
 
-impl<'de> serde::Deserialize<'de> for IdSeedValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = IdValue;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(IdValue::Str(v.to_owned()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(IdValue::Str(v))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(IdValue::Null)
-            }
-            forward_other!(IdValue::Other);
-        }
-        d.deserialize_any(V).map(IdSeedValue)
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+        Ok(if v == self.text_field {
+            Key::Text
+        } else if Some(v) == self.id_field {
+            Key::Id
+        } else {
+            Key::Other
+        })
     }
 }
 

@@ -84,10 +84,23 @@ def read_core(
     return out, reader
 
 
+def core_texts(paths: list[Path], **opts: Any) -> list[str | None]:
+    """The texts the core reads, through a run that stores every text (``keep="longest"``):
+    read again from the file by offset when it is not compressed."""
+    run = _core.DedupRun(_dedup_config())
+    n = 0
+    for chunk in CorpusReader(paths, **opts).chunks(docs=5):
+        n += len(chunk)
+        run.feed_chunk(chunk)
+    run.finish()
+    return [run.text(d) for d in range(n)]
+
+
 def same_documents(paths: list[Path], **opts: Any) -> tuple[CorpusReader, CorpusReader]:
     py, a = read_python(paths, **opts)
     core, b = read_core(paths, **opts)
     assert [(i, raw) for i, _, _, raw in core] == [(i, raw) for i, _, _, raw in py]
+    assert core_texts(paths, **opts) == [t for _, t, _, _ in py]
     for name in ("n_records", "n_skipped", "n_blank", "n_bytes"):
         assert getattr(a, name) == getattr(b, name), name
     assert a.skipped == b.skipped
@@ -310,3 +323,25 @@ def test_input_changed_during_the_run_is_an_error(tmp_path: Path) -> None:
         while run.step()[0] < run.step()[1]:
             pass
         run.finish()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.text(st.characters(codec=None)), st.text(max_size=8), st.booleans()),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_any_json_string_reads_as_python_reads_it(rows: list[tuple[str, str, bool]]) -> None:
+    """Escapes of every kind (\\uXXXX, surrogate pairs, lone surrogates, control characters), as
+    ASCII or raw UTF-8: the core's documents and skips are Python's."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "h.jsonl"
+        with open(p, "wb") as fh:
+            for text, rid, ascii_only in rows:
+                line = json.dumps({"text": text, "id": rid}, ensure_ascii=ascii_only)
+                fh.write(line.encode("utf-8", "surrogatepass") + b"\n")
+        same_documents([p], on_error="skip")
