@@ -26,8 +26,6 @@ use crate::cluster::{Config, Verify};
 use crate::minhash::{estimate_jaccard, Worker};
 use crate::shingle::{jaccard_sorted, Scratch};
 
-/// Mixes a band number into its keys, so one map can hold every band's keys.
-const BAND_SALT: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Values of a [`MultiMap`] at or above this are indices into its overflow lists.
 const MULTI: u32 = 1 << 31;
@@ -400,26 +398,28 @@ impl Greedy {
             })
             .collect();
         // documents sharing a bucket with another of the chunk: only they can meet a kept
-        // document of the chunk in the ordered pass (`(band, key)` folded into one map key)
+        // document of the chunk in the ordered pass. Per band, `key << 24 | position` sorted
+        // (the keys are hashes: a linear sort) puts a bucket's documents side by side.
+        debug_assert!(n < 1 << 24, "a chunk is at most 2^24 documents");
         let mut mates = vec![false; n];
-        let mut seen: Vec<(u64, u32)> = docs
-            .par_iter()
-            .enumerate()
-            .filter(|(i, d)| !d.empty && owner[*i] == *i as u32)
-            .flat_map_iter(|(i, d)| {
-                d.keys
-                    .iter()
-                    .enumerate()
-                    .map(move |(b, &k)| (k ^ BAND_SALT.wrapping_mul(b as u64 + 1), i as u32))
+        let per_band: Vec<Vec<u32>> = (0..cfg.bands)
+            .into_par_iter()
+            .map(|b| {
+                let mut v: Vec<u64> = (0..n)
+                    .filter(|&i| !docs[i].empty && owner[i] == i as u32)
+                    .map(|i| (docs[i].keys[b] & ((1 << KEY_BITS) - 1)) << 24 | i as u64)
+                    .collect();
+                crate::shingle::sort_uniform(&mut v);
+                let mut found = Vec::new();
+                for run in v.chunk_by(|x, y| x >> 24 == y >> 24).filter(|r| r.len() > 1) {
+                    found.extend(run.iter().map(|x| (x & 0xFF_FFFF) as u32));
+                }
+                found
             })
             .collect();
-        seen.par_sort_unstable();
-        for run in seen.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
-            for &(_, i) in run {
-                mates[i as usize] = true;
-            }
+        for i in per_band.into_iter().flatten() {
+            mates[i as usize] = true;
         }
-        drop(seen);
         let mut need = mates.clone();
         for i in 0..n {
             if !cands[i].is_empty() {
