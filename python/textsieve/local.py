@@ -84,6 +84,50 @@ def read_ahead(it: Iterator[T], depth: int = 2) -> Iterator[T]:
         thread.join()
 
 
+class BackgroundWriter:
+    """Writes decided chunks (:meth:`Outputs.write`) on a thread of its own, in order, so the
+    rendering and the file writes (which let go of the GIL) run beside the core's signing of the
+    next chunk instead of between two of them. An error in the writer is raised by the next
+    :meth:`write` or by :meth:`close`."""
+
+    def __init__(self, out: Outputs, depth: int = 4) -> None:
+        self.out = out
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="textsieve-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    self.out.write(*item)
+                except BaseException as exc:  # handed to the main thread
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, chunk: Any, first: int, duplicate_of: Any, similarity: Any) -> None:
+        self._raise()
+        self._q.put((chunk, first, duplicate_of, similarity))
+
+    def close(self) -> None:
+        """Waits for every chunk to be written."""
+        self.stop()
+        self._raise()
+
+    def stop(self) -> None:
+        """Ends the thread after the chunks already given (on an error too; raises nothing)."""
+        if self._thread.is_alive():
+            self._q.put(None)
+            self._thread.join()
+
+
 def dedup_local(
     make_reader: Callable[[], CorpusReader],
     outdir: str,
@@ -117,7 +161,9 @@ def dedup_local(
     with OutputSet(outdir) as files:
         out = Outputs(files, ids=ids, all_pairs=all_pairs)
         desc = "dedup" if run.streaming else "reading and signing"
-        with Progress(desc=desc, **bar_opts) as bar:
+        writer = BackgroundWriter(out)
+        with contextlib.ExitStack() as cleanup, Progress(desc=desc, **bar_opts) as bar:
+            cleanup.callback(writer.stop)
             n = 0
             t0 = time.perf_counter()
             last_bytes = 0
@@ -129,7 +175,7 @@ def dedup_local(
                 if len(dec["duplicate_of"]) == 0:
                     return
                 first, chunk = waiting.popleft()
-                out.write(chunk, first, dec["duplicate_of"], dec["similarity"])
+                writer.write(chunk, first, dec["duplicate_of"], dec["similarity"])
 
             for chunk in read_ahead(reader.chunks(CHUNK_DOCS, CHUNK_BYTES)):
                 t1 = time.perf_counter()
@@ -145,9 +191,11 @@ def dedup_local(
                 last_bytes = reader.n_bytes
                 t0 = time.perf_counter()
                 t_feed += t0 - t1
-        t1 = time.perf_counter()
-        if run.streaming and waiting:
-            write(run.flush(num_threads))
+            t1 = time.perf_counter()
+            if run.streaming and waiting:
+                write(run.flush(num_threads))
+            writer.close()
+        if run.streaming:
             res = run.finish(num_threads)
         else:
             # keep=longest, components, all_pairs: every decision is made here, in the core

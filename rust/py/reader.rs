@@ -2,7 +2,7 @@
 //! release, signals. No parsing or formatting lives here.
 
 use std::os::unix::ffi::OsStringExt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use numpy::PyReadonlyArray1;
@@ -225,11 +225,22 @@ impl ChunkCore {
     }
 }
 
-/// Every document's id, packed.
-#[pyclass(module = "textsieve._core")]
+/// Every document's id, packed. A lock inside (not Python's borrow flags): a writer thread can
+/// render rows with the GIL released while the main thread adds the next chunk's ids.
+#[pyclass(frozen, module = "textsieve._core")]
 #[derive(Default)]
 pub struct IdsCore {
-    pub(crate) inner: Ids,
+    pub(crate) inner: RwLock<Ids>,
+}
+
+impl IdsCore {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Ids> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Ids> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[pymethods]
@@ -240,24 +251,25 @@ impl IdsCore {
     }
 
     /// The ids of a sealed chunk's documents.
-    fn push_chunk(&mut self, chunk: &ChunkCore) {
-        self.inner.push_chunk(&chunk.inner);
+    fn push_chunk(&self, chunk: &ChunkCore) {
+        self.write().push_chunk(&chunk.inner);
     }
 
     /// Ids given as `bytes` (UTF-8, lone surrogates as `surrogatepass` writes them).
-    fn extend(&mut self, ids: Vec<PyBackedBytes>) {
+    fn extend(&self, ids: Vec<PyBackedBytes>) {
+        let mut w = self.write();
         for id in ids {
-            self.inner.push(&id);
+            w.push(&id);
         }
     }
 
     fn __len__(&self) -> usize {
-        self.inner.len()
+        self.read().len()
     }
 
     fn __getitem__<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyAny>> {
-        let b = self
-            .inner
+        let ids = self.read();
+        let b = ids
             .get(i)
             .ok_or_else(|| PyIndexError::new_err(format!("no document {i}")))?;
         match std::str::from_utf8(b) {
@@ -268,7 +280,7 @@ impl IdsCore {
 
     /// Bytes held.
     fn nbytes(&self) -> usize {
-        self.inner.bytes()
+        self.read().bytes()
     }
 }
 
@@ -298,7 +310,8 @@ fn render_chunk<'py>(
             chunk.inner.entries.len()
         )));
     }
-    let r = output::render_chunk(&chunk.inner, first, dup, sim, &ids.inner, pair_rows);
+    let c = &chunk.inner;
+    let r = py.detach(|| output::render_chunk(c, first, dup, sim, &ids.read(), pair_rows));
     Ok((
         PyBytes::new(py, &r.kept),
         PyBytes::new(py, &r.removed),
@@ -316,7 +329,7 @@ fn render_pairs<'py>(
     jaccard: PyReadonlyArray1<'py, f64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let out = output::render_pairs(
-        &ids.inner,
+        &ids.read(),
         i.as_slice()?,
         j.as_slice()?,
         jaccard.as_slice()?,
