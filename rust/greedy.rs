@@ -26,7 +26,6 @@ use crate::cluster::{Config, Verify};
 use crate::minhash::{estimate_jaccard, Worker};
 use crate::shingle::{jaccard_sorted, Scratch};
 
-
 /// Values of a [`MultiMap`] at or above this are indices into its overflow lists.
 const MULTI: u32 = 1 << 31;
 
@@ -411,7 +410,10 @@ impl Greedy {
                     .collect();
                 crate::shingle::sort_uniform(&mut v);
                 let mut found = Vec::new();
-                for run in v.chunk_by(|x, y| x >> 24 == y >> 24).filter(|r| r.len() > 1) {
+                for run in v
+                    .chunk_by(|x, y| x >> 24 == y >> 24)
+                    .filter(|r| r.len() > 1)
+                {
                     found.extend(run.iter().map(|x| (x & 0xFF_FFFF) as u32));
                 }
                 found
@@ -475,9 +477,8 @@ impl Greedy {
         let mut kept_here = vec![false; n];
         // the best match of each text's first document, over every kept document before it
         let mut settled: Vec<Option<(f64, u32)>> = vec![None; n];
-        // and the last document of that text decided so far, and its candidates
+        // and the last document of that text decided so far
         let mut last = vec![0usize; n];
-        let mut counted = vec![0u32; n];
         // `local` holds positions in the chunk (kept documents with a bucket mate), not numbers
         let mut found: Vec<u32> = Vec::new();
         let mut out = Vec::with_capacity(n);
@@ -507,10 +508,8 @@ impl Greedy {
                     });
                     continue;
                 }
-                // a copy of a removed text: its match and candidates so far, then the documents
-                // kept since (so `examined` counts what a first reading would: the same for any
-                // chunking)
-                Pre::Same(o) => (settled[o], counted[o], o, last[o] + 1),
+                // a copy of a removed text: its match so far, then the documents kept since
+                Pre::Same(o) => (settled[o], 1, o, last[o] + 1),
                 Pre::Old(best, examined) => (best, examined, i, 0),
             };
             found.clear();
@@ -530,7 +529,6 @@ impl Greedy {
                 examined += found.len() as u32;
             }
             settled[o] = best;
-            counted[o] = examined;
             last[o] = i;
             match best.filter(|b| b.0 >= cfg.threshold) {
                 Some((sim, k)) => out.push(Decision {
