@@ -345,3 +345,20 @@ def test_any_json_string_reads_as_python_reads_it(rows: list[tuple[str, str, boo
                 line = json.dumps({"text": text, "id": rid}, ensure_ascii=ascii_only)
                 fh.write(line.encode("utf-8", "surrogatepass") + b"\n")
         same_documents([p], on_error="skip")
+
+
+def test_python_reader_refuses_truncated_zstd(tmp_path: Path) -> None:
+    """The reader every other command and the Dask engine use: a zstd file cut anywhere inside a
+    frame is an error naming it (it was read as a shorter corpus), several frames still read."""
+    zstd = pytest.importorskip("zstandard")
+    body = b"".join(b'{"text": "line %d"}\n' % i for i in range(20000))
+    c = zstd.ZstdCompressor()
+    data = c.compress(body[:100_000]) + c.compress(body[100_000:])
+    whole = tmp_path / "whole.jsonl.zst"
+    whole.write_bytes(data)
+    assert sum(1 for _ in CorpusReader([whole])) == 20000
+    for frac in (0.1, 0.5, 0.9):
+        cut = tmp_path / f"cut{frac}.txt.zst"
+        cut.write_bytes(data[: int(len(data) * frac)])
+        with pytest.raises(TextsieveError, match=r"cut.*ends in the middle of a zstd frame"):
+            list(CorpusReader([cut], on_error="skip"))

@@ -239,6 +239,50 @@ def _pyarrow_parquet() -> Any:
     return pq
 
 
+class _ZstdFrames(io.RawIOBase):
+    """The decompressed bytes of a zstd file of one or more frames (as pzstd or appending
+    writes), refusing a file that ends inside a frame: a truncated file is an error, not a
+    shorter corpus."""
+
+    def __init__(self, raw: IO[bytes], path: str) -> None:
+        self._raw, self._path = raw, path
+        self._zstd = _zstandard()
+        self._dobj = self._zstd.ZstdDecompressor().decompressobj()
+        self._pending = b""
+        self._at = 0
+        self._in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        while not self._pending:
+            block = self._raw.read(1 << 20)
+            if not block:
+                if self._in_frame:
+                    raise TextsieveError(
+                        f"{self._path}: cannot decompress: the file ends in the middle of a "
+                        "zstd frame (truncated?)"
+                    )
+                return 0
+            while block:
+                try:
+                    self._pending += self._dobj.decompress(block)
+                except self._zstd.ZstdError as exc:
+                    raise TextsieveError(f"{self._path}: cannot decompress: {exc}") from exc
+                self._in_frame = not self._dobj.eof
+                block = self._dobj.unused_data if self._dobj.eof else b""
+                if self._dobj.eof:
+                    self._dobj = self._zstd.ZstdDecompressor().decompressobj()
+                    self._in_frame = bool(block)
+        n = min(len(buf), len(self._pending) - self._at)
+        buf[:n] = self._pending[self._at : self._at + n]
+        self._at += n
+        if self._at == len(self._pending):
+            self._pending, self._at = b"", 0
+        return n
+
+
 @contextlib.contextmanager
 def open_binary(
     path: str | os.PathLike[str], compression: str | None = "auto"
@@ -248,11 +292,8 @@ def open_binary(
     if compression == "auto":
         compression = _split_compression(os.path.basename(path))[1]
     if compression == "zstd":
-        zstd = _zstandard()
         with open(path, "rb") as raw:
-            # read_across_frames: files written by pzstd or appended to hold several frames.
-            reader = zstd.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-            with io.BufferedReader(reader, buffer_size=1 << 20) as fh:
+            with io.BufferedReader(_ZstdFrames(raw, path), buffer_size=1 << 20) as fh:
                 yield fh
     elif compression == "gzip":
         with gzip.open(path, "rb") as gz:
