@@ -373,22 +373,24 @@ impl DedupOutput {
         out
     }
 
-    /// Appends the decisions of the next documents (numbered from `first_doc + len`).
+    /// Appends the decisions of the next documents (numbered from `first_doc + len`); `keep` and
+    /// `cluster` are made from them by [`DedupOutput::close`], so a long run holds 20 bytes a
+    /// document until it finishes.
     fn push(&mut self, decisions: &[Decision]) {
-        let first = self.first_doc + self.keep.len();
-        for (pos, d) in decisions.iter().enumerate() {
-            let me = (first + pos) as i64;
-            let dup = d.duplicate_of.map_or(-1, i64::from);
-            self.keep.push(dup < 0);
-            self.cluster.push(if dup < 0 { me } else { dup });
-            self.duplicate_of.push(dup);
+        for d in decisions {
+            self.duplicate_of.push(d.duplicate_of.map_or(-1, i64::from));
             self.similarity.push(d.similarity);
             self.examined.push(d.examined);
         }
     }
 
-    /// The counts, once every decision is in.
+    /// `keep`, `cluster` and the counts, once every decision is in.
     fn close(&mut self) {
+        let first = self.first_doc as i64;
+        self.keep = self.duplicate_of.iter().map(|&d| d < 0).collect();
+        self.cluster = (self.duplicate_of.iter().enumerate())
+            .map(|(pos, &d)| if d < 0 { first + pos as i64 } else { d })
+            .collect();
         self.n_candidates = self.examined.iter().map(|&e| e as usize).sum();
         self.n_clusters = self.keep.iter().filter(|&&k| k).count();
     }
@@ -754,6 +756,8 @@ impl Run {
         let t = std::time::Instant::now();
         let mut out = if self.streaming() {
             self.flush()?;
+            // no decision is left to make: the band tables (most of the run's memory) go now
+            self.greedy = Greedy::new(0);
             seconds.push(("decide", self.t_decide));
             let mut out = std::mem::take(&mut self.decided);
             out.close();

@@ -208,6 +208,8 @@ pub struct Rendered {
     pub pairs: Vec<u8>,
     pub n_kept: usize,
     pub n_removed: usize,
+    /// Removed documents whose id is their kept document's: ids repeated across the inputs.
+    pub n_same_id: usize,
 }
 
 pub fn render_chunk(
@@ -238,6 +240,7 @@ pub fn render_chunk(
         }
         let mut other = Vec::new();
         push_quoted(ids.get(d as usize).unwrap_or_default(), &mut other);
+        r.n_same_id += usize::from(other == me);
         let row = &mut r.removed;
         row.extend_from_slice(b"{\"id\": ");
         row.extend_from_slice(&me);

@@ -75,7 +75,7 @@ def read_core(
         n = len(chunk)
         import numpy as np
 
-        kept, removed, _ = _core.render_chunk(
+        kept, removed, _, _ = _core.render_chunk(
             chunk, first, np.full(n, -1, np.int64), np.zeros(n), ids, True
         )
         lines = kept.splitlines(keepends=True)
@@ -362,3 +362,22 @@ def test_python_reader_refuses_truncated_zstd(tmp_path: Path) -> None:
         cut.write_bytes(data[: int(len(data) * frac)])
         with pytest.raises(TextsieveError, match=r"cut.*ends in the middle of a zstd frame"):
             list(CorpusReader([cut], on_error="skip"))
+
+
+def test_ids_repeated_across_inputs_are_warned(tmp_path: Path) -> None:
+    """``{"id": "doc0", "duplicate_of": "doc0"}`` says nothing: the run counts such rows and
+    warns that ids repeat across the inputs."""
+    from textsieve.cli import main
+
+    text = "the same words in the same order, " * 8
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.jsonl").write_text(
+            json.dumps({"id": "doc0", "text": text}) + "\n"
+            + json.dumps({"id": "doc1", "text": f"{name} something else entirely " * 9}) + "\n"
+        )  # fmt: skip
+    out = tmp_path / "out"
+    assert main(["dedup", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "-o", str(out),
+                 "-q"]) == 0  # fmt: skip
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["n_removed"] == 1 and stats["n_removed_with_same_id"] == 1
+    assert any("same id as the document they duplicate" in w for w in stats["warnings"])

@@ -351,7 +351,7 @@ def render_chunk(
     similarity: npt.NDArray[np.float64],
     ids: IdsCore,
     pair_rows: bool,
-) -> tuple[bytes, bytes, bytes]: ...
+) -> tuple[bytes, bytes, bytes, int]: ...
 def render_pairs(
     ids: IdsCore,
     i: npt.NDArray[np.uint64],

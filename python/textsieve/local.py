@@ -229,7 +229,8 @@ def dedup_local(
         if all_pairs:
             out.write_all_pairs(res["pair_i"], res["pair_j"], res["pair_jaccard"])
         stats = _stats(
-            reader, res, n, duplicate_of, similarity, settings.as_dict(), ids, run, files, outdir,
+            reader, res, n, duplicate_of, similarity, settings.as_dict(), ids, run, files, out,
+            outdir,
             inputs or [], threshold, all_pairs, text_field, id_field,
             {"read": t_read, "feed": t_feed, "finish": t_finish, "start": t_start,
              "write0": t_write0},
@@ -252,6 +253,7 @@ def _stats(
     ids: Any,
     run: Any,
     files: OutputSet,
+    out: Outputs,
     outdir: str,
     inputs: list[str],
     threshold: float,
@@ -276,6 +278,12 @@ def _stats(
             (ids[d], ids[int(duplicate_of[d])], float(similarity[d]))
             for d in extra["below_threshold"][:50]
         ]
+    if out.n_same_id:
+        warnings.append(
+            f"{out.n_same_id:,} removed document(s) have the same id as the document they "
+            "duplicate: ids repeat across the inputs (name another field with --id-field, or "
+            "--id-field '' for FILE:LINE ids)"
+        )
     n_pairs = len(res["pair_i"]) if all_pairs else n_removed
     summary = {
         "input files": len(reader.files),
@@ -319,6 +327,7 @@ def _stats(
         "n_clusters_with_duplicates": len(reps),
         "largest_cluster": int(sizes.max()) if len(sizes) else min(n, 1),
         "n_pairs": n_pairs,
+        "n_removed_with_same_id": out.n_same_id,
         "n_examined": int(res["n_candidates"]),
         "examined_per_doc": examined_per_doc(np.asarray(res["examined"])),
         "warnings": warnings,

@@ -118,7 +118,7 @@ class Outputs:
 
     def __init__(self, files: OutputSet, *, ids: Any, all_pairs: bool) -> None:
         self.ids, self.all_pairs = ids, all_pairs
-        self.n_kept = self.n_removed = self.n_pairs = 0
+        self.n_kept = self.n_removed = self.n_pairs = self.n_same_id = 0
         self._kept: IO[bytes] = files.open("kept.jsonl", "wb")
         self._removed: IO[bytes] = files.open("removed.jsonl", "wb")
         self._pairs: IO[bytes] = files.open("pairs.jsonl", "wb")
@@ -130,9 +130,10 @@ class Outputs:
         decisions (``-1``: kept)."""
         dup = np.ascontiguousarray(duplicate_of, dtype=np.int64)
         sim = np.ascontiguousarray(similarity, dtype=np.float64)
-        kept, removed, pairs = _core.render_chunk(
+        kept, removed, pairs, same_id = _core.render_chunk(
             chunk, first, dup, sim, self.ids, not self.all_pairs
         )
+        self.n_same_id += same_id
         self._kept.write(kept)
         self._removed.write(removed)
         self._pairs.write(pairs)

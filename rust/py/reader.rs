@@ -285,7 +285,7 @@ impl IdsCore {
 }
 
 /// The output lines of a sealed chunk numbered from `first`: (kept records, removed rows, pair
-/// rows), with the counts kept and removed.
+/// rows, removed documents whose id is their kept document's).
 #[pyfunction]
 #[pyo3(signature = (chunk, first, duplicate_of, similarity, ids, pair_rows))]
 fn render_chunk<'py>(
@@ -300,6 +300,7 @@ fn render_chunk<'py>(
     Bound<'py, PyBytes>,
     Bound<'py, PyBytes>,
     Bound<'py, PyBytes>,
+    usize,
 )> {
     let dup = duplicate_of.as_slice()?;
     let sim = similarity.as_slice()?;
@@ -316,6 +317,7 @@ fn render_chunk<'py>(
         PyBytes::new(py, &r.kept),
         PyBytes::new(py, &r.removed),
         PyBytes::new(py, &r.pairs),
+        r.n_same_id,
     ))
 }
 
