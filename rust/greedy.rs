@@ -38,122 +38,124 @@ pub const KEY_BITS: u32 = 40;
 
 /// Keys are spread over this many tables by their low bits; each table keeps the next 32 bits.
 const SHARD_BITS: u32 = KEY_BITS - 32;
+const SHARDS: usize = 1 << SHARD_BITS;
 
 /// `u64 -> documents` over the low [`KEY_BITS`] bits of the key (keys equal there are one
 /// key), with one `u32` per key in the common case of a single document: 2^8 open-addressing
-/// tables with linear probing over two `u32` arrays (8 bytes a slot, 53% to 80% full: each grows
-/// by half), because the band tables of the kept documents are most of a run's memory.
+/// tables with linear probing, each a slice of one array of (the 32 key bits above the table's,
+/// the value) pairs, 8 bytes a slot, a key and its value side by side so a lookup touches one
+/// cache line. The band tables of the kept documents are most of a run's memory: the keys are
+/// hashes, so the tables fill evenly and grow together by half when the fullest is 80% full,
+/// and the one array is given back to the system whole when it is replaced (many small tables
+/// left their old arrays with the allocator). Key 0 marks an empty slot; a table's key 0 lives
+/// in `zero`; a value at or above [`MULTI`] indexes the overflow lists.
 #[derive(Clone, Debug, Default)]
 pub struct MultiMap {
-    /// Made at the first insert.
-    shards: Vec<Shard>,
+    /// `SHARDS` tables of `cap` slots each (empty until the first insert).
+    slots: Vec<(u32, u32)>,
+    cap: usize,
+    lens: Vec<u32>,
+    zero: Vec<Option<u32>>,
     multi: Vec<Vec<u32>>,
 }
 
-/// One table of (the 32 key bits above the shard's, the value: a document, or an index into the
-/// overflow lists), a key and its value side by side so a lookup touches one cache line. Key 0
-/// marks an empty slot; the key whose bits are 0 lives in `zero`.
-#[derive(Clone, Debug, Default)]
-struct Shard {
-    slots: Vec<(u32, u32)>,
-    len: usize,
-    zero: Option<u32>,
-}
-
-impl Shard {
+impl MultiMap {
     #[inline]
-    fn slot(&self, key: u32) -> usize {
-        // the key mixed (any keys spread), then scaled to the capacity (any capacity works)
-        let h = key.wrapping_mul(0x9E37_79B9);
-        ((h as u64 * self.slots.len() as u64) >> 32) as usize
+    fn split(key: u64) -> (usize, u32) {
+        ((key as usize) & (SHARDS - 1), (key >> SHARD_BITS) as u32)
     }
 
+    /// The first slot of `key` in table `s`: the key mixed (any keys spread), then scaled to
+    /// the table's size.
     #[inline]
-    fn next(&self, i: usize) -> usize {
-        if i + 1 == self.slots.len() {
-            0
+    fn home(&self, s: usize, key: u32) -> usize {
+        let h = key.wrapping_mul(0x9E37_79B9);
+        s * self.cap + ((h as u64 * self.cap as u64) >> 32) as usize
+    }
+
+    /// The slot after `i` in table `s` (wrapping around within it).
+    #[inline]
+    fn next(&self, s: usize, i: usize) -> usize {
+        if i + 1 == (s + 1) * self.cap {
+            s * self.cap
         } else {
             i + 1
         }
     }
 
     fn grow(&mut self) {
-        let cap = (self.slots.len() + self.slots.len() / 2).max(16);
-        let old = std::mem::replace(&mut self.slots, vec![(0, 0); cap]);
-        for (k, v) in old {
+        let cap = (self.cap + self.cap / 2).max(16);
+        let old = std::mem::replace(&mut self.slots, vec![(0, 0); cap * SHARDS]);
+        let old_cap = std::mem::replace(&mut self.cap, cap);
+        if self.lens.is_empty() {
+            self.lens = vec![0; SHARDS];
+            self.zero = vec![None; SHARDS];
+        }
+        for (i, &(k, v)) in old.iter().enumerate() {
             if k != 0 {
-                let mut i = self.slot(k);
-                while self.slots[i].0 != 0 {
-                    i = self.next(i);
+                let s = i / old_cap;
+                let mut j = self.home(s, k);
+                while self.slots[j].0 != 0 {
+                    j = self.next(s, j);
                 }
-                self.slots[i] = (k, v);
+                self.slots[j] = (k, v);
             }
         }
-    }
-
-    /// The value of `key`, made (as `doc`) if absent: `Err` holds an existing one.
-    fn entry(&mut self, key: u32, doc: u32) -> Result<(), &mut u32> {
-        if key == 0 {
-            if self.zero.is_none() {
-                self.zero = Some(doc);
-                return Ok(());
-            }
-            return Err(self.zero.as_mut().expect("present"));
-        }
-        if (self.len + 1) * 5 > self.slots.len() * 4 {
-            self.grow();
-        }
-        let mut i = self.slot(key);
-        loop {
-            if self.slots[i].0 == 0 {
-                self.slots[i] = (key, doc);
-                self.len += 1;
-                return Ok(());
-            }
-            if self.slots[i].0 == key {
-                return Err(&mut self.slots[i].1);
-            }
-            i = self.next(i);
-        }
-    }
-
-    fn value(&self, key: u32) -> Option<&u32> {
-        if key == 0 {
-            return self.zero.as_ref();
-        }
-        if self.slots.is_empty() {
-            return None;
-        }
-        let mut i = self.slot(key);
-        loop {
-            match &self.slots[i] {
-                (0, _) => return None,
-                (k, v) if *k == key => return Some(v),
-                _ => i = self.next(i),
-            }
-        }
-    }
-}
-
-impl MultiMap {
-    #[inline]
-    fn split(key: u64) -> (usize, u32) {
-        let shard = (key & ((1 << SHARD_BITS) - 1)) as usize;
-        (shard, (key >> SHARD_BITS) as u32)
     }
 
     pub fn insert(&mut self, key: u64, doc: u32) {
-        if self.shards.is_empty() {
-            self.shards = vec![Shard::default(); 1 << SHARD_BITS];
-        }
         let (s, k) = MultiMap::split(key);
-        if let Err(v) = self.shards[s].entry(k, doc) {
-            // a second document: the value becomes a list
-            if *v >= MULTI {
-                self.multi[(*v - MULTI) as usize].push(doc);
-            } else {
-                self.multi.push(vec![*v, doc]);
-                *v = MULTI + (self.multi.len() - 1) as u32;
+        if self.cap == 0 {
+            self.grow();
+        }
+        let v = if k == 0 {
+            match &mut self.zero[s] {
+                Some(v) => v,
+                slot @ None => {
+                    *slot = Some(doc);
+                    return;
+                }
+            }
+        } else {
+            if (self.lens[s] as usize + 1) * 5 > self.cap * 4 {
+                self.grow();
+            }
+            let mut i = self.home(s, k);
+            loop {
+                if self.slots[i].0 == 0 {
+                    self.slots[i] = (k, doc);
+                    self.lens[s] += 1;
+                    return;
+                }
+                if self.slots[i].0 == k {
+                    break &mut self.slots[i].1;
+                }
+                i = self.next(s, i);
+            }
+        };
+        // a second document: the value becomes a list
+        if *v >= MULTI {
+            self.multi[(*v - MULTI) as usize].push(doc);
+        } else {
+            self.multi.push(vec![*v, doc]);
+            *v = MULTI + (self.multi.len() - 1) as u32;
+        }
+    }
+
+    fn value(&self, key: u64) -> Option<&u32> {
+        let (s, k) = MultiMap::split(key);
+        if self.cap == 0 {
+            return None;
+        }
+        if k == 0 {
+            return self.zero[s].as_ref();
+        }
+        let mut i = self.home(s, k);
+        loop {
+            match &self.slots[i] {
+                (0, _) => return None,
+                (kk, v) if *kk == k => return Some(v),
+                _ => i = self.next(s, i),
             }
         }
     }
@@ -162,16 +164,13 @@ impl MultiMap {
     #[inline]
     pub fn prefetch(&self, key: u64) {
         let (s, k) = MultiMap::split(key);
-        if let Some(shard) = self.shards.get(s) {
-            if !shard.slots.is_empty() {
-                prefetch(&shard.slots[shard.slot(k)]);
-            }
+        if self.cap != 0 {
+            prefetch(&self.slots[self.home(s, k)]);
         }
     }
 
     pub fn get(&self, key: u64) -> &[u32] {
-        let (s, k) = MultiMap::split(key);
-        match self.shards.get(s).and_then(|sh| sh.value(k)) {
+        match self.value(key) {
             None => &[],
             Some(v) if *v >= MULTI => &self.multi[(*v - MULTI) as usize],
             Some(v) => std::slice::from_ref(v),
@@ -180,10 +179,8 @@ impl MultiMap {
 
     /// Distinct keys.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.len + s.zero.is_some() as usize)
-            .sum()
+        let zeros = self.zero.iter().filter(|z| z.is_some()).count();
+        self.lens.iter().map(|&l| l as usize).sum::<usize>() + zeros
     }
 
     pub fn is_empty(&self) -> bool {
