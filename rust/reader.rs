@@ -481,9 +481,9 @@ impl LineSource {
                 }
                 Line::TooLong(n) => {
                     c.n_bytes += n;
+                    // the words of textsieve.io.too_long
                     let reason = format!(
-                        "record longer than {} bytes ({n} bytes); raise the limit if it is \
-                         really one document",
+                        "record longer than {} bytes ({n} bytes), the most one record may be",
                         opts.max_record
                     );
                     let start = c.raw.len();

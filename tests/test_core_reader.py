@@ -183,17 +183,27 @@ def test_compressed_inputs(tmp_path: Path, suffix: str) -> None:
 def test_record_size_limit(tmp_path: Path) -> None:
     p = tmp_path / "long.jsonl"
     p.write_bytes(b'{"text": "short"}\n{"text": "' + b"x" * 5000 + b'"}\n{"text": "after"}\n')
-    reader = CorpusReader([p], on_error="skip")
+    class Small(CorpusReader):
+        max_record = 1000
+
+    reader = Small([p], on_error="skip")
     ids = _core.IdsCore()
     n = 0
-    for chunk in reader.chunks(max_record=1000):
+    for chunk in reader.chunks():
         ids.push_chunk(chunk)
         n += len(chunk)
     assert n == 2 and reader.n_skipped == 1
     assert reader.skipped[0].line == 2 and "longer than 1000 bytes" in reader.skipped[0].reason
     assert reader.n_bytes == p.stat().st_size
     with pytest.raises(MalformedRecordError, match=r"long\.jsonl:2: record longer"):
-        list(CorpusReader([p]).chunks(max_record=1000))
+        list(Small([p]).chunks())
+    # Python's reader (other commands, Dask, --doc-per-file's neighbours) says the same
+    py = Small([p], on_error="skip")
+    assert [r.text for r in py] == ["short", "after"]
+    assert py.skipped == reader.skipped and py.n_bytes == reader.n_bytes
+    gz = tmp_path / "long.jsonl.gz"
+    gz.write_bytes(gzip.compress(p.read_bytes()))
+    assert [r.text for r in Small([gz], on_error="skip")] == ["short", "after"]
 
 
 def test_several_files_empty_ones_and_other_formats(tmp_path: Path) -> None:

@@ -75,6 +75,17 @@ MAX_SKIPPED_EXAMPLES = 100
 MAX_RECORD_BYTES = 256 << 20
 
 
+class _TooLong(NamedTuple):
+    """A line over the record limit, read past but not held: its size in bytes."""
+
+    size: int
+
+
+def too_long(limit: int, size: int) -> str:
+    """The reason given for a record over the limit (the core gives the same words)."""
+    return f"record longer than {limit} bytes ({size} bytes), the most one record may be"
+
+
 class MalformedRecordError(TextsieveError):
     """A record that cannot be read: bad JSON, a missing or non-string text field, bad UTF-8.
 
@@ -332,8 +343,11 @@ class CorpusReader:
     lines passed over, and ``n_bytes`` the (decompressed) bytes read so far.
 
     With ``on_error="stop"`` (the default) the first malformed record raises
-    :class:`MalformedRecordError`, whose message names the file and line.
+    :class:`MalformedRecordError`, whose message names the file and line. A line longer than
+    ``max_record`` bytes (256 MiB) is a malformed record: it is read past, never held.
     """
+
+    max_record: int = MAX_RECORD_BYTES
 
     def __init__(
         self,
@@ -411,9 +425,7 @@ class CorpusReader:
         self.files.append(info)
         return info
 
-    def chunks(
-        self, docs: int = 8192, nbytes: int = 8 << 20, max_record: int = MAX_RECORD_BYTES
-    ) -> Iterator[Any]:
+    def chunks(self, docs: int = 8192, nbytes: int = 8 << 20) -> Iterator[Any]:
         """The documents in sealed chunks of the core (``_core.ChunkCore``, one file each, at
         most ``docs`` documents or about ``nbytes`` bytes), for an engine that hands them to the
         core without making a Python object per document. JSON Lines and plain-text files are
@@ -442,7 +454,7 @@ class CorpusReader:
                 self.id_field,
                 docs,
                 nbytes,
-                max_record,
+                self.max_record,
             )
             try:
                 info: dict[str, Any] = {}
@@ -504,16 +516,32 @@ class CorpusReader:
         if batch or len(self.files) == before:
             yield make()
 
-    def _raw_lines(self, inp: InputFile) -> Iterator[tuple[int, bytes]]:
-        """``(line number, line bytes)`` of a line-oriented input; a subclass reading part of a
-        file (a byte range, for a distributed engine) overrides only this."""
+    def _raw_lines(self, inp: InputFile) -> Iterator[tuple[int, bytes | _TooLong]]:
+        """``(line number, line bytes)`` of a line-oriented input (a line over the record limit
+        is not held: its size comes instead); a subclass reading part of a file (a byte range,
+        for a distributed engine) overrides only this."""
+        limit = self.max_record
         with open_binary(inp.path, inp.compression) as fh:
-            yield from enumerate(fh, 1)
+            lineno = 0
+            while raw := fh.readline(limit + 1):
+                lineno += 1
+                if len(raw) <= limit:
+                    yield lineno, raw
+                    continue
+                size = len(raw)
+                while not raw.endswith(b"\n") and (raw := fh.readline(1 << 20)):
+                    size += len(raw)
+                yield lineno, _TooLong(size)
 
     def _read_lines(self, inp: InputFile, info: dict[str, Any]) -> Iterator[Record]:
         source = inp.path
         jsonl = inp.format == "jsonl"
         for lineno, raw in self._raw_lines(inp):
+            if isinstance(raw, _TooLong):
+                self.n_bytes += raw.size
+                info["bytes"] += raw.size
+                self._bad(source, lineno, too_long(self.max_record, raw.size), info)
+                continue
             size = len(raw)
             self.n_bytes += size
             info["bytes"] += size

@@ -284,6 +284,14 @@ impl IdsCore {
     }
 }
 
+/// Kept records, removed rows, pair rows, and removed documents whose id is their kept one's.
+type Rows<'py> = (
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    usize,
+);
+
 /// The output lines of a sealed chunk numbered from `first`: (kept records, removed rows, pair
 /// rows, removed documents whose id is their kept document's).
 #[pyfunction]
@@ -296,12 +304,7 @@ fn render_chunk<'py>(
     similarity: PyReadonlyArray1<'py, f64>,
     ids: &IdsCore,
     pair_rows: bool,
-) -> PyResult<(
-    Bound<'py, PyBytes>,
-    Bound<'py, PyBytes>,
-    Bound<'py, PyBytes>,
-    usize,
-)> {
+) -> PyResult<Rows<'py>> {
     let dup = duplicate_of.as_slice()?;
     let sim = similarity.as_slice()?;
     if dup.len() != chunk.inner.entries.len() || sim.len() != dup.len() {
