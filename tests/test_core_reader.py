@@ -183,6 +183,7 @@ def test_compressed_inputs(tmp_path: Path, suffix: str) -> None:
 def test_record_size_limit(tmp_path: Path) -> None:
     p = tmp_path / "long.jsonl"
     p.write_bytes(b'{"text": "short"}\n{"text": "' + b"x" * 5000 + b'"}\n{"text": "after"}\n')
+
     class Small(CorpusReader):
         max_record = 1000
 
