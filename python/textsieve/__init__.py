@@ -7,6 +7,7 @@ kernel. See README.md for a tour.
 from textsieve._core import (
     JA_PUNCTUATION,
     SEED_PUNCTUATION,
+    UNICODE_VERSIONS,
     char_tokenize,
     normalize,
     normalize_batch,
@@ -32,6 +33,12 @@ from textsieve.vocab import Vocab
 
 __version__ = "0.1.0"
 
+#: The Unicode version of the tables textsieve follows for case mapping and whitespace (the
+#: Rust standard library's of the build), as a string like ``"17.0.0"``; NFKC may follow a
+#: newer one (``UNICODE_VERSIONS["nfkc"]``). Python's own ``unicodedata`` is usually older: on a
+#: code point it does not know, textsieve and ``str.lower()`` can differ.
+UNICODE_VERSION = ".".join(map(str, UNICODE_VERSIONS["case"]))
+
 __all__ = [
     "JA_PUNCTUATION",
     "SEED_PUNCTUATION",
@@ -45,6 +52,8 @@ __all__ = [
     "MinHasher",
     "NgramCounts",
     "TextsieveError",
+    "UNICODE_VERSION",
+    "UNICODE_VERSIONS",
     "UnknownTokenError",
     "Vocab",
     "char_tokenize",

@@ -15,6 +15,7 @@ _Keep = Literal["first", "longest"]
 _Cluster = Literal["greedy", "components"]
 
 SEED_PUNCTUATION: str
+UNICODE_VERSIONS: dict[str, tuple[int, int, int]]
 JA_PUNCTUATION: str
 
 class TextsieveError(ValueError): ...

@@ -460,6 +460,12 @@ impl PyNgramModel {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // the Unicode tables this build follows: case mapping and whitespace (the Rust standard
+    // library of the compiler that built it), NFKC (the unicode-normalization crate)
+    let versions = pyo3::types::PyDict::new(m.py());
+    versions.set_item("case", char::UNICODE_VERSION)?;
+    versions.set_item("nfkc", unicode_normalization::UNICODE_VERSION)?;
+    m.add("UNICODE_VERSIONS", versions)?;
     m.add("SEED_PUNCTUATION", SEED_PUNCTUATION)?;
     m.add("JA_PUNCTUATION", JA_PUNCTUATION)?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
