@@ -392,3 +392,17 @@ def test_ids_repeated_across_inputs_are_warned(tmp_path: Path) -> None:
     stats = json.loads((out / "stats.json").read_text())
     assert stats["n_removed"] == 1 and stats["n_removed_with_same_id"] == 1
     assert any("same id as the document they duplicate" in w for w in stats["warnings"])
+
+
+def test_corrupt_parquet_page_names_the_file(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    p = tmp_path / "t.parquet"
+    rows = [f"row {i} " + "words " * 40 for i in range(20000)]
+    pq.write_table(pa.table({"text": rows}), p, compression="snappy", row_group_size=5000)
+    data = bytearray(p.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 2000] = bytes(2000)  # a damaged page in the middle, the footer intact
+    p.write_bytes(bytes(data))
+    with pytest.raises(TextsieveError, match=r"t\.parquet: cannot read Parquet file"):
+        list(CorpusReader([p]))

@@ -625,7 +625,7 @@ class CorpusReader:
             )
         text_field, id_field = self.text_field, self.id_field
         row = 0
-        for batch in pf.iter_batches(batch_size=8192):
+        for batch in _parquet_batches(pf, source):
             for obj in batch.to_pylist():
                 row += 1
                 text = obj.get(text_field)
@@ -647,6 +647,24 @@ class CorpusReader:
                     else (rid if isinstance(rid, str) else str(rid))
                 )
                 yield Record(source, row, rid, text, obj, "parquet")
+
+
+def _parquet_batches(pf: Any, source: str) -> Iterator[Any]:
+    """The record batches of a Parquet file; a corrupt page is an error naming the file and the
+    rows read before it (pyarrow's own message names neither)."""
+    batches = pf.iter_batches(batch_size=8192)
+    rows = 0
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:  # ArrowInvalid, OSError, ... from a damaged page
+            raise TextsieveError(
+                f"{source}: cannot read Parquet file after row {rows}: {exc}"
+            ) from exc
+        rows += batch.num_rows
+        yield batch
 
 
 class _Invalid:
