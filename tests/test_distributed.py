@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -426,30 +427,32 @@ def same_arrays(a: dict[str, dict[str, np.ndarray]], b: dict[str, dict[str, np.n
             assert x.dtype == y.dtype and np.array_equal(x, y), (name, k)
 
 
-@pytest.mark.parametrize("keep", ["first", "longest"])
-def test_distributed_components_same_outputs(
-    corpus: Path, cluster: str, tmp_path: Path, keep: str
-) -> None:
-    # and a file whose later copies are longer (a few words appended), so that keep="longest"
-    # keeps some cluster's non-smallest document
-    rng = random.Random(3)
-    extra = tmp_path / "extra.jsonl"
-    with open(extra, "w") as fh:
+def longer_copies(path: Path, seed: int) -> Path:
+    """12 paragraphs, each followed by a copy a few words longer: ``keep="longest"`` decides
+    otherwise than ``keep="first"`` on them."""
+    rng = random.Random(seed)
+    with open(path, "w") as fh:
         for n in range(12):
             text = paragraph(rng, 60)
             fh.write(json.dumps({"id": f"x{n}", "text": text}) + "\n")
             fh.write(
                 json.dumps({"id": f"x{n}+", "text": text + " " + paragraph(rng, n % 4)}) + "\n"
             )
-    inputs = [corpus / "in", extra]
-    opts = {"threshold": 0.7, "keep": keep, "partition_bytes": 4000, "cluster": "components"}
+    return path
+
+
+def in_memory_and_sharded(
+    inputs: list[Path], tmp_path: Path, cluster: str, opts: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """The Dask engine's components in memory (``mem``) and by large-star/small-star over many
+    small shards (``lss``, edges crossing shards every step): (mem stats, lss stats, pairs)."""
     mem = dedup_dask(inputs, tmp_path / "mem", scheduler=cluster, **opts)
     lss = dedup_dask(
         inputs,
         tmp_path / "lss",
         scheduler=cluster,
         components_max_edges=0,
-        components_shard_edges=7,  # many small shards: edges cross shards every step
+        components_shard_edges=7,
         **opts,
     )
     n_pairs = mem["dedup_stats"]["n_verified_pairs"]
@@ -457,17 +460,28 @@ def test_distributed_components_same_outputs(
     assert mem["dask"]["components"] == f"in memory, {n_pairs} edges <= 100,000,000"
     mode = lss["dask"]["components"]
     assert mode.startswith("distributed large-star/small-star, ") and f"{n_pairs} edges > 0" in mode
-    assert lss["dask"]["stages"]["components"]["rounds"] >= 2
     assert f"{-(-n_pairs // 7)} shards" in mode
-    # byte for byte what the in-memory path and the local engine write
-    argv = ["dedup", *map(str, inputs), "-q", "--threshold", "0.7", "--keep", keep]
-    argv += ["--cluster", "components"]
+    assert lss["dask"]["stages"]["components"]["rounds"] >= 2
+    return mem, lss, n_pairs
+
+
+def same_as_local(
+    tmp_path: Path,
+    inputs: list[Path],
+    mem: dict[str, Any],
+    lss: dict[str, Any],
+    argv: list[str],
+    **settings: Any,
+) -> list[Path]:
+    """Both Dask paths write, byte for byte, what the local engine writes (``argv``), with the
+    same intermediate files; returns the round-2 request files."""
+    argv = ["dedup", *map(str, inputs), "-q", *argv]
     assert main([*argv, "-o", str(tmp_path / "local")]) == 0
     for name in ("kept.jsonl", "removed.jsonl", "pairs.jsonl"):
         got = (tmp_path / "lss" / name).read_bytes()
         assert got == (tmp_path / "mem" / name).read_bytes(), name
         assert got == (tmp_path / "local" / name).read_bytes(), name
-    records, res = local_result(inputs, threshold=0.7, keep=keep, cluster="components")
+    records, res = local_result(inputs, **settings)
     check_against_local(tmp_path / "lss", records, res)
     # the same intermediate files: kept document per partition, clusters, requests for round 2
     same_arrays(
@@ -489,6 +503,20 @@ def test_distributed_components_same_outputs(
         )
     for key in ("n_clusters", "n_clusters_with_duplicates", "largest_cluster", "n_kept"):
         assert lss[key] == mem[key], key
+    return reqs
+
+
+@pytest.mark.parametrize("keep", ["first", "longest"])
+def test_distributed_components_same_outputs(
+    corpus: Path, cluster: str, tmp_path: Path, keep: str
+) -> None:
+    # and a file whose later copies are longer (a few words appended), so that keep="longest"
+    # keeps some cluster's non-smallest document
+    inputs = [corpus / "in", longer_copies(tmp_path / "extra.jsonl", 3)]
+    opts = {"threshold": 0.7, "keep": keep, "partition_bytes": 4000, "cluster": "components"}
+    mem, lss, _ = in_memory_and_sharded(inputs, tmp_path, cluster, opts)
+    argv = ["--threshold", "0.7", "--keep", keep, "--cluster", "components"]
+    same_as_local(tmp_path, inputs, mem, lss, argv, threshold=0.7, keep=keep, cluster="components")
     # keep="longest" keeps some cluster's non-smallest document (else it would test nothing new)
     comp = npz_arrays(tmp_path / "lss" / "_work" / "comp")
     gid = np.concatenate([z["gid"] for n, z in comp.items() if n.startswith("part-")])
@@ -631,33 +659,11 @@ def test_distributed_greedy_same_outputs(
     # cluster="greedy" above components_max_edges: the rounds find the components, then each
     # shard decides its whole components with the greedy rule; the chains of the corpus (copies
     # of copies, some below the threshold of the first) make components of several documents
-    rng = random.Random(5)
-    extra = tmp_path / "extra.jsonl"
-    with open(extra, "w") as fh:
-        for n in range(12):  # later copies longer: keep="longest" decides otherwise
-            text = paragraph(rng, 60)
-            fh.write(json.dumps({"id": f"x{n}", "text": text}) + "\n")
-            fh.write(
-                json.dumps({"id": f"x{n}+", "text": text + " " + paragraph(rng, n % 4)}) + "\n"
-            )
-    inputs = [corpus / "in", extra]
+    inputs = [corpus / "in", longer_copies(tmp_path / "extra.jsonl", 5)]
     opts = {"threshold": 0.7, "keep": keep, "partition_bytes": 4000}
-    mem = dedup_dask(inputs, tmp_path / "mem", scheduler=cluster, **opts)
-    lss = dedup_dask(
-        inputs,
-        tmp_path / "lss",
-        scheduler=cluster,
-        components_max_edges=0,
-        components_shard_edges=7,  # many small shards: components land on different shards
-        **opts,
-    )
-    n_pairs = mem["dedup_stats"]["n_verified_pairs"]
-    assert n_pairs > 20 and mem["parameters"]["cluster"] == "greedy"
-    assert mem["dask"]["components"] == f"in memory, {n_pairs} edges <= 100,000,000"
+    mem, lss, n_pairs = in_memory_and_sharded(inputs, tmp_path, cluster, opts)
+    assert mem["parameters"]["cluster"] == "greedy"
     mode = lss["dask"]["components"]
-    assert mode.startswith("distributed large-star/small-star, ") and f"{n_pairs} edges > 0" in mode
-    assert f"{-(-n_pairs // 7)} shards" in mode
-    assert lss["dask"]["stages"]["components"]["rounds"] >= 2
     # the largest component, decided in one task: the same measure on both paths
     largest = lss["dask"]["largest_greedy_component"]
     assert largest == mem["dask"]["largest_greedy_component"]
@@ -669,34 +675,11 @@ def test_distributed_greedy_same_outputs(
     assert sum(t["edges"] for t in greedy_tasks) == n_pairs
     assert max(t["largest_component"]["edges"] for t in greedy_tasks) == largest["edges"]
     # byte for byte what the in-memory path and the local engine write
-    argv = ["dedup", *map(str, inputs), "-q", "--threshold", "0.7", "--keep", keep]
-    assert main([*argv, "-o", str(tmp_path / "local")]) == 0
-    for name in ("kept.jsonl", "removed.jsonl", "pairs.jsonl"):
-        got = (tmp_path / "lss" / name).read_bytes()
-        assert got == (tmp_path / "mem" / name).read_bytes(), name
-        assert got == (tmp_path / "local" / name).read_bytes(), name
-    records, res = local_result(inputs, threshold=0.7, keep=keep)
-    check_against_local(tmp_path / "lss", records, res)
-    # the same intermediate files: kept document per partition, clusters, requests for round 2
-    same_arrays(
-        npz_arrays(tmp_path / "mem" / "_work" / "comp"),
-        npz_arrays(tmp_path / "lss" / "_work" / "comp"),
-    )
-    reqs = sorted(
-        p.relative_to(tmp_path / "mem" / "_work")
-        for p in (tmp_path / "mem" / "_work" / "r2" / "req").rglob("*.npz")
-    )
-    assert reqs and reqs == sorted(
-        p.relative_to(tmp_path / "lss" / "_work")
-        for p in (tmp_path / "lss" / "_work" / "r2" / "req").rglob("*.npz")
-    )
-    for r in reqs:
-        assert np.array_equal(
-            np.load(tmp_path / "mem" / "_work" / r)["gids"],
-            np.load(tmp_path / "lss" / "_work" / r)["gids"],
-        )
-    for key in ("n_clusters", "n_clusters_with_duplicates", "largest_cluster", "n_kept"):
-        assert lss[key] == mem[key], key
+    reqs = same_as_local(
+        tmp_path, inputs, mem, lss, ["--threshold", "0.7", "--keep", keep], threshold=0.7,
+        keep=keep,
+    )  # fmt: skip
+    assert reqs
     # the greedy rule is not the components' answer here (else it would test nothing new)
     comps = dedup_dask(inputs, tmp_path / "comps", scheduler=cluster, cluster="components", **opts)
     assert comps["n_kept"] != lss["n_kept"]
