@@ -221,7 +221,7 @@ pub fn render_chunk(
     pair_rows: bool,
 ) -> Rendered {
     let mut r = Rendered::default();
-    let mut me = Vec::new();
+    let (mut me, mut other) = (Vec::new(), Vec::new());
     for (i, (&d, &sim)) in duplicate_of.iter().zip(similarity).enumerate() {
         if d < 0 {
             let rec = chunk.record(i);
@@ -238,7 +238,7 @@ pub fn render_chunk(
             Some(id) => push_quoted(id, &mut me),
             None => chunk.push_id(i, &mut me),
         }
-        let mut other = Vec::new();
+        other.clear();
         push_quoted(ids.get(d as usize).unwrap_or_default(), &mut other);
         r.n_same_id += usize::from(other == me);
         let row = &mut r.removed;
