@@ -222,3 +222,39 @@ def test_option_strings_are_literal_types():
     ]:
         assert typing.get_args(hints[name]) == allowed, name
     assert typing.get_args(typing.get_type_hints(ts.MinHasher.__init__)["scheme"]) == SCHEMES
+
+
+FILTER_DOCS = ["a rose is a rose is a rose", "tulips in spring", "a rose is a rose is a rose!"]
+
+
+def test_filter_keeps_the_kept_rows_in_the_type_given():
+    res = ts.dedup(FILTER_DOCS, threshold=0.5)
+    want = [d for d, k in zip(FILTER_DOCS, res.keep) if k]
+    assert len(want) == 2
+    assert res.filter(FILTER_DOCS) == want
+    assert res.filter(tuple(FILTER_DOCS)) == want
+    arr = res.filter(np.array(FILTER_DOCS, dtype=object))
+    assert isinstance(arr, np.ndarray) and arr.tolist() == want
+    with pytest.raises(ts.InvalidArgumentError, match="rows has 2 rows but this result is for 3"):
+        res.filter(FILTER_DOCS[:2])
+    with pytest.raises(ts.InvalidArgumentError, match="rows must be a sized collection"):
+        res.filter(iter(FILTER_DOCS))
+
+
+@pytest.mark.parametrize("lib", ["pyarrow", "pandas", "polars"])
+def test_filter_dataframes_and_tables(lib):
+    mod = pytest.importorskip(lib, reason=f"{lib} is not installed")
+    res = ts.dedup(FILTER_DOCS, threshold=0.5)
+    want = [d for d, k in zip(FILTER_DOCS, res.keep) if k]
+    data = {"text": FILTER_DOCS, "n": [1, 2, 3]}
+    if lib == "pyarrow":
+        table = res.filter(mod.table(data))
+        assert isinstance(table, mod.Table) and table.column("text").to_pylist() == want
+        assert res.filter(mod.chunked_array([FILTER_DOCS[:1], FILTER_DOCS[1:]])).to_pylist() == want
+        assert table.column("n").type == mod.int64()
+    elif lib == "pandas":
+        frame = res.filter(mod.DataFrame(data))
+        assert frame["text"].tolist() == want and frame.index.tolist() == [0, 1]
+    else:
+        frame = res.filter(mod.DataFrame(data))
+        assert isinstance(frame, mod.DataFrame) and frame["text"].to_list() == want

@@ -38,7 +38,7 @@ from textsieve._checks import (
     check_seed,
     check_threshold,
 )
-from textsieve.errors import TextsieveError
+from textsieve.errors import InvalidArgumentError, TextsieveError
 
 __all__ = [
     "PAIR_DTYPE",
@@ -237,6 +237,46 @@ class DedupResult:
 
     def __len__(self) -> int:
         return len(self.keep)
+
+    def filter(self, rows: Any) -> Any:
+        """The kept rows of ``rows``, the collection the documents came from, in the same order:
+        a list or any sized iterable (gives a list), a NumPy array, a pandas or polars DataFrame
+        or Series, a pyarrow Table, RecordBatch or array, or a Hugging Face ``Dataset``; the
+        result has the type of ``rows`` where that type can filter itself.
+
+        >>> import textsieve as ts
+        >>> docs = ["a rose is a rose", "a rose is a rose", "tulips"]
+        >>> ts.dedup(docs).filter(docs)
+        ['a rose is a rose', 'tulips']
+        """
+        keep = np.asarray(self.keep, dtype=bool)
+        try:
+            n = len(rows)
+        except TypeError:
+            raise InvalidArgumentError(
+                f"rows must be a sized collection (list, array, DataFrame, Table, Dataset), "
+                f"got {type(rows).__name__}"
+            ) from None
+        if n != len(keep):
+            raise InvalidArgumentError(
+                f"rows has {n:,} rows but this result is for {len(keep):,} documents"
+            )
+        family = type(rows).__module__.partition(".")[0]
+        if isinstance(rows, np.ndarray):
+            return rows[keep]
+        if family == "pyarrow":
+            import pyarrow as pa
+
+            return rows.filter(pa.array(keep))
+        if family == "polars":
+            import polars as pl
+
+            return rows.filter(pl.Series(keep))
+        if family == "pandas":
+            return rows[keep]
+        if family == "datasets":
+            return rows.select(np.flatnonzero(keep))
+        return [row for row, k in zip(rows, keep.tolist()) if k]
 
     def __repr__(self) -> str:
         s = self.stats
