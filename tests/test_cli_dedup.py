@@ -620,3 +620,55 @@ def test_report_count_axes_have_whole_short_ticks() -> None:
 def test_report_says_which_clusters_it_counts() -> None:
     page = render_report(similarities=[0.9], cluster_sizes=[2], threshold=0.8)
     assert "Largest clusters with duplicates" in page and ">clusters with duplicates<" in page
+
+
+def _run_stdin(argv: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "textsieve", *argv], input=data, capture_output=True, timeout=300
+    )
+
+
+@needs_dedup
+@pytest.mark.parametrize("keep", ["first", "longest"])
+def test_standard_input_is_read_like_a_file(tmp_path: Path, keep: str) -> None:
+    records, _ = make_corpus()
+    src = tmp_path / "corpus.jsonl"
+    data = write_jsonl_bytes(src, records)
+    assert cli(src, "-o", tmp_path / "file", "--keep", keep, "-q") == 0
+    want = (tmp_path / "file" / "kept.jsonl").read_bytes()
+    for name, payload in (("plain", data), ("gzip", gzip.compress(data))):
+        out = tmp_path / name
+        result = _run_stdin(["dedup", "-", "-o", str(out), "--keep", keep, "-q"], payload)
+        assert result.returncode == 0, result.stderr
+        stats = check_outputs(out, len(records))  # the copy of stdin is gone too
+        assert (out / "kept.jsonl").read_bytes() == want
+        assert stats["input_files"][0]["path"] == "-"
+        assert stats["input_files"][0]["compression"] == ("gzip" if name == "gzip" else None)
+    # plain text is sniffed: ids name "-" and the line
+    result = _run_stdin(["dedup", "-", "-o", str(tmp_path / "text"), "-q"], b"a b c\nd e f\n")
+    assert result.returncode == 0, result.stderr
+    assert read_jsonl(tmp_path / "text" / "kept.jsonl") == [
+        {"id": "-:1", "text": "a b c"},
+        {"id": "-:2", "text": "d e f"},
+    ]
+    bad = _run_stdin(["dedup", "-", "-o", str(tmp_path / "bad")], b'{"text": "x"}\n{"text": 1}\n')
+    assert bad.returncode == 1 and b"-:2: field 'text' is a number" in bad.stderr
+    twice = _run_stdin(["dedup", "-", "-", "-o", str(tmp_path / "twice")], data)
+    assert twice.returncode == 2 and b"can be given once" in twice.stderr
+
+
+def test_ngram_reads_standard_input(tmp_path: Path) -> None:
+    model = tmp_path / "m.npz"
+    assert main(["ngram", "train", "--train", str(_text_file(tmp_path)), "-o", str(model)]) == 0
+    result = _run_stdin(["ngram", "score", str(model), "-"], b'{"id": "a", "text": "the cat"}\n')
+    assert result.returncode == 0, result.stderr
+    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert row["id"] == "a" and row["perplexity"] > 1
+    both = _run_stdin(["ngram", "perplexity", "--train", "-", "--eval", "-"], b"the cat\n")
+    assert both.returncode == 1 and b"standard input was read already" in both.stderr
+
+
+def _text_file(tmp_path: Path) -> Path:
+    path = tmp_path / "train.txt"
+    path.write_text("the cat sat on the mat\nthe dog sat on the log\n", encoding="utf-8")
+    return path

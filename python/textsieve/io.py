@@ -29,12 +29,16 @@ from __future__ import annotations
 import contextlib
 import decimal
 import fnmatch
+import glob as glob_module
 import gzip
 import io
 import json
 import math
 import os
 import secrets
+import shutil
+import sys
+import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from json.encoder import encode_basestring as _encode_str
@@ -67,6 +71,10 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 GZIP_SUFFIXES = (".gz", ".gzip")
 ZSTD_SUFFIXES = (".zst", ".zstd")
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: the input name that means standard input
+STDIN = "-"
 FORMATS = ("auto", "jsonl", "text", "parquet")
 ON_ERROR = ("stop", "skip")
 # How many skipped records stats keep verbatim; the count is always exact.
@@ -138,6 +146,13 @@ class InputFile(NamedTuple):
     path: str
     format: str  # jsonl | text | parquet | file
     compression: str | None  # None | gzip | zstd
+    #: what the user called it, when that is not ``path`` (``-``: a copy of standard input)
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The file's name in messages, ids and stats."""
+        return self.name if self.name is not None else self.path
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,17 +209,25 @@ def expand_inputs(
     format: str = "auto",
     glob: str | None = None,
     exclude_dirs: Sequence[str] = (),
+    stdin: str | None = None,
 ) -> list[InputFile]:
     """List the input files named by ``paths``, walking directories recursively in sorted order.
 
     Hidden files and folders (name starting with ``.``) inside a directory are skipped, as are
     folders named in ``exclude_dirs``; ``glob`` (for example ``"*.py"``) filters file names found
     in directories. A path that does not exist, or a directory holding no input file, is an error.
+    ``-`` stands for standard input, read from ``stdin``, the copy :func:`stdin_copy` made.
     """
     found: list[InputFile] = []
     for given in paths:
         p = os.fspath(given)
-        if os.path.isdir(p):
+        if p == STDIN:
+            if stdin is None:
+                raise TextsieveError(
+                    "'-' (standard input) needs a copy on disk: read it with stdin_copy()"
+                )
+            found.append(sniff_format(stdin, doc_per_file=doc_per_file, format=format))
+        elif os.path.isdir(p):
             before = len(found)
             for root, dirs, files in os.walk(p, onerror=_walk_error):
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in exclude_dirs)
@@ -222,6 +245,50 @@ def expand_inputs(
         else:
             raise TextsieveError(f"{p}: no such file or directory")
     return found
+
+
+def sniff_format(path: str, *, doc_per_file: bool = False, format: str = "auto") -> InputFile:
+    """How to read ``path``, the copy of standard input, from its first bytes: gzip or zstd by
+    their magic numbers, then JSON Lines when the first non-blank character is ``{``, plain text
+    otherwise (``format`` other than ``"auto"`` decides instead). Its name is ``-``."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    compression = "gzip" if head[:2] == GZIP_MAGIC else "zstd" if head == ZSTD_MAGIC else None
+    if format == "auto":
+        with open_binary(path, compression) as fh:
+            first = fh.read(1 << 16).lstrip(b"\xef\xbb\xbf").lstrip()
+        format = "jsonl" if first.startswith(b"{") else "text"
+    if format == "parquet":
+        raise TextsieveError("-: standard input cannot be Parquet; give the file's path")
+    if doc_per_file:
+        format = "file"
+    return InputFile(path, format, compression, name=STDIN)
+
+
+_stdin_taken = False
+
+
+@contextlib.contextmanager
+def stdin_copy(directory: str | os.PathLike[str]) -> Iterator[str]:
+    """A copy of standard input in a hidden file of ``directory`` (removed at the end), so that
+    ``-`` can be read twice and by offset like any file; yields its path. Copies left by killed
+    runs are removed first. Standard input can be copied once per process."""
+    global _stdin_taken
+    if _stdin_taken:
+        raise TextsieveError("-: standard input was read already; it can be one input only")
+    _stdin_taken = True
+    directory = os.fspath(directory)
+    for stale in glob_module.glob(os.path.join(glob_module.escape(directory), ".stdin.*.tmp")):
+        with contextlib.suppress(OSError):
+            os.unlink(stale)
+    fd, path = tempfile.mkstemp(prefix=".stdin.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _walk_error(exc: OSError) -> None:
@@ -296,15 +363,16 @@ class _ZstdFrames(io.RawIOBase):
 
 @contextlib.contextmanager
 def open_binary(
-    path: str | os.PathLike[str], compression: str | None = "auto"
+    path: str | os.PathLike[str], compression: str | None = "auto", *, name: str | None = None
 ) -> Iterator[IO[bytes]]:
-    """Open ``path`` for reading bytes, decompressing gzip or zstd (``"auto"``: by file name)."""
+    """Open ``path`` for reading bytes, decompressing gzip or zstd (``"auto"``: by file name);
+    errors call the file ``name`` when given."""
     path = os.fspath(path)
     if compression == "auto":
         compression = _split_compression(os.path.basename(path))[1]
     if compression == "zstd":
         with open(path, "rb") as raw:
-            with io.BufferedReader(_ZstdFrames(raw, path), buffer_size=1 << 20) as fh:
+            with io.BufferedReader(_ZstdFrames(raw, name or path), buffer_size=1 << 20) as fh:
                 yield fh
     elif compression == "gzip":
         with gzip.open(path, "rb") as gz:
@@ -360,13 +428,19 @@ class CorpusReader:
         format: str = "auto",
         glob: str | None = None,
         exclude_dirs: Sequence[str] = (),
+        stdin: str | None = None,
     ) -> None:
         if on_error not in ON_ERROR:
             raise TextsieveError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         self.inputs = expand_inputs(
-            paths, doc_per_file=doc_per_file, format=format, glob=glob, exclude_dirs=exclude_dirs
+            paths,
+            doc_per_file=doc_per_file,
+            format=format,
+            glob=glob,
+            exclude_dirs=exclude_dirs,
+            stdin=stdin,
         )
         self.text_field = text_field
         self.id_field = id_field or None
@@ -411,11 +485,11 @@ class CorpusReader:
                     self.n_records += 1
                     yield record
             except decompress_errors as exc:
-                raise TextsieveError(f"{inp.path}: cannot decompress: {exc}") from exc
+                raise TextsieveError(f"{inp.label}: cannot decompress: {exc}") from exc
 
     def _file_info(self, inp: InputFile) -> dict[str, Any]:
         info: dict[str, Any] = {
-            "path": inp.path,
+            "path": inp.label,
             "format": inp.format,
             "compression": inp.compression,
             "records": 0,
@@ -447,7 +521,7 @@ class CorpusReader:
                 continue
             reader = _core.ChunkReader(
                 [
-                    (os.fsencode(inp.path), _label(inp.path), inp.format, inp.compression)
+                    (os.fsencode(inp.path), _label(inp.label), inp.format, inp.compression)
                     for inp in self.inputs[i:j]
                 ],
                 self.text_field,
@@ -477,9 +551,9 @@ class CorpusReader:
         jsonl = inp.format == "jsonl"
         for k, lineno, body, reason in chunk.deferred():
             if reason is not None:
-                self._bad(inp.path, lineno, reason, info)
+                self._bad(inp.label, lineno, reason, info)
                 continue
-            record = self._line_record(inp.path, lineno, body, jsonl, info)
+            record = self._line_record(inp.label, lineno, body, jsonl, info)
             if record is not None:
                 chunk.resolve(k, record.text, _label(record.id))
         chunk.seal()
@@ -491,7 +565,7 @@ class CorpusReader:
         from textsieve import _core
 
         inp = self.inputs[i]
-        label = _label(inp.path)
+        label = _label(inp.label)
         tf, idf = self.text_field, self.id_field
         batch: list[Record] = []
         size = 0
@@ -521,7 +595,7 @@ class CorpusReader:
         is not held: its size comes instead); a subclass reading part of a file (a byte range,
         for a distributed engine) overrides only this."""
         limit = self.max_record
-        with open_binary(inp.path, inp.compression) as fh:
+        with open_binary(inp.path, inp.compression, name=inp.label) as fh:
             lineno = 0
             while raw := fh.readline(limit + 1):
                 lineno += 1
@@ -534,7 +608,7 @@ class CorpusReader:
                 yield lineno, _TooLong(size)
 
     def _read_lines(self, inp: InputFile, info: dict[str, Any]) -> Iterator[Record]:
-        source = inp.path
+        source = inp.label
         jsonl = inp.format == "jsonl"
         for lineno, raw in self._raw_lines(inp):
             if isinstance(raw, _TooLong):
@@ -598,7 +672,7 @@ class CorpusReader:
         return Record(source, lineno, rid, text, body, "jsonl")
 
     def _read_file(self, inp: InputFile, info: dict[str, Any]) -> Iterator[Record]:
-        with open_binary(inp.path, inp.compression) as fh:
+        with open_binary(inp.path, inp.compression, name=inp.label) as fh:
             data = fh.read()
         self.n_bytes += len(data)
         info["bytes"] += len(data)
@@ -606,9 +680,9 @@ class CorpusReader:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             line = data.count(b"\n", 0, exc.start) + 1
-            self._bad(inp.path, line, f"not valid UTF-8 ({exc.reason} at byte {exc.start})", info)
+            self._bad(inp.label, line, f"not valid UTF-8 ({exc.reason} at byte {exc.start})", info)
             return
-        yield Record(inp.path, 1, inp.path, text, None, "file")
+        yield Record(inp.label, 1, inp.label, text, None, "file")
 
     def _read_parquet(self, inp: InputFile, info: dict[str, Any]) -> Iterator[Record]:
         pq = _pyarrow_parquet()

@@ -19,6 +19,7 @@ Every output is written atomically; inputs are only read.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -31,7 +32,7 @@ import numpy as np
 
 from textsieve._checks import MAX_K, MAX_PERM, arg_int, arg_seed, arg_threshold
 from textsieve.errors import TextsieveError
-from textsieve.io import CorpusReader, to_jsonable
+from textsieve.io import STDIN, CorpusReader, expand_inputs, stdin_copy, to_jsonable
 from textsieve.pipeline import OUTPUT_FILES, _pct, print_summary
 
 DEFAULT_K = {"char": 5, "word": 3}
@@ -54,6 +55,9 @@ INPUT may be files or directories (walked recursively, sorted, hidden entries sk
   anything else             plain text, one document per line
   --doc-per-file            every file is one document (for example a tree of source files)
   .gz / .zst suffixes       decompressed on the fly (.zst needs zstandard)
+  -                         standard input (gzip/zstd by magic number; JSON Lines if it
+                            starts with "{", else text, or say --format), copied to OUTDIR
+                            while it runs
 
 OUTDIR receives kept.jsonl, removed.jsonl, pairs.jsonl, stats.json and report.html, each
 written atomically. Inputs are never modified. Exit status: 0 done, 1 bad input, 2 usage."""
@@ -100,7 +104,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="*", metavar="INPUT", help="input files or directories")
+    p.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="input files or directories; - for stdin"
+    )
     p.add_argument(
         "-o", "--output", dest="outdir", metavar="OUTDIR", help="output folder (created if missing)"
     )
@@ -251,6 +257,32 @@ def run(args: argparse.Namespace) -> int:
             return _usage(parser, "-o OUTDIR is required")
         outdir = args.outdir
     _check_engine(args.engine)
+    if inputs.count(STDIN) > 1:
+        return _usage(parser, "'-' (standard input) can be given once")
+    if STDIN in inputs and args.engine == "dask":
+        return _usage(parser, "'-' (standard input) needs --engine local: Dask workers read files")
+    files = [p for p in inputs if p != STDIN]
+    found = expand_inputs(
+        files, doc_per_file=doc_per_file, format=args.format, glob=glob, exclude_dirs=exclude
+    )
+    _prepare_outdir(outdir, [f.path for f in found])
+    with contextlib.ExitStack() as stack:
+        stdin = None
+        if STDIN in inputs:
+            stdin = stack.enter_context(stdin_copy(outdir))
+        return _run(args, inputs, outdir, doc_per_file, glob, on_error, exclude, stdin)
+
+
+def _run(
+    args: argparse.Namespace,
+    inputs: list[str],
+    outdir: str,
+    doc_per_file: bool,
+    glob: str | None,
+    on_error: str,
+    exclude: tuple[str, ...],
+    stdin: str | None,
+) -> int:
     shingle, k = args.shingle
 
     def make_reader() -> CorpusReader:
@@ -263,9 +295,10 @@ def run(args: argparse.Namespace) -> int:
             format=args.format,
             glob=glob,
             exclude_dirs=exclude,
+            stdin=stdin,
         )
 
-    _prepare_outdir(outdir, [f.path for f in make_reader().inputs])
+    make_reader()  # every input named exists and has a format, before any work
     if args.engine == "dask":
         from textsieve.dask import run_command
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 from textsieve._checks import MAX_ORDER, arg_float, arg_int
 from textsieve._progress import Progress
-from textsieve.io import CorpusReader
+from textsieve.io import STDIN, CorpusReader, stdin_copy
 from textsieve.ngram import AddKLM
 
 EXAMPLES = """examples:
@@ -23,7 +25,8 @@ EXAMPLES = """examples:
   textsieve ngram demo                                            (the Python stdlib's own sources)
 
 Input files: .jsonl (one JSON object per line, text in --text-field), or plain text with one
-document per line (--doc-per-file makes each file, or each file under a directory, one document).
+document per line (--doc-per-file makes each file, or each file under a directory, one document);
+- reads standard input (JSON Lines if it starts with "{", else text; gzip/zstd by magic number).
 """
 
 CHUNK = 4096  # documents per call into the core, so progress can advance
@@ -33,12 +36,22 @@ def _load(paths: list[str], args: argparse.Namespace) -> tuple[list[str], list[s
     """(ids, texts) of every document of ``paths``, read by :class:`textsieve.io.CorpusReader`."""
     ids: list[str] = []
     texts: list[str] = []
-    reader = CorpusReader(
-        paths, text_field=args.text_field, id_field=args.id_field, doc_per_file=args.doc_per_file
-    )
-    for rec in reader:
-        ids.append(rec.id)
-        texts.append(rec.text)
+    with contextlib.ExitStack() as stack:
+        stdin = None
+        if STDIN in paths:
+            stdin = stack.enter_context(
+                stdin_copy(stack.enter_context(tempfile.TemporaryDirectory()))
+            )
+        reader = CorpusReader(
+            paths,
+            text_field=args.text_field,
+            id_field=args.id_field,
+            doc_per_file=args.doc_per_file,
+            stdin=stdin,
+        )
+        for rec in reader:
+            ids.append(rec.id)
+            texts.append(rec.text)
     return ids, texts
 
 
