@@ -217,6 +217,9 @@ impl Chunk {
 /// (see the module documentation). The fields' values are taken as raw JSON while the line is
 /// checked, then decoded here into a string of the right size (one allocation a field).
 fn parse_jsonl(line: &str, text_field: &str, id_field: Option<&str>) -> Option<(String, IdValue)> {
+    if text_field.contains('.') || id_field.is_some_and(|f| f.contains('.')) {
+        return parse_jsonl_nested(line, text_field, id_field);
+    }
     let mut de = serde_json::Deserializer::from_str(line);
     let fields = Fields {
         text_field,
@@ -231,6 +234,45 @@ fn parse_jsonl(line: &str, text_field: &str, id_field: Option<&str>) -> Option<(
         Some(_) => IdValue::Other,
     };
     Some((text, id))
+}
+
+/// [`parse_jsonl`] for field names with dots: a key equal to the whole name wins, else the name is
+/// a path of keys into nested objects (`meta.url`). The line is parsed whole (slower than the
+/// flat path, which never builds the other fields).
+fn parse_jsonl_nested(
+    line: &str,
+    text_field: &str,
+    id_field: Option<&str>,
+) -> Option<(String, IdValue)> {
+    use serde_json::Value;
+    let obj: Value = serde_json::from_str(line).ok()?;
+    let obj = obj.as_object()?;
+    let text = match field(obj, text_field)? {
+        Value::String(s) => s.clone(),
+        _ => return None,
+    };
+    let id = match id_field.and_then(|f| field(obj, f)) {
+        None | Some(Value::Null) => IdValue::Null,
+        Some(Value::String(s)) => IdValue::Str(s.clone()),
+        Some(_) => IdValue::Other,
+    };
+    Some((text, id))
+}
+
+/// The value a field name (see [`parse_jsonl_nested`]) picks out of an object.
+fn field<'v>(
+    obj: &'v serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Option<&'v serde_json::Value> {
+    if let Some(v) = obj.get(name) {
+        return Some(v);
+    }
+    let mut parts = name.split('.');
+    let mut v = obj.get(parts.next()?)?;
+    for part in parts {
+        v = v.as_object()?.get(part)?;
+    }
+    Some(v)
 }
 
 /// A JSON string literal (already checked by the parser) as a `String`; `None` for any other

@@ -406,3 +406,52 @@ def test_corrupt_parquet_page_names_the_file(tmp_path: Path) -> None:
     p.write_bytes(bytes(data))
     with pytest.raises(TextsieveError, match=r"t\.parquet: cannot read Parquet file"):
         list(CorpusReader([p]))
+
+
+def test_dotted_fields_reach_into_nested_objects(tmp_path: Path) -> None:
+    p = tmp_path / "nested.jsonl"
+    rows = [
+        {"meta": {"url": "u1", "lang": "en"}, "content": {"body": "first text"}},
+        {"content": {"body": "second text"}, "meta": {"url": 7}},
+        {"content.body": "the whole name wins", "content": {"body": "not this"}, "meta": {}},
+        {"content": {"body": "deep \\u00e9 text"}, "meta": {"url": None}},
+        {"content": "not an object"},
+        {"content": {"body": 5}},
+        {"content": {"other": "x"}},
+        {"content": {"body": "a", "body2": "b"}, "meta": {"url": "u\ud800"}},
+    ]
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    opts = {"text_field": "content.body", "id_field": "meta.url", "on_error": "skip"}
+    a, _ = same_documents([p], **opts)
+    docs = list(CorpusReader([p], **opts))
+    assert [(d.id, d.text) for d in docs[:3]] == [
+        ("u1", "first text"),
+        ("7", "second text"),
+        (f"{p}:3", "the whole name wins"),
+    ]
+    assert a.n_skipped == 3
+    assert {s.reason for s in a.skipped} == {
+        "no 'content.body' field",
+        "field 'content.body' is a number, not a string",
+    }
+    # the core parses nested records itself: only the bad ones go back to Python
+    reader = _core.ChunkReader(
+        [(os.fsencode(p), os.fsencode(p), "jsonl", None)], "content.body", "meta.url", 100,
+        1 << 20, 1 << 20,
+    )  # fmt: skip
+    deferred = [k for chunk in reader for k in chunk.deferred()]
+    assert len(deferred) == 5  # the int id, three bad texts, the surrogate id
+
+
+def test_dotted_fields_in_parquet(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed")
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    p = tmp_path / "nested.parquet"
+    table = pa.table(
+        {"meta": [{"url": "a"}, {"url": "b"}], "doc": [{"body": "x y"}, {"body": "z w"}]}
+    )
+    pq.write_table(table, p)
+    docs = list(CorpusReader([p], text_field="doc.body", id_field="meta.url"))
+    assert [(d.id, d.text) for d in docs] == [("a", "x y"), ("b", "z w")]
+    with pytest.raises(TextsieveError, match="no column 'body.doc'"):
+        list(CorpusReader([p], text_field="body.doc"))

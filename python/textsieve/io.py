@@ -651,7 +651,7 @@ class CorpusReader:
         if type(obj) is not dict:
             self._bad(source, lineno, f"expected a JSON object, got {_json_type(obj)}", info)
             return None
-        text = obj.get(text_field, _INVALID)
+        text = get_field(obj, text_field)
         if type(text) is not str:
             if text is _INVALID:
                 reason = f"no {text_field!r} field"
@@ -663,7 +663,7 @@ class CorpusReader:
         if b"\\u" in body and _bad_unicode(text):
             self._bad(source, lineno, f"field {text_field!r} holds a lone surrogate", info)
             return None
-        rid = obj.get(id_field) if id_field is not None else None
+        rid = get_field(obj, id_field, None) if id_field is not None else None
         if rid is None:
             rid = f"{source}:{lineno}"
         elif type(rid) is not str:
@@ -692,7 +692,7 @@ class CorpusReader:
         except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError family
             raise TextsieveError(f"{source}: cannot read Parquet file: {exc}") from exc
         names = pf.schema_arrow.names
-        if self.text_field not in names:
+        if self.text_field not in names and self.text_field.partition(".")[0] not in names:
             raise TextsieveError(
                 f"{source}: no column {self.text_field!r} (columns: {', '.join(names)}); "
                 "choose one with --text-field"
@@ -702,7 +702,7 @@ class CorpusReader:
         for batch in _parquet_batches(pf, source):
             for obj in batch.to_pylist():
                 row += 1
-                text = obj.get(text_field)
+                text = get_field(obj, text_field, None)
                 if not isinstance(text, str):
                     self._bad(
                         source,
@@ -714,7 +714,7 @@ class CorpusReader:
                 size = len(text.encode("utf-8", "surrogatepass"))
                 self.n_bytes += size
                 info["bytes"] += size
-                rid = obj.get(id_field) if id_field is not None else None
+                rid = get_field(obj, id_field, None) if id_field is not None else None
                 rid = (
                     f"{source}:{row}"
                     if rid is None
@@ -751,6 +751,27 @@ class _Invalid:
 
 
 _INVALID = _Invalid()
+
+
+def get_field(obj: dict[str, Any], name: str, default: Any = _INVALID) -> Any:
+    """The value of field ``name`` in a record: the key equal to ``name`` if there is one, else
+    ``name`` read as a path of keys into nested objects (``meta.url``); ``default`` when absent.
+
+    >>> get_field({"meta": {"url": "u"}, "a.b": 1}, "meta.url"), get_field({"a.b": 1}, "a.b")
+    ('u', 1)
+    """
+    if name in obj:
+        return obj[name]
+    if "." not in name:
+        return default
+    value: Any = obj
+    for part in name.split("."):
+        if type(value) is not dict or part not in value:
+            return default
+        value = value[part]
+    return value
+
+
 # The C scanner behind json.loads, called directly: most of json.loads' cost on short lines is
 # Python-level wrapping. Anything unusual falls back to json.loads for its exact behaviour.
 _scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]

@@ -112,7 +112,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("input")
     g.add_argument(
-        "--text-field", default="text", metavar="NAME", help="JSONL/Parquet text field (text)"
+        "--text-field",
+        default="text",
+        metavar="NAME",
+        help="JSONL/Parquet text field (text); a.b: field b of object a",
     )
     g.add_argument(
         "--id-field",
