@@ -672,3 +672,39 @@ def _text_file(tmp_path: Path) -> Path:
     path = tmp_path / "train.txt"
     path.write_text("the cat sat on the mat\nthe dog sat on the log\n", encoding="utf-8")
     return path
+
+
+@needs_dedup
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_compressed_outputs(tmp_path: Path, engine: str) -> None:
+    if engine == "dask":
+        pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    zstandard = pytest.importorskip("zstandard", reason="zstandard is not installed")
+    records, _ = make_corpus()
+    src = tmp_path / "corpus.jsonl"
+    write_jsonl_bytes(src, records)
+    out = tmp_path / "out"
+    assert cli(src, "-o", out, "-q") == 0
+    plain = {n: (out / n).read_bytes() for n in ("kept.jsonl", "removed.jsonl", "pairs.jsonl")}
+    unpack = {".gz": gzip.decompress, ".zst": lambda b: zstandard.ZstdDecompressor().decompressobj().decompress(b)}  # fmt: skip
+    for compression, suffix in (("gzip", ".gz"), ("zstd", ".zst")):
+        argv = [src, "-o", out, "-q", "--compress", compression, "--engine", engine]
+        assert cli(*argv) == 0
+        names = sorted(p.name for p in out.iterdir() if p.name != "_work")  # Dask's restart state
+        # the previous run's uncompressed (or other) outputs are gone: one run per folder
+        assert names == sorted([f"{n}{suffix}" for n in plain] + ["report.html", "stats.json"])
+        for name, want in plain.items():
+            assert unpack[suffix]((out / f"{name}{suffix}").read_bytes()) == want
+        stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+        assert stats["parameters"]["compression"] == compression
+        assert stats["outputs"]["kept.jsonl"].endswith(f"kept.jsonl{suffix}")
+
+
+def test_ngram_scores_compressed_when_the_name_asks(tmp_path: Path) -> None:
+    model = tmp_path / "m.npz"
+    train = _text_file(tmp_path)
+    assert main(["ngram", "train", "--train", str(train), "-o", str(model)]) == 0
+    out = tmp_path / "scores.jsonl.gz"
+    assert main(["ngram", "score", str(model), str(train), "-o", str(out), "-q"]) == 0
+    rows = [json.loads(line) for line in gzip.decompress(out.read_bytes()).splitlines()]
+    assert [r["id"] for r in rows] == [f"{train}:1", f"{train}:2"]

@@ -297,12 +297,12 @@ def _walk_error(exc: OSError) -> None:
     raise TextsieveError(f"{exc.filename}: cannot read this directory: {exc.strerror}") from exc
 
 
-def _zstandard() -> Any:
+def _zstandard(what: str = "reading .zst files") -> Any:
     try:
         import zstandard
     except ImportError:
         raise MissingDependencyError(
-            "reading .zst files needs the zstandard package: pip install textsieve[zstd]"
+            f"{what} needs the zstandard package: pip install textsieve[zstd]"
         ) from None
     return zstandard
 
@@ -853,25 +853,86 @@ def temp_path(path: str | os.PathLike[str]) -> Path:
     return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
 
 
-def open_new(tmp: Path, mode: str = "w", encoding: str | None = "utf-8") -> IO:
-    """Create ``tmp`` (which must not exist) with the mode a plain ``open()`` would give it."""
+def open_new(
+    tmp: Path, mode: str = "w", encoding: str | None = "utf-8", *, compression: str | None = None
+) -> IO:
+    """Create ``tmp`` (which must not exist) with the mode a plain ``open()`` would give it,
+    compressing what is written with ``compression`` (see :func:`compressing`)."""
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    if compression is None:
+        if "b" in mode:
+            return os.fdopen(fd, mode)
+        return os.fdopen(fd, mode, encoding=encoding, newline="")
+    raw = compressing(os.fdopen(fd, "wb"), compression)
     if "b" in mode:
-        return os.fdopen(fd, mode)
-    return os.fdopen(fd, mode, encoding=encoding, newline="")
+        return raw
+    return io.TextIOWrapper(raw, encoding=encoding, newline="", write_through=True)
+
+
+class _CompressedFile(io.BufferedIOBase):
+    """A compressor writing into a raw file; closing ends the stream, flushes the file to disk
+    and closes it (``flush`` alone does nothing, so the stream is never cut into pieces)."""
+
+    def __init__(self, inner: Any, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._inner, self._raw = inner, raw
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._inner.write(data)
+        return len(data)
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._inner.close()
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+        finally:
+            self._raw.close()
+            super().close()
+
+
+def output_compression(path: str | os.PathLike[str]) -> str | None:
+    """The compression an output's name asks for: ``"gzip"`` (``.gz``), ``"zstd"`` (``.zst``)."""
+    return _split_compression(os.path.basename(os.fspath(path)))[1]
+
+
+def compressing(raw: IO[bytes], compression: str | None) -> IO[bytes]:
+    """``raw`` itself, or a writer compressing into it (gzip level 6 without a time stamp, zstd
+    level 3: the same bytes on every run); closing it closes ``raw``."""
+    if compression is None:
+        return raw
+    if compression == "gzip":
+        inner: Any = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0)
+    else:
+        zstd = _zstandard("writing .zst files")
+        inner = zstd.ZstdCompressor(level=3).stream_writer(raw, closefd=False)
+    return cast(IO[bytes], _CompressedFile(inner, raw))
 
 
 @contextlib.contextmanager
 def atomic_write(
     path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8"
 ) -> Iterator[IO]:
-    """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds.
+    A name ending in ``.gz`` or ``.zst`` is written compressed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # the name is known before the file exists, so an interrupt at any point can remove it
     tmp = temp_path(path)
     try:
-        with open_new(tmp, mode, encoding) as fh:
+        fh = open_new(tmp, mode, encoding, compression=output_compression(path))
+        with fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -140,6 +140,7 @@ def dedup_local(
     inputs: list[str] | None = None,
     show_progress: bool | None = None,
     parameters: dict[str, Any] | None = None,
+    compression: str | None = None,
     last: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Dedup the corpus ``make_reader()`` yields into ``outdir``; returns ``(stats, extra)``,
@@ -147,7 +148,8 @@ def dedup_local(
     arrays ``duplicate_of`` / ``similarity``. ``make_reader`` is called again for a second pass
     when the rule cannot decide as it reads. The outputs are renamed into place together at the
     end, ``stats.json`` last, so an OUTDIR with it holds one complete run; ``parameters`` are
-    added to its ``parameters``. ``last``: the process ends after this call (the command line),
+    added to its ``parameters``. ``compression`` (``"gzip"``, ``"zstd"``) compresses the JSON
+    Lines outputs (``kept.jsonl.gz``...). ``last``: the process ends after this call (the command line),
     so Ctrl-C stays ignored once the outputs are in place."""
     t_start = time.perf_counter()
     threshold = settings.threshold
@@ -158,7 +160,7 @@ def dedup_local(
     reader = make_reader()
     t_read = t_feed = 0.0
     bar_opts: dict[str, Any] = {"unit": "docs", "enabled": show_progress}
-    with OutputSet(outdir) as files:
+    with OutputSet(outdir, compression=compression) as files:
         out = Outputs(files, ids=ids, all_pairs=all_pairs)
         desc = "dedup" if run.streaming else "reading and signing"
         writer = BackgroundWriter(out)
@@ -235,7 +237,7 @@ def dedup_local(
             {"read": t_read, "feed": t_feed, "finish": t_finish, "start": t_start,
              "write0": t_write0},
         )  # fmt: skip
-        stats["parameters"].update(parameters or {})
+        stats["parameters"].update(parameters or {}, compression=compression)
         fh = files.open("stats.json")
         json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
         fh.write("\n")

@@ -35,6 +35,31 @@ from textsieve.io import open_new, temp_path
 T = TypeVar("T")
 
 OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
+#: the outputs that ``compression`` compresses, and the suffix each compression adds to them
+JSONL_OUTPUTS = ("kept.jsonl", "removed.jsonl", "pairs.jsonl")
+COMPRESSIONS = {"gzip": ".gz", "zstd": ".zst"}
+
+
+def output_name(name: str, compression: str | None = None) -> str:
+    """The file name of output ``name`` (``kept.jsonl.gz`` for ``kept.jsonl`` with gzip)."""
+    if compression is None or name not in JSONL_OUTPUTS:
+        return name
+    return name + COMPRESSIONS[compression]
+
+
+def stale_outputs(outdir: str, compression: str | None) -> list[str]:
+    """Outputs a previous run left in ``outdir`` under names this run does not write (another
+    compression): they must go, so that OUTDIR holds one run."""
+    mine = {output_name(n, compression) for n in OUTPUT_FILES}
+    return [
+        path
+        for name in JSONL_OUTPUTS
+        for other in (None, *COMPRESSIONS)
+        if output_name(name, other) not in mine
+        and os.path.exists(path := os.path.join(outdir, output_name(name, other)))
+    ]
+
+
 REPORT_CLUSTERS = 12
 REPORT_MEMBERS = 4
 REPORT_TEXT_CHARS = 2000
@@ -47,27 +72,33 @@ class OutputSet:
     stats never sit beside another run's files. Leaving the block without a commit removes the
     temporaries; entering it removes those that killed runs left behind."""
 
-    def __init__(self, outdir: str, names: Sequence[str] = OUTPUT_FILES) -> None:
-        self.outdir, self.names = outdir, tuple(names)
+    def __init__(
+        self, outdir: str, names: Sequence[str] = OUTPUT_FILES, compression: str | None = None
+    ) -> None:
+        self.outdir, self.names, self.compression = outdir, tuple(names), compression
         self._tmp: dict[str, Path] = {}
         self._open: list[IO[Any]] = []
 
     def path(self, name: str) -> str:
-        return os.path.join(self.outdir, name)
+        """Where output ``name`` lands (with its compression's suffix)."""
+        return os.path.join(self.outdir, output_name(name, self.compression))
 
     def __enter__(self) -> OutputSet:
         os.makedirs(self.outdir, exist_ok=True)
         for name in self.names:
-            for stale in glob.glob(os.path.join(glob.escape(self.outdir), f".{name}.*.tmp")):
-                with contextlib.suppress(OSError):
-                    os.unlink(stale)
+            for other in (None, *COMPRESSIONS):
+                pattern = f".{output_name(name, other)}.*.tmp"
+                for stale in glob.glob(os.path.join(glob.escape(self.outdir), pattern)):
+                    with contextlib.suppress(OSError):
+                        os.unlink(stale)
         return self
 
     def open(self, name: str, mode: str = "w") -> IO[Any]:
         """The temporary file that becomes ``name`` (closed by :meth:`commit`)."""
         tmp = temp_path(self.path(name))
         self._tmp[name] = tmp
-        fh = open_new(tmp, mode)
+        compression = self.compression if name in JSONL_OUTPUTS else None
+        fh = open_new(tmp, mode, compression=compression)
         self._open.append(fh)
         return fh
 
@@ -81,8 +112,9 @@ class OutputSet:
                 fh.close()
         order = [n for n in self.names if n in self._tmp and n != "stats.json"]
         with _sigint_held(keep=last):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path("stats.json"))
+            for stale in [self.path("stats.json"), *stale_outputs(self.outdir, self.compression)]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(stale)
             for name in order + (["stats.json"] if "stats.json" in self._tmp else []):
                 os.replace(self._tmp.pop(name), self.path(name))
 
@@ -275,7 +307,8 @@ def print_summary(stats: dict[str, Any], out: Callable[[str], Any] = print) -> N
         f"time: read {t['read']:.2f}s, dedup {t['dedup']:.2f}s, write {t['write']:.2f}s, "
         f"total {t['total']:.2f}s"
     )
-    out(f"wrote {', '.join(OUTPUT_FILES)} to {stats['outdir']}")
+    names = [os.path.basename(path) for path in stats["outputs"].values()]
+    out(f"wrote {', '.join(names)} to {stats['outdir']}")
 
 
 def chunks(

@@ -33,7 +33,7 @@ import numpy as np
 from textsieve._checks import MAX_K, MAX_PERM, arg_int, arg_seed, arg_threshold
 from textsieve.errors import TextsieveError
 from textsieve.io import STDIN, CorpusReader, expand_inputs, stdin_copy, to_jsonable
-from textsieve.pipeline import OUTPUT_FILES, _pct, print_summary
+from textsieve.pipeline import COMPRESSIONS, OUTPUT_FILES, _pct, output_name, print_summary
 
 DEFAULT_K = {"char": 5, "word": 3}
 DEMO_EXCLUDE = ("site-packages", "dist-packages", "__pycache__")
@@ -180,6 +180,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="pairs.jsonl lists every verified pair at or above the threshold "
         "(quadratic in cluster size) instead of one row per removed document",
     )
+    g.add_argument(
+        "--compress",
+        choices=tuple(COMPRESSIONS),
+        help="write kept/removed/pairs compressed: .jsonl.gz (gzip) or .jsonl.zst (zstd, needs "
+        "zstandard)",
+    )
     g = p.add_argument_group("run")
     g.add_argument(
         "--engine",
@@ -233,7 +239,8 @@ def _prepare_outdir(outdir: str, inputs: Sequence[str]) -> None:
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise TextsieveError(f"-o {outdir}: exists and is not a directory")
     input_paths = {os.path.realpath(p) for p in inputs}
-    for name in OUTPUT_FILES:
+    every = {output_name(n, c) for n in OUTPUT_FILES for c in (None, *COMPRESSIONS)}
+    for name in sorted(every):
         target = os.path.realpath(os.path.join(outdir, name))
         if target in input_paths:
             raise TextsieveError(
@@ -337,6 +344,7 @@ def _run(
             "engine": args.engine,
             "threads": args.threads,
         },
+        compression=args.compress,
         last=True,
     )
     ids = extra["ids"]
@@ -433,5 +441,6 @@ def _print_demo(
         print("  example pairs (exact Jaccard):")
         for a, b, jac in examples:
             print(f"    {jac:.3f}  {a}  ~  {b}")
-    print(f"  outputs: {stats['outdir']}{os.sep}  ({', '.join(OUTPUT_FILES)})")
+    names = [os.path.basename(path) for path in stats["outputs"].values()]
+    print(f"  outputs: {stats['outdir']}{os.sep}  ({', '.join(names)})")
     print(f"  open {os.path.join(stats['outdir'], 'report.html')} for the clusters side by side")

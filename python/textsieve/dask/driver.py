@@ -57,8 +57,8 @@ from textsieve.dask.workdir import _WORK_VERSION, WorkDir, _load_json, _load_npz
 from textsieve.dedup import _config, _settings
 from textsieve.errors import TextsieveError
 from textsieve.io import InputFile, atomic_write, expand_inputs, to_jsonable
+from textsieve.pipeline import COMPRESSIONS, OUTPUT_FILES, output_name, stale_outputs
 
-OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
 REPORT_CLUSTERS = 12
 REPORT_MEMBERS = 4
 
@@ -236,6 +236,7 @@ def dedup_dask(
     components_max_edges: int = COMPONENTS_IN_MEMORY_MAX_EDGES,
     components_shard_edges: int = COMPONENTS_SHARD_EDGES,
     merge: bool = True,
+    compression: str | None = None,
     stop_after: str | None = None,
     client: Any = None,
     log: Callable[[str], Any] | None = None,
@@ -336,7 +337,7 @@ def dedup_dask(
             client = own_client = Client(own_cluster)
     try:
         runner = _Runner(client, job, log)
-        stats = _drive(runner, files, inputs, outdir, stop_after, merge, t_start)
+        stats = _drive(runner, files, inputs, outdir, stop_after, merge, t_start, compression)
         if stats is not None:
             stats["parameters"]["scheduler"] = scheduler or (
                 "client" if own_client is None else "LocalCluster"
@@ -369,6 +370,7 @@ def _drive(
     stop_after: str | None,
     merge: bool,
     t_start: float,
+    compression: str | None = None,
 ) -> dict[str, Any] | None:
     """Run the stages, then write the outputs and return the stats (None after ``stop_after``).
     ``runner.job`` is the run's :class:`~textsieve.dask.stages.Job`; it learns the line bases,
@@ -454,7 +456,7 @@ def _drive(
 
     # outputs
     t0 = time.perf_counter()
-    paths = {name: os.path.join(outdir, name) for name in OUTPUT_FILES}
+    paths = {name: os.path.join(outdir, output_name(name, compression)) for name in OUTPUT_FILES}
     names = [f"part-{p:05d}.jsonl" for p in everything]
     # pairs.jsonl: one row per removed document, or every verified pair with all_pairs
     pair_sub = "pairs" if s["all_pairs"] else "removals"
@@ -471,7 +473,8 @@ def _drive(
             os.makedirs(dest, exist_ok=True)
             src = pair_sub if sub == "pairs" else sub
             for n in names:
-                shutil.copyfile(work.path(src, n), os.path.join(dest, n))
+                suffix = COMPRESSIONS[compression] if compression else ""
+                _concat([work.path(src, n)], os.path.join(dest, n + suffix))
             paths[f"{sub}.jsonl"] = dest
     n_kept = sum(w["kept"] for w in written.values())
     n_removed = sum(w["removed"] for w in written.values())
@@ -571,6 +574,7 @@ def _drive(
             "keep": s["keep"],
             "cluster": s["cluster"],
             "all_pairs": s["all_pairs"],
+            "compression": compression,
             **{k_: v for k_, v in job.reader.items()},
             "engine": "dask",
             "threads": job.num_threads,
@@ -633,6 +637,8 @@ def _drive(
         "outdir": outdir,
         "outputs": {name: os.path.abspath(p) for name, p in paths.items()},
     }
+    for stale in stale_outputs(outdir, compression):
+        os.unlink(stale)
     with atomic_write(paths["stats.json"], "w") as fh:
         json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
         fh.write("\n")
@@ -736,6 +742,7 @@ def run_command(
         format=args.format,
         glob=glob,
         exclude_dirs=exclude_dirs,
+        compression=args.compress,
         log=log,
     )
     if args.json:
