@@ -212,6 +212,7 @@ pub struct Rendered {
     pub n_same_id: usize,
 }
 
+/// `annotate`: every record goes to `kept`, with its decision added (see [`push_annotated`]).
 pub fn render_chunk(
     chunk: &Chunk,
     first: usize,
@@ -219,15 +220,20 @@ pub fn render_chunk(
     similarity: &[f64],
     ids: &Ids,
     pair_rows: bool,
+    annotate: bool,
 ) -> Rendered {
     let mut r = Rendered::default();
     let (mut me, mut other) = (Vec::new(), Vec::new());
     for (i, (&d, &sim)) in duplicate_of.iter().zip(similarity).enumerate() {
         if d < 0 {
             let rec = chunk.record(i);
-            r.kept.extend_from_slice(rec);
-            if !rec.ends_with(b"\n") {
-                r.kept.push(b'\n');
+            if annotate {
+                push_annotated(rec, (first + i) as u64, None, f64::NAN, &mut r.kept);
+            } else {
+                r.kept.extend_from_slice(rec);
+                if !rec.ends_with(b"\n") {
+                    r.kept.push(b'\n');
+                }
             }
             r.n_kept += 1;
             continue;
@@ -240,6 +246,9 @@ pub fn render_chunk(
         }
         other.clear();
         push_quoted(ids.get(d as usize).unwrap_or_default(), &mut other);
+        if annotate {
+            push_annotated(chunk.record(i), d as u64, Some(&other), sim, &mut r.kept);
+        }
         r.n_same_id += usize::from(other == me);
         let row = &mut r.removed;
         row.extend_from_slice(b"{\"id\": ");
@@ -263,6 +272,46 @@ pub fn render_chunk(
         }
     }
     r
+}
+
+/// The name of the field `--annotate` adds to every record.
+pub const ANNOTATION_FIELD: &str = "dedup";
+
+/// A record (a JSON object, maybe followed by a line ending) with its decision added as the
+/// last field: `"dedup": {"keep": .., "cluster": .., "duplicate_of": .., "jaccard": ..}`, with
+/// `duplicate_of` (the kept document's id, already quoted) and `jaccard` null for a kept
+/// document. The record's own bytes are kept; a line ending is added when it has none.
+pub fn push_annotated(
+    rec: &[u8],
+    cluster: u64,
+    duplicate_of: Option<&[u8]>,
+    jaccard: f64,
+    out: &mut Vec<u8>,
+) {
+    // the reader only passes on JSON objects, and makes one of a text line
+    let close = rec.iter().rposition(|&b| b == b'}').unwrap_or(rec.len());
+    let (body, tail) = rec.split_at(close);
+    out.extend_from_slice(body);
+    let open = body.iter().position(|&b| b == b'{').map_or(0, |p| p + 1);
+    if body[open..].iter().any(|b| !b.is_ascii_whitespace()) {
+        out.extend_from_slice(b", ");
+    }
+    push_quoted(ANNOTATION_FIELD.as_bytes(), out);
+    out.extend_from_slice(b": {\"keep\": ");
+    out.extend_from_slice(if duplicate_of.is_none() {
+        b"true"
+    } else {
+        b"false"
+    });
+    out.extend_from_slice(format!(", \"cluster\": {cluster}, \"duplicate_of\": ").as_bytes());
+    out.extend_from_slice(duplicate_of.unwrap_or(b"null"));
+    out.extend_from_slice(b", \"jaccard\": ");
+    push_float(jaccard, out);
+    out.push(b'}');
+    out.extend_from_slice(tail);
+    if !tail.ends_with(b"\n") {
+        out.push(b'\n');
+    }
 }
 
 /// One row per verified pair (`all_pairs`): `{"id_a", "id_b", "jaccard"}`.

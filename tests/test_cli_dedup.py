@@ -708,3 +708,60 @@ def test_ngram_scores_compressed_when_the_name_asks(tmp_path: Path) -> None:
     assert main(["ngram", "score", str(model), str(train), "-o", str(out), "-q"]) == 0
     rows = [json.loads(line) for line in gzip.decompress(out.read_bytes()).splitlines()]
     assert [r["id"] for r in rows] == [f"{train}:1", f"{train}:2"]
+
+
+@needs_dedup
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_annotate_writes_every_record_with_its_decision(tmp_path: Path, engine: str) -> None:
+    if engine == "dask":
+        pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    records, copies = make_corpus()
+    src = tmp_path / "corpus.jsonl"
+    data = write_jsonl_bytes(src, records)
+    split = tmp_path / "split"
+    assert cli(src, "-o", split, "-q") == 0
+    removed = {r["id"]: r for r in read_jsonl(split / "removed.jsonl")}
+    assert set(removed) == copies
+    out = tmp_path / "split"  # the same folder: the split run's files make way
+    assert cli(src, "-o", out, "-q", "--annotate", "--engine", engine) == 0
+    names = sorted(p.name for p in out.iterdir() if p.name != "_work")
+    assert names == ["annotated.jsonl", "pairs.jsonl", "report.html", "stats.json"]
+    lines = (out / "annotated.jsonl").read_bytes().splitlines(keepends=True)
+    originals = data.splitlines(keepends=True)
+    assert len(lines) == len(originals) == len(records)
+    for n, (line, original) in enumerate(zip(lines, originals)):
+        row = json.loads(line)
+        decision = row.pop("dedup")
+        # the record's own bytes come first, unchanged, then the added field
+        assert line.startswith(original.rstrip(b"}\n")) and row == json.loads(original)
+        if row["id"] in removed:
+            want = removed[row["id"]]
+            assert decision == {
+                "keep": False,
+                "cluster": want["cluster"],
+                "duplicate_of": want["duplicate_of"],
+                "jaccard": want["jaccard"],
+            }
+        else:
+            assert decision == {"keep": True, "cluster": n, "duplicate_of": None, "jaccard": None}
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert stats["parameters"]["annotate"] is True and stats["n_removed"] == len(copies)
+    assert stats["n_kept"] == len(records) - len(copies)
+    if engine == "dask":  # the same bytes as the local engine
+        local = tmp_path / "local"
+        assert cli(src, "-o", local, "-q", "--annotate") == 0
+        assert (local / "annotated.jsonl").read_bytes() == (out / "annotated.jsonl").read_bytes()
+
+
+def test_annotated_record_shapes() -> None:
+    from textsieve import _core
+
+    assert _core.annotate_record(b"{}", 3, None, float("nan")) == (
+        b'{"dedup": {"keep": true, "cluster": 3, "duplicate_of": null, "jaccard": null}}\n'
+    )
+    got = _core.annotate_record(b' { "a" : [1, {"b": 2}] } \r\n', 0, "k\u00e9".encode(), 0.875)
+    assert got == (
+        b' { "a" : [1, {"b": 2}] , "dedup": {"keep": false, "cluster": 0, '
+        b'"duplicate_of": "k\xc3\xa9", "jaccard": 0.875}} \r\n'
+    )
+    assert json.loads(got)["a"] == [1, {"b": 2}]

@@ -155,7 +155,7 @@ def test_gzip_reads_like_plain(jsonl: Path, tmp_path: Path) -> None:
     packed = list(read_corpus(gz))
     assert [(r.text, r.line, r.raw) for r in packed] == [(r.text, r.line, r.raw) for r in plain]
     assert packed[0].source == str(gz)
-    assert detect_format(gz) == (str(gz), "jsonl", "gzip")
+    assert detect_format(gz) == (str(gz), "jsonl", "gzip", None)
 
 
 def test_zstd_reads_like_plain_across_frames(jsonl: Path, tmp_path: Path) -> None:

@@ -352,6 +352,7 @@ def render_chunk(
     similarity: npt.NDArray[np.float64],
     ids: IdsCore,
     pair_rows: bool,
+    annotate: bool = False,
 ) -> tuple[bytes, bytes, bytes, int]: ...
 def render_pairs(
     ids: IdsCore,
@@ -360,3 +361,6 @@ def render_pairs(
     jaccard: npt.NDArray[np.float64],
 ) -> bytes: ...
 def quote_json(s: bytes) -> str: ...
+def annotate_record(
+    record: bytes, cluster: int, duplicate_of: bytes | None, jaccard: float
+) -> bytes: ...

@@ -176,7 +176,7 @@ def detect_format(
     """Decide how to read ``path`` from its name: ``InputFile(path, format, compression)``.
 
     >>> detect_format("corpus/part-0.jsonl.zst")
-    InputFile(path='corpus/part-0.jsonl.zst', format='jsonl', compression='zstd')
+    InputFile(path='corpus/part-0.jsonl.zst', format='jsonl', compression='zstd', name=None)
     >>> detect_format("notes.txt.gz", doc_per_file=True).format
     'file'
     """

@@ -28,12 +28,12 @@ from textsieve._progress import Progress
 from textsieve.dedup import DedupSettings, component_warnings, examined_per_doc
 from textsieve.io import CorpusReader, to_jsonable
 from textsieve.pipeline import (
-    OUTPUT_FILES,
     REPORT_MEMBERS,
     Outputs,
     OutputSet,
     cluster_sizes,
     largest_clusters,
+    output_files,
     write_report_to,
 )
 
@@ -141,6 +141,7 @@ def dedup_local(
     show_progress: bool | None = None,
     parameters: dict[str, Any] | None = None,
     compression: str | None = None,
+    annotate: bool = False,
     last: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Dedup the corpus ``make_reader()`` yields into ``outdir``; returns ``(stats, extra)``,
@@ -149,7 +150,8 @@ def dedup_local(
     when the rule cannot decide as it reads. The outputs are renamed into place together at the
     end, ``stats.json`` last, so an OUTDIR with it holds one complete run; ``parameters`` are
     added to its ``parameters``. ``compression`` (``"gzip"``, ``"zstd"``) compresses the JSON
-    Lines outputs (``kept.jsonl.gz``...). ``last``: the process ends after this call (the command line),
+    Lines outputs (``kept.jsonl.gz``...); ``annotate`` writes every record with its decision to
+    ``annotated.jsonl`` instead of ``kept.jsonl`` and ``removed.jsonl``. ``last``: the process ends after this call (the command line),
     so Ctrl-C stays ignored once the outputs are in place."""
     t_start = time.perf_counter()
     threshold = settings.threshold
@@ -160,8 +162,8 @@ def dedup_local(
     reader = make_reader()
     t_read = t_feed = 0.0
     bar_opts: dict[str, Any] = {"unit": "docs", "enabled": show_progress}
-    with OutputSet(outdir, compression=compression) as files:
-        out = Outputs(files, ids=ids, all_pairs=all_pairs)
+    with OutputSet(outdir, output_files(annotate), compression) as files:
+        out = Outputs(files, ids=ids, all_pairs=all_pairs, annotate=annotate)
         desc = "dedup" if run.streaming else "reading and signing"
         writer = BackgroundWriter(out)
         with contextlib.ExitStack() as cleanup, Progress(desc=desc, **bar_opts) as bar:
@@ -237,7 +239,7 @@ def dedup_local(
             {"read": t_read, "feed": t_feed, "finish": t_finish, "start": t_start,
              "write0": t_write0},
         )  # fmt: skip
-        stats["parameters"].update(parameters or {}, compression=compression)
+        stats["parameters"].update(parameters or {}, compression=compression, annotate=annotate)
         fh = files.open("stats.json")
         json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
         fh.write("\n")
@@ -371,5 +373,5 @@ def _stats(
             **{k: v for k, v in extra.items() if k != "warnings"},
         },
         "outdir": os.path.abspath(outdir),
-        "outputs": {name: os.path.abspath(files.path(name)) for name in OUTPUT_FILES},
+        "outputs": {name: os.path.abspath(files.path(name)) for name in files.names},
     }

@@ -35,9 +35,16 @@ from textsieve.io import open_new, temp_path
 T = TypeVar("T")
 
 OUTPUT_FILES = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
+#: the outputs with ``annotate``: every record with its decision, instead of kept and removed
+ANNOTATED_FILES = ("annotated.jsonl", "pairs.jsonl", "stats.json", "report.html")
 #: the outputs that ``compression`` compresses, and the suffix each compression adds to them
-JSONL_OUTPUTS = ("kept.jsonl", "removed.jsonl", "pairs.jsonl")
+JSONL_OUTPUTS = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "annotated.jsonl")
 COMPRESSIONS = {"gzip": ".gz", "zstd": ".zst"}
+
+
+def output_files(annotate: bool = False) -> tuple[str, ...]:
+    """The outputs of a run."""
+    return ANNOTATED_FILES if annotate else OUTPUT_FILES
 
 
 def output_name(name: str, compression: str | None = None) -> str:
@@ -47,10 +54,12 @@ def output_name(name: str, compression: str | None = None) -> str:
     return name + COMPRESSIONS[compression]
 
 
-def stale_outputs(outdir: str, compression: str | None) -> list[str]:
-    """Outputs a previous run left in ``outdir`` under names this run does not write (another
-    compression): they must go, so that OUTDIR holds one run."""
-    mine = {output_name(n, compression) for n in OUTPUT_FILES}
+def stale_outputs(
+    outdir: str, compression: str | None, names: Sequence[str] = OUTPUT_FILES
+) -> list[str]:
+    """Outputs a previous run left in ``outdir`` under names this run (writing ``names``) does
+    not write (another compression, or layout): they must go, so that OUTDIR holds one run."""
+    mine = {output_name(n, compression) for n in names}
     return [
         path
         for name in JSONL_OUTPUTS
@@ -112,7 +121,8 @@ class OutputSet:
                 fh.close()
         order = [n for n in self.names if n in self._tmp and n != "stats.json"]
         with _sigint_held(keep=last):
-            for stale in [self.path("stats.json"), *stale_outputs(self.outdir, self.compression)]:
+            others = stale_outputs(self.outdir, self.compression, self.names)
+            for stale in [self.path("stats.json"), *others]:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(stale)
             for name in order + (["stats.json"] if "stats.json" in self._tmp else []):
@@ -148,11 +158,14 @@ class Outputs:
     chunk by chunk as decisions arrive; the lines are made by the core
     (``_core.render_chunk``), the ids of every document are in ``ids`` (``_core.IdsCore``)."""
 
-    def __init__(self, files: OutputSet, *, ids: Any, all_pairs: bool) -> None:
-        self.ids, self.all_pairs = ids, all_pairs
+    def __init__(
+        self, files: OutputSet, *, ids: Any, all_pairs: bool, annotate: bool = False
+    ) -> None:
+        self.ids, self.all_pairs, self.annotate = ids, all_pairs, annotate
         self.n_kept = self.n_removed = self.n_pairs = self.n_same_id = 0
-        self._kept: IO[bytes] = files.open("kept.jsonl", "wb")
-        self._removed: IO[bytes] = files.open("removed.jsonl", "wb")
+        # with annotate, every record goes to annotated.jsonl and no removed rows are written
+        self._kept: IO[bytes] = files.open("annotated.jsonl" if annotate else "kept.jsonl", "wb")
+        self._removed: IO[bytes] | None = None if annotate else files.open("removed.jsonl", "wb")
         self._pairs: IO[bytes] = files.open("pairs.jsonl", "wb")
 
     def write(
@@ -163,11 +176,12 @@ class Outputs:
         dup = np.ascontiguousarray(duplicate_of, dtype=np.int64)
         sim = np.ascontiguousarray(similarity, dtype=np.float64)
         kept, removed, pairs, same_id = _core.render_chunk(
-            chunk, first, dup, sim, self.ids, not self.all_pairs
+            chunk, first, dup, sim, self.ids, not self.all_pairs, self.annotate
         )
         self.n_same_id += same_id
         self._kept.write(kept)
-        self._removed.write(removed)
+        if self._removed is not None:
+            self._removed.write(removed)
         self._pairs.write(pairs)
         n_removed = int((dup >= 0).sum())
         self.n_kept += len(dup) - n_removed

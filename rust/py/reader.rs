@@ -293,9 +293,11 @@ type Rows<'py> = (
 );
 
 /// The output lines of a sealed chunk numbered from `first`: (kept records, removed rows, pair
-/// rows, removed documents whose id is their kept document's).
+/// rows, removed documents whose id is their kept document's); with `annotate`, every record
+/// with its decision comes first instead of the kept ones.
 #[pyfunction]
-#[pyo3(signature = (chunk, first, duplicate_of, similarity, ids, pair_rows))]
+#[pyo3(signature = (chunk, first, duplicate_of, similarity, ids, pair_rows, annotate=false))]
+#[allow(clippy::too_many_arguments)]
 fn render_chunk<'py>(
     py: Python<'py>,
     chunk: &ChunkCore,
@@ -304,6 +306,7 @@ fn render_chunk<'py>(
     similarity: PyReadonlyArray1<'py, f64>,
     ids: &IdsCore,
     pair_rows: bool,
+    annotate: bool,
 ) -> PyResult<Rows<'py>> {
     let dup = duplicate_of.as_slice()?;
     let sim = similarity.as_slice()?;
@@ -315,7 +318,8 @@ fn render_chunk<'py>(
         )));
     }
     let c = &chunk.inner;
-    let r = py.detach(|| output::render_chunk(c, first, dup, sim, &ids.read(), pair_rows));
+    let r =
+        py.detach(|| output::render_chunk(c, first, dup, sim, &ids.read(), pair_rows, annotate));
     Ok((
         PyBytes::new(py, &r.kept),
         PyBytes::new(py, &r.removed),
@@ -342,6 +346,27 @@ fn render_pairs<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+/// One record (bytes of a JSON object) with its decision added, as `render_chunk(...,
+/// annotate=True)` writes it: `duplicate_of` is the kept document's id (None: kept).
+#[pyfunction]
+#[pyo3(signature = (record, cluster, duplicate_of, jaccard))]
+fn annotate_record<'py>(
+    py: Python<'py>,
+    record: &[u8],
+    cluster: u64,
+    duplicate_of: Option<PyBackedBytes>,
+    jaccard: f64,
+) -> Bound<'py, PyBytes> {
+    let quoted = duplicate_of.map(|id| {
+        let mut q = Vec::new();
+        output::push_quoted(&id, &mut q);
+        q
+    });
+    let mut out = Vec::with_capacity(record.len() + 96);
+    output::push_annotated(record, cluster, quoted.as_deref(), jaccard, &mut out);
+    PyBytes::new(py, &out)
+}
+
 /// A JSON string literal as textsieve's outputs write it (`bytes`: UTF-8, surrogatepass).
 #[pyfunction]
 fn quote_json<'py>(py: Python<'py>, s: PyBackedBytes) -> Bound<'py, PyString> {
@@ -357,5 +382,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(render_chunk, m)?)?;
     m.add_function(wrap_pyfunction!(render_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(quote_json, m)?)?;
+    m.add_function(wrap_pyfunction!(annotate_record, m)?)?;
     Ok(())
 }

@@ -33,7 +33,14 @@ import numpy as np
 from textsieve._checks import MAX_K, MAX_PERM, arg_int, arg_seed, arg_threshold
 from textsieve.errors import TextsieveError
 from textsieve.io import STDIN, CorpusReader, expand_inputs, stdin_copy, to_jsonable
-from textsieve.pipeline import COMPRESSIONS, OUTPUT_FILES, _pct, output_name, print_summary
+from textsieve.pipeline import (
+    COMPRESSIONS,
+    JSONL_OUTPUTS,
+    OUTPUT_FILES,
+    _pct,
+    output_name,
+    print_summary,
+)
 
 DEFAULT_K = {"char": 5, "word": 3}
 DEMO_EXCLUDE = ("site-packages", "dist-packages", "__pycache__")
@@ -181,6 +188,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "(quadratic in cluster size) instead of one row per removed document",
     )
     g.add_argument(
+        "--annotate",
+        action="store_true",
+        help='write every record to annotated.jsonl with its decision in a "dedup" field '
+        "(keep, cluster, duplicate_of, jaccard) instead of kept.jsonl and removed.jsonl",
+    )
+    g.add_argument(
         "--compress",
         choices=tuple(COMPRESSIONS),
         help="write kept/removed/pairs compressed: .jsonl.gz (gzip) or .jsonl.zst (zstd, needs "
@@ -239,7 +252,7 @@ def _prepare_outdir(outdir: str, inputs: Sequence[str]) -> None:
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise TextsieveError(f"-o {outdir}: exists and is not a directory")
     input_paths = {os.path.realpath(p) for p in inputs}
-    every = {output_name(n, c) for n in OUTPUT_FILES for c in (None, *COMPRESSIONS)}
+    every = {output_name(n, c) for n in JSONL_OUTPUTS + OUTPUT_FILES for c in (None, *COMPRESSIONS)}
     for name in sorted(every):
         target = os.path.realpath(os.path.join(outdir, name))
         if target in input_paths:
@@ -345,6 +358,7 @@ def _run(
             "threads": args.threads,
         },
         compression=args.compress,
+        annotate=args.annotate,
         last=True,
     )
     ids = extra["ids"]

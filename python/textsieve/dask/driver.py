@@ -57,7 +57,7 @@ from textsieve.dask.workdir import _WORK_VERSION, WorkDir, _load_json, _load_npz
 from textsieve.dedup import _config, _settings
 from textsieve.errors import TextsieveError
 from textsieve.io import InputFile, atomic_write, expand_inputs, to_jsonable
-from textsieve.pipeline import COMPRESSIONS, OUTPUT_FILES, output_name, stale_outputs
+from textsieve.pipeline import COMPRESSIONS, output_files, output_name, stale_outputs
 
 REPORT_CLUSTERS = 12
 REPORT_MEMBERS = 4
@@ -237,6 +237,7 @@ def dedup_dask(
     components_shard_edges: int = COMPONENTS_SHARD_EDGES,
     merge: bool = True,
     compression: str | None = None,
+    annotate: bool = False,
     stop_after: str | None = None,
     client: Any = None,
     log: Callable[[str], Any] | None = None,
@@ -268,6 +269,7 @@ def dedup_dask(
         threshold, num_perm, seed, scheme, shingle, k, normalize, bands, rows, verify, keep, cluster
     )
     settings["all_pairs"] = bool(all_pairs)
+    settings["annotate"] = bool(annotate)
     if verify not in ("exact", "minhash"):
         raise TextsieveError(f"verify: expected 'exact' or 'minhash', got {verify!r}")
     if keep not in ("first", "longest"):
@@ -456,26 +458,26 @@ def _drive(
 
     # outputs
     t0 = time.perf_counter()
-    paths = {name: os.path.join(outdir, output_name(name, compression)) for name in OUTPUT_FILES}
+    annotate = bool(s.get("annotate"))
+    out_names = output_files(annotate)
+    paths = {name: os.path.join(outdir, output_name(name, compression)) for name in out_names}
     names = [f"part-{p:05d}.jsonl" for p in everything]
-    # pairs.jsonl: one row per removed document, or every verified pair with all_pairs
+    # pairs.jsonl: one row per removed document, or every verified pair with all_pairs; with
+    # annotate the "kept" parts hold every record with its decision
     pair_sub = "pairs" if s["all_pairs"] else "removals"
+    subs = [("annotated", "kept")] if annotate else [("kept", "kept"), ("removed", "removed")]
+    subs.append(("pairs", pair_sub))
     if merge:
-        for out, sub in (
-            ("kept.jsonl", "kept"),
-            ("removed.jsonl", "removed"),
-            ("pairs.jsonl", pair_sub),
-        ):
-            _concat([work.path(sub, n) for n in names], paths[out])
+        for out, sub in subs:
+            _concat([work.path(sub, n) for n in names], paths[f"{out}.jsonl"])
     else:
-        for sub in ("kept", "removed", "pairs"):
-            dest = os.path.join(outdir, sub)
+        suffix = COMPRESSIONS[compression] if compression else ""
+        for out, sub in subs:
+            dest = os.path.join(outdir, out)
             os.makedirs(dest, exist_ok=True)
-            src = pair_sub if sub == "pairs" else sub
             for n in names:
-                suffix = COMPRESSIONS[compression] if compression else ""
-                _concat([work.path(src, n)], os.path.join(dest, n + suffix))
-            paths[f"{sub}.jsonl"] = dest
+                _concat([work.path(sub, n)], os.path.join(dest, n + suffix))
+            paths[f"{out}.jsonl"] = dest
     n_kept = sum(w["kept"] for w in written.values())
     n_removed = sum(w["removed"] for w in written.values())
     clusters = _load_npz(work.path("comp", "clusters.npz"))
@@ -575,6 +577,7 @@ def _drive(
             "cluster": s["cluster"],
             "all_pairs": s["all_pairs"],
             "compression": compression,
+            "annotate": annotate,
             **{k_: v for k_, v in job.reader.items()},
             "engine": "dask",
             "threads": job.num_threads,
@@ -637,7 +640,7 @@ def _drive(
         "outdir": outdir,
         "outputs": {name: os.path.abspath(p) for name, p in paths.items()},
     }
-    for stale in stale_outputs(outdir, compression):
+    for stale in stale_outputs(outdir, compression, out_names):
         os.unlink(stale)
     with atomic_write(paths["stats.json"], "w") as fh:
         json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
@@ -743,6 +746,7 @@ def run_command(
         glob=glob,
         exclude_dirs=exclude_dirs,
         compression=args.compress,
+        annotate=args.annotate,
         log=log,
     )
     if args.json:

@@ -444,16 +444,19 @@ def _stage_write(job: Job, a: int) -> dict[str, Any]:
         )
     else:
         sims = {}
+    annotate = bool(job.settings.get("annotate"))
     for local, rec in enumerate(recs):
         g = first + local
         r = rep_of.get(g, g)
+        line = record_json_line(rec, text_field=rs["text_field"], id_field=rs["id_field"])
         if r == g:
-            kept_lines.append(
-                record_json_line(rec, text_field=rs["text_field"], id_field=rs["id_field"])
-            )
+            kept_lines.append(_core.annotate_record(line, g, None, math.nan) if annotate else line)
             continue
         x = sims[g]
         jac = x if math.isfinite(x) else None
+        if annotate:
+            label = docs.id(r).encode("utf-8", "surrogatepass")
+            kept_lines.append(_core.annotate_record(line, r, label, x))
         removed_rows.append(
             {
                 "id": rec.id,
@@ -474,7 +477,7 @@ def _stage_write(job: Job, a: int) -> dict[str, Any]:
         gid=np.array(sorted(sims), np.int64),
         jaccard=np.array([sims[g] for g in sorted(sims)], np.float64),
     )
-    return {"kept": len(kept_lines), "removed": len(removed_rows)}
+    return {"kept": len(kept_lines) - len(removed_rows) * annotate, "removed": len(removed_rows)}
 
 
 def _stage_snippets(job: Job, a: int, gids: list[int]) -> dict[int, tuple[str, str]]:
