@@ -33,3 +33,18 @@ def test_rust_runs_go_before_and_after_the_reference(monkeypatch):
     bench.run_ngram_bench(bench.generated_corpus(n_docs=20), repeat=5, peers=False)
     # four stages, each: 3 Rust runs, the reference once, 2 Rust runs
     assert calls == [3, 1, 2] * 4
+
+
+def test_bench_says_when_it_falls_back_to_generated_text(monkeypatch, tmp_path, capsys):
+    from textsieve import bench
+    from textsieve.cli import main
+
+    monkeypatch.setattr(bench, "data_dir", lambda: None)
+    argv = ["bench", "--corpus", "shakespeare", "manpages", "--limit-mb", "0.02", "--json"]
+    assert main([*argv, "--repeat", "1", "--no-peers"]) == 0
+    captured = capsys.readouterr()
+    assert "corpus 'shakespeare' not found" in captured.err
+    assert "corpus 'manpages' not found" in captured.err
+    import json
+
+    assert [c["corpus"] for c in json.loads(captured.out)] == ["generated"]  # timed once

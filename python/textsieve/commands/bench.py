@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from textsieve._checks import MAX_ORDER, arg_float, arg_int
 
@@ -21,8 +22,18 @@ def run(args: argparse.Namespace) -> int:
     from textsieve.bench import load_corpus, mb, report, run_ngram_bench
 
     results = []
+    done: set[str] = set()
     for name in args.corpus:
         label, docs = load_corpus(name, limit_bytes=int(args.limit_mb * 1e6))
+        if label != name:
+            print(
+                f"textsieve bench: corpus {name!r} not found (looked in $TEXTSIEVE_DATA and "
+                "../shared/data); timing generated text instead",
+                file=sys.stderr,
+            )
+        if label in done:
+            continue
+        done.add(label)
         rows = run_ngram_bench(
             docs,
             order=args.order,
