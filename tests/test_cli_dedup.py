@@ -765,3 +765,41 @@ def test_annotated_record_shapes() -> None:
         b'"duplicate_of": "k\xc3\xa9", "jaccard": 0.875}} \r\n'
     )
     assert json.loads(got)["a"] == [1, {"b": 2}]
+
+
+@needs_dedup
+def test_lone_surrogate_ids_round_trip_in_both_engines(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "ids.jsonl"
+    src.write_text(
+        '{"id": "a\\ud800", "text": "hello world foo bar"}\n'
+        '{"id": "b", "text": "hello world foo bar"}\n'
+        '{"id": "c\\udfff", "text": "hello world foo bar"}\n',
+        encoding="utf-8",
+    )
+    assert cli(src, "-o", tmp_path / "local", "-q") == 0
+    removed = read_jsonl(tmp_path / "local" / "removed.jsonl")
+    assert [(r["id"], r["duplicate_of"]) for r in removed] == [
+        ("b", "a\ud800"),
+        ("c\udfff", "a\ud800"),
+    ]
+    assert "a\\ud800" in (tmp_path / "local" / "report.html").read_text(encoding="utf-8")
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    assert cli(src, "-o", tmp_path / "dask", "-q", "--engine", "dask") == 0
+    for name in ("kept.jsonl", "removed.jsonl", "pairs.jsonl"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+
+
+@needs_dedup
+def test_dask_reports_a_bad_record_without_worker_tracebacks(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"text": "hello world"}\n{"text": 5}\n', encoding="utf-8")
+    capfd.readouterr()
+    assert cli(src, "-o", tmp_path / "out", "--engine", "dask") == 1
+    err = capfd.readouterr().err
+    assert "bad.jsonl:2: field 'text' is a number, not a string" in err
+    assert "Traceback" not in err and "Compute Failed" not in err

@@ -976,7 +976,24 @@ def quote(s: str) -> str:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(to_jsonable(obj), ensure_ascii=False, allow_nan=False)
+    """One JSON value as textsieve's outputs write it: UTF-8 as is, except that a string holding
+    a lone surrogate is escaped whole (as :func:`quote`), so the line stays UTF-8."""
+    value = to_jsonable(obj)
+    line = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    if line.isascii() or not _bad_unicode(line):
+        return line
+    return _dumps_escaped(value)
+
+
+def _dumps_escaped(value: Any) -> str:
+    if isinstance(value, str):
+        return quote(value)
+    if isinstance(value, dict):
+        items = (f"{quote(str(k))}: {_dumps_escaped(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_dumps_escaped, value)) + "]"
+    return json.dumps(value, allow_nan=False)
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False).encode

@@ -347,7 +347,7 @@ def render_report(
             )
             + "</table>"
         )
-    return (
+    page = (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -360,6 +360,8 @@ def render_report(
         f"<h2>Largest clusters with duplicates</h2>{cluster_html}\n"
         "</body></html>\n"
     )
+    # an id with a lone surrogate (from a JSON escape) shows as its escape: the page is UTF-8
+    return page.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _fmt(value: Any) -> str:

@@ -103,6 +103,10 @@ def _call_stage(stage: str, job: Job, idx: int) -> dict[str, Any]:
     return _STAGE_FUNCS[stage](job, idx)
 
 
+#: the key of a task's result that says it met bad input (the message)
+_ERROR = "textsieve_error"
+
+
 def _run_task(stage: str, idx: int, job: Job) -> dict[str, Any]:
     """Run one task unless its marker says it is done; the marker (written last, atomically)
     holds the task's summary."""
@@ -115,8 +119,9 @@ def _run_task(stage: str, idx: int, job: Job) -> dict[str, Any]:
     try:
         out = _call_stage(stage, job, idx)
     except TextsieveError as exc:
-        # MalformedRecordError and friends do not survive pickling; the message is what counts
-        raise TextsieveError(str(exc)) from None
+        # bad input, not a failed task: returned, so that workers log no traceback, and raised
+        # by the driver (:meth:`_Runner.run`) with the message, which is what counts
+        return {_ERROR: str(exc)}
     out["task_seconds"] = time.perf_counter() - t0
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["pid"] = os.getpid()
@@ -182,6 +187,9 @@ class _Runner:
             wait(list(futures.values()))
             for i, f in futures.items():
                 results[i] = f.result()
+        for i in sorted(results):
+            if _ERROR in results[i]:
+                raise TextsieveError(results[i][_ERROR])
         secs = time.perf_counter() - t0
         self.report[stage] = {
             "tasks": len(results),
