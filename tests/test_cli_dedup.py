@@ -26,6 +26,12 @@ try:
 except ImportError:
     HAVE_DEDUP = False
 needs_dedup = pytest.mark.skipif(not HAVE_DEDUP, reason="textsieve.dedup is not built yet")
+try:
+    import distributed  # noqa: F401
+
+    HAVE_DASK = True
+except ImportError:
+    HAVE_DASK = False
 
 OUTPUTS = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "stats.json", "report.html")
 
@@ -276,10 +282,53 @@ def test_parquet_input(tmp_path: Path) -> None:
         pa.table({"id": [r["id"] for r in records], "text": [r["text"] for r in records]}), path
     )
     out = tmp_path / "out"
-    assert cli(path, "-o", out, "--quiet") == 0
+    assert cli(path, "-o", out, "--quiet", "--kept-format", "jsonl") == 0
     check_outputs(out, len(records))
     assert copies <= {r["id"] for r in read_jsonl(out / "removed.jsonl")}
     assert {tuple(sorted(k)) for k in read_jsonl(out / "kept.jsonl")} == {("id", "text")}
+
+
+@needs_dedup
+@pytest.mark.parametrize("keep", ["first", "longest"])
+def test_parquet_in_parquet_out(tmp_path: Path, keep: str) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    records, copies = make_corpus(5)
+    n = len(records)
+    # types JSON would lose (bytes, timestamps), a nested text field, and rows with no text
+    table = pa.table(
+        {
+            "id": [r["id"] for r in records],
+            "doc": [{"body": r["text"]} for r in records],
+            "blob": [r["id"].encode() for r in records],
+            "when": pa.array(range(n), pa.timestamp("ms")),
+        }
+    )
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pq.write_table(table.slice(0, n // 2), a)
+    nulls = table.slice(n // 2).set_column(1, "doc", pa.array([None] * (n - n // 2 - 1) + [{"body": None}], table.schema.field("doc").type))  # fmt: skip
+    pq.write_table(pa.concat_tables([table.slice(n // 2), nulls]), b)
+    out = tmp_path / "out"
+    argv = [a, b, "-o", out, "-q", "--text-field", "doc.body", "--on-error", "skip", "--keep", keep]
+    assert cli(*argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "kept.parquet", "pairs.jsonl", "removed.jsonl", "report.html", "stats.json"
+    ]  # fmt: skip
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert stats["n_input"] == n and stats["n_skipped"] == n - n // 2
+    kept = pq.read_table(out / "kept.parquet")
+    assert kept.schema == table.schema  # columns and types kept
+    removed = {r["id"] for r in read_jsonl(out / "removed.jsonl")}
+    assert copies <= removed
+    want = table.filter(pa.array([r["id"] not in removed for r in records]))
+    assert kept.equals(want) and kept.num_rows == stats["n_kept"]
+    if keep == "first" and HAVE_DASK:  # the Dask engine writes the same rows
+        assert cli(*argv, "-o", tmp_path / "dask", "--engine", "dask") == 0
+        assert pq.read_table(tmp_path / "dask" / "kept.parquet").equals(kept)
+    # asked for JSON Lines: the rows as JSON objects, and the Parquet file of the last run goes
+    assert cli(*argv, "--kept-format", "jsonl") == 0
+    assert not (out / "kept.parquet").exists()
+    assert len(read_jsonl(out / "kept.jsonl")) == stats["n_kept"]
 
 
 @needs_dedup

@@ -32,8 +32,10 @@ from textsieve.pipeline import (
     Outputs,
     OutputSet,
     cluster_sizes,
+    kept_parquet,
     largest_clusters,
     output_files,
+    write_kept_parquet,
     write_report_to,
 )
 
@@ -142,6 +144,7 @@ def dedup_local(
     parameters: dict[str, Any] | None = None,
     compression: str | None = None,
     annotate: bool = False,
+    kept_format: str = "auto",
     last: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Dedup the corpus ``make_reader()`` yields into ``outdir``; returns ``(stats, extra)``,
@@ -151,7 +154,9 @@ def dedup_local(
     end, ``stats.json`` last, so an OUTDIR with it holds one complete run; ``parameters`` are
     added to its ``parameters``. ``compression`` (``"gzip"``, ``"zstd"``) compresses the JSON
     Lines outputs (``kept.jsonl.gz``...); ``annotate`` writes every record with its decision to
-    ``annotated.jsonl`` instead of ``kept.jsonl`` and ``removed.jsonl``. ``last``: the process ends after this call (the command line),
+    ``annotated.jsonl`` instead of ``kept.jsonl`` and ``removed.jsonl``; ``kept_format``
+    ``"parquet"`` (``"auto"``: when every input is Parquet) writes the kept rows to
+    ``kept.parquet`` with their columns and types. ``last``: the process ends after this call (the command line),
     so Ctrl-C stays ignored once the outputs are in place."""
     t_start = time.perf_counter()
     threshold = settings.threshold
@@ -160,10 +165,11 @@ def dedup_local(
     )
     ids = _core.IdsCore()
     reader = make_reader()
+    parquet = not annotate and kept_parquet(reader.inputs, kept_format)
     t_read = t_feed = 0.0
     bar_opts: dict[str, Any] = {"unit": "docs", "enabled": show_progress}
-    with OutputSet(outdir, output_files(annotate), compression) as files:
-        out = Outputs(files, ids=ids, all_pairs=all_pairs, annotate=annotate)
+    with OutputSet(outdir, output_files(annotate, parquet), compression) as files:
+        out = Outputs(files, ids=ids, all_pairs=all_pairs, annotate=annotate, parquet=parquet)
         desc = "dedup" if run.streaming else "reading and signing"
         writer = BackgroundWriter(out)
         with contextlib.ExitStack() as cleanup, Progress(desc=desc, **bar_opts) as bar:
@@ -232,6 +238,9 @@ def dedup_local(
                 raise RuntimeError(f"the second read of the inputs gave {m} documents, not {n}")
         if all_pairs:
             out.write_all_pairs(res["pair_i"], res["pair_j"], res["pair_jaccard"])
+        if parquet:
+            fh = files.open("kept.parquet", "wb")
+            write_kept_parquet(reader.inputs, duplicate_of >= 0, text_field, fh)
         stats = _stats(
             reader, res, n, duplicate_of, similarity, settings.as_dict(), ids, run, files, out,
             outdir,
@@ -239,7 +248,9 @@ def dedup_local(
             {"read": t_read, "feed": t_feed, "finish": t_finish, "start": t_start,
              "write0": t_write0},
         )  # fmt: skip
-        stats["parameters"].update(parameters or {}, compression=compression, annotate=annotate)
+        stats["parameters"].update(
+            parameters or {}, compression=compression, annotate=annotate, kept_format=kept_format
+        )
         fh = files.open("stats.json")
         json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
         fh.write("\n")

@@ -30,6 +30,7 @@ from typing import IO, Any, TypeVar
 import numpy as np
 
 from textsieve import _core
+from textsieve.errors import TextsieveError
 from textsieve.io import open_new, temp_path
 
 T = TypeVar("T")
@@ -42,9 +43,86 @@ JSONL_OUTPUTS = ("kept.jsonl", "removed.jsonl", "pairs.jsonl", "annotated.jsonl"
 COMPRESSIONS = {"gzip": ".gz", "zstd": ".zst"}
 
 
-def output_files(annotate: bool = False) -> tuple[str, ...]:
-    """The outputs of a run."""
-    return ANNOTATED_FILES if annotate else OUTPUT_FILES
+def output_files(annotate: bool = False, parquet: bool = False) -> tuple[str, ...]:
+    """The outputs of a run; ``parquet``: the kept rows go to ``kept.parquet``."""
+    if annotate:
+        return ANNOTATED_FILES
+    return ("kept.parquet", *OUTPUT_FILES[1:]) if parquet else OUTPUT_FILES
+
+
+def kept_parquet(inputs: Sequence[Any], kept_format: str) -> bool:
+    """Whether the kept rows are written as Parquet: ``kept_format`` ``"parquet"``, or
+    ``"auto"`` and every input is a Parquet file."""
+    if kept_format == "auto":
+        return bool(inputs) and all(f.format == "parquet" for f in inputs)
+    if kept_format == "parquet" and not all(f.format == "parquet" for f in inputs):
+        raise TextsieveError("--kept-format parquet needs Parquet inputs only")
+    return kept_format == "parquet"
+
+
+def _text_column(batch: Any, name: str) -> Any:
+    """The column a field name picks (a key equal to the whole name, else a path into struct
+    columns, as :func:`textsieve.io.get_field`), or None."""
+    import pyarrow as pa
+
+    names = batch.schema.names
+    if name in names:
+        return batch.column(name)
+    col = None
+    for k, part in enumerate(name.split(".")):
+        if k == 0:
+            if part not in names:
+                return None
+            col = batch.column(part)
+        elif pa.types.is_struct(col.type) and col.type.get_field_index(part) >= 0:
+            col = col.field(part)
+        else:
+            return None
+    return col
+
+
+def write_kept_parquet(inputs: Sequence[Any], removed: np.ndarray, text_field: str, fh: Any) -> int:
+    """The rows of the Parquet ``inputs`` whose document is not ``removed`` (a mask over the
+    documents, which are the rows with a string text, in order), with the inputs' columns and
+    types, written to the open binary file ``fh``; returns the rows written."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    writer = None
+    doc = written = 0
+    try:
+        for inp in inputs:
+            pf = pq.ParquetFile(inp.path)
+            if writer is None:
+                writer = pq.ParquetWriter(fh, pf.schema_arrow)
+            elif not pf.schema_arrow.equals(writer.schema):
+                raise TextsieveError(
+                    f"{inp.label}: its columns differ from the first input's, so the kept rows "
+                    "cannot go to one Parquet file (use --kept-format jsonl)"
+                )
+            for batch in pf.iter_batches(batch_size=1 << 16):
+                col = _text_column(batch, text_field)
+                if col is None or not (
+                    pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+                ):
+                    valid = np.zeros(len(batch), bool)
+                else:
+                    valid = np.asarray(pc.is_valid(col).to_numpy(zero_copy_only=False), bool)
+                n = int(valid.sum())
+                if doc + n > len(removed):
+                    raise RuntimeError(f"{inp.label} has more rows than when it was read")
+                keep = valid.copy()
+                keep[valid] = ~removed[doc : doc + n]
+                doc += n
+                writer.write_batch(batch.filter(pa.array(keep)))
+                written += int(keep.sum())
+        if doc != len(removed):
+            raise RuntimeError(f"the Parquet inputs have {doc} documents, not {len(removed)}")
+    finally:
+        if writer is not None:
+            writer.close()
+    return written
 
 
 def output_name(name: str, compression: str | None = None) -> str:
@@ -60,12 +138,12 @@ def stale_outputs(
     """Outputs a previous run left in ``outdir`` under names this run (writing ``names``) does
     not write (another compression, or layout): they must go, so that OUTDIR holds one run."""
     mine = {output_name(n, compression) for n in names}
+    every = {output_name(n, c) for n in JSONL_OUTPUTS for c in (None, *COMPRESSIONS)}
+    every.add("kept.parquet")
     return [
-        path
-        for name in JSONL_OUTPUTS
-        for other in (None, *COMPRESSIONS)
-        if output_name(name, other) not in mine
-        and os.path.exists(path := os.path.join(outdir, output_name(name, other)))
+        os.path.join(outdir, name)
+        for name in sorted(every - mine)
+        if os.path.exists(os.path.join(outdir, name))
     ]
 
 
@@ -159,12 +237,21 @@ class Outputs:
     (``_core.render_chunk``), the ids of every document are in ``ids`` (``_core.IdsCore``)."""
 
     def __init__(
-        self, files: OutputSet, *, ids: Any, all_pairs: bool, annotate: bool = False
+        self,
+        files: OutputSet,
+        *,
+        ids: Any,
+        all_pairs: bool,
+        annotate: bool = False,
+        parquet: bool = False,
     ) -> None:
         self.ids, self.all_pairs, self.annotate = ids, all_pairs, annotate
         self.n_kept = self.n_removed = self.n_pairs = self.n_same_id = 0
-        # with annotate, every record goes to annotated.jsonl and no removed rows are written
-        self._kept: IO[bytes] = files.open("annotated.jsonl" if annotate else "kept.jsonl", "wb")
+        # with annotate, every record goes to annotated.jsonl and no removed rows are written;
+        # kept rows as Parquet are written at the end (write_kept_parquet)
+        self._kept: IO[bytes] | None = None
+        if annotate or not parquet:
+            self._kept = files.open("annotated.jsonl" if annotate else "kept.jsonl", "wb")
         self._removed: IO[bytes] | None = None if annotate else files.open("removed.jsonl", "wb")
         self._pairs: IO[bytes] = files.open("pairs.jsonl", "wb")
 
@@ -179,7 +266,8 @@ class Outputs:
             chunk, first, dup, sim, self.ids, not self.all_pairs, self.annotate
         )
         self.n_same_id += same_id
-        self._kept.write(kept)
+        if self._kept is not None:
+            self._kept.write(kept)
         if self._removed is not None:
             self._removed.write(removed)
         self._pairs.write(pairs)

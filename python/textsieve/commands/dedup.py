@@ -194,6 +194,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "(keep, cluster, duplicate_of, jaccard) instead of kept.jsonl and removed.jsonl",
     )
     g.add_argument(
+        "--kept-format",
+        choices=("auto", "jsonl", "parquet"),
+        default="auto",
+        help="kept.parquet (the rows with their columns and types) or kept.jsonl; auto: "
+        "Parquet when every input is Parquet",
+    )
+    g.add_argument(
         "--compress",
         choices=tuple(COMPRESSIONS),
         help="write kept/removed/pairs compressed: .jsonl.gz (gzip) or .jsonl.zst (zstd, needs "
@@ -252,7 +259,8 @@ def _prepare_outdir(outdir: str, inputs: Sequence[str]) -> None:
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise TextsieveError(f"-o {outdir}: exists and is not a directory")
     input_paths = {os.path.realpath(p) for p in inputs}
-    every = {output_name(n, c) for n in JSONL_OUTPUTS + OUTPUT_FILES for c in (None, *COMPRESSIONS)}
+    names = ("kept.parquet", *JSONL_OUTPUTS, *OUTPUT_FILES)
+    every = {output_name(n, c) for n in names for c in (None, *COMPRESSIONS)}
     for name in sorted(every):
         target = os.path.realpath(os.path.join(outdir, name))
         if target in input_paths:
@@ -359,6 +367,7 @@ def _run(
         },
         compression=args.compress,
         annotate=args.annotate,
+        kept_format=args.kept_format,
         last=True,
     )
     ids = extra["ids"]

@@ -57,7 +57,14 @@ from textsieve.dask.workdir import _WORK_VERSION, WorkDir, _load_json, _load_npz
 from textsieve.dedup import _config, _settings
 from textsieve.errors import TextsieveError
 from textsieve.io import InputFile, atomic_write, expand_inputs, to_jsonable
-from textsieve.pipeline import COMPRESSIONS, output_files, output_name, stale_outputs
+from textsieve.pipeline import (
+    COMPRESSIONS,
+    kept_parquet,
+    output_files,
+    output_name,
+    stale_outputs,
+    write_kept_parquet,
+)
 
 REPORT_CLUSTERS = 12
 REPORT_MEMBERS = 4
@@ -246,6 +253,7 @@ def dedup_dask(
     merge: bool = True,
     compression: str | None = None,
     annotate: bool = False,
+    kept_format: str = "auto",
     stop_after: str | None = None,
     client: Any = None,
     log: Callable[[str], Any] | None = None,
@@ -347,7 +355,9 @@ def dedup_dask(
             client = own_client = Client(own_cluster)
     try:
         runner = _Runner(client, job, log)
-        stats = _drive(runner, files, inputs, outdir, stop_after, merge, t_start, compression)
+        stats = _drive(
+            runner, files, inputs, outdir, stop_after, merge, t_start, compression, kept_format
+        )
         if stats is not None:
             stats["parameters"]["scheduler"] = scheduler or (
                 "client" if own_client is None else "LocalCluster"
@@ -381,6 +391,7 @@ def _drive(
     merge: bool,
     t_start: float,
     compression: str | None = None,
+    kept_format: str = "auto",
 ) -> dict[str, Any] | None:
     """Run the stages, then write the outputs and return the stats (None after ``stop_after``).
     ``runner.job`` is the run's :class:`~textsieve.dask.stages.Job`; it learns the line bases,
@@ -467,7 +478,8 @@ def _drive(
     # outputs
     t0 = time.perf_counter()
     annotate = bool(s.get("annotate"))
-    out_names = output_files(annotate)
+    parquet = not annotate and kept_parquet(files, kept_format)
+    out_names = output_files(annotate, parquet)
     paths = {name: os.path.join(outdir, output_name(name, compression)) for name in out_names}
     names = [f"part-{p:05d}.jsonl" for p in everything]
     # pairs.jsonl: one row per removed document, or every verified pair with all_pairs; with
@@ -475,6 +487,13 @@ def _drive(
     pair_sub = "pairs" if s["all_pairs"] else "removals"
     subs = [("annotated", "kept")] if annotate else [("kept", "kept"), ("removed", "removed")]
     subs.append(("pairs", pair_sub))
+    if parquet:  # the kept rows from the inputs, by the removed documents of every partition
+        subs.remove(("kept", "kept"))
+        removed = np.zeros(n_docs, bool)
+        for p in everything:
+            removed[_load_npz(work.part("removed", p))["gid"]] = True
+        with atomic_write(paths["kept.parquet"], "wb") as fh:
+            write_kept_parquet(files, removed, job.reader["text_field"], fh)
     if merge:
         for out, sub in subs:
             _concat([work.path(sub, n) for n in names], paths[f"{out}.jsonl"])
@@ -586,6 +605,7 @@ def _drive(
             "all_pairs": s["all_pairs"],
             "compression": compression,
             "annotate": annotate,
+            "kept_format": kept_format,
             **{k_: v for k_, v in job.reader.items()},
             "engine": "dask",
             "threads": job.num_threads,
@@ -755,6 +775,7 @@ def run_command(
         exclude_dirs=exclude_dirs,
         compression=args.compress,
         annotate=args.annotate,
+        kept_format=args.kept_format,
         log=log,
     )
     if args.json:
