@@ -852,3 +852,31 @@ def test_dask_reports_a_bad_record_without_worker_tracebacks(
     err = capfd.readouterr().err
     assert "bad.jsonl:2: field 'text' is a number, not a string" in err
     assert "Traceback" not in err and "Compute Failed" not in err
+
+
+@needs_dedup
+def test_dask_run_failing_while_writing_leaves_no_stats_of_another_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    from textsieve.dask import driver
+
+    records, _ = make_corpus(5)
+    src = tmp_path / "c.jsonl"
+    write_jsonl_bytes(src, records)
+    out = tmp_path / "o"
+    assert cli(src, "-o", out, "-q") == 0
+    (out / ".removed.jsonl.999.deadbeef.tmp").write_bytes(b"half a file")
+    calls = []
+    real = driver._concat
+
+    def concat(parts: list[str], target: str) -> None:
+        calls.append(target)
+        if len(calls) == 2:  # kept.jsonl has landed, removed.jsonl has not
+            raise OSError(28, "No space left on device")
+        real(parts, target)
+
+    monkeypatch.setattr(driver, "_concat", concat)
+    assert cli(src, "-o", out, "-q", "--engine", "dask", "--threshold", "0.95") == 1
+    assert not (out / "stats.json").exists()  # the folder claims no complete run
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]

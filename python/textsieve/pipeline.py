@@ -152,6 +152,17 @@ REPORT_MEMBERS = 4
 REPORT_TEXT_CHARS = 2000
 
 
+def remove_stale_temporaries(outdir: str) -> None:
+    """Remove the hidden temporaries of outputs that killed runs left in ``outdir``."""
+    names = {
+        output_name(n, c) for n in (*JSONL_OUTPUTS, *OUTPUT_FILES) for c in (None, *COMPRESSIONS)
+    }
+    for name in sorted(names | {"kept.parquet"}):
+        for stale in glob.glob(os.path.join(glob.escape(outdir), f".{name}.*.tmp")):
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
+
+
 class OutputSet:
     """The output files of one run in OUTDIR, written as hidden temporaries and renamed into place
     together by :meth:`commit`, which Ctrl-C does not stop; ``stats.json`` goes last,
@@ -172,12 +183,7 @@ class OutputSet:
 
     def __enter__(self) -> OutputSet:
         os.makedirs(self.outdir, exist_ok=True)
-        for name in self.names:
-            for other in (None, *COMPRESSIONS):
-                pattern = f".{output_name(name, other)}.*.tmp"
-                for stale in glob.glob(os.path.join(glob.escape(self.outdir), pattern)):
-                    with contextlib.suppress(OSError):
-                        os.unlink(stale)
+        remove_stale_temporaries(self.outdir)
         return self
 
     def open(self, name: str, mode: str = "w") -> IO[Any]:

@@ -5,6 +5,7 @@ dask``. How it works: :mod:`textsieve.dask`."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import json
@@ -62,6 +63,7 @@ from textsieve.pipeline import (
     kept_parquet,
     output_files,
     output_name,
+    remove_stale_temporaries,
     stale_outputs,
     write_kept_parquet,
 )
@@ -477,6 +479,10 @@ def _drive(
 
     # outputs
     t0 = time.perf_counter()
+    # a previous run's stats.json goes first: only a complete run has one (it is written last)
+    remove_stale_temporaries(outdir)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(outdir, "stats.json"))
     annotate = bool(s.get("annotate"))
     parquet = not annotate and kept_parquet(files, kept_format)
     out_names = output_files(annotate, parquet)
