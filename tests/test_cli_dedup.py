@@ -880,3 +880,24 @@ def test_dask_run_failing_while_writing_leaves_no_stats_of_another_run(
     assert cli(src, "-o", out, "-q", "--engine", "dask", "--threshold", "0.95") == 1
     assert not (out / "stats.json").exists()  # the folder claims no complete run
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+@needs_dedup
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_file_names_that_are_not_utf8_reach_stats_and_summary(tmp_path: Path, engine: str) -> None:
+    if engine == "dask":
+        pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    src = os.fsencode(tmp_path) + b"/bad\xff.txt"
+    Path(os.fsdecode(src)).write_bytes(b"a b c d\na b c d\n")
+    out = os.fsencode(tmp_path) + b"/out\xfe"
+    argv = [sys.executable, "-m", "textsieve", "dedup", src, "-o", out, "--engine", engine]
+    result = subprocess.run([*argv, "--json"], capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout)
+    assert stats["inputs"] == [os.fsdecode(src)] and stats["n_removed"] == 1
+    kept = read_jsonl(Path(os.fsdecode(out)) / "kept.jsonl")
+    assert kept == [{"id": f"{os.fsdecode(src)}:1", "text": "a b c d"}]
+    saved = json.loads((Path(os.fsdecode(out)) / "stats.json").read_text(encoding="utf-8"))
+    assert saved["inputs"] == stats["inputs"]
+    summary = subprocess.run(argv, capture_output=True, timeout=300)
+    assert summary.returncode == 0 and b"kept 1, removed 1" in summary.stdout

@@ -975,6 +975,17 @@ def quote(s: str) -> str:
     return _encode_str(s)
 
 
+def json_text(obj: Any, indent: int | None = None) -> str:
+    """``obj`` as a JSON document for a file or the terminal (stats, summaries): UTF-8 as is,
+    unless a string holds a lone surrogate (an id or a file name that is not UTF-8), which the
+    whole document then escapes, so it can always be written and reads back the same."""
+    value = to_jsonable(obj)
+    text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
+    if text.isascii() or not _bad_unicode(text):
+        return text
+    return json.dumps(value, ensure_ascii=True, indent=indent, allow_nan=False)
+
+
 def _dumps(obj: Any) -> str:
     """One JSON value as textsieve's outputs write it: UTF-8 as is, except that a string holding
     a lone surrogate is escaped whole (as :func:`quote`), so the line stays UTF-8."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
 import queue
 import threading
@@ -26,7 +25,7 @@ import numpy as np
 from textsieve import _core
 from textsieve._progress import Progress
 from textsieve.dedup import DedupSettings, component_warnings, examined_per_doc
-from textsieve.io import CorpusReader, to_jsonable
+from textsieve.io import CorpusReader, json_text
 from textsieve.pipeline import (
     REPORT_MEMBERS,
     Outputs,
@@ -252,7 +251,7 @@ def dedup_local(
             parameters or {}, compression=compression, annotate=annotate, kept_format=kept_format
         )
         fh = files.open("stats.json")
-        json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
+        fh.write(json_text(stats, indent=2))
         fh.write("\n")
         files.commit(last=last)
     return stats, {"ids": ids, "duplicate_of": duplicate_of, "similarity": similarity}

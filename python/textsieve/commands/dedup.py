@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import sys
@@ -32,7 +31,7 @@ import numpy as np
 
 from textsieve._checks import MAX_K, MAX_PERM, arg_int, arg_seed, arg_threshold
 from textsieve.errors import TextsieveError
-from textsieve.io import STDIN, CorpusReader, expand_inputs, stdin_copy, to_jsonable
+from textsieve.io import STDIN, CorpusReader, expand_inputs, json_text, stdin_copy
 from textsieve.pipeline import (
     COMPRESSIONS,
     JSONL_OUTPUTS,
@@ -381,7 +380,7 @@ def _run(
                 {"id_a": a, "id_b": b, "jaccard": j}
                 for a, b, j in _example_pairs(ids, pi, pj, pjac, stdlib_dir())
             ]
-        print(json.dumps(to_jsonable(out), ensure_ascii=False, allow_nan=False))
+        print(json_text(out))
     elif args.demo:
         _print_demo(stats, ids, pi, pj, pjac)
     elif not args.quiet:

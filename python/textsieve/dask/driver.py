@@ -57,7 +57,7 @@ from textsieve.dask.stages import (
 from textsieve.dask.workdir import _WORK_VERSION, WorkDir, _load_json, _load_npz, _save_json
 from textsieve.dedup import _config, _settings
 from textsieve.errors import TextsieveError
-from textsieve.io import InputFile, atomic_write, expand_inputs, to_jsonable
+from textsieve.io import InputFile, atomic_write, expand_inputs, json_text
 from textsieve.pipeline import (
     COMPRESSIONS,
     kept_parquet,
@@ -677,7 +677,7 @@ def _drive(
     for stale in stale_outputs(outdir, compression, out_names):
         os.unlink(stale)
     with atomic_write(paths["stats.json"], "w") as fh:
-        json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
+        fh.write(json_text(stats, indent=2))
         fh.write("\n")
     return stats
 
@@ -785,7 +785,7 @@ def run_command(
         log=log,
     )
     if args.json:
-        print(json.dumps(to_jsonable(stats), ensure_ascii=False, allow_nan=False))
+        print(json_text(stats))
     elif not args.quiet:
         from textsieve.pipeline import print_summary
 

@@ -32,7 +32,6 @@ import numpy as np
 
 import textsieve.io as _io
 from textsieve.dask.kernels import _part_of
-from textsieve.io import to_jsonable
 
 #: The version of the work layout: a run with another version starts afresh.
 _WORK_VERSION = 2
@@ -60,7 +59,7 @@ def _load_npz(path: str) -> dict[str, np.ndarray]:
 
 def _save_json(path: str, obj: Any) -> None:
     with _work_file(path, "w") as fh:
-        json.dump(to_jsonable(obj), fh, ensure_ascii=False, allow_nan=False)
+        fh.write(_io.json_text(obj))
 
 
 def _write_rows(path: str, rows: Iterable[Any]) -> None:
