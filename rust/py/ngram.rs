@@ -1,0 +1,295 @@
+//! Bindings for the smoothed n-gram model family over token ids and ARPA files.
+
+use std::io::{BufReader, BufWriter};
+
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::convert::{arg, Arrays, FromName, Named};
+use crate::error::Result;
+use crate::ngram::arpa;
+use crate::ngram::model::{Counts, Model, Padding, Shape, Smoothing};
+use crate::parallel::with_threads;
+
+impl FromName for Padding {
+    const ARG: &'static str = "pad";
+    fn from_name(name: &str) -> Result<Self> {
+        Padding::parse(name)
+    }
+}
+
+fn ends_of(ends: &PyReadonlyArray1<'_, u64>) -> PyResult<Vec<usize>> {
+    Ok(ends.as_slice()?.iter().map(|&e| e as usize).collect())
+}
+
+/// Counts of every order 1..=order of padded documents of token ids; mergeable.
+#[pyclass(module = "textsieve._core", name = "TokenCounts")]
+pub struct PyTokenCounts {
+    inner: Counts,
+}
+
+#[pymethods]
+impl PyTokenCounts {
+    #[new]
+    fn new(
+        #[pyo3(from_py_with = arg::order)] order: usize,
+        vocab_size: u32,
+        pad: Named<Padding>,
+    ) -> PyResult<Self> {
+        Ok(PyTokenCounts {
+            inner: Counts::new(Shape::new(order, vocab_size, pad.0)?),
+        })
+    }
+
+    #[getter]
+    fn order(&self) -> usize {
+        self.inner.shape.order
+    }
+
+    #[getter]
+    fn vocab_size(&self) -> u32 {
+        self.inner.shape.vocab
+    }
+
+    /// The padding in effect ("none" for an order-1 model asked to pad both ends).
+    #[getter]
+    fn pad(&self) -> &'static str {
+        self.inner.shape.padding.name()
+    }
+
+    /// Counts the documents of `ids` (`ends[i]`: one past the i-th document's last id).
+    #[pyo3(signature = (ids, ends, *, num_threads=None))]
+    fn add(
+        &mut self,
+        py: Python<'_>,
+        ids: PyReadonlyArray1<'_, u32>,
+        ends: PyReadonlyArray1<'_, u64>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
+    ) -> PyResult<()> {
+        let ids = ids.as_slice()?;
+        let ends = ends_of(&ends)?;
+        let inner = &mut self.inner;
+        Ok(py.detach(|| with_threads(num_threads, || inner.add(ids, &ends)))??)
+    }
+
+    fn merge(&mut self, other: &Bound<'_, PyTokenCounts>) -> PyResult<()> {
+        let other = other.borrow();
+        Ok(self.inner.merge(&other.inner)?)
+    }
+
+    fn copy(&self) -> Self {
+        PyTokenCounts {
+            inner: self.inner.clone(),
+        }
+    }
+
+    fn total(&self, k: usize) -> u64 {
+        self.inner.total(k)
+    }
+
+    fn distinct(&self, k: usize) -> usize {
+        self.inner.distinct(k)
+    }
+
+    fn count(&self, gram: Vec<u32>) -> u64 {
+        self.inner.count(&gram)
+    }
+
+    /// `(ids (m, k) uint32, counts (m,) uint64)` of the k-grams, in lexicographic order.
+    fn entries<'py>(
+        &self,
+        py: Python<'py>,
+        k: usize,
+    ) -> PyResult<Arrays<'py, PyArray2<u32>, PyArray1<u64>>> {
+        if k < 1 || k > self.inner.shape.order {
+            return Err(super::errors::invalid_argument(
+                "k",
+                format!("must be between 1 and {}, got {k}", self.inner.shape.order),
+            ));
+        }
+        let (ids, counts) = self.inner.entries(k);
+        let arr = ids.into_pyarray(py).reshape([counts.len(), k])?;
+        Ok((arr, counts.into_pyarray(py)))
+    }
+
+    fn set_entries(
+        &mut self,
+        k: usize,
+        ids: PyReadonlyArray1<'_, u32>,
+        counts: PyReadonlyArray1<'_, u64>,
+    ) -> PyResult<()> {
+        Ok(self
+            .inner
+            .set_entries(k, ids.as_slice()?, counts.as_slice()?)?)
+    }
+
+    fn first_seen<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
+        self.inner.first_seen().to_vec().into_pyarray(py)
+    }
+
+    fn set_first_seen(&mut self, ids: PyReadonlyArray1<'_, u32>) -> PyResult<()> {
+        Ok(self.inner.set_first_seen(ids.as_slice()?)?)
+    }
+}
+
+/// An estimated n-gram model (or one read from an ARPA file).
+#[pyclass(module = "textsieve._core", name = "SmoothedModel", frozen)]
+pub struct PySmoothedModel {
+    inner: Model,
+}
+
+type ArpaParts = (PySmoothedModel, Vec<String>, u32);
+
+#[pymethods]
+impl PySmoothedModel {
+    /// Estimates a model from counts; `param` is `k`, `discount` or `alpha` (NaN: default; for
+    /// "kneser-ney", NaN means modified Kneser-Ney with discounts from the counts).
+    #[staticmethod]
+    #[pyo3(signature = (counts, smoothing, param=f64::NAN, *, num_threads=None))]
+    fn estimate(
+        py: Python<'_>,
+        counts: &Bound<'_, PyTokenCounts>,
+        smoothing: &str,
+        param: f64,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
+    ) -> PyResult<Self> {
+        let smoothing = Smoothing::parse(smoothing, param)?;
+        let counts = counts.borrow();
+        let c = &counts.inner;
+        let inner = py.detach(|| with_threads(num_threads, || Model::estimate(c, smoothing)))??;
+        Ok(PySmoothedModel { inner })
+    }
+
+    /// `(model, words, unk id)` of an ARPA file.
+    #[staticmethod]
+    fn read_arpa(py: Python<'_>, path: std::path::PathBuf) -> PyResult<ArpaParts> {
+        let file = std::fs::File::open(&path)?;
+        let source = path.display().to_string();
+        let a = py.detach(|| arpa::read(BufReader::with_capacity(1 << 20, file), &source))?;
+        Ok((PySmoothedModel { inner: a.model }, a.words, a.unk))
+    }
+
+    /// The same from the bytes of an ARPA file.
+    #[staticmethod]
+    fn read_arpa_bytes(py: Python<'_>, data: &[u8], source: &str) -> PyResult<ArpaParts> {
+        let a = py.detach(|| arpa::read(data, source))?;
+        Ok((PySmoothedModel { inner: a.model }, a.words, a.unk))
+    }
+
+    /// Writes the model as an ARPA file at `path` (which the caller renames into place).
+    #[pyo3(signature = (path, words, unk=None))]
+    fn write_arpa(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        words: Vec<String>,
+        unk: Option<u32>,
+    ) -> PyResult<()> {
+        let file = std::fs::File::create(&path)?;
+        py.detach(|| -> PyResult<()> {
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            arpa::write(&self.inner, &words, unk, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        })
+    }
+
+    #[pyo3(signature = (words, unk=None))]
+    fn arpa_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        words: Vec<String>,
+        unk: Option<u32>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut out = Vec::new();
+        py.detach(|| arpa::write(&self.inner, &words, unk, &mut out))?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    #[getter]
+    fn order(&self) -> usize {
+        self.inner.order()
+    }
+
+    #[getter]
+    fn vocab_size(&self) -> u32 {
+        self.inner.shape.vocab
+    }
+
+    #[getter]
+    fn pad(&self) -> &'static str {
+        self.inner.shape.padding.name()
+    }
+
+    #[getter]
+    fn is_backoff(&self) -> bool {
+        self.inner.is_backoff()
+    }
+
+    /// Modified Kneser-Ney: `(D1, D2, D3+)` per order (empty otherwise).
+    #[getter]
+    fn discounts(&self) -> Vec<(f64, f64, f64)> {
+        self.inner
+            .discounts
+            .iter()
+            .map(|d| (d[0], d[1], d[2]))
+            .collect()
+    }
+
+    /// Modified Kneser-Ney: per order, whether KenLM's fallback discounts were used.
+    #[getter]
+    fn fallback(&self) -> Vec<bool> {
+        self.inner.fallback.clone()
+    }
+
+    /// `ln P(token | context)`, with the last `order - 1` ids of `context` (fewer if shorter).
+    fn log_prob(&self, context: Vec<u32>, token: u32) -> f64 {
+        self.inner.log_prob(&context, token)
+    }
+
+    /// Per-document `(nll sums, predicted token counts)`.
+    #[pyo3(signature = (ids, ends, *, num_threads=None))]
+    fn score<'py>(
+        &self,
+        py: Python<'py>,
+        ids: PyReadonlyArray1<'py, u32>,
+        ends: PyReadonlyArray1<'py, u64>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
+    ) -> PyResult<Arrays<'py, PyArray1<f64>, PyArray1<u64>>> {
+        let ids = ids.as_slice()?;
+        let ends = ends_of(&ends)?;
+        let scores = py.detach(|| with_threads(num_threads, || self.inner.score(ids, &ends)))??;
+        let nll: Vec<f64> = scores.iter().map(|s| s.nll).collect();
+        let n: Vec<u64> = scores.iter().map(|s| s.n).collect();
+        Ok((nll.into_pyarray(py), n.into_pyarray(py)))
+    }
+
+    fn token_log_probs<'py>(
+        &self,
+        py: Python<'py>,
+        ids: PyReadonlyArray1<'py, u32>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        Ok(self.inner.token_log_probs(ids.as_slice()?)?.into_pyarray(py))
+    }
+
+    #[pyo3(signature = (start, length, temperature, seed, exclude=None))]
+    fn sample(
+        &self,
+        start: Vec<u32>,
+        #[pyo3(from_py_with = arg::length)] length: usize,
+        temperature: f64,
+        #[pyo3(from_py_with = arg::seed)] seed: u64,
+        exclude: Option<u32>,
+    ) -> PyResult<Vec<u32>> {
+        Ok(self
+            .inner
+            .sample(&start, length, temperature, seed, exclude)?)
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyTokenCounts>()?;
+    m.add_class::<PySmoothedModel>()?;
+    Ok(())
+}
