@@ -3,6 +3,7 @@ ARPA files in and out (``NgramLM``)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -10,13 +11,14 @@ import os
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from textsieve import _core
 from textsieve.errors import FileFormatError, TextsieveError, UnknownTokenError
-from textsieve.io import atomic_write
+from textsieve.io import atomic_write, temp_path
 from textsieve.vocab import Vocab
 
 BOS = "<s>"
@@ -441,8 +443,16 @@ class NgramLM:
         space in it cannot be an ARPA word and is an error. A zero probability is written as
         log10 -99."""
         words, unk = self._words()
-        with atomic_write(path, "wb") as fh:
-            self.model.write_arpa(fh.name, words, unk)
+        model = self.model
+        path = Path(path)
+        tmp = temp_path(path)
+        try:
+            model.write_arpa(os.fspath(tmp), words, unk)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
     @classmethod
     def from_arpa(cls, path: str | os.PathLike[str]) -> NgramLM:
