@@ -89,7 +89,9 @@ class NgramLM:
         if order < 1:
             raise ValueError(f"order: must be at least 1 (1 = unigram, 2 = bigram), got {order}")
         if smoothing not in SMOOTHINGS:
-            raise ValueError(f"smoothing: expected one of {', '.join(SMOOTHINGS)}, got {smoothing!r}")
+            raise ValueError(
+                f"smoothing: expected one of {', '.join(SMOOTHINGS)}, got {smoothing!r}"
+            )
         params = {"add-k": "k", "absolute-discount": "discount", "kneser-ney": "discount"}
         params["stupid-backoff"] = "alpha"
         given = {"k": k, "discount": discount, "alpha": alpha}
@@ -119,9 +121,7 @@ class NgramLM:
             raise ValueError("give vocab= (tokens) or vocab_size= (token ids), not both")
         if isinstance(vocab, Vocab):
             if tokenizer_options:
-                raise ValueError(
-                    "tokenizer options come from the vocabulary when vocab= is given"
-                )
+                raise ValueError("tokenizer options come from the vocabulary when vocab= is given")
             self._set_chars(vocab)
         elif vocab is not None:
             self._set_tokens(list(vocab))
@@ -522,9 +522,7 @@ class NgramLM:
                 return cls._from_arpa_parts(core, words, unk)
             smoothing = header["smoothing"]
             param = header["param"]
-            kw = {
-                {"add-k": "k", "stupid-backoff": "alpha"}.get(smoothing, "discount"): param
-            }
+            kw = {{"add-k": "k", "stupid-backoff": "alpha"}.get(smoothing, "discount"): param}
             lm = cls(
                 int(header["order"]),
                 smoothing,
