@@ -159,3 +159,19 @@ def test_sampling_is_seeded_and_stops_at_the_end():
     assert a == lm.sample(["a"], 20, seed=1)
     assert all(t in {"a", "b", "c"} for t in a) and len(a) <= 20
     assert isinstance(ts.NgramLM(2, vocab_size=4).fit([np.array([0, 1, 2])]).sample(), np.ndarray)
+
+
+def test_padded_addk_bigram_exports_to_kenlm(tmp_path, seed_split):
+    # bench.write_arpa raised IndexError on a padded model (its <s> and </s> had no names)
+    from textsieve.bench import write_arpa
+
+    train, val = seed_split
+    lm = ts.AddKLM(2, 0.1, pad=True).fit(train)
+    write_arpa(lm, tmp_path / "m.arpa")
+    kenlm = pytest.importorskip("kenlm", reason="the kenlm module is not installed")
+    model = kenlm.Model(str(tmp_path / "m.arpa"))
+    for doc, ppl in zip(val, lm.score(val)):
+        chars = lm.vocab.tokenize(doc)
+        sent = " ".join(f"u{ord(c):x}" if c in lm.vocab else "<unk>" for c in chars)
+        log10 = model.score(sent, bos=True, eos=True)
+        assert math.isclose(10 ** (-log10 / (len(chars) + 1)), ppl, rel_tol=1e-6)
