@@ -270,7 +270,10 @@ impl PySmoothedModel {
         py: Python<'py>,
         ids: PyReadonlyArray1<'py, u32>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        Ok(self.inner.token_log_probs(ids.as_slice()?)?.into_pyarray(py))
+        Ok(self
+            .inner
+            .token_log_probs(ids.as_slice()?)?
+            .into_pyarray(py))
     }
 
     #[pyo3(signature = (start, length, temperature, seed, exclude=None))]
