@@ -252,6 +252,14 @@ class SmoothedModel:
         exclude: int | None = None,
     ) -> list[int]: ...
 
+@final
+class WordIndex:
+    def __new__(cls, words: list[str], unk: int | None = None) -> WordIndex: ...
+    def encode_texts(
+        self, texts: Iterable[str], *, num_threads: int | None = None
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint64]]: ...
+    def encode_tokens(self, tokens: list[str]) -> npt.NDArray[np.uint32]: ...
+
 # --- dedup ---
 
 @final

@@ -116,6 +116,7 @@ class NgramLM:
         self._vocab: Vocab | None = None
         self._tokens: list[str] | None = None
         self._index: dict[str, int] | None = None
+        self._words: Any = None
         self._vocab_size: int | None = None
         if vocab is not None and vocab_size is not None:
             raise ValueError("give vocab= (tokens) or vocab_size= (token ids), not both")
@@ -150,6 +151,8 @@ class NgramLM:
         if len(self._index) != len(tokens):
             raise ValueError("vocab: a token appears twice")
         self._vocab_size = len(tokens)
+        unk = self._index.get(self.unk) if self.unk is not None else None
+        self._words = _core.WordIndex(tokens, unk)
 
     def _build_vocab(self, docs: list[Any]) -> None:
         first = docs[0]
@@ -226,6 +229,18 @@ class NgramLM:
         if self._kind == "chars" and all(isinstance(d, str) for d in docs):
             assert self._vocab is not None
             parts = [a.astype(np.uint32) for a in self._vocab._core.encode_batch(docs)]
+        elif self._kind == "tokens" and all(isinstance(d, str) for d in docs):
+            return self._words.encode_texts(docs, num_threads=self.num_threads)
+        elif self._kind == "tokens":
+            for i, d in enumerate(docs):
+                if isinstance(d, np.ndarray):
+                    raise TypeError(
+                        f"{arg}[{i}]: an array of ids, but this model is over str tokens"
+                    )
+                if isinstance(d, str):
+                    parts.append(self._words.encode_texts([d])[0])
+                else:
+                    parts.append(self._words.encode_tokens(d))
         else:
             for i, d in enumerate(docs):
                 if isinstance(d, np.ndarray):
@@ -425,7 +440,7 @@ class NgramLM:
         return np.asarray(ids, dtype=np.int64)
 
     # -- ARPA ------------------------------------------------------------------------------
-    def _words(self) -> tuple[list[str], int | None]:
+    def _arpa_words(self) -> tuple[list[str], int | None]:
         if self._kind == "chars":
             assert self._vocab is not None
             unk = self._vocab.unk
@@ -442,7 +457,7 @@ class NgramLM:
         probability). Tokens are written as they are (ids as decimal numbers); a token with white
         space in it cannot be an ARPA word and is an error. A zero probability is written as
         log10 -99."""
-        words, unk = self._words()
+        words, unk = self._arpa_words()
         model = self.model
         path = Path(path)
         tmp = temp_path(path)
@@ -471,6 +486,7 @@ class NgramLM:
         lm._tokens = words
         lm._index = {t: i for i, t in enumerate(words)}
         lm._vocab_size = len(words)
+        lm._words = _core.WordIndex(words, unk)
         lm._model = core
         lm._arpa = b""
         return lm
@@ -495,7 +511,7 @@ class NgramLM:
             header["tokens"] = self._tokens
         header["vocab_size"] = self._vocab_size
         if self._arpa is not None:
-            words, unk = self._words()
+            words, unk = self._arpa_words()
             arrays["arpa"] = np.frombuffer(self.model.arpa_bytes(words, unk), dtype=np.uint8)
         elif self._counts is not None:
             for k in range(1, self.order + 1):

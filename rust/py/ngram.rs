@@ -6,10 +6,11 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::convert::{arg, Arrays, FromName, Named};
+use super::convert::{arg, extract_texts, Arrays, FromName, Named, Surrogates};
 use crate::error::Result;
 use crate::ngram::arpa;
 use crate::ngram::model::{Counts, Model, Padding, Shape, Smoothing};
+use crate::ngram::words::WordIndex;
 use crate::parallel::with_threads;
 
 impl FromName for Padding {
@@ -291,8 +292,55 @@ impl PySmoothedModel {
     }
 }
 
+/// A word vocabulary: words of texts (split on white space) or token lists to ids.
+#[pyclass(module = "textsieve._core", name = "WordIndex", frozen)]
+pub struct PyWordIndex {
+    inner: WordIndex,
+}
+
+#[pymethods]
+impl PyWordIndex {
+    #[new]
+    #[pyo3(signature = (words, unk=None))]
+    fn new(
+        #[pyo3(from_py_with = arg::tokens)] words: Vec<String>,
+        unk: Option<u32>,
+    ) -> PyResult<Self> {
+        Ok(PyWordIndex {
+            inner: WordIndex::new(&words, unk)?,
+        })
+    }
+
+    /// `(ids uint32, ends uint64)` of texts split into words, in parallel.
+    #[pyo3(signature = (texts, *, num_threads=None))]
+    fn encode_texts<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyAny>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
+    ) -> PyResult<Arrays<'py, PyArray1<u32>, PyArray1<u64>>> {
+        let texts = extract_texts(texts, "documents", Surrogates::Strict)?;
+        let (ids, ends) =
+            py.detach(|| with_threads(num_threads, || self.inner.encode_texts(&texts)))??;
+        let ends: Vec<u64> = ends.into_iter().map(|e| e as u64).collect();
+        Ok((ids.into_pyarray(py), ends.into_pyarray(py)))
+    }
+
+    /// The ids of one list of tokens.
+    fn encode_tokens<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = arg::tokens)] tokens: Vec<String>,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        let mut out = Vec::with_capacity(tokens.len());
+        self.inner.encode_tokens(&tokens, &mut out)?;
+        Ok(out.into_pyarray(py))
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTokenCounts>()?;
     m.add_class::<PySmoothedModel>()?;
+    m.add_class::<PyWordIndex>()?;
     Ok(())
 }
