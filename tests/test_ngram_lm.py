@@ -57,7 +57,8 @@ def test_shards_merge_to_the_whole_and_fits_add_up(seed_split):
     b = ts.NgramLM(4, vocab=whole.vocab).fit(train[3:])
     merged = a.merge(b)
     twice = ts.NgramLM(4, vocab=whole.vocab).fit(train[:3]).fit(train[3:])
-    for lm in (merged, twice):
+    again = whole.with_smoothing("witten-bell").with_smoothing("kneser-ney")
+    for lm in (merged, twice, again):
         assert lm.count("学") == whole.count("学") > 0
         assert math.isclose(lm.perplexity(val), whole.perplexity(val), rel_tol=1e-12)
         assert lm.discounts == whole.discounts

@@ -322,6 +322,23 @@ class NgramLM:
         out._counts.merge(other._counts)
         return out
 
+    def with_smoothing(
+        self,
+        smoothing: str,
+        *,
+        k: float | None = None,
+        discount: float | None = None,
+        alpha: float | None = None,
+    ) -> NgramLM:
+        """The same counts estimated with another smoothing (no second pass over the data)."""
+        if self._counts is None:
+            raise TextsieveError("the model has no counts (not fitted, or read from ARPA)")
+        probe = NgramLM(self.order, smoothing, k=k, discount=discount, alpha=alpha)
+        out = self._copy_unfitted()
+        out.smoothing, out.param = probe.smoothing, probe.param
+        out._counts = self._counts.copy()
+        return out
+
     def _copy_unfitted(self) -> NgramLM:
         out = NgramLM.__new__(NgramLM)
         out.__dict__.update(self.__dict__)
