@@ -67,7 +67,7 @@ def read_arpa(path: Path) -> dict[tuple[str, ...], tuple[float, float]]:
 
 FIT = """
 import sys, textsieve as ts
-docs = open(sys.argv[1], encoding="utf-8").read().splitlines()
+docs = [line.split() for line in open(sys.argv[1], encoding="utf-8")]
 ts.NgramLM(int(sys.argv[3])).fit(docs).to_arpa(sys.argv[2])
 """
 

@@ -258,6 +258,9 @@ class WordIndex:
     def encode_texts(
         self, texts: Iterable[str], *, num_threads: int | None = None
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint64]]: ...
+    def encode_documents(
+        self, docs: Iterable[str | Iterable[str]]
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint64]]: ...
     def encode_tokens(self, tokens: list[str]) -> npt.NDArray[np.uint32]: ...
 
 # --- dedup ---

@@ -237,10 +237,7 @@ class NgramLM:
                     raise TypeError(
                         f"{arg}[{i}]: an array of ids, but this model is over str tokens"
                     )
-                if isinstance(d, str):
-                    parts.append(self._words.encode_texts([d])[0])
-                else:
-                    parts.append(self._words.encode_tokens(d))
+            return self._words.encode_documents(docs)
         else:
             for i, d in enumerate(docs):
                 if isinstance(d, np.ndarray):

@@ -109,7 +109,8 @@ pub fn write<W: Write>(
         let mut keys: Vec<(&u128, &(f64, f64))> = b.tables[k - 1].iter().collect();
         keys.sort_unstable_by_key(|e| *e.0);
         let line = |buf: &mut String, ids: &[u32], lp: f64, bo: f64| {
-            buf.push_str(&format!("{}\t", log10(lp)));
+            use std::fmt::Write as _;
+            let _ = write!(buf, "{}\t", log10(lp));
             for (i, &id) in ids.iter().enumerate() {
                 if i > 0 {
                     buf.push(' ');
@@ -117,7 +118,7 @@ pub fn write<W: Write>(
                 buf.push_str(name(id));
             }
             if k < n {
-                buf.push_str(&format!("\t{}", log10(bo)));
+                let _ = write!(buf, "\t{}", log10(bo));
             }
             buf.push('\n');
         };

@@ -580,6 +580,18 @@ pub struct Model {
     /// back to KenLM's defaults (its counts of counts could not give them).
     pub discounts: Vec<[f64; 3]>,
     pub fallback: Vec<bool>,
+    /// Whether every stored n-gram's suffix is stored too (the fast lookup of
+    /// [`Model::for_each_closed`] needs it).
+    closed: bool,
+}
+
+/// Whether the tables hold the suffix (the n-gram without its first token) of each n-gram.
+fn suffix_closed(s: &Shape, b: &Backoff) -> bool {
+    (2..=b.tables.len()).all(|k| {
+        b.tables[k - 1]
+            .keys()
+            .all(|&g| b.tables[k - 2].contains_key(&(g & s.mask(k - 1))))
+    })
 }
 
 /// KenLM's discounts when the counts of counts cannot give them (`lmplz --discount_fallback`).
@@ -620,11 +632,13 @@ impl Model {
     }
 
     pub fn from_backoff(shape: Shape, b: Backoff) -> Self {
+        let closed = suffix_closed(&shape, &b);
         Model {
             shape,
             kind: Kind::Backoff(b),
             discounts: Vec::new(),
             fallback: Vec::new(),
+            closed,
         }
     }
 
@@ -646,6 +660,7 @@ impl Model {
             }),
             discounts: Vec::new(),
             fallback: Vec::new(),
+            closed: false,
         };
         match smoothing {
             Smoothing::AddK(k) => {
@@ -668,6 +683,9 @@ impl Model {
                 model.fallback = f;
             }
             _ => model.kind = Kind::Backoff(nltk_backoff(c, smoothing)),
+        }
+        if let Kind::Backoff(b) = &model.kind {
+            model.closed = suffix_closed(&shape, b);
         }
         Ok(model)
     }
@@ -721,12 +739,59 @@ impl Model {
         s.pad_into(doc, seq);
         let full = s.mask(s.order);
         let first = s.first_predicted();
+        if let (Kind::Backoff(b), true) = (&self.kind, self.closed) {
+            return self.for_each_closed(b, seq, f);
+        }
         let mut key = 0u128;
         for (i, &id) in seq.iter().enumerate() {
             key = ((key << s.bits) | id as u128) & full;
             if i >= first {
                 f(self.log_prob_key(key, i.min(s.order - 1)));
             }
+        }
+    }
+
+    /// [`Model::for_each_log_prob`] for tables that hold every suffix of what they hold (as
+    /// estimated ones do, and ARPA files as KenLM writes them), as KenLM scores: the n-grams
+    /// ending at a token are looked up from the shortest, until one is missing (no longer one
+    /// can then be there); the backoff weights of the contexts are those of the n-grams found
+    /// ending at the token before. About half the lookups of the search from the longest.
+    fn for_each_closed(&self, b: &Backoff, seq: &[u32], mut f: impl FnMut(f64)) {
+        let s = &self.shape;
+        let n = s.order;
+        let full = s.mask(n);
+        let first = s.first_predicted();
+        // backoff weights of the n-grams ending at the previous token, by length
+        let (mut prev, mut cur) = ([0f64; MAX_ORDER + 1], [0f64; MAX_ORDER + 1]);
+        let mut prev_found = 0usize;
+        let mut key = 0u128;
+        for (i, &id) in seq.iter().enumerate() {
+            key = ((key << s.bits) | id as u128) & full;
+            let top = (i + 1).min(n);
+            let (mut found, mut lp) = (0usize, b.oov);
+            while found < top {
+                match b.tables[found].get(&(key & s.mask(found + 1))) {
+                    Some(&(p, bo)) => {
+                        lp = p;
+                        cur[found + 1] = bo;
+                        found += 1;
+                    }
+                    None => break,
+                }
+            }
+            if i >= first {
+                let m = i.min(n - 1);
+                for len in found.max(1)..=m {
+                    lp += if len <= prev_found {
+                        prev[len]
+                    } else {
+                        b.missing
+                    };
+                }
+                f(lp);
+            }
+            std::mem::swap(&mut prev, &mut cur);
+            prev_found = found;
         }
     }
 
@@ -1227,6 +1292,39 @@ mod tests {
                             "{sm:?} {padding:?} {ctx:?} {total}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_search_from_the_shortest_equals_standard_backoff() {
+        let docs: &[&[u32]] = &[
+            &[0, 1, 2, 0, 1, 3, 3],
+            &[2, 2, 1, 0],
+            &[0],
+            &[1, 0, 2, 2, 4],
+        ];
+        let test: Vec<u32> = vec![0, 1, 2, 2, 4, 4, 1, 0, 3, 0, 1, 2];
+        for padding in [Padding::None, Padding::Both, Padding::Sentence] {
+            for sm in [
+                Smoothing::Mle,
+                Smoothing::StupidBackoff(0.4),
+                Smoothing::WittenBell,
+                Smoothing::ModifiedKneserNey,
+            ] {
+                let c = counts(4, padding, docs, 6);
+                let mut m = Model::estimate(&c, sm).unwrap();
+                assert!(m.closed);
+                let fast = m.token_log_probs(&test).unwrap();
+                m.closed = false;
+                let slow = m.token_log_probs(&test).unwrap();
+                assert_eq!(fast.len(), slow.len());
+                for (a, b) in fast.iter().zip(&slow) {
+                    assert!(
+                        a == b || (a - b).abs() < 1e-12,
+                        "{sm:?} {padding:?} {a} {b}"
+                    );
                 }
             }
         }

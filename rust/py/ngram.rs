@@ -4,7 +4,7 @@ use std::io::{BufReader, BufWriter};
 
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyString};
 
 use super::convert::{arg, extract_texts, Arrays, FromName, Named, Surrogates};
 use crate::error::Result;
@@ -323,6 +323,40 @@ impl PyWordIndex {
         let (ids, ends) =
             py.detach(|| with_threads(num_threads, || self.inner.encode_texts(&texts)))??;
         let ends: Vec<u64> = ends.into_iter().map(|e| e as u64).collect();
+        Ok((ids.into_pyarray(py), ends.into_pyarray(py)))
+    }
+
+    /// `(ids uint32, ends uint64)` of documents that are each a str (split into words) or a
+    /// sequence of str tokens.
+    fn encode_documents<'py>(
+        &self,
+        py: Python<'py>,
+        docs: &Bound<'py, PyAny>,
+    ) -> PyResult<Arrays<'py, PyArray1<u32>, PyArray1<u64>>> {
+        let mut ids: Vec<u32> = Vec::new();
+        let mut ends: Vec<u64> = Vec::new();
+        for (i, doc) in docs.try_iter()?.enumerate() {
+            let doc = doc?;
+            if let Ok(text) = doc.cast::<PyString>() {
+                self.inner.encode_into(text.to_str()?, &mut ids)?;
+            } else {
+                let items = doc.try_iter().map_err(|_| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                        "documents[{i}]: expected a str or a sequence of str tokens"
+                    ))
+                })?;
+                for (j, t) in items.enumerate() {
+                    let t = t?;
+                    let t = t.cast::<PyString>().map_err(|_| {
+                        pyo3::exceptions::PyTypeError::new_err(format!(
+                            "documents[{i}][{j}]: expected a str token"
+                        ))
+                    })?;
+                    self.inner.encode_tokens(&[t.to_str()?], &mut ids)?;
+                }
+            }
+            ends.push(ids.len() as u64);
+        }
         Ok((ids.into_pyarray(py), ends.into_pyarray(py)))
     }
 
