@@ -3,7 +3,6 @@ ARPA files in and out (``NgramLM``)."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
@@ -11,14 +10,13 @@ import os
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from textsieve import _core
 from textsieve.errors import FileFormatError, TextsieveError, UnknownTokenError
-from textsieve.io import atomic_write, temp_path
+from textsieve.io import atomic_write
 from textsieve.vocab import Vocab
 
 BOS = "<s>"
@@ -471,15 +469,8 @@ class NgramLM:
         log10 -99."""
         words, unk = self._arpa_words()
         model = self.model
-        path = Path(path)
-        tmp = temp_path(path)
-        try:
-            model.write_arpa(os.fspath(tmp), words, unk)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_write(path, "wb") as fh:
+            model.write_arpa(fh, words, unk)
 
     @classmethod
     def from_arpa(cls, path: str | os.PathLike[str]) -> NgramLM:

@@ -20,6 +20,24 @@ impl FromName for Padding {
     }
 }
 
+/// A Python binary file object as a `Write` (the caller holds the GIL).
+struct PyFile<'py> {
+    fh: Bound<'py, PyAny>,
+}
+
+impl std::io::Write for PyFile<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.fh
+            .call_method1("write", (PyBytes::new(self.fh.py(), buf),))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn ends_of(ends: &PyReadonlyArray1<'_, u64>) -> PyResult<Vec<usize>> {
     Ok(ends.as_slice()?.iter().map(|&e| e as usize).collect())
 }
@@ -178,22 +196,18 @@ impl PySmoothedModel {
         Ok((PySmoothedModel { inner: a.model }, a.words, a.unk))
     }
 
-    /// Writes the model as an ARPA file at `path` (which the caller renames into place).
-    #[pyo3(signature = (path, words, unk=None))]
+    /// Writes the model as an ARPA file to `fh`, a binary file object (`write(bytes)`).
+    #[pyo3(signature = (fh, words, unk=None))]
     fn write_arpa(
         &self,
-        py: Python<'_>,
-        path: std::path::PathBuf,
+        fh: &Bound<'_, PyAny>,
         words: Vec<String>,
         unk: Option<u32>,
     ) -> PyResult<()> {
-        let file = std::fs::File::create(&path)?;
-        py.detach(|| -> PyResult<()> {
-            let mut out = BufWriter::with_capacity(1 << 20, file);
-            arpa::write(&self.inner, &words, unk, &mut out)?;
-            std::io::Write::flush(&mut out)?;
-            Ok(())
-        })
+        let mut out = BufWriter::with_capacity(1 << 20, PyFile { fh: fh.clone() });
+        arpa::write(&self.inner, &words, unk, &mut out)?;
+        std::io::Write::flush(&mut out)?;
+        Ok(())
     }
 
     #[pyo3(signature = (words, unk=None))]
