@@ -781,12 +781,16 @@ impl Model {
             }
             if i >= first {
                 let m = i.min(n - 1);
-                for len in found.max(1)..=m {
-                    lp += if len <= prev_found {
-                        prev[len]
-                    } else {
-                        b.missing
-                    };
+                // contexts longer than the match: stored ones up to `prev_found`, then missing
+                let stored = prev_found.min(m);
+                let start = found.max(1);
+                if start <= stored {
+                    for bo in &prev[start..=stored] {
+                        lp += bo;
+                    }
+                }
+                for _ in start.max(stored + 1)..=m {
+                    lp += b.missing;
                 }
                 f(lp);
             }
