@@ -166,15 +166,7 @@ class NgramLM:
         else:
             if self.tokenizer_options:
                 raise ValueError("tokenizer options apply to str documents (characters) only")
-            seen: dict[str, None] = {}
-            for d in docs:
-                if isinstance(d, str):
-                    d = d.split()
-                for t in d:
-                    seen.setdefault(t, None)
-            seen.pop(BOS, None)
-            seen.pop(EOS, None)
-            self._set_tokens(sorted(seen))
+            self._set_tokens(_core.WordIndex.distinct(docs))
 
     @property
     def vocab(self) -> Vocab | list[str] | None:

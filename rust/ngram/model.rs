@@ -310,18 +310,32 @@ impl Counts {
         }
     }
 
-    fn add_padded(&mut self, seq: &[u32]) {
+    /// Counts the longest window ending at each position of a padded document (`order` ids, or
+    /// fewer at its start) in `windows[length - 1]`: one count per token. Every k-gram ending
+    /// there is a suffix of that window, so [`Counts::add_windows`] gets the counts of every
+    /// order from these (as `lmplz` counts).
+    fn count_windows(&self, seq: &[u32], windows: &mut [FxHashMap<u128, u64>]) {
         let s = self.shape;
         let n = s.order;
-        let mut key = 0u128;
         let full = s.mask(n);
+        let mut key = 0u128;
         for (i, &id) in seq.iter().enumerate() {
             key = ((key << s.bits) | id as u128) & full;
-            for k in 1..=n.min(i + 1) {
-                if k == 1 && i == 0 && s.padding == Padding::Sentence {
-                    continue; // a sentence's BOS is context only
+            if i == 0 && s.padding == Padding::Sentence {
+                continue; // a sentence's BOS is context only
+            }
+            *windows[n.min(i + 1) - 1].entry(key).or_insert(0) += 1;
+        }
+    }
+
+    /// Adds the k-grams of counted windows: each window's suffixes of every length.
+    fn add_windows(&mut self, windows: &[FxHashMap<u128, u64>]) {
+        let s = self.shape;
+        for (len, map) in windows.iter().enumerate().map(|(i, m)| (i + 1, m)) {
+            for (&w, &c) in map {
+                for k in 1..=len {
+                    *self.grams[k - 1].entry(w & s.mask(k)).or_insert(0) += c;
                 }
-                *self.grams[k - 1].entry(key & s.mask(k)).or_insert(0) += 1;
             }
         }
     }
@@ -345,11 +359,13 @@ impl Counts {
             .map(|share| {
                 let mut c = empty.clone();
                 let mut seq = Vec::new();
+                let mut windows = vec![FxHashMap::default(); self.shape.order];
                 for d in share {
                     c.note_seen(d);
                     self.shape.pad_into(d, &mut seq);
-                    c.add_padded(&seq);
+                    c.count_windows(&seq, &mut windows);
                 }
+                c.add_windows(&windows);
                 c
             })
             .collect();

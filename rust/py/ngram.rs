@@ -340,6 +340,45 @@ impl PyWordIndex {
         Ok((ids.into_pyarray(py), ends.into_pyarray(py)))
     }
 
+    /// The distinct tokens of documents (each a str, split into words, or a sequence of str
+    /// tokens), in code point order, without `<s>` and `</s>`.
+    #[staticmethod]
+    fn distinct(docs: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        let mut seen: rustc_hash::FxHashSet<String> = Default::default();
+        let mut add = |t: &str| {
+            if !seen.contains(t) && t != "<s>" && t != "</s>" {
+                seen.insert(t.to_owned());
+            }
+        };
+        for (i, doc) in docs.try_iter()?.enumerate() {
+            let doc = doc?;
+            if let Ok(text) = doc.cast::<PyString>() {
+                text.to_str()?
+                    .split(crate::tokenize::is_py_space)
+                    .filter(|w| !w.is_empty())
+                    .for_each(&mut add);
+                continue;
+            }
+            let items = doc.try_iter().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "documents[{i}]: expected a str or a sequence of str tokens"
+                ))
+            })?;
+            for (j, t) in items.enumerate() {
+                let t = t?;
+                let t = t.cast::<PyString>().map_err(|_| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                        "documents[{i}][{j}]: expected a str token"
+                    ))
+                })?;
+                add(t.to_str()?);
+            }
+        }
+        let mut out: Vec<String> = seen.into_iter().collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
     /// `(ids uint32, ends uint64)` of documents that are each a str (split into words) or a
     /// sequence of str tokens.
     fn encode_documents<'py>(
