@@ -67,8 +67,8 @@ def read_arpa(path: Path) -> dict[tuple[str, ...], tuple[float, float]]:
 
 FIT = """
 import sys, textsieve as ts
-docs = [line.split() for line in open(sys.argv[1], encoding="utf-8")]
-ts.NgramLM(int(sys.argv[3])).fit(docs).to_arpa(sys.argv[2])
+docs = open(sys.argv[1], encoding="utf-8").read().splitlines()
+ts.NgramLM(int(sys.argv[3]), words=True).fit(docs).to_arpa(sys.argv[2])
 """
 
 

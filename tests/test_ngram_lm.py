@@ -107,6 +107,10 @@ def test_arpa_round_trip_and_models_read_from_arpa(tmp_path, seed_split):
     train, val = seed_split
     words = [d.split() for d in ["the cat sat", "the dog sat", "a cat ran", "the cat ran"]]
     lm = ts.NgramLM(3).fit(words)
+    # words=True: str documents are word sequences from the first fit on
+    as_text = ts.NgramLM(3, words=True).fit([" ".join(w) for w in words])
+    assert as_text.vocab == lm.vocab
+    assert as_text.perplexity(["the cat ran"]) == lm.perplexity([["the", "cat", "ran"]])
     lm.to_arpa(tmp_path / "m.arpa")
     back = ts.NgramLM.from_arpa(tmp_path / "m.arpa")
     for s in [["the", "cat", "sat"], ["a", "dog"], ["unseen"], []]:

@@ -57,7 +57,8 @@ class NgramLM:
 
     Documents are strings (characters, with the tokenizer options of :class:`Vocab`), sequences
     of str tokens (word or subword level; a str document is then split on white space), or NumPy
-    integer arrays of token ids below ``vocab_size``. ``pad``: ``"sentence"`` (default; KenLM's
+    integer arrays of token ids below ``vocab_size``; ``words=True`` makes str documents word
+    sequences from the start (split on white space in Rust, no list of tokens in Python). ``pad``: ``"sentence"`` (default; KenLM's
     ``<s> ... </s>``), ``True`` (NLTK's ``pad_both_ends``: ``order - 1`` of each) or ``False``.
 
     >>> lm = NgramLM(3).fit([["a", "b", "a"], ["b", "a", "b", "b"]] * 3)
@@ -79,6 +80,7 @@ class NgramLM:
         vocab: Vocab | Sequence[str] | None = None,
         vocab_size: int | None = None,
         unk: str | None = "<unk>",
+        words: bool = False,
         num_threads: int | None = None,
         **tokenizer_options: Any,
     ) -> None:
@@ -106,6 +108,9 @@ class NgramLM:
             )
         self.pad = _pad_name(pad)
         self.unk = unk
+        self.words = bool(words)
+        if self.words and tokenizer_options:
+            raise ValueError("tokenizer options apply to characters, not to words=True")
         self.num_threads = num_threads
         self.tokenizer_options = tokenizer_options
         self._kind: str | None = None
@@ -152,7 +157,7 @@ class NgramLM:
 
     def _build_vocab(self, docs: list[Any]) -> None:
         first = docs[0]
-        if isinstance(first, str):
+        if isinstance(first, str) and not self.words:
             self._set_chars(
                 Vocab.from_texts(
                     docs, unk=self.unk, num_threads=self.num_threads, **self.tokenizer_options
@@ -496,6 +501,7 @@ class NgramLM:
             "param": self.param,
             "pad": self.pad,
             "unk": self.unk,
+            "words": self.words,
             "kind": self._kind,
         }
         arrays: dict[str, Any] = {}
@@ -539,6 +545,7 @@ class NgramLM:
                 smoothing,
                 pad=header["pad"],
                 unk=header["unk"],
+                words=bool(header.get("words", False)),
                 **(kw if param is not None else {}),
             )
             kind = header["kind"]

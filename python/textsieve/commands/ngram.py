@@ -53,8 +53,8 @@ def _load(paths: list[str], args: argparse.Namespace) -> tuple[list[str], list[s
 
 
 def _documents(texts: list[str], args: argparse.Namespace) -> list:
-    """Training documents: the texts (characters), or their white-space separated words."""
-    return [t.split() for t in texts] if getattr(args, "words", False) else texts
+    """The documents as the model takes them (a word model splits str documents itself)."""
+    return texts
 
 
 def _model(args: argparse.Namespace) -> AddKLM | NgramLM:
@@ -77,7 +77,7 @@ def _model(args: argparse.Namespace) -> AddKLM | NgramLM:
     given = {name: v for name, v in params.items() if v is not None}
     if args.smoothing == "add-k" and "k" not in given:
         given["k"] = 0.1
-    return NgramLM(args.order, args.smoothing, pad=pad, **given, **opts)
+    return NgramLM(args.order, args.smoothing, pad=pad, words=args.words, **given, **opts)
 
 
 def _load_model(path: str) -> AddKLM | NgramLM:
