@@ -56,7 +56,8 @@ def test_shards_merge_to_the_whole_and_fits_add_up(seed_split):
     a = ts.NgramLM(4, vocab=whole.vocab).fit(train[:3])
     b = ts.NgramLM(4, vocab=whole.vocab).fit(train[3:])
     merged = a.merge(b)
-    twice = ts.NgramLM(4, vocab=whole.vocab).fit(train[:3]).fit(train[3:])
+    # (a generator: with the vocabulary known, documents stream in)
+    twice = ts.NgramLM(4, vocab=whole.vocab).fit(train[:3]).fit(d for d in train[3:])
     again = whole.with_smoothing("witten-bell").with_smoothing("kneser-ney")
     for lm in (merged, twice, again):
         assert lm.count("学") == whole.count("学") > 0

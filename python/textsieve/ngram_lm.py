@@ -4,12 +4,13 @@ ARPA files in and out (``NgramLM``)."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import os
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -280,19 +281,26 @@ class NgramLM:
     # -- training --------------------------------------------------------------------------
     def fit(self, documents: Iterable[Any]) -> NgramLM:
         """Count ``documents`` (more calls add more counts); the model is estimated from all
-        counts at its next use. Without a vocabulary, it is the first call's tokens."""
+        counts at its next use. Without a vocabulary, it is the first call's tokens (that call
+        holds its documents in memory); with one (``vocab=``, ``vocab_size=`` or a later call),
+        documents are read from the iterable in chunks, as they come."""
         if self._arpa is not None:
             raise TextsieveError("a model read from an ARPA file has no counts to add to")
-        docs = self._docs(documents)
-        if not docs:
-            raise ValueError("documents: the training set is empty; give at least one document")
         if self._kind is None:
-            self._build_vocab(docs)
+            # the vocabulary comes from these documents: they are read twice
+            documents = self._docs(documents)
+            if not documents:
+                raise ValueError("documents: the training set is empty; give at least one document")
+            self._build_vocab(documents)
         if self._counts is None:
             self._counts = _core.TokenCounts(self.order, self.vocab_size, self.pad)
-        for i in range(0, len(docs), CHUNK):
-            ids, ends = self._encode(docs[i : i + CHUNK])
+        counted = 0
+        for chunk in self._chunks(documents):
+            ids, ends = self._encode(chunk)
             self._counts.add(ids, ends, num_threads=self.num_threads)
+            counted += len(chunk)
+        if counted == 0:
+            raise ValueError("documents: the training set is empty; give at least one document")
         if self._counts.total(1) == 0:
             raise ValueError("documents: nothing to count (every document is empty)")
         self._model = None
@@ -384,11 +392,18 @@ class NgramLM:
         """``P(token | context)`` (see :meth:`log_prob`)."""
         return math.exp(self.log_prob(context, token))
 
+    def _chunks(self, documents: Iterable[Any]) -> Iterator[list[Any]]:
+        """``documents`` in lists of :data:`CHUNK`, read as they come (streaming)."""
+        if isinstance(documents, (str, np.ndarray)):
+            self._docs(documents)  # the error for a single document
+        it = iter(documents)
+        while chunk := list(itertools.islice(it, CHUNK)):
+            yield chunk
+
     def _scores(self, documents: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
-        docs = self._docs(documents)
         nll, n = [], []
-        for i in range(0, len(docs), CHUNK):
-            ids, ends = self._encode(docs[i : i + CHUNK])
+        for chunk in self._chunks(documents):
+            ids, ends = self._encode(chunk)
             a, b = self.model.score(ids, ends, num_threads=self.num_threads)
             nll.append(a)
             n.append(b)
