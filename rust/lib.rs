@@ -2,7 +2,6 @@
 //! PyO3 bindings (built only with the `python` feature, which maturin turns on).
 
 pub mod error;
-pub mod lm;
 pub mod memory;
 pub mod ngram;
 pub mod parallel;

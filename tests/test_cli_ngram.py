@@ -1,6 +1,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import textsieve as ts
 from textsieve.cli import main
@@ -109,3 +110,74 @@ def test_demo_runs_on_the_standard_library(capsys):
 
 def test_seed_docs_fixture_is_the_notebook_corpus():
     assert len(SEED_DOCS) == 10 and SEED_DOCS[0].endswith("学ぶ。")
+
+
+WORDS = [
+    "the cat sat on the mat",
+    "the dog sat on the log",
+    "a cat and a dog",
+    "the cat saw the dog",
+    "on the mat the cat sat",
+]
+
+
+def test_every_smoothing_from_the_command_line(files, capsys, seed_split):
+    train, val = seed_split
+    cases = [("kneser-ney", [], {}), ("add-k", ["--k", "0.2", "--pad", "sentence"], {"k": 0.2})]
+    cases += [("witten-bell", [], {})]
+    for smoothing, extra, kw in cases:
+        argv = ["ngram", "perplexity", "--train", str(files / "train.txt"), "--eval"]
+        argv += [str(files / "val.jsonl"), "--order", "3", "--smoothing", smoothing, "--json"]
+        assert main(argv + extra) == 0
+        out = json.loads(capsys.readouterr().out)
+        want = ts.NgramLM(3, smoothing, **kw).fit(train).perplexity(val)
+        assert out["smoothing"] == smoothing and out["pad"] == "sentence"
+        if math.isinf(want):  # Witten-Bell gives characters never seen no probability
+            assert out["perplexity"] is None
+        else:
+            assert math.isclose(out["perplexity"], want, rel_tol=1e-12)
+
+
+def test_ccnet_style_scoring_with_an_arpa_model(tmp_path, capsys):
+    (tmp_path / "train.txt").write_text("\n".join(WORDS * 3) + "\n", encoding="utf-8")
+    docs = WORDS + ["zebra quantum flux", "the the the", "", "a dog sat on the mat"]
+    raw = [
+        json.dumps({"id": f"d{i}", "text": t, "lang": "en"}, ensure_ascii=False) + "\n"
+        for i, t in enumerate(docs)
+    ]
+    (tmp_path / "crawl.jsonl").write_text("".join(raw), encoding="utf-8")
+    arpa = tmp_path / "m.arpa"
+    argv = ["ngram", "train", "--train", str(tmp_path / "train.txt"), "--words"]
+    assert main(argv + ["--smoothing", "kneser-ney", "--order", "3", "-o", str(arpa), "-q"]) == 0
+    want = ts.NgramLM.from_arpa(arpa).score(docs)
+    # per-document perplexity next to each record, and CCNet's head/middle/tail at 30/60
+    out = tmp_path / "scored.jsonl"
+    assert (
+        main(
+            ["ngram", "score", str(arpa), str(tmp_path / "crawl.jsonl"), "--annotate"]
+            + ["--buckets", "-o", str(out), "-q"]
+        )
+        == 0
+    )
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    cut = np.percentile(want, [30, 60])
+    for row, doc, ppl in zip(rows, docs, want):
+        assert row["text"] == doc and row["lang"] == "en"
+        assert math.isclose(row["perplexity"], ppl, rel_tol=1e-12)
+        assert row["bucket"] == ("head" if ppl < cut[0] else "middle" if ppl < cut[1] else "tail")
+    # given cutoffs, and the records below a perplexity kept byte for byte
+    kept = tmp_path / "kept.jsonl"
+    limit = float(np.median(want))
+    argv = ["ngram", "score", str(arpa), str(tmp_path / "crawl.jsonl"), "--cutoffs", "5,50"]
+    assert main(argv + ["--keep-below", str(limit), "--kept", str(kept), "-o", str(out)]) == 0
+    assert "kept" in capsys.readouterr().err
+    assert kept.read_bytes() == "".join(r for r, p in zip(raw, want) if p < limit).encode()
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["bucket"] for r in rows] == [
+        "head" if p < 5 else "middle" if p < 50 else "tail" for p in want
+    ]
+    # --keep-below needs somewhere to write
+    assert (
+        main(["ngram", "score", str(arpa), str(tmp_path / "crawl.jsonl"), "--keep-below", "9"]) == 1
+    )
+    assert "--kept" in capsys.readouterr().err

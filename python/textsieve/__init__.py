@@ -29,6 +29,7 @@ from textsieve.errors import (
     UnknownTokenError,
 )
 from textsieve.ngram import AddKLM, NgramCounts
+from textsieve.ngram_lm import NgramLM
 from textsieve.vocab import Vocab
 
 __version__ = "0.1.0"
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidArgumentError",
     "MinHasher",
     "NgramCounts",
+    "NgramLM",
     "TextsieveError",
     "UNICODE_VERSION",
     "UNICODE_VERSIONS",

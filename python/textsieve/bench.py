@@ -223,18 +223,22 @@ def _nltk_rows(train_tok, eval_tok, order, k, want, size) -> list[Row]:
 
 def write_arpa(lm: AddKLM, path: Path) -> None:
     """The add-k bigram model as an ARPA file with every bigram listed (so KenLM returns the
-    same probabilities without backing off). Tokens are written as their code point in hex."""
+    same probabilities without backing off). Tokens are written as their code point in hex; a
+    padded model's ``<s>`` and ``</s>`` are themselves (``<s>`` as a context, ``</s>`` as a token
+    predicted). For models of every smoothing, :meth:`textsieve.NgramLM.to_arpa`."""
     if lm.order != 2:
         raise ValueError("order: the ARPA export is for bigram models")
     import numpy as np
 
     counts = lm.counts.bigram_matrix().astype(np.float64)
-    V = counts.shape[0]
+    V = counts.shape[0]  # the vocabulary, then <s> and </s> when padded
     probs = (counts + lm.k) / (counts.sum(axis=1, keepdims=True) + lm.k * V)
     names = [f"u{ord(t):x}" if len(t) == 1 else "<unk>" for t in lm.vocab.tokens]
+    names += ["<s>", "</s>"][: V - len(names)]
+    specials = [f"-99\t{t}\t0\n" for t in ("<s>", "</s>") if t not in names]
     with open(path, "w", encoding="ascii") as fh:
-        fh.write(f"\\data\\\nngram 1={V + 2}\nngram 2={V * V}\n\n\\1-grams:\n")
-        fh.write("-99\t<s>\t0\n-99\t</s>\n")
+        fh.write(f"\\data\\\nngram 1={V + len(specials)}\nngram 2={V * V}\n\n\\1-grams:\n")
+        fh.writelines(specials)
         for name in names:
             fh.write(f"{math.log10(1 / V):.9f}\t{name}\t0\n")
         fh.write("\n\\2-grams:\n")

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 pub mod convert;
 pub mod dedup;
 pub mod errors;
+pub mod ngram;
 pub mod reader;
 pub mod text;
 
@@ -13,5 +14,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     text::register(m)?;
     dedup::register(m)?;
     reader::register(m)?;
+    ngram::register(m)?;
     Ok(())
 }

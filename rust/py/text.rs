@@ -6,7 +6,7 @@ use pyo3::types::{PyInt, PyString};
 
 use super::convert::{arg, extract_text, extract_texts, Arrays, Surrogates};
 use super::errors::invalid_argument;
-use crate::lm::{NgramModel, Score};
+use crate::ngram::addk::{NgramModel, Score};
 use crate::ngram::NgramCounts;
 use crate::parallel::with_threads;
 use crate::tokenize::{CharSet, Tokenizer, Vocab, JA_PUNCTUATION, SEED_PUNCTUATION};

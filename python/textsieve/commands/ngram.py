@@ -1,4 +1,6 @@
-"""``textsieve ngram``: train, evaluate and score add-k n-gram models from the command line."""
+"""``textsieve ngram``: train, evaluate and score n-gram models (every smoothing of
+:class:`textsieve.NgramLM`, ARPA files) from the command line, and filter a corpus by
+perplexity as CCNet does."""
 
 from __future__ import annotations
 
@@ -10,18 +12,24 @@ import os
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from textsieve._checks import MAX_ORDER, arg_float, arg_int
 from textsieve._progress import Progress
-from textsieve.io import STDIN, CorpusReader, stdin_copy
+from textsieve.io import STDIN, CorpusReader, Record, json_text, stdin_copy, to_jsonable
 from textsieve.ngram import AddKLM
+from textsieve.ngram_lm import SMOOTHINGS, NgramLM
 
 EXAMPLES = """examples:
   textsieve ngram perplexity --train train.txt --eval valid.txt --order 3 --k 0.1
-  textsieve ngram perplexity --train docs.jsonl --eval new.jsonl --text-field text --json
+  textsieve ngram perplexity --train docs.jsonl --eval new.jsonl --smoothing kneser-ney --order 5
   textsieve ngram train --train docs.jsonl --order 2 -o model.npz
+  textsieve ngram train --train wiki.txt --words --smoothing kneser-ney --order 5 -o wiki.arpa
   textsieve ngram score model.npz new.jsonl -o scores.jsonl     (per-document perplexity)
+  textsieve ngram score wiki.arpa crawl.jsonl --annotate --buckets -o scored.jsonl
+                                                (CCNet: perplexity and head/middle/tail bucket)
+  textsieve ngram score wiki.arpa crawl.jsonl --keep-below 500 --kept kept.jsonl -o /dev/null
   textsieve ngram demo                                            (the Python stdlib's own sources)
 
 Input files: .jsonl (one JSON object per line, text in --text-field), or plain text with one
@@ -32,30 +40,39 @@ document per line (--doc-per-file makes each file, or each file under a director
 CHUNK = 4096  # documents per call into the core, so progress can advance
 
 
-def _load(paths: list[str], args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """(ids, texts) of every document of ``paths``, read by :class:`textsieve.io.CorpusReader`."""
-    ids: list[str] = []
-    texts: list[str] = []
+def _records(paths: list[str], args: argparse.Namespace) -> Iterator[Record]:
+    """The records of ``paths`` (``-``: standard input, copied to a temporary file first)."""
     with contextlib.ExitStack() as stack:
         stdin = None
         if STDIN in paths:
             stdin = stack.enter_context(
                 stdin_copy(stack.enter_context(tempfile.TemporaryDirectory()))
             )
-        reader = CorpusReader(
+        yield from CorpusReader(
             paths,
             text_field=args.text_field,
             id_field=args.id_field,
             doc_per_file=args.doc_per_file,
             stdin=stdin,
         )
-        for rec in reader:
-            ids.append(rec.id)
-            texts.append(rec.text)
+
+
+def _load(paths: list[str], args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(ids, texts) of every document of ``paths``, read by :class:`textsieve.io.CorpusReader`."""
+    ids: list[str] = []
+    texts: list[str] = []
+    for rec in _records(paths, args):
+        ids.append(rec.id)
+        texts.append(rec.text)
     return ids, texts
 
 
-def _model(args: argparse.Namespace) -> AddKLM:
+def _documents(texts: list[str], args: argparse.Namespace) -> list:
+    """The documents as the model takes them (a word model splits str documents itself)."""
+    return texts
+
+
+def _model(args: argparse.Namespace) -> AddKLM | NgramLM:
     opts: dict = {}
     if args.raw:
         opts["normalize"] = False
@@ -65,10 +82,44 @@ def _model(args: argparse.Namespace) -> AddKLM:
         opts["punctuation"] = {"seed": SEED_PUNCTUATION, "ja": JA_PUNCTUATION}.get(
             args.punctuation, args.punctuation
         )
-    return AddKLM(order=args.order, k=args.k, pad=args.pad, **opts)
+    if args.words and opts:
+        raise ValueError("--raw and --punctuation are for character models, not --words")
+    pad = args.pad or ("none" if args.smoothing == "add-k" else "sentence")
+    if args.smoothing == "add-k" and pad != "sentence" and not args.words:
+        k = 0.1 if args.k is None else args.k
+        return AddKLM(order=args.order, k=k, pad=pad == "both", **opts)
+    params = {"k": args.k, "discount": args.discount, "alpha": args.alpha}
+    given = {name: v for name, v in params.items() if v is not None}
+    if args.smoothing == "add-k" and "k" not in given:
+        given["k"] = 0.1
+    return NgramLM(args.order, args.smoothing, pad=pad, words=args.words, **given, **opts)
 
 
-def _score_chunks(lm: AddKLM, texts: list[str], quiet: bool):
+def _load_model(path: str) -> AddKLM | NgramLM:
+    """A model saved by ``ngram train`` (.npz: add-k or any smoothing) or an ARPA file."""
+    import numpy as np
+
+    if path.endswith(".arpa"):
+        return NgramLM.from_arpa(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"])) if "header" in data.files else {}
+    except (OSError, ValueError, EOFError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        header = {}  # AddKLM.load names the damage
+    if header.get("format") == "textsieve.ngramlm":
+        return NgramLM.load(path)
+    return AddKLM.load(path)
+
+
+def _describe(lm: AddKLM | NgramLM) -> str:
+    if isinstance(lm, AddKLM):
+        return f"add-k k={lm.k}"
+    return lm.smoothing if lm.param is None else f"{lm.smoothing} {lm.param}"
+
+
+def _score_chunks(lm: AddKLM | NgramLM, texts: list[str], quiet: bool):
     import numpy as np
 
     out = []
@@ -85,13 +136,15 @@ def _score_chunks(lm: AddKLM, texts: list[str], quiet: bool):
 def cmd_perplexity(args: argparse.Namespace) -> int:
     _, train = _load(args.train, args)
     _, evals = _load(args.eval, args)
-    lm = _model(args).fit(train)
-    nll = lm.nll(evals)
+    lm = _model(args).fit(_documents(train, args))
+    nll = lm.nll(_documents(evals, args))
+    V = lm.V if isinstance(lm, AddKLM) else lm.vocab_size
     result = {
         "order": args.order,
-        "k": args.k,
-        "pad": args.pad,
-        "vocab_size": lm.V,
+        "smoothing": args.smoothing,
+        "k": lm.k if isinstance(lm, AddKLM) else lm.param,
+        "pad": args.pad or ("none" if isinstance(lm, AddKLM) else lm.pad),
+        "vocab_size": V,
         "train_docs": len(train),
         "eval_docs": len(evals),
         "nll_nats": nll,
@@ -99,10 +152,11 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
         "perplexity": math.exp(nll),
     }
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(to_jsonable(result)))
     else:
         print(
-            f"order={args.order} k={args.k} V={lm.V} train_docs={len(train)} eval_docs={len(evals)}"
+            f"order={args.order} {_describe(lm)} V={V} train_docs={len(train)} "
+            f"eval_docs={len(evals)}"
         )
         print(
             f"perplexity={result['perplexity']:.4f} nll={nll:.4f} nats/token ({result['bits_per_token']:.4f} bits)"
@@ -112,34 +166,107 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     _, train = _load(args.train, args)
-    lm = _model(args).fit(train)
-    lm.save(args.output)
+    lm = _model(args).fit(_documents(train, args))
+    if args.output.endswith(".arpa"):
+        if isinstance(lm, AddKLM):
+            raise ValueError(
+                "--smoothing add-k: an add-k model cannot be an ARPA file (every unseen n-gram "
+                "has its own probability); save it as .npz, or choose another --smoothing"
+            )
+        lm.to_arpa(args.output)
+    else:
+        lm.save(args.output)
+    V = lm.V if isinstance(lm, AddKLM) else lm.vocab_size
     if args.json:
-        summary = {"model": args.output, "order": lm.order, "k": lm.k, "pad": lm.pad}
-        print(json.dumps({**summary, "vocab_size": lm.V, "train_docs": len(train)}))
+        summary = {"model": args.output, "order": lm.order, "smoothing": args.smoothing}
+        print(json.dumps({**summary, "vocab_size": V, "train_docs": len(train)}))
     elif not args.quiet:
         print(f"saved {lm!r} to {args.output}", file=sys.stderr)
     return 0
 
 
-def cmd_score(args: argparse.Namespace) -> int:
-    from textsieve.io import atomic_write
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{what}: expected numbers separated by commas, got {text!r}") from None
+    if len(values) != 2 or not values[0] <= values[1] or not all(map(math.isfinite, values)):
+        raise ValueError(f"{what}: expected two rising numbers (e.g. 30,60), got {text!r}")
+    return values
 
-    lm = AddKLM.load(args.model)
-    ids, texts = _load(args.input, args)
-    scores = _score_chunks(lm, texts, args.quiet)
-    lines = (
-        json.dumps(
-            {"id": rid, "perplexity": None if math.isnan(s) else float(s)}, ensure_ascii=False
-        )
-        + "\n"
-        for rid, s in zip(ids, scores.tolist())
-    )
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from textsieve.io import atomic_write, to_jsonable
+
+    if args.kept and args.keep_below is None:
+        raise ValueError("--kept: give --keep-below PPL too (which records to keep)")
+    if args.keep_below is not None and not args.kept:
+        raise ValueError("--keep-below: give --kept FILE (where the kept records go)")
+    lm = _load_model(args.model)
+    records = list(_records(args.input, args))
+    scores = _score_chunks(lm, [r.text for r in records], args.quiet)
+    finite = scores[np.isfinite(scores)]
+    thresholds = None
+    if args.cutoffs:
+        thresholds = _floats(args.cutoffs, "--cutoffs")
+    elif args.buckets:
+        pct = _floats(args.percentiles, "--percentiles")
+        if not 0 <= pct[0] <= pct[1] <= 100:
+            raise ValueError(f"--percentiles: expected two numbers in [0, 100], got {pct}")
+        thresholds = [float(np.percentile(finite, p)) for p in pct] if finite.size else None
+
+    def bucket(ppl: float) -> str | None:
+        if thresholds is None or not math.isfinite(ppl):
+            return None
+        return "head" if ppl < thresholds[0] else "middle" if ppl < thresholds[1] else "tail"
+
+    def row(rec, ppl: float) -> str:
+        value = None if math.isnan(ppl) else float(ppl)
+        if args.annotate and rec.format in ("jsonl", "parquet"):
+            obj = dict(rec.raw) if rec.format == "parquet" else json.loads(rec.raw)
+            obj[args.field] = value
+        else:
+            obj = {"id": rec.id, args.field: value}
+        if thresholds is not None:
+            obj["bucket"] = bucket(ppl)
+        return json_text(obj) + "\n"
+
+    lines = (row(rec, s) for rec, s in zip(records, scores.tolist()))
     if args.output:
         with atomic_write(args.output) as fh:
             fh.writelines(lines)
     else:
         sys.stdout.writelines(lines)
+    kept = 0
+    if args.keep_below is not None:
+        with atomic_write(args.kept, "wb") as fh:
+            for rec, s in zip(records, scores.tolist()):
+                if s < args.keep_below:  # NaN (nothing to score) is not kept
+                    raw = rec.raw
+                    if isinstance(raw, (bytes, bytearray)):
+                        fh.write(raw)
+                    else:  # a whole-file document or a Parquet row: its text, one line
+                        fh.write((json.dumps(to_jsonable(raw or rec.text)) + "\n").encode())
+                    kept += 1
+    if not args.quiet:
+        parts = [f"scored {len(records)} documents with {_describe(lm)} (order {lm.order})"]
+        if finite.size:
+            parts.append(f"median perplexity {float(np.median(finite)):.2f}")
+        if thresholds is not None:
+            counts = {b: 0 for b in ("head", "middle", "tail")}
+            for s in scores.tolist():
+                b = bucket(s)
+                if b:
+                    counts[b] += 1
+            parts.append(
+                f"cutoffs {thresholds[0]:.2f} / {thresholds[1]:.2f}: "
+                + ", ".join(f"{b} {n}" for b, n in counts.items())
+            )
+        if args.keep_below is not None:
+            parts.append(f"kept {kept} below {args.keep_below:g} in {args.kept}")
+        print("; ".join(parts), file=sys.stderr)
     return 0
 
 
@@ -185,7 +312,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ngram",
         help="n-gram statistics: perplexity, training, per-document scores",
-        description="Add-k n-gram language models over characters.",
+        description="N-gram language models over characters or words: add-k, MLE, Witten-Bell, "
+        "absolute discounting, Kneser-Ney (modified, as KenLM), stupid backoff; ARPA files.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -205,9 +333,38 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "--order", type=arg_int(1, MAX_ORDER), default=2, help="n-gram order (default 2)"
             )
             q.add_argument(
-                "--k", type=arg_float(above=0.0), default=0.1, help="add-k constant (default 0.1)"
+                "--smoothing",
+                choices=SMOOTHINGS,
+                default="add-k",
+                help="add-k (default), mle, witten-bell, absolute-discount, kneser-ney (modified, "
+                "as KenLM's lmplz; with --discount, NLTK's), stupid-backoff",
             )
-            q.add_argument("--pad", action="store_true", help="pad documents with <s> and </s>")
+            q.add_argument(
+                "--k", type=arg_float(above=0.0), default=None, help="add-k constant (default 0.1)"
+            )
+            q.add_argument(
+                "--discount",
+                type=arg_float(maximum=1.0, above=0.0),
+                help="absolute-discount (default 0.75) or kneser-ney with one discount",
+            )
+            q.add_argument(
+                "--alpha",
+                type=arg_float(maximum=1.0, above=0.0),
+                help="stupid-backoff's weight (default 0.4)",
+            )
+            q.add_argument(
+                "--pad",
+                nargs="?",
+                const="both",
+                choices=["none", "both", "sentence"],
+                help="--pad: <s> and </s> order-1 times (NLTK); --pad sentence: one of each "
+                "(KenLM; the default for smoothings but add-k)",
+            )
+            q.add_argument(
+                "--words",
+                action="store_true",
+                help="tokens are the white-space separated words (default: characters)",
+            )
             q.add_argument(
                 "--raw", action="store_true", help="no normalization: every character is a token"
             )
@@ -239,10 +396,51 @@ def register(sub: argparse._SubParsersAction) -> None:
     common(q)
     q.set_defaults(func=cmd_train)
 
-    q = verbs.add_parser("score", help="per-document perplexity of INPUT under MODEL, as JSONL")
-    q.add_argument("model", metavar="MODEL", help="a model saved by `textsieve ngram train`")
+    q = verbs.add_parser(
+        "score",
+        help="per-document perplexity of INPUT under MODEL, as JSONL; CCNet-style buckets and filter",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    q.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a model saved by `textsieve ngram train` (.npz), or an ARPA file (.arpa, e.g. "
+        "from KenLM's lmplz; documents are split into words on white space)",
+    )
     q.add_argument("input", nargs="+", metavar="INPUT", help="documents to score")
     q.add_argument("-o", "--output", metavar="FILE", help="write JSONL here (default: stdout)")
+    q.add_argument(
+        "--annotate",
+        action="store_true",
+        help="write each JSONL record itself with the perplexity added (default: id and perplexity)",
+    )
+    q.add_argument(
+        "--field", default="perplexity", help="the name of the added field (default perplexity)"
+    )
+    q.add_argument(
+        "--buckets",
+        action="store_true",
+        help="add a head/middle/tail bucket by the percentiles of the perplexities (CCNet)",
+    )
+    q.add_argument(
+        "--percentiles",
+        default="30,60",
+        metavar="P1,P2",
+        help="bucket cutoffs as percentiles of this data (default 30,60, as CCNet)",
+    )
+    q.add_argument(
+        "--cutoffs",
+        metavar="PPL1,PPL2",
+        help="bucket cutoffs as perplexities (as CCNet's per-language cutoffs); implies --buckets",
+    )
+    q.add_argument(
+        "--keep-below",
+        type=arg_float(above=0.0),
+        metavar="PPL",
+        help="write the records with perplexity below PPL, byte for byte, to --kept",
+    )
+    q.add_argument("--kept", metavar="FILE", help="where --keep-below writes the kept records")
     common(q, model_opts=False)
     q.set_defaults(func=cmd_score)
 

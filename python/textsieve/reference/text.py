@@ -76,7 +76,8 @@ def train_addk(train_tokens, order=2, unk="<unk>", pad=False):
 def score_documents(model, eval_tokens, order=2, k=0.1, unk="<unk>", pad=False):
     """[(nll sum, number of predicted tokens)] per evaluation document under a trained model."""
     vocab, grams, contexts = model
-    V = len(vocab) + (2 if pad else 0)
+    # an order-1 model pads nothing (no context), as NLTK's pad_both_ends(n=1)
+    V = len(vocab) + (2 if pad and order > 1 else 0)
     out = []
     for doc in eval_tokens:
         seq = _sequence(_map_unknown(doc, vocab, unk), order, pad)

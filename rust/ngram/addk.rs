@@ -2,7 +2,8 @@
 //! sampling.
 //!
 //! `P(token | context) = (count(context, token) + k) / (count(context) + k * V)` where `V` is the
-//! number of ids: the vocabulary (with its unk token) plus BOS and EOS when documents are padded.
+//! number of ids: the vocabulary (with its unk token) plus BOS and EOS when documents are padded
+//! (an order-1 model pads nothing: it has no context, as NLTK's `pad_both_ends(n=1)`).
 //! The unigram model (order 1) has the empty context, whose count is the total token count.
 //! Without padding the first `order - 1` tokens of a document are not predicted; with padding a
 //! document is `order - 1` BOS, its tokens, `order - 1` EOS (NLTK's `pad_both_ends`).
@@ -10,7 +11,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::ngram::NgramCounts;
+use crate::ngram::counts::NgramCounts;
 use crate::parallel::shares;
 use crate::tokenize::{FirstSeen, Tokenizer, Vocab};
 
@@ -160,6 +161,8 @@ pub fn check_k(k: f64) -> Result<()> {
 impl NgramModel {
     /// An empty model of `order` over `vocab`.
     pub fn new(vocab: Vocab, order: usize, pad: bool) -> Result<Self> {
+        // an order-1 model has no context to pad (NLTK's `pad_both_ends(n=1)` adds nothing)
+        let pad = pad && order > 1;
         let id_space = vocab.len() as u32 + if pad { 2 } else { 0 };
         let counts = NgramCounts::new(order, id_space)?;
         Ok(NgramModel { vocab, counts, pad })
@@ -234,6 +237,7 @@ impl NgramModel {
     ) -> Result<Self> {
         // a bad order is reported before the work
         NgramCounts::new(order, 1)?;
+        let pad = pad && order > 1;
         // with padding, ids 0 and 1 are BOS and EOS until renumbered
         let pads = if pad { order - 1 } else { 0 };
         type Part = (FirstSeen, Option<NgramCounts>, Vec<u32>, Vec<usize>);
@@ -468,10 +472,10 @@ impl NgramModel {
 }
 
 /// A small, fast, seeded generator (SplitMix64); the same seed gives the same samples everywhere.
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -479,7 +483,7 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
-    fn next_f64(&mut self) -> f64 {
+    pub(crate) fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }

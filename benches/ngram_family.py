@@ -1,0 +1,187 @@
+"""Benches of the n-gram model family (``ts.NgramLM``), each figure measured side by side in one
+run, each result checked before it is reported.
+
+    python benches/ngram_family.py speed [--copies 8]   estimation against lmplz, scoring
+                                                         against kenlm.Model.score
+    python benches/ngram_family.py shakespeare           validation nats per character of every
+                                                         smoothing, orders 2-8 (Tiny Shakespeare)
+
+``speed`` needs KenLM's ``lmplz`` (benches/build_lmplz.sh; $LMPLZ or ./.lmplz/bin/lmplz) and the
+``kenlm`` module; both read Tiny Shakespeare from ../shared/data (see its README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import textsieve as ts
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+
+
+def lmplz_binary() -> str:
+    for candidate in (os.environ.get("LMPLZ"), str(ROOT / ".lmplz" / "bin" / "lmplz")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("lmplz")
+    if not found:
+        sys.exit("lmplz not found: run benches/build_lmplz.sh (or set $LMPLZ)")
+    return found
+
+
+def run_measured(cmd: list[str], stdin=None, stdout=None) -> tuple[float, float]:
+    """(seconds, peak resident MB) of one child process."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed with status {p.returncode}")
+    return time.perf_counter() - t, usage.ru_maxrss / 1024
+
+
+def read_arpa(path: Path) -> dict[tuple[str, ...], tuple[float, float]]:
+    out: dict[tuple[str, ...], tuple[float, float]] = {}
+    k = 0
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line or line.startswith("ngram ") or line in ("\\data\\", "\\end\\"):
+                continue
+            if line.startswith("\\"):
+                k = int(line[1 : line.index("-")])
+                continue
+            f = line.split()
+            out[tuple(f[1 : 1 + k])] = (float(f[0]), float(f[1 + k]) if len(f) > 1 + k else 0.0)
+    return out
+
+
+FIT = """
+import sys, textsieve as ts
+docs = open(sys.argv[1], encoding="utf-8").read().splitlines()
+ts.NgramLM(int(sys.argv[3]), words=True).fit(docs).to_arpa(sys.argv[2])
+"""
+
+
+def speed(copies: int, order: int) -> None:
+    import kenlm
+
+    lines = [line for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    cut = len(lines) * 9 // 10
+    train, evals = lines[:cut] * copies, lines[cut:]
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "train.txt"
+        corpus.write_text("\n".join(train) + "\n", encoding="utf-8")
+        mb = corpus.stat().st_size / 1e6
+        print(f"Tiny Shakespeare, words, {copies} copies of the first 90% of lines ({mb:.1f} MB)")
+        print(f"cores: {os.cpu_count()}; both tools use them all\n")
+        theirs, ours = Path(tmp) / "lmplz.arpa", Path(tmp) / "textsieve.arpa"
+        with open(corpus, "rb") as src, open(theirs, "wb") as dst:
+            cmd = [lmplz_binary(), "-o", str(order), "-S", "1G", "-T", tmp, "--discount_fallback"]
+            t_lmplz, mem_lmplz = run_measured(cmd, stdin=src, stdout=dst)
+        cmd = [sys.executable, "-c", FIT, str(corpus), str(ours), str(order)]
+        t_ours, mem_ours = run_measured(cmd)
+        a, b = read_arpa(theirs), read_arpa(ours)
+        assert set(a) == set(b), "the two ARPA files hold different n-grams"
+        worst = max(max(abs(a[g][0] - b[g][0]), abs(a[g][1] - b[g][1])) for g in a)
+        assert worst < 1e-4, worst
+        print(f"estimation, {order}-gram modified Kneser-Ney to an ARPA file ({len(a):,} n-grams,")
+        print(f"  largest difference of a log10 value {worst:.1e})")
+        print(f"  lmplz -S 1G    {t_lmplz:7.2f} s  {mem_lmplz:8.0f} MB peak")
+        print(f"  textsieve      {t_ours:7.2f} s  {mem_ours:8.0f} MB peak (Python included)")
+        print(
+            f"  textsieve is {t_lmplz / t_ours:.2f}x the speed, {mem_ours / mem_lmplz:.2f}x the memory\n"
+        )
+
+        model = kenlm.Model(str(theirs))
+        lm = ts.NgramLM.from_arpa(theirs)
+        sents = evals * 10
+        n_tokens = sum(len(s.split()) + 1 for s in sents)
+
+        def best(f, repeat=3):
+            times = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                value = f()
+                times.append(time.perf_counter() - t)
+            return min(times), value
+
+        t_kenlm, want = best(lambda: sum(model.score(s, bos=True, eos=True) for s in sents))
+        print(
+            f"scoring {len(sents):,} sentences ({n_tokens:,} tokens) with lmplz's {order}-gram ARPA"
+        )
+        print(f"  kenlm.Model.score loop     {n_tokens / t_kenlm / 1e6:6.2f} M tokens/s")
+        for threads in (1, None):
+            lm.num_threads = threads
+            t, got = best(lambda: -lm.nll(sents) * n_tokens)
+            got_log10 = got / math.log(10)
+            assert math.isclose(got_log10, want, rel_tol=1e-6), (got_log10, want)
+            label = "1 thread" if threads == 1 else f"{os.cpu_count()} threads"
+            print(
+                f"  NgramLM.score, {label:<10}  {n_tokens / t / 1e6:6.2f} M tokens/s "
+                f"({t_kenlm / t:.1f}x kenlm)"
+            )
+
+
+SMOOTHINGS = [
+    ("add-k", {"k": 0.01}),
+    ("mle", {}),
+    ("witten-bell", {}),
+    ("absolute-discount", {"discount": 0.75}),
+    ("kneser-ney", {"discount": 0.75}),
+    ("kneser-ney", {}),
+    ("stupid-backoff", {}),
+]
+
+
+def shakespeare(orders: list[int]) -> None:
+    text = DATA.read_text(encoding="utf-8")
+    cut = len(text) * 9 // 10
+    train, val = text[:cut], text[cut:]
+    names = [s + (f" {next(iter(kw.values()))}" if kw else "") for s, kw in SMOOTHINGS]
+    names[5] = "modified kneser-ney"
+    print("validation nats per character, Tiny Shakespeare (nanoGPT split, raw characters)")
+    print("| order | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for order in orders:
+        t = time.perf_counter()
+        base = ts.NgramLM(order, "kneser-ney", pad=False, normalize=False).fit([train])
+        row = []
+        for smoothing, kw in SMOOTHINGS:
+            nll = base.with_smoothing(smoothing, **kw).nll([val])
+            row.append("inf" if math.isinf(nll) else f"{nll:.3f}")
+        took = time.perf_counter() - t
+        print(f"| {order} | " + " | ".join(row) + f" |   ({took:.0f} s)", flush=True)
+    print("\n(stupid backoff is a score, not a probability: its figure is no likelihood)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="what", required=True)
+    q = sub.add_parser("speed")
+    q.add_argument("--copies", type=int, default=8)
+    q.add_argument("--order", type=int, default=5)
+    q = sub.add_parser("shakespeare")
+    q.add_argument("--orders", default="2,3,4,5,6,7,8")
+    args = p.parse_args()
+    if not DATA.exists():
+        sys.exit(f"{DATA} is absent")
+    if args.what == "speed":
+        speed(args.copies, args.order)
+    else:
+        shakespeare([int(o) for o in args.orders.split(",")])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,399 @@
+//! ARPA files: the text format of backoff n-gram models (SRILM, KenLM), written from and read
+//! into [`Model`]s in backoff form.
+//!
+//! ```text
+//! \data\
+//! ngram 1=3            how many n-grams of each order
+//!
+//! \1-grams:
+//! -1.2  a  -0.3        log10 P(w), the token(s), log10 backoff (absent: 0; at the highest order)
+//! ...
+//! \end\
+//! ```
+//! A model read from a file scores with standard backoff, sentences as KenLM does (one `<s>` as
+//! context, `</s>` predicted); a token that is not in the file is `<unk>`, with the file's
+//! probability for it, or, when the file has none, `log10 P = -100` as KenLM gives it.
+
+use std::io::{BufRead, Write};
+
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, Result};
+use crate::ngram::model::{Backoff, Model, Padding, Shape};
+
+/// What `log10` a zero probability is written as (as SRILM and KenLM write `<s>`'s).
+const LOG10_ZERO: f64 = -99.0;
+/// KenLM's probability for `<unk>` when a file has none.
+const LOG10_MISSING_UNK: f64 = -100.0;
+
+fn log10(ln: f64) -> f64 {
+    if ln == f64::NEG_INFINITY {
+        LOG10_ZERO
+    } else {
+        ln / std::f64::consts::LN_10
+    }
+}
+
+/// Writes `model` (in backoff form) as an ARPA file. `words` names ids `0..vocab`; `unk` is
+/// the id of `<unk>` when the vocabulary has one (else a `<unk>` line is added with the model's
+/// probability for unseen tokens).
+pub fn write<W: Write>(
+    model: &Model,
+    words: &[String],
+    unk: Option<u32>,
+    out: &mut W,
+) -> Result<()> {
+    let s = model.shape;
+    let Some(b) = model.backoff() else {
+        return Err(Error::invalid(
+            "smoothing",
+            "an add-k model has a probability of its own for every n-gram, which ARPA's backoff \
+             form cannot hold; ARPA files are written for mle, witten-bell, \
+             absolute-discount, kneser-ney and stupid-backoff models",
+        ));
+    };
+    if words.len() != s.vocab as usize {
+        return Err(Error::invalid(
+            "words",
+            format!("{} words for {} ids", words.len(), s.vocab),
+        ));
+    }
+    for (i, w) in words.iter().enumerate() {
+        if w.is_empty() || w.chars().any(char::is_whitespace) || w == "<s>" || w == "</s>" {
+            return Err(Error::invalid(
+                "vocab",
+                format!(
+                    "token {w:?} (id {i}) cannot be an ARPA word (ARPA words are separated by \
+                     white space, and <s>, </s> are the sentence marks)"
+                ),
+            ));
+        }
+    }
+    let name = |id: u32| -> &str {
+        if id == s.bos() {
+            "<s>"
+        } else if id == s.eos() {
+            "</s>"
+        } else {
+            &words[id as usize]
+        }
+    };
+    let n = s.order;
+    // the unigrams a reader needs whatever the model counted: <s>, </s> and <unk>
+    let mut extra: Vec<(u32, f64)> = Vec::new();
+    for id in [s.bos(), s.eos()] {
+        if !b.tables[0].contains_key(&(id as u128)) {
+            extra.push((id, f64::NEG_INFINITY));
+        }
+    }
+    let unk_line = match unk {
+        Some(u) if b.tables[0].contains_key(&(u as u128)) => None,
+        _ => Some(b.oov),
+    };
+    let io = |e: std::io::Error| Error::invalid("path", format!("cannot write the ARPA file: {e}"));
+    let mut buf = String::new();
+    buf.push_str("\\data\\\n");
+    for k in 1..=n {
+        let extra_k = if k == 1 {
+            extra.len() + unk_line.is_some() as usize
+        } else {
+            0
+        };
+        buf.push_str(&format!("ngram {k}={}\n", b.tables[k - 1].len() + extra_k));
+    }
+    out.write_all(buf.as_bytes()).map_err(io)?;
+    let mut ids = Vec::new();
+    for k in 1..=n {
+        let mut buf = String::with_capacity(1 << 16);
+        buf.push_str(&format!("\n\\{k}-grams:\n"));
+        let mut keys: Vec<(&u128, &(f64, f64))> = b.tables[k - 1].iter().collect();
+        keys.sort_unstable_by_key(|e| *e.0);
+        let line = |buf: &mut String, ids: &[u32], lp: f64, bo: f64| {
+            use std::fmt::Write as _;
+            let _ = write!(buf, "{}\t", log10(lp));
+            for (i, &id) in ids.iter().enumerate() {
+                if i > 0 {
+                    buf.push(' ');
+                }
+                buf.push_str(name(id));
+            }
+            if k < n {
+                let _ = write!(buf, "\t{}", log10(bo));
+            }
+            buf.push('\n');
+        };
+        if k == 1 {
+            if let Some(lp) = unk_line {
+                buf.push_str(&format!("{}\t<unk>", log10(lp)));
+                buf.push_str(if n > 1 { "\t0\n" } else { "\n" });
+            }
+            for &(id, lp) in &extra {
+                line(&mut buf, &[id], lp, 0.0);
+            }
+        }
+        for (&key, &(lp, bo)) in keys {
+            ids.clear();
+            unpack(&s, key, k, &mut ids);
+            line(&mut buf, &ids, lp, bo);
+            if buf.len() > 1 << 20 {
+                out.write_all(buf.as_bytes()).map_err(io)?;
+                buf.clear();
+            }
+        }
+        out.write_all(buf.as_bytes()).map_err(io)?;
+    }
+    out.write_all(b"\n\\end\\\n").map_err(io)?;
+    Ok(())
+}
+
+fn unpack(s: &Shape, key: u128, k: usize, out: &mut Vec<u32>) {
+    let width = bits_of(s);
+    let m = (1u128 << width) - 1;
+    for i in (0..k).rev() {
+        out.push(((key >> (i as u32 * width)) & m) as u32);
+    }
+}
+
+fn bits_of(s: &Shape) -> u32 {
+    // the key of [1, 0] is 1 << bits
+    s.key(&[1, 0]).trailing_zeros()
+}
+
+/// A model read from an ARPA file, with its words (ids `0..vocab`) and the id of `<unk>`.
+pub struct Arpa {
+    pub model: Model,
+    pub words: Vec<String>,
+    pub unk: u32,
+}
+
+/// Reads an ARPA file; `source` names it in errors.
+pub fn read<R: BufRead>(mut input: R, source: &str) -> Result<Arpa> {
+    let mut lineno = 0usize;
+    let mut line = String::new();
+    let bad = |lineno: usize, msg: String| Error::Corrupt(format!("{source}:{lineno}: {msg}"));
+    let mut next = |line: &mut String, lineno: &mut usize| -> Result<bool> {
+        line.clear();
+        *lineno += 1;
+        match input.read_line(line) {
+            Ok(0) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(e) => Err(Error::Corrupt(format!(
+                "{source}:{lineno}: cannot read: {e}"
+            ))),
+        }
+    };
+    // header
+    loop {
+        if !next(&mut line, &mut lineno)? {
+            return Err(bad(lineno, "no \\data\\ section: not an ARPA file".into()));
+        }
+        if line.trim() == "\\data\\" {
+            break;
+        }
+    }
+    let mut declared: Vec<usize> = Vec::new();
+    loop {
+        if !next(&mut line, &mut lineno)? {
+            return Err(bad(
+                lineno,
+                "the file ends inside the \\data\\ section".into(),
+            ));
+        }
+        let t = line.trim();
+        if t.is_empty() {
+            if declared.is_empty() {
+                continue;
+            }
+            break;
+        }
+        let Some(rest) = t.strip_prefix("ngram ") else {
+            return Err(bad(lineno, format!("expected 'ngram N=COUNT', got {t:?}")));
+        };
+        let (k, c) = rest
+            .split_once('=')
+            .and_then(|(k, c)| {
+                Some((
+                    k.trim().parse::<usize>().ok()?,
+                    c.trim().parse::<usize>().ok()?,
+                ))
+            })
+            .ok_or_else(|| bad(lineno, format!("expected 'ngram N=COUNT', got {t:?}")))?;
+        if k != declared.len() + 1 {
+            return Err(bad(lineno, format!("ngram {k}= out of order")));
+        }
+        declared.push(c);
+    }
+    let n = declared.len();
+    // sections: (ids as words, log10 p, log10 bo)
+    let mut grams: Vec<Vec<(Vec<u32>, f64, f64)>> = vec![Vec::new(); n];
+    let mut ids: FxHashMap<String, u32> = FxHashMap::default();
+    let mut words: Vec<String> = Vec::new();
+    const BOS: u32 = u32::MAX - 1;
+    const EOS: u32 = u32::MAX;
+    let mut k = 0usize;
+    loop {
+        if !next(&mut line, &mut lineno)? {
+            return Err(bad(lineno, "the file ends before \\end\\".into()));
+        }
+        let t = line.trim();
+        if t.is_empty() {
+            continue;
+        }
+        if t == "\\end\\" {
+            break;
+        }
+        if t.starts_with('\\') {
+            let want = format!("\\{}-grams:", k + 1);
+            if t != want {
+                return Err(bad(lineno, format!("expected {want}, got {t:?}")));
+            }
+            k += 1;
+            if k > n {
+                return Err(bad(
+                    lineno,
+                    format!("a {k}-gram section, but \\data\\ declares {n} orders"),
+                ));
+            }
+            continue;
+        }
+        if k == 0 {
+            return Err(bad(lineno, format!("an n-gram before any section: {t:?}")));
+        }
+        let mut fields = t.split_whitespace();
+        let lp: f64 = fields
+            .next()
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| bad(lineno, format!("expected a log10 probability first: {t:?}")))?;
+        let mut gram = Vec::with_capacity(k);
+        for _ in 0..k {
+            let w = fields
+                .next()
+                .ok_or_else(|| bad(lineno, format!("a {k}-gram needs {k} words: {t:?}")))?;
+            let id = match w {
+                "<s>" => BOS,
+                "</s>" => EOS,
+                _ => match ids.get(w) {
+                    Some(&id) => id,
+                    None if k == 1 => {
+                        let id = words.len() as u32;
+                        ids.insert(w.to_string(), id);
+                        words.push(w.to_string());
+                        id
+                    }
+                    None => return Err(bad(lineno, format!("{w:?} has no unigram"))),
+                },
+            };
+            gram.push(id);
+        }
+        let bo: f64 = match fields.next() {
+            None => 0.0,
+            Some(f) => f
+                .parse()
+                .map_err(|_| bad(lineno, format!("expected a log10 backoff last: {t:?}")))?,
+        };
+        if fields.next().is_some() {
+            return Err(bad(
+                lineno,
+                format!("too many fields for a {k}-gram: {t:?}"),
+            ));
+        }
+        grams[k - 1].push((gram, lp, bo));
+    }
+    for (k, (g, &d)) in grams.iter().zip(&declared).enumerate() {
+        if g.len() != d {
+            return Err(Error::Corrupt(format!(
+                "{source}: \\data\\ declares {d} {}-grams, the file has {}",
+                k + 1,
+                g.len()
+            )));
+        }
+    }
+    let unk_given = ids.get("<unk>").copied();
+    let unk = unk_given.unwrap_or_else(|| {
+        words.push("<unk>".to_string());
+        words.len() as u32 - 1
+    });
+    let vocab = words.len() as u32;
+    let shape = Shape::new(n.max(1), vocab, Padding::Sentence)
+        .map_err(|e| Error::Corrupt(format!("{source}: {e}")))?;
+    let to_ln = |x: f64| x * std::f64::consts::LN_10;
+    let mut tables: Vec<FxHashMap<u128, (f64, f64)>> = vec![FxHashMap::default(); n];
+    for (k, g) in grams.into_iter().enumerate() {
+        tables[k].reserve(g.len());
+        for (mut gram, lp, bo) in g {
+            for id in gram.iter_mut() {
+                *id = match *id {
+                    BOS => shape.bos(),
+                    EOS => shape.eos(),
+                    x => x,
+                };
+            }
+            tables[k].insert(shape.key(&gram), (to_ln(lp), to_ln(bo)));
+        }
+    }
+    let oov = match unk_given {
+        Some(u) => tables[0][&(u as u128)].0,
+        None => to_ln(LOG10_MISSING_UNK),
+    };
+    let model = Model::from_backoff(
+        shape,
+        Backoff {
+            tables,
+            missing: 0.0,
+            oov,
+        },
+    );
+    Ok(Arpa { model, words, unk })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ngram::model::{Counts, Smoothing};
+
+    #[test]
+    fn round_trip_keeps_every_probability() {
+        let shape = Shape::new(3, 3, Padding::Sentence).unwrap();
+        let mut c = Counts::new(shape);
+        c.add(&[0, 1, 0, 1, 1, 0], &[3, 6]).unwrap();
+        let words = vec!["a".to_string(), "b".to_string(), "<unk>".to_string()];
+        for sm in [
+            Smoothing::ModifiedKneserNey,
+            Smoothing::WittenBell,
+            Smoothing::KneserNey(0.1),
+        ] {
+            let m = Model::estimate(&c, sm).unwrap();
+            let mut out = Vec::new();
+            write(&m, &words, Some(2), &mut out).unwrap();
+            let back = read(&out[..], "mem").unwrap();
+            let mut sorted = back.words.clone();
+            sorted.sort();
+            assert_eq!(sorted, ["<unk>", "a", "b"]);
+            // (no <unk>: these models give it nothing, which ARPA writes as -99)
+            let docs = [0u32, 1, 1, 1, 0, 0, 1];
+            let renamed: Vec<u32> = docs
+                .iter()
+                .map(|&i| {
+                    back.words
+                        .iter()
+                        .position(|w| *w == words[i as usize])
+                        .unwrap() as u32
+                })
+                .collect();
+            let want = m.score(&docs, &[3, 7]).unwrap();
+            let got = back.model.score(&renamed, &[3, 7]).unwrap();
+            for (a, b) in want.iter().zip(&got) {
+                assert!(
+                    (a.nll - b.nll).abs() < 1e-9 * a.nll.abs().max(1.0),
+                    "{sm:?} {a:?} {b:?}"
+                );
+            }
+        }
+        assert!(read(&b"hello\n"[..], "x").is_err());
+        assert!(read(
+            &b"\\data\\\nngram 1=2\n\n\\1-grams:\n-1\ta\n\\end\\\n"[..],
+            "x"
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,433 @@
+//! Bindings for the smoothed n-gram model family over token ids and ARPA files.
+
+use std::io::{BufReader, BufWriter};
+
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+
+use super::convert::{arg, extract_texts, Arrays, FromName, Named, Surrogates};
+use crate::error::Result;
+use crate::ngram::arpa;
+use crate::ngram::model::{Counts, Model, Padding, Shape, Smoothing};
+use crate::ngram::words::WordIndex;
+use crate::parallel::with_threads;
+
+impl FromName for Padding {
+    const ARG: &'static str = "pad";
+    fn from_name(name: &str) -> Result<Self> {
+        Padding::parse(name)
+    }
+}
+
+/// A Python binary file object as a `Write` (the caller holds the GIL).
+struct PyFile<'py> {
+    fh: Bound<'py, PyAny>,
+}
+
+impl std::io::Write for PyFile<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.fh
+            .call_method1("write", (PyBytes::new(self.fh.py(), buf),))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn ends_of(ends: &PyReadonlyArray1<'_, u64>) -> PyResult<Vec<usize>> {
+    Ok(ends.as_slice()?.iter().map(|&e| e as usize).collect())
+}
+
+/// Counts of every order 1..=order of padded documents of token ids; mergeable.
+#[pyclass(module = "textsieve._core", name = "TokenCounts")]
+pub struct PyTokenCounts {
+    inner: Counts,
+}
+
+#[pymethods]
+impl PyTokenCounts {
+    #[new]
+    fn new(
+        #[pyo3(from_py_with = arg::order)] order: usize,
+        vocab_size: u32,
+        pad: Named<Padding>,
+    ) -> PyResult<Self> {
+        Ok(PyTokenCounts {
+            inner: Counts::new(Shape::new(order, vocab_size, pad.0)?),
+        })
+    }
+
+    #[getter]
+    fn order(&self) -> usize {
+        self.inner.shape.order
+    }
+
+    #[getter]
+    fn vocab_size(&self) -> u32 {
+        self.inner.shape.vocab
+    }
+
+    /// The padding in effect ("none" for an order-1 model asked to pad both ends).
+    #[getter]
+    fn pad(&self) -> &'static str {
+        self.inner.shape.padding.name()
+    }
+
+    /// Counts the documents of `ids` (`ends[i]`: one past the i-th document's last id).
+    #[pyo3(signature = (ids, ends, *, num_threads=None))]
+    fn add(
+        &mut self,
+        py: Python<'_>,
+        ids: PyReadonlyArray1<'_, u32>,
+        ends: PyReadonlyArray1<'_, u64>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
+    ) -> PyResult<()> {
+        let ids = ids.as_slice()?;
+        let ends = ends_of(&ends)?;
+        let inner = &mut self.inner;
+        Ok(py.detach(|| with_threads(num_threads, || inner.add(ids, &ends)))??)
+    }
+
+    fn merge(&mut self, other: &Bound<'_, PyTokenCounts>) -> PyResult<()> {
+        let other = other.borrow();
+        Ok(self.inner.merge(&other.inner)?)
+    }
+
+    fn copy(&self) -> Self {
+        PyTokenCounts {
+            inner: self.inner.clone(),
+        }
+    }
+
+    fn total(&self, k: usize) -> u64 {
+        self.inner.total(k)
+    }
+
+    fn distinct(&self, k: usize) -> usize {
+        self.inner.distinct(k)
+    }
+
+    fn count(&self, gram: Vec<u32>) -> u64 {
+        self.inner.count(&gram)
+    }
+
+    /// `(ids (m, k) uint32, counts (m,) uint64)` of the k-grams, in lexicographic order.
+    fn entries<'py>(
+        &self,
+        py: Python<'py>,
+        k: usize,
+    ) -> PyResult<Arrays<'py, PyArray2<u32>, PyArray1<u64>>> {
+        if k < 1 || k > self.inner.shape.order {
+            return Err(super::errors::invalid_argument(
+                "k",
+                format!("must be between 1 and {}, got {k}", self.inner.shape.order),
+            ));
+        }
+        let (ids, counts) = self.inner.entries(k);
+        let arr = ids.into_pyarray(py).reshape([counts.len(), k])?;
+        Ok((arr, counts.into_pyarray(py)))
+    }
+
+    fn set_entries(
+        &mut self,
+        k: usize,
+        ids: PyReadonlyArray1<'_, u32>,
+        counts: PyReadonlyArray1<'_, u64>,
+    ) -> PyResult<()> {
+        Ok(self
+            .inner
+            .set_entries(k, ids.as_slice()?, counts.as_slice()?)?)
+    }
+
+    fn first_seen<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
+        self.inner.first_seen().to_vec().into_pyarray(py)
+    }
+
+    fn set_first_seen(&mut self, ids: PyReadonlyArray1<'_, u32>) -> PyResult<()> {
+        Ok(self.inner.set_first_seen(ids.as_slice()?)?)
+    }
+}
+
+/// An estimated n-gram model (or one read from an ARPA file).
+#[pyclass(module = "textsieve._core", name = "SmoothedModel", frozen)]
+pub struct PySmoothedModel {
+    inner: Model,
+}
+
+type ArpaParts = (PySmoothedModel, Vec<String>, u32);
+
+#[pymethods]
+impl PySmoothedModel {
+    /// Estimates a model from counts; `param` is `k`, `discount` or `alpha` (NaN: default; for
+    /// "kneser-ney", NaN means modified Kneser-Ney with discounts from the counts).
+    #[staticmethod]
+    #[pyo3(signature = (counts, smoothing, param=f64::NAN, *, num_threads=None))]
+    fn estimate(
+        py: Python<'_>,
+        counts: &Bound<'_, PyTokenCounts>,
+        smoothing: &str,
+        param: f64,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
+    ) -> PyResult<Self> {
+        let smoothing = Smoothing::parse(smoothing, param)?;
+        let counts = counts.borrow();
+        let c = &counts.inner;
+        let inner = py.detach(|| with_threads(num_threads, || Model::estimate(c, smoothing)))??;
+        Ok(PySmoothedModel { inner })
+    }
+
+    /// `(model, words, unk id)` of an ARPA file.
+    #[staticmethod]
+    fn read_arpa(py: Python<'_>, path: std::path::PathBuf) -> PyResult<ArpaParts> {
+        let file = std::fs::File::open(&path)?;
+        let source = path.display().to_string();
+        let a = py.detach(|| arpa::read(BufReader::with_capacity(1 << 20, file), &source))?;
+        Ok((PySmoothedModel { inner: a.model }, a.words, a.unk))
+    }
+
+    /// The same from the bytes of an ARPA file.
+    #[staticmethod]
+    fn read_arpa_bytes(py: Python<'_>, data: &[u8], source: &str) -> PyResult<ArpaParts> {
+        let a = py.detach(|| arpa::read(data, source))?;
+        Ok((PySmoothedModel { inner: a.model }, a.words, a.unk))
+    }
+
+    /// Writes the model as an ARPA file to `fh`, a binary file object (`write(bytes)`).
+    #[pyo3(signature = (fh, words, unk=None))]
+    fn write_arpa(
+        &self,
+        fh: &Bound<'_, PyAny>,
+        words: Vec<String>,
+        unk: Option<u32>,
+    ) -> PyResult<()> {
+        let mut out = BufWriter::with_capacity(1 << 20, PyFile { fh: fh.clone() });
+        arpa::write(&self.inner, &words, unk, &mut out)?;
+        std::io::Write::flush(&mut out)?;
+        Ok(())
+    }
+
+    #[pyo3(signature = (words, unk=None))]
+    fn arpa_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        words: Vec<String>,
+        unk: Option<u32>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut out = Vec::new();
+        py.detach(|| arpa::write(&self.inner, &words, unk, &mut out))?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    #[getter]
+    fn order(&self) -> usize {
+        self.inner.order()
+    }
+
+    #[getter]
+    fn vocab_size(&self) -> u32 {
+        self.inner.shape.vocab
+    }
+
+    #[getter]
+    fn pad(&self) -> &'static str {
+        self.inner.shape.padding.name()
+    }
+
+    #[getter]
+    fn is_backoff(&self) -> bool {
+        self.inner.is_backoff()
+    }
+
+    /// Modified Kneser-Ney: `(D1, D2, D3+)` per order (empty otherwise).
+    #[getter]
+    fn discounts(&self) -> Vec<(f64, f64, f64)> {
+        self.inner
+            .discounts
+            .iter()
+            .map(|d| (d[0], d[1], d[2]))
+            .collect()
+    }
+
+    /// Modified Kneser-Ney: per order, whether KenLM's fallback discounts were used.
+    #[getter]
+    fn fallback(&self) -> Vec<bool> {
+        self.inner.fallback.clone()
+    }
+
+    /// `ln P(token | context)`, with the last `order - 1` ids of `context` (fewer if shorter).
+    fn log_prob(&self, context: Vec<u32>, token: u32) -> f64 {
+        self.inner.log_prob(&context, token)
+    }
+
+    /// Per-document `(nll sums, predicted token counts)`.
+    #[pyo3(signature = (ids, ends, *, num_threads=None))]
+    fn score<'py>(
+        &self,
+        py: Python<'py>,
+        ids: PyReadonlyArray1<'py, u32>,
+        ends: PyReadonlyArray1<'py, u64>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
+    ) -> PyResult<Arrays<'py, PyArray1<f64>, PyArray1<u64>>> {
+        let ids = ids.as_slice()?;
+        let ends = ends_of(&ends)?;
+        let scores = py.detach(|| with_threads(num_threads, || self.inner.score(ids, &ends)))??;
+        let nll: Vec<f64> = scores.iter().map(|s| s.nll).collect();
+        let n: Vec<u64> = scores.iter().map(|s| s.n).collect();
+        Ok((nll.into_pyarray(py), n.into_pyarray(py)))
+    }
+
+    fn token_log_probs<'py>(
+        &self,
+        py: Python<'py>,
+        ids: PyReadonlyArray1<'py, u32>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        Ok(self
+            .inner
+            .token_log_probs(ids.as_slice()?)?
+            .into_pyarray(py))
+    }
+
+    #[pyo3(signature = (start, length, temperature, seed, exclude=None))]
+    fn sample(
+        &self,
+        start: Vec<u32>,
+        #[pyo3(from_py_with = arg::length)] length: usize,
+        temperature: f64,
+        #[pyo3(from_py_with = arg::seed)] seed: u64,
+        exclude: Option<u32>,
+    ) -> PyResult<Vec<u32>> {
+        Ok(self
+            .inner
+            .sample(&start, length, temperature, seed, exclude)?)
+    }
+}
+
+/// A word vocabulary: words of texts (split on white space) or token lists to ids.
+#[pyclass(module = "textsieve._core", name = "WordIndex", frozen)]
+pub struct PyWordIndex {
+    inner: WordIndex,
+}
+
+#[pymethods]
+impl PyWordIndex {
+    #[new]
+    #[pyo3(signature = (words, unk=None))]
+    fn new(
+        #[pyo3(from_py_with = arg::tokens)] words: Vec<String>,
+        unk: Option<u32>,
+    ) -> PyResult<Self> {
+        Ok(PyWordIndex {
+            inner: WordIndex::new(&words, unk)?,
+        })
+    }
+
+    /// `(ids uint32, ends uint64)` of texts split into words, in parallel.
+    #[pyo3(signature = (texts, *, num_threads=None))]
+    fn encode_texts<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyAny>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
+    ) -> PyResult<Arrays<'py, PyArray1<u32>, PyArray1<u64>>> {
+        let texts = extract_texts(texts, "documents", Surrogates::Strict)?;
+        let (ids, ends) =
+            py.detach(|| with_threads(num_threads, || self.inner.encode_texts(&texts)))??;
+        let ends: Vec<u64> = ends.into_iter().map(|e| e as u64).collect();
+        Ok((ids.into_pyarray(py), ends.into_pyarray(py)))
+    }
+
+    /// The distinct tokens of documents (each a str, split into words, or a sequence of str
+    /// tokens), in code point order, without `<s>` and `</s>`.
+    #[staticmethod]
+    fn distinct(docs: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        let mut seen: rustc_hash::FxHashSet<String> = Default::default();
+        let mut add = |t: &str| {
+            if !seen.contains(t) && t != "<s>" && t != "</s>" {
+                seen.insert(t.to_owned());
+            }
+        };
+        for (i, doc) in docs.try_iter()?.enumerate() {
+            let doc = doc?;
+            if let Ok(text) = doc.cast::<PyString>() {
+                text.to_str()?
+                    .split(crate::tokenize::is_py_space)
+                    .filter(|w| !w.is_empty())
+                    .for_each(&mut add);
+                continue;
+            }
+            let items = doc.try_iter().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "documents[{i}]: expected a str or a sequence of str tokens"
+                ))
+            })?;
+            for (j, t) in items.enumerate() {
+                let t = t?;
+                let t = t.cast::<PyString>().map_err(|_| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                        "documents[{i}][{j}]: expected a str token"
+                    ))
+                })?;
+                add(t.to_str()?);
+            }
+        }
+        let mut out: Vec<String> = seen.into_iter().collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// `(ids uint32, ends uint64)` of documents that are each a str (split into words) or a
+    /// sequence of str tokens.
+    fn encode_documents<'py>(
+        &self,
+        py: Python<'py>,
+        docs: &Bound<'py, PyAny>,
+    ) -> PyResult<Arrays<'py, PyArray1<u32>, PyArray1<u64>>> {
+        let mut ids: Vec<u32> = Vec::new();
+        let mut ends: Vec<u64> = Vec::new();
+        for (i, doc) in docs.try_iter()?.enumerate() {
+            let doc = doc?;
+            if let Ok(text) = doc.cast::<PyString>() {
+                self.inner.encode_into(text.to_str()?, &mut ids)?;
+            } else {
+                let items = doc.try_iter().map_err(|_| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                        "documents[{i}]: expected a str or a sequence of str tokens"
+                    ))
+                })?;
+                for (j, t) in items.enumerate() {
+                    let t = t?;
+                    let t = t.cast::<PyString>().map_err(|_| {
+                        pyo3::exceptions::PyTypeError::new_err(format!(
+                            "documents[{i}][{j}]: expected a str token"
+                        ))
+                    })?;
+                    self.inner.encode_tokens(&[t.to_str()?], &mut ids)?;
+                }
+            }
+            ends.push(ids.len() as u64);
+        }
+        Ok((ids.into_pyarray(py), ends.into_pyarray(py)))
+    }
+
+    /// The ids of one list of tokens.
+    fn encode_tokens<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = arg::tokens)] tokens: Vec<String>,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        let mut out = Vec::with_capacity(tokens.len());
+        self.inner.encode_tokens(&tokens, &mut out)?;
+        Ok(out.into_pyarray(py))
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyTokenCounts>()?;
+    m.add_class::<PySmoothedModel>()?;
+    m.add_class::<PyWordIndex>()?;
+    Ok(())
+}
