@@ -6,6 +6,7 @@ pub mod convert;
 pub mod dedup;
 pub mod errors;
 pub mod reader;
+pub mod suffix;
 pub mod text;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -13,5 +14,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     text::register(m)?;
     dedup::register(m)?;
     reader::register(m)?;
+    suffix::register(m)?;
     Ok(())
 }

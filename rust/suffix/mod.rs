@@ -20,6 +20,7 @@
 //!   `prob(c, s, Some(n))`: the same with `k = min(n - 1, len(c))`, NaN when the context never
 //!   occurs.
 
+pub mod records;
 pub mod spans;
 pub mod store;
 

@@ -27,6 +27,19 @@ pub enum Policy {
     All,
 }
 
+impl Policy {
+    pub fn parse(name: &str) -> Result<Policy> {
+        match name {
+            "later" => Ok(Policy::Later),
+            "all" => Ok(Policy::All),
+            other => Err(Error::invalid(
+                "policy",
+                format!("must be 'later' or 'all', got {other:?}"),
+            )),
+        }
+    }
+}
+
 /// Removed bytes `start..end` of document `doc`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Span {
