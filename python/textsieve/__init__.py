@@ -29,6 +29,7 @@ from textsieve.errors import (
     UnknownTokenError,
 )
 from textsieve.ngram import AddKLM, NgramCounts
+from textsieve.suffix import SuffixIndex, repeated_spans
 from textsieve.vocab import Vocab
 
 __version__ = "0.1.0"
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidArgumentError",
     "MinHasher",
     "NgramCounts",
+    "SuffixIndex",
     "TextsieveError",
     "UNICODE_VERSION",
     "UNICODE_VERSIONS",
@@ -61,5 +63,6 @@ __all__ = [
     "jaccard",
     "normalize",
     "normalize_batch",
+    "repeated_spans",
     "shingles",
 ]
