@@ -275,6 +275,14 @@ impl SuffixIndexCore {
         self.inner.width().bytes()
     }
 
+    /// A copy of the suffix array (uint32 or uint64, as stored).
+    fn suffix_array<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        match &self.inner.sa {
+            crate::suffix::SuffixArray::U32(s) => s.as_slice().to_vec().into_pyarray(py).into_any(),
+            crate::suffix::SuffixArray::U64(s) => s.as_slice().to_vec().into_pyarray(py).into_any(),
+        }
+    }
+
     fn document(&self, d: usize) -> PyResult<String> {
         self.inner
             .document(d)

@@ -13,6 +13,8 @@
 //! whose suffixes share `min_length` bytes with it: one run of rows each. A run's earliest
 //! position is its first occurrence.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rayon::prelude::*;
 
 use super::{Pos, SuffixIndex, SEP};
@@ -59,11 +61,6 @@ impl Bits {
             Some(n.div_ceil(64)),
             0u64,
         )?))
-    }
-
-    #[inline]
-    fn set(&mut self, i: usize) {
-        self.0[i / 64] |= 1 << (i % 64);
     }
 
     #[inline]
@@ -146,7 +143,7 @@ impl SuffixIndex {
 /// The start of every repeated window.
 fn repeated_windows<P: Pos>(text: &[u8], sa: &[P], len: usize, policy: Policy) -> Result<Bits> {
     let n = sa.len();
-    // same[i]: rows i - 1 and i share their first `len` bytes
+    // same[i]: rows i - 1 and i share their first `len` bytes, none of them a separator
     let mut same = Bits::new(n)?;
     same.0.par_iter_mut().enumerate().for_each(|(w, word)| {
         let from = (w * 64).max(1);
@@ -155,40 +152,54 @@ fn repeated_windows<P: Pos>(text: &[u8], sa: &[P], len: usize, policy: Policy) -
             let a = text.get(sa[i - 1].at()..).and_then(|s| s.get(..len));
             let b = text.get(sa[i].at()..).and_then(|s| s.get(..len));
             if let (Some(a), Some(b)) = (a, b) {
-                if a == b {
+                // equal windows inside one document (the bytes are in cache here)
+                if a == b && memchr::memchr(SEP, a).is_none() {
                     *word |= 1 << (i % 64);
                 }
             }
         }
     });
-    let mut dup = Bits::new(n)?;
-    let mut i = 0;
-    while i < n {
-        let mut j = i + 1;
-        while j < n && same.get(j) {
-            j += 1;
+    // marks: every thread takes the groups that start in its share of the rows (a group
+    // crosses into the next share when it must); bits are set with an atomic OR, so the
+    // result is the same whatever the order
+    let words = n.div_ceil(64);
+    let mut marks: Vec<AtomicU64> = memory::reserved(
+        "texts",
+        || format!("a bit set of {n} positions"),
+        Some(words),
+    )?;
+    marks.extend((0..words).map(|_| AtomicU64::new(0)));
+    let shares = (rayon::current_num_threads() * 8).max(1);
+    let step = n.div_ceil(shares).max(1);
+    (0..shares).into_par_iter().for_each(|c| {
+        let (from, to) = (c * step, ((c + 1) * step).min(n));
+        // the first group starting at or after `from`
+        let mut i = from;
+        while i < to && i > 0 && same.get(i) {
+            i += 1;
         }
-        // rows i..j share a window (when more than one)
-        if j - i > 1 {
-            let p = sa[i].at();
-            let within = text
-                .get(p..p + len)
-                .is_some_and(|w| memchr::memchr(SEP, w).is_none());
-            if within {
+        while i < to {
+            let mut j = i + 1;
+            while j < n && same.get(j) {
+                j += 1;
+            }
+            if j - i > 1 {
                 let keep = match policy {
                     Policy::Later => sa[i..j].iter().map(|p| p.at()).min(),
                     Policy::All => None,
                 };
                 for r in &sa[i..j] {
-                    if Some(r.at()) != keep {
-                        dup.set(r.at());
+                    let p = r.at();
+                    if Some(p) != keep {
+                        marks[p / 64].fetch_or(1 << (p % 64), Ordering::Relaxed);
                     }
                 }
             }
+            i = j;
         }
-        i = j;
-    }
-    Ok(dup)
+    });
+    drop(same);
+    Ok(Bits(marks.into_iter().map(AtomicU64::into_inner).collect()))
 }
 
 /// `record` (one JSON object, as read) with the string value of its field `field` replaced by
