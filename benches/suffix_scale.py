@@ -78,7 +78,7 @@ def child_build(kind: str, path: str, mb: float, out: str) -> None:
         import pydivsufsort
 
         del texts
-        arr = np.frombuffer(data, dtype=np.uint8)
+        arr = np.frombuffer(data, dtype=np.uint8).copy()  # pydivsufsort refuses read-only
         base = rss_kb("VmRSS")
         t0 = time.perf_counter()
         sa = pydivsufsort.divsufsort(arr)
