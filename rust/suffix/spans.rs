@@ -13,8 +13,6 @@
 //! whose suffixes share `min_length` bytes with it: one run of rows each. A run's earliest
 //! position is its first occurrence.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use rayon::prelude::*;
 
 use super::{Pos, SuffixIndex, SEP};
@@ -159,47 +157,43 @@ fn repeated_windows<P: Pos>(text: &[u8], sa: &[P], len: usize, policy: Policy) -
             }
         }
     });
-    // marks: every thread takes the groups that start in its share of the rows (a group
-    // crosses into the next share when it must); bits are set with an atomic OR, so the
-    // result is the same whatever the order
+    // marks, by ranges of positions: each range's bits (at most 8 MB, so they stay in cache
+    // while every group is scanned for members in the range) are one task's own; the scan reads
+    // the suffix array in order, and no two tasks write the same word
     let words = n.div_ceil(64);
-    let mut marks: Vec<AtomicU64> = memory::reserved(
-        "texts",
-        || format!("a bit set of {n} positions"),
-        Some(words),
-    )?;
-    marks.extend((0..words).map(|_| AtomicU64::new(0)));
-    let shares = (rayon::current_num_threads() * 8).max(1);
-    let step = n.div_ceil(shares).max(1);
-    (0..shares).into_par_iter().for_each(|c| {
-        let (from, to) = (c * step, ((c + 1) * step).min(n));
-        // the first group starting at or after `from`
-        let mut i = from;
-        while i < to && i > 0 && same.get(i) {
-            i += 1;
-        }
-        while i < to {
-            let mut j = i + 1;
-            while j < n && same.get(j) {
-                j += 1;
-            }
-            if j - i > 1 {
-                let keep = match policy {
-                    Policy::Later => sa[i..j].iter().map(|p| p.at()).min(),
-                    Policy::All => None,
-                };
-                for r in &sa[i..j] {
-                    let p = r.at();
-                    if Some(p) != keep {
-                        marks[p / 64].fetch_or(1 << (p % 64), Ordering::Relaxed);
+    let mut dup = Bits::new(n)?;
+    let parts = rayon::current_num_threads()
+        .max(words.div_ceil(1 << 20))
+        .max(1);
+    let part_words = words.div_ceil(parts).max(1);
+    dup.0
+        .par_chunks_mut(part_words)
+        .enumerate()
+        .for_each(|(c, slice)| {
+            let lo = c * part_words * 64;
+            let hi = lo + slice.len() * 64;
+            let mut i = 0;
+            while i < n {
+                let mut j = i + 1;
+                while j < n && same.get(j) {
+                    j += 1;
+                }
+                if j - i > 1 {
+                    let keep = match policy {
+                        Policy::Later => sa[i..j].iter().map(|p| p.at()).min(),
+                        Policy::All => None,
+                    };
+                    for r in &sa[i..j] {
+                        let p = r.at();
+                        if p >= lo && p < hi && Some(p) != keep {
+                            slice[(p - lo) / 64] |= 1 << ((p - lo) % 64);
+                        }
                     }
                 }
+                i = j;
             }
-            i = j;
-        }
-    });
-    drop(same);
-    Ok(Bits(marks.into_iter().map(AtomicU64::into_inner).collect()))
+        });
+    Ok(dup)
 }
 
 /// `record` (one JSON object, as read) with the string value of its field `field` replaced by
