@@ -155,3 +155,12 @@ def test_batch_queries_release_the_gil_and_agree():
 def test_cleaned_text_cuts_spans():
     text = "keep SPAN keep"
     assert cleaned_text(text, [Span(0, 5, 10)]) == "keep keep"
+
+
+def test_an_empty_corpus_builds_saves_and_answers(tmp_path):
+    index = ts.SuffixIndex.build([], tmp_path / "idx")
+    assert len(index) == 0 and index.count("a") == 0 and index.locate("a") == []
+    assert index.next_counts("abc") == (0, 0, {})
+    assert math.isnan(index.prob("a", "b"))
+    assert index.repeated_spans(1) == []
+    assert len(ts.SuffixIndex.open(tmp_path / "idx")) == 0
