@@ -15,7 +15,7 @@ use super::reader::{ChunkCore, IdsCore};
 use crate::parallel::with_threads;
 use crate::suffix::records::{self, Records};
 use crate::suffix::spans::{Policy, Span};
-use crate::suffix::{Builder, SuffixIndex, Width};
+use crate::suffix::{sorted_batch, Builder, SuffixIndex, Width};
 
 impl FromName for Policy {
     const ARG: &'static str = "policy";
@@ -301,14 +301,10 @@ impl SuffixIndexCore {
         queries: &Bound<'py, PyAny>,
         #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyArray1<u64>>> {
-        use rayon::prelude::*;
         let qs = texts_arg(queries, "queries")?;
         let idx = &self.inner;
-        let out: Vec<u64> = py.detach(|| {
-            with_threads(num_threads, || {
-                qs.par_iter().map(|q| idx.count(q)).collect()
-            })
-        })?;
+        let out: Vec<u64> =
+            py.detach(|| with_threads(num_threads, || sorted_batch(&qs, |i| idx.count(&qs[i]))))?;
         Ok(out.into_pyarray(py))
     }
 
@@ -335,12 +331,11 @@ impl SuffixIndexCore {
         contexts: &Bound<'_, PyAny>,
         #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<Vec<NextRow>> {
-        use rayon::prelude::*;
         let cs = texts_arg(contexts, "contexts")?;
         let idx = &self.inner;
         let out: Vec<crate::suffix::NextCounts> = py.detach(|| {
             with_threads(num_threads, || {
-                cs.par_iter().map(|c| idx.next_counts(c)).collect()
+                sorted_batch(&cs, |i| idx.next_counts(&cs[i]))
             })
         })?;
         Ok(out.into_iter().map(next_row).collect())
@@ -371,7 +366,6 @@ impl SuffixIndexCore {
         n: Option<usize>,
         #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u64>>)> {
-        use rayon::prelude::*;
         let cs = texts_arg(contexts, "contexts")?;
         let ts = texts_arg(tokens, "tokens")?;
         if cs.len() != ts.len() {
@@ -383,10 +377,7 @@ impl SuffixIndexCore {
         let idx = &self.inner;
         let out: Vec<(f64, usize)> = py.detach(|| {
             with_threads(num_threads, || {
-                cs.par_iter()
-                    .zip(ts.par_iter())
-                    .map(|(c, t)| idx.prob(c, t, n))
-                    .collect()
+                sorted_batch(&cs, |i| idx.prob(&cs[i], &ts[i], n))
             })
         })?;
         let (p, k): (Vec<f64>, Vec<u64>) = out.into_iter().map(|(p, k)| (p, k as u64)).unzip();

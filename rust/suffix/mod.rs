@@ -243,7 +243,7 @@ pub fn sort_suffixes(text: &[u8], width: Width) -> Result<SuffixArray> {
 pub type Place = (usize, usize);
 
 /// What follows the longest occurring suffix of a context (see the module documentation).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct NextCounts {
     /// Characters of the context used (`k`).
     pub length: usize,
@@ -339,34 +339,40 @@ impl SuffixIndex {
 
     /// The character count of the longest suffix of `context` that occurs, and that suffix's
     /// byte offset in `context`.
-    fn longest_suffix(&self, context: &str) -> (usize, usize) {
+    fn longest_suffix(&self, context: &str) -> (usize, usize, Range<usize>) {
+        let b = context.as_bytes();
+        // the whole context first: when it occurs (often), one search is enough
+        let whole = self.rows(b);
+        if !whole.is_empty() || context.is_empty() {
+            let k = context.chars().count();
+            return (k, 0, if k == 0 { self.all_rows() } else { whole });
+        }
         let starts: Vec<usize> = context.char_indices().map(|(i, _)| i).collect();
         let m = starts.len();
         // count is monotone: a suffix occurs when a longer one does
-        let (mut lo, mut hi) = (0usize, m);
+        let (mut lo, mut hi) = (0usize, m - 1);
+        let mut found = self.all_rows();
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
-            if self.rows(&context.as_bytes()[starts[m - mid]..]).is_empty() {
+            let rows = self.rows(&b[starts[m - mid]..]);
+            if rows.is_empty() {
                 hi = mid - 1;
             } else {
                 lo = mid;
+                found = rows;
             }
         }
-        (
-            lo,
-            if lo == 0 {
-                context.len()
-            } else {
-                starts[m - lo]
-            },
-        )
+        (lo, if lo == 0 { b.len() } else { starts[m - lo] }, found)
+    }
+
+    fn all_rows(&self) -> Range<usize> {
+        0..self.sa.len()
     }
 
     /// `next_counts(context)` (see the module documentation).
     pub fn next_counts(&self, context: &str) -> NextCounts {
-        let (k, at) = self.longest_suffix(context);
+        let (k, at, rows) = self.longest_suffix(context);
         let pat = &context.as_bytes()[at..];
-        let rows = self.rows(pat);
         let total = if k == 0 {
             self.n_chars
         } else {
@@ -384,7 +390,10 @@ impl SuffixIndex {
     /// n-gram. Returns the probability and the characters of context used.
     pub fn prob(&self, context: &str, s: &str, n: Option<usize>) -> (f64, usize) {
         let (k, at) = match n {
-            None => self.longest_suffix(context),
+            None => {
+                let (k, at, _) = self.longest_suffix(context);
+                (k, at)
+            }
             Some(n) => {
                 let want = n.saturating_sub(1);
                 let at = context
@@ -412,6 +421,28 @@ impl SuffixIndex {
         };
         (p, k)
     }
+}
+
+/// `f(i)` for every query `i`, the queries taken in sorted order (neighbouring searches then
+/// share the suffix array's cache lines) on the current rayon pool; results in the queries' order.
+pub fn sorted_batch<Q, T, F>(queries: &[Q], f: F) -> Vec<T>
+where
+    Q: AsRef<str> + Sync,
+    T: Send + Default,
+    F: Fn(usize) -> T + Sync + Send,
+{
+    use rayon::prelude::*;
+    let mut order: Vec<usize> = (0..queries.len()).collect();
+    order.par_sort_unstable_by(|&a, &b| queries[a].as_ref().cmp(queries[b].as_ref()));
+    let done: Vec<(usize, T)> = order
+        .par_chunks(512)
+        .flat_map_iter(|c| c.iter().map(|&i| (i, f(i))))
+        .collect();
+    let mut out: Vec<T> = (0..queries.len()).map(|_| T::default()).collect();
+    for (i, t) in done {
+        out[i] = t;
+    }
+    out
 }
 
 /// The bytes of the suffix at `p`, or none for a position past the end (only in a corrupt

@@ -157,23 +157,30 @@ fn repeated_windows<P: Pos>(text: &[u8], sa: &[P], len: usize, policy: Policy) -
             }
         }
     });
-    // marks, by ranges of positions: each range's bits (at most 8 MB, so they stay in cache
-    // while every group is scanned for members in the range) are one task's own; the scan reads
-    // the suffix array in order, and no two tasks write the same word
-    let words = n.div_ceil(64);
-    let mut dup = Bits::new(n)?;
-    let parts = rayon::current_num_threads()
-        .max(words.div_ceil(1 << 20))
-        .max(1);
-    let part_words = words.div_ceil(parts).max(1);
-    dup.0
-        .par_chunks_mut(part_words)
-        .enumerate()
-        .for_each(|(c, slice)| {
-            let lo = c * part_words * 64;
-            let hi = lo + slice.len() * 64;
-            let mut i = 0;
-            while i < n {
+    // marks: each thread takes the groups that start in its share of the rows (finishing a
+    // group that runs into the next share) and marks into a bit set of its own; the positions
+    // of a group are random, so they wait in one buffer per 1 MB of bits and are set a buffer
+    // at a time (the bits of one range at once stay in cache); the sets are OR-ed at the end
+    let shares = rayon::current_num_threads().max(1);
+    let step = n.div_ceil(shares).max(1);
+    let maps: Vec<Result<Bits>> = (0..shares)
+        .into_par_iter()
+        .map(|c| {
+            let (from, to) = ((c * step).min(n), ((c + 1) * step).min(n));
+            let mut bits = Bits::new(n)?;
+            let mut bufs: Vec<Vec<u32>> = vec![Vec::new(); (n >> BUCKET_BITS) + 1];
+            let mut mark = |p: usize, bits: &mut Bits| {
+                let buf = &mut bufs[p >> BUCKET_BITS];
+                buf.push((p & BUCKET_MASK) as u32);
+                if buf.len() == BUCKET_CAP {
+                    flush(p >> BUCKET_BITS, buf, bits);
+                }
+            };
+            let mut i = from;
+            while i < to && i > 0 && same.get(i) {
+                i += 1;
+            }
+            while i < to {
                 let mut j = i + 1;
                 while j < n && same.get(j) {
                     j += 1;
@@ -184,16 +191,45 @@ fn repeated_windows<P: Pos>(text: &[u8], sa: &[P], len: usize, policy: Policy) -
                         Policy::All => None,
                     };
                     for r in &sa[i..j] {
-                        let p = r.at();
-                        if p >= lo && p < hi && Some(p) != keep {
-                            slice[(p - lo) / 64] |= 1 << ((p - lo) % 64);
+                        if Some(r.at()) != keep {
+                            mark(r.at(), &mut bits);
                         }
                     }
                 }
                 i = j;
             }
-        });
+            for (b, buf) in bufs.iter_mut().enumerate() {
+                flush(b, buf, &mut bits);
+            }
+            Ok(bits)
+        })
+        .collect();
+    drop(same);
+    let mut maps = maps.into_iter();
+    let mut dup = maps.next().unwrap_or_else(|| Bits::new(n))?;
+    for m in maps {
+        let m = m?;
+        dup.0
+            .par_iter_mut()
+            .zip(m.0.par_iter())
+            .for_each(|(a, b)| *a |= b);
+    }
     Ok(dup)
+}
+
+/// Positions per buffer of [`repeated_windows`]: 2^23 (1 MB of bits).
+const BUCKET_BITS: usize = 23;
+const BUCKET_MASK: usize = (1 << BUCKET_BITS) - 1;
+/// Positions a buffer holds before they are set.
+const BUCKET_CAP: usize = 16 << 10;
+
+fn flush(bucket: usize, buf: &mut Vec<u32>, bits: &mut Bits) {
+    let base = bucket << BUCKET_BITS;
+    for &o in buf.iter() {
+        let p = base + o as usize;
+        bits.0[p / 64] |= 1 << (p % 64);
+    }
+    buf.clear();
 }
 
 /// `record` (one JSON object, as read) with the string value of its field `field` replaced by
