@@ -506,8 +506,14 @@ fn next_chars<P: Pos>(text: &[u8], sa: &[P], rows: Range<usize>, depth: usize) -
             _ => 1, // a continuation byte: not a character's start (only when depth is 0)
         };
         let key = &s[..len.min(s.len())];
-        let run = rows_in(text, sa, i..rows.end, depth, key);
-        let end = run.end.max(i + 1);
+        // the run of rows with this key starts at i: gallop to bound its end, then search
+        let has_key = |r: usize| suffix_at(text, sa[r].at() + depth).starts_with(key);
+        let mut step = 1;
+        while i + step < rows.end && has_key(i + step) {
+            step *= 2;
+        }
+        let bound = (i + step + 1).min(rows.end);
+        let end = partition_point(i + step / 2..bound, has_key).max(i + 1);
         if len > 1 || b < 0x80 {
             if let Some(c) = std::str::from_utf8(key).ok().and_then(|k| k.chars().next()) {
                 out.push((c, (end - i) as u64));
