@@ -147,6 +147,10 @@ fn repeated_windows<P: Pos>(text: &[u8], sa: &[P], len: usize, policy: Policy) -
         let from = (w * 64).max(1);
         let to = (w * 64 + 64).min(n);
         for i in from..to {
+            if let Some(ahead) = sa.get(i + PREFETCH_ROWS) {
+                prefetch(text, ahead.at());
+                prefetch(text, ahead.at() + 64);
+            }
             let a = text.get(sa[i - 1].at()..).and_then(|s| s.get(..len));
             let b = text.get(sa[i].at()..).and_then(|s| s.get(..len));
             if let (Some(a), Some(b)) = (a, b) {
@@ -215,6 +219,23 @@ fn repeated_windows<P: Pos>(text: &[u8], sa: &[P], len: usize, policy: Policy) -
             .for_each(|(a, b)| *a |= b);
     }
     Ok(dup)
+}
+
+/// How many rows ahead the text of a row is asked for: the rows' texts lie at random places,
+/// so each comparison would otherwise wait for memory.
+const PREFETCH_ROWS: usize = 16;
+
+/// Asks the processor to start loading the bytes at `p` (a hint only).
+#[inline]
+fn prefetch(text: &[u8], p: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(x) = text.get(p) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch reads and writes nothing and cannot fault; the address is in `text`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>((x as *const u8).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (text, p);
 }
 
 /// Positions per buffer of [`repeated_windows`]: 2^23 (1 MB of bits).
