@@ -11,8 +11,8 @@ documents' bytes and records kept in memory; one suffix array over them finds ev
 - ``stats.json``: counts, bytes removed, parameters, input files, timings; written last;
 - ``report.html``: the numbers, the span lengths, and the most repeated examples.
 
-``dry_run`` writes ``spans.jsonl`` alone. Memory: about 6 bytes per text byte plus the records,
-and 1/4 byte per text byte more while spans are found.
+``dry_run`` writes ``spans.jsonl`` alone. Memory: about 5 bytes per text byte plus the records,
+and (1 + threads) / 8 bytes per text byte more while spans are found.
 """
 
 from __future__ import annotations
