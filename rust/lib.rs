@@ -15,6 +15,7 @@ pub mod output;
 pub mod reader;
 pub mod shingle;
 pub mod store;
+pub mod suffix;
 
 #[cfg(feature = "python")]
 mod py;

@@ -30,6 +30,7 @@ from textsieve.errors import (
 )
 from textsieve.ngram import AddKLM, NgramCounts
 from textsieve.ngram_lm import NgramLM
+from textsieve.suffix import SuffixIndex, repeated_spans
 from textsieve.vocab import Vocab
 
 __version__ = "0.1.0"
@@ -53,6 +54,7 @@ __all__ = [
     "MinHasher",
     "NgramCounts",
     "NgramLM",
+    "SuffixIndex",
     "TextsieveError",
     "UNICODE_VERSION",
     "UNICODE_VERSIONS",
@@ -63,5 +65,6 @@ __all__ = [
     "jaccard",
     "normalize",
     "normalize_batch",
+    "repeated_spans",
     "shingles",
 ]

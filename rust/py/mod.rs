@@ -7,6 +7,7 @@ pub mod dedup;
 pub mod errors;
 pub mod ngram;
 pub mod reader;
+pub mod suffix;
 pub mod text;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -15,5 +16,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dedup::register(m)?;
     reader::register(m)?;
     ngram::register(m)?;
+    suffix::register(m)?;
     Ok(())
 }

@@ -4,7 +4,10 @@ They are the specification: the tests assert that the Rust core gives the same r
 benchmarks time both. Written for clarity, in the style of the teaching notebook.
 """
 
-from textsieve.reference import dedup  # noqa: F401
+from textsieve.reference import (
+    dedup,  # noqa: F401
+    suffix,  # noqa: F401
+)
 from textsieve.reference.text import (
     SEED_PUNCTUATION,
     addk_prob,

@@ -1,0 +1,155 @@
+"""``textsieve substrings``: exact substring dedup (cut every repeated passage of at least
+``--min-length`` bytes out of the documents), from one suffix array over the corpus.
+
+The outputs and the definition are documented in :mod:`textsieve.substrings` and
+:mod:`textsieve.suffix`; this module parses arguments and prints the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from textsieve._checks import arg_int
+from textsieve.errors import TextsieveError
+from textsieve.io import CorpusReader, to_jsonable
+
+DESCRIPTION = """\
+Remove repeated passages from a corpus (exact substring dedup, as Lee et al. 2022).
+
+A byte is removed when it lies inside a window of --min-length bytes of its document that also
+occurs at an earlier position of the corpus (--policy later, the default: the first occurrence
+survives) or at any other position (--policy all). Whole characters go: a span never cuts a UTF-8
+character. One suffix array over the whole corpus finds every such window; matches never cross
+two documents.
+
+INPUT may be files or directories, read as `textsieve dedup` reads them (JSONL, plain text,
+Parquet, gzip, zstd). OUT receives cleaned.jsonl (every record, its text field cut, every other
+byte kept), spans.jsonl (document id, start, end, bytes: byte offsets in the UTF-8 text),
+stats.json and report.html, each written atomically; --dry-run writes spans.jsonl only.
+Memory: about 6 bytes per byte of text, plus the records. Exit status: 0 done, 1 bad input,
+2 usage."""
+
+EXAMPLES = """\
+examples:
+  textsieve substrings corpus.jsonl -o out/
+  textsieve substrings shards/ -o out/ --min-length 50 --policy all
+  textsieve substrings corpus.jsonl.zst -o out/ --dry-run --json"""
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "substrings",
+        help="remove repeated passages (exact substring dedup with a suffix array)",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files or directories")
+    p.add_argument(
+        "-o", "--output", dest="outdir", metavar="OUT", required=True, help="output folder"
+    )
+    p.add_argument(
+        "--min-length",
+        type=arg_int(1),
+        default=100,
+        metavar="BYTES",
+        help="shortest repeated window removed, in bytes (100)",
+    )
+    p.add_argument(
+        "--policy",
+        choices=("later", "all"),
+        default="later",
+        help="later: keep each passage's first occurrence (default); all: remove every one",
+    )
+    p.add_argument("--dry-run", action="store_true", help="write spans.jsonl only")
+    g = p.add_argument_group("input")
+    g.add_argument("--text-field", default="text", metavar="NAME", help="JSONL text field (text)")
+    g.add_argument(
+        "--id-field",
+        default="id",
+        metavar="NAME",
+        help="JSONL id field (id); records without it get FILE:LINE",
+    )
+    g.add_argument("--doc-per-file", action="store_true", help="every input file is one document")
+    g.add_argument(
+        "--glob", metavar="PATTERN", help="only files whose name matches, in directories"
+    )
+    g.add_argument(
+        "--format",
+        choices=("auto", "jsonl", "text", "parquet"),
+        default="auto",
+        help="input format (auto: by file name)",
+    )
+    g.add_argument(
+        "--on-error",
+        choices=("stop", "skip"),
+        default="stop",
+        help="malformed record: stop with its file and line (default), or count and skip it",
+    )
+    g = p.add_argument_group("run")
+    g.add_argument(
+        "--threads", type=arg_int(1), metavar="N", help="worker threads (default: all cores)"
+    )
+    g.add_argument("--json", action="store_true", help="print the stats as JSON on stdout")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    p.set_defaults(func=run, _parser=p)
+    return p
+
+
+def _prepare_outdir(outdir: str, inputs: Sequence[str], names: Sequence[str]) -> None:
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise TextsieveError(f"-o {outdir}: exists and is not a directory")
+    input_paths = {os.path.realpath(p) for p in inputs}
+    for name in names:
+        target = os.path.realpath(os.path.join(outdir, name))
+        if target in input_paths:
+            raise TextsieveError(
+                f"{target} is an input file; choose another -o so inputs are never overwritten"
+            )
+    os.makedirs(outdir, exist_ok=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from textsieve.substrings import OUTPUT_FILES, dedup_substrings, print_summary
+
+    def make_reader() -> CorpusReader:
+        return CorpusReader(
+            args.inputs,
+            text_field=args.text_field,
+            id_field=args.id_field,
+            doc_per_file=args.doc_per_file,
+            on_error=args.on_error,
+            format=args.format,
+            glob=args.glob,
+        )
+
+    _prepare_outdir(args.outdir, [f.path for f in make_reader().inputs], OUTPUT_FILES)
+    stats = dedup_substrings(
+        make_reader,
+        args.outdir,
+        min_length=args.min_length,
+        policy=args.policy,
+        dry_run=args.dry_run,
+        text_field=args.text_field,
+        num_threads=args.threads,
+        show_progress=False if args.quiet else None,
+        parameters={
+            "inputs": list(args.inputs),
+            "format": args.format,
+            "on_error": args.on_error,
+            "doc_per_file": args.doc_per_file,
+            "glob": args.glob,
+            "threads": args.threads,
+        },
+        last=True,
+    )
+    if args.json:
+        print(json.dumps(to_jsonable(stats), ensure_ascii=False, allow_nan=False))
+    elif not args.quiet:
+        print_summary(stats, lambda line: print(line, file=sys.stdout))
+    return 0
