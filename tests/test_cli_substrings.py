@@ -119,3 +119,19 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["substrings", str(src), "-o", str(tmp_path / "o"), "--policy", "first"])
     assert exc.value.code == 2
+
+
+def test_standard_input(tmp_path):
+    import subprocess
+    import sys
+
+    line = '{"id": "%s", "text": "%s"}\n'
+    shared = "the same long passage of boilerplate text appears in both documents here"
+    data = (line % ("a", "first " + shared) + line % ("b", "second " + shared)).encode()
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "textsieve", "substrings", "-", "-o", str(out), "-q"]
+    result = subprocess.run([*argv, "--min-length", "40"], input=data, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    cleaned = [json.loads(x) for x in (out / "cleaned.jsonl").read_text().splitlines()]
+    assert cleaned[0]["text"] == "first " + shared and shared not in cleaned[1]["text"]
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # the copy is gone

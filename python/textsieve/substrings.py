@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from textsieve import _core
-from textsieve.io import CorpusReader
+from textsieve.io import CorpusReader, json_text
 from textsieve.pipeline import OutputSet
 from textsieve.report import _fmt, bar_chart_svg
 from textsieve.suffix import Span, SuffixIndex, _finish, _gather, cleaned_text
@@ -122,8 +122,7 @@ def dedup_substrings(
             with files.open("report.html") as rh:
                 rh.write(render_report(stats, index, doc, start, end, ids))
             with files.open("stats.json") as sh:
-                json.dump(stats, sh, indent=2, ensure_ascii=False)
-                sh.write("\n")
+                sh.write(json_text(stats, indent=2) + "\n")
         else:
             stats["timings_s"] = _timings(t0, t1, t2, t3, time.perf_counter())
             stats["peak_rss_bytes"] = _peak_rss_bytes()
@@ -161,7 +160,11 @@ def _render_slowly(
             spans = [Span(d, int(s), int(e)) for s, e in zip(start[lo:hi], end[lo:hi])]
             obj = json.loads(records.record(d))
             obj[text_field] = cleaned_text(index.document(d), spans)
-            data = (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+            line = json.dumps(obj, ensure_ascii=False)
+            try:
+                data = (line + "\n").encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate from a \u escape: keep it escaped
+                data = (json.dumps(obj) + "\n").encode("ascii")
         parts.append(data)
     return b"".join(parts)
 

@@ -19,19 +19,18 @@ Every output is written atomically; inputs are only read.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import sys
 import tempfile
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from textsieve._checks import MAX_K, MAX_PERM, arg_int, arg_seed, arg_threshold
+from textsieve.commands._outdir import prepare_outdir, stdin_in
 from textsieve.errors import TextsieveError
-from textsieve.io import STDIN, CorpusReader, expand_inputs, json_text, stdin_copy
+from textsieve.io import STDIN, CorpusReader, json_text
 from textsieve.pipeline import (
     COMPRESSIONS,
     JSONL_OUTPUTS,
@@ -254,21 +253,6 @@ def _check_engine(engine: str) -> None:
         )
 
 
-def _prepare_outdir(outdir: str, inputs: Sequence[str]) -> None:
-    if os.path.exists(outdir) and not os.path.isdir(outdir):
-        raise TextsieveError(f"-o {outdir}: exists and is not a directory")
-    input_paths = {os.path.realpath(p) for p in inputs}
-    names = ("kept.parquet", *JSONL_OUTPUTS, *OUTPUT_FILES)
-    every = {output_name(n, c) for n in names for c in (None, *COMPRESSIONS)}
-    for name in sorted(every):
-        target = os.path.realpath(os.path.join(outdir, name))
-        if target in input_paths:
-            raise TextsieveError(
-                f"{target} is an input file; choose another -o so inputs are never overwritten"
-            )
-    os.makedirs(outdir, exist_ok=True)
-
-
 def run(args: argparse.Namespace) -> int:
     parser = getattr(args, "_parser", None)
     inputs = list(args.inputs)
@@ -291,15 +275,18 @@ def run(args: argparse.Namespace) -> int:
         return _usage(parser, "'-' (standard input) can be given once")
     if STDIN in inputs and args.engine == "dask":
         return _usage(parser, "'-' (standard input) needs --engine local: Dask workers read files")
-    files = [p for p in inputs if p != STDIN]
-    found = expand_inputs(
-        files, doc_per_file=doc_per_file, format=args.format, glob=glob, exclude_dirs=exclude
+    names = ("kept.parquet", *JSONL_OUTPUTS, *OUTPUT_FILES)
+    every = [output_name(n, c) for n in names for c in (None, *COMPRESSIONS)]
+    prepare_outdir(
+        outdir,
+        inputs,
+        every,
+        doc_per_file=doc_per_file,
+        format=args.format,
+        glob=glob,
+        exclude_dirs=exclude,
     )
-    _prepare_outdir(outdir, [f.path for f in found])
-    with contextlib.ExitStack() as stack:
-        stdin = None
-        if STDIN in inputs:
-            stdin = stack.enter_context(stdin_copy(outdir))
+    with stdin_in(outdir, inputs) as stdin:
         return _run(args, inputs, outdir, doc_per_file, glob, on_error, exclude, stdin)
 
 

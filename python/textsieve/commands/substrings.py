@@ -8,15 +8,13 @@ The outputs and the definition are documented in :mod:`textsieve.substrings` and
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 from textsieve._checks import arg_int
+from textsieve.commands._outdir import prepare_outdir, stdin_in
 from textsieve.errors import TextsieveError
-from textsieve.io import CorpusReader, to_jsonable
+from textsieve.io import STDIN, CorpusReader, json_text
 
 DESCRIPTION = """\
 Remove repeated passages from a corpus (exact substring dedup, as Lee et al. 2022).
@@ -49,7 +47,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files or directories")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="input files or directories; - for stdin"
+    )
     p.add_argument(
         "-o", "--output", dest="outdir", metavar="OUT", required=True, help="output folder"
     )
@@ -101,21 +101,25 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _prepare_outdir(outdir: str, inputs: Sequence[str], names: Sequence[str]) -> None:
-    if os.path.exists(outdir) and not os.path.isdir(outdir):
-        raise TextsieveError(f"-o {outdir}: exists and is not a directory")
-    input_paths = {os.path.realpath(p) for p in inputs}
-    for name in names:
-        target = os.path.realpath(os.path.join(outdir, name))
-        if target in input_paths:
-            raise TextsieveError(
-                f"{target} is an input file; choose another -o so inputs are never overwritten"
-            )
-    os.makedirs(outdir, exist_ok=True)
-
-
 def run(args: argparse.Namespace) -> int:
-    from textsieve.substrings import OUTPUT_FILES, dedup_substrings, print_summary
+    from textsieve.substrings import OUTPUT_FILES
+
+    if args.inputs.count(STDIN) > 1:
+        raise TextsieveError("'-' (standard input) can be given once")
+    prepare_outdir(
+        args.outdir,
+        args.inputs,
+        OUTPUT_FILES,
+        doc_per_file=args.doc_per_file,
+        format=args.format,
+        glob=args.glob,
+    )
+    with stdin_in(args.outdir, args.inputs) as stdin:
+        return _run(args, stdin)
+
+
+def _run(args: argparse.Namespace, stdin: str | None) -> int:
+    from textsieve.substrings import dedup_substrings, print_summary
 
     def make_reader() -> CorpusReader:
         return CorpusReader(
@@ -126,9 +130,9 @@ def run(args: argparse.Namespace) -> int:
             on_error=args.on_error,
             format=args.format,
             glob=args.glob,
+            stdin=stdin,
         )
 
-    _prepare_outdir(args.outdir, [f.path for f in make_reader().inputs], OUTPUT_FILES)
     stats = dedup_substrings(
         make_reader,
         args.outdir,
@@ -149,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         last=True,
     )
     if args.json:
-        print(json.dumps(to_jsonable(stats), ensure_ascii=False, allow_nan=False))
+        print(json_text(stats))
     elif not args.quiet:
         print_summary(stats, lambda line: print(line, file=sys.stdout))
     return 0
