@@ -1113,7 +1113,7 @@ fn decode<T: Copy>(table: &[T], b: u8, what: &str) -> Result<T> {
         .ok_or_else(|| Error::Corrupt(format!("unknown {what} code {b}")))
 }
 
-fn settings_bytes(c: &Config, w: &mut Vec<u8>) {
+pub(crate) fn settings_bytes(c: &Config, w: &mut Vec<u8>) {
     w.extend_from_slice(&c.threshold.to_le_bytes());
     put_u64(w, c.num_perm() as u64);
     put_u64(w, c.hasher.seed);

@@ -11,6 +11,8 @@ pub enum Error {
     UnknownToken(String),
     /// Serialized data (a saved model, index or vocabulary) that is corrupt or from elsewhere.
     Corrupt(String),
+    /// A file that cannot be opened, read or written; the message starts with its path.
+    Io(String),
 }
 
 impl Error {
@@ -28,6 +30,7 @@ impl fmt::Display for Error {
             Error::InvalidArgument { arg, message } => write!(f, "{arg}: {message}"),
             Error::UnknownToken(t) => write!(f, "token {t:?} is not in the vocabulary"),
             Error::Corrupt(m) => write!(f, "corrupt data: {m}"),
+            Error::Io(m) => write!(f, "{m}"),
         }
     }
 }

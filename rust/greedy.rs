@@ -252,6 +252,25 @@ impl KeptTable {
     }
 }
 
+/// Kept documents held elsewhere than a [`KeptTable`] (an index's segments on disk).
+pub trait KeptLookup: Sync {
+    /// Adds the kept documents sharing a band key with `keys` to `out`, which stays sorted
+    /// and distinct.
+    fn add_candidates(&self, keys: &[u64], out: &mut Vec<u32>);
+    /// Kept documents whose text has this digest.
+    fn with_digest(&self, digest: u64) -> Vec<u32>;
+}
+
+/// No kept documents beyond the table.
+pub struct NoMoreKept;
+
+impl KeptLookup for NoMoreKept {
+    fn add_candidates(&self, _keys: &[u64], _out: &mut Vec<u32>) {}
+    fn with_digest(&self, _digest: u64) -> Vec<u32> {
+        Vec::new()
+    }
+}
+
 /// Texts by document number (the documents a chunk is verified against).
 pub trait Texts: Sync {
     fn text(&self, doc: u32) -> Cow<'_, str>;
@@ -356,6 +375,18 @@ impl Greedy {
         docs: &[DocRef<'_>],
         old: &(impl Texts + ?Sized),
     ) -> Vec<Decision> {
+        self.decide_also(cfg, docs, old, &NoMoreKept)
+    }
+
+    /// [`Greedy::decide`] against the kept documents of `more` as well as those of the table
+    /// (the on-disk segments of an index); `old` gives the texts of both.
+    pub fn decide_also(
+        &mut self,
+        cfg: &Config,
+        docs: &[DocRef<'_>],
+        old: &(impl Texts + ?Sized),
+        more: &impl KeptLookup,
+    ) -> Vec<Decision> {
         let table = &self.table;
         // 1. within the chunk: equal texts (equal digests, compared) are settled by their first
         let n = docs.len();
@@ -378,6 +409,7 @@ impl Greedy {
                     .with_digest(d.digest)
                     .iter()
                     .copied()
+                    .chain(more.with_digest(d.digest))
                     .find(|&k| same(old, k, d))
             })
             .collect();
@@ -390,6 +422,7 @@ impl Greedy {
                     return Vec::new();
                 }
                 table.candidates(d.keys, buf);
+                more.add_candidates(d.keys, buf);
                 buf.clone()
             })
             .collect();
