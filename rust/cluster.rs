@@ -1187,6 +1187,13 @@ impl Index {
         self.store.is_empty()
     }
 
+    /// The kept documents and their texts, in number order.
+    pub fn kept_documents(&self) -> Vec<(u32, String)> {
+        (0..self.len() as u32)
+            .filter_map(|d| self.store.get(d).map(|t| (d, t.into_owned())))
+            .collect()
+    }
+
     /// Which documents were kept.
     pub fn kept(&self) -> Vec<bool> {
         (0..self.len() as u32).map(|d| self.store.has(d)).collect()

@@ -28,6 +28,7 @@ from textsieve.errors import (
     TextsieveError,
     UnknownTokenError,
 )
+from textsieve.index import PersistentDedupIndex
 from textsieve.ngram import AddKLM, NgramCounts
 from textsieve.vocab import Vocab
 
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidArgumentError",
     "MinHasher",
     "NgramCounts",
+    "PersistentDedupIndex",
     "TextsieveError",
     "UNICODE_VERSION",
     "UNICODE_VERSIONS",

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 pub mod convert;
 pub mod dedup;
 pub mod errors;
+pub mod index;
 pub mod reader;
 pub mod text;
 
@@ -12,6 +13,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     text::register(m)?;
     dedup::register(m)?;
+    index::register(m)?;
     reader::register(m)?;
     Ok(())
 }
