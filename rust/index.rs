@@ -417,16 +417,16 @@ impl Segment {
             rd32(&head, 32),
         );
         let ns = rd32(&head, 36) as usize;
+        if rd64(&head, 40) != fp {
+            return Err(corrupt(
+                "segment written for other settings (a foreign segment)".into(),
+            ));
+        }
         if ns != BAND0 + seg_bands || seg_bands != bands || p > 24 || m > n || n > MAX_SEGMENT_DOCS
         {
             return Err(corrupt(format!(
                 "segment header does not match the index ({seg_bands} bands for {bands})"
             )));
-        }
-        if rd64(&head, 40) != fp {
-            return Err(corrupt(
-                "segment written for other settings (a foreign segment)".into(),
-            ));
         }
         let hl = header_len(ns);
         head.resize(hl, 0);
@@ -1088,6 +1088,15 @@ impl Batch {
             self.next = doc + 1;
         }
         Ok(())
+    }
+
+    /// The text of a kept document of the batch or of the snapshot.
+    pub fn text(&self, doc: u32) -> Option<String> {
+        if doc >= self.first {
+            self.pending.text(doc)
+        } else {
+            self.snap.find(doc).and_then(|(s, l)| s.text(l).ok())
+        }
     }
 
     /// Numbers the documents up to `n_docs` (the last ones were removed, not imported).

@@ -510,14 +510,17 @@ class PersistentDedupIndex:
             snap = self._snap
             batch = snap.batch()
             out, n_bytes = self._feed_all(batch, texts, ids, errors, nulls, progress)
-            gen = self._next_gen()
-            seg = batch.write(str(self.path / f"seg-{gen:08d}.tsx"))
-            segs = list(snap.segments) + ([seg] if seg is not None else [])
-            self._commit(segs, self._tombstones(snap), int(batch.next), gen)
-            res = self._result(out, n_bytes, t0)
-            if self.auto_compact is not None and len(segs) > self.auto_compact:
-                self.compact()
-            return res
+            self._finish(snap, batch)
+            return self._result(out, n_bytes, t0)
+
+    def _finish(self, snap: Any, batch: Any) -> None:
+        """Writes a batch's segment and commits it (the write lock held)."""
+        gen = self._next_gen()
+        seg = batch.write(str(self.path / f"seg-{gen:08d}.tsx"))
+        segs = list(snap.segments) + ([seg] if seg is not None else [])
+        self._commit(segs, self._tombstones(snap), int(batch.next), gen)
+        if self.auto_compact is not None and len(segs) > self.auto_compact:
+            self.compact()
 
     @staticmethod
     def _tombstones(snap: Any) -> np.ndarray | None:

@@ -45,6 +45,26 @@ fn id_object<'py>(py: Python<'py>, id: &Id) -> PyResult<Bound<'py, PyAny>> {
     })
 }
 
+/// Decisions as a dict of arrays: duplicate_of, similarity, examined, empty.
+fn decisions<'py>(
+    py: Python<'py>,
+    dec: &[crate::greedy::Decision],
+    empty: Vec<bool>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let dup: Vec<i64> = dec
+        .iter()
+        .map(|x| x.duplicate_of.map_or(-1, i64::from))
+        .collect();
+    d.set_item("duplicate_of", dup.into_pyarray(py))?;
+    let sim: Vec<f64> = dec.iter().map(|x| x.similarity).collect();
+    d.set_item("similarity", sim.into_pyarray(py))?;
+    let ex: Vec<u32> = dec.iter().map(|x| x.examined).collect();
+    d.set_item("examined", ex.into_pyarray(py))?;
+    d.set_item("empty", empty.into_pyarray(py))?;
+    Ok(d)
+}
+
 /// One segment file, memory-mapped.
 #[pyclass(frozen, module = "textsieve._core")]
 pub struct SegmentCore {
@@ -232,6 +252,15 @@ impl SnapshotCore {
         Ok(seg.map(|s| SegmentCore { inner: Arc::new(s) }))
     }
 
+    /// The ids of indexed documents (by number).
+    fn ids_of<'py>(&self, py: Python<'py>, docs: Vec<u32>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for d in docs {
+            out.append(id_object(py, &self.inner.id(d)?)?)?;
+        }
+        Ok(out)
+    }
+
     /// A new add (or check) against this state.
     fn batch(&self) -> BatchCore {
         BatchCore {
@@ -264,18 +293,37 @@ impl BatchCore {
         let (dec, empty) =
             py.detach(|| with_threads(num_threads, || batch.feed(&texts, &ids)))??;
         py.check_signals()?;
-        let d = PyDict::new(py);
-        let dup: Vec<i64> = dec
-            .iter()
-            .map(|x| x.duplicate_of.map_or(-1, i64::from))
+        decisions(py, &dec, empty)
+    }
+
+    /// Decides the documents of a sealed chunk from the reader (their texts move into the
+    /// batch; their ids are the records' ids); returns as `feed`.
+    #[pyo3(signature = (chunk, num_threads=None))]
+    fn feed_chunk<'py>(
+        &mut self,
+        py: Python<'py>,
+        mut chunk: PyRefMut<'py, super::reader::ChunkCore>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let mut buf = Vec::new();
+        let ids: Vec<Id> = (0..chunk.inner.entries.len())
+            .map(|i| {
+                buf.clear();
+                chunk.inner.push_id(i, &mut buf);
+                Id::Str(String::from_utf8_lossy(&buf).into_owned())
+            })
             .collect();
-        d.set_item("duplicate_of", dup.into_pyarray(py))?;
-        let sim: Vec<f64> = dec.iter().map(|x| x.similarity).collect();
-        d.set_item("similarity", sim.into_pyarray(py))?;
-        let ex: Vec<u32> = dec.iter().map(|x| x.examined).collect();
-        d.set_item("examined", ex.into_pyarray(py))?;
-        d.set_item("empty", empty.into_pyarray(py))?;
-        Ok(d)
+        let (texts, _) = chunk.inner.take_texts();
+        let batch = &mut self.inner;
+        let (dec, empty) =
+            py.detach(|| with_threads(num_threads, || batch.feed(&texts, &ids)))??;
+        py.check_signals()?;
+        decisions(py, &dec, empty)
+    }
+
+    /// The text of a kept document (of this batch or of the index).
+    fn text(&self, doc: u32) -> Option<String> {
+        self.inner.text(doc)
     }
 
     /// Takes kept documents with their numbers, undecided (migration of an old index).
