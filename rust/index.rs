@@ -824,7 +824,6 @@ impl Snapshot {
         for (nl, &(si, l)) in live.iter().enumerate() {
             new_local[si][l] = nl as u32;
         }
-        let mut keyed = vec![false; live.len()];
         let mut dig: Vec<(u64, u32)> = Vec::new();
         for (si, seg) in segs.iter().enumerate() {
             for i in 0..seg.m {
@@ -832,7 +831,6 @@ impl Snapshot {
                 let nl = new_local[si].get(l).copied().unwrap_or(u32::MAX);
                 if nl != u32::MAX {
                     dig.push((seg.u64_at(DIGESTS, i), nl));
-                    keyed[nl as usize] = true;
                 }
             }
         }
@@ -885,7 +883,6 @@ impl Snapshot {
             }
             write_band(&mut w, entries)?;
         }
-        let _ = keyed;
         w.finish()?;
         Segment::open(path, self.cfg.bands, self.fingerprint, false).map(Some)
     }

@@ -46,7 +46,9 @@ def test_dedup_against_an_index_day_by_day(tmp_path, capsys):
         out = tmp_path / f"out{d}"
         assert main(["dedup", str(f), "-o", str(out), "--index", str(idx), "--update", "-q"]) == 0
         stats = check_outputs(out, 60)
-        kept_ids += [json.loads(line)["id"] for line in (out / "kept.jsonl").read_text().splitlines()]
+        kept_ids += [
+            json.loads(line)["id"] for line in (out / "kept.jsonl").read_text().splitlines()
+        ]
         removed = read_jsonl(out / "removed.jsonl")
         earlier = {r["id"] for recs in days[:d] for r in recs}
         against = [r for r in removed if r["duplicate_of"] in earlier]

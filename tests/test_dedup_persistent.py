@@ -9,7 +9,6 @@ import random
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
@@ -26,7 +25,7 @@ def corpus(n: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     words = [f"w{i}" for i in range(400)]
     docs: list[str] = []
-    for i in range(n):
+    for _ in range(n):
         r = rng.random()
         if docs and r < 0.3:
             base = rng.choice(docs).split(" ")
@@ -68,7 +67,6 @@ def test_k_batches_equal_one_dedup(tmp_path, k):
     # and after reopening: the same index, the same answers
     with open_index(tmp_path / "idx") as idx:
         assert len(idx) == int(whole.keep.sum())
-        assert idx.check(TEXTS).keep.sum() == 0 or True
         again = idx.check(TEXTS[:200])
         # every document of the corpus is now a duplicate of what is indexed, or empty
         assert (again.keep == again.empty).all()
@@ -156,9 +154,7 @@ def test_remove_compact_and_replay(tmp_path):
     with open_index(tmp_path / "c") as idx:
         first = idx.add(TEXTS[:400], ids=list(range(400)))
         kept_ids = [i for i, k in enumerate(first.keep) if k]
-        victim = next(
-            i for i in kept_ids if any(d == i for d in first.duplicate_of.tolist())
-        )
+        victim = next(i for i in kept_ids if any(d == i for d in first.duplicate_of.tolist()))
         copies = [j for j, d in enumerate(first.duplicate_of.tolist()) if d == victim]
         assert idx.remove([victim, "no-such-id"]) == 1
         assert idx.remove([victim]) == 0
@@ -183,9 +179,10 @@ def test_merge(tmp_path):
             assert res.keep.tolist() == want.keep.tolist()
             assert len(a) == len(ref)
             assert a.query_many(TEXTS[:50]) == ref.query_many(TEXTS[:50])
-    with ts.DedupIndex.open(tmp_path / "other", threshold=0.9) as c, open_index(
-        tmp_path / "a"
-    ) as a:
+    with (
+        ts.DedupIndex.open(tmp_path / "other", threshold=0.9) as c,
+        open_index(tmp_path / "a") as a,
+    ):
         with pytest.raises(ts.InvalidArgumentError, match="threshold"):
             a.merge(c)
 
@@ -305,17 +302,17 @@ def test_two_writers(tmp_path):
 KILL_SCRIPT = """
 import sys, textsieve as ts
 texts = [l.rstrip("\\n") for l in open(sys.argv[2], encoding="utf-8")]
-with ts.DedupIndex.open(sys.argv[1], threshold=%r) as idx:
+with ts.DedupIndex.open(sys.argv[1], threshold=THRESHOLD) as idx:
     i = 0
     while True:
-        part = texts[(i * 250) %% len(texts):(i * 250) %% len(texts) + 250]
+        part = texts[(i * 250) % len(texts):(i * 250) % len(texts) + 250]
         idx.add(part)
         print("COMMITTED", i, idx.n_docs, len(idx), flush=True)
-        if i %% 3 == 2:
+        if i % 3 == 2:
             idx.compact()
             print("COMPACTED", i, flush=True)
         i += 1
-""" % THRESHOLD
+""".replace("THRESHOLD", repr(THRESHOLD))
 
 
 @pytest.mark.parametrize("delay", [0.4, 0.9, 1.7])

@@ -269,9 +269,7 @@ def _print(args: argparse.Namespace, stats: dict[str, Any], show_outputs: bool =
         for line in lines:
             print(line)
         ix = stats["index"]
-        extra = (
-            f", now {ix['n_docs_after']:,}" if ix.get("n_docs_after") is not None else ""
-        )
+        extra = f", now {ix['n_docs_after']:,}" if ix.get("n_docs_after") is not None else ""
         print(
             f"against the index {ix['path']} ({ix['n_docs_before']:,} documents{extra}): "
             f"{stats['n_removed_vs_index']:,} removed as duplicates of indexed documents"
@@ -293,7 +291,9 @@ def run_dedup_with_index(
     if args.engine != "local":
         raise TextsieveError("--index works with --engine local")
     if args.cluster != "greedy" or args.all_pairs:
-        raise TextsieveError("--index decides by the greedy rule: no --cluster components or --all-pairs")
+        raise TextsieveError(
+            "--index decides by the greedy rule: no --cluster components or --all-pairs"
+        )
     shingle, k = args.shingle
     given = {
         "threshold": args.threshold,
