@@ -95,11 +95,28 @@ pub fn settings_fingerprint(cfg: &Config) -> u64 {
     hash64(&w)
 }
 
+type ZstdContexts = (
+    Option<zstd::bulk::Compressor<'static>>,
+    Option<zstd::bulk::Decompressor<'static>>,
+);
+
+thread_local! {
+    /// One zstd context each way per thread: making one costs more than a text's compression.
+    static ZSTD: std::cell::RefCell<ZstdContexts> = const { std::cell::RefCell::new((None, None)) };
+}
+
 /// A text as stored: a tag byte, then the UTF-8 bytes (tag 0) or the length and a zstd frame.
-fn compress_text(t: &str) -> Vec<u8> {
+fn compress_text(t: &str, compress: bool) -> Vec<u8> {
     let raw = t.as_bytes();
-    if raw.len() >= 64 {
-        if let Ok(z) = zstd::bulk::compress(raw, 3) {
+    if compress && raw.len() >= 64 {
+        let packed = ZSTD.with(|z| {
+            let mut z = z.borrow_mut();
+            if z.0.is_none() {
+                z.0 = zstd::bulk::Compressor::new(3).ok();
+            }
+            z.0.as_mut().map(|c| c.compress(raw))
+        });
+        if let Some(Ok(z)) = packed {
             if z.len() + 5 < raw.len() {
                 let mut out = Vec::with_capacity(z.len() + 5);
                 out.push(1);
@@ -120,7 +137,15 @@ fn decompress_text(b: &[u8]) -> Option<String> {
         (0, rest) => String::from_utf8(rest.to_vec()).ok(),
         (1, rest) if rest.len() >= 4 => {
             let n = u32::from_le_bytes(rest[..4].try_into().ok()?) as usize;
-            let raw = zstd::bulk::decompress(&rest[4..], n).ok()?;
+            let raw = ZSTD
+                .with(|z| {
+                    let mut z = z.borrow_mut();
+                    if z.1.is_none() {
+                        z.1 = zstd::bulk::Decompressor::new().ok();
+                    }
+                    z.1.as_mut().map(|d| d.decompress(&rest[4..], n))
+                })?
+                .ok()?;
             (raw.len() == n).then_some(())?;
             String::from_utf8(raw).ok()
         }
@@ -493,6 +518,9 @@ impl Segment {
         // files); a file changed by someone else is caught by the checksums or gives wrong
         // answers, never undefined behaviour, as every read below goes through bounds checks.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| io_error(path, "cannot map", e))?;
+        // lookups jump around the file: no read-ahead (it would fill memory for nothing)
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
         let mut seg = Segment {
             path: path.to_path_buf(),
             map,
@@ -943,6 +971,9 @@ pub struct Batch {
     pub next: u32,
     greedy: Greedy,
     pending: Pending,
+    /// Whether kept texts are compressed (a batch that will be written) or kept as they are
+    /// (a check).
+    pub compress: bool,
 }
 
 impl Batch {
@@ -955,6 +986,7 @@ impl Batch {
             next: first,
             greedy,
             pending: Pending::new(),
+            compress: true,
         }
     }
 
@@ -1000,6 +1032,7 @@ impl Batch {
         };
         let mut out = vec![undecided; texts.len()];
         let first = self.next;
+        let compress = self.compress;
         for part in cfg.decision_order(&signed.lengths).chunks(CHUNK) {
             let refs: Vec<DocRef<'_>> = part
                 .iter()
@@ -1022,7 +1055,7 @@ impl Batch {
             let packed: Vec<Vec<u8>> = kept
                 .par_iter()
                 .with_min_len(16)
-                .map(|&d| compress_text(texts[d as usize].as_ref()))
+                .map(|&d| compress_text(texts[d as usize].as_ref(), compress))
                 .collect();
             let p = &mut self.pending;
             for (&d, z) in kept.iter().zip(packed) {
@@ -1064,7 +1097,7 @@ impl Batch {
         let signed = self.snap.cfg.sign(texts);
         let packed: Vec<Vec<u8>> = texts
             .par_iter()
-            .map(|t| compress_text(t.as_ref()))
+            .map(|t| compress_text(t.as_ref(), true))
             .collect();
         let p = &mut self.pending;
         for (d, z) in packed.into_iter().enumerate() {

@@ -434,7 +434,8 @@ class PersistentDedupIndex:
         """The decisions :meth:`add` would make for ``texts``, without adding them."""
         self._check_open()
         t0 = time.perf_counter()
-        out, n_bytes = self._feed_all(self._snap.batch(), texts, None, errors, nulls, progress)
+        batch = self._snap.batch(False)
+        out, n_bytes = self._feed_all(batch, texts, None, errors, nulls, progress)
         return self._result(out, n_bytes, t0)
 
     def query_many(

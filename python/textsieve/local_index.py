@@ -25,7 +25,7 @@ from textsieve._progress import Progress
 from textsieve.dedup import examined_per_doc
 from textsieve.index import PersistentDedupIndex
 from textsieve.io import CorpusReader, to_jsonable
-from textsieve.local import CHUNK_BYTES, CHUNK_DOCS, read_ahead
+from textsieve.local import CHUNK_BYTES, CHUNK_DOCS, BackgroundWriter, read_ahead
 from textsieve.pipeline import (
     OUTPUT_FILES,
     Outputs,
@@ -73,7 +73,11 @@ def dedup_with_index(
         t_read = t_feed = 0.0
         with OutputSet(outdir) as files:
             out = Outputs(files, ids=ids, all_pairs=False)
-            with Progress(desc="dedup", unit="docs", enabled=show_progress) as bar:
+            writer = BackgroundWriter(out)
+            with contextlib.ExitStack() as cleanup, Progress(
+                desc="dedup", unit="docs", enabled=show_progress
+            ) as bar:
+                cleanup.callback(writer.stop)
                 n = 0
                 last_bytes = 0
                 t0 = time.perf_counter()
@@ -92,14 +96,16 @@ def dedup_with_index(
                     n_vs_index += int(((dup >= 0) & (dup < first)).sum())
                     start = len(ids)
                     ids.push_chunk(chunk)
-                    run_pos = np.concatenate([run_pos, np.arange(start, start + size)])
+                    if n + size > len(run_pos):  # grown by doubling: linear in the run
+                        run_pos = np.resize(run_pos, max(2 * len(run_pos), n + size))
+                    run_pos[n : n + size] = np.arange(start, start + size)
                     pos = np.full(size, -1, np.int64)
                     new = dup >= first
                     pos[new] = run_pos[dup[new] - first]
                     for i in np.flatnonzero((dup >= 0) & (dup < first)).tolist():
                         pos[i] = index_pos[int(dup[i])]
                     sim = np.asarray(dec["similarity"], dtype=np.float64)
-                    out.write(chunk, start, pos, sim)
+                    writer.write(chunk, start, pos, sim)
                     dup_all.append(pos)
                     sim_all.append(sim)
                     examined.append(np.asarray(dec["examined"]))
@@ -109,6 +115,8 @@ def dedup_with_index(
                     last_bytes = reader.n_bytes
                     t0 = time.perf_counter()
                     t_feed += t0 - t1
+                writer.close()
+            run_pos = run_pos[:n]
             dup_run = np.concatenate(dup_all) if dup_all else np.zeros(0, np.int64)
             sim_run = np.concatenate(sim_all) if sim_all else np.zeros(0)
             # the report's arrays are over positions (index documents are kept, never removed)

@@ -261,11 +261,12 @@ impl SnapshotCore {
         Ok(out)
     }
 
-    /// A new add (or check) against this state.
-    fn batch(&self) -> BatchCore {
-        BatchCore {
-            inner: Batch::new(self.inner.clone()),
-        }
+    /// A new add (or, with `compress=False`, a check) against this state.
+    #[pyo3(signature = (compress=true))]
+    fn batch(&self, compress: bool) -> BatchCore {
+        let mut inner = Batch::new(self.inner.clone());
+        inner.compress = compress;
+        BatchCore { inner }
     }
 }
 
