@@ -74,9 +74,10 @@ def dedup_with_index(
         with OutputSet(outdir) as files:
             out = Outputs(files, ids=ids, all_pairs=False)
             writer = BackgroundWriter(out)
-            with contextlib.ExitStack() as cleanup, Progress(
-                desc="dedup", unit="docs", enabled=show_progress
-            ) as bar:
+            with (
+                contextlib.ExitStack() as cleanup,
+                Progress(desc="dedup", unit="docs", enabled=show_progress) as bar,
+            ):
                 cleanup.callback(writer.stop)
                 n = 0
                 last_bytes = 0

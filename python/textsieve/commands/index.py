@@ -50,17 +50,36 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="action", metavar="ACTION")
 
+    dir_help = "the index directory"
     c = sub.add_parser("create", help="make an empty index with these settings")
-    c.add_argument("dir", metavar="DIR")
-    c.add_argument("--threshold", type=arg_threshold(), default=0.8, help="Jaccard (0.8)")
-    c.add_argument("--num-perm", type=arg_int(1, MAX_PERM), default=128, metavar="N")
-    c.add_argument("--seed", type=arg_seed(), default=1)
-    c.add_argument("--shingle", default="char:5", metavar="char:K|word:N")
-    c.add_argument("--keep", choices=("first", "longest"), default="first")
+    c.add_argument("dir", metavar="DIR", help=dir_help)
+    c.add_argument(
+        "--threshold", type=arg_threshold(), default=0.8, help="Jaccard of a duplicate (0.8)"
+    )
+    c.add_argument(
+        "--num-perm",
+        type=arg_int(1, MAX_PERM),
+        default=128,
+        metavar="N",
+        help="MinHash permutations (128)",
+    )
+    c.add_argument("--seed", type=arg_seed(), default=1, help="MinHash seed (1)")
+    c.add_argument(
+        "--shingle",
+        default="char:5",
+        metavar="char:K|word:N",
+        help="character K-grams or word N-grams (char:5)",
+    )
+    c.add_argument(
+        "--keep",
+        choices=("first", "longest"),
+        default="first",
+        help="decision order within an add (first)",
+    )
     c.set_defaults(func=run_create)
 
     i = sub.add_parser("info", help="what the index holds, its settings and size")
-    i.add_argument("dir", metavar="DIR")
+    i.add_argument("dir", metavar="DIR", help=dir_help)
     i.add_argument("--json", action="store_true", help="print as JSON")
     i.add_argument("--no-verify", action="store_true", help="skip the checksum of every segment")
     i.set_defaults(func=run_info)
@@ -69,32 +88,44 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "add",
         help="dedup inputs against the index and add the kept ones (dedup --index --update)",
     )
-    a.add_argument("dir", metavar="DIR")
-    a.add_argument("inputs", nargs="+", metavar="INPUT")
-    a.add_argument("-o", "--output", dest="outdir", metavar="OUTDIR", help="also write outputs")
-    a.add_argument("--text-field", default="text", metavar="NAME")
-    a.add_argument("--id-field", default="id", metavar="NAME")
-    a.add_argument("--doc-per-file", action="store_true")
-    a.add_argument("--glob", metavar="PATTERN")
-    a.add_argument("--format", choices=("auto", "jsonl", "text", "parquet"), default="auto")
-    a.add_argument("--on-error", choices=("stop", "skip"), default="stop")
-    a.add_argument("--threads", type=arg_int(1), metavar="N")
-    a.add_argument("--json", action="store_true")
-    a.add_argument("-q", "--quiet", action="store_true")
+    a.add_argument("dir", metavar="DIR", help=dir_help)
+    a.add_argument("inputs", nargs="+", metavar="INPUT", help="input files or directories")
+    a.add_argument(
+        "-o", "--output", dest="outdir", metavar="OUTDIR", help="also write the dedup outputs here"
+    )
+    a.add_argument("--text-field", default="text", metavar="NAME", help="JSONL text field")
+    a.add_argument("--id-field", default="id", metavar="NAME", help="JSONL id field")
+    a.add_argument("--doc-per-file", action="store_true", help="every input file is one document")
+    a.add_argument("--glob", metavar="PATTERN", help="only files whose name matches")
+    a.add_argument(
+        "--format",
+        choices=("auto", "jsonl", "text", "parquet"),
+        default="auto",
+        help="input format (auto: by file name)",
+    )
+    a.add_argument(
+        "--on-error",
+        choices=("stop", "skip"),
+        default="stop",
+        help="malformed record: stop (default) or count and skip it",
+    )
+    a.add_argument("--threads", type=arg_int(1), metavar="N", help="worker threads (all cores)")
+    a.add_argument("--json", action="store_true", help="print the stats as JSON")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     a.set_defaults(func=run_add)
 
     r = sub.add_parser("remove", help="remove documents by id (tombstones)")
-    r.add_argument("dir", metavar="DIR")
-    r.add_argument("ids", nargs="*", metavar="ID")
-    r.add_argument("--ids-file", metavar="FILE", help="one id a line")
+    r.add_argument("dir", metavar="DIR", help=dir_help)
+    r.add_argument("ids", nargs="*", metavar="ID", help="ids of the documents to remove")
+    r.add_argument("--ids-file", metavar="FILE", help="a file of ids, one a line")
     r.set_defaults(func=run_remove)
 
     k = sub.add_parser("compact", help="merge the segments, dropping removed documents")
-    k.add_argument("dir", metavar="DIR")
+    k.add_argument("dir", metavar="DIR", help=dir_help)
     k.set_defaults(func=run_compact)
 
     u = sub.add_parser("upgrade", help="upgrade, in place, a directory saved by DedupIndex.save")
-    u.add_argument("dir", metavar="DIR")
+    u.add_argument("dir", metavar="DIR", help="the directory DedupIndex.save wrote")
     u.set_defaults(func=run_upgrade)
 
     p.set_defaults(func=lambda args: _help(p), _parser=p)
