@@ -371,6 +371,38 @@ class PersistentDedupIndex:
         nulls: Nulls,
         progress: Callable[[int, int], Any] | None,
     ) -> tuple[dict[str, Any], int]:
+        id_iter: Iterator[Any] | None = None if ids is None else iter(_id_list(ids))
+        chunks: Iterable[list[str]] = _chunks(texts, nulls)
+        if self._settings.keep == "longest":  # longest first within the whole batch
+            chunks = [[t for c in chunks for t in c]]
+
+        def pairs() -> Iterator[tuple[list[str], list[Any]]]:
+            n_done = 0
+            for chunk in chunks:
+                if id_iter is None:
+                    chunk_ids: list[Any] = list(range(batch.next, batch.next + len(chunk)))
+                else:
+                    chunk_ids = [x for _, x in zip(range(len(chunk)), id_iter)]
+                    if len(chunk_ids) != len(chunk):
+                        raise InvalidArgumentError(
+                            "ids: fewer ids than texts (the ids ran out at text "
+                            f"{n_done + len(chunk_ids)})"
+                        )
+                n_done += len(chunk)
+                yield chunk, chunk_ids
+            if id_iter is not None and next(id_iter, None) is not None:
+                raise InvalidArgumentError(f"ids: more ids than texts ({n_done} texts)")
+
+        return self._feed_pairs(batch, pairs(), errors, progress)
+
+    def _feed_pairs(
+        self,
+        batch: Any,
+        pairs: Iterable[tuple[list[str], list[Any]]],
+        errors: Errors,
+        progress: Callable[[int, int], Any] | None,
+    ) -> tuple[dict[str, Any], int]:
+        """Feeds ``(texts, ids)`` chunks to ``batch``; the decisions as ``dedup``'s dict."""
         first = batch.next
         parts: dict[str, list[np.ndarray]] = {
             "duplicate_of": [],
@@ -378,20 +410,8 @@ class PersistentDedupIndex:
             "examined": [],
             "empty": [],
         }
-        id_iter: Iterator[Any] | None = None if ids is None else iter(_id_list(ids))
         n_done = n_bytes = 0
-        chunks: Iterable[list[str]] = _chunks(texts, nulls)
-        if self._settings.keep == "longest":  # longest first within the whole batch
-            chunks = [[t for c in chunks for t in c]]
-        for chunk in chunks:
-            if id_iter is None:
-                chunk_ids: list[Any] = list(range(batch.next, batch.next + len(chunk)))
-            else:
-                chunk_ids = [x for _, x in zip(range(len(chunk)), id_iter)]
-                if len(chunk_ids) != len(chunk):
-                    raise InvalidArgumentError(
-                        f"ids: fewer ids than texts (the ids ran out at text {n_done + len(chunk_ids)})"
-                    )
+        for chunk, chunk_ids in pairs:
             out = batch.feed(chunk, chunk_ids, self.num_threads, errors)
             for k in parts:
                 parts[k].append(out[k])
@@ -399,8 +419,6 @@ class PersistentDedupIndex:
             n_bytes += sum(len(t.encode("utf-8", "surrogatepass")) for t in chunk)
             if progress is not None:
                 progress(n_done, n_bytes)
-        if id_iter is not None and next(id_iter, None) is not None:
-            raise InvalidArgumentError(f"ids: more ids than texts ({n_done} texts)")
         out = {
             k: np.concatenate(v) if v else np.zeros(0, dtype)
             for (k, v), dtype in zip(parts.items(), (np.int64, np.float64, np.uint32, bool))
@@ -582,13 +600,38 @@ class PersistentDedupIndex:
             if isinstance(other, PersistentDedupIndex)
             else PersistentDedupIndex.open(other, create=False, readonly=True)
         )
+        try:
+            return self._merge_from(src, progress)
+        finally:
+            if src is not other:
+                src.close()
+
+    def _merge_from(
+        self, src: PersistentDedupIndex, progress: Callable[[int, int], Any] | None
+    ) -> DedupResult:
         if src.settings != self.settings:
             diff = sorted(k for k in self.settings if src.settings.get(k) != self.settings[k])
             raise InvalidArgumentError(
                 f"other: the indexes were made with different settings ({', '.join(diff)})"
             )
-        docs = list(src.documents())
-        return self.add([t for _, _, t in docs], ids=[i for _, i, _ in docs], progress=progress)
+
+        def pages() -> Iterator[tuple[list[str], list[Any]]]:
+            snap, at = src._snap, 0
+            while page := snap.documents(at, _PAGE):
+                yield [t for _, _, t in page], [i for _, i, _ in page]
+                at = page[-1][0] + 1
+
+        pairs: Iterable[tuple[list[str], list[Any]]] = pages()
+        if self._settings.keep == "longest":  # longest first over the whole of `other`
+            every = list(pairs)
+            pairs = [([t for p in every for t in p[0]], [i for p in every for i in p[1]])]
+        with self._writing():
+            t0 = time.perf_counter()
+            snap = self._snap
+            batch = snap.batch()
+            out, n_bytes = self._feed_pairs(batch, pairs, "strict", progress)
+            self._finish(snap, batch)
+            return self._result(out, n_bytes, t0)
 
     def close(self) -> None:
         """Releases the write lock; the object cannot be used after."""
