@@ -360,6 +360,10 @@ def test_corrupt_segment_refused(tmp_path):
     bad[len(bad) - 200] ^= 0xFF
     seg.write_bytes(bytes(bad))
     with pytest.raises(ts.CorruptDataError, match=f"{seg.name}.*checksum"):
+        open_index(d, verify=True)
+    bad[20] ^= 0xFF  # in the header: seen without reading the whole file
+    seg.write_bytes(bytes(bad))
+    with pytest.raises(ts.CorruptDataError, match=seg.name):
         open_index(d)
     seg.write_bytes(good[: len(good) // 2])
     with pytest.raises(ts.CorruptDataError, match=seg.name):
@@ -408,3 +412,18 @@ def test_upgrade_of_a_saved_index(tmp_path):
         assert idx.query_many(probes) == [mem.query(t) for t in probes]
         assert idx.add(probes).keep.tolist() == mem.add(probes).keep.tolist()
     assert ts.DedupIndex.load(tmp_path / "old").ids[:3] == ["d0", "d1", "d2"]  # old files kept
+
+
+def test_auto_compact_and_info(tmp_path):
+    seen = []
+    with open_index(tmp_path / "idx", auto_compact=2) as idx:
+        for a in range(0, 1200, 200):
+            idx.add(TEXTS[a : a + 200], progress=lambda n, b: seen.append((n, b)))
+            assert idx.n_segments <= 2
+        info = idx.info()
+        assert info["n_docs"] == len(idx) == int(ts.dedup(TEXTS, threshold=THRESHOLD).keep.sum())
+        assert info["n_numbered"] == len(TEXTS) and info["bytes_per_doc"] > 0
+        assert info["settings"] == idx.settings
+        assert "n_docs=" in repr(idx)
+    assert seen and seen[-1][0] == 200 and seen[-1][1] > 0
+    assert "closed" in repr(idx)

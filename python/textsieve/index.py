@@ -150,7 +150,7 @@ class PersistentDedupIndex:
         create: bool = True,
         *,
         readonly: bool = False,
-        verify: bool = True,
+        verify: bool = False,
         num_threads: int | None = None,
         auto_compact: int | None = None,
         **settings: Any,
@@ -159,8 +159,11 @@ class PersistentDedupIndex:
         arguments of :class:`~textsieve.DedupSettings`) when it does not exist and ``create``.
 
         Settings given for an existing index must equal its own. ``readonly=True`` opens
-        without the write lock (any number of readers, beside one writer). ``verify`` checks
-        every segment's checksums when it is opened (one sequential read of the files).
+        without the write lock (any number of readers, beside one writer). Opening reads the
+        manifest and each segment's header (its checksum, size and settings are checked, so a
+        truncated or foreign segment is refused), never the whole index; ``verify=True`` also
+        checks the checksum of every section of every segment (one sequential read of the
+        files; ``textsieve index info`` does it).
         ``auto_compact=N`` compacts after an add that leaves more than N segments. A directory
         saved by the in-memory ``DedupIndex.save`` is upgraded in place (its files are left
         as they were).
