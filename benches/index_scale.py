@@ -10,10 +10,11 @@ one run and side by side:
 - ``textsieve dedup BATCH -o OUT``: the batch alone (the reference time);
 - ``textsieve dedup BATCH -o OUT --index DIR/idx --update``: against the index, then added;
 
-each a fresh process whose peak RSS is read from ``os.wait4``. Reported per batch: both times,
-their ratio (target: within 1.5x), the add time against the first batch's (target: the 10th
-within 1.3x of the 1st), peak RSS (target: at most 2 GB), and the index's size on disk per
-document. The runs are checked: the kept and removed counts of the two runs of a batch add up,
+each a fresh process. Reported per batch: the wall and CPU time of both (the machine may be
+shared: CPU time compares two runs fairly), their ratio (target: within 1.5x), the add time
+against the first batch's (target: the 10th within 1.3x of the 1st), peak RSS from ``os.wait4``
+(target: at most 2 GB) and its anonymous and file-backed (mapped segments) parts sampled from
+``/proc``, and the index's size on disk per document. The runs are checked: the kept and removed counts of the two runs of a batch add up,
 and every document the index run keeps is kept by the plain run.
 
 Then ``--queries`` fresh documents (``gen_dedup_corpus.documents`` with seed 1, whose
@@ -32,24 +33,57 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 
-def run(cmd: list[str]) -> tuple[float, float, dict]:
-    """Runs ``cmd``; (seconds, peak RSS in GB, its --json stats)."""
+def _memory(pid: int) -> tuple[int, int]:
+    """(anonymous, file-backed) resident bytes of a process, from /proc (0, 0 when gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        kb = [int(fields[k].split()[0]) for k in ("RssAnon", "RssFile")]
+        return kb[0] * 1024, kb[1] * 1024
+    except (OSError, KeyError, ValueError):
+        return 0, 0
+
+
+def run(cmd: list[str]) -> dict:
+    """Runs ``cmd``: wall and CPU seconds, peak RSS (all, and its anonymous and file-backed
+    parts, sampled every 0.2 s), its --json stats. The machine is shared: CPU time, not wall
+    time, is what two runs side by side are compared by."""
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    peak = [0, 0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            anon, file = _memory(p.pid)
+            peak[0], peak[1] = max(peak[0], anon), max(peak[1], file)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
     assert p.stdout is not None
     out = p.stdout.read()
     _, status, usage = os.wait4(p.pid, 0)
+    done.set()
+    thread.join()
     p.returncode = os.waitstatus_to_exitcode(status)
     secs = time.perf_counter() - t0
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)}: exit {p.returncode}")
-    return secs, usage.ru_maxrss * 1024 / 1e9, json.loads(out)
+    return {
+        "wall_s": secs,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_gb": usage.ru_maxrss * 1024 / 1e9,
+        "peak_anon_gb": peak[0] / 1e9,
+        "peak_file_gb": peak[1] / 1e9,
+        "stats": json.loads(out),
+    }
 
 
 def split(corpus: Path, batch: int, n_batches: int, work: Path):
@@ -91,7 +125,7 @@ def main() -> None:
                      "--threshold", str(a.threshold)])  # fmt: skip
         added = run([*exe, "dedup", str(path), "-o", str(out_index), "-q", "--json",
                      "--threshold", str(a.threshold), "--index", str(idx), "--update"])  # fmt: skip
-        sp, si = plain[2], added[2]
+        sp, si = plain["stats"], added["stats"]
         assert sp["n_input"] == si["n_input"] == n
         assert si["n_kept"] + si["n_removed"] == n
         assert si["n_removed_within_input"] == sp["n_removed"] or b > 0
@@ -107,17 +141,26 @@ def main() -> None:
         row = {
             "batch": b,
             "docs": n,
-            "dedup_s": round(plain[0], 2),
-            "dedup_peak_rss_gb": round(plain[1], 3),
-            "add_s": round(added[0], 2),
-            "add_peak_rss_gb": round(added[1], 3),
-            "add_over_dedup": round(added[0] / plain[0], 3),
+            "dedup_wall_s": round(plain["wall_s"], 2),
+            "dedup_cpu_s": round(plain["cpu_s"], 2),
+            "add_wall_s": round(added["wall_s"], 2),
+            "add_cpu_s": round(added["cpu_s"], 2),
+            "add_over_dedup_cpu": round(added["cpu_s"] / plain["cpu_s"], 3),
+            "add_over_dedup_wall": round(added["wall_s"] / plain["wall_s"], 3),
+            "dedup_peak_rss_gb": round(plain["peak_rss_gb"], 3),
+            "add_peak_rss_gb": round(added["peak_rss_gb"], 3),
+            "add_peak_anon_gb": round(added["peak_anon_gb"], 3),
+            "add_peak_file_gb": round(added["peak_file_gb"], 3),
             "kept": si["n_kept"],
             "removed_vs_index": si["n_removed_vs_index"],
             "index_docs": info["n_docs"],
+            "index_segments": info["n_segments"],
             "index_bytes_per_doc": round(info["bytes_per_doc"], 1),
+            "load_avg": round(os.getloadavg()[0], 2),
         }
-        row["add_over_first_add"] = round(added[0] / (rows[0]["add_s"] if rows else added[0]), 3)
+        first = rows[0] if rows else row
+        row["add_cpu_over_first"] = round(row["add_cpu_s"] / first["add_cpu_s"], 3)
+        row["add_wall_over_first"] = round(row["add_wall_s"] / first["add_wall_s"], 3)
         rows.append(row)
         print(json.dumps(row), flush=True)
     result: dict = {"batches": rows}
@@ -131,12 +174,12 @@ def main() -> None:
             old = [json.loads(line)["text"] for line in itertools.islice(fh, a.queries)]
         with ts.DedupIndex.open(idx, readonly=True, verify=False) as index:
             for name, texts in (("fresh", fresh), ("indexed", old)):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 checked = index.check(texts)
-                t_check = time.perf_counter() - t0
-                t0 = time.perf_counter()
+                t_check, c_check = time.perf_counter() - t0, time.process_time() - c0
+                t0, c0 = time.perf_counter(), time.process_time()
                 hits = index.query_many(texts)
-                t_query = time.perf_counter() - t0
+                t_query, c_query = time.perf_counter() - t0, time.process_time() - c0
                 assert all(j >= a.threshold for h in hits for _, j in h)
                 if name == "indexed":
                     assert (checked.keep == checked.empty).all()
@@ -145,7 +188,11 @@ def main() -> None:
                     "queries": name,
                     "docs": len(texts),
                     "check_docs_per_s": round(len(texts) / t_check),
+                    "check_docs_per_cpu_s": round(len(texts) / c_check),
                     "query_many_docs_per_s": round(len(texts) / t_query),
+                    "query_many_docs_per_cpu_s": round(len(texts) / c_query),
+                    "cpus": os.cpu_count(),
+                    "load_avg": round(os.getloadavg()[0], 2),
                     "with_hits": sum(1 for h in hits if h),
                 }
                 print(json.dumps(q), flush=True)

@@ -37,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::greedy::{feature, similarity, Decision, DocRef, Greedy, KeptLookup, Texts, KEY_BITS};
 use crate::minhash::Worker;
 use crate::shingle::{hash64, Scratch};
+use crate::store::{Store, DEFAULT_MEMORY_LIMIT};
 
 pub const SEGMENT_MAGIC: &[u8; 8] = b"TSDXSEG1";
 pub const SEGMENT_VERSION: u32 = 1;
@@ -106,9 +107,9 @@ thread_local! {
 }
 
 /// A text as stored: a tag byte, then the UTF-8 bytes (tag 0) or the length and a zstd frame.
-fn compress_text(t: &str, compress: bool) -> Vec<u8> {
+fn compress_text(t: &str) -> Vec<u8> {
     let raw = t.as_bytes();
-    if compress && raw.len() >= 64 {
+    if raw.len() >= 64 {
         let packed = ZSTD.with(|z| {
             let mut z = z.borrow_mut();
             if z.0.is_none() {
@@ -171,9 +172,11 @@ struct SegmentWriter {
     file: BufWriter<File>,
     path: PathBuf,
     pos: u64,
-    sections: Vec<(u64, u64, u32)>,
+    /// (section index, offset, length, CRC) in the order written.
+    sections: Vec<(usize, u64, u64, u32)>,
     crc: crc32fast::Hasher,
     start: u64,
+    cur: usize,
     head: [u64; 3],
     p: u32,
     bands: usize,
@@ -191,6 +194,7 @@ impl SegmentWriter {
             sections: Vec::new(),
             crc: crc32fast::Hasher::new(),
             start: 0,
+            cur: 0,
             head: [n as u64, m as u64, 0],
             p: dir_bits(m),
             bands,
@@ -209,7 +213,14 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// Starts the next section (by index: as many as were written).
     fn begin(&mut self) -> Result<()> {
+        self.begin_at(self.sections.len())
+    }
+
+    /// Starts section `idx` (sections may be written out of order).
+    fn begin_at(&mut self, idx: usize) -> Result<()> {
+        self.cur = idx;
         let pad = (8 - self.pos % 8) % 8;
         self.raw(&[0u8; 8][..pad as usize])?;
         self.start = self.pos;
@@ -224,7 +235,8 @@ impl SegmentWriter {
 
     fn end(&mut self) {
         let crc = std::mem::take(&mut self.crc).finalize();
-        self.sections.push((self.start, self.pos - self.start, crc));
+        self.sections
+            .push((self.cur, self.start, self.pos - self.start, crc));
     }
 
     fn section(&mut self, b: &[u8]) -> Result<()> {
@@ -237,6 +249,8 @@ impl SegmentWriter {
     /// Writes the header, flushes and syncs the file.
     fn finish(mut self) -> Result<()> {
         let io = |p: &Path, e| io_error(p, "cannot write", e);
+        self.sections.sort_by_key(|s| s.0);
+        debug_assert!(self.sections.iter().enumerate().all(|(i, s)| s.0 == i));
         let mut h = Vec::with_capacity(header_len(self.sections.len()));
         h.extend_from_slice(SEGMENT_MAGIC);
         h.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
@@ -246,7 +260,7 @@ impl SegmentWriter {
         h.extend_from_slice(&self.p.to_le_bytes());
         h.extend_from_slice(&(self.sections.len() as u32).to_le_bytes());
         h.extend_from_slice(&self.fp.to_le_bytes());
-        for &(o, l, c) in &self.sections {
+        for &(_, o, l, c) in &self.sections {
             h.extend_from_slice(&o.to_le_bytes());
             h.extend_from_slice(&l.to_le_bytes());
             h.extend_from_slice(&c.to_le_bytes());
@@ -311,29 +325,47 @@ struct Pending {
     keys: Vec<u64>,
     empty: Vec<bool>,
     digests: Vec<u64>,
-    text_offsets: Vec<u64>,
-    texts: Vec<u8>,
+    /// The texts, by position: in memory up to a limit, then in an unlinked temporary file.
+    texts: Store,
     id_offsets: Vec<u64>,
     ids: Vec<u8>,
     pos: FxHashMap<u32, u32>,
 }
 
 impl Pending {
-    fn new() -> Self {
+    fn new(spill_dir: &Path) -> Self {
         Pending {
-            text_offsets: vec![0],
+            texts: Store::spilling(spill_dir, DEFAULT_MEMORY_LIMIT),
             id_offsets: vec![0],
             ..Default::default()
         }
     }
 
     fn text(&self, doc: u32) -> Option<String> {
-        let i = *self.pos.get(&doc)? as usize;
-        let (a, b) = (
-            self.text_offsets[i] as usize,
-            self.text_offsets[i + 1] as usize,
-        );
-        decompress_text(&self.texts[a..b])
+        let i = *self.pos.get(&doc)?;
+        self.texts.get(i).map(Cow::into_owned)
+    }
+
+    /// Adds a kept document.
+    fn push(
+        &mut self,
+        doc: u32,
+        keys: &[u64],
+        empty: bool,
+        digest: u64,
+        text: &str,
+        id: &Id,
+    ) -> Result<()> {
+        let i = self.docs.len() as u32;
+        self.texts.put_many([(i, text)])?;
+        self.pos.insert(doc, i);
+        self.docs.push(doc);
+        self.keys.extend_from_slice(keys);
+        self.empty.push(empty);
+        self.digests.push(digest);
+        id.encode(&mut self.ids);
+        self.id_offsets.push(self.ids.len() as u64);
+        Ok(())
     }
 
     /// Writes the segment: the documents sorted by number.
@@ -355,10 +387,26 @@ impl Pending {
         dig.sort_unstable();
         w.section(&u64s(&dig.iter().map(|d| d.0).collect::<Vec<_>>()))?;
         w.section(&u32s(&dig.iter().map(|d| d.1).collect::<Vec<_>>()))?;
-        for (offsets, blob) in [
-            (&self.text_offsets, &self.texts),
-            (&self.id_offsets, &self.ids),
-        ] {
+        // the texts, compressed a block at a time in parallel, then where each one starts
+        w.begin_at(TEXTS)?;
+        let mut offs = Vec::with_capacity(n + 1);
+        offs.push(0u64);
+        for block in order.chunks(4096) {
+            let packed: Vec<Vec<u8>> = block
+                .par_iter()
+                .map(|&i| compress_text(&self.texts.get(i).unwrap_or_default()))
+                .collect();
+            for z in packed {
+                w.write(&z)?;
+                offs.push(offs.last().copied().unwrap_or(0) + z.len() as u64);
+            }
+        }
+        w.end();
+        self.texts.check()?;
+        w.begin_at(TEXT_OFFSETS)?;
+        w.write(&u64s(&offs))?;
+        w.end();
+        for (offsets, blob) in [(&self.id_offsets, &self.ids)] {
             let mut offs = Vec::with_capacity(n + 1);
             offs.push(0u64);
             for &i in &order {
@@ -971,13 +1019,12 @@ pub struct Batch {
     pub next: u32,
     greedy: Greedy,
     pending: Pending,
-    /// Whether kept texts are compressed (a batch that will be written) or kept as they are
-    /// (a check).
-    pub compress: bool,
 }
 
 impl Batch {
-    pub fn new(snap: Arc<Snapshot>) -> Self {
+    /// A batch after `snap`; its kept texts move to an unlinked file in `spill_dir` past
+    /// 64 MB.
+    pub fn new(snap: Arc<Snapshot>, spill_dir: &Path) -> Self {
         let first = snap.n_docs;
         let greedy = Greedy::new(snap.cfg.bands);
         Batch {
@@ -985,8 +1032,7 @@ impl Batch {
             first,
             next: first,
             greedy,
-            pending: Pending::new(),
-            compress: true,
+            pending: Pending::new(spill_dir),
         }
     }
 
@@ -1032,7 +1078,6 @@ impl Batch {
         };
         let mut out = vec![undecided; texts.len()];
         let first = self.next;
-        let compress = self.compress;
         for part in cfg.decision_order(&signed.lengths).chunks(CHUNK) {
             let refs: Vec<DocRef<'_>> = part
                 .iter()
@@ -1052,24 +1097,16 @@ impl Batch {
                 .filter(|(_, dec)| dec.duplicate_of.is_none())
                 .map(|(&d, _)| d)
                 .collect();
-            let packed: Vec<Vec<u8>> = kept
-                .par_iter()
-                .with_min_len(16)
-                .map(|&d| compress_text(texts[d as usize].as_ref(), compress))
-                .collect();
-            let p = &mut self.pending;
-            for (&d, z) in kept.iter().zip(packed) {
+            for &d in &kept {
                 let d = d as usize;
-                p.pos.insert(first + d as u32, p.docs.len() as u32);
-                p.docs.push(first + d as u32);
-                p.keys
-                    .extend_from_slice(&signed.keys[d * bands..(d + 1) * bands]);
-                p.empty.push(signed.empty[d]);
-                p.digests.push(signed.digests[d]);
-                p.texts.extend_from_slice(&z);
-                p.text_offsets.push(p.texts.len() as u64);
-                ids[d].encode(&mut p.ids);
-                p.id_offsets.push(p.ids.len() as u64);
+                self.pending.push(
+                    first + d as u32,
+                    &signed.keys[d * bands..(d + 1) * bands],
+                    signed.empty[d],
+                    signed.digests[d],
+                    texts[d].as_ref(),
+                    &ids[d],
+                )?;
             }
             for (&d, dec) in part.iter().zip(decided) {
                 out[d as usize] = dec;
@@ -1095,26 +1132,19 @@ impl Batch {
         }
         let bands = self.snap.cfg.bands;
         let signed = self.snap.cfg.sign(texts);
-        let packed: Vec<Vec<u8>> = texts
-            .par_iter()
-            .map(|t| compress_text(t.as_ref(), true))
-            .collect();
-        let p = &mut self.pending;
-        for (d, z) in packed.into_iter().enumerate() {
+        for (d, t) in texts.iter().enumerate() {
             let doc = docs[d];
-            if doc < self.next || p.pos.contains_key(&doc) {
+            if doc < self.next {
                 return Err(Error::invalid("docs", "document numbers must increase"));
             }
-            p.pos.insert(doc, p.docs.len() as u32);
-            p.docs.push(doc);
-            p.keys
-                .extend_from_slice(&signed.keys[d * bands..(d + 1) * bands]);
-            p.empty.push(signed.empty[d]);
-            p.digests.push(signed.digests[d]);
-            p.texts.extend_from_slice(&z);
-            p.text_offsets.push(p.texts.len() as u64);
-            ids[d].encode(&mut p.ids);
-            p.id_offsets.push(p.ids.len() as u64);
+            self.pending.push(
+                doc,
+                &signed.keys[d * bands..(d + 1) * bands],
+                signed.empty[d],
+                signed.digests[d],
+                t.as_ref(),
+                &ids[d],
+            )?;
             self.next = doc + 1;
         }
         Ok(())
@@ -1195,7 +1225,7 @@ mod tests {
         let mut snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
         let mut keep = Vec::new();
         for (b, part) in texts.chunks(size).enumerate() {
-            let mut batch = Batch::new(snap.clone());
+            let mut batch = Batch::new(snap.clone(), &std::env::temp_dir());
             let ids: Vec<Id> = (0..part.len())
                 .map(|i| Id::Int((b * size + i) as i64))
                 .collect();
@@ -1235,7 +1265,7 @@ mod tests {
             .collect();
         let dir = tmp("seg");
         let snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
-        let mut batch = Batch::new(snap);
+        let mut batch = Batch::new(snap, &std::env::temp_dir());
         let ids: Vec<Id> = (0..texts.len())
             .map(|i| {
                 if i % 2 == 0 {
@@ -1277,7 +1307,7 @@ mod tests {
         let dir = tmp("compact");
         let mut snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
         for (b, part) in texts.chunks(60).enumerate() {
-            let mut batch = Batch::new(snap.clone());
+            let mut batch = Batch::new(snap.clone(), &std::env::temp_dir());
             let ids: Vec<Id> = (0..part.len())
                 .map(|i| Id::Int((b * 60 + i) as i64))
                 .collect();

@@ -455,7 +455,7 @@ class PersistentDedupIndex:
         """The decisions :meth:`add` would make for ``texts``, without adding them."""
         self._check_open()
         t0 = time.perf_counter()
-        batch = self._snap.batch(False)
+        batch = self._snap.batch()
         out, n_bytes = self._feed_all(batch, texts, None, errors, nulls, progress)
         return self._result(out, n_bytes, t0)
 
@@ -530,7 +530,7 @@ class PersistentDedupIndex:
         with self._writing():
             t0 = time.perf_counter()
             snap = self._snap
-            batch = snap.batch()
+            batch = snap.batch(self.path)
             out, n_bytes = self._feed_all(batch, texts, ids, errors, nulls, progress)
             self._finish(snap, batch)
             return self._result(out, n_bytes, t0)
@@ -631,7 +631,7 @@ class PersistentDedupIndex:
         with self._writing():
             t0 = time.perf_counter()
             snap = self._snap
-            batch = snap.batch()
+            batch = snap.batch(self.path)
             out, n_bytes = self._feed_pairs(batch, pairs, "strict", progress)
             self._finish(snap, batch)
             return self._result(out, n_bytes, t0)
@@ -726,7 +726,7 @@ def upgrade(path: str | os.PathLike[str], *, _locked: bool = False) -> None:
     s = DedupSettings(**{k: v for k, v in old.settings.items() if k != "cluster"})
     config = s.config()
     snap = _core.SnapshotCore(config, [], [], 0)
-    batch = snap.batch()
+    batch = snap.batch(d)
     kept = old._core.kept_documents()
     ids = old.ids
     for at in range(0, len(kept), _PAGE):

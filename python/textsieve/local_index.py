@@ -58,7 +58,7 @@ def dedup_with_index(
     index._check_open()
     with index._writing() if update else contextlib.nullcontext():
         snap = index._snap
-        batch = snap.batch()
+        batch = snap.batch(outdir)
         first = int(batch.next)
         # Outputs name documents by position in `ids`: the run's documents, and before each
         # chunk the index documents it duplicates (positions are assigned in that order, so a

@@ -261,12 +261,14 @@ impl SnapshotCore {
         Ok(out)
     }
 
-    /// A new add (or, with `compress=False`, a check) against this state.
-    #[pyo3(signature = (compress=true))]
-    fn batch(&self, compress: bool) -> BatchCore {
-        let mut inner = Batch::new(self.inner.clone());
-        inner.compress = compress;
-        BatchCore { inner }
+    /// A new add (or check) against this state; kept texts past 64 MB go to an unlinked
+    /// file in `spill_dir` (default: the system's temporary folder).
+    #[pyo3(signature = (spill_dir=None))]
+    fn batch(&self, spill_dir: Option<PathBuf>) -> BatchCore {
+        let dir = spill_dir.unwrap_or_else(std::env::temp_dir);
+        BatchCore {
+            inner: Batch::new(self.inner.clone(), &dir),
+        }
     }
 }
 
