@@ -257,8 +257,9 @@ pub trait KeptLookup: Sync {
     /// Adds the kept documents sharing a band key with `keys` to `out`, which stays sorted
     /// and distinct.
     fn add_candidates(&self, keys: &[u64], out: &mut Vec<u32>);
-    /// Kept documents whose text has this digest.
-    fn with_digest(&self, digest: u64) -> Vec<u32>;
+    /// Kept documents whose text has this digest (`keys`: the band keys of that text, which
+    /// every copy of it shares).
+    fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32>;
 }
 
 /// No kept documents beyond the table.
@@ -266,7 +267,7 @@ pub struct NoMoreKept;
 
 impl KeptLookup for NoMoreKept {
     fn add_candidates(&self, _keys: &[u64], _out: &mut Vec<u32>) {}
-    fn with_digest(&self, _digest: u64) -> Vec<u32> {
+    fn with_digest(&self, _digest: u64, _keys: &[u64]) -> Vec<u32> {
         Vec::new()
     }
 }
@@ -409,8 +410,12 @@ impl Greedy {
                     .with_digest(d.digest)
                     .iter()
                     .copied()
-                    .chain(more.with_digest(d.digest))
                     .find(|&k| same(old, k, d))
+                    .or_else(|| {
+                        more.with_digest(d.digest, d.keys)
+                            .into_iter()
+                            .find(|&k| same(old, k, d))
+                    })
             })
             .collect();
         let cands: Vec<Vec<u32>> = docs

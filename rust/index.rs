@@ -978,10 +978,20 @@ impl KeptLookup for Snapshot {
         self.candidates(keys, out);
     }
 
-    fn with_digest(&self, digest: u64) -> Vec<u32> {
+    fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32> {
         let mut out = Vec::new();
         let mut locals = Vec::new();
         for seg in &self.segments {
+            // a copy shares every band key: one band's lookup (two reads) rules most segments
+            // out before the binary search of the digests (twenty)
+            locals.clear();
+            if let Some(&k) = keys.first() {
+                seg.band_lookup(0, k, &mut locals);
+                if locals.is_empty() {
+                    continue;
+                }
+                locals.clear();
+            }
             seg.digest_lookup(digest, &mut locals);
             out.extend(
                 locals
