@@ -189,7 +189,7 @@ impl MultiMap {
 }
 
 #[inline(always)]
-fn prefetch<T>(p: &T) {
+pub(crate) fn prefetch<T>(p: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint; it neither reads nor faults, whatever the address
     unsafe {

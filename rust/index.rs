@@ -661,6 +661,34 @@ impl Segment {
             })
     }
 
+    /// Asks for the directory slot of band `b` key `key` (a hint).
+    #[inline]
+    fn prefetch_dir(&self, b: usize, key: u64) {
+        if self.m == 0 {
+            return;
+        }
+        let u = ((key & KEY_MASK) >> (KEY_BITS - self.p)) as usize;
+        if let Some(x) = self.map.get(self.sections[BAND0 + b].0 + 4 * u) {
+            crate::greedy::prefetch(x);
+        }
+    }
+
+    /// Asks for the first entry of band `b` key `key` (its directory slot read).
+    #[inline]
+    fn prefetch_entries(&self, b: usize, key: u64) {
+        if self.m == 0 {
+            return;
+        }
+        let s = BAND0 + b;
+        let u = ((key & KEY_MASK) >> (KEY_BITS - self.p)) as usize;
+        let lo = self.u32_at(s, u) as usize;
+        let base = ((1usize << self.p) + 1) * 4;
+        let base = base.div_ceil(8) * 8;
+        if let Some(x) = self.map.get(self.sections[s].0 + base + 8 * lo) {
+            crate::greedy::prefetch(x);
+        }
+    }
+
     /// Adds the positions of the documents with band `b` key `key` to `out`.
     #[inline]
     fn band_lookup(&self, b: usize, key: u64, out: &mut Vec<u32>) {
@@ -766,6 +794,18 @@ impl Snapshot {
     /// Live documents sharing a band key with `keys` (sorted, distinct) into `out`.
     fn candidates(&self, keys: &[u64], out: &mut Vec<u32>) {
         let mut locals = Vec::new();
+        // the directory slots of every band of every segment are fetched first, then their
+        // entries, so the memory waits overlap
+        for seg in &self.segments {
+            for (b, &k) in keys.iter().enumerate() {
+                seg.prefetch_dir(b, k);
+            }
+        }
+        for seg in &self.segments {
+            for (b, &k) in keys.iter().enumerate() {
+                seg.prefetch_entries(b, k);
+            }
+        }
         for seg in &self.segments {
             for (b, &k) in keys.iter().enumerate() {
                 seg.band_lookup(b, k, &mut locals);
