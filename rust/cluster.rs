@@ -1113,7 +1113,7 @@ fn decode<T: Copy>(table: &[T], b: u8, what: &str) -> Result<T> {
         .ok_or_else(|| Error::Corrupt(format!("unknown {what} code {b}")))
 }
 
-fn settings_bytes(c: &Config, w: &mut Vec<u8>) {
+pub(crate) fn settings_bytes(c: &Config, w: &mut Vec<u8>) {
     w.extend_from_slice(&c.threshold.to_le_bytes());
     put_u64(w, c.num_perm() as u64);
     put_u64(w, c.hasher.seed);
@@ -1185,6 +1185,13 @@ impl Index {
 
     pub fn is_empty(&self) -> bool {
         self.store.is_empty()
+    }
+
+    /// The kept documents and their texts, in number order.
+    pub fn kept_documents(&self) -> Vec<(u32, String)> {
+        (0..self.len() as u32)
+            .filter_map(|d| self.store.get(d).map(|t| (d, t.into_owned())))
+            .collect()
     }
 
     /// Which documents were kept.

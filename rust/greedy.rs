@@ -189,7 +189,7 @@ impl MultiMap {
 }
 
 #[inline(always)]
-fn prefetch<T>(p: &T) {
+pub(crate) fn prefetch<T>(p: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint; it neither reads nor faults, whatever the address
     unsafe {
@@ -249,6 +249,26 @@ impl KeptTable {
     /// Kept documents whose text has this digest.
     pub fn with_digest(&self, digest: u64) -> &[u32] {
         self.digests.get(digest)
+    }
+}
+
+/// Kept documents held elsewhere than a [`KeptTable`] (an index's segments on disk).
+pub trait KeptLookup: Sync {
+    /// Adds the kept documents sharing a band key with `keys` to `out`, which stays sorted
+    /// and distinct.
+    fn add_candidates(&self, keys: &[u64], out: &mut Vec<u32>);
+    /// Kept documents whose text has this digest (`keys`: the band keys of that text, which
+    /// every copy of it shares).
+    fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32>;
+}
+
+/// No kept documents beyond the table.
+pub struct NoMoreKept;
+
+impl KeptLookup for NoMoreKept {
+    fn add_candidates(&self, _keys: &[u64], _out: &mut Vec<u32>) {}
+    fn with_digest(&self, _digest: u64, _keys: &[u64]) -> Vec<u32> {
+        Vec::new()
     }
 }
 
@@ -356,6 +376,18 @@ impl Greedy {
         docs: &[DocRef<'_>],
         old: &(impl Texts + ?Sized),
     ) -> Vec<Decision> {
+        self.decide_also(cfg, docs, old, &NoMoreKept)
+    }
+
+    /// [`Greedy::decide`] against the kept documents of `more` as well as those of the table
+    /// (the on-disk segments of an index); `old` gives the texts of both.
+    pub fn decide_also(
+        &mut self,
+        cfg: &Config,
+        docs: &[DocRef<'_>],
+        old: &(impl Texts + ?Sized),
+        more: &impl KeptLookup,
+    ) -> Vec<Decision> {
         let table = &self.table;
         // 1. within the chunk: equal texts (equal digests, compared) are settled by their first
         let n = docs.len();
@@ -379,6 +411,11 @@ impl Greedy {
                     .iter()
                     .copied()
                     .find(|&k| same(old, k, d))
+                    .or_else(|| {
+                        more.with_digest(d.digest, d.keys)
+                            .into_iter()
+                            .find(|&k| same(old, k, d))
+                    })
             })
             .collect();
         let cands: Vec<Vec<u32>> = docs
@@ -390,6 +427,7 @@ impl Greedy {
                     return Vec::new();
                 }
                 table.candidates(d.keys, buf);
+                more.add_candidates(d.keys, buf);
                 buf.clone()
             })
             .collect();

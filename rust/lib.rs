@@ -9,6 +9,7 @@ pub mod tokenize;
 
 pub mod cluster;
 pub mod greedy;
+pub mod index;
 pub mod lsh;
 pub mod minhash;
 pub mod output;

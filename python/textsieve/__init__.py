@@ -28,6 +28,7 @@ from textsieve.errors import (
     TextsieveError,
     UnknownTokenError,
 )
+from textsieve.index import PersistentDedupIndex
 from textsieve.ngram import AddKLM, NgramCounts
 from textsieve.ngram_lm import NgramLM
 from textsieve.suffix import SuffixIndex, repeated_spans
@@ -54,6 +55,7 @@ __all__ = [
     "MinHasher",
     "NgramCounts",
     "NgramLM",
+    "PersistentDedupIndex",
     "SuffixIndex",
     "TextsieveError",
     "UNICODE_VERSION",

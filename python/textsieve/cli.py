@@ -19,7 +19,7 @@ import traceback
 from textsieve.errors import TextsieveError
 
 # Sub-command modules, in the order ``textsieve --help`` lists them.
-COMMANDS = ["dedup", "substrings", "ngram", "workshop", "lm", "bench"]
+COMMANDS = ["dedup", "index", "substrings", "ngram", "workshop", "lm", "bench"]
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h)
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from textsieve._checks import (
     check_threshold,
 )
 from textsieve.errors import InvalidArgumentError, TextsieveError
+
+if TYPE_CHECKING:
+    from textsieve.index import PersistentDedupIndex
 
 __all__ = [
     "PAIR_DTYPE",
@@ -740,6 +743,16 @@ class DedupIndex:
         if not isinstance(ids, list) or len(ids) != len(core):
             raise TextsieveError(f"DedupIndex: expected {len(core)} ids in the pickled state")
         self._core, self._ids, self.num_threads = core, ids, state.get("num_threads")
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], create: bool = True, **kwargs: Any
+    ) -> PersistentDedupIndex:
+        """The on-disk, incremental index in directory ``path`` (created with the settings in
+        ``kwargs`` when absent): see :class:`textsieve.index.PersistentDedupIndex`."""
+        from textsieve.index import PersistentDedupIndex
+
+        return PersistentDedupIndex.open(path, create, **kwargs)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, num_threads: int | None = None) -> DedupIndex:

@@ -288,7 +288,7 @@ fn band_keys<'py>(
 /// The settings of a dedup (validated once).
 #[pyclass(frozen, module = "textsieve._core")]
 pub struct DedupConfig {
-    inner: Config,
+    pub(crate) inner: Config,
 }
 
 #[pymethods]
@@ -586,6 +586,11 @@ impl IndexCore {
         d.set_item("keep", c.keep.name())?;
         d.set_item("cluster", c.cluster.name())?;
         Ok(d)
+    }
+
+    /// The kept documents: `[(number, text)]` in number order.
+    fn kept_documents(&self) -> Vec<(u32, String)> {
+        self.inner.kept_documents()
     }
 
     /// Which indexed documents were kept.

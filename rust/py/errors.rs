@@ -74,7 +74,7 @@ impl From<Error> for PyErr {
         match err {
             Error::InvalidArgument { arg, message } => invalid_argument(arg, message),
             Error::Corrupt(_) => CorruptDataError::new_err(err.to_string()),
-            Error::Io { .. } => TextsieveError::new_err(err.to_string()),
+            Error::Io { .. } => pyo3::exceptions::PyOSError::new_err(err.to_string()),
             Error::UnknownToken(ref token) => Python::attach(|py| {
                 let class = match unknown_token_error(py) {
                     Ok(class) => class,

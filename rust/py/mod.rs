@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 pub mod convert;
 pub mod dedup;
 pub mod errors;
+pub mod index;
 pub mod ngram;
 pub mod reader;
 pub mod suffix;
@@ -14,6 +15,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     text::register(m)?;
     dedup::register(m)?;
+    index::register(m)?;
     reader::register(m)?;
     ngram::register(m)?;
     suffix::register(m)?;

@@ -76,6 +76,7 @@ examples:
   textsieve dedup src/ --doc-per-file --glob '*.py' -o out/ --json
   textsieve dedup data.jsonl -o out/ --on-error skip      # count and skip malformed lines
   textsieve dedup shards/ -o out/ --engine dask --workers 4
+  textsieve dedup today.jsonl -o out/ --index idx/ --update # against everything kept before
   textsieve dedup --demo                                   # the Python standard library itself"""
 
 
@@ -222,6 +223,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument(
         "--threads", type=_positive_int, metavar="N", help="worker threads (default: all cores)"
     )
+    g.add_argument(
+        "--index",
+        metavar="DIR",
+        help="also dedup against this on-disk index (textsieve index --help)",
+    )
+    g.add_argument(
+        "--update", action="store_true", help="--index: add the kept records to the index"
+    )
     g.add_argument("--json", action="store_true", help="print the stats as JSON on stdout")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     g.add_argument(
@@ -271,6 +280,12 @@ def run(args: argparse.Namespace) -> int:
             return _usage(parser, "-o OUTDIR is required")
         outdir = args.outdir
     _check_engine(args.engine)
+    if getattr(args, "update", False) and not getattr(args, "index", None):
+        return _usage(parser, "--update needs --index DIR")
+    if getattr(args, "index", None):
+        from textsieve.commands.index import run_dedup_with_index
+
+        return run_dedup_with_index(args, inputs, outdir, doc_per_file, glob, on_error, exclude)
     if inputs.count(STDIN) > 1:
         return _usage(parser, "'-' (standard input) can be given once")
     if STDIN in inputs and args.engine == "dask":

@@ -1,0 +1,221 @@
+"""The on-disk dedup index at scale: a corpus added in batches, each timed beside a plain
+``textsieve dedup`` of the same batch, then ``check`` / ``query_many`` against the full index.
+
+    python benches/index_scale.py CORPUS.jsonl --batch 1000000 --batches 10 --work DIR
+        [--queries 100000] [--threshold 0.8] [--json OUT.json]
+
+For each batch (the next ``--batch`` lines of CORPUS, written to DIR as a file of its own), in
+one run and side by side:
+
+- ``textsieve dedup BATCH -o OUT``: the batch alone (the reference time);
+- ``textsieve dedup BATCH -o OUT --index DIR/idx --update``: against the index, then added;
+
+each a fresh process. Reported per batch: the wall and CPU time of both (the machine may be
+shared: CPU time compares two runs fairly), their ratio (target: within 1.5x), the add time
+against the first batch's (target: the 10th within 1.3x of the 1st), peak RSS from ``os.wait4``
+(target: at most 2 GB) and its anonymous and file-backed (mapped segments) parts sampled from
+``/proc``, and the index's size on disk per document. ``--reference 0,9`` runs the plain
+dedup on those batches only (its time hardly varies from batch to batch; the run takes half as
+long). The runs are checked: the kept and removed counts of the two runs of a batch add up,
+and every document the index run keeps is kept by the plain run.
+
+Then ``--queries`` fresh documents (``gen_dedup_corpus.documents`` with seed 1, whose
+duplicates are of themselves, not of the index) and as many documents of the corpus (all
+indexed or duplicates of indexed ones) are given to ``check`` and ``query_many`` of the index
+opened read-only, in this process: documents per second (target: at least 50,000), and checked:
+every corpus document is a duplicate (or empty) and every hit is within the threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _memory(pid: int) -> tuple[int, int]:
+    """(anonymous, file-backed) resident bytes of a process, from /proc (0, 0 when gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        kb = [int(fields[k].split()[0]) for k in ("RssAnon", "RssFile")]
+        return kb[0] * 1024, kb[1] * 1024
+    except (OSError, KeyError, ValueError):
+        return 0, 0
+
+
+def run(cmd: list[str]) -> dict:
+    """Runs ``cmd``: wall and CPU seconds, peak RSS (all, and its anonymous and file-backed
+    parts, sampled every 0.2 s), its --json stats. The machine is shared: CPU time, not wall
+    time, is what two runs side by side are compared by."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    peak = [0, 0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            anon, file = _memory(p.pid)
+            peak[0], peak[1] = max(peak[0], anon), max(peak[1], file)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    assert p.stdout is not None
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    done.set()
+    thread.join()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    secs = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)}: exit {p.returncode}")
+    return {
+        "wall_s": secs,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_gb": usage.ru_maxrss * 1024 / 1e9,
+        "peak_anon_gb": peak[0] / 1e9,
+        "peak_file_gb": peak[1] / 1e9,
+        "stats": json.loads(out),
+    }
+
+
+def split(corpus: Path, batch: int, n_batches: int, work: Path):
+    """Yields the path of each batch's file (written when asked for, deleted after use)."""
+    with open(corpus, "rb") as fh:
+        for b in range(n_batches):
+            path = work / f"batch{b}.jsonl"
+            with open(path, "wb") as out:
+                n = 0
+                for line in itertools.islice(fh, batch):
+                    out.write(line)
+                    n += 1
+            if n == 0:
+                path.unlink()
+                return
+            yield b, path, n
+            path.unlink()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("corpus", type=Path)
+    ap.add_argument("--batch", type=int, default=1_000_000)
+    ap.add_argument("--batches", type=int, default=10)
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--queries", type=int, default=100_000)
+    ap.add_argument("--threshold", type=float, default=0.8)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--reference",
+        default="all",
+        metavar="all|B,B...",
+        help="the batches also run by plain textsieve dedup (all: every one)",
+    )
+    a = ap.parse_args()
+    a.work.mkdir(parents=True, exist_ok=True)
+    idx = a.work / "idx"
+    if idx.exists():
+        shutil.rmtree(idx)
+    exe = [sys.executable, "-m", "textsieve"]
+    rows = []
+    for b, path, n in split(a.corpus, a.batch, a.batches, a.work):
+        out_plain, out_index = a.work / "out-plain", a.work / "out-index"
+        if a.reference == "all" or str(b) in a.reference.split(","):
+            plain = run([*exe, "dedup", str(path), "-o", str(out_plain), "-q", "--json",
+                         "--threshold", str(a.threshold)])  # fmt: skip
+        else:
+            plain = None
+        added = run([*exe, "dedup", str(path), "-o", str(out_index), "-q", "--json",
+                     "--threshold", str(a.threshold), "--index", str(idx), "--update"])  # fmt: skip
+        si = added["stats"]
+        assert si["n_input"] == n and si["n_kept"] + si["n_removed"] == n
+        if plain is not None:
+            sp = plain["stats"]
+            assert sp["n_input"] == n
+            assert si["n_removed_within_input"] == sp["n_removed"] or b > 0
+            assert si["n_kept"] <= sp["n_kept"]
+        info = json.loads(
+            subprocess.run(
+                [*exe, "index", "info", str(idx), "--json", "--no-verify"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        row = {
+            "batch": b,
+            "docs": n,
+            "add_wall_s": round(added["wall_s"], 2),
+            "add_cpu_s": round(added["cpu_s"], 2),
+            "add_peak_rss_gb": round(added["peak_rss_gb"], 3),
+            "add_peak_anon_gb": round(added["peak_anon_gb"], 3),
+            "add_peak_file_gb": round(added["peak_file_gb"], 3),
+            "kept": si["n_kept"],
+            "removed_vs_index": si["n_removed_vs_index"],
+            "index_docs": info["n_docs"],
+            "index_segments": info["n_segments"],
+            "index_bytes_per_doc": round(info["bytes_per_doc"], 1),
+            "load_avg": round(os.getloadavg()[0], 2),
+        }
+        if plain is not None:
+            row.update(
+                dedup_wall_s=round(plain["wall_s"], 2),
+                dedup_cpu_s=round(plain["cpu_s"], 2),
+                add_over_dedup_cpu=round(added["cpu_s"] / plain["cpu_s"], 3),
+                add_over_dedup_wall=round(added["wall_s"] / plain["wall_s"], 3),
+                dedup_peak_rss_gb=round(plain["peak_rss_gb"], 3),
+            )
+        first = rows[0] if rows else row
+        row["add_cpu_over_first"] = round(row["add_cpu_s"] / first["add_cpu_s"], 3)
+        row["add_wall_over_first"] = round(row["add_wall_s"] / first["add_wall_s"], 3)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    result: dict = {"batches": rows}
+    if a.queries:
+        sys.path.insert(0, str(HERE))
+        import textsieve as ts
+        from gen_dedup_corpus import documents
+
+        fresh = [t for _, t in documents(a.queries, seed=1)]
+        with open(a.corpus, encoding="utf-8") as fh:
+            old = [json.loads(line)["text"] for line in itertools.islice(fh, a.queries)]
+        with ts.DedupIndex.open(idx, readonly=True, verify=False) as index:
+            for name, texts in (("fresh", fresh), ("indexed", old)):
+                t0, c0 = time.perf_counter(), time.process_time()
+                checked = index.check(texts)
+                t_check, c_check = time.perf_counter() - t0, time.process_time() - c0
+                t0, c0 = time.perf_counter(), time.process_time()
+                hits = index.query_many(texts)
+                t_query, c_query = time.perf_counter() - t0, time.process_time() - c0
+                assert all(j >= a.threshold for h in hits for _, j in h)
+                if name == "indexed":
+                    assert (checked.keep == checked.empty).all()
+                    assert all(h or not t.strip() for h, t in zip(hits, texts))
+                q = {
+                    "queries": name,
+                    "docs": len(texts),
+                    "check_docs_per_s": round(len(texts) / t_check),
+                    "check_docs_per_cpu_s": round(len(texts) / c_check),
+                    "query_many_docs_per_s": round(len(texts) / t_query),
+                    "query_many_docs_per_cpu_s": round(len(texts) / c_query),
+                    "cpus": os.cpu_count(),
+                    "load_avg": round(os.getloadavg()[0], 2),
+                    "with_hits": sum(1 for h in hits if h),
+                }
+                print(json.dumps(q), flush=True)
+                result[f"query_{name}"] = q
+    if a.json:
+        a.json.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""``textsieve dedup NEW... --index DIR [--update]``: the local engine against an on-disk index.
+
+The inputs are read chunk by chunk and each chunk is decided against the index and the kept
+documents before it in the run (:class:`textsieve.index.PersistentDedupIndex`'s rule), then its
+outputs are written at once: the same files as :func:`textsieve.local.dedup_local`
+(``kept.jsonl``, ``removed.jsonl``, ``pairs.jsonl``, ``stats.json``, ``report.html``). A removed
+document names the document it duplicates by its id, whether that one was earlier in the run or
+in the index. With ``update`` the kept documents are added to the index as one segment,
+committed after the outputs (a run stopped before the end leaves the index as it was).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from textsieve import _core
+from textsieve._progress import Progress
+from textsieve.dedup import examined_per_doc
+from textsieve.index import PersistentDedupIndex
+from textsieve.io import CorpusReader, to_jsonable
+from textsieve.local import CHUNK_BYTES, CHUNK_DOCS, BackgroundWriter, read_ahead
+from textsieve.pipeline import (
+    OUTPUT_FILES,
+    Outputs,
+    OutputSet,
+    cluster_sizes,
+    largest_clusters,
+    write_report_to,
+)
+
+
+def dedup_with_index(
+    make_reader: Callable[[], CorpusReader],
+    outdir: str,
+    index: PersistentDedupIndex,
+    *,
+    update: bool = False,
+    num_threads: int | None = None,
+    text_field: str = "text",
+    id_field: str | None = "id",
+    inputs: list[str] | None = None,
+    show_progress: bool | None = None,
+    parameters: dict[str, Any] | None = None,
+    last: bool = False,
+) -> dict[str, Any]:
+    """Dedup the corpus ``make_reader()`` yields against ``index`` (and within itself) into
+    ``outdir``; with ``update``, add its kept documents to the index. Returns the stats."""
+    t_start = time.perf_counter()
+    settings = index.settings
+    reader = make_reader()
+    index._check_open()
+    with index._writing() if update else contextlib.nullcontext():
+        snap = index._snap
+        batch = snap.batch(outdir)
+        first = int(batch.next)
+        # Outputs name documents by position in `ids`: the run's documents, and before each
+        # chunk the index documents it duplicates (positions are assigned in that order, so a
+        # duplicate's position is always before its own)
+        ids = _core.IdsCore()
+        index_pos: dict[int, int] = {}
+        run_pos = np.zeros(0, np.int64)  # run document -> position
+        dup_all: list[np.ndarray] = []  # per run document: the position it duplicates, or -1
+        sim_all: list[np.ndarray] = []
+        examined: list[np.ndarray] = []
+        n_empty = n_vs_index = 0
+        t_read = t_feed = 0.0
+        with OutputSet(outdir) as files:
+            out = Outputs(files, ids=ids, all_pairs=False)
+            writer = BackgroundWriter(out)
+            with (
+                contextlib.ExitStack() as cleanup,
+                Progress(desc="dedup", unit="docs", enabled=show_progress) as bar,
+            ):
+                cleanup.callback(writer.stop)
+                n = 0
+                last_bytes = 0
+                t0 = time.perf_counter()
+                for chunk in read_ahead(reader.chunks(CHUNK_DOCS, CHUNK_BYTES)):
+                    t1 = time.perf_counter()
+                    t_read += t1 - t0
+                    size = len(chunk)
+                    dec = batch.feed_chunk(chunk, num_threads)
+                    dup = np.asarray(dec["duplicate_of"], dtype=np.int64)
+                    old = sorted({int(d) for d in dup[(dup >= 0) & (dup < first)]} - set(index_pos))
+                    if old:
+                        names = snap.ids_of(old)
+                        ids.extend([str(x).encode("utf-8", "surrogatepass") for x in names])
+                        for k, d in enumerate(old):
+                            index_pos[d] = len(ids) - len(old) + k
+                    n_vs_index += int(((dup >= 0) & (dup < first)).sum())
+                    start = len(ids)
+                    ids.push_chunk(chunk)
+                    if n + size > len(run_pos):  # grown by doubling: linear in the run
+                        run_pos = np.resize(run_pos, max(2 * len(run_pos), n + size))
+                    run_pos[n : n + size] = np.arange(start, start + size)
+                    pos = np.full(size, -1, np.int64)
+                    new = dup >= first
+                    pos[new] = run_pos[dup[new] - first]
+                    for i in np.flatnonzero((dup >= 0) & (dup < first)).tolist():
+                        pos[i] = index_pos[int(dup[i])]
+                    sim = np.asarray(dec["similarity"], dtype=np.float64)
+                    writer.write(chunk, start, pos, sim)
+                    dup_all.append(pos)
+                    sim_all.append(sim)
+                    examined.append(np.asarray(dec["examined"]))
+                    n_empty += int(np.asarray(dec["empty"]).sum())
+                    n += size
+                    bar.update(size, nbytes=reader.n_bytes - last_bytes)
+                    last_bytes = reader.n_bytes
+                    t0 = time.perf_counter()
+                    t_feed += t0 - t1
+                writer.close()
+            run_pos = run_pos[:n]
+            dup_run = np.concatenate(dup_all) if dup_all else np.zeros(0, np.int64)
+            sim_run = np.concatenate(sim_all) if sim_all else np.zeros(0)
+            # the report's arrays are over positions (index documents are kept, never removed)
+            dup_pos = np.full(len(ids), -1, np.int64)
+            sim_pos = np.full(len(ids), np.nan)
+            dup_pos[run_pos] = dup_run
+            sim_pos[run_pos] = sim_run
+            doc_at = {int(p): first + i for i, p in enumerate(run_pos.tolist())}
+            doc_at.update({p: d for d, p in index_pos.items()})
+
+            def text_of(p: int) -> str | None:
+                return batch.text(doc_at[p])
+
+            removed = dup_run >= 0
+            n_removed = int(removed.sum())
+            reps, sizes = cluster_sizes(dup_pos)
+            summary = {
+                "input files": len(reader.files),
+                "documents in": n,
+                "kept": n - n_removed,
+                "removed": n_removed,
+                "removed as duplicates of the index": n_vs_index,
+                "index": str(index.path),
+                "documents in the index before": len(snap),
+                "index updated": bool(update),
+                "empty documents": n_empty,
+                "skipped bad records": reader.n_skipped,
+                "threshold": settings["threshold"],
+                "shingles": f"{settings['shingle']}:{settings['k']}",
+                "permutations": settings["num_perm"],
+                "MB read": round(reader.n_bytes / 1e6, 2),
+            }
+            write_report_to(
+                files.open("report.html"),
+                similarities=sim_run[removed],
+                duplicate_of=dup_pos,
+                shown=largest_clusters(dup_pos, sim_pos, ids.__getitem__, text_of),
+                summary=summary,
+                threshold=settings["threshold"],
+                inputs=inputs or [],
+            )
+            total = time.perf_counter() - t_start
+            from textsieve import __version__
+
+            ex = np.concatenate(examined) if examined else np.zeros(0, np.uint32)
+            stats: dict[str, Any] = {
+                "textsieve": __version__,
+                "n_input": n,
+                "n_kept": n - n_removed,
+                "n_removed": n_removed,
+                "n_input_equals_kept_plus_removed": True,
+                "n_removed_vs_index": n_vs_index,
+                "n_removed_within_input": n_removed - n_vs_index,
+                "n_clusters_with_duplicates": len(reps),
+                "largest_cluster": int(sizes.max()) if len(sizes) else min(n, 1),
+                "n_pairs": n_removed,
+                "n_removed_with_same_id": out.n_same_id,
+                "n_examined": int(ex.sum()),
+                "examined_per_doc": examined_per_doc(ex),
+                "warnings": [],
+                "n_empty": n_empty,
+                "n_skipped": reader.n_skipped,
+                "skipped": [r._asdict() for r in reader.skipped],
+                "n_blank_lines": reader.n_blank,
+                "input_bytes": reader.n_bytes,
+                "inputs": inputs or [],
+                "input_files": reader.files,
+                "index": {
+                    "path": os.path.abspath(index.path),
+                    "n_docs_before": len(snap),
+                    "updated": bool(update),
+                },
+                "parameters": {
+                    **{k: settings[k] for k in ("threshold", "num_perm", "seed", "shingle", "k")},
+                    "keep": settings["keep"],
+                    "cluster": "greedy",
+                    "all_pairs": False,
+                    "text_field": text_field,
+                    "id_field": id_field,
+                    **(parameters or {}),
+                },
+                "timings_s": {
+                    "read": round(t_read, 4),
+                    "dedup": round(t_feed, 4),
+                    "write": round(max(total - t_read - t_feed, 0.0), 4),
+                    "total": round(total, 4),
+                },
+                "throughput": {
+                    "docs_per_s": round(n / total, 1) if total > 0 else None,
+                    "mb_per_s": round(reader.n_bytes / 1e6 / total, 2) if total > 0 else None,
+                },
+                "outdir": os.path.abspath(outdir),
+                "outputs": {name: os.path.abspath(files.path(name)) for name in OUTPUT_FILES},
+            }
+            if update:
+                stats["index"]["n_docs_after"] = len(snap) + int(batch.kept)
+            fh = files.open("stats.json")
+            json.dump(to_jsonable(stats), fh, indent=2, ensure_ascii=False, allow_nan=False)
+            fh.write("\n")
+            # the outputs first: a run stopped between the two leaves the index as it was, and
+            # running it again gives the same outputs
+            files.commit(last=last)
+        if update:
+            index._finish(snap, batch)
+    return stats

@@ -1,0 +1,1393 @@
+//! The on-disk dedup index: immutable segments of kept documents, looked up memory-mapped.
+//!
+//! An index is a directory; which segments it holds, its settings and its tombstones are in a
+//! manifest the Python layer commits by atomic rename (`textsieve.index`). This module holds the
+//! segments and the greedy rule over them:
+//!
+//! - [`Segment`]: one file per `add` (or per compaction), never changed once written. It holds,
+//!   for the documents the add kept, their global numbers (sorted), their text digests (sorted,
+//!   for exact copies), their texts (each compressed with zstd, for exact verification), their
+//!   ids, and per band a sorted table of `key << 24 | local position` with a directory by the
+//!   key's top bits, so a lookup reads two places of the mapped file.
+//! - [`Snapshot`]: the segments and tombstones of one committed state: what queries read. It is
+//!   immutable, so queries run beside an add, which builds the next snapshot.
+//! - [`Batch`]: an add (or a check) in progress: chunks are decided against the snapshot and
+//!   the kept documents of the batch so far (the same rule and code as [`crate::greedy`]), and
+//!   the kept ones are gathered for the batch's segment.
+//!
+//! Segment file (little-endian): a header (magic `TSDXSEG1`, version, bands, documents, keyed
+//! documents, directory bits, section count, settings fingerprint, then per section offset,
+//! length and CRC-32, then the header's own CRC-32), then the sections, each 8-byte aligned:
+//! `DOCS` u32 x n, `DIGESTS` u64 x m, `DIGEST_POS` u32 x m, `TEXT_OFFSETS` u64 x (n+1),
+//! `TEXTS`, `ID_OFFSETS` u64 x (n+1), `IDS`, then per band its directory (u32 x (2^p + 1)) and
+//! entries (u64 x m). Empty documents (no shingles) are stored but never keyed (m <= n).
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::cluster::{settings_bytes, Config};
+use crate::error::{Error, Result};
+use crate::greedy::{feature, similarity, Decision, DocRef, Greedy, KeptLookup, Texts, KEY_BITS};
+use crate::minhash::Worker;
+use crate::shingle::{hash64, Scratch};
+use crate::store::{Store, DEFAULT_MEMORY_LIMIT};
+
+pub const SEGMENT_MAGIC: &[u8; 8] = b"TSDXSEG1";
+pub const SEGMENT_VERSION: u32 = 1;
+/// Bits of a band entry that hold the document's position in its segment.
+const LOCAL_BITS: u32 = 24;
+/// The most documents one segment holds.
+pub const MAX_SEGMENT_DOCS: usize = 1 << LOCAL_BITS;
+const LOCAL_MASK: u64 = (1 << LOCAL_BITS) - 1;
+const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
+/// Documents decided at a time within a fed chunk (as the local engine).
+const CHUNK: usize = 8192;
+
+const DOCS: usize = 0;
+const DIGESTS: usize = 1;
+const DIGEST_POS: usize = 2;
+const TEXT_OFFSETS: usize = 3;
+const TEXTS: usize = 4;
+const ID_OFFSETS: usize = 5;
+const IDS: usize = 6;
+const BAND0: usize = 7;
+
+/// A document's id: an integer or a string.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Id {
+    Int(i64),
+    Str(String),
+}
+
+impl Id {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Id::Int(v) => {
+                out.push(0);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            Id::Str(s) => {
+                out.push(1);
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+
+    fn decode(b: &[u8]) -> Option<Id> {
+        match b.split_first()? {
+            (0, rest) => Some(Id::Int(i64::from_le_bytes(rest.try_into().ok()?))),
+            (1, rest) => Some(Id::Str(std::str::from_utf8(rest).ok()?.to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// The fingerprint of the settings that decide an index's contents (in every segment header).
+pub fn settings_fingerprint(cfg: &Config) -> u64 {
+    let mut w = Vec::new();
+    settings_bytes(cfg, &mut w);
+    hash64(&w)
+}
+
+type ZstdContexts = (
+    Option<zstd::bulk::Compressor<'static>>,
+    Option<zstd::bulk::Decompressor<'static>>,
+);
+
+thread_local! {
+    /// One zstd context each way per thread: making one costs more than a text's compression.
+    static ZSTD: std::cell::RefCell<ZstdContexts> = const { std::cell::RefCell::new((None, None)) };
+}
+
+/// A text as stored: a tag byte, then the UTF-8 bytes (tag 0) or the length and a zstd frame.
+fn compress_text(t: &str) -> Vec<u8> {
+    let raw = t.as_bytes();
+    if raw.len() >= 64 {
+        let packed = ZSTD.with(|z| {
+            let mut z = z.borrow_mut();
+            if z.0.is_none() {
+                z.0 = zstd::bulk::Compressor::new(3).ok();
+            }
+            z.0.as_mut().map(|c| c.compress(raw))
+        });
+        if let Some(Ok(z)) = packed {
+            if z.len() + 5 < raw.len() {
+                let mut out = Vec::with_capacity(z.len() + 5);
+                out.push(1);
+                out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+                out.extend_from_slice(&z);
+                return out;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(raw.len() + 1);
+    out.push(0);
+    out.extend_from_slice(raw);
+    out
+}
+
+fn decompress_text(b: &[u8]) -> Option<String> {
+    match b.split_first()? {
+        (0, rest) => String::from_utf8(rest.to_vec()).ok(),
+        (1, rest) if rest.len() >= 4 => {
+            let n = u32::from_le_bytes(rest[..4].try_into().ok()?) as usize;
+            let raw = ZSTD
+                .with(|z| {
+                    let mut z = z.borrow_mut();
+                    if z.1.is_none() {
+                        z.1 = zstd::bulk::Decompressor::new().ok();
+                    }
+                    z.1.as_mut().map(|d| d.decompress(&rest[4..], n))
+                })?
+                .ok()?;
+            (raw.len() == n).then_some(())?;
+            String::from_utf8(raw).ok()
+        }
+        _ => None,
+    }
+}
+
+/// The directory bits for `m` keyed documents: about four entries a directory slot.
+fn dir_bits(m: usize) -> u32 {
+    let mut p = 0;
+    while p < 24 && (1usize << p) * 4 < m {
+        p += 1;
+    }
+    p
+}
+
+fn header_len(sections: usize) -> usize {
+    48 + 24 * sections + 8
+}
+
+/// Writes a segment's sections in order, each 8-byte aligned, with its CRC.
+struct SegmentWriter {
+    file: BufWriter<File>,
+    path: PathBuf,
+    pos: u64,
+    /// (section index, offset, length, CRC) in the order written.
+    sections: Vec<(usize, u64, u64, u32)>,
+    crc: crc32fast::Hasher,
+    start: u64,
+    cur: usize,
+    head: [u64; 3],
+    p: u32,
+    bands: usize,
+    fp: u64,
+}
+
+impl SegmentWriter {
+    fn create(path: &Path, bands: usize, n: usize, m: usize, fp: u64) -> Result<Self> {
+        let io = |e: std::io::Error| io_error(path, "cannot write", e);
+        let file = File::create(path).map_err(io)?;
+        let mut w = SegmentWriter {
+            file: BufWriter::with_capacity(1 << 20, file),
+            path: path.to_path_buf(),
+            pos: 0,
+            sections: Vec::new(),
+            crc: crc32fast::Hasher::new(),
+            start: 0,
+            cur: 0,
+            head: [n as u64, m as u64, 0],
+            p: dir_bits(m),
+            bands,
+            fp,
+        };
+        let zeros = vec![0u8; header_len(BAND0 + bands)];
+        w.raw(&zeros)?;
+        Ok(w)
+    }
+
+    fn raw(&mut self, b: &[u8]) -> Result<()> {
+        self.file
+            .write_all(b)
+            .map_err(|e| io_error(&self.path, "cannot write", e))?;
+        self.pos += b.len() as u64;
+        Ok(())
+    }
+
+    /// Starts the next section (by index: as many as were written).
+    fn begin(&mut self) -> Result<()> {
+        self.begin_at(self.sections.len())
+    }
+
+    /// Starts section `idx` (sections may be written out of order).
+    fn begin_at(&mut self, idx: usize) -> Result<()> {
+        self.cur = idx;
+        let pad = (8 - self.pos % 8) % 8;
+        self.raw(&[0u8; 8][..pad as usize])?;
+        self.start = self.pos;
+        self.crc = crc32fast::Hasher::new();
+        Ok(())
+    }
+
+    fn write(&mut self, b: &[u8]) -> Result<()> {
+        self.crc.update(b);
+        self.raw(b)
+    }
+
+    fn end(&mut self) {
+        let crc = std::mem::take(&mut self.crc).finalize();
+        self.sections
+            .push((self.cur, self.start, self.pos - self.start, crc));
+    }
+
+    fn section(&mut self, b: &[u8]) -> Result<()> {
+        self.begin()?;
+        self.write(b)?;
+        self.end();
+        Ok(())
+    }
+
+    /// Writes the header, flushes and syncs the file.
+    fn finish(mut self) -> Result<()> {
+        let io = |p: &Path, e| io_error(p, "cannot write", e);
+        self.sections.sort_by_key(|s| s.0);
+        debug_assert!(self.sections.iter().enumerate().all(|(i, s)| s.0 == i));
+        let mut h = Vec::with_capacity(header_len(self.sections.len()));
+        h.extend_from_slice(SEGMENT_MAGIC);
+        h.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
+        h.extend_from_slice(&(self.bands as u32).to_le_bytes());
+        h.extend_from_slice(&self.head[0].to_le_bytes());
+        h.extend_from_slice(&self.head[1].to_le_bytes());
+        h.extend_from_slice(&self.p.to_le_bytes());
+        h.extend_from_slice(&(self.sections.len() as u32).to_le_bytes());
+        h.extend_from_slice(&self.fp.to_le_bytes());
+        for &(_, o, l, c) in &self.sections {
+            h.extend_from_slice(&o.to_le_bytes());
+            h.extend_from_slice(&l.to_le_bytes());
+            h.extend_from_slice(&c.to_le_bytes());
+            h.extend_from_slice(&0u32.to_le_bytes());
+        }
+        let crc = crc32fast::hash(&h);
+        h.extend_from_slice(&crc.to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes());
+        let path = self.path.clone();
+        self.file.flush().map_err(|e| io(&path, e))?;
+        let mut f = self
+            .file
+            .into_inner()
+            .map_err(|e| io(&path, e.into_error()))?;
+        f.seek(SeekFrom::Start(0)).map_err(|e| io(&path, e))?;
+        f.write_all(&h).map_err(|e| io(&path, e))?;
+        f.sync_all().map_err(|e| io(&path, e))?;
+        Ok(())
+    }
+}
+
+fn io_error(path: &Path, what: &str, e: std::io::Error) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        message: format!("{what}: {e}"),
+    }
+}
+
+fn u64s(v: &[u64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn u32s(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Writes one band's directory and sorted entries.
+fn write_band(w: &mut SegmentWriter, mut entries: Vec<u64>) -> Result<()> {
+    entries.par_sort_unstable();
+    let p = w.p;
+    let shift = KEY_BITS - p;
+    let mut dir = Vec::with_capacity((1 << p) + 1);
+    let mut i = 0usize;
+    for u in 0..=(1u64 << p) {
+        while i < entries.len() && (entries[i] >> LOCAL_BITS) >> shift < u {
+            i += 1;
+        }
+        dir.push(i as u32);
+    }
+    w.begin()?;
+    w.write(&u32s(&dir))?;
+    if dir.len() % 2 == 1 {
+        w.write(&[0u8; 4])?;
+    }
+    w.write(&u64s(&entries))?;
+    w.end();
+    Ok(())
+}
+
+/// The kept documents of a batch, gathered for its segment.
+#[derive(Debug, Default)]
+struct Pending {
+    docs: Vec<u32>,
+    /// `bands` keys per document (zeros for an empty one).
+    keys: Vec<u64>,
+    empty: Vec<bool>,
+    digests: Vec<u64>,
+    /// The texts, by position: in memory up to a limit, then in an unlinked temporary file.
+    texts: Store,
+    id_offsets: Vec<u64>,
+    ids: Vec<u8>,
+    pos: FxHashMap<u32, u32>,
+}
+
+impl Pending {
+    fn new(spill_dir: &Path) -> Self {
+        Pending {
+            texts: Store::spilling(spill_dir, DEFAULT_MEMORY_LIMIT),
+            id_offsets: vec![0],
+            ..Default::default()
+        }
+    }
+
+    fn text(&self, doc: u32) -> Option<String> {
+        let i = *self.pos.get(&doc)?;
+        self.texts.get(i).map(Cow::into_owned)
+    }
+
+    /// Adds a kept document.
+    fn push(
+        &mut self,
+        doc: u32,
+        keys: &[u64],
+        empty: bool,
+        digest: u64,
+        text: &str,
+        id: &Id,
+    ) -> Result<()> {
+        let i = self.docs.len() as u32;
+        self.texts.put_many([(i, text)])?;
+        self.pos.insert(doc, i);
+        self.docs.push(doc);
+        self.keys.extend_from_slice(keys);
+        self.empty.push(empty);
+        self.digests.push(digest);
+        id.encode(&mut self.ids);
+        self.id_offsets.push(self.ids.len() as u64);
+        Ok(())
+    }
+
+    /// Writes the segment: the documents sorted by number.
+    fn write(&self, path: &Path, bands: usize, fp: u64) -> Result<()> {
+        let n = self.docs.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_unstable_by_key(|&i| self.docs[i as usize]);
+        let keyed: Vec<u32> = (0..n as u32)
+            .filter(|&l| !self.empty[order[l as usize] as usize])
+            .collect();
+        let m = keyed.len();
+        let mut w = SegmentWriter::create(path, bands, n, m, fp)?;
+        let docs: Vec<u32> = order.iter().map(|&i| self.docs[i as usize]).collect();
+        w.section(&u32s(&docs))?;
+        let mut dig: Vec<(u64, u32)> = keyed
+            .iter()
+            .map(|&l| (self.digests[order[l as usize] as usize], l))
+            .collect();
+        dig.sort_unstable();
+        w.section(&u64s(&dig.iter().map(|d| d.0).collect::<Vec<_>>()))?;
+        w.section(&u32s(&dig.iter().map(|d| d.1).collect::<Vec<_>>()))?;
+        // the texts, compressed a block at a time in parallel, then where each one starts
+        w.begin_at(TEXTS)?;
+        let mut offs = Vec::with_capacity(n + 1);
+        offs.push(0u64);
+        for block in order.chunks(4096) {
+            let packed: Vec<Vec<u8>> = block
+                .par_iter()
+                .map(|&i| compress_text(&self.texts.get(i).unwrap_or_default()))
+                .collect();
+            for z in packed {
+                w.write(&z)?;
+                offs.push(offs.last().copied().unwrap_or(0) + z.len() as u64);
+            }
+        }
+        w.end();
+        self.texts.check()?;
+        w.begin_at(TEXT_OFFSETS)?;
+        w.write(&u64s(&offs))?;
+        w.end();
+        for (offsets, blob) in [(&self.id_offsets, &self.ids)] {
+            let mut offs = Vec::with_capacity(n + 1);
+            offs.push(0u64);
+            for &i in &order {
+                let len = offsets[i as usize + 1] - offsets[i as usize];
+                offs.push(offs.last().copied().unwrap_or(0) + len);
+            }
+            w.section(&u64s(&offs))?;
+            w.begin()?;
+            for &i in &order {
+                let (a, b) = (
+                    offsets[i as usize] as usize,
+                    offsets[i as usize + 1] as usize,
+                );
+                w.write(&blob[a..b])?;
+            }
+            w.end();
+        }
+        for b in 0..bands {
+            let entries: Vec<u64> = keyed
+                .iter()
+                .map(|&l| {
+                    let key = self.keys[order[l as usize] as usize * bands + b] & KEY_MASK;
+                    key << LOCAL_BITS | l as u64
+                })
+                .collect();
+            write_band(&mut w, entries)?;
+        }
+        w.finish()
+    }
+}
+
+/// One segment file, memory-mapped.
+#[derive(Debug)]
+pub struct Segment {
+    pub path: PathBuf,
+    map: Mmap,
+    /// Documents, and the keyed (non-empty) ones.
+    pub n: usize,
+    m: usize,
+    p: u32,
+    sections: Vec<(usize, usize, u32)>,
+    pub header_crc: u32,
+    pub bytes: u64,
+    pub first: u32,
+    pub last: u32,
+}
+
+impl Segment {
+    /// Opens a segment written for settings with fingerprint `fp`; with `verify`, every
+    /// section's checksum is checked (the file is read through once, not kept in memory). A
+    /// truncated, corrupt or foreign file is an error naming it.
+    pub fn open(path: &Path, bands: usize, fp: u64, verify: bool) -> Result<Segment> {
+        let corrupt = |m: String| Error::Corrupt(format!("{}: {m}", path.display()));
+        let mut file = File::open(path).map_err(|e| io_error(path, "cannot open", e))?;
+        let bytes = file
+            .metadata()
+            .map_err(|e| io_error(path, "cannot read", e))?
+            .len();
+        let mut head = vec![0u8; 48];
+        file.read_exact(&mut head)
+            .map_err(|_| corrupt("truncated (shorter than a segment header)".into()))?;
+        if &head[..8] != SEGMENT_MAGIC {
+            return Err(corrupt(
+                "not a textsieve index segment (bad magic bytes)".into(),
+            ));
+        }
+        let rd32 =
+            |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4]));
+        let rd64 =
+            |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
+        let version = rd32(&head, 8);
+        if version != SEGMENT_VERSION {
+            return Err(corrupt(format!(
+                "segment format version {version}; this textsieve reads version {SEGMENT_VERSION}"
+            )));
+        }
+        let seg_bands = rd32(&head, 12) as usize;
+        let (n, m, p) = (
+            rd64(&head, 16) as usize,
+            rd64(&head, 24) as usize,
+            rd32(&head, 32),
+        );
+        let ns = rd32(&head, 36) as usize;
+        if rd64(&head, 40) != fp {
+            return Err(corrupt(
+                "segment written for other settings (a foreign segment)".into(),
+            ));
+        }
+        if ns != BAND0 + seg_bands || seg_bands != bands || p > 24 || m > n || n > MAX_SEGMENT_DOCS
+        {
+            return Err(corrupt(format!(
+                "segment header does not match the index ({seg_bands} bands for {bands})"
+            )));
+        }
+        let hl = header_len(ns);
+        head.resize(hl, 0);
+        file.read_exact(&mut head[48..])
+            .map_err(|_| corrupt("truncated header".into()))?;
+        let header_crc = rd32(&head, hl - 8);
+        if crc32fast::hash(&head[..hl - 8]) != header_crc {
+            return Err(corrupt(
+                "header checksum mismatch (the file is corrupt)".into(),
+            ));
+        }
+        let mut sections = Vec::with_capacity(ns);
+        for s in 0..ns {
+            let at = 48 + 24 * s;
+            let (o, l, c) = (rd64(&head, at), rd64(&head, at + 8), rd32(&head, at + 16));
+            if o.checked_add(l).is_none_or(|end| end > bytes) || o % 8 != 0 {
+                return Err(corrupt(format!(
+                    "truncated: section {s} ends past the end of the file ({bytes} bytes)"
+                )));
+            }
+            sections.push((o as usize, l as usize, c));
+        }
+        let dir = (1usize << p) + 1;
+        let dir_bytes = (dir * 4).div_ceil(8) * 8;
+        let want = |s: usize| -> Option<usize> {
+            Some(match s {
+                DOCS => 4 * n,
+                DIGESTS => 8 * m,
+                DIGEST_POS => 4 * m,
+                TEXT_OFFSETS | ID_OFFSETS => 8 * (n + 1),
+                TEXTS | IDS => return None,
+                _ => dir_bytes + 8 * m,
+            })
+        };
+        for (s, &(_, l, _)) in sections.iter().enumerate() {
+            if want(s).is_some_and(|w| w != l) {
+                return Err(corrupt(format!("section {s} has the wrong length")));
+            }
+        }
+        if verify {
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| io_error(path, "cannot read", e))?;
+            let mut buf = vec![0u8; 1 << 20];
+            for (s, &(o, l, c)) in sections.iter().enumerate() {
+                file.seek(SeekFrom::Start(o as u64))
+                    .map_err(|e| io_error(path, "cannot read", e))?;
+                let mut h = crc32fast::Hasher::new();
+                let mut left = l;
+                while left > 0 {
+                    let k = left.min(buf.len());
+                    file.read_exact(&mut buf[..k])
+                        .map_err(|e| io_error(path, "cannot read", e))?;
+                    h.update(&buf[..k]);
+                    left -= k;
+                }
+                if h.finalize() != c {
+                    return Err(corrupt(format!(
+                        "checksum mismatch in section {s} (the file is corrupt)"
+                    )));
+                }
+            }
+        }
+        // SAFETY: segments are never written after they are committed (a new state writes new
+        // files); a file changed by someone else is caught by the checksums or gives wrong
+        // answers, never undefined behaviour, as every read below goes through bounds checks.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| io_error(path, "cannot map", e))?;
+        // lookups jump around the file: no read-ahead (it would fill memory for nothing)
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
+        let mut seg = Segment {
+            path: path.to_path_buf(),
+            map,
+            n,
+            m,
+            p,
+            sections,
+            header_crc,
+            bytes,
+            first: 0,
+            last: 0,
+        };
+        if n > 0 {
+            seg.first = seg.doc(0);
+            seg.last = seg.doc(n - 1);
+        }
+        Ok(seg)
+    }
+
+    #[inline]
+    fn u32_at(&self, s: usize, i: usize) -> u32 {
+        let o = self.sections[s].0 + 4 * i;
+        self.map
+            .get(o..o + 4)
+            .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap_or([0; 4])))
+    }
+
+    #[inline]
+    fn u64_at(&self, s: usize, i: usize) -> u64 {
+        let o = self.sections[s].0 + 8 * i;
+        self.map
+            .get(o..o + 8)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    }
+
+    /// The global number of the document at `local`.
+    #[inline]
+    pub fn doc(&self, local: usize) -> u32 {
+        self.u32_at(DOCS, local)
+    }
+
+    /// The position of document `doc` in this segment.
+    pub fn local(&self, doc: u32) -> Option<usize> {
+        if self.n == 0 || doc < self.first || doc > self.last {
+            return None;
+        }
+        let (mut lo, mut hi) = (0usize, self.n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.doc(mid) < doc {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        (lo < self.n && self.doc(lo) == doc).then_some(lo)
+    }
+
+    fn blob(&self, offsets: usize, blob: usize, local: usize) -> Option<&[u8]> {
+        let (a, b) = (
+            self.u64_at(offsets, local) as usize,
+            self.u64_at(offsets, local + 1) as usize,
+        );
+        let (o, l, _) = self.sections[blob];
+        if a > b || b > l {
+            return None;
+        }
+        self.map.get(o + a..o + b)
+    }
+
+    pub fn text(&self, local: usize) -> Result<String> {
+        self.blob(TEXT_OFFSETS, TEXTS, local)
+            .and_then(decompress_text)
+            .ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "{}: the text of document {local} cannot be read",
+                    self.path.display()
+                ))
+            })
+    }
+
+    pub fn id(&self, local: usize) -> Result<Id> {
+        self.blob(ID_OFFSETS, IDS, local)
+            .and_then(Id::decode)
+            .ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "{}: the id of document {local} cannot be read",
+                    self.path.display()
+                ))
+            })
+    }
+
+    /// Asks for the directory slot of band `b` key `key` (a hint).
+    #[inline]
+    fn prefetch_dir(&self, b: usize, key: u64) {
+        if self.m == 0 {
+            return;
+        }
+        let u = ((key & KEY_MASK) >> (KEY_BITS - self.p)) as usize;
+        if let Some(x) = self.map.get(self.sections[BAND0 + b].0 + 4 * u) {
+            crate::greedy::prefetch(x);
+        }
+    }
+
+    /// Asks for the first entry of band `b` key `key` (its directory slot read).
+    #[inline]
+    fn prefetch_entries(&self, b: usize, key: u64) {
+        if self.m == 0 {
+            return;
+        }
+        let s = BAND0 + b;
+        let u = ((key & KEY_MASK) >> (KEY_BITS - self.p)) as usize;
+        let lo = self.u32_at(s, u) as usize;
+        let base = ((1usize << self.p) + 1) * 4;
+        let base = base.div_ceil(8) * 8;
+        if let Some(x) = self.map.get(self.sections[s].0 + base + 8 * lo) {
+            crate::greedy::prefetch(x);
+        }
+    }
+
+    /// Adds the positions of the documents with band `b` key `key` to `out`.
+    #[inline]
+    fn band_lookup(&self, b: usize, key: u64, out: &mut Vec<u32>) {
+        if self.m == 0 {
+            return;
+        }
+        let key = key & KEY_MASK;
+        let s = BAND0 + b;
+        let dir = (1usize << self.p) + 1;
+        let u = (key >> (KEY_BITS - self.p)) as usize;
+        let (lo, hi) = (self.u32_at(s, u) as usize, self.u32_at(s, u + 1) as usize);
+        let base = (dir * 4).div_ceil(8);
+        for i in lo..hi.min(self.m) {
+            let e = self.u64_at(s, base + i);
+            let k = e >> LOCAL_BITS;
+            if k == key {
+                out.push((e & LOCAL_MASK) as u32);
+            } else if k > key {
+                break;
+            }
+        }
+    }
+
+    fn digest_lookup(&self, digest: u64, out: &mut Vec<u32>) {
+        let (mut lo, mut hi) = (0usize, self.m);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.u64_at(DIGESTS, mid) < digest {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        while lo < self.m && self.u64_at(DIGESTS, lo) == digest {
+            out.push(self.u32_at(DIGEST_POS, lo));
+            lo += 1;
+        }
+    }
+}
+
+/// One committed state: the segments (by first document), the tombstones, the documents
+/// numbered so far.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub cfg: Config,
+    pub segments: Vec<Arc<Segment>>,
+    /// Removed documents, sorted.
+    pub tombstones: Vec<u32>,
+    pub n_docs: u32,
+    pub fingerprint: u64,
+}
+
+impl Snapshot {
+    pub fn new(
+        cfg: Config,
+        mut segments: Vec<Arc<Segment>>,
+        mut tombstones: Vec<u32>,
+        n_docs: u32,
+    ) -> Self {
+        segments.sort_by_key(|s| s.first);
+        tombstones.sort_unstable();
+        tombstones.dedup();
+        let fingerprint = settings_fingerprint(&cfg);
+        Snapshot {
+            cfg,
+            segments,
+            tombstones,
+            n_docs,
+            fingerprint,
+        }
+    }
+
+    pub fn is_removed(&self, doc: u32) -> bool {
+        self.tombstones.binary_search(&doc).is_ok()
+    }
+
+    /// Live (kept, not removed) documents.
+    pub fn len(&self) -> usize {
+        self.segments.iter().map(|s| s.n).sum::<usize>() - self.tombstones.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The segment holding document `doc`, and its position there.
+    pub fn find(&self, doc: u32) -> Option<(&Segment, usize)> {
+        let i = self.segments.partition_point(|s| s.first <= doc);
+        let seg = self.segments.get(i.checked_sub(1)?)?;
+        seg.local(doc).map(|l| (&**seg, l))
+    }
+
+    pub fn id(&self, doc: u32) -> Result<Id> {
+        match self.find(doc) {
+            Some((s, l)) => s.id(l),
+            None => Err(Error::invalid(
+                "doc",
+                format!("document {doc} is not indexed"),
+            )),
+        }
+    }
+
+    /// Live documents sharing a band key with `keys` (sorted, distinct) into `out`.
+    fn candidates(&self, keys: &[u64], out: &mut Vec<u32>) {
+        let mut locals = Vec::new();
+        // the directory slots of every band of every segment are fetched first, then their
+        // entries, so the memory waits overlap
+        for seg in &self.segments {
+            for (b, &k) in keys.iter().enumerate() {
+                seg.prefetch_dir(b, k);
+            }
+        }
+        for seg in &self.segments {
+            for (b, &k) in keys.iter().enumerate() {
+                seg.prefetch_entries(b, k);
+            }
+        }
+        for seg in &self.segments {
+            for (b, &k) in keys.iter().enumerate() {
+                seg.band_lookup(b, k, &mut locals);
+            }
+            out.extend(
+                locals
+                    .drain(..)
+                    .map(|l| seg.doc(l as usize))
+                    .filter(|&d| !self.is_removed(d)),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// Every live document within the threshold of each text: `(doc, similarity)`, best
+    /// first (ties: smaller number first). Empty texts match nothing.
+    pub fn query_many<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Vec<(u32, f64)>> {
+        let signed = self.cfg.sign(texts);
+        let cfg = &self.cfg;
+        (0..texts.len())
+            .into_par_iter()
+            .with_min_len(16)
+            .map_init(
+                || (Worker::default(), Scratch::default(), Vec::new()),
+                |(w, s, cands), i| {
+                    if signed.empty[i] {
+                        return Vec::new();
+                    }
+                    cands.clear();
+                    self.candidates(&signed.keys[i * cfg.bands..(i + 1) * cfg.bands], cands);
+                    if cands.is_empty() {
+                        return Vec::new();
+                    }
+                    let mine = feature(cfg, texts[i].as_ref(), w, s);
+                    let mut hits: Vec<(u32, f64)> = cands
+                        .iter()
+                        .map(|&d| (d, similarity(&mine, &feature(cfg, &self.text(d), w, s))))
+                        .filter(|&(_, j)| j >= cfg.threshold)
+                        .collect();
+                    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                    hits
+                },
+            )
+            .collect()
+    }
+
+    /// The live documents with one of these ids, sorted.
+    pub fn docs_with_ids(&self, ids: &[Id]) -> Result<Vec<u32>> {
+        let want: rustc_hash::FxHashSet<&Id> = ids.iter().collect();
+        let found: Vec<Result<Vec<u32>>> = self
+            .segments
+            .par_iter()
+            .map(|seg| {
+                let mut v = Vec::new();
+                for l in 0..seg.n {
+                    if want.contains(&seg.id(l)?) {
+                        v.push(seg.doc(l));
+                    }
+                }
+                Ok(v)
+            })
+            .collect();
+        let mut out = Vec::new();
+        for f in found {
+            out.extend(f?.into_iter().filter(|&d| !self.is_removed(d)));
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Up to `count` live documents numbered from `from`: `(doc, id, text)`, in order.
+    pub fn documents(&self, from: u32, count: usize) -> Result<Vec<(u32, Id, String)>> {
+        let mut out = Vec::new();
+        let start = self.segments.partition_point(|s| s.last < from);
+        for seg in &self.segments[start..] {
+            let mut l = seg.local(from).unwrap_or_else(|| {
+                let (mut lo, mut hi) = (0, seg.n);
+                while lo < hi {
+                    let mid = (lo + hi) / 2;
+                    if seg.doc(mid) < from {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                lo
+            });
+            while l < seg.n && out.len() < count {
+                let d = seg.doc(l);
+                if !self.is_removed(d) {
+                    out.push((d, seg.id(l)?, seg.text(l)?));
+                }
+                l += 1;
+            }
+            if out.len() >= count {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the live documents of `self.segments[range]` into one new segment at `path`
+    /// (texts and ids copied as stored, band tables rebuilt one band at a time); `None` when
+    /// no document is live.
+    pub fn compact_into(
+        &self,
+        range: std::ops::Range<usize>,
+        path: &Path,
+    ) -> Result<Option<Segment>> {
+        let segs = &self.segments[range];
+        // (segment, local) of each live document, in number order
+        let mut live: Vec<(usize, usize)> = Vec::new();
+        for (si, seg) in segs.iter().enumerate() {
+            live.extend(
+                (0..seg.n)
+                    .filter(|&l| !self.is_removed(seg.doc(l)))
+                    .map(|l| (si, l)),
+            );
+        }
+        if live.is_empty() {
+            return Ok(None);
+        }
+        if live.len() > MAX_SEGMENT_DOCS {
+            return Err(Error::invalid(
+                "segments",
+                "too many documents for one segment",
+            ));
+        }
+        // new positions of the keyed documents: old (segment, local) -> new local
+        let mut new_local: Vec<Vec<u32>> = segs.iter().map(|s| vec![u32::MAX; s.n]).collect();
+        for (nl, &(si, l)) in live.iter().enumerate() {
+            new_local[si][l] = nl as u32;
+        }
+        let mut dig: Vec<(u64, u32)> = Vec::new();
+        for (si, seg) in segs.iter().enumerate() {
+            for i in 0..seg.m {
+                let l = seg.u32_at(DIGEST_POS, i) as usize;
+                let nl = new_local[si].get(l).copied().unwrap_or(u32::MAX);
+                if nl != u32::MAX {
+                    dig.push((seg.u64_at(DIGESTS, i), nl));
+                }
+            }
+        }
+        dig.sort_unstable();
+        let m = dig.len();
+        let mut w = SegmentWriter::create(path, self.cfg.bands, live.len(), m, self.fingerprint)?;
+        let docs: Vec<u32> = live.iter().map(|&(si, l)| segs[si].doc(l)).collect();
+        w.section(&u32s(&docs))?;
+        w.section(&u64s(&dig.iter().map(|d| d.0).collect::<Vec<_>>()))?;
+        w.section(&u32s(&dig.iter().map(|d| d.1).collect::<Vec<_>>()))?;
+        drop(dig);
+        for (offs, blob) in [(TEXT_OFFSETS, TEXTS), (ID_OFFSETS, IDS)] {
+            let mut o = Vec::with_capacity(live.len() + 1);
+            o.push(0u64);
+            for &(si, l) in &live {
+                let len = segs[si].u64_at(offs, l + 1) - segs[si].u64_at(offs, l);
+                o.push(o.last().copied().unwrap_or(0) + len);
+            }
+            w.section(&u64s(&o))?;
+            w.begin()?;
+            for &(si, l) in &live {
+                let b = segs[si].blob(offs, blob, l).ok_or_else(|| {
+                    Error::Corrupt(format!(
+                        "{}: document {l} cannot be read",
+                        segs[si].path.display()
+                    ))
+                })?;
+                w.write(b)?;
+            }
+            w.end();
+        }
+        for b in 0..self.cfg.bands {
+            let mut entries = Vec::with_capacity(m);
+            for (si, seg) in segs.iter().enumerate() {
+                if seg.m == 0 {
+                    continue;
+                }
+                let dir = (1usize << seg.p) + 1;
+                let base = (dir * 4).div_ceil(8);
+                for i in 0..seg.m {
+                    let e = seg.u64_at(BAND0 + b, base + i);
+                    let nl = new_local[si]
+                        .get((e & LOCAL_MASK) as usize)
+                        .copied()
+                        .unwrap_or(u32::MAX);
+                    if nl != u32::MAX {
+                        entries.push((e >> LOCAL_BITS) << LOCAL_BITS | nl as u64);
+                    }
+                }
+            }
+            write_band(&mut w, entries)?;
+        }
+        w.finish()?;
+        Segment::open(path, self.cfg.bands, self.fingerprint, false).map(Some)
+    }
+
+    fn text(&self, doc: u32) -> String {
+        self.find(doc)
+            .and_then(|(s, l)| s.text(l).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl KeptLookup for Snapshot {
+    fn add_candidates(&self, keys: &[u64], out: &mut Vec<u32>) {
+        if self.segments.is_empty() {
+            return;
+        }
+        self.candidates(keys, out);
+    }
+
+    fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut locals = Vec::new();
+        for seg in &self.segments {
+            // a copy shares every band key: one band's lookup (two reads) rules most segments
+            // out before the binary search of the digests (twenty)
+            locals.clear();
+            if let Some(&k) = keys.first() {
+                seg.band_lookup(0, k, &mut locals);
+                if locals.is_empty() {
+                    continue;
+                }
+                locals.clear();
+            }
+            seg.digest_lookup(digest, &mut locals);
+            out.extend(
+                locals
+                    .drain(..)
+                    .map(|l| seg.doc(l as usize))
+                    .filter(|&d| !self.is_removed(d)),
+            );
+        }
+        out
+    }
+}
+
+/// The texts of a batch's earlier kept documents: the snapshot's, then the batch's own.
+struct BatchTexts<'a> {
+    snap: &'a Snapshot,
+    pending: &'a Pending,
+    first: u32,
+}
+
+impl Texts for BatchTexts<'_> {
+    fn text(&self, doc: u32) -> Cow<'_, str> {
+        Cow::Owned(if doc >= self.first {
+            self.pending.text(doc).unwrap_or_default()
+        } else {
+            self.snap.text(doc)
+        })
+    }
+}
+
+/// An add (or check) in progress: documents numbered from `first`, decided chunk by chunk.
+#[derive(Debug)]
+pub struct Batch {
+    pub snap: Arc<Snapshot>,
+    pub first: u32,
+    pub next: u32,
+    greedy: Greedy,
+    pending: Pending,
+}
+
+impl Batch {
+    /// A batch after `snap`; its kept texts move to an unlinked file in `spill_dir` past
+    /// 64 MB.
+    pub fn new(snap: Arc<Snapshot>, spill_dir: &Path) -> Self {
+        let first = snap.n_docs;
+        let greedy = Greedy::new(snap.cfg.bands);
+        Batch {
+            snap,
+            first,
+            next: first,
+            greedy,
+            pending: Pending::new(spill_dir),
+        }
+    }
+
+    /// Kept documents of the batch so far.
+    pub fn kept(&self) -> usize {
+        self.pending.docs.len()
+    }
+
+    /// Decides the next documents (after every one fed before), remembering the kept ones
+    /// with their ids; returns the decisions and which documents are empty.
+    pub fn feed<S: AsRef<str> + Sync>(
+        &mut self,
+        texts: &[S],
+        ids: &[Id],
+    ) -> Result<(Vec<Decision>, Vec<bool>)> {
+        if ids.len() != texts.len() {
+            return Err(Error::invalid(
+                "ids",
+                format!(
+                    "expected {} ids (one per text), got {}",
+                    texts.len(),
+                    ids.len()
+                ),
+            ));
+        }
+        let total = self.next as usize + texts.len();
+        if total >= crate::greedy::MAX_DOCS {
+            return Err(Error::invalid(
+                "texts",
+                format!(
+                    "more than {} documents in one index",
+                    crate::greedy::MAX_DOCS - 1
+                ),
+            ));
+        }
+        let cfg = &self.snap.cfg;
+        let bands = cfg.bands;
+        let signed = cfg.sign(texts);
+        let undecided = Decision {
+            duplicate_of: None,
+            similarity: f64::NAN,
+            examined: 0,
+        };
+        let mut out = vec![undecided; texts.len()];
+        let first = self.next;
+        for part in cfg.decision_order(&signed.lengths).chunks(CHUNK) {
+            let refs: Vec<DocRef<'_>> = part
+                .iter()
+                .map(|&d| signed.doc(texts, first, d as usize))
+                .collect();
+            let decided = {
+                let old = BatchTexts {
+                    snap: &self.snap,
+                    pending: &self.pending,
+                    first: self.first,
+                };
+                self.greedy.decide_also(cfg, &refs, &old, &*self.snap)
+            };
+            let kept: Vec<u32> = part
+                .iter()
+                .zip(&decided)
+                .filter(|(_, dec)| dec.duplicate_of.is_none())
+                .map(|(&d, _)| d)
+                .collect();
+            for &d in &kept {
+                let d = d as usize;
+                self.pending.push(
+                    first + d as u32,
+                    &signed.keys[d * bands..(d + 1) * bands],
+                    signed.empty[d],
+                    signed.digests[d],
+                    texts[d].as_ref(),
+                    &ids[d],
+                )?;
+            }
+            for (&d, dec) in part.iter().zip(decided) {
+                out[d as usize] = dec;
+            }
+        }
+        self.next += texts.len() as u32;
+        Ok((out, signed.empty))
+    }
+
+    /// Takes kept documents as they are, with their numbers (an index saved by the old
+    /// in-memory `DedupIndex`): no decision is made.
+    pub fn import<S: AsRef<str> + Sync>(
+        &mut self,
+        docs: &[u32],
+        texts: &[S],
+        ids: &[Id],
+    ) -> Result<()> {
+        if docs.len() != texts.len() || ids.len() != texts.len() {
+            return Err(Error::invalid(
+                "docs",
+                "docs, texts and ids differ in length",
+            ));
+        }
+        let bands = self.snap.cfg.bands;
+        let signed = self.snap.cfg.sign(texts);
+        for (d, t) in texts.iter().enumerate() {
+            let doc = docs[d];
+            if doc < self.next {
+                return Err(Error::invalid("docs", "document numbers must increase"));
+            }
+            self.pending.push(
+                doc,
+                &signed.keys[d * bands..(d + 1) * bands],
+                signed.empty[d],
+                signed.digests[d],
+                t.as_ref(),
+                &ids[d],
+            )?;
+            self.next = doc + 1;
+        }
+        Ok(())
+    }
+
+    /// The text of a kept document of the batch or of the snapshot.
+    pub fn text(&self, doc: u32) -> Option<String> {
+        if doc >= self.first {
+            self.pending.text(doc)
+        } else {
+            self.snap.find(doc).and_then(|(s, l)| s.text(l).ok())
+        }
+    }
+
+    /// Numbers the documents up to `n_docs` (the last ones were removed, not imported).
+    pub fn skip_to(&mut self, n_docs: u32) {
+        self.next = self.next.max(n_docs);
+    }
+
+    /// Writes the batch's kept documents as a segment at `path` (synced), or nothing when
+    /// none was kept.
+    pub fn write(&self, path: &Path) -> Result<Option<Segment>> {
+        if self.pending.docs.is_empty() {
+            return Ok(None);
+        }
+        if self.pending.docs.len() > MAX_SEGMENT_DOCS {
+            return Err(Error::invalid(
+                "texts",
+                format!("more than {MAX_SEGMENT_DOCS} documents kept by one add; add in smaller batches"),
+            ));
+        }
+        let fp = self.snap.fingerprint;
+        self.pending.write(path, self.snap.cfg.bands, fp)?;
+        Segment::open(path, self.snap.cfg.bands, fp, false).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{Cluster, Keep, Verify};
+
+    fn cfg(threshold: f64) -> Config {
+        Config::new(
+            threshold,
+            128,
+            1,
+            crate::minhash::Scheme::Native,
+            crate::shingle::Shingler::new("char", 5, "default").unwrap(),
+            None,
+            None,
+            Verify::Exact,
+            Keep::First,
+            Cluster::Greedy,
+        )
+        .unwrap()
+    }
+
+    fn corpus(n: usize) -> Vec<String> {
+        let words: Vec<String> = (0..n + 40)
+            .map(|i| format!("w{}x{}", i * 7919 % 1000, i))
+            .collect();
+        let mut v: Vec<String> = (0..n).map(|i| words[i..i + 40].join(" ")).collect();
+        v.push(String::new());
+        v.push(v[3].clone());
+        v
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ts-index-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Adds `texts` in batches of `size`, each as a segment; the keep mask.
+    fn add_in_batches(c: &Config, texts: &[String], size: usize, dir: &Path) -> Vec<bool> {
+        let mut snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
+        let mut keep = Vec::new();
+        for (b, part) in texts.chunks(size).enumerate() {
+            let mut batch = Batch::new(snap.clone(), &std::env::temp_dir());
+            let ids: Vec<Id> = (0..part.len())
+                .map(|i| Id::Int((b * size + i) as i64))
+                .collect();
+            let (d, _) = batch.feed(part, &ids).unwrap();
+            keep.extend(d.iter().map(|x| x.duplicate_of.is_none()));
+            let mut segs = snap.segments.clone();
+            if let Some(s) = batch.write(&dir.join(format!("seg{b}"))).unwrap() {
+                segs.push(Arc::new(s));
+            }
+            snap = Arc::new(Snapshot::new(c.clone(), segs, vec![], batch.next));
+        }
+        keep
+    }
+
+    #[test]
+    fn batches_decide_as_one_run() {
+        let c = cfg(0.7);
+        let texts = corpus(300);
+        let dir = tmp("batches");
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        let whole = add_in_batches(&c, &texts, texts.len(), &dir.join("a"));
+        assert!(whole.iter().filter(|k| !**k).count() > 10);
+        for size in [7, 100] {
+            std::fs::create_dir_all(dir.join(format!("b{size}"))).unwrap();
+            let got = add_in_batches(&c, &texts, size, &dir.join(format!("b{size}")));
+            assert_eq!(got, whole, "batches of {size}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn segments_round_trip_and_refuse_corruption() {
+        let c = cfg(0.8);
+        let texts: Vec<String> = (0..50)
+            .map(|i| format!("document {i}: {}", "lorem ipsum dolor ".repeat(i % 7 + 3)))
+            .map(|t| t.replace('o', &format!("{}", t.len() % 10)))
+            .collect();
+        let dir = tmp("seg");
+        let snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
+        let mut batch = Batch::new(snap, &std::env::temp_dir());
+        let ids: Vec<Id> = (0..texts.len())
+            .map(|i| {
+                if i % 2 == 0 {
+                    Id::Int(i as i64)
+                } else {
+                    Id::Str(format!("d{i}"))
+                }
+            })
+            .collect();
+        batch.feed(&texts, &ids).unwrap();
+        let path = dir.join("seg");
+        let seg = batch.write(&path).unwrap().unwrap();
+        let fp = settings_fingerprint(&c);
+        let again = Segment::open(&path, c.bands, fp, true).unwrap();
+        assert_eq!(again.n, seg.n);
+        let l = again.local(1).unwrap();
+        assert_eq!(again.text(l).unwrap(), texts[1]);
+        assert_eq!(again.id(l).unwrap(), Id::Str("d1".into()));
+        let snap = Snapshot::new(c.clone(), vec![Arc::new(again)], vec![], texts.len() as u32);
+        let hits = snap.query_many(&[texts[5].clone()]);
+        assert_eq!(hits[0][0], (5, 1.0));
+        // foreign settings, a flipped byte, a truncated file
+        assert!(Segment::open(&path, c.bands, fp ^ 1, true).is_err());
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 100;
+        bytes[at] ^= 0xFF;
+        std::fs::write(dir.join("bad"), &bytes).unwrap();
+        let err = Segment::open(&dir.join("bad"), c.bands, fp, true).unwrap_err();
+        assert!(err.to_string().contains("bad"), "{err}");
+        std::fs::write(dir.join("short"), &bytes[..bytes.len() / 2]).unwrap();
+        assert!(Segment::open(&dir.join("short"), c.bands, fp, false).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn compaction_keeps_answers_and_drops_tombstones() {
+        let c = cfg(0.7);
+        let texts = corpus(200);
+        let dir = tmp("compact");
+        let mut snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
+        for (b, part) in texts.chunks(60).enumerate() {
+            let mut batch = Batch::new(snap.clone(), &std::env::temp_dir());
+            let ids: Vec<Id> = (0..part.len())
+                .map(|i| Id::Int((b * 60 + i) as i64))
+                .collect();
+            batch.feed(part, &ids).unwrap();
+            let mut segs = snap.segments.clone();
+            segs.extend(
+                batch
+                    .write(&dir.join(format!("s{b}")))
+                    .unwrap()
+                    .map(Arc::new),
+            );
+            snap = Arc::new(Snapshot::new(c.clone(), segs, vec![], batch.next));
+        }
+        let some = [snap.segments[0].doc(0), snap.segments[1].doc(1)];
+        let gone = snap
+            .docs_with_ids(&[Id::Int(some[0] as i64), Id::Int(some[1] as i64)])
+            .unwrap();
+        assert_eq!(gone, some.to_vec());
+        let snap = Snapshot::new(c.clone(), snap.segments.clone(), gone, snap.n_docs);
+        let before = snap.query_many(&texts);
+        let n = snap.segments.len();
+        let one = snap.compact_into(0..n, &dir.join("all")).unwrap().unwrap();
+        let compacted = Snapshot::new(c.clone(), vec![Arc::new(one)], vec![], snap.n_docs);
+        assert_eq!(compacted.len(), snap.len());
+        assert_eq!(compacted.query_many(&texts), before);
+        assert!(before.iter().flatten().all(|h| !some.contains(&h.0)));
+        assert!(before.iter().filter(|h| !h.is_empty()).count() > 50);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,108 @@
+"""`textsieve dedup --index DIR [--update]` and `textsieve index ...` end to end."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import textsieve as ts
+from textsieve.cli import main
+
+from tests.test_cli_dedup import check_outputs, edit, paragraph, read_jsonl
+
+
+def records(seed: int, start: int, n: int, pool: list[str]) -> list[dict[str, str]]:
+    """Fresh paragraphs, with near and exact copies of earlier ones (of this file or `pool`)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(start, start + n):
+        r = rng.random()
+        if pool and r < 0.3:
+            text = edit(rng, rng.choice(pool), rng.randint(0, 3))
+        else:
+            text = paragraph(rng)
+        pool.append(text)
+        out.append({"id": f"doc{i}", "text": text})
+    return out
+
+
+def write(path: Path, recs: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    return path
+
+
+def test_dedup_against_an_index_day_by_day(tmp_path, capsys):
+    pool: list[str] = []
+    days = [records(d, d * 60, 60, pool) for d in range(3)]
+    files = [write(tmp_path / f"day{d}.jsonl", recs) for d, recs in enumerate(days)]
+    idx = tmp_path / "idx"
+    every = [r for recs in days for r in recs]
+    whole = ts.dedup([r["text"] for r in every], threshold=0.8)
+    assert 20 < int((~whole.keep).sum()) < 100
+    kept_ids: list[str] = []
+    for d, f in enumerate(files):
+        out = tmp_path / f"out{d}"
+        assert main(["dedup", str(f), "-o", str(out), "--index", str(idx), "--update", "-q"]) == 0
+        stats = check_outputs(out, 60)
+        kept_ids += [
+            json.loads(line)["id"] for line in (out / "kept.jsonl").read_text().splitlines()
+        ]
+        removed = read_jsonl(out / "removed.jsonl")
+        earlier = {r["id"] for recs in days[:d] for r in recs}
+        against = [r for r in removed if r["duplicate_of"] in earlier]
+        assert stats["n_removed_vs_index"] == len(against)
+        if d:
+            assert against  # days after the first find copies of earlier days
+    assert kept_ids == [r["id"] for r, k in zip(every, whole.keep) if k]
+    # a run without --update reads the index and leaves it alone
+    again = tmp_path / "again"
+    assert main(["dedup", str(files[1]), "-o", str(again), "--index", str(idx), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["n_kept"] == 0 and stats["index"]["updated"] is False
+    assert main(["index", "info", str(idx), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["n_docs"] == len(kept_ids) and info["n_segments"] == 3
+    assert info["bytes_per_doc"] > 0
+
+
+def test_index_commands(tmp_path, capsys):
+    pool: list[str] = []
+    recs = records(5, 0, 80, pool)
+    src = write(tmp_path / "a.jsonl", recs)
+    idx = tmp_path / "idx"
+    assert main(["index", "create", str(idx), "--threshold", "0.7", "--shingle", "word:3"]) == 0
+    assert "created" in capsys.readouterr().out
+    assert main(["index", "create", str(idx)]) == 1
+    capsys.readouterr()
+    assert main(["index", "add", str(idx), str(src), "-q"]) == 0
+    want = ts.dedup([r["text"] for r in recs], threshold=0.7, shingle="word", k=3)
+    with ts.DedupIndex.open(idx, readonly=True) as ro:
+        assert len(ro) == int(want.keep.sum())
+        assert ro.settings["shingle"] == "word" and ro.settings["k"] == 3
+        first_kept = next(i for _, i, _ in ro.documents())
+    assert main(["index", "remove", str(idx), first_kept, "nope"]) == 0
+    assert "removed 1 of 2" in capsys.readouterr().out
+    assert main(["index", "compact", str(idx)]) == 0
+    assert "compacted" in capsys.readouterr().out
+    assert main(["index", "info", str(idx)]) == 0
+    text = capsys.readouterr().out
+    assert f"{int(want.keep.sum()) - 1:,} documents" in text
+    # the settings of an existing index win over defaults; a different explicit one is an error
+    out = tmp_path / "out"
+    assert main(["dedup", str(src), "-o", str(out), "--index", str(idx), "-q"]) == 0
+    assert main(["dedup", str(src), "-o", str(out), "--index", str(idx), "--threshold", "0.9"]) == 1
+    assert "threshold" in capsys.readouterr().err
+
+
+def test_usage_errors(tmp_path, capsys):
+    src = write(tmp_path / "a.jsonl", [{"id": "x", "text": "some text here"}])
+    out = tmp_path / "out"
+    assert main(["dedup", str(src), "-o", str(out), "--index", str(tmp_path / "none")]) == 1
+    assert "--update" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["dedup", str(src), "-o", str(out), "--update"])
+    assert exc.value.code == 2
+    assert main(["index", "info", str(tmp_path / "none")]) == 1
+    assert main(["index", "remove", str(tmp_path / "none")]) == 1
