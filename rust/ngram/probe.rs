@@ -1,0 +1,217 @@
+//! The scoring index of a backoff model: per order, a compact open-addressing (linear probing)
+//! table keyed by 64 bits that name an n-gram exactly, as KenLM's state carries the context
+//! from token to token.
+//!
+//! A unigram's slot is its id. An n-gram `h w` of order `k >= 2` is stored under
+//! `slot(h) << 32 | w`, `slot(h)` being the slot of its context `h` in the table of order
+//! `k - 1`; the slots of the n-grams ending at a token are the state the next token needs, so a
+//! token costs one probe per order visited and no hashing of packed `u128` keys.
+//!
+//! Where a stored n-gram's context (its prefix) is not stored itself, the context is added as a
+//! *placeholder*: no probability of its own (`NaN`), the model's backoff weight for contexts
+//! that are not stored. Stored n-grams and placeholders together hold every prefix and (for the
+//! suffix-closed models this index serves) every suffix of what they hold, so along the n-grams
+//! that end at a token the stored ones come first and the placeholders after them.
+
+use rustc_hash::FxHashSet;
+
+use crate::ngram::model::{Backoff, Shape, MAX_ORDER};
+
+const EMPTY: u64 = u64::MAX;
+/// Fibonacci hashing's multiplier (2^64 / the golden ratio).
+const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    key: u64,
+    /// `ln P`; NaN for a placeholder context.
+    p: f64,
+    /// `ln b` as a context.
+    bo: f64,
+}
+
+#[derive(Clone, Debug)]
+struct Table {
+    entries: Vec<Entry>,
+    shift: u32,
+}
+
+impl Table {
+    /// A table for `n` entries, at most half full.
+    fn new(n: usize) -> Self {
+        let cap = (n.max(1) * 2).next_power_of_two();
+        Table {
+            entries: vec![
+                Entry {
+                    key: EMPTY,
+                    p: 0.0,
+                    bo: 0.0,
+                };
+                cap
+            ],
+            shift: 64 - cap.trailing_zeros(),
+        }
+    }
+
+    #[inline]
+    fn home(&self, key: u64) -> usize {
+        // (a table of one slot shifts by 64: every key goes home to 0)
+        key.wrapping_mul(MULTIPLIER)
+            .checked_shr(self.shift)
+            .unwrap_or(0) as usize
+    }
+
+    /// The slot of `key`, or of the empty slot where it would go.
+    #[inline]
+    fn probe(&self, key: u64) -> usize {
+        let mask = self.entries.len() - 1;
+        let mut i = self.home(key);
+        loop {
+            let k = self.entries[i].key;
+            if k == key || k == EMPTY {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn find(&self, key: u64) -> Option<(u32, &Entry)> {
+        let i = self.probe(key);
+        let e = &self.entries[i];
+        (e.key == key).then_some((i as u32, e))
+    }
+
+    fn insert(&mut self, key: u64, p: f64, bo: f64) {
+        let i = self.probe(key);
+        self.entries[i] = Entry { key, p, bo };
+    }
+}
+
+/// The index of one backoff model (see the module header).
+#[derive(Clone, Debug)]
+pub struct Probing {
+    /// `(ln P, ln b)` by id; NaN `ln P`: no such unigram.
+    unigrams: Vec<(f64, f64)>,
+    /// `higher[k - 2]`: the n-grams of order `k`.
+    higher: Vec<Table>,
+    missing: f64,
+    oov: f64,
+    order: usize,
+}
+
+impl Probing {
+    /// The index of `b`, or None where a probability is NaN (it would read as a placeholder) or
+    /// a table is too large for 32-bit slots.
+    pub fn build(s: &Shape, b: &Backoff) -> Option<Self> {
+        let n = s.order;
+        let bits = s.bits();
+        let low = |key: u128| (key & ((1u128 << bits) - 1)) as u64;
+        // the placeholders each order needs, from the highest order down
+        let mut placeholders: Vec<FxHashSet<u128>> = vec![FxHashSet::default(); n];
+        for k in (2..=n).rev() {
+            let (below, above) = placeholders.split_at_mut(k - 1);
+            let needed = &mut below[k - 2];
+            for g in b.tables[k - 1].keys().chain(above[0].iter()) {
+                let ctx = g >> bits;
+                if !b.tables[k - 2].contains_key(&ctx) {
+                    needed.insert(ctx);
+                }
+            }
+        }
+        let mut unigrams = vec![(f64::NAN, b.missing); s.vocab as usize + 2];
+        for (&g, &(p, bo)) in &b.tables[0] {
+            if p.is_nan() {
+                return None;
+            }
+            unigrams[g as usize] = (p, bo);
+        }
+        let mut index = Probing {
+            unigrams,
+            higher: Vec::with_capacity(n.saturating_sub(1)),
+            missing: b.missing,
+            oov: b.oov,
+            order: n,
+        };
+        for k in 2..=n {
+            let size = b.tables[k - 1].len() + placeholders[k - 1].len();
+            if size * 2 > u32::MAX as usize {
+                return None;
+            }
+            let mut table = Table::new(size);
+            let real = b.tables[k - 1].iter().map(|(&g, &e)| (g, e));
+            let extra = placeholders[k - 1].iter().map(|&g| (g, (f64::NAN, b.missing)));
+            for (g, (p, bo)) in real.chain(extra) {
+                if p.is_nan() && b.tables[k - 1].contains_key(&g) {
+                    return None;
+                }
+                // the context is stored or a placeholder: it has a slot
+                let ctx = index.slot(g >> bits, k - 1, bits)?;
+                table.insert(((ctx as u64) << 32) | low(g), p, bo);
+            }
+            index.higher.push(table);
+        }
+        Some(index)
+    }
+
+    /// The slot of the packed k-gram `g` (stored or a placeholder).
+    fn slot(&self, g: u128, k: usize, bits: u32) -> Option<u32> {
+        if k == 1 {
+            return Some(g as u32);
+        }
+        let ctx = self.slot(g >> bits, k - 1, bits)?;
+        let last = (g & ((1u128 << bits) - 1)) as u64;
+        self.higher[k - 2]
+            .find(((ctx as u64) << 32) | last)
+            .map(|(i, _)| i)
+    }
+
+    /// Calls `f(ln P)` for each token of the padded sequence `seq` from position `first` on,
+    /// with standard backoff; the same sums, in the same order, as the search over the packed
+    /// tables ([`crate::ngram::model::Model`]'s closed path).
+    pub fn for_each(&self, seq: &[u32], first: usize, mut f: impl FnMut(f64)) {
+        let n = self.order;
+        // slots and backoff weights of the n-grams (stored or placeholders) ending at the
+        // previous token, by length, and how many there are
+        let (mut prev_slot, mut cur_slot) = ([0u32; MAX_ORDER + 1], [0u32; MAX_ORDER + 1]);
+        let (mut prev_bo, mut cur_bo) = ([0f64; MAX_ORDER + 1], [0f64; MAX_ORDER + 1]);
+        let mut prev_chain = 0usize;
+        for (i, &id) in seq.iter().enumerate() {
+            let (up, ubo) = self.unigrams[id as usize];
+            cur_slot[1] = id;
+            cur_bo[1] = ubo;
+            let mut chain = 1usize;
+            // the longest stored n-gram ending here, and its ln P
+            let (mut found, mut lp) = if up.is_nan() { (0, self.oov) } else { (1, up) };
+            while chain < n && chain <= prev_chain {
+                let key = ((prev_slot[chain] as u64) << 32) | id as u64;
+                match self.higher[chain - 1].find(key) {
+                    Some((slot, e)) => {
+                        chain += 1;
+                        cur_slot[chain] = slot;
+                        cur_bo[chain] = e.bo;
+                        if !e.p.is_nan() {
+                            lp = e.p;
+                            found = chain;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            if i >= first {
+                let m = i.min(n - 1);
+                for j in found.max(1)..=m {
+                    lp += if j <= prev_chain {
+                        prev_bo[j]
+                    } else {
+                        self.missing
+                    };
+                }
+                f(lp);
+            }
+            std::mem::swap(&mut prev_slot, &mut cur_slot);
+            std::mem::swap(&mut prev_bo, &mut cur_bo);
+            prev_chain = chain;
+        }
+    }
+}
