@@ -82,6 +82,22 @@ impl Table {
         (e.key == key).then_some((i as u32, e))
     }
 
+    /// Asks the CPU to load `key`'s home slot: the probes of one token are known before the
+    /// first is made, and their cache misses can overlap.
+    #[inline]
+    fn prefetch(&self, key: u64) {
+        let at = self.entries.as_ptr().wrapping_add(self.home(key));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch only hints the cache; it never faults, whatever the address
+        #[allow(unused_unsafe)]
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(at as *const i8);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = at;
+    }
+
     fn insert(&mut self, key: u64, p: f64, bo: f64) {
         let i = self.probe(key);
         self.entries[i] = Entry { key, p, bo };
@@ -177,6 +193,9 @@ impl Probing {
         let (mut prev_bo, mut cur_bo) = ([0f64; MAX_ORDER + 1], [0f64; MAX_ORDER + 1]);
         let mut prev_chain = 0usize;
         for (i, &id) in seq.iter().enumerate() {
+            for j in 1..=prev_chain.min(n - 1) {
+                self.higher[j - 1].prefetch(((prev_slot[j] as u64) << 32) | id as u64);
+            }
             let (up, ubo) = self.unigrams[id as usize];
             cur_slot[1] = id;
             cur_bo[1] = ubo;
