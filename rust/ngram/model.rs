@@ -867,7 +867,15 @@ impl Model {
     pub fn score(&self, ids: &[u32], ends: &[usize]) -> Result<Vec<Score>> {
         self.shape.check_ids(ids)?;
         let docs = documents(ids, ends)?;
-        self.prepare();
+        if let Some(index) = self.index() {
+            let s = &self.shape;
+            let first = s.first_predicted();
+            let parts: Vec<Vec<Score>> = shares(&docs, |d| d.len())
+                .into_par_iter()
+                .map(|share| index.score(share, first, |d, seq| s.pad_into(d, seq)))
+                .collect();
+            return Ok(parts.into_iter().flatten().collect());
+        }
         Ok(docs
             .par_iter()
             .map_init(Vec::new, |seq, d| {
@@ -1395,6 +1403,22 @@ mod tests {
                 assert_eq!(closed.len(), fast.len());
                 for (a, b) in fast.iter().zip(&closed) {
                     assert!(a.to_bits() == b.to_bits(), "{sm:?} {padding:?} {a} {b}");
+                }
+                // documents scored at once (interleaved) sum as one at a time
+                let ids: Vec<u32> = (0..40u32).map(|i| (i * 7 + i / 3) % 6).collect();
+                let ends: Vec<usize> = vec![0, 3, 3, 9, 10, 17, 18, 25, 26, 30, 33, 40];
+                let scores = m.score(&ids, &ends).unwrap();
+                let mut start = 0;
+                for (&end, got) in ends.iter().zip(&scores) {
+                    let mut want = Score::default();
+                    let mut seq = Vec::new();
+                    m.for_each_log_prob(&ids[start..end], &mut seq, |lp| {
+                        want.nll -= lp;
+                        want.n += 1;
+                    });
+                    assert_eq!(want.n, got.n);
+                    assert_eq!(want.nll.to_bits(), got.nll.to_bits(), "{sm:?} {padding:?}");
+                    start = end;
                 }
                 m.closed = false;
                 let slow = m.token_log_probs(&test).unwrap();

@@ -15,11 +15,26 @@
 
 use rustc_hash::FxHashSet;
 
+use crate::ngram::addk::Score;
 use crate::ngram::model::{Backoff, Shape, MAX_ORDER};
 
 const EMPTY: u64 = u64::MAX;
 /// Fibonacci hashing's multiplier (2^64 / the golden ratio).
 const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Asks the CPU to bring `at`'s cache line in (a hint: nothing is read).
+#[inline]
+fn prefetch<T>(at: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address
+    #[allow(unused_unsafe)]
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(at as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -37,7 +52,8 @@ struct Table {
 }
 
 impl Table {
-    /// A table for `n` entries, at most half full.
+    /// A table for `n` entries, at most half full (a probe for what is not there, as the
+    /// last of each token is, stays short).
     fn new(n: usize) -> Self {
         let cap = (n.max(1) * 2).next_power_of_two();
         Table {
@@ -56,7 +72,9 @@ impl Table {
     #[inline]
     fn home(&self, key: u64) -> usize {
         // (a table of one slot shifts by 64: every key goes home to 0)
-        key.wrapping_mul(MULTIPLIER)
+        // (the high half, the context's slot, mixed into the low half first)
+        let x = key ^ (key >> 29);
+        x.wrapping_mul(MULTIPLIER)
             .checked_shr(self.shift)
             .unwrap_or(0) as usize
     }
@@ -86,16 +104,7 @@ impl Table {
     /// first is made, and their cache misses can overlap.
     #[inline]
     fn prefetch(&self, key: u64) {
-        let at = self.entries.as_ptr().wrapping_add(self.home(key));
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch only hints the cache; it never faults, whatever the address
-        #[allow(unused_unsafe)]
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(at as *const i8);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = at;
+        prefetch(self.entries.as_ptr().wrapping_add(self.home(key)));
     }
 
     fn insert(&mut self, key: u64, p: f64, bo: f64) {
@@ -182,55 +191,161 @@ impl Probing {
             .map(|(i, _)| i)
     }
 
-    /// Calls `f(ln P)` for each token of the padded sequence `seq` from position `first` on,
-    /// with standard backoff; the same sums, in the same order, as the search over the packed
-    /// tables ([`crate::ngram::model::Model`]'s closed path).
-    pub fn for_each(&self, seq: &[u32], first: usize, mut f: impl FnMut(f64)) {
+    /// The log-probability of token `id` at position `i` of its sequence after the tokens
+    /// that `st` has seen (None before `first`), and `st` moved past it: the same sums, in the
+    /// same order, as the search over the packed tables (the closed path of
+    /// [`crate::ngram::model::Model`]).
+    #[inline]
+    fn step(&self, st: &mut State, id: u32, i: usize, first: usize) -> Option<f64> {
         let n = self.order;
-        // slots and backoff weights of the n-grams (stored or placeholders) ending at the
-        // previous token, by length, and how many there are
-        let (mut prev_slot, mut cur_slot) = ([0u32; MAX_ORDER + 1], [0u32; MAX_ORDER + 1]);
-        let (mut prev_bo, mut cur_bo) = ([0f64; MAX_ORDER + 1], [0f64; MAX_ORDER + 1]);
-        let mut prev_chain = 0usize;
-        for (i, &id) in seq.iter().enumerate() {
-            for j in 1..=prev_chain.min(n - 1) {
-                self.higher[j - 1].prefetch(((prev_slot[j] as u64) << 32) | id as u64);
-            }
-            let (up, ubo) = self.unigrams[id as usize];
-            cur_slot[1] = id;
-            cur_bo[1] = ubo;
-            let mut chain = 1usize;
-            // the longest stored n-gram ending here, and its ln P
-            let (mut found, mut lp) = if up.is_nan() { (0, self.oov) } else { (1, up) };
-            while chain < n && chain <= prev_chain {
-                let key = ((prev_slot[chain] as u64) << 32) | id as u64;
-                match self.higher[chain - 1].find(key) {
-                    Some((slot, e)) => {
-                        chain += 1;
-                        cur_slot[chain] = slot;
-                        cur_bo[chain] = e.bo;
-                        if !e.p.is_nan() {
-                            lp = e.p;
-                            found = chain;
-                        }
+        let (prev, cur) = (st.cur, st.cur ^ 1);
+        let prev_chain = st.chain;
+        let (up, ubo) = self.unigrams[id as usize];
+        st.slot[cur][1] = id;
+        st.bo[cur][1] = ubo;
+        let mut chain = 1usize;
+        // the longest stored n-gram ending here, and its ln P
+        let (mut found, mut lp) = if up.is_nan() { (0, self.oov) } else { (1, up) };
+        while chain < n && chain <= prev_chain {
+            let key = ((st.slot[prev][chain] as u64) << 32) | id as u64;
+            match self.higher[chain - 1].find(key) {
+                Some((slot, e)) => {
+                    chain += 1;
+                    st.slot[cur][chain] = slot;
+                    st.bo[cur][chain] = e.bo;
+                    if !e.p.is_nan() {
+                        lp = e.p;
+                        found = chain;
                     }
-                    None => break,
                 }
+                None => break,
             }
-            if i >= first {
-                let m = i.min(n - 1);
-                for j in found.max(1)..=m {
-                    lp += if j <= prev_chain {
-                        prev_bo[j]
-                    } else {
-                        self.missing
-                    };
-                }
+        }
+        st.cur = cur;
+        st.chain = chain;
+        if i < first {
+            return None;
+        }
+        let m = i.min(n - 1);
+        for j in found.max(1)..=m {
+            lp += if j <= prev_chain {
+                st.bo[prev][j]
+            } else {
+                self.missing
+            };
+        }
+        Some(lp)
+    }
+
+    /// Prefetches what the step to token `next` after `st` will probe.
+    #[inline]
+    fn prefetch(&self, st: &State, next: u32) {
+        prefetch(self.unigrams.as_ptr().wrapping_add(next as usize));
+        for j in 1..=st.chain.min(self.order - 1) {
+            self.higher[j - 1].prefetch(((st.slot[st.cur][j] as u64) << 32) | next as u64);
+        }
+    }
+
+    /// Calls `f(ln P)` for each token of the padded sequence `seq` from position `first` on,
+    /// with standard backoff.
+    pub fn for_each(&self, seq: &[u32], first: usize, mut f: impl FnMut(f64)) {
+        let mut st = State::default();
+        for (i, &id) in seq.iter().enumerate() {
+            if let Some(lp) = self.step(&mut st, id, i, first) {
                 f(lp);
             }
-            std::mem::swap(&mut prev_slot, &mut cur_slot);
-            std::mem::swap(&mut prev_bo, &mut cur_bo);
-            prev_chain = chain;
+            if let Some(&next) = seq.get(i + 1) {
+                self.prefetch(&st, next);
+            }
+        }
+    }
+
+    /// The score of each document, padded by `pad` into a sequence predicted from `first` on:
+    /// [`STREAMS`] documents are scored at once, a token of each in turn, so that the cache
+    /// misses of one overlap those of the others (each document is summed in its own order).
+    pub fn score(
+        &self,
+        docs: &[&[u32]],
+        first: usize,
+        pad: impl Fn(&[u32], &mut Vec<u32>),
+    ) -> Vec<Score> {
+        struct Stream {
+            doc: usize,
+            seq: Vec<u32>,
+            pos: usize,
+            st: State,
+            done: bool,
+        }
+        let mut out = vec![Score::default(); docs.len()];
+        let mut next_doc = 0;
+        let mut streams: Vec<Stream> = (0..STREAMS.min(docs.len()))
+            .map(|_| Stream {
+                doc: 0,
+                seq: Vec::new(),
+                pos: 0,
+                st: State::default(),
+                done: false,
+            })
+            .collect();
+        let mut active = streams.len();
+        while active > 0 {
+            for s in &mut streams {
+                if s.done {
+                    continue;
+                }
+                // this stream's document is done (or none is started yet): the next one
+                while s.pos == s.seq.len() {
+                    if next_doc == docs.len() {
+                        s.done = true;
+                        active -= 1;
+                        break;
+                    }
+                    s.doc = next_doc;
+                    next_doc += 1;
+                    pad(docs[s.doc], &mut s.seq);
+                    s.pos = 0;
+                    s.st = State::default();
+                }
+                if s.done {
+                    continue;
+                }
+                let id = s.seq[s.pos];
+                if let Some(lp) = self.step(&mut s.st, id, s.pos, first) {
+                    let o = &mut out[s.doc];
+                    o.nll -= lp;
+                    o.n += 1;
+                }
+                s.pos += 1;
+                if let Some(&next) = s.seq.get(s.pos) {
+                    self.prefetch(&s.st, next);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Documents scored at once by [`Probing::score`].
+const STREAMS: usize = 8;
+
+/// What scoring carries from token to token: the slots and backoff weights of the n-grams
+/// (stored or placeholders) ending at the previous token (`[cur]`, by length) and the token
+/// before (`[cur ^ 1]`), and how many end at the previous token.
+#[derive(Clone, Copy)]
+struct State {
+    slot: [[u32; MAX_ORDER + 1]; 2],
+    bo: [[f64; MAX_ORDER + 1]; 2],
+    chain: usize,
+    cur: usize,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            slot: [[0; MAX_ORDER + 1]; 2],
+            bo: [[0.0; MAX_ORDER + 1]; 2],
+            chain: 0,
+            cur: 0,
         }
     }
 }
