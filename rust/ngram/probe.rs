@@ -165,7 +165,9 @@ impl Probing {
             }
             let mut table = Table::new(size);
             let real = b.tables[k - 1].iter().map(|(&g, &e)| (g, e));
-            let extra = placeholders[k - 1].iter().map(|&g| (g, (f64::NAN, b.missing)));
+            let extra = placeholders[k - 1]
+                .iter()
+                .map(|&g| (g, (f64::NAN, b.missing)));
             for (g, (p, bo)) in real.chain(extra) {
                 if p.is_nan() && b.tables[k - 1].contains_key(&g) {
                     return None;
