@@ -220,18 +220,12 @@ class NgramLM:
         """``(ids, ends)`` of documents, as uint32 and uint64 arrays."""
         parts: list[np.ndarray] = []
         V = self.vocab_size
-        if self._kind == "chars" and all(isinstance(d, str) for d in docs):
+        if self._kind == "tokens":
+            # str documents or sequences of str tokens, checked and encoded in Rust
+            return self._words.encode_documents(docs, arg, num_threads=self.num_threads)
+        if self._kind == "chars" and all(map(isinstance, docs, itertools.repeat(str))):
             assert self._vocab is not None
             parts = [a.astype(np.uint32) for a in self._vocab._core.encode_batch(docs)]
-        elif self._kind == "tokens" and all(isinstance(d, str) for d in docs):
-            return self._words.encode_texts(docs, num_threads=self.num_threads)
-        elif self._kind == "tokens":
-            for i, d in enumerate(docs):
-                if isinstance(d, np.ndarray):
-                    raise TypeError(
-                        f"{arg}[{i}]: an array of ids, but this model is over str tokens"
-                    )
-            return self._words.encode_documents(docs)
         else:
             for i, d in enumerate(docs):
                 if isinstance(d, np.ndarray):

@@ -7,6 +7,7 @@ pub mod addk;
 pub mod arpa;
 pub mod counts;
 pub mod model;
+pub mod probe;
 pub mod words;
 
 pub use counts::NgramCounts;

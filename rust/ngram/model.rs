@@ -29,6 +29,7 @@ use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 use crate::ngram::addk::{Score, SplitMix64};
+use crate::ngram::probe::Probing;
 use crate::parallel::shares;
 
 /// The largest order of this family (the packed keys allow more over a small vocabulary).
@@ -186,6 +187,11 @@ impl Shape {
 
     pub fn bos(&self) -> u32 {
         self.vocab
+    }
+
+    /// Bits per id in a packed key.
+    pub fn bits(&self) -> u32 {
+        self.bits
     }
 
     pub fn eos(&self) -> u32 {
@@ -599,6 +605,19 @@ pub struct Model {
     /// Whether every stored n-gram's suffix is stored too (the fast lookup of
     /// [`Model::for_each_closed`] needs it).
     closed: bool,
+    /// The scoring index of a closed backoff model, built at its first use.
+    index: Index,
+}
+
+/// A [`Probing`] index built once, on first use (None: the model cannot have one). Models
+/// compare equal whether or not it is built yet.
+#[derive(Clone, Debug, Default)]
+struct Index(std::sync::OnceLock<Option<Probing>>);
+
+impl PartialEq for Index {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Whether the tables hold the suffix (the n-gram without its first token) of each n-gram.
@@ -655,7 +674,15 @@ impl Model {
             discounts: Vec::new(),
             fallback: Vec::new(),
             closed,
+            index: Index::default(),
         }
+        .prepared()
+    }
+
+    /// The model with its scoring index built (a model read to be scored).
+    fn prepared(self) -> Self {
+        self.prepare();
+        self
     }
 
     /// Estimates a model from counts.
@@ -677,6 +704,7 @@ impl Model {
             discounts: Vec::new(),
             fallback: Vec::new(),
             closed: false,
+            index: Index::default(),
         };
         match smoothing {
             Smoothing::AddK(k) => {
@@ -756,7 +784,10 @@ impl Model {
         let full = s.mask(s.order);
         let first = s.first_predicted();
         if let (Kind::Backoff(b), true) = (&self.kind, self.closed) {
-            return self.for_each_closed(b, seq, f);
+            return match self.index() {
+                Some(index) => index.for_each(seq, first, f),
+                None => self.for_each_closed(b, seq, f),
+            };
         }
         let mut key = 0u128;
         for (i, &id) in seq.iter().enumerate() {
@@ -815,10 +846,36 @@ impl Model {
         }
     }
 
+    /// The scoring index of a closed backoff model (built on the first call).
+    fn index(&self) -> Option<&Probing> {
+        match (&self.kind, self.closed) {
+            (Kind::Backoff(b), true) => self
+                .index
+                .0
+                .get_or_init(|| Probing::build(&self.shape, b))
+                .as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Builds the scoring index now rather than at the first score.
+    pub fn prepare(&self) {
+        self.index();
+    }
+
     /// One score per document, in parallel (each document summed in order).
     pub fn score(&self, ids: &[u32], ends: &[usize]) -> Result<Vec<Score>> {
         self.shape.check_ids(ids)?;
         let docs = documents(ids, ends)?;
+        if let Some(index) = self.index() {
+            let s = &self.shape;
+            let first = s.first_predicted();
+            let parts: Vec<Vec<Score>> = shares(&docs, |d| d.len())
+                .into_par_iter()
+                .map(|share| index.score(share, first, |d, seq| s.pad_into(d, seq)))
+                .collect();
+            return Ok(parts.into_iter().flatten().collect());
+        }
         Ok(docs
             .par_iter()
             .map_init(Vec::new, |seq, d| {
@@ -1336,7 +1393,33 @@ mod tests {
                 let c = counts(4, padding, docs, 6);
                 let mut m = Model::estimate(&c, sm).unwrap();
                 assert!(m.closed);
+                assert!(m.index().is_some());
                 let fast = m.token_log_probs(&test).unwrap();
+                // the probing index sums what the search over the packed tables sums, in order
+                let mut closed = Vec::new();
+                let mut seq = Vec::new();
+                m.shape.pad_into(&test, &mut seq);
+                m.for_each_closed(m.backoff().unwrap(), &seq, |lp| closed.push(lp));
+                assert_eq!(closed.len(), fast.len());
+                for (a, b) in fast.iter().zip(&closed) {
+                    assert!(a.to_bits() == b.to_bits(), "{sm:?} {padding:?} {a} {b}");
+                }
+                // documents scored at once (interleaved) sum as one at a time
+                let ids: Vec<u32> = (0..40u32).map(|i| (i * 7 + i / 3) % 6).collect();
+                let ends: Vec<usize> = vec![0, 3, 3, 9, 10, 17, 18, 25, 26, 30, 33, 40];
+                let scores = m.score(&ids, &ends).unwrap();
+                let mut start = 0;
+                for (&end, got) in ends.iter().zip(&scores) {
+                    let mut want = Score::default();
+                    let mut seq = Vec::new();
+                    m.for_each_log_prob(&ids[start..end], &mut seq, |lp| {
+                        want.nll -= lp;
+                        want.n += 1;
+                    });
+                    assert_eq!(want.n, got.n);
+                    assert_eq!(want.nll.to_bits(), got.nll.to_bits(), "{sm:?} {padding:?}");
+                    start = end;
+                }
                 m.closed = false;
                 let slow = m.token_log_probs(&test).unwrap();
                 assert_eq!(fast.len(), slow.len());

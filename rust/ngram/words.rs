@@ -5,6 +5,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
+use crate::parallel::shares;
 use crate::tokenize::is_py_space;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -57,24 +58,33 @@ impl WordIndex {
         Ok(())
     }
 
-    /// The ids of every text one after another, and where each ends; in parallel.
+    /// The ids of every text one after another, and where each ends; in parallel, in shares of
+    /// about equal length (one buffer per share, not per text).
     pub fn encode_texts<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
     ) -> Result<(Vec<u32>, Vec<usize>)> {
-        let parts: Vec<Vec<u32>> = texts
-            .par_iter()
-            .map(|t| {
-                let mut ids = Vec::new();
-                self.encode_into(t.as_ref(), &mut ids)?;
-                Ok(ids)
+        let parts: Vec<(Vec<u32>, Vec<usize>)> = shares(texts, |t| t.as_ref().len() / 4)
+            .into_par_iter()
+            .map(|share| {
+                let mut ids = Vec::with_capacity(share.iter().map(|t| t.as_ref().len() / 4).sum());
+                let mut ends = Vec::with_capacity(share.len());
+                for t in share {
+                    self.encode_into(t.as_ref(), &mut ids)?;
+                    ends.push(ids.len());
+                }
+                Ok((ids, ends))
             })
             .collect::<Result<_>>()?;
-        let mut ends = Vec::with_capacity(parts.len());
-        let mut ids = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-        for p in parts {
+        if parts.len() == 1 {
+            return Ok(parts.into_iter().next().expect("one share"));
+        }
+        let mut ends = Vec::with_capacity(texts.len());
+        let mut ids = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+        for (p, e) in parts {
+            let base = ids.len();
             ids.extend_from_slice(&p);
-            ends.push(ids.len());
+            ends.extend(e.into_iter().map(|e| base + e));
         }
         Ok((ids, ends))
     }

@@ -2,9 +2,9 @@
 
 use std::io::{BufReader, BufWriter};
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArray};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyList, PyString};
 
 use super::convert::{arg, extract_texts, Arrays, FromName, Named, Surrogates};
 use crate::error::Result;
@@ -380,29 +380,44 @@ impl PyWordIndex {
     }
 
     /// `(ids uint32, ends uint64)` of documents that are each a str (split into words) or a
-    /// sequence of str tokens.
+    /// sequence of str tokens; `arg` names them in errors. A list of str only is encoded with
+    /// the GIL released (in parallel).
+    #[pyo3(signature = (docs, arg="documents", *, num_threads=None))]
     fn encode_documents<'py>(
         &self,
         py: Python<'py>,
-        docs: &Bound<'py, PyAny>,
+        docs: &Bound<'py, PyList>,
+        arg: &str,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<Arrays<'py, PyArray1<u32>, PyArray1<u64>>> {
+        if docs.iter().all(|d| d.is_instance_of::<PyString>()) {
+            let texts = extract_texts(docs.as_any(), arg, Surrogates::Strict)?;
+            let (ids, ends) =
+                py.detach(|| with_threads(num_threads, || self.inner.encode_texts(&texts)))??;
+            let ends: Vec<u64> = ends.into_iter().map(|e| e as u64).collect();
+            return Ok((ids.into_pyarray(py), ends.into_pyarray(py)));
+        }
         let mut ids: Vec<u32> = Vec::new();
         let mut ends: Vec<u64> = Vec::new();
-        for (i, doc) in docs.try_iter()?.enumerate() {
-            let doc = doc?;
+        for (i, doc) in docs.iter().enumerate() {
             if let Ok(text) = doc.cast::<PyString>() {
                 self.inner.encode_into(text.to_str()?, &mut ids)?;
             } else {
+                if doc.is_instance_of::<PyUntypedArray>() {
+                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                        "{arg}[{i}]: an array of ids, but this model is over str tokens"
+                    )));
+                }
                 let items = doc.try_iter().map_err(|_| {
                     pyo3::exceptions::PyTypeError::new_err(format!(
-                        "documents[{i}]: expected a str or a sequence of str tokens"
+                        "{arg}[{i}]: expected a str or a sequence of str tokens"
                     ))
                 })?;
                 for (j, t) in items.enumerate() {
                     let t = t?;
                     let t = t.cast::<PyString>().map_err(|_| {
                         pyo3::exceptions::PyTypeError::new_err(format!(
-                            "documents[{i}][{j}]: expected a str token"
+                            "{arg}[{i}][{j}]: expected a str token"
                         ))
                     })?;
                     self.inner.encode_tokens(&[t.to_str()?], &mut ids)?;
