@@ -135,3 +135,19 @@ def test_standard_input(tmp_path):
     cleaned = [json.loads(x) for x in (out / "cleaned.jsonl").read_text().splitlines()]
     assert cleaned[0]["text"] == "first " + shared and shared not in cleaned[1]["text"]
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # the copy is gone
+
+
+def test_dotted_text_field_is_cleaned_in_place(tmp_path):
+    shared = "the same long passage of boilerplate text appears in both documents here"
+    src = tmp_path / "n.jsonl"
+    rows = [
+        {"id": "a", "doc": {"body": "first " + shared}},
+        {"id": "b", "doc": {"body": "2 " + shared}},
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    argv = ["substrings", str(src), "-o", str(out), "-q", "--min-length", "40"]
+    assert main([*argv, "--text-field", "doc.body"]) == 0
+    cleaned = [json.loads(x) for x in (out / "cleaned.jsonl").read_text().splitlines()]
+    assert cleaned[0] == rows[0]
+    assert set(cleaned[1]) == {"id", "doc"} and shared not in cleaned[1]["doc"]["body"]

@@ -772,6 +772,18 @@ def get_field(obj: dict[str, Any], name: str, default: Any = _INVALID) -> Any:
     return value
 
 
+def set_field(obj: dict[str, Any], name: str, value: Any) -> None:
+    """Set the field :func:`get_field` reads (the key equal to ``name``, else the nested one)."""
+    if name in obj or "." not in name:
+        obj[name] = value
+        return
+    *path, last = name.split(".")
+    target: Any = obj
+    for part in path:
+        target = target[part]
+    target[last] = value
+
+
 # The C scanner behind json.loads, called directly: most of json.loads' cost on short lines is
 # Python-level wrapping. Anything unusual falls back to json.loads for its exact behaviour.
 _scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from textsieve import _core
-from textsieve.io import CorpusReader, json_text
+from textsieve.io import CorpusReader, json_text, set_field
 from textsieve.pipeline import OutputSet
 from textsieve.report import _fmt, bar_chart_svg
 from textsieve.suffix import Span, SuffixIndex, _finish, _gather, cleaned_text
@@ -159,7 +159,7 @@ def _render_slowly(
             lo, hi = np.searchsorted(doc, [d, d + 1])
             spans = [Span(d, int(s), int(e)) for s, e in zip(start[lo:hi], end[lo:hi])]
             obj = json.loads(records.record(d))
-            obj[text_field] = cleaned_text(index.document(d), spans)
+            set_field(obj, text_field, cleaned_text(index.document(d), spans))
             line = json.dumps(obj, ensure_ascii=False)
             try:
                 data = (line + "\n").encode("utf-8")

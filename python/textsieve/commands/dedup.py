@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from textsieve._checks import MAX_K, MAX_PERM, arg_int, arg_seed, arg_threshold
-from textsieve.commands._outdir import prepare_outdir, stdin_in
+from textsieve.commands._common import add_input_options, prepare_outdir, stdin_in
 from textsieve.errors import TextsieveError
 from textsieve.io import STDIN, CorpusReader, json_text
 from textsieve.pipeline import (
@@ -116,35 +116,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "-o", "--output", dest="outdir", metavar="OUTDIR", help="output folder (created if missing)"
     )
-    g = p.add_argument_group("input")
-    g.add_argument(
-        "--text-field",
-        default="text",
-        metavar="NAME",
-        help="JSONL/Parquet text field (text); a.b: field b of object a",
-    )
-    g.add_argument(
-        "--id-field",
-        default="id",
-        metavar="NAME",
-        help="JSONL/Parquet id field (id); records without it get FILE:LINE",
-    )
-    g.add_argument("--doc-per-file", action="store_true", help="every input file is one document")
-    g.add_argument(
-        "--glob", metavar="PATTERN", help="only files whose name matches, in directories ('*.py')"
-    )
-    g.add_argument(
-        "--format",
-        choices=("auto", "jsonl", "text", "parquet"),
-        default="auto",
-        help="input format (auto: by file name)",
-    )
-    g.add_argument(
-        "--on-error",
-        choices=("stop", "skip"),
-        default="stop",
-        help="malformed record: stop with its file and line (default), or count and skip it",
-    )
+    add_input_options(p)
     g = p.add_argument_group("similarity")
     g.add_argument(
         "--threshold",

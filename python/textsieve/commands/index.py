@@ -13,7 +13,7 @@ import tempfile
 from typing import Any
 
 from textsieve._checks import MAX_PERM, arg_int, arg_seed, arg_threshold
-from textsieve.commands._outdir import prepare_outdir, stdin_in
+from textsieve.commands._common import add_input_options, prepare_outdir, stdin_in
 from textsieve.errors import TextsieveError
 from textsieve.io import STDIN, CorpusReader, json_text
 
@@ -93,22 +93,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     a.add_argument(
         "-o", "--output", dest="outdir", metavar="OUTDIR", help="also write the dedup outputs here"
     )
-    a.add_argument("--text-field", default="text", metavar="NAME", help="JSONL text field")
-    a.add_argument("--id-field", default="id", metavar="NAME", help="JSONL id field")
-    a.add_argument("--doc-per-file", action="store_true", help="every input file is one document")
-    a.add_argument("--glob", metavar="PATTERN", help="only files whose name matches")
-    a.add_argument(
-        "--format",
-        choices=("auto", "jsonl", "text", "parquet"),
-        default="auto",
-        help="input format (auto: by file name)",
-    )
-    a.add_argument(
-        "--on-error",
-        choices=("stop", "skip"),
-        default="stop",
-        help="malformed record: stop (default) or count and skip it",
-    )
+    add_input_options(a)
     a.add_argument("--threads", type=arg_int(1), metavar="N", help="worker threads (all cores)")
     a.add_argument("--json", action="store_true", help="print the stats as JSON")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")

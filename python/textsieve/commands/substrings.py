@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from textsieve._checks import arg_int
-from textsieve.commands._outdir import prepare_outdir, stdin_in
+from textsieve.commands._common import add_input_options, prepare_outdir, stdin_in
 from textsieve.errors import TextsieveError
 from textsieve.io import STDIN, CorpusReader, json_text
 
@@ -67,30 +67,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="later: keep each passage's first occurrence (default); all: remove every one",
     )
     p.add_argument("--dry-run", action="store_true", help="write spans.jsonl only")
-    g = p.add_argument_group("input")
-    g.add_argument("--text-field", default="text", metavar="NAME", help="JSONL text field (text)")
-    g.add_argument(
-        "--id-field",
-        default="id",
-        metavar="NAME",
-        help="JSONL id field (id); records without it get FILE:LINE",
-    )
-    g.add_argument("--doc-per-file", action="store_true", help="every input file is one document")
-    g.add_argument(
-        "--glob", metavar="PATTERN", help="only files whose name matches, in directories"
-    )
-    g.add_argument(
-        "--format",
-        choices=("auto", "jsonl", "text", "parquet"),
-        default="auto",
-        help="input format (auto: by file name)",
-    )
-    g.add_argument(
-        "--on-error",
-        choices=("stop", "skip"),
-        default="stop",
-        help="malformed record: stop with its file and line (default), or count and skip it",
-    )
+    add_input_options(p)
     g = p.add_argument_group("run")
     g.add_argument(
         "--threads", type=arg_int(1), metavar="N", help="worker threads (default: all cores)"

@@ -1,14 +1,49 @@
-"""What the commands that write an output folder share: checking the folder against the inputs,
-and standard input (``-``) copied into it."""
+"""What the commands that read a corpus and write an output folder share: the input options,
+checking the folder against the inputs, and standard input (``-``) copied into it."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
 
 from textsieve.errors import TextsieveError
 from textsieve.io import STDIN, expand_inputs, stdin_copy
+
+
+def add_input_options(p: argparse.ArgumentParser) -> None:
+    """The ``input`` group: which field holds the text and the id, how files are found and
+    read, and what a malformed record does."""
+    g = p.add_argument_group("input")
+    g.add_argument(
+        "--text-field",
+        default="text",
+        metavar="NAME",
+        help="JSONL/Parquet text field (text); a.b: field b of object a",
+    )
+    g.add_argument(
+        "--id-field",
+        default="id",
+        metavar="NAME",
+        help="JSONL/Parquet id field (id); records without it get FILE:LINE",
+    )
+    g.add_argument("--doc-per-file", action="store_true", help="every input file is one document")
+    g.add_argument(
+        "--glob", metavar="PATTERN", help="only files whose name matches, in directories ('*.py')"
+    )
+    g.add_argument(
+        "--format",
+        choices=("auto", "jsonl", "text", "parquet"),
+        default="auto",
+        help="input format (auto: by file name; for -: by the first bytes)",
+    )
+    g.add_argument(
+        "--on-error",
+        choices=("stop", "skip"),
+        default="stop",
+        help="malformed record: stop with its file and line (default), or count and skip it",
+    )
 
 
 def prepare_outdir(
