@@ -4,12 +4,15 @@ An engine (:mod:`textsieve.local`, :mod:`textsieve.distributed`) decides; this m
 what ``textsieve dedup`` promises in OUTDIR, the same bytes whichever engine decided:
 
 - ``kept.jsonl``: the kept input records, byte for byte as read (plain text and Parquet rows
-  become JSON objects);
+  become JSON objects), or ``kept.parquet``: the kept rows of Parquet inputs, with their types;
+- ``annotated.jsonl`` (``annotate``), instead of kept and removed: every record with its decision;
 - ``removed.jsonl``: one row per removed document: id, cluster, the kept document it duplicates,
   their exact Jaccard, and where it came from;
 - ``pairs.jsonl``: one row per removed document (``{"id", "duplicate_of", "jaccard"}``), or
   every verified pair (``{"id_a", "id_b", "jaccard"}``) with ``all_pairs``;
 - ``stats.json`` and ``report.html``.
+
+The JSON Lines outputs may be compressed (``kept.jsonl.gz``, ``.zst``).
 
 Every file is written atomically. The library never imports the command line; the command line
 prints with :func:`print_summary`.
@@ -132,14 +135,21 @@ def output_name(name: str, compression: str | None = None) -> str:
     return name + COMPRESSIONS[compression]
 
 
+def every_output_name() -> set[str]:
+    """The name of every file a run may write in OUTDIR, whatever its layout and compression."""
+    names = {
+        output_name(n, c) for n in (*JSONL_OUTPUTS, *OUTPUT_FILES) for c in (None, *COMPRESSIONS)
+    }
+    return names | {"kept.parquet"}
+
+
 def stale_outputs(
     outdir: str, compression: str | None, names: Sequence[str] = OUTPUT_FILES
 ) -> list[str]:
     """Outputs a previous run left in ``outdir`` under names this run (writing ``names``) does
     not write (another compression, or layout): they must go, so that OUTDIR holds one run."""
     mine = {output_name(n, compression) for n in names}
-    every = {output_name(n, c) for n in JSONL_OUTPUTS for c in (None, *COMPRESSIONS)}
-    every.add("kept.parquet")
+    every = every_output_name()
     return [
         os.path.join(outdir, name)
         for name in sorted(every - mine)
@@ -154,10 +164,7 @@ REPORT_TEXT_CHARS = 2000
 
 def remove_stale_temporaries(outdir: str) -> None:
     """Remove the hidden temporaries of outputs that killed runs left in ``outdir``."""
-    names = {
-        output_name(n, c) for n in (*JSONL_OUTPUTS, *OUTPUT_FILES) for c in (None, *COMPRESSIONS)
-    }
-    for name in sorted(names | {"kept.parquet"}):
+    for name in sorted(every_output_name()):
         for stale in glob.glob(os.path.join(glob.escape(outdir), f".{name}.*.tmp")):
             with contextlib.suppress(OSError):
                 os.unlink(stale)

@@ -33,10 +33,8 @@ from textsieve.errors import TextsieveError
 from textsieve.io import STDIN, CorpusReader, json_text
 from textsieve.pipeline import (
     COMPRESSIONS,
-    JSONL_OUTPUTS,
-    OUTPUT_FILES,
     _pct,
-    output_name,
+    every_output_name,
     print_summary,
 )
 
@@ -262,12 +260,10 @@ def run(args: argparse.Namespace) -> int:
         return _usage(parser, "'-' (standard input) can be given once")
     if STDIN in inputs and args.engine == "dask":
         return _usage(parser, "'-' (standard input) needs --engine local: Dask workers read files")
-    names = ("kept.parquet", *JSONL_OUTPUTS, *OUTPUT_FILES)
-    every = [output_name(n, c) for n in names for c in (None, *COMPRESSIONS)]
     prepare_outdir(
         outdir,
         inputs,
-        every,
+        every_output_name(),
         doc_per_file=doc_per_file,
         format=args.format,
         glob=glob,
