@@ -256,7 +256,7 @@ def sniff_format(path: str, *, doc_per_file: bool = False, format: str = "auto")
     compression = "gzip" if head[:2] == GZIP_MAGIC else "zstd" if head == ZSTD_MAGIC else None
     if format == "auto":
         with open_binary(path, compression) as fh:
-            first = fh.read(1 << 16).lstrip(b"\xef\xbb\xbf").lstrip()
+            first = fh.read(1 << 16).removeprefix(b"\xef\xbb\xbf").lstrip()
         format = "jsonl" if first.startswith(b"{") else "text"
     if format == "parquet":
         raise TextsieveError("-: standard input cannot be Parquet; give the file's path")
