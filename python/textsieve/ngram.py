@@ -32,6 +32,30 @@ def _texts(texts: Iterable[str], arg: str = "texts") -> list[str]:
     return texts if isinstance(texts, list) else list(texts)
 
 
+def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """A model's arrays to one compressed ``.npz`` file, atomically."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **state)
+    with atomic_write(path, "wb") as fh:
+        fh.write(buf.getvalue())
+
+
+def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The arrays :func:`save_state` wrote; a file that is not one is a :class:`FileFormatError`
+    naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        # a truncated or corrupt .npz fails in zipfile or zlib, which name no file
+        raise FileFormatError(
+            f"{os.fspath(path)}: not a textsieve model file, or a damaged one "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+
+
 class NgramCounts:
     """Counts of the n-grams of one order, per document (no n-gram crosses a document boundary).
 
@@ -361,25 +385,11 @@ class AddKLM:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save to one ``.npz`` file (JSON header + count arrays), atomically."""
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **self._state())
-        with atomic_write(path, "wb") as fh:
-            fh.write(buf.getvalue())
+        save_state(path, self._state())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AddKLM:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                state = {name: data[name] for name in data.files}
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            # a truncated or corrupt .npz fails in zipfile or zlib, which name no file
-            raise FileFormatError(
-                f"{os.fspath(path)}: not a textsieve model file, or a damaged one "
-                f"({type(exc).__name__}: {exc})"
-            ) from None
-        return cls._from_state(state, os.fspath(path))
+        return cls._from_state(load_state(path), os.fspath(path))
 
     def __getstate__(self) -> dict[str, Any]:
         if self._counts is None:

@@ -3,13 +3,10 @@ ARPA files in and out (``NgramLM``)."""
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import math
 import os
-import zipfile
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -18,6 +15,7 @@ import numpy as np
 from textsieve import _core
 from textsieve.errors import FileFormatError, TextsieveError, UnknownTokenError
 from textsieve.io import atomic_write
+from textsieve.ngram import load_state, save_state
 from textsieve.vocab import Vocab
 
 BOS = "<s>"
@@ -583,24 +581,11 @@ class NgramLM:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save to one ``.npz`` file (JSON header + count arrays; the ARPA text of a model read
         from one), atomically."""
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **self._state())
-        with atomic_write(path, "wb") as fh:
-            fh.write(buf.getvalue())
+        save_state(path, self._state())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NgramLM:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                state = {name: data[name] for name in data.files}
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise FileFormatError(
-                f"{os.fspath(path)}: not a textsieve model file, or a damaged one "
-                f"({type(exc).__name__}: {exc})"
-            ) from None
-        return cls._from_state(state, os.fspath(path))
+        return cls._from_state(load_state(path), os.fspath(path))
 
     def __getstate__(self) -> dict[str, Any]:
         return self._state()
