@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from textsieve.errors import TextsieveError
-from textsieve.io import STDIN, expand_inputs, stdin_copy
+from textsieve.io import STDIN, CorpusReader, expand_inputs, stdin_copy
 
 
 def add_input_options(p: argparse.ArgumentParser) -> None:
@@ -44,6 +44,35 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
         default="stop",
         help="malformed record: stop with its file and line (default), or count and skip it",
     )
+
+
+def reader_factory(
+    args: argparse.Namespace,
+    inputs: Sequence[str],
+    *,
+    stdin: str | None,
+    doc_per_file: bool,
+    glob: str | None,
+    on_error: str,
+    exclude: Sequence[str] = (),
+) -> Callable[[], CorpusReader]:
+    """What makes a reader of ``inputs`` with the input options of :func:`add_input_options`
+    (an engine calls it again for a second pass)."""
+
+    def make_reader() -> CorpusReader:
+        return CorpusReader(
+            inputs,
+            text_field=args.text_field,
+            id_field=args.id_field,
+            doc_per_file=doc_per_file,
+            on_error=on_error,
+            format=args.format,
+            glob=glob,
+            exclude_dirs=exclude,
+            stdin=stdin,
+        )
+
+    return make_reader
 
 
 def prepare_outdir(

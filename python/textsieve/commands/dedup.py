@@ -28,9 +28,14 @@ from typing import Any
 import numpy as np
 
 from textsieve._checks import MAX_K, MAX_PERM, arg_int, arg_seed, arg_threshold
-from textsieve.commands._common import add_input_options, prepare_outdir, stdin_in
+from textsieve.commands._common import (
+    add_input_options,
+    prepare_outdir,
+    reader_factory,
+    stdin_in,
+)
 from textsieve.errors import TextsieveError
-from textsieve.io import STDIN, CorpusReader, json_text
+from textsieve.io import STDIN, json_text
 from textsieve.pipeline import (
     COMPRESSIONS,
     _pct,
@@ -285,18 +290,15 @@ def _run(
 ) -> int:
     shingle, k = args.shingle
 
-    def make_reader() -> CorpusReader:
-        return CorpusReader(
-            inputs,
-            text_field=args.text_field,
-            id_field=args.id_field,
-            doc_per_file=doc_per_file,
-            on_error=on_error,
-            format=args.format,
-            glob=glob,
-            exclude_dirs=exclude,
-            stdin=stdin,
-        )
+    make_reader = reader_factory(
+        args,
+        inputs,
+        stdin=stdin,
+        doc_per_file=doc_per_file,
+        glob=glob,
+        on_error=on_error,
+        exclude=exclude,
+    )
 
     make_reader()  # every input named exists and has a format, before any work
     if args.engine == "dask":

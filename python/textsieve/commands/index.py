@@ -13,9 +13,14 @@ import tempfile
 from typing import Any
 
 from textsieve._checks import MAX_PERM, arg_int, arg_seed, arg_threshold
-from textsieve.commands._common import add_input_options, prepare_outdir, stdin_in
+from textsieve.commands._common import (
+    add_input_options,
+    prepare_outdir,
+    reader_factory,
+    stdin_in,
+)
 from textsieve.errors import TextsieveError
-from textsieve.io import STDIN, CorpusReader, json_text
+from textsieve.io import STDIN, json_text
 
 DESCRIPTION = """\
 Make, inspect and maintain an on-disk dedup index: a directory of immutable segments holding the
@@ -237,6 +242,7 @@ def dedup_into(
     exclude: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Runs the index engine for ``textsieve dedup --index`` and ``textsieve index add``."""
+    from textsieve.local_index import dedup_with_index
     from textsieve.pipeline import OUTPUT_FILES
 
     dpf = args.doc_per_file if doc_per_file is None else doc_per_file
@@ -247,48 +253,28 @@ def dedup_into(
     expand = {"doc_per_file": dpf, "format": args.format, "glob": glob, "exclude_dirs": exclude}
     prepare_outdir(outdir, inputs, OUTPUT_FILES, **expand)
     with stdin_in(outdir, inputs) as stdin:
-
-        def make_reader() -> CorpusReader:
-            return CorpusReader(
-                inputs,
-                text_field=args.text_field,
-                id_field=args.id_field,
-                doc_per_file=dpf,
-                on_error=on_error,
-                format=args.format,
-                glob=glob,
-                exclude_dirs=exclude,
-                stdin=stdin,
-            )
-
-        return _dedup_with_index(args, make_reader, idx, inputs, outdir, update, dpf, glob)
-
-
-def _dedup_with_index(
-    args: argparse.Namespace,
-    make_reader: Any,
-    idx: Any,
-    inputs: list[str],
-    outdir: str,
-    update: bool,
-    dpf: bool,
-    glob: str | None,
-) -> dict[str, Any]:
-    from textsieve.local_index import dedup_with_index
-
-    return dedup_with_index(
-        make_reader,
-        outdir,
-        idx,
-        update=update,
-        num_threads=args.threads,
-        text_field=args.text_field,
-        id_field=args.id_field,
-        inputs=inputs,
-        show_progress=False if args.quiet else None,
-        parameters={"doc_per_file": dpf, "glob": glob, "format": args.format},
-        last=True,
-    )
+        make_reader = reader_factory(
+            args,
+            inputs,
+            stdin=stdin,
+            doc_per_file=dpf,
+            glob=glob,
+            on_error=on_error,
+            exclude=exclude,
+        )
+        return dedup_with_index(
+            make_reader,
+            outdir,
+            idx,
+            update=update,
+            num_threads=args.threads,
+            text_field=args.text_field,
+            id_field=args.id_field,
+            inputs=inputs,
+            show_progress=False if args.quiet else None,
+            parameters={"doc_per_file": dpf, "glob": glob, "format": args.format},
+            last=True,
+        )
 
 
 def _print(args: argparse.Namespace, stats: dict[str, Any], show_outputs: bool = True) -> None:

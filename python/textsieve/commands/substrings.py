@@ -12,9 +12,14 @@ import sys
 from typing import Any
 
 from textsieve._checks import arg_int
-from textsieve.commands._common import add_input_options, prepare_outdir, stdin_in
+from textsieve.commands._common import (
+    add_input_options,
+    prepare_outdir,
+    reader_factory,
+    stdin_in,
+)
 from textsieve.errors import TextsieveError
-from textsieve.io import STDIN, CorpusReader, json_text
+from textsieve.io import STDIN, json_text
 
 DESCRIPTION = """\
 Remove repeated passages from a corpus (exact substring dedup, as Lee et al. 2022).
@@ -98,17 +103,14 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, stdin: str | None) -> int:
     from textsieve.substrings import dedup_substrings, print_summary
 
-    def make_reader() -> CorpusReader:
-        return CorpusReader(
-            args.inputs,
-            text_field=args.text_field,
-            id_field=args.id_field,
-            doc_per_file=args.doc_per_file,
-            on_error=args.on_error,
-            format=args.format,
-            glob=args.glob,
-            stdin=stdin,
-        )
+    make_reader = reader_factory(
+        args,
+        args.inputs,
+        stdin=stdin,
+        doc_per_file=args.doc_per_file,
+        glob=args.glob,
+        on_error=args.on_error,
+    )
 
     stats = dedup_substrings(
         make_reader,
