@@ -56,6 +56,22 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from None
 
 
+def state_header(
+    state: dict[str, Any], source: str, fmt: str, version: int, what: str
+) -> dict[str, Any]:
+    """The JSON header of a saved model's state, checked to be of format ``fmt`` (a textsieve
+    ``what``) and ``version``."""
+    header = json.loads(str(state["header"]))
+    if header.get("format") != fmt:
+        raise FileFormatError(f"{source}: not a textsieve {what}")
+    if header.get("version") != version:
+        raise FileFormatError(
+            f"{source}: model format version {header.get('version')!r} is not supported "
+            f"(expected {version})"
+        )
+    return header
+
+
 class NgramCounts:
     """Counts of the n-grams of one order, per document (no n-gram crosses a document boundary).
 
@@ -362,13 +378,7 @@ class AddKLM:
     @classmethod
     def _from_state(cls, state: dict[str, Any], source: str) -> AddKLM:
         try:
-            header = json.loads(str(state["header"]))
-            if header.get("format") != FORMAT:
-                raise FileFormatError(f"{source}: not a textsieve add-k model")
-            if header.get("version") != VERSION:
-                raise FileFormatError(
-                    f"{source}: model format version {header.get('version')!r} is not supported (expected {VERSION})"
-                )
+            header = state_header(state, source, FORMAT, VERSION, "add-k model")
             vocab = Vocab.from_dict(header["vocab"], source=source)
             core = _core.NgramModel.from_entries(
                 vocab._core,

@@ -15,7 +15,7 @@ import numpy as np
 from textsieve import _core
 from textsieve.errors import FileFormatError, TextsieveError, UnknownTokenError
 from textsieve.io import atomic_write
-from textsieve.ngram import load_state, save_state
+from textsieve.ngram import load_state, save_state, state_header
 from textsieve.vocab import Vocab
 
 BOS = "<s>"
@@ -532,14 +532,7 @@ class NgramLM:
     @classmethod
     def _from_state(cls, state: dict[str, Any], source: str) -> NgramLM:
         try:
-            header = json.loads(str(state["header"]))
-            if header.get("format") != FORMAT:
-                raise FileFormatError(f"{source}: not a textsieve n-gram model")
-            if header.get("version") != VERSION:
-                raise FileFormatError(
-                    f"{source}: model format version {header.get('version')!r} is not supported "
-                    f"(expected {VERSION})"
-                )
+            header = state_header(state, source, FORMAT, VERSION, "n-gram model")
             if "arpa" in state:
                 data = np.ascontiguousarray(state["arpa"], dtype=np.uint8).tobytes()
                 core, words, unk = _core.SmoothedModel.read_arpa_bytes(data, source)
