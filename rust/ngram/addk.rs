@@ -452,15 +452,7 @@ impl NgramModel {
                 *w = (lp / temperature).exp();
             }
             let total: f64 = weights.iter().sum();
-            let mut r = rng.next_f64() * total;
-            let mut pick = candidates[candidates.len() - 1];
-            for (w, &id) in weights.iter().zip(&candidates) {
-                if r < *w {
-                    pick = id;
-                    break;
-                }
-                r -= w;
-            }
+            let pick = rng.pick(&weights, &candidates, total);
             if Some(pick) == self.eos() {
                 break;
             }
@@ -481,6 +473,19 @@ impl SplitMix64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// One of `candidates`, drawn with probability proportional to its weight (`total` is the
+    /// weights' sum); the last one when rounding leaves the draw past them all.
+    pub(crate) fn pick(&mut self, weights: &[f64], candidates: &[u32], total: f64) -> u32 {
+        let mut r = self.next_f64() * total;
+        for (w, &id) in weights.iter().zip(candidates) {
+            if r < *w {
+                return id;
+            }
+            r -= w;
+        }
+        candidates[candidates.len() - 1]
     }
 
     pub(crate) fn next_f64(&mut self) -> f64 {

@@ -954,15 +954,7 @@ impl Model {
             if !(total > 0.0 && total.is_finite()) {
                 break; // nothing can follow (an MLE model after an unseen context)
             }
-            let mut r = rng.next_f64() * total;
-            let mut pick = candidates[candidates.len() - 1];
-            for (w, &id) in weights.iter().zip(&candidates) {
-                if r < *w {
-                    pick = id;
-                    break;
-                }
-                r -= w;
-            }
+            let pick = rng.pick(&weights, &candidates, total);
             if padded && pick == s.eos() {
                 break;
             }
