@@ -229,16 +229,12 @@ class SuffixIndex:
         return places
 
     def next_counts(self, context: str) -> NextCounts:
-        length, total, counts = self._core.next_counts(context)
-        return NextCounts(length, total, dict(counts))
+        return NextCounts(*self._core.next_counts(context))
 
     def next_counts_batch(
         self, contexts: Sequence[str], num_threads: int | None = None
     ) -> list[NextCounts]:
-        return [
-            NextCounts(length, total, dict(counts))
-            for length, total, counts in self._core.next_counts_batch(contexts, num_threads)
-        ]
+        return [NextCounts(*row) for row in self._core.next_counts_batch(contexts, num_threads)]
 
     def prob(self, context: str, token: str, n: int | None = None) -> float:
         """P(token | context): unbounded (``n=None``) or from the last ``n - 1`` characters."""

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict};
 
 use super::convert::{arg, extract_texts, Arg, FromName, Named, Surrogates};
 use super::errors::invalid_argument;
@@ -225,17 +225,16 @@ fn texts_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<String>> {
     Vec::<String>::extract_arg(obj, name)
 }
 
-type NextRow = (usize, u64, Vec<(String, u64)>);
+type NextRow<'py> = (usize, u64, Bound<'py, PyDict>);
 
-fn next_row(nc: crate::suffix::NextCounts) -> NextRow {
-    (
-        nc.length,
-        nc.total,
-        nc.counts
-            .into_iter()
-            .map(|(c, n)| (c.to_string(), n))
-            .collect(),
-    )
+/// `(length, total, {character: count})`: the dict built here, in one pass, since a batch of
+/// contexts can hold millions of entries.
+fn next_row(py: Python<'_>, nc: crate::suffix::NextCounts) -> PyResult<NextRow<'_>> {
+    let counts = PyDict::new(py);
+    for (c, n) in nc.counts {
+        counts.set_item(c, n)?;
+    }
+    Ok((nc.length, nc.total, counts))
 }
 
 #[pymethods]
@@ -303,8 +302,11 @@ impl SuffixIndexCore {
     ) -> PyResult<Bound<'py, PyArray1<u64>>> {
         let qs = texts_arg(queries, "queries")?;
         let idx = &self.inner;
-        let out: Vec<u64> =
-            py.detach(|| with_threads(num_threads, || sorted_batch(&qs, |i| idx.count(&qs[i]))))?;
+        let out: Vec<u64> = py.detach(|| {
+            with_threads(num_threads, || {
+                sorted_batch(qs.len(), |i| qs[i].as_str(), |i| idx.count(&qs[i]))
+            })
+        })?;
         Ok(out.into_pyarray(py))
     }
 
@@ -318,27 +320,28 @@ impl SuffixIndexCore {
         Ok(self.inner.locate(&text_arg(s, "s")?, limit))
     }
 
-    fn next_counts(&self, context: &Bound<'_, PyAny>) -> PyResult<NextRow> {
-        Ok(next_row(
+    fn next_counts<'py>(&self, context: &Bound<'py, PyAny>) -> PyResult<NextRow<'py>> {
+        next_row(
+            context.py(),
             self.inner.next_counts(&text_arg(context, "context")?),
-        ))
+        )
     }
 
     #[pyo3(signature = (contexts, num_threads=None))]
-    fn next_counts_batch(
+    fn next_counts_batch<'py>(
         &self,
-        py: Python<'_>,
-        contexts: &Bound<'_, PyAny>,
+        py: Python<'py>,
+        contexts: &Bound<'py, PyAny>,
         #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
-    ) -> PyResult<Vec<NextRow>> {
+    ) -> PyResult<Vec<NextRow<'py>>> {
         let cs = texts_arg(contexts, "contexts")?;
         let idx = &self.inner;
         let out: Vec<crate::suffix::NextCounts> = py.detach(|| {
             with_threads(num_threads, || {
-                sorted_batch(&cs, |i| idx.next_counts(&cs[i]))
+                sorted_batch(cs.len(), |i| cs[i].as_str(), |i| idx.next_counts(&cs[i]))
             })
         })?;
-        Ok(out.into_iter().map(next_row).collect())
+        out.into_iter().map(|nc| next_row(py, nc)).collect()
     }
 
     /// (probability, characters of context used); `n=None`: the unbounded n-gram.
@@ -377,7 +380,11 @@ impl SuffixIndexCore {
         let idx = &self.inner;
         let out: Vec<(f64, usize)> = py.detach(|| {
             with_threads(num_threads, || {
-                sorted_batch(&cs, |i| idx.prob(&cs[i], &ts[i], n))
+                sorted_batch(
+                    cs.len(),
+                    |i| (cs[i].as_str(), ts[i].as_str()),
+                    |i| idx.prob(&cs[i], &ts[i], n),
+                )
             })
         })?;
         let (p, k): (Vec<f64>, Vec<u64>) = out.into_iter().map(|(p, k)| (p, k as u64)).unzip();

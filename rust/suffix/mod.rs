@@ -423,22 +423,35 @@ impl SuffixIndex {
     }
 }
 
-/// `f(i)` for every query `i`, the queries taken in sorted order (neighbouring searches then
-/// share the suffix array's cache lines) on the current rayon pool; results in the queries' order.
-pub fn sorted_batch<Q, T, F>(queries: &[Q], f: F) -> Vec<T>
+/// `f(i)` for each of `n` queries, taken in the order of `key(i)` (neighbouring searches then
+/// share the suffix array's cache lines) on the current rayon pool; a query equal to the one
+/// before it (same key) gets a copy of its answer. Results in the queries' order.
+pub fn sorted_batch<K, T, G, F>(n: usize, key: G, f: F) -> Vec<T>
 where
-    Q: AsRef<str> + Sync,
-    T: Send + Default,
+    K: Ord,
+    T: Send + Default + Clone,
+    G: Fn(usize) -> K + Sync,
     F: Fn(usize) -> T + Sync + Send,
 {
     use rayon::prelude::*;
-    let mut order: Vec<usize> = (0..queries.len()).collect();
-    order.par_sort_unstable_by(|&a, &b| queries[a].as_ref().cmp(queries[b].as_ref()));
+    let (key, f) = (&key, &f);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.par_sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
     let done: Vec<(usize, T)> = order
         .par_chunks(512)
-        .flat_map_iter(|c| c.iter().map(|&i| (i, f(i))))
+        .flat_map_iter(|c| {
+            let mut last: Option<(usize, T)> = None;
+            c.iter().map(move |&i| {
+                let t = match &last {
+                    Some((j, t)) if key(*j) == key(i) => t.clone(),
+                    _ => f(i),
+                };
+                last = Some((i, t.clone()));
+                (i, t)
+            })
+        })
         .collect();
-    let mut out: Vec<T> = (0..queries.len()).map(|_| T::default()).collect();
+    let mut out: Vec<T> = (0..n).map(|_| T::default()).collect();
     for (i, t) in done {
         out[i] = t;
     }
@@ -453,7 +466,9 @@ fn suffix_at(text: &[u8], p: usize) -> &[u8] {
 }
 
 /// The rows within `rows` (whose suffixes share their first `depth` bytes) whose suffix starts
-/// with `pat` after those `depth` bytes.
+/// with `pat` after those `depth` bytes. One search narrows the range until a row matches; the
+/// two ends are then searched for on either side of it (each probe reads the text at a random
+/// place, so the steps the two ends share are taken once).
 pub fn rows_in<P: Pos>(
     text: &[u8],
     sa: &[P],
@@ -465,9 +480,20 @@ pub fn rows_in<P: Pos>(
         let s = suffix_at(text, sa[i].at().saturating_add(depth));
         &s[..s.len().min(pat.len())]
     };
-    let lo = partition_point(rows.clone(), |i| head(i) < pat);
-    let hi = partition_point(lo..rows.end, |i| head(i) <= pat);
-    lo..hi
+    let (mut a, mut b) = (rows.start, rows.end);
+    while a < b {
+        let mid = a + (b - a) / 2;
+        match head(mid).cmp(pat) {
+            std::cmp::Ordering::Less => a = mid + 1,
+            std::cmp::Ordering::Greater => b = mid,
+            std::cmp::Ordering::Equal => {
+                let lo = partition_point(a..mid, |i| head(i) < pat);
+                let hi = partition_point(mid + 1..b, |i| head(i) <= pat);
+                return lo..hi;
+            }
+        }
+    }
+    a..a
 }
 
 /// The first index of `range` where `pred` turns false (`pred` true then false along it).
@@ -484,44 +510,119 @@ fn partition_point(range: Range<usize>, pred: impl Fn(usize) -> bool) -> usize {
     a
 }
 
+/// Up to this many rows [`next_chars`] reads every row, in order, asking for the text of the
+/// row [`PREFETCH_AHEAD`] rows on (the reads then overlap); above it, it searches for the runs'
+/// ends.
+const LINEAR_ROWS: usize = 64;
+/// How many rows ahead [`next_chars`] asks for the text of.
+const PREFETCH_AHEAD: usize = 8;
+
+/// The character that starts `s`, as a sortable key: its bytes (big-endian, zero-padded) then
+/// its length, so that keys sort as the suffixes do. 0 for an empty suffix (the end of the text),
+/// `u64::MAX` for the separator; a continuation byte (only at depth 0) is a 1-byte key that
+/// [`key_char`] turns down.
+#[inline]
+fn char_key(s: &[u8]) -> u64 {
+    let Some(&b) = s.first() else { return 0 };
+    if b == SEP {
+        return u64::MAX;
+    }
+    let len = match b {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
+    };
+    let mut packed = 0u64;
+    for i in 0..4 {
+        let byte = if i < len {
+            s.get(i).copied().unwrap_or(0)
+        } else {
+            0
+        };
+        packed = packed << 8 | u64::from(byte);
+    }
+    packed << 3 | len as u64
+}
+
+/// The character a [`char_key`] stands for; none for the end, the separator, a continuation byte
+/// or a character cut by the end of the text.
+fn key_char(key: u64) -> Option<char> {
+    if key == 0 || key == u64::MAX {
+        return None;
+    }
+    let len = (key & 7) as usize;
+    let bytes = ((key >> 3) as u32).to_be_bytes();
+    let c = std::str::from_utf8(&bytes[..len]).ok()?.chars().next()?;
+    (c.len_utf8() == len).then_some(c)
+}
+
 /// Each character that follows the first `depth` bytes of the suffixes in `rows`, with how many
 /// suffixes it follows in; suffixes with a separator or a continuation byte there are left out.
+///
+/// The rows are sorted, so each character's rows are one run. A short range is read row by row.
+/// A long one is cut in halves until each piece holds one character or its two ends are
+/// neighbouring rows (a run's end): each round probes the middles of every piece still open, and
+/// asks for all of their rows, then all of their texts, before reading any, so that the reads
+/// (each at a random place of a large index) overlap instead of waiting one after the other.
 fn next_chars<P: Pos>(text: &[u8], sa: &[P], rows: Range<usize>, depth: usize) -> Vec<(char, u64)> {
-    let mut out = Vec::new();
-    let mut i = rows.start;
-    while i < rows.end {
-        let s = suffix_at(text, sa[i].at() + depth);
-        let Some(&b) = s.first() else {
-            i += 1;
-            continue;
-        };
-        if b == SEP {
-            break; // the largest byte: every row left ends its document here
+    let at = |r: usize| sa[r].at().saturating_add(depth);
+    let key = |r: usize| char_key(suffix_at(text, at(r)));
+    // (first row, key) of each run, in order
+    let mut runs: Vec<(usize, u64)> = Vec::new();
+    if rows.len() <= LINEAR_ROWS {
+        for r in rows.start..(rows.start + PREFETCH_AHEAD).min(rows.end) {
+            spans::prefetch(text, at(r));
         }
-        let len = match b {
-            0x00..=0x7F => 1,
-            0xC0..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            0xF0..=0xF7 => 4,
-            _ => 1, // a continuation byte: not a character's start (only when depth is 0)
-        };
-        let key = &s[..len.min(s.len())];
-        // the run of rows with this key starts at i: gallop to bound its end, then search
-        let has_key = |r: usize| suffix_at(text, sa[r].at() + depth).starts_with(key);
-        let mut step = 1;
-        while i + step < rows.end && has_key(i + step) {
-            step *= 2;
-        }
-        let bound = (i + step + 1).min(rows.end);
-        let end = partition_point(i + step / 2..bound, has_key).max(i + 1);
-        if len > 1 || b < 0x80 {
-            if let Some(c) = std::str::from_utf8(key).ok().and_then(|k| k.chars().next()) {
-                out.push((c, (end - i) as u64));
+        for r in rows.clone() {
+            if r + PREFETCH_AHEAD < rows.end {
+                spans::prefetch(text, at(r + PREFETCH_AHEAD));
+            }
+            let k = key(r);
+            if runs.last().is_none_or(|&(_, last)| last != k) {
+                runs.push((r, k));
             }
         }
-        i = end;
+    } else {
+        let (first, last) = (rows.start, rows.end - 1);
+        let (kf, kl) = (key(first), key(last));
+        runs.push((first, kf));
+        // pieces (lo, hi, key(lo), key(hi)) whose ends differ and are not neighbours
+        let mut open = Vec::new();
+        let mut split = |lo: usize, hi: usize, klo: u64, khi: u64, open: &mut Vec<_>| {
+            if klo != khi {
+                if hi == lo + 1 {
+                    runs.push((hi, khi));
+                } else {
+                    open.push((lo, hi, klo, khi));
+                }
+            }
+        };
+        split(first, last, kf, kl, &mut open);
+        let mut mids: Vec<usize> = Vec::new();
+        while !open.is_empty() {
+            for &(lo, hi, _, _) in &open {
+                crate::greedy::prefetch(&sa[lo + (hi - lo) / 2]);
+            }
+            mids.clear();
+            mids.extend(open.iter().map(|&(lo, hi, _, _)| at(lo + (hi - lo) / 2)));
+            for &p in &mids {
+                spans::prefetch(text, p);
+            }
+            let pieces = std::mem::take(&mut open);
+            for (&(lo, hi, klo, khi), &p) in pieces.iter().zip(&mids) {
+                let (mid, km) = (lo + (hi - lo) / 2, char_key(suffix_at(text, p)));
+                split(lo, mid, klo, km, &mut open);
+                split(mid, hi, km, khi, &mut open);
+            }
+        }
+        runs.sort_unstable_by_key(|&(r, _)| r);
     }
-    out
+    let ends = runs.iter().skip(1).map(|&(r, _)| r).chain([rows.end]);
+    runs.iter()
+        .zip(ends)
+        .filter_map(|(&(r, k), end)| Some((key_char(k)?, (end - r) as u64)))
+        .collect()
 }
 
 #[cfg(test)]

@@ -225,17 +225,12 @@ fn repeated_windows<P: Pos>(text: &[u8], sa: &[P], len: usize, policy: Policy) -
 /// so each comparison would otherwise wait for memory.
 const PREFETCH_ROWS: usize = 16;
 
-/// Asks the processor to start loading the bytes at `p` (a hint only).
+/// Asks the processor to start loading the bytes at `p` (a hint only; nothing past the end).
 #[inline]
-fn prefetch(text: &[u8], p: usize) {
-    #[cfg(target_arch = "x86_64")]
+pub(super) fn prefetch(text: &[u8], p: usize) {
     if let Some(x) = text.get(p) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch reads and writes nothing and cannot fault; the address is in `text`.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>((x as *const u8).cast()) };
+        crate::greedy::prefetch(x);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (text, p);
 }
 
 /// Positions per buffer of [`repeated_windows`]: 2^23 (1 MB of bits).
