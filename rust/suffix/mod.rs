@@ -709,6 +709,68 @@ mod tests {
         assert!(nc.counts.contains(&('é', 3)));
     }
 
+    /// What follows `ctx` in `docs`, by a scan: the ground truth for `next_counts`.
+    fn naive_next(docs: &[&str], ctx: &str) -> Vec<(char, u64)> {
+        let mut m = std::collections::BTreeMap::new();
+        for d in docs {
+            for i in (0..=d.len()).filter(|&i| d.is_char_boundary(i) && d[i..].starts_with(ctx)) {
+                if let Some(c) = d[i + ctx.len()..].chars().next() {
+                    *m.entry(c).or_insert(0u64) += 1;
+                }
+            }
+        }
+        m.into_iter().collect()
+    }
+
+    #[test]
+    fn next_counts_match_a_scan_in_short_and_long_ranges() {
+        // ranges from a few rows (read one by one) to thousands (cut in halves), with ASCII,
+        // two-, three- and four-byte characters following
+        let alphabet = ['a', 'b', ' ', 'é', 'ü', '語', '本', '😀', 'z'];
+        let mut rng = crate::ngram::addk::SplitMix64(7);
+        let docs: Vec<String> = (0..60)
+            .map(|_| {
+                (0..(rng.next_u64() % 400) as usize)
+                    .map(|_| alphabet[(rng.next_u64() % alphabet.len() as u64) as usize])
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
+        for w in [Width::U32, Width::U64] {
+            let idx = index(&refs, w);
+            for ctx in [
+                "a", "b", "é", "語", "😀", "ab", "a ", "本語", "zz", "aaa", "é😀b",
+            ] {
+                let nc = idx.next_counts(ctx);
+                assert_eq!(nc.length, ctx.chars().count(), "{ctx:?}");
+                assert_eq!(nc.total, naive_count(&refs, ctx), "{ctx:?}");
+                assert_eq!(nc.counts, naive_next(&refs, ctx), "{ctx:?}");
+            }
+            // the empty context: every character of the corpus
+            let nc = idx.next_counts("");
+            let all: u64 = nc.counts.iter().map(|c| c.1).sum();
+            assert_eq!(all, nc.total);
+            assert_eq!(nc.counts, naive_next(&refs, ""));
+        }
+    }
+
+    #[test]
+    fn sorted_batch_answers_each_query_in_place() {
+        let qs = ["b", "a", "b", "c", "a", "a"];
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let out = sorted_batch(
+            qs.len(),
+            |i| qs[i],
+            |i| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                qs[i].to_string() + "!"
+            },
+        );
+        assert_eq!(out, ["b!", "a!", "b!", "c!", "a!", "a!"]);
+        // equal queries are answered once (all six fit one chunk)
+        assert_eq!(calls.into_inner(), 3);
+    }
+
     #[test]
     fn prob_fixed_and_unbounded() {
         let idx = index(DOCS, Width::U32);
