@@ -13,9 +13,30 @@ pub enum Error {
     Corrupt(String),
     /// A file or directory that cannot be read or written; `path` names it.
     Io { path: String, message: String },
+    /// A file that is not there; `path` names it.
+    NotFound { path: String },
 }
 
 impl Error {
+    /// An I/O error on the file at `path`.
+    pub fn io(path: &std::path::Path, e: impl fmt::Display) -> Self {
+        Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    /// An I/O error on the file at `path`, a missing file told apart.
+    pub fn from_io(path: &std::path::Path, e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound {
+                path: path.display().to_string(),
+            }
+        } else {
+            Error::io(path, e)
+        }
+    }
+
     pub fn invalid(arg: &'static str, message: impl Into<String>) -> Self {
         Error::InvalidArgument {
             arg,
@@ -31,6 +52,7 @@ impl fmt::Display for Error {
             Error::UnknownToken(t) => write!(f, "token {t:?} is not in the vocabulary"),
             Error::Corrupt(m) => write!(f, "corrupt data: {m}"),
             Error::Io { path, message } => write!(f, "{path}: {message}"),
+            Error::NotFound { path } => write!(f, "{path}: no such file or directory"),
         }
     }
 }

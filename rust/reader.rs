@@ -15,8 +15,8 @@
 //! deferred with its reason, and reading goes on after it.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
-use std::path::PathBuf;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -447,9 +447,37 @@ enum Line {
 }
 
 fn open(input: &Input) -> io::Result<Box<dyn BufRead + Send>> {
-    let f = File::open(&input.path)?;
+    open_as(&input.path, input.compression)
+}
+
+impl Compression {
+    /// The compression of the file at `path`, by its magic number (gzip `1f 8b`, zstd
+    /// `28 b5 2f fd`), whatever its name.
+    pub fn sniff(path: &Path) -> io::Result<Compression> {
+        let mut head = [0u8; 4];
+        let mut f = File::open(path)?;
+        let mut n = 0;
+        while n < head.len() {
+            match f.read(&mut head[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(match &head[..n] {
+            [0x1f, 0x8b, ..] => Compression::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd] => Compression::Zstd,
+            _ => Compression::Plain,
+        })
+    }
+}
+
+/// The file at `path`, decompressed as `compression` says, buffered.
+pub fn open_as(path: &Path, compression: Compression) -> io::Result<Box<dyn BufRead + Send>> {
+    let f = File::open(path)?;
     const BUF: usize = 1 << 20;
-    Ok(match input.compression {
+    Ok(match compression {
         Compression::Plain => Box::new(BufReader::with_capacity(BUF, f)),
         Compression::Gzip => Box::new(BufReader::with_capacity(
             BUF,

@@ -181,3 +181,68 @@ def test_ccnet_style_scoring_with_an_arpa_model(tmp_path, capsys):
         main(["ngram", "score", str(arpa), str(tmp_path / "crawl.jsonl"), "--keep-below", "9"]) == 1
     )
     assert "--kept" in capsys.readouterr().err
+
+
+def test_compressed_arpa_saved_model_perplexity_and_streamed_scoring(tmp_path, capsys, monkeypatch):
+    import subprocess
+    import sys
+
+    from textsieve.commands import ngram as ngram_cmd
+
+    (tmp_path / "train.txt").write_text("\n".join(WORDS * 3) + "\n", encoding="utf-8")
+    docs = WORDS + ["zebra quantum flux", "the the the", "a dog sat on the mat"] * 3
+    crawl = tmp_path / "crawl.jsonl"
+    crawl.write_text("".join(json.dumps({"text": t}) + "\n" for t in docs), encoding="utf-8")
+    plain = tmp_path / "m.arpa"
+    argv = ["ngram", "train", "--train", str(tmp_path / "train.txt"), "--words", "--order", "3"]
+    argv += ["--smoothing", "kneser-ney"]
+    assert main(argv + ["-o", str(plain), "-q"]) == 0
+    want = ts.NgramLM.from_arpa(plain).score(docs)
+    for name, magic in (("m.arpa.gz", b"\x1f\x8b"), ("m.arpa.zst", b"\x28\xb5\x2f\xfd")):
+        packed = tmp_path / name
+        assert main(argv + ["-o", str(packed), "-q"]) == 0
+        assert packed.read_bytes()[: len(magic)] == magic
+        # read as it is, by the API and by the command line
+        assert np.array_equal(ts.NgramLM.from_arpa(packed).score(docs), want)
+        assert main(["ngram", "perplexity", "--model", str(packed), "--eval", str(crawl)]) == 0
+        assert "perplexity=" in capsys.readouterr().out
+    # --model: the perplexity of the saved model over every predicted token of --eval,
+    # read in chunks of 2 documents
+    monkeypatch.setattr(ngram_cmd, "CHUNK", 2)
+    assert main(["ngram", "perplexity", "--model", str(plain), "--eval", str(crawl), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    lm = ts.NgramLM.from_arpa(plain)
+    assert math.isclose(out["perplexity"], lm.perplexity(docs), rel_tol=1e-12)
+    assert out["eval_docs"] == len(docs) and out["model"] == str(plain)
+    both = ["--model", str(plain), "--train", str(tmp_path / "train.txt"), "--eval", str(crawl)]
+    assert main(["ngram", "perplexity", *both]) == 1
+    assert "one of the two" in capsys.readouterr().err
+    # percentile buckets need every score before the first row: two passes over the input,
+    # in chunks, from a file and from standard input, with the same rows
+    scored = tmp_path / "scored.jsonl"
+    assert main(["ngram", "score", str(plain), str(crawl), "--buckets", "-o", str(scored)]) == 0
+    rows = [json.loads(line) for line in scored.read_text(encoding="utf-8").splitlines()]
+    cut = np.percentile(want, [30, 60])
+    assert [r["bucket"] for r in rows] == [
+        "head" if p < cut[0] else "middle" if p < cut[1] else "tail" for p in want
+    ]
+    assert [r["perplexity"] for r in rows] == pytest.approx(list(want), rel=1e-12)
+    piped = subprocess.run(
+        [sys.executable, "-m", "textsieve", "ngram", "score", str(plain), "-", "--buckets", "-q"],
+        input=crawl.read_bytes(),
+        capture_output=True,
+        check=True,
+    )
+    assert [json.loads(line)["bucket"] for line in piped.stdout.splitlines()] == [
+        r["bucket"] for r in rows
+    ]
+
+
+def test_total_nll_of_shards_adds_up(seed_split):
+    train, val = seed_split
+    for lm in (ts.NgramLM(3).fit(train), ts.AddKLM(2, 0.1).fit(train)):
+        a, n = lm.total_nll(val[:3])
+        b, m = lm.total_nll(val[3:])
+        whole, total = lm.total_nll(val)
+        assert total == n + m and math.isclose(whole, a + b, rel_tol=1e-12)
+        assert math.isclose(lm.nll(val), whole / total, rel_tol=1e-12)

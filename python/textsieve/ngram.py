@@ -321,11 +321,17 @@ class AddKLM:
         ids = c._ids([*ctx, token])
         return c._core.prob(ids[:-1], ids[-1], self.k)
 
-    def nll(self, texts: Iterable[str], *, errors: str = "strict") -> float:
-        """Mean negative log-likelihood (nats per predicted token) over all documents."""
+    def total_nll(self, texts: Iterable[str], *, errors: str = "strict") -> tuple[float, int]:
+        """``(summed negative log-likelihood in nats, predicted tokens)`` of the documents:
+        shards' sums add up, and ``nll`` is the first over the second."""
         total, n = self.counts._core.corpus_score(
             _texts(texts), self.k, errors=errors, num_threads=self.num_threads
         )
+        return float(total), int(n)
+
+    def nll(self, texts: Iterable[str], *, errors: str = "strict") -> float:
+        """Mean negative log-likelihood (nats per predicted token) over all documents."""
+        total, n = self.total_nll(texts, errors=errors)
         if n == 0:
             raise ValueError(
                 f"texts: nothing to score: no document has more than {self.order - 1} tokens"

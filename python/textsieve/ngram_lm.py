@@ -403,16 +403,21 @@ class NgramLM:
             return np.zeros(0), np.zeros(0, dtype=np.uint64)
         return np.concatenate(nll), np.concatenate(n)
 
+    def total_nll(self, documents: Iterable[Any]) -> tuple[float, int]:
+        """``(summed negative log-likelihood in nats, predicted tokens)`` of ``documents``, read
+        as they come: shards' sums add up, and ``nll`` is the first over the second."""
+        nll, n = self._scores(documents)
+        return float(nll.sum()), int(n.sum())
+
     def nll(self, documents: Iterable[Any]) -> float:
         """Mean negative log-likelihood, nats per predicted token, over all documents (inf when a
         token has probability 0: MLE, or an unseen token under NLTK's smoothings)."""
-        nll, n = self._scores(documents)
-        total = int(n.sum())
+        nll, total = self.total_nll(documents)
         if total == 0:
             raise ValueError(
                 "documents: nothing to score (no document has a token the model predicts)"
             )
-        return float(nll.sum()) / total
+        return nll / total
 
     def perplexity(self, documents: Iterable[Any]) -> float:
         """``exp(mean NLL)`` over every predicted token of every document."""
@@ -481,7 +486,7 @@ class NgramLM:
         """A model read from an ARPA file (for instance one written by KenLM's ``lmplz``): it
         scores sentences with standard backoff as KenLM does (``<s>`` as context, ``</s>``
         predicted), tokens the file does not have as ``<unk>``. Documents are lists of tokens or
-        strings split on white space."""
+        strings split on white space. A gzip or zstd file (``.arpa.gz``) is read as it is."""
         core, words, unk = _core.SmoothedModel.read_arpa(os.fspath(path))
         return cls._from_arpa_parts(core, words, unk)
 

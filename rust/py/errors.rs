@@ -75,6 +75,9 @@ impl From<Error> for PyErr {
             Error::InvalidArgument { arg, message } => invalid_argument(arg, message),
             Error::Corrupt(_) => CorruptDataError::new_err(err.to_string()),
             Error::Io { .. } => pyo3::exceptions::PyOSError::new_err(err.to_string()),
+            Error::NotFound { .. } => {
+                pyo3::exceptions::PyFileNotFoundError::new_err(err.to_string())
+            }
             Error::UnknownToken(ref token) => Python::attach(|py| {
                 let class = match unknown_token_error(py) {
                     Ok(class) => class,

@@ -1,6 +1,6 @@
 //! Bindings for the smoothed n-gram model family over token ids and ARPA files.
 
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArray};
 use pyo3::prelude::*;
@@ -183,9 +183,13 @@ impl PySmoothedModel {
     /// `(model, words, unk id)` of an ARPA file.
     #[staticmethod]
     fn read_arpa(py: Python<'_>, path: std::path::PathBuf) -> PyResult<ArpaParts> {
-        let file = std::fs::File::open(&path)?;
+        use crate::reader::{open_as, Compression};
         let source = path.display().to_string();
-        let a = py.detach(|| arpa::read(BufReader::with_capacity(1 << 20, file), &source))?;
+        let a = py.detach(|| {
+            let io = |e| crate::error::Error::from_io(&path, e);
+            let file = open_as(&path, Compression::sniff(&path).map_err(io)?).map_err(io)?;
+            arpa::read(file, &source)
+        })?;
         Ok((PySmoothedModel { inner: a.model }, a.words, a.unk))
     }
 

@@ -22,25 +22,18 @@ use crate::error::{Error, Result};
 pub const FORMAT: &str = "textsieve-suffix-index";
 pub const VERSION: u64 = 1;
 
-fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    }
-}
-
 fn corrupt(path: &Path, what: impl std::fmt::Display) -> Error {
     Error::Corrupt(format!("{}: {what}", path.display()))
 }
 
 fn write_file(path: &Path, parts: &[&[u8]]) -> Result<()> {
-    let file = File::create(path).map_err(|e| io_error(path, e))?;
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     for part in parts {
-        w.write_all(part).map_err(|e| io_error(path, e))?;
+        w.write_all(part).map_err(|e| Error::io(path, e))?;
     }
-    let file = w.into_inner().map_err(|e| io_error(path, e.error()))?;
-    file.sync_all().map_err(|e| io_error(path, e))
+    let file = w.into_inner().map_err(|e| Error::io(path, e.error()))?;
+    file.sync_all().map_err(|e| Error::io(path, e))
 }
 
 impl SuffixIndex {
@@ -71,10 +64,10 @@ impl SuffixIndex {
             std::process::id()
         ));
         let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir(&tmp).map_err(|e| io_error(&tmp, e))?;
+        fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let written = self
             .write_files(&tmp)
-            .and_then(|()| fs::rename(&tmp, dir).map_err(|e| io_error(dir, e)));
+            .and_then(|()| fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e)));
         if written.is_err() {
             let _ = fs::remove_dir_all(&tmp);
         }
@@ -113,7 +106,7 @@ impl SuffixIndex {
             ));
         }
         let mpath = dir.join("manifest.json");
-        let raw = fs::read(&mpath).map_err(|e| io_error(&mpath, e))?;
+        let raw = fs::read(&mpath).map_err(|e| Error::io(&mpath, e))?;
         let m: Value = serde_json::from_slice(&raw).map_err(|e| corrupt(&mpath, e))?;
         if m.get("format").and_then(Value::as_str) != Some(FORMAT) {
             return Err(corrupt(&mpath, "not a textsieve suffix index"));
@@ -172,8 +165,8 @@ impl SuffixIndex {
 
 /// A file of exactly `len` bytes, mapped into memory.
 fn map<T: bytemuck::Pod>(path: &Path, len: u64) -> Result<Store<T>> {
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let have = file.metadata().map_err(|e| io_error(path, e))?.len();
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let have = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if have != len {
         return Err(corrupt(
             path,
@@ -185,7 +178,7 @@ fn map<T: bytemuck::Pod>(path: &Path, len: u64) -> Result<Store<T>> {
     }
     // SAFETY: the file is opened read-only and the map is never written through; an index
     // directory is written once (save renames it into place) and not changed afterwards.
-    let m = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_error(path, e))?;
+    let m = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
     Ok(Store::Mapped(m))
 }
 

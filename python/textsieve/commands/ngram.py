@@ -24,6 +24,7 @@ from textsieve.ngram_lm import SMOOTHINGS, NgramLM
 EXAMPLES = """examples:
   textsieve ngram perplexity --train train.txt --eval valid.txt --order 3 --k 0.1
   textsieve ngram perplexity --train docs.jsonl --eval new.jsonl --smoothing kneser-ney --order 5
+  textsieve ngram perplexity --model wiki.arpa.gz --eval new.jsonl      (a saved or ARPA model)
   textsieve ngram train --train docs.jsonl --order 2 -o model.npz
   textsieve ngram train --train wiki.txt --words --smoothing kneser-ney --order 5 -o wiki.arpa
   textsieve ngram score model.npz new.jsonl -o scores.jsonl     (per-document perplexity)
@@ -40,14 +41,25 @@ document per line (--doc-per-file makes each file, or each file under a director
 CHUNK = 4096  # documents per call into the core, so progress can advance
 
 
-def _records(paths: list[str], args: argparse.Namespace) -> Iterator[Record]:
-    """The records of ``paths`` (``-``: standard input, copied to a temporary file first)."""
+@contextlib.contextmanager
+def _stdin_for(paths: list[str]) -> Iterator[str | None]:
+    """A copy of standard input (in a temporary folder) when ``paths`` has ``-``, so that it can
+    be read twice; else None."""
+    if STDIN not in paths:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as tmp, stdin_copy(tmp) as path:
+        yield path
+
+
+def _records(
+    paths: list[str], args: argparse.Namespace, stdin: str | None = None
+) -> Iterator[Record]:
+    """The records of ``paths`` (``-``: standard input, copied to a temporary file first unless
+    ``stdin`` is that copy already), as they are read."""
     with contextlib.ExitStack() as stack:
-        stdin = None
-        if STDIN in paths:
-            stdin = stack.enter_context(
-                stdin_copy(stack.enter_context(tempfile.TemporaryDirectory()))
-            )
+        if stdin is None and STDIN in paths:
+            stdin = stack.enter_context(_stdin_for(paths))
         yield from CorpusReader(
             paths,
             text_field=args.text_field,
@@ -55,6 +67,20 @@ def _records(paths: list[str], args: argparse.Namespace) -> Iterator[Record]:
             doc_per_file=args.doc_per_file,
             stdin=stdin,
         )
+
+
+def _record_chunks(
+    paths: list[str], args: argparse.Namespace, stdin: str | None = None
+) -> Iterator[list[Record]]:
+    """The records of ``paths`` in lists of :data:`CHUNK`, read as they come."""
+    chunk: list[Record] = []
+    for rec in _records(paths, args, stdin):
+        chunk.append(rec)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _load(paths: list[str], args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -65,11 +91,6 @@ def _load(paths: list[str], args: argparse.Namespace) -> tuple[list[str], list[s
         ids.append(rec.id)
         texts.append(rec.text)
     return ids, texts
-
-
-def _documents(texts: list[str], args: argparse.Namespace) -> list:
-    """The documents as the model takes them (a word model splits str documents itself)."""
-    return texts
 
 
 def _model(args: argparse.Namespace) -> AddKLM | NgramLM:
@@ -95,11 +116,15 @@ def _model(args: argparse.Namespace) -> AddKLM | NgramLM:
     return NgramLM(args.order, args.smoothing, pad=pad, words=args.words, **given, **opts)
 
 
+ARPA_NAMES = (".arpa", ".arpa.gz", ".arpa.zst")
+
+
 def _load_model(path: str) -> AddKLM | NgramLM:
-    """A model saved by ``ngram train`` (.npz: add-k or any smoothing) or an ARPA file."""
+    """A model saved by ``ngram train`` (.npz: add-k or any smoothing) or an ARPA file (plain,
+    gzip or zstd)."""
     import numpy as np
 
-    if path.endswith(".arpa"):
+    if path.endswith(ARPA_NAMES):
         return NgramLM.from_arpa(path)
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -119,34 +144,48 @@ def _describe(lm: AddKLM | NgramLM) -> str:
     return lm.smoothing if lm.param is None else f"{lm.smoothing} {lm.param}"
 
 
-def _score_chunks(lm: AddKLM | NgramLM, texts: list[str], quiet: bool):
-    import numpy as np
-
-    out = []
-    with Progress(
-        len(texts), unit="docs", desc="scoring", enabled=None if not quiet else False
-    ) as bar:
-        for i in range(0, len(texts), CHUNK):
-            chunk = texts[i : i + CHUNK]
-            out.append(lm.score(chunk))
-            bar.update(len(chunk), nbytes=sum(len(t) for t in chunk))
-    return np.concatenate(out) if out else np.zeros(0)
+def _pad_name(lm: AddKLM | NgramLM) -> str:
+    if isinstance(lm, AddKLM):
+        return "both" if lm.pad else "none"
+    return lm.pad
 
 
 def cmd_perplexity(args: argparse.Namespace) -> int:
-    _, train = _load(args.train, args)
-    _, evals = _load(args.eval, args)
-    lm = _model(args).fit(_documents(train, args))
-    nll = lm.nll(_documents(evals, args))
+    if (args.train is None) == (args.model is None):
+        raise ValueError(
+            "give --train FILE... (train a model here) or --model MODEL (a model saved by "
+            "`ngram train`, or an ARPA file), one of the two"
+        )
+    if args.model is not None:
+        lm = _load_model(args.model)
+        train_docs = None
+    else:
+        _, train = _load(args.train, args)
+        lm = _model(args).fit(train)
+        train_docs = len(train)
+    # the evaluation documents are read and scored chunk by chunk, never held
+    nll, n, eval_docs = 0.0, 0, 0
+    with Progress(
+        None, unit="docs", desc="evaluating", enabled=None if not args.quiet else False
+    ) as bar:
+        for chunk in _record_chunks(args.eval, args):
+            texts = [r.text for r in chunk]
+            a, b = lm.total_nll(texts)
+            nll, n, eval_docs = nll + a, n + b, eval_docs + len(chunk)
+            bar.update(len(chunk), nbytes=sum(len(t) for t in texts))
+    if n == 0:
+        raise ValueError("--eval: nothing to score (no document has a token the model predicts)")
+    nll /= n
     V = lm.V if isinstance(lm, AddKLM) else lm.vocab_size
     result = {
-        "order": args.order,
-        "smoothing": args.smoothing,
+        "order": lm.order,
+        "smoothing": "add-k" if isinstance(lm, AddKLM) else lm.smoothing,
         "k": lm.k if isinstance(lm, AddKLM) else lm.param,
-        "pad": args.pad or ("none" if isinstance(lm, AddKLM) else lm.pad),
+        "pad": _pad_name(lm),
         "vocab_size": V,
-        "train_docs": len(train),
-        "eval_docs": len(evals),
+        "model": args.model,
+        "train_docs": train_docs,
+        "eval_docs": eval_docs,
         "nll_nats": nll,
         "bits_per_token": nll / math.log(2),
         "perplexity": math.exp(nll),
@@ -154,10 +193,8 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_jsonable(result)))
     else:
-        print(
-            f"order={args.order} {_describe(lm)} V={V} train_docs={len(train)} "
-            f"eval_docs={len(evals)}"
-        )
+        source = args.model if args.model is not None else f"train_docs={train_docs}"
+        print(f"order={lm.order} {_describe(lm)} V={V} {source} eval_docs={eval_docs}")
         print(
             f"perplexity={result['perplexity']:.4f} nll={nll:.4f} nats/token ({result['bits_per_token']:.4f} bits)"
         )
@@ -166,8 +203,8 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     _, train = _load(args.train, args)
-    lm = _model(args).fit(_documents(train, args))
-    if args.output.endswith(".arpa"):
+    lm = _model(args).fit(train)
+    if args.output.endswith(ARPA_NAMES):
         if isinstance(lm, AddKLM):
             raise ValueError(
                 "--smoothing add-k: an add-k model cannot be an ARPA file (every unseen n-gram "
@@ -196,33 +233,40 @@ def _floats(text: str, what: str) -> list[float]:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    import array
+
     import numpy as np
 
-    from textsieve.io import atomic_write, to_jsonable
+    from textsieve.io import atomic_write
 
     if args.kept and args.keep_below is None:
         raise ValueError("--kept: give --keep-below PPL too (which records to keep)")
     if args.keep_below is not None and not args.kept:
         raise ValueError("--keep-below: give --kept FILE (where the kept records go)")
     lm = _load_model(args.model)
-    records = list(_records(args.input, args))
-    scores = _score_chunks(lm, [r.text for r in records], args.quiet)
-    finite = scores[np.isfinite(scores)]
-    thresholds = None
+    thresholds: list[float] | None = None
     if args.cutoffs:
         thresholds = _floats(args.cutoffs, "--cutoffs")
     elif args.buckets:
         pct = _floats(args.percentiles, "--percentiles")
         if not 0 <= pct[0] <= pct[1] <= 100:
             raise ValueError(f"--percentiles: expected two numbers in [0, 100], got {pct}")
-        thresholds = [float(np.percentile(finite, p)) for p in pct] if finite.size else None
+    from_data = args.buckets and not args.cutoffs
+    scores = array.array("d")  # 8 bytes a document: the records themselves are never held
+
+    def scored(stdin: str | None, bar: Progress) -> Iterator[tuple[Record, float]]:
+        for chunk in _record_chunks(args.input, args, stdin):
+            texts = [r.text for r in chunk]
+            ppl = lm.score(texts).tolist()
+            bar.update(len(chunk), nbytes=sum(len(t) for t in texts))
+            yield from zip(chunk, ppl, strict=True)
 
     def bucket(ppl: float) -> str | None:
         if thresholds is None or not math.isfinite(ppl):
             return None
         return "head" if ppl < thresholds[0] else "middle" if ppl < thresholds[1] else "tail"
 
-    def row(rec, ppl: float) -> str:
+    def row(rec: Record, ppl: float) -> str:
         value = None if math.isnan(ppl) else float(ppl)
         if args.annotate and rec.format in ("jsonl", "parquet"):
             obj = dict(rec.raw) if rec.format == "parquet" else json.loads(rec.raw)
@@ -233,33 +277,52 @@ def cmd_score(args: argparse.Namespace) -> int:
             obj["bucket"] = bucket(ppl)
         return json_text(obj) + "\n"
 
-    lines = (row(rec, s) for rec, s in zip(records, scores.tolist()))
-    if args.output:
-        with atomic_write(args.output) as fh:
-            fh.writelines(lines)
-    else:
-        sys.stdout.writelines(lines)
+    progress = {"unit": "docs", "enabled": None if not args.quiet else False}
     kept = 0
-    if args.keep_below is not None:
-        with atomic_write(args.kept, "wb") as fh:
-            for rec, s in zip(records, scores.tolist()):
-                if s < args.keep_below:  # NaN (nothing to score) is not kept
-                    raw = rec.raw
-                    if isinstance(raw, (bytes, bytearray)):
-                        fh.write(raw)
-                    else:  # a whole-file document or a Parquet row: its text, one line
-                        fh.write((json.dumps(to_jsonable(raw or rec.text)) + "\n").encode())
-                    kept += 1
+    with contextlib.ExitStack() as stack:
+        stdin = stack.enter_context(_stdin_for(args.input))
+        if from_data:
+            # percentile cutoffs need every score first: score, then read the records again
+            with Progress(None, desc="scoring", **progress) as bar:
+                for _, ppl in scored(stdin, bar):
+                    scores.append(ppl)
+            got = np.frombuffer(scores, dtype=np.float64)
+            finite = got[np.isfinite(got)]
+            thresholds = [float(np.percentile(finite, p)) for p in pct] if finite.size else None
+            pairs: Iterator[tuple[Record, float]] = zip(
+                _records(args.input, args, stdin), got.tolist(), strict=True
+            )
+        else:
+            bar = stack.enter_context(Progress(None, desc="scoring", **progress))
+            pairs = scored(stdin, bar)
+        out = stack.enter_context(atomic_write(args.output)) if args.output else sys.stdout
+        keep = (
+            stack.enter_context(atomic_write(args.kept, "wb"))
+            if args.keep_below is not None
+            else None
+        )
+        counts = {b: 0 for b in ("head", "middle", "tail")}
+        for rec, ppl in pairs:
+            if not from_data:
+                scores.append(ppl)
+            out.write(row(rec, ppl))
+            b = bucket(ppl)
+            if b:
+                counts[b] += 1
+            if keep is not None and ppl < args.keep_below:  # NaN (nothing to score) is not kept
+                raw = rec.raw
+                if isinstance(raw, (bytes, bytearray)):
+                    keep.write(raw)
+                else:  # a whole-file document or a Parquet row: its text, one line
+                    keep.write((json.dumps(to_jsonable(raw or rec.text)) + "\n").encode())
+                kept += 1
     if not args.quiet:
-        parts = [f"scored {len(records)} documents with {_describe(lm)} (order {lm.order})"]
+        got = np.frombuffer(scores, dtype=np.float64)
+        finite = got[np.isfinite(got)]
+        parts = [f"scored {len(got)} documents with {_describe(lm)} (order {lm.order})"]
         if finite.size:
             parts.append(f"median perplexity {float(np.median(finite)):.2f}")
         if thresholds is not None:
-            counts = {b: 0 for b in ("head", "middle", "tail")}
-            for s in scores.tolist():
-                b = bucket(s)
-                if b:
-                    counts[b] += 1
             parts.append(
                 f"cutoffs {thresholds[0]:.2f} / {thresholds[1]:.2f}: "
                 + ", ".join(f"{b} {n}" for b, n in counts.items())
@@ -375,11 +438,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = verbs.add_parser(
         "perplexity",
-        help="train on --train, report perplexity on --eval",
+        help="train on --train (or load --model), report perplexity on --eval",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    q.add_argument("--train", nargs="+", required=True, metavar="FILE", help="training documents")
+    q.add_argument("--train", nargs="+", metavar="FILE", help="training documents")
+    q.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="instead of --train: a model saved by `ngram train` (.npz) or an ARPA file "
+        "(.arpa, .arpa.gz, .arpa.zst)",
+    )
     q.add_argument(
         "--eval", nargs="+", required=True, metavar="FILE", help="documents to evaluate on"
     )
