@@ -648,3 +648,91 @@ def test_distributed_greedy_same_outputs(
     # the greedy rule is not the components' answer here (else it would test nothing new)
     comps = dedup_dask(inputs, tmp_path / "comps", scheduler=cluster, cluster="components", **opts)
     assert comps["n_kept"] != lss["n_kept"]
+
+
+# --------------------------------------------------------------------------------------------
+# Verification cost: each document against the kept documents of its buckets (issue 12)
+
+
+def write_jsonl(path: Path, texts: list[str], files: int = 2) -> Path:
+    path.mkdir()
+    for f in range(files):
+        with open(path / f"p{f}.jsonl", "w") as fh:
+            for n, text in enumerate(texts[f::files]):
+                fh.write(json.dumps({"id": f"p{f}-{n}", "text": text}) + "\n")
+    return path
+
+
+def dask_and_local(inputs: Path, scheduler: str, out: Path, **options: Any):
+    """The Dask engine's stats, checked against the local engine's answer: (stats, local)."""
+    records, res = local_result([inputs], **options)
+    stats = dedup_dask([inputs], out, scheduler=scheduler, partition_bytes=40_000, **options)
+    assert stats["parameters"]["partitions"] >= 4
+    check_against_local(out, records, res)
+    return stats, res
+
+
+@pytest.mark.parametrize("mode", ["greedy", "components"])
+def test_big_bucket_costs_linear_verification(cluster: str, tmp_path: Path, mode: str) -> None:
+    # 400 distinct near-duplicates of one text (1 to 4 character edits): buckets of hundreds of
+    # distinct texts, where verifying every pair of a bucket would cost ~80,000 similarities
+    rng = random.Random(41)
+    base = paragraph(rng, 70)
+    m = 400
+    near: set[str] = set()
+    while len(near) < m:
+        near.add(edit(rng, base, rng.randint(1, 4)))
+    texts = sorted(near) + [paragraph(rng, 70) for _ in range(100)]
+    rng.shuffle(texts)
+    inputs = write_jsonl(tmp_path / "in", texts)
+    stats, res = dask_and_local(inputs, cluster, tmp_path / "out", cluster=mode)
+    dk = stats["dask"]
+    assert dk["largest_bucket"] >= 300 and dk["largest_copy_class"] == 0
+    # one component holds the near-duplicates, decided in one task; a star per bucket
+    assert dk["largest_component"] >= m and dk["largest_decide_task"]["documents"] >= m
+    assert dk["candidate_edges"] <= 21 * (m + 100)
+    assert res.stats["n_removed"] >= m - 20
+    if mode == "greedy":
+        # each document against the kept documents of its buckets: linear, as the local engine
+        assert stats["n_examined"] == res.stats["n_candidates"] <= 2 * m
+        assert stats["examined_per_doc"] == res.stats["examined_per_doc"]
+    assert stats["n_examined"] < m * (m - 1) // 8
+
+
+def test_chain_of_windows_same_as_local(cluster: str, tmp_path: Path) -> None:
+    # overlapping 150-word windows of one text, 4 words apart: each within the threshold of its
+    # neighbours, far below it to most others; one candidate component, which components chain
+    rng = random.Random(43)
+    words = paragraph(rng, 1400).split()
+    texts = [" ".join(words[s : s + 150]) for s in range(0, len(words) - 150, 4)]
+    inputs = write_jsonl(tmp_path / "in", texts)
+    greedy, res = dask_and_local(inputs, cluster, tmp_path / "greedy")
+    assert greedy["n_kept"] > 20 and greedy["n_removed"] > 100
+    removed = read_jsonl(tmp_path / "greedy" / "removed.jsonl")
+    assert min(r["jaccard"] for r in removed) >= 0.8
+    assert greedy["n_examined"] == res.stats["n_candidates"]
+    comps, _ = dask_and_local(inputs, cluster, tmp_path / "comps", cluster="components")
+    assert comps["n_kept"] < greedy["n_kept"]
+    removed = read_jsonl(tmp_path / "comps" / "removed.jsonl")
+    assert min(r["jaccard"] for r in removed) < 0.5  # chained far below the threshold
+    assert comps["dask"]["largest_component"] >= len(texts) - 5
+
+
+def test_thousand_copies_same_as_local(cluster: str, tmp_path: Path) -> None:
+    # 1,200 copies of one text, 30 edited ones (some copied), 100 others: the copies are settled
+    # by their text, one similarity each, as in the local engine
+    rng = random.Random(47)
+    t = paragraph(rng, 60)
+    texts = [t] * 1200
+    for n in range(30):
+        texts += [edit(rng, t, 1 + n % 8)] * (1 if n % 3 else 4)
+    texts += [paragraph(rng, 60) for _ in range(100)]
+    rng.shuffle(texts)
+    inputs = write_jsonl(tmp_path / "in", texts, files=3)
+    stats, res = dask_and_local(inputs, cluster, tmp_path / "out")
+    dk = stats["dask"]
+    assert dk["largest_copy_class"] == 1200 and dk["candidate_edges"] < 2_000
+    assert stats["n_removed"] >= 1200 + 60 - 10
+    assert stats["n_examined"] == res.stats["n_candidates"] < 2 * len(texts)
+    comps, _ = dask_and_local(inputs, cluster, tmp_path / "comps", cluster="components")
+    assert comps["n_removed"] == stats["n_removed"]
