@@ -2,6 +2,7 @@
 
     python benches/dask_cluster.py DIR                       # 2,000 edited copies + 18,000 others
     python benches/dask_cluster.py DIR --cluster 4000 --others 16000 --max-edits 40 --workers 2
+    python benches/dask_cluster.py DIR --input CORPUS_DIR     # any corpus, e.g. gen_dedup_corpus
 
 Writes the corpus to ``DIR/in`` (8 JSONL files; generated once, deterministic): ``--cluster``
 copies of one 1 KB text with 1 to ``--max-edits`` (12) random character edits each (all distinct
@@ -64,9 +65,10 @@ def main() -> None:
     ap.add_argument("--others", type=int, default=18_000)
     ap.add_argument("--max-edits", type=int, default=12)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--input", help="dedup this corpus (a file or folder) instead of DIR/in")
     args = ap.parse_args()
-    inp = os.path.join(args.dir, "in")
-    if not os.path.isdir(inp):
+    inp = args.input or os.path.join(args.dir, "in")
+    if not os.path.exists(inp):
         generate(inp, args.cluster, args.others, args.max_edits)
     local, out = os.path.join(args.dir, "local"), os.path.join(args.dir, "dask")
     t0 = time.perf_counter()
