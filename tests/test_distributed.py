@@ -711,11 +711,15 @@ def test_chain_of_windows_same_as_local(cluster: str, tmp_path: Path) -> None:
     removed = read_jsonl(tmp_path / "greedy" / "removed.jsonl")
     assert min(r["jaccard"] for r in removed) >= 0.8
     assert greedy["n_examined"] == res.stats["n_candidates"]
-    comps, _ = dask_and_local(inputs, cluster, tmp_path / "comps", cluster="components")
+    comps, res_c = dask_and_local(inputs, cluster, tmp_path / "comps", cluster="components")
     assert comps["n_kept"] < greedy["n_kept"]
     removed = read_jsonl(tmp_path / "comps" / "removed.jsonl")
     assert min(r["jaccard"] for r in removed) < 0.5  # chained far below the threshold
     assert comps["dask"]["largest_component"] >= len(texts) - 5
+    # and the local engine's warnings about the chain
+    for key in ("largest_component", "n_below_threshold", "below_threshold"):
+        assert comps["dedup_stats"][key] == res_c.stats[key], key
+    assert comps["warnings"] == res_c.stats["warnings"] and comps["warnings"]
 
 
 def test_thousand_copies_same_as_local(cluster: str, tmp_path: Path) -> None:

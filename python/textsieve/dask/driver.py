@@ -50,7 +50,7 @@ from textsieve.dask.stages import (
     _stage_write,
 )
 from textsieve.dask.workdir import _WORK_VERSION, WorkDir, _load_json, _load_npz, _save_json
-from textsieve.dedup import _config, _settings
+from textsieve.dedup import _config, _settings, component_warnings
 from textsieve.errors import TextsieveError
 from textsieve.io import InputFile, atomic_write, expand_inputs, json_text
 from textsieve.pipeline import (
@@ -502,12 +502,23 @@ def _drive(
     n_removed = sum(w["removed"] for w in written.values())
     # clusters with duplicates: each kept document that removed ones name, and their number
     removed_rows = [_load_npz(work.part("removed", p)) for p in everything]
-    rm_rep = np.concatenate([z["rep"] for z in removed_rows]) if n_parts else np.empty(0)
-    rm_sim = np.concatenate([z["jaccard"] for z in removed_rows]) if n_parts else np.empty(0)
+    rm_gid, rm_rep, rm_sim = (
+        np.concatenate([z[k] for z in removed_rows]) if n_parts else np.empty(0)
+        for k in ("gid", "rep", "jaccard")
+    )
     del removed_rows
     reps_u, n_dups = np.unique(rm_rep.astype(np.int64), return_counts=True)
     multi_sizes = (n_dups + 1).tolist()
     multi_reps = reps_u.tolist()
+    extra: dict[str, Any] = {}
+    if s["cluster"] == "components":  # what chains hide, as the local engine reports it
+        extra = component_warnings(
+            np.concatenate([rm_rep, reps_u]),
+            np.concatenate([rm_sim, np.full(len(reps_u), np.nan)]),
+            s["threshold"],
+        )
+        extra["below_threshold"] = [int(rm_gid[i]) for i in extra["below_threshold"]]
+        extra["largest_component"] = max(extra["largest_component"], min(n_docs, 1))
     n_clusters = n_kept  # one kept document per cluster, with either rule
     shown = _report_clusters(runner, multi_reps, multi_sizes)
     n_pairs = sum(v["pairs"] for v in decided.values())
@@ -597,6 +608,7 @@ def _drive(
         "largest_cluster": largest,
         "n_pairs": n_pairs if s["all_pairs"] else n_removed,
         "n_examined": n_examined,
+        "warnings": extra.get("warnings", []),
         "examined_per_doc": {
             "mean": examined_sum / n_docs if n_docs else 0.0,
             "max": examined_max,
@@ -651,6 +663,7 @@ def _drive(
                 "components": comp["seconds"],
             },
             "n_bytes": sum(signed[p]["n_bytes"] for p in everything),
+            **{k_: v for k_, v in extra.items() if k_ != "warnings"},
         },
         "dask": {
             "stages": runner.report,
