@@ -5,14 +5,14 @@
     python benches/dask_cluster.py DIR --input CORPUS_DIR     # any corpus, e.g. gen_dedup_corpus
 
 Writes the corpus to ``DIR/in`` (8 JSONL files; generated once, deterministic): ``--cluster``
-copies of one 1 KB text with 1 to ``--max-edits`` (12) random character edits each (all distinct
-texts, so no exact-copy class helps; each is within 0.8 of the text, most pairs of them are within
-0.8 of each other), shuffled among ``--others`` unrelated documents. Runs ``textsieve dedup`` (local engine, in a process of
-its own) and ``dedup_dask`` (a LocalCluster of ``--workers`` processes), checks that
-``kept.jsonl``, ``removed.jsonl`` and ``pairs.jsonl`` are byte-identical, and prints one JSON
-line per engine: wall time, the similarities computed (``n_examined``; for a Dask engine that
-verified every pair of a bucket, its candidate pairs) and the largest candidate component
-decided in one task.
+copies of one 1 KB text with 1 to ``--max-edits`` (12) random character edits each (all
+distinct texts, so no exact-copy class helps; each is within 0.8 of the text, most pairs of them
+are within 0.8 of each other), shuffled among ``--others`` unrelated documents. Runs ``textsieve
+dedup`` (local engine, in a process of its own) and ``dedup_dask`` (a LocalCluster of
+``--workers`` processes), checks that ``kept.jsonl``, ``removed.jsonl`` and ``pairs.jsonl`` are
+byte-identical, and prints one JSON line per engine: wall time, the similarities computed
+(``n_examined``; for a Dask engine that verified every pair of a bucket, its candidate pairs)
+and the largest candidate component decided in one task.
 """
 
 from __future__ import annotations

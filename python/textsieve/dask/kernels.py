@@ -40,6 +40,18 @@ def _unpack(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (p >> np.uint64(32)).astype(np.int64), (p & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 
+def _groups(*cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and sizes of the runs of equal rows in sorted columns."""
+    n = len(cols[0])
+    new = np.zeros(n, bool)
+    if n:
+        new[0] = True
+        for c in cols:
+            new[1:] |= c[1:] != c[:-1]
+    starts = np.flatnonzero(new)
+    return starts, np.diff(np.append(starts, n))
+
+
 def _bucket_stars(band: np.ndarray, key: np.ndarray, gid: np.ndarray) -> np.ndarray:
     """The candidate edges of the ``(band, key)`` buckets, as stars: each bucket's smallest
     document with every other member, packed ``lo << 32 | hi``, distinct. Linear in the bucket
@@ -52,15 +64,3 @@ def _bucket_stars(band: np.ndarray, key: np.ndarray, gid: np.ndarray) -> np.ndar
     centre = np.repeat(gid[starts], sizes)
     other = gid != centre
     return np.unique(_pack(centre[other], gid[other]))
-
-
-def _groups(*cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Starts and sizes of the runs of equal rows in sorted columns."""
-    n = len(cols[0])
-    new = np.zeros(n, bool)
-    if n:
-        new[0] = True
-        for c in cols:
-            new[1:] |= c[1:] != c[:-1]
-    starts = np.flatnonzero(new)
-    return starts, np.diff(np.append(starts, n))

@@ -287,12 +287,12 @@ def _stage_decide(job: Job, s: int) -> dict[str, Any]:
     engine's rule and settings) over their documents in input order. A document's decision
     depends only on the documents sharing a bucket with it, all in its component, and the order
     of a subset is the order of the corpus (also longest first), so the decisions are the
-    corpus's: kept document, similarity, cluster, and with ``all_pairs`` every candidate pair at
-    or above the threshold. Sends ``(document, kept document, similarity, examined)`` to each
-    document's partition (``decided/``) and the pairs to their smaller document's partition
-    (``xpairs/``). One component is decided in one task: the summary says how large the largest
-    was (documents)."""
-    work, s_ = job.work, job.settings
+    corpus's: kept document (the cluster), similarity, and with ``all_pairs`` every candidate
+    pair at or above the threshold. Sends ``(document, kept document, similarity, examined)``
+    to each document's partition (``decided/``) and the pairs to their smaller document's
+    partition (``xpairs/``). One component is decided in one task: the summary says how large
+    the largest was (documents)."""
+    work, settings = job.work, job.settings
     offsets = np.asarray(job.offsets)
     t0 = time.perf_counter()
     gids: list[int] = []
@@ -315,8 +315,8 @@ def _stage_decide(job: Job, s: int) -> dict[str, Any]:
         if copy_of[k] >= 0:
             ordered[n] = ordered[pos[copy_of[k]]]  # the rep's text (the same string)
     del texts
-    all_pairs = bool(s_.get("all_pairs"))
-    run = _core.DedupRun(_config(s_), all_pairs)
+    all_pairs = bool(settings.get("all_pairs"))
+    run = _core.DedupRun(_config(settings), all_pairs)
     n_bytes = 0
     for x in range(0, len(ordered), _DECIDE_CHUNK):
         n_bytes += run.feed(ordered[x : x + _DECIDE_CHUNK], job.num_threads, "strict")[1]
