@@ -661,6 +661,7 @@ def _drive(
                 "signatures": sign_secs["signatures"],
                 "read": sign_secs["read"],
                 "components": comp["seconds"],
+                "decide": sum(v["seconds"] for v in decided.values()),
             },
             "n_bytes": sum(signed[p]["n_bytes"] for p in everything),
             **{k_: v for k_, v in extra.items() if k_ != "warnings"},
