@@ -1,13 +1,13 @@
 """Distributed (large-star/small-star) vs in-memory (Rust union-find) components of the Dask
-engine, on a synthetic graph of verified pairs fed straight to the ``components`` stage.
+engine, on a synthetic graph of candidate edges fed straight to the ``components`` stage.
 
     python benches/components_graph.py [--chains 200] [--chain-len 5000] [--random 2000000]
-        [--shard-edges 4000000 ...] [--workers 2] [--keep first]
+        [--shard-edges 4000000 ...] [--workers 2]
 
 The graph: ``--chains`` paths of ``--chain-len`` documents each, numbered at random (long paths
 take the most rounds), plus about ``--random`` edges in random components of 2 to 60 documents
 (a random tree plus as many extra edges), over 8 partitions. Each run checks that the
-distributed path wrote the in-memory path's ``comp/`` files. Prints a Markdown table.
+distributed path wrote the in-memory path's ``roots/`` files. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -78,7 +78,6 @@ def main() -> None:
     ap.add_argument("--random", type=int, default=2_000_000)
     ap.add_argument("--shard-edges", type=int, nargs="+", default=[4_000_000, 1_000_000])
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--keep", default="first")
     ap.add_argument("--parts", type=int, default=8)
     args = ap.parse_args()
 
@@ -91,18 +90,12 @@ def main() -> None:
     owner = d._part_of(offsets, lo)
     root = tempfile.mkdtemp(prefix="cc-bench-")
     print(f"{len(lo):,} edges, {n_docs:,} documents, {args.parts} partitions", file=sys.stderr)
-    lengths = rng.integers(100, 2000, n_docs)
 
     def fresh(name: str) -> d.WorkDir:
         work = d.WorkDir(os.path.join(root, name))
         for a in range(args.parts):
             sel = owner == a
-            d._save_npz(
-                work.part("pairs", a),
-                i=lo[sel], j=hi[sel], jaccard=np.full(int(sel.sum()), 0.9),
-            )  # fmt: skip
-            end = offsets[a + 1] if a + 1 < args.parts else n_docs
-            d._save_npz(work.part("sign", a), lengths=lengths[offsets[a] : end])
+            d._save_npz(work.part("edges", a), i=lo[sel], j=hi[sel])
         return work
 
     rows = []
@@ -115,7 +108,7 @@ def main() -> None:
             cwd=os.getcwd(),
             parts=({},) * args.parts,
             reader={},
-            settings={"keep": args.keep, "cluster": "components"},
+            settings={},
             num_threads=1,
             n_shards=1,
             components_max_edges=len(lo) if shard_edges is None else 0,
@@ -138,7 +131,7 @@ def main() -> None:
             secs = time.perf_counter() - t0
             peak = max(client.run(_vm_hwm_mb).values())
         got = {
-            f: dict(np.load(work.path("comp", f))) for f in sorted(os.listdir(work.path("comp")))
+            f: dict(np.load(work.path("roots", f))) for f in sorted(os.listdir(work.path("roots")))
         }
         if want is None:
             want = got
@@ -159,7 +152,7 @@ def main() -> None:
         )
         print(comp["mode"], f"{secs:.1f}s", file=sys.stderr)
     shutil.rmtree(root)
-    print(f"\n{len(lo):,} edges, {n_docs:,} documents, keep={args.keep}\n")
+    print(f"\n{len(lo):,} edges, {n_docs:,} documents\n")
     print("| path | shards | rounds | tasks | wall time | peak RSS of a worker |")
     print("|---|---|---|---|---|---|")
     for mode, sh, rounds, tasks, secs, peak in rows:

@@ -20,8 +20,7 @@ distributed = pytest.importorskip(
 import textsieve  # noqa: E402
 from textsieve.cli import main  # noqa: E402
 from textsieve.distributed import (  # noqa: E402
-    _bucket_pairs,
-    _Classes,
+    _bucket_stars,
     _large_star,
     _plan_partitions,
     _RangeReader,
@@ -206,17 +205,17 @@ def test_cli_dask_writes_what_local_writes(corpus: Path, cluster: str, tmp_path:
 def test_resume_skips_finished_tasks(corpus: Path, cluster: str, tmp_path: Path) -> None:
     inputs = [corpus / "in"]
     first = dedup_dask(
-        inputs, tmp_path, scheduler=cluster, partition_bytes=8000, stop_after="verify"
+        inputs, tmp_path, scheduler=cluster, partition_bytes=8000, stop_after="decide"
     )
-    assert first["stopped_after"] == "verify" and not (tmp_path / "kept.jsonl").exists()
+    assert first["stopped_after"] == "decide" and not (tmp_path / "kept.jsonl").exists()
     assert first["stages"]["sign"]["ran"] == first["stages"]["sign"]["tasks"] > 1
-    # a verify task that "failed": its marker never got written
-    markers = sorted((tmp_path / "_work" / "done").glob("verify-*.json"))
+    # a decide task that "failed": its marker never got written
+    markers = sorted((tmp_path / "_work" / "done").glob("decide-*.json"))
     markers[1].unlink()
     stats = dedup_dask(inputs, tmp_path, scheduler=cluster, partition_bytes=8000)
     stages = stats["dask"]["stages"]
     assert stages["sign"]["ran"] == 0 and stages["bucket"]["ran"] == 0
-    assert stages["verify"]["ran"] == 1
+    assert stages["fetch"]["ran"] == 0 and stages["decide"]["ran"] == 1
     assert stages["write"]["ran"] == stages["write"]["tasks"]
     records, res = local_result(inputs)
     check_against_local(tmp_path, records, res)
@@ -258,12 +257,15 @@ def test_range_reader_matches_whole_file(tmp_path: Path) -> None:
     assert skipped == whole.skipped and len(skipped) > 2
 
 
-def test_bucket_pairs_and_components() -> None:
+def test_bucket_stars_and_components() -> None:
     band = np.array([0, 0, 0, 1, 1, 0, 2, 2, 2, 2], np.uint32)
     key = np.array([5, 5, 5, 5, 5, 6, 9, 9, 9, 1], np.uint64)
     gid = np.array([3, 1, 2, 1, 7, 4, 8, 2, 9, 5], np.int64)
-    pairs = {(int(p) >> 32, int(p) & 0xFFFFFFFF) for p in _bucket_pairs(band, key, gid)}
-    assert pairs == {(1, 2), (1, 3), (2, 3), (1, 7), (2, 8), (2, 9), (8, 9)}
+    # each bucket's smallest document with every other member: m - 1 edges, not m(m-1)/2
+    pairs = {(int(p) >> 32, int(p) & 0xFFFFFFFF) for p in _bucket_stars(band, key, gid)}
+    assert pairs == {(1, 2), (1, 3), (1, 7), (2, 8), (2, 9)}
+    big = _bucket_stars(np.zeros(500, np.uint32), np.ones(500, np.uint64), np.arange(500)[::-1])
+    assert len(big) == 499 and (big >> np.uint64(32) == 0).all()
     nodes, root = textsieve._core.connected_components(
         np.array([9, 4, 2, 7], np.uint64), np.array([4, 6, 7, 3], np.uint64)
     )
@@ -361,32 +363,6 @@ def test_exact_copies_cli_bytes(copies_corpus: Path, cluster: str, tmp_path: Pat
         assert a[key] == b[key], key
 
 
-def test_classes_expand_pairs() -> None:
-    # classes {2, 5, 9} and {4, 6}; 7 and 8 are in no class
-    cl = _Classes(np.array([4, 2, 2, 4, 2]), np.array([6, 9, 2, 4, 5]))
-    assert cl.size(np.array([2, 4, 7])).tolist() == [3, 2, 1]
-    lo, hi, x = cl.cross(np.array([2, 4, 7]), np.array([4, 8, 8]), np.array([0.5, 0.7, 0.9]))
-    got = sorted(zip(lo.tolist(), hi.tolist(), x.tolist(), strict=True))
-    want = sorted(
-        [(min(p, q), max(p, q), 0.5) for p in (2, 5, 9) for q in (4, 6)]
-        + [(4, 8, 0.7), (6, 8, 0.7), (7, 8, 0.9)]
-    )
-    assert got == want
-    lo, hi = cl.within(0, 10)
-    assert sorted(zip(lo.tolist(), hi.tolist(), strict=True)) == [(2, 5), (2, 9), (4, 6), (5, 9)]
-    lo, hi = cl.within(3, 10)  # only the classes whose rep is in [3, 10)
-    assert list(zip(lo.tolist(), hi.tolist(), strict=True)) == [(4, 6)]
-    # the pairs with a rep only: every member with the other rep, linear in the class sizes
-    lo, hi, x = cl.cross_star(np.array([2, 4]), np.array([4, 8]), np.array([0.5, 0.7]))
-    got = sorted(zip(lo.tolist(), hi.tolist(), x.tolist(), strict=True))
-    assert got == [(2, 4, 0.5), (2, 6, 0.5), (4, 5, 0.5), (4, 8, 0.7), (4, 9, 0.5), (6, 8, 0.7)]
-    lo, hi = cl.within_star(0, 10)
-    assert sorted(zip(lo.tolist(), hi.tolist(), strict=True)) == [(2, 5), (2, 9), (4, 6)]
-    empty = _Classes(np.empty(0, np.int64), np.empty(0, np.int64))
-    lo, hi, _ = empty.cross(np.array([1]), np.array([3]), np.array([1.0]))
-    assert (lo.tolist(), hi.tolist()) == ([1], [3])
-
-
 def test_bad_record_names_file_and_line(tmp_path: Path, cluster: str, capsys) -> None:
     path = tmp_path / "bad.jsonl"
     rows = [json.dumps({"id": i, "text": f"text number {i}"}) for i in range(200)]
@@ -455,8 +431,8 @@ def in_memory_and_sharded(
         components_shard_edges=7,
         **opts,
     )
-    n_pairs = mem["dedup_stats"]["n_verified_pairs"]
-    assert n_pairs > 20
+    n_pairs = mem["dask"]["candidate_edges"]
+    assert n_pairs > 20 and lss["dask"]["candidate_edges"] == n_pairs
     assert mem["dask"]["components"] == f"in memory, {n_pairs} edges <= 100,000,000"
     mode = lss["dask"]["components"]
     assert mode.startswith("distributed large-star/small-star, ") and f"{n_pairs} edges > 0" in mode
@@ -474,7 +450,7 @@ def same_as_local(
     **settings: Any,
 ) -> list[Path]:
     """Both Dask paths write, byte for byte, what the local engine writes (``argv``), with the
-    same intermediate files; returns the round-2 request files."""
+    same intermediate files; returns the decide stage's files."""
     argv = ["dedup", *map(str, inputs), "-q", *argv]
     assert main([*argv, "-o", str(tmp_path / "local")]) == 0
     for name in ("kept.jsonl", "removed.jsonl", "pairs.jsonl"):
@@ -483,24 +459,23 @@ def same_as_local(
         assert got == (tmp_path / "local" / name).read_bytes(), name
     records, res = local_result(inputs, **settings)
     check_against_local(tmp_path / "lss", records, res)
-    # the same intermediate files: kept document per partition, clusters, requests for round 2
+    # the same intermediate files: each document's root, the decisions sent to each partition
     same_arrays(
-        npz_arrays(tmp_path / "mem" / "_work" / "comp"),
-        npz_arrays(tmp_path / "lss" / "_work" / "comp"),
+        npz_arrays(tmp_path / "mem" / "_work" / "roots"),
+        npz_arrays(tmp_path / "lss" / "_work" / "roots"),
     )
     reqs = sorted(
         p.relative_to(tmp_path / "mem" / "_work")
-        for p in (tmp_path / "mem" / "_work" / "r2" / "req").rglob("*.npz")
+        for p in (tmp_path / "mem" / "_work" / "decided").rglob("*.npz")
     )
     assert reqs == sorted(
         p.relative_to(tmp_path / "lss" / "_work")
-        for p in (tmp_path / "lss" / "_work" / "r2" / "req").rglob("*.npz")
+        for p in (tmp_path / "lss" / "_work" / "decided").rglob("*.npz")
     )
     for r in reqs:
-        assert np.array_equal(
-            np.load(tmp_path / "mem" / "_work" / r)["gids"],
-            np.load(tmp_path / "lss" / "_work" / r)["gids"],
-        )
+        a, b = np.load(tmp_path / "mem" / "_work" / r), np.load(tmp_path / "lss" / "_work" / r)
+        for k in ("gid", "dup", "jaccard", "examined"):
+            assert np.array_equal(a[k], b[k], equal_nan=k == "jaccard"), (r, k)
     for key in ("n_clusters", "n_clusters_with_duplicates", "largest_cluster", "n_kept"):
         assert lss[key] == mem[key], key
     return reqs
@@ -518,11 +493,10 @@ def test_distributed_components_same_outputs(
     argv = ["--threshold", "0.7", "--keep", keep, "--cluster", "components"]
     same_as_local(tmp_path, inputs, mem, lss, argv, threshold=0.7, keep=keep, cluster="components")
     # keep="longest" keeps some cluster's non-smallest document (else it would test nothing new)
-    comp = npz_arrays(tmp_path / "lss" / "_work" / "comp")
-    gid = np.concatenate([z["gid"] for n, z in comp.items() if n.startswith("part-")])
-    rep = np.concatenate([z["rep"] for n, z in comp.items() if n.startswith("part-")])
-    smallest = {r: gid[rep == r].min() for r in np.unique(rep).tolist()}
-    assert any(r != g for r, g in smallest.items()) == (keep == "longest")
+    removed = npz_arrays(tmp_path / "lss" / "_work" / "removed")
+    gid = np.concatenate([z["gid"] for z in removed.values()])
+    rep = np.concatenate([z["rep"] for z in removed.values()])
+    assert (gid < rep).any() == (keep == "longest")
 
 
 def union_find(n: int, i: np.ndarray, j: np.ndarray) -> list[int]:
@@ -594,16 +568,11 @@ def test_star_steps() -> None:
     assert _star_components(hi, lo)[2] == 1
 
 
-def first_largest(outdir: Path) -> dict[str, int]:
-    """The largest greedy component, from the markers of the components-greedy tasks."""
-    tasks = [
-        json.loads(m.read_text())
-        for m in (outdir / "_work" / "done").glob("components-greedy-*.json")
-    ]
-    c = max(
-        (t["largest_component"] for t in tasks), key=lambda c: (c["edges"], c["nodes"], -c["root"])
-    )
-    return {"edges": c["edges"], "nodes": c["nodes"]}
+def largest_from_roots(outdir: Path) -> int:
+    """The documents of the largest candidate component, from the ``roots/`` files."""
+    roots = npz_arrays(outdir / "_work" / "roots")
+    root = np.concatenate([z["root"] for z in roots.values()])
+    return int(np.unique(root, return_counts=True)[1].max())
 
 
 @pytest.mark.parametrize("mode", ["components", "greedy"])
@@ -621,23 +590,19 @@ def test_distributed_components_resume(
     # the run "died" in round 2: half of its small-star tasks finished, nothing after
     small2 = sorted(done.glob("components-small-r002-*.json"))
     later = [f"components-{s}-r{r:03d}" for r in range(3, rounds + 1) for s in ("large", "small")]
-    later += ["components-roots", "components-parts", "components-clusters"]
-    later += ["components-gpairs", "components-greedy"]  # greedy only
+    later += ["components-roots", "components-parts"]
     lost = small2[len(small2) // 2 :] + [m for name in later for m in done.glob(f"{name}-*.json")]
     for m in lost:
         m.unlink()
     for step in [f"{s}-r{r:03d}" for r in range(3, rounds + 1) for s in ("large", "small")]:
         shutil.rmtree(tmp_path / "_work" / "cc" / step)
-    (tmp_path / "_work" / "comp" / "clusters.npz").unlink()
     stats = dedup_dask(inputs, tmp_path, scheduler=cluster, **opts)
     comp = stats["dask"]["stages"]["components"]
     assert comp["ran"] == len(lost) and comp["rounds"] == rounds
-    assert stats["dask"]["stages"]["verify"]["ran"] == 0
-    if mode == "greedy":  # the greedy steps were lost too, and ran again, one per shard
-        n_sh = -(-stats["n_examined"] // 5)
-        assert sum("components-greedy-" in m.name for m in lost) == n_sh
-        assert len(list(done.glob("components-greedy-*.json"))) == n_sh
-        assert stats["dask"]["largest_greedy_component"] == first_largest(tmp_path)
+    assert stats["dask"]["stages"]["edges"]["ran"] == 0
+    n_sh = -(-stats["dask"]["candidate_edges"] // 5)
+    assert len(list(done.glob("components-roots-*.json"))) == n_sh
+    assert stats["dask"]["largest_component"] == largest_from_roots(tmp_path) >= 3
     records, res = local_result(inputs, cluster=mode)
     check_against_local(tmp_path, records, res)
     before = {
@@ -656,24 +621,24 @@ def test_distributed_components_resume(
 def test_distributed_greedy_same_outputs(
     corpus: Path, cluster: str, tmp_path: Path, keep: str
 ) -> None:
-    # cluster="greedy" above components_max_edges: the rounds find the components, then each
-    # shard decides its whole components with the greedy rule; the chains of the corpus (copies
-    # of copies, some below the threshold of the first) make components of several documents
+    # cluster="greedy" above components_max_edges: the rounds find the candidate components,
+    # then each decide shard runs the core's greedy rule over its whole components; the chains
+    # of the corpus (copies of copies, some below the threshold of the first) make components
+    # of several documents
     inputs = [corpus / "in", longer_copies(tmp_path / "extra.jsonl", 5)]
     opts = {"threshold": 0.7, "keep": keep, "partition_bytes": 4000}
-    mem, lss, n_pairs = in_memory_and_sharded(inputs, tmp_path, cluster, opts)
+    mem, lss, n_edges = in_memory_and_sharded(inputs, tmp_path, cluster, opts)
     assert mem["parameters"]["cluster"] == "greedy"
-    mode = lss["dask"]["components"]
     # the largest component, decided in one task: the same measure on both paths
-    largest = lss["dask"]["largest_greedy_component"]
-    assert largest == mem["dask"]["largest_greedy_component"]
-    assert largest["nodes"] >= 3 and largest["edges"] >= largest["nodes"] - 1
-    assert f"largest component {largest['edges']} edges and {largest['nodes']} documents" in mode
+    largest = lss["dask"]["largest_component"]
+    assert largest == mem["dask"]["largest_component"] == largest_from_roots(tmp_path / "lss")
+    assert largest >= 3
     done = tmp_path / "lss" / "_work" / "done"
-    greedy_tasks = [json.loads(m.read_text()) for m in done.glob("components-greedy-*.json")]
-    assert len(greedy_tasks) == -(-n_pairs // 7)
-    assert sum(t["edges"] for t in greedy_tasks) == n_pairs
-    assert max(t["largest_component"]["edges"] for t in greedy_tasks) == largest["edges"]
+    decide = [json.loads(m.read_text()) for m in done.glob("decide-*.json")]
+    assert len(decide) == lss["parameters"]["shards"]
+    assert sum(t["documents"] for t in decide) == lss["dask"]["documents_in_components"]
+    assert max(t["largest_component"]["documents"] for t in decide) == largest
+    assert sum(t["n_candidates"] for t in decide) == lss["n_examined"] == mem["n_examined"]
     # byte for byte what the in-memory path and the local engine write
     reqs = same_as_local(
         tmp_path, inputs, mem, lss, ["--threshold", "0.7", "--keep", keep], threshold=0.7,
@@ -683,4 +648,95 @@ def test_distributed_greedy_same_outputs(
     # the greedy rule is not the components' answer here (else it would test nothing new)
     comps = dedup_dask(inputs, tmp_path / "comps", scheduler=cluster, cluster="components", **opts)
     assert comps["n_kept"] != lss["n_kept"]
-    assert comps["dask"]["largest_greedy_component"] is None
+
+
+# --------------------------------------------------------------------------------------------
+# Verification cost: each document against the kept documents of its buckets (issue 12)
+
+
+def write_jsonl(path: Path, texts: list[str], files: int = 2) -> Path:
+    path.mkdir()
+    for f in range(files):
+        with open(path / f"p{f}.jsonl", "w") as fh:
+            for n, text in enumerate(texts[f::files]):
+                fh.write(json.dumps({"id": f"p{f}-{n}", "text": text}) + "\n")
+    return path
+
+
+def dask_and_local(inputs: Path, scheduler: str, out: Path, **options: Any):
+    """The Dask engine's stats, checked against the local engine's answer: (stats, local)."""
+    records, res = local_result([inputs], **options)
+    stats = dedup_dask([inputs], out, scheduler=scheduler, partition_bytes=40_000, **options)
+    assert stats["parameters"]["partitions"] >= 4
+    check_against_local(out, records, res)
+    return stats, res
+
+
+@pytest.mark.parametrize("mode", ["greedy", "components"])
+def test_big_bucket_costs_linear_verification(cluster: str, tmp_path: Path, mode: str) -> None:
+    # 400 distinct near-duplicates of one text (1 to 4 character edits): buckets of hundreds of
+    # distinct texts, where verifying every pair of a bucket would cost ~80,000 similarities
+    rng = random.Random(41)
+    base = paragraph(rng, 70)
+    m = 400
+    near: set[str] = set()
+    while len(near) < m:
+        near.add(edit(rng, base, rng.randint(1, 4)))
+    texts = sorted(near) + [paragraph(rng, 70) for _ in range(100)]
+    rng.shuffle(texts)
+    inputs = write_jsonl(tmp_path / "in", texts)
+    stats, res = dask_and_local(inputs, cluster, tmp_path / "out", cluster=mode)
+    dk = stats["dask"]
+    assert dk["largest_bucket"] >= 300 and dk["largest_copy_class"] == 0
+    # one component holds the near-duplicates, decided in one task; a star per bucket
+    assert dk["largest_component"] >= m and dk["largest_decide_task"]["documents"] >= m
+    assert dk["candidate_edges"] <= 21 * (m + 100)
+    assert res.stats["n_removed"] >= m - 20
+    if mode == "greedy":
+        # each document against the kept documents of its buckets: linear, as the local engine
+        assert stats["n_examined"] == res.stats["n_candidates"] <= 2 * m
+        assert stats["examined_per_doc"] == res.stats["examined_per_doc"]
+    assert stats["n_examined"] < m * (m - 1) // 8
+
+
+def test_chain_of_windows_same_as_local(cluster: str, tmp_path: Path) -> None:
+    # overlapping 150-word windows of one text, 4 words apart: each within the threshold of its
+    # neighbours, far below it to most others; one candidate component, which components chain
+    rng = random.Random(43)
+    words = paragraph(rng, 1400).split()
+    texts = [" ".join(words[s : s + 150]) for s in range(0, len(words) - 150, 4)]
+    inputs = write_jsonl(tmp_path / "in", texts)
+    greedy, res = dask_and_local(inputs, cluster, tmp_path / "greedy")
+    assert greedy["n_kept"] > 20 and greedy["n_removed"] > 100
+    removed = read_jsonl(tmp_path / "greedy" / "removed.jsonl")
+    assert min(r["jaccard"] for r in removed) >= 0.8
+    assert greedy["n_examined"] == res.stats["n_candidates"]
+    comps, res_c = dask_and_local(inputs, cluster, tmp_path / "comps", cluster="components")
+    assert comps["n_kept"] < greedy["n_kept"]
+    removed = read_jsonl(tmp_path / "comps" / "removed.jsonl")
+    assert min(r["jaccard"] for r in removed) < 0.5  # chained far below the threshold
+    assert comps["dask"]["largest_component"] >= len(texts) - 5
+    # and the local engine's warnings about the chain
+    for key in ("largest_component", "n_below_threshold", "below_threshold"):
+        assert comps["dedup_stats"][key] == res_c.stats[key], key
+    assert comps["warnings"] == res_c.stats["warnings"] and comps["warnings"]
+
+
+def test_thousand_copies_same_as_local(cluster: str, tmp_path: Path) -> None:
+    # 1,200 copies of one text, 30 edited ones (some copied), 100 others: the copies are settled
+    # by their text, one similarity each, as in the local engine
+    rng = random.Random(47)
+    t = paragraph(rng, 60)
+    texts = [t] * 1200
+    for n in range(30):
+        texts += [edit(rng, t, 1 + n % 8)] * (1 if n % 3 else 4)
+    texts += [paragraph(rng, 60) for _ in range(100)]
+    rng.shuffle(texts)
+    inputs = write_jsonl(tmp_path / "in", texts, files=3)
+    stats, res = dask_and_local(inputs, cluster, tmp_path / "out")
+    dk = stats["dask"]
+    assert dk["largest_copy_class"] == 1200 and dk["candidate_edges"] < 2_000
+    assert stats["n_removed"] >= 1200 + 60 - 10
+    assert stats["n_examined"] == res.stats["n_candidates"] < 2 * len(texts)
+    comps, _ = dask_and_local(inputs, cluster, tmp_path / "comps", cluster="components")
+    assert comps["n_removed"] == stats["n_removed"]

@@ -18,8 +18,7 @@ from textsieve.dask.components import _small_star as _small_star
 from textsieve.dask.components import _star_components as _star_components
 from textsieve.dask.driver import _Runner as _Runner
 from textsieve.dask.driver import dedup_dask, run_command
-from textsieve.dask.kernels import _bucket_pairs as _bucket_pairs
-from textsieve.dask.kernels import _Classes as _Classes
+from textsieve.dask.kernels import _bucket_stars as _bucket_stars
 from textsieve.dask.kernels import _part_of as _part_of
 from textsieve.dask.plan import DEFAULT_PARTITION_BYTES
 from textsieve.dask.plan import _plan_partitions as _plan_partitions

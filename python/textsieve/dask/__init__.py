@@ -6,61 +6,53 @@ write files under ``OUTDIR/_work``, so workers only need a shared filesystem and
 tasks that finished (each task's marker is written last, atomically):
 
 1. ``lines``: split files: count the lines before each partition (for ``FILE:LINE`` ids);
-2. ``sign``: read a partition, MinHash signatures and band keys with the Rust kernels, a digest
-   of each non-empty text (sent to a shard by digest) and the partition's ids;
+2. ``sign``: read a partition, band keys with the Rust kernels, a digest of each non-empty text
+   (sent to a shard by digest) and the partition's ids;
 3. ``copies``: per digest shard, the classes of exact copies (equal digests; the smallest
    document is the class's rep);
 4. ``scatter``: send every ``(band, key, doc)`` of a rep (or a document in no class) to a bucket
    shard chosen by hashing the band key;
-5. ``bucket``: per shard, group by ``(band, key)`` and emit the candidate pairs of each bucket,
-   routed to the partition of their smaller document;
-6. ``edges``: per partition, the distinct candidate pairs, and which documents of other
-   partitions their verification needs;
-7. ``fetch``: per partition, the texts (or signatures) and copy classes that other partitions
-   asked for;
-8. ``verify``: per partition, the exact Jaccard of every candidate pair; the pairs at or above the
-   threshold, expanded to the members of both classes, plus the pairs within its classes, each
-   sent to the partition of its smaller document;
-9. ``pairs``: per partition, its verified pairs sorted, with both ids (``pairs.jsonl`` rows);
-10. ``components``: the kept document of each document in a verified pair (the greedy rule,
-    ``cluster="greedy"``, or connected components and the keep policy, ``"components"``), and per
-    partition the pairs (document, kept document) still to measure. Up to
-    ``components_max_edges`` pairs (:data:`COMPONENTS_IN_MEMORY_MAX_EDGES`) one task runs the
-    core's greedy rule or union-find in memory; above that, large-star/small-star rounds
-    (Kiveris et al. 2014) run as tasks per edge shard (``ceil(pairs / components_shard_edges)``
-    shards) until a round changes no edge, and the kept documents and cluster sizes are found
-    shard by shard: each shard holds whole components (every member is in its root's shard), so
-    with the greedy rule each shard's task decides its components from their verified pairs,
-    routed to it. Memory per task is then bounded by the shard size, except that one component
-    is decided in one task (``stats["dask"]["largest_greedy_component"]`` measures the largest;
-    see :func:`textsieve.dask.components._components`); both paths write the same files;
-11. ``fetch2`` and ``write``: the kept document's text and id for each removed document, its
-    exact similarity to it, and the partition's ``kept`` and ``removed`` records.
+5. ``bucket``: per shard, group by ``(band, key)`` and emit each bucket's **star**: its smallest
+   document with every other member (``m - 1`` edges for ``m`` members, not ``m(m-1)/2``),
+   routed to the partition of the smaller document;
+6. ``edges``: per partition, its distinct star edges plus an edge from each class's rep to each
+   of its copies: the candidate edges;
+7. ``components``: the connected components of the candidate edges (the *candidate
+   components*), each document's root (its component's smallest document) written per
+   partition. Up to ``components_max_edges`` edges (:data:`COMPONENTS_IN_MEMORY_MAX_EDGES`)
+   one task runs the core's union-find in memory; above that, large-star/small-star rounds
+   (Kiveris et al. 2014) run as tasks per edge shard (``ceil(edges /
+   components_shard_edges)`` shards) until a round changes no edge; both write the same files;
+8. ``fetch``: per partition, the texts of its documents in candidate components, sent to the
+   decide shard of their component (a hash of its root: whole components per shard); an exact
+   copy travels as the number of its rep;
+9. ``decide``: per decide shard, **the core's own dedup** (``_core.DedupRun``, the local
+   engine's settings and rule) over the documents of its components, in input order; each
+   decision (kept document, similarity, examined) goes back to the document's partition, and
+   with ``all_pairs`` every verified pair to the partition of its smaller document;
+10. ``pairs``: with ``all_pairs`` only, per partition, its verified pairs sorted, with both ids;
+11. ``write``: the partition's ``kept``, ``removed`` and ``pairs.jsonl`` rows.
 
 Then the driver concatenates the partitions into ``kept.jsonl``, ``removed.jsonl`` and
 ``pairs.jsonl`` and writes ``stats.json`` and ``report.html``, as ``textsieve dedup`` does.
 
-Why the answer is the local engine's: documents get the same global numbers (input order), the
-same signatures and band keys (same kernels), and the verified pairs are, as in the local engine,
-*every* pair of non-empty documents that share a ``(band, key)`` bucket and reach the threshold.
-The candidates are fewer, but lose nothing. Exact copies (equal texts: equal shingle sets, so
-equal band keys, similarity 1.0 to each other and the same similarity to any other document)
-form classes, found by a 128-bit digest of the text (trusted, not re-verified), and only each
-class's rep (its smallest document) goes into the buckets. The candidate edges are one
-(rep, copy) edge per copy plus every pair of reps in each bucket: near-linear where buckets are
-made of copies, but still ``m(m-1)/2`` for a bucket of ``m`` distinct texts, because a star to
-the bucket's smallest document would lose verified pairs: in a bucket ``{a, b, c}`` with
-``J(a, b) < t``, ``J(a, c) < t`` and ``J(b, c) >= t`` the star checks only ``(a, b)`` and
-``(a, c)``, so ``(b, c)`` (and the cluster it makes) would be missing. Each verified rep pair
-``(A, B, x)`` stands for the pairs ``(Ai, Bj, x)`` of the members of both classes, and each
-class for its pairs ``(Ai, Aj, 1.0)``. With ``all_pairs`` verify writes them all out (the
-output is that big). Otherwise it writes only the pairs with a rep, ``(Ai, B, x)``, ``(A, Bj,
-x)`` and ``(A, Ai, 1.0)``, linear in the copies: a class's rep is its first document, the only
-member that can be kept, so a document's kept neighbours are reps, and the greedy decisions and
-the connected components are those of all the pairs. Verification is the same exact Jaccard over the same 64-bit shingle
-hashes (the same ``f64`` division), the components' roots are their smallest documents, as in
-the local union-find (large-star/small-star converges to stars around each component's smallest
-document too), and the keep policy is the same.
+Why the answer is the local engine's: documents get the same global numbers (input order) and
+the same band keys (same kernels). A document's decision, under either rule, depends only on the
+documents that share a bucket with it (its candidates, and exact copies, which share every
+bucket), and all of those are in its candidate component: the star edges connect exactly what
+every pair of a bucket connects. So the local algorithm run on the union of whole components, in
+their relative input order (also longest first: lengths do not change), makes the decisions it
+makes on the whole corpus: the same kept documents, ``duplicate_of``, similarities and, with
+``all_pairs``, pairs. Documents in no candidate component (no bucket mate, no copy) are kept
+without a similarity computed, as in the local engine.
+
+The cost is the local engine's: with ``cluster="greedy"`` each document is verified against the
+kept documents of its buckets (a cluster of ``m`` near-copies costs ``O(m)`` similarities, not
+``m^2/2``), and exact copies are settled by their text. Memory per task is bounded by the
+partition size, except that one candidate component is decided in one task:
+``stats["dask"]["largest_component"]`` measures the largest (documents), and
+``stats["dask"]["largest_decide_task"]`` the largest decide task (documents, bytes).
+``all_pairs`` lists every verified pair, quadratic in cluster size as in the local engine.
 
 The modules, by concept:
 
@@ -69,7 +61,7 @@ The modules, by concept:
 - :mod:`textsieve.dask.stages`: the per-task stage functions, and :class:`Job`, what every task
   knows about the run (pickled to the workers);
 - :mod:`textsieve.dask.components`: the components stage, in memory or as distributed
-  large-star/small-star rounds (then the greedy rule per shard of whole components);
+  large-star/small-star rounds;
 - :mod:`textsieve.dask.plan`: partitions, reading them, counting lines;
 - :mod:`textsieve.dask.workdir`: :class:`WorkDir`, the one owner of the paths under
   ``OUTDIR/_work``, and the small file helpers;

@@ -25,14 +25,9 @@ from textsieve.dask.components import (
     COMPONENTS_IN_MEMORY_MAX_EDGES,
     COMPONENTS_SHARD_EDGES,
     _components,
-    _stage_cc_clusters,
-    _stage_cc_gpairs,
-    _stage_cc_greedy,
     _stage_cc_init,
     _stage_cc_large,
-    _stage_cc_lengths,
     _stage_cc_parts,
-    _stage_cc_reps,
     _stage_cc_roots,
     _stage_cc_small,
     _stage_components,
@@ -44,6 +39,7 @@ from textsieve.dask.stages import (
     Job,
     _stage_bucket,
     _stage_copies,
+    _stage_decide,
     _stage_edges,
     _stage_fetch,
     _stage_lines,
@@ -51,11 +47,10 @@ from textsieve.dask.stages import (
     _stage_scatter,
     _stage_sign,
     _stage_snippets,
-    _stage_verify,
     _stage_write,
 )
 from textsieve.dask.workdir import _WORK_VERSION, WorkDir, _load_json, _load_npz, _save_json
-from textsieve.dedup import _config, _settings
+from textsieve.dedup import _config, _settings, component_warnings
 from textsieve.errors import TextsieveError
 from textsieve.io import InputFile, atomic_write, expand_inputs, json_text
 from textsieve.pipeline import (
@@ -83,11 +78,10 @@ _STAGE_FUNCS: dict[str, Callable[..., dict[str, Any]]] = {
     "scatter": _stage_scatter,
     "bucket": _stage_bucket,
     "edges": _stage_edges,
-    "fetch": lambda job, i: _stage_fetch(job, i, "r1"),
-    "verify": _stage_verify,
-    "pairs": _stage_pairs,
     "components": _stage_components,
-    "fetch2": lambda job, i: _stage_fetch(job, i, "r2"),
+    "fetch": _stage_fetch,
+    "decide": _stage_decide,
+    "pairs": _stage_pairs,
     "write": _stage_write,
     # the distributed components (run by `_components` instead of "components" above the size
     # limit); "-rNNN" in a stage's name is the round, passed on
@@ -95,12 +89,7 @@ _STAGE_FUNCS: dict[str, Callable[..., dict[str, Any]]] = {
     "components-large": _stage_cc_large,
     "components-small": _stage_cc_small,
     "components-roots": _stage_cc_roots,
-    "components-lengths": _stage_cc_lengths,
-    "components-reps": _stage_cc_reps,
-    "components-gpairs": _stage_cc_gpairs,
-    "components-greedy": _stage_cc_greedy,
     "components-parts": _stage_cc_parts,
-    "components-clusters": _stage_cc_clusters,
 }
 
 
@@ -273,12 +262,13 @@ def dedup_dask(
     the result is the same: same kept documents, clusters, pairs and similarities. Intermediate
     files go to ``output_dir/_work``; a rerun with the same inputs and options skips every task
     that finished (``stop_after`` stops after the named stage of :data:`STAGES`). Each partition
-    holds at most ``partition_bytes`` of a splittable file; ``n_shards`` bucket shards (default:
-    one per partition). The verified pairs' connected components run in one task, in memory, up
-    to ``components_max_edges`` pairs, and above that as distributed large-star/small-star rounds
-    over shards of ``components_shard_edges`` pairs (with ``cluster="greedy"``, the greedy rule
-    then runs per shard, one whole component in one task: ``stats["dask"]
-    ["largest_greedy_component"]`` says how large the largest was). ``merge=False`` leaves
+    holds at most ``partition_bytes`` of a splittable file; ``n_shards`` bucket (and decide)
+    shards (default: one per partition). The connected components of the candidate edges (a star
+    per bucket, an edge per exact copy) run in one task, in memory, up to
+    ``components_max_edges`` edges, and above that as distributed large-star/small-star rounds
+    over shards of ``components_shard_edges`` edges; then each decide shard runs the core's dedup
+    over its whole components, so one component is decided in one task (``stats["dask"]
+    ["largest_component"]`` says how many documents the largest had). ``merge=False`` leaves
     ``kept/``, ``removed/`` and ``pairs/`` as one file per partition instead of concatenating
     them.
     """
@@ -443,7 +433,7 @@ def _drive(
     copies = stage("copies", range(job.n_shards))
     if stop_after == "copies":
         return None
-    # 4-6. shuffle by band key (reps only), candidate pairs, per-partition edge lists
+    # 4-6. shuffle by band key (reps only), star edges per bucket, edges per partition
     stage("scatter", everything)
     if stop_after == "scatter":
         return None
@@ -453,25 +443,22 @@ def _drive(
     edges = stage("edges", everything)
     if stop_after == "edges":
         return None
-    asked = sorted({b for e in edges.values() for b in e["asked"]})
-    # 6-7. verification
-    stage("fetch", asked)
-    if stop_after == "fetch":
-        return None
-    verified = stage("verify", everything)
-    if stop_after == "verify":
-        return None
-    paired = stage("pairs", everything)
-    if stop_after == "pairs":
-        return None
-    # 8. components, keep policy: in memory or distributed, decided by the number of pairs
-    comp = _components(runner, sum(v["pairs"] for v in paired.values()), stage)
+    # 7. connected components of the candidate edges: in memory or distributed
+    n_edges = sum(e["star_edges"] + e["copy_edges"] for e in edges.values())
+    comp = _components(runner, n_edges, stage)
     stage_t["components"] = comp["seconds"]
     if stop_after == "components":
         return None
-    # 9. join back
-    stage("fetch2", everything)
-    if stop_after == "fetch2":
+    # 8-9. the texts of each component to its decide shard; the core's dedup per shard
+    stage("fetch", everything)
+    if stop_after == "fetch":
+        return None
+    decided = stage("decide", range(job.n_shards))
+    if stop_after == "decide":
+        return None
+    # 10-11. with all_pairs, the verified pairs with their ids; the partitions' outputs
+    stage("pairs", everything if s["all_pairs"] else [])
+    if stop_after == "pairs":
         return None
     written = stage("write", everything)
     if stop_after == "write":
@@ -513,16 +500,41 @@ def _drive(
             paths[f"{out}.jsonl"] = dest
     n_kept = sum(w["kept"] for w in written.values())
     n_removed = sum(w["removed"] for w in written.values())
-    clusters = _load_npz(work.path("comp", "clusters.npz"))
-    multi = clusters["size"] > 1
-    multi_sizes = clusters["size"][multi].tolist()
-    multi_reps = clusters["rep"][multi].tolist()
-    n_clusters = (
-        n_kept if s["cluster"] == "greedy" else n_docs - (comp["nodes"] - comp["components"])
+    # clusters with duplicates: each kept document that removed ones name, and their number
+    removed_rows = [_load_npz(work.part("removed", p)) for p in everything]
+    rm_gid, rm_rep, rm_sim = (
+        np.concatenate([z[k] for z in removed_rows]) if n_parts else np.empty(0)
+        for k in ("gid", "rep", "jaccard")
     )
+    del removed_rows
+    reps_u, n_dups = np.unique(rm_rep.astype(np.int64), return_counts=True)
+    multi_sizes = (n_dups + 1).tolist()
+    multi_reps = reps_u.tolist()
+    extra: dict[str, Any] = {}
+    if s["cluster"] == "components":  # what chains hide, as the local engine reports it
+        extra = component_warnings(
+            np.concatenate([rm_rep, reps_u]),
+            np.concatenate([rm_sim, np.full(len(reps_u), np.nan)]),
+            s["threshold"],
+        )
+        extra["below_threshold"] = [int(rm_gid[i]) for i in extra["below_threshold"]]
+        extra["largest_component"] = max(extra["largest_component"], min(n_docs, 1))
+    n_clusters = n_kept  # one kept document per cluster, with either rule
     shown = _report_clusters(runner, multi_reps, multi_sizes)
-    n_pairs = sum(v["pairs"] for v in paired.values())
-    n_candidates = sum(v["doc_pairs_in_buckets"] for v in verified.values())
+    n_pairs = sum(v["pairs"] for v in decided.values())
+    n_examined = sum(v["n_candidates"] for v in decided.values())
+    examined_sum = sum(w["examined"] for w in written.values())
+    examined_max = max((w["most_examined"] for w in written.values()), default=0)
+    largest_task = max(
+        (
+            {"documents": v["documents"], "bytes": v["bytes"]}
+            for v in decided.values()
+            if v["documents"]
+        ),
+        key=lambda t: (t["documents"], t["bytes"]),
+        default={"documents": 0, "bytes": 0},
+    )
+    largest_component = comp["largest_component"]["documents"]
     n_copies = sum(c["copies"] for c in copies.values())
     reader_info = [signed[p]["reader"] for p in everything]
     n_skipped = sum(r["skipped"] for r in reader_info)
@@ -550,7 +562,10 @@ def _drive(
         "kept": n_kept,
         "removed": n_removed,
         "clusters with duplicates": len(multi_sizes),
-        "verified pairs": n_pairs,
+        "clustering": s["cluster"],
+        "pairs listed": n_pairs if s["all_pairs"] else n_removed,
+        "similarities computed": n_examined,
+        "largest candidate component": largest_component,
         "empty documents": n_empty,
         "skipped bad records": n_skipped,
         "threshold": s["threshold"],
@@ -565,7 +580,7 @@ def _drive(
 
     write_report(
         paths["report.html"],
-        similarities=clusters["jaccard"].tolist(),
+        similarities=rm_sim.tolist(),
         cluster_sizes=multi_sizes,
         clusters=shown,
         summary=summary,
@@ -592,7 +607,12 @@ def _drive(
         "n_clusters_with_duplicates": len(multi_sizes),
         "largest_cluster": largest,
         "n_pairs": n_pairs if s["all_pairs"] else n_removed,
-        "n_examined": n_pairs,
+        "n_examined": n_examined,
+        "warnings": extra.get("warnings", []),
+        "examined_per_doc": {
+            "mean": examined_sum / n_docs if n_docs else 0.0,
+            "max": examined_max,
+        },
         "n_empty": n_empty,
         "n_skipped": n_skipped,
         "skipped": skipped,
@@ -634,31 +654,33 @@ def _drive(
             "n_removed": n_removed,
             "n_empty": n_empty,
             "n_pairs": n_pairs if s["all_pairs"] else n_removed,
-            "n_verified_pairs": n_pairs,
-            "n_candidates": n_candidates,
+            "n_candidates": n_examined,
             "n_clusters": n_clusters,
             **{k_: v for k_, v in s.items()},
             "seconds": {
                 "signatures": sign_secs["signatures"],
                 "read": sign_secs["read"],
                 "components": comp["seconds"],
+                "decide": sum(v["seconds"] for v in decided.values()),
             },
             "n_bytes": sum(signed[p]["n_bytes"] for p in everything),
+            **{k_: v for k_, v in extra.items() if k_ != "warnings"},
         },
         "dask": {
             "stages": runner.report,
             "components": comp["mode"],
-            # cluster="greedy": the component with the most verified pairs, decided in one task
-            "largest_greedy_component": (
-                {k_: comp["largest_component"][k_] for k_ in ("edges", "nodes")}
-                if "largest_component" in comp
-                else None
-            ),
+            # the candidate component with the most documents: decided whole, in one task
+            "largest_component": largest_component,
+            # the decide task with the most documents (whole components of one shard)
+            "largest_decide_task": largest_task,
+            "candidate_components": comp["components"],
+            "documents_in_components": comp["nodes"],
             "largest_bucket": max((b["largest_bucket"] for b in buckets.values()), default=0),
             "exact_copies": n_copies,
             "copy_classes": sum(c["classes"] for c in copies.values()),
             "largest_copy_class": max((c["largest_class"] for c in copies.values()), default=0),
-            "candidate_edges": sum(v["candidates"] for v in verified.values()) + n_copies,
+            # star edges per bucket plus an edge per exact copy: linear in the buckets' sizes
+            "candidate_edges": n_edges,
             "task_peak_rss_mb": {
                 name: round(
                     max(
@@ -696,18 +718,20 @@ def _report_clusters(runner: _Runner, reps: list[int], sizes: list[int]) -> list
     members: dict[int, list[int]] = {int(r): [] for r in top_reps}
     sims: dict[int, float] = {}
     for a in range(len(offsets)):
-        comp = _load_npz(work.part("comp", a))
-        sel = np.isin(comp["rep"], top_reps)
-        if not sel.any():
-            continue
-        for g, r in zip(comp["gid"][sel].tolist(), comp["rep"][sel].tolist(), strict=True):
-            members[r].append(g)
         rem = _load_npz(work.part("removed", a))
-        sims.update(zip(rem["gid"].tolist(), rem["jaccard"].tolist(), strict=True))
+        sel = np.isin(rem["rep"], top_reps)
+        for g, r, x in zip(
+            rem["gid"][sel].tolist(),
+            rem["rep"][sel].tolist(),
+            rem["jaccard"][sel].tolist(),
+            strict=True,
+        ):
+            members[r].append(g)
+            sims[g] = x
     chosen: dict[int, list[int]] = {}
     for _, r in top:
         idxs = sorted(members[r])
-        removed = sorted((g for g in idxs if g != r), key=lambda g: -(sims.get(g, -1.0)))
+        removed = sorted(idxs, key=lambda g: -(sims.get(g, -1.0)))
         chosen[r] = ([r] + removed)[:REPORT_MEMBERS]
     want = sorted({g for gs in chosen.values() for g in gs})
     by_part: dict[int, list[int]] = {}
@@ -790,4 +814,10 @@ def run_command(
         from textsieve.pipeline import print_summary
 
         print_summary(stats)
+        dk = stats["dask"]
+        log(
+            f"largest candidate component: {dk['largest_component']:,} documents, decided in "
+            f"one task ({dk['candidate_components']:,} components, "
+            f"{dk['candidate_edges']:,} candidate edges)"
+        )
     return 0

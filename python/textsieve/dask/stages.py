@@ -1,13 +1,12 @@
 """The per-task stage functions. Each is a Dask task: it reads and writes files in the work
 directory, and returns a small summary (saved as the task's marker). They take a :class:`Job`,
-what every task knows about the run, pickled to the workers; the components stage is in
-:mod:`textsieve.dask.components`."""
+what every task knows about the run, pickled to the workers; the components stage (of the
+candidate edges) is in :mod:`textsieve.dask.components`."""
 
 from __future__ import annotations
 
 import hashlib
 import math
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -16,13 +15,12 @@ import numpy as np
 
 from textsieve import _core
 from textsieve.dask.kernels import (
-    _bucket_pairs,
-    _Classes,
-    _estimate,
+    _bucket_stars,
     _groups,
     _hasher,
     _pack,
     _part_of,
+    _shard_of,
     _unpack,
 )
 from textsieve.dask.plan import _abs, _count_lines, _Partition
@@ -36,7 +34,8 @@ from textsieve.dask.workdir import (
     _work_file,
     _write_rows,
 )
-from textsieve.io import Record, record_json_line
+from textsieve.dedup import _config
+from textsieve.io import record_json_line
 
 #: The stages, in order (``stop_after`` takes one of them).
 STAGES = (
@@ -46,11 +45,10 @@ STAGES = (
     "scatter",
     "bucket",
     "edges",
-    "fetch",
-    "verify",
-    "pairs",
     "components",
-    "fetch2",
+    "fetch",
+    "decide",
+    "pairs",
     "write",
 )
 
@@ -63,7 +61,7 @@ _DIGEST_DTYPE = np.dtype([("d0", "<u8"), ("d1", "<u8"), ("part", "<u4"), ("local
 
 @dataclass(frozen=True)
 class CCPlan:
-    """The distributed components' plan: ``shards`` edge shards for ``edges`` verified pairs,
+    """The distributed components' plan: ``shards`` edge shards for ``edges`` candidate edges,
     and (once they converged) the number of large-star/small-star ``rounds``."""
 
     shards: int
@@ -89,9 +87,9 @@ class Job:
     settings: dict[str, Any]
     #: threads for the Rust kernels in each task
     num_threads: int
-    #: bucket (and digest) shards
+    #: bucket, digest and decide shards
     n_shards: int
-    #: the components' limit of the in-memory path, and pairs per shard of the distributed one
+    #: the components' limit of the in-memory path, and edges per shard of the distributed one
     components_max_edges: int
     components_shard_edges: int
     #: per partition: lines before it in its file (split files), first document number, documents
@@ -127,11 +125,7 @@ def _stage_sign(job: Job, p: int) -> dict[str, Any]:
         if len(texts)
         else np.zeros((0, s["bands"]), np.uint64)
     )
-    lengths = np.array([len(t) for t in texts], dtype=np.int64)
-    arrays = {"keys": keys, "empty": empty, "lengths": lengths}
-    if s["verify"] == "minhash":
-        arrays["sigs"] = sigs32
-    _save_npz(work.part("sign", p), **arrays)
+    _save_npz(work.part("sign", p), keys=keys, empty=empty)
     encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
     n_bytes = sum(map(len, encoded))
     # exact copies: the digest of the very text that was shingled (equal texts, equal shingle
@@ -210,206 +204,177 @@ def _stage_scatter(job: Job, p: int) -> dict[str, Any]:
 
 
 def _stage_bucket(job: Job, sh: int) -> dict[str, Any]:
+    """Per bucket shard: the star edges of each ``(band, key)`` bucket (its smallest document
+    with every other member), routed to the partition of their smaller document."""
     work, offsets = job.work, np.asarray(job.offsets)
     rows = work.load_routed(("shuffle",), len(offsets), sh, _SHUFFLE_DTYPE)
     if not len(rows):
-        return {"pairs": 0, "entries": 0, "largest_bucket": 0}
+        return {"edges": 0, "entries": 0, "largest_bucket": 0}
     band, key, gid = rows["band"], rows["key"], rows["gid"]
-    pairs = _bucket_pairs(band, key, gid.astype(np.int64))
-    lo, _ = _unpack(pairs)
+    edges = _bucket_stars(band, key, gid.astype(np.int64))
+    lo, _ = _unpack(edges)
     owner = _part_of(offsets, lo)
-    cuts = np.searchsorted(owner, np.arange(len(offsets) + 1))  # pairs sorted by lo
+    cuts = np.searchsorted(owner, np.arange(len(offsets) + 1))  # edges sorted by lo
     for a in range(len(offsets)):
         x, y = cuts[a], cuts[a + 1]
         if x < y:
-            _save_npz(work.shard("cand", a, sh), pairs=pairs[x:y])
-    # the largest bucket, for the record (quadratic buckets are what costs)
+            _save_npz(work.shard("cand", a, sh), edges=edges[x:y])
+    # the largest bucket, for the record (with every pair of a bucket verified, it was the cost)
     order = np.lexsort((key, band))
     _, sizes = _groups(band[order], key[order])
-    return {"pairs": len(pairs), "entries": len(gid), "largest_bucket": int(sizes.max())}
-
-
-def _request(work: WorkDir, rnd: str, a: int, offsets: np.ndarray, gids: np.ndarray) -> list[int]:
-    """Ask the partitions holding ``gids`` (other than ``a``) for their texts; returns which."""
-    need = np.unique(gids)
-    owner = _part_of(offsets, need)
-    need, owner = need[owner != a], owner[owner != a]
-    asked = []
-    for b in np.unique(owner):
-        _save_npz(work.letter((rnd, "req"), b, a), gids=need[owner == b])
-        asked.append(int(b))
-    return asked
+    return {"edges": len(edges), "entries": len(gid), "largest_bucket": int(sizes.max())}
 
 
 def _stage_edges(job: Job, a: int) -> dict[str, Any]:
-    work, offsets = job.work, np.asarray(job.offsets)
+    """Partition ``a``'s candidate edges (those whose smaller document is in ``a``): its distinct
+    star edges, and an edge from each exact-copy class's rep (in ``a``) to each other member, so
+    that a class is decided with its rep. ``edges/part-N.npz`` (``i < j``)."""
+    work = job.work
     files = work.shards("cand", a)
-    pairs = (
-        np.unique(np.concatenate([_load_npz(f)["pairs"] for f in files]))
+    stars = (
+        np.unique(np.concatenate([_load_npz(f)["edges"] for f in files]))
         if files
         else np.empty(0, np.uint64)
     )
-    _save_npz(work.part("edges", a), pairs=pairs)
-    _, hi = _unpack(pairs)
-    asked = _request(work, "r1", a, offsets, hi)
-    return {"candidates": len(pairs), "asked": asked}
-
-
-def _stage_fetch(job: Job, b: int, rnd: str) -> dict[str, Any]:
-    """Answer the requests made to partition ``b``: ids and texts (signatures for
-    ``verify="minhash"``) of the asked documents, one file per asking partition."""
-    work, offsets = job.work, np.asarray(job.offsets)
-    reqs = work.letters((rnd, "req"), b)
-    if not reqs:
-        return {"sent": 0}
-    first = int(offsets[b])
-    recs = job.partition(b).records()
-    sigs = None
-    if job.settings["verify"] == "minhash":
-        sigs = _load_npz(work.part("sign", b))["sigs"]
-    # round 1 also sends the exact-copy classes of the asked documents (reps of this partition)
-    crep, cmember = (
-        _load_all(work.shards("classes", b), "rep", "member")
-        if rnd == "r1"
-        else (np.empty(0, np.int64),) * 2
+    i, j = _unpack(stars)
+    rep, member = _load_all(work.shards("classes", a), "rep", "member")
+    copy = member != rep
+    _save_npz(
+        work.part("edges", a),
+        i=np.concatenate([i, rep[copy]]).astype(np.int64),
+        j=np.concatenate([j, member[copy]]).astype(np.int64),
     )
+    return {"star_edges": len(stars), "copy_edges": int(copy.sum())}
+
+
+def _stage_fetch(job: Job, a: int) -> dict[str, Any]:
+    """Send the texts of partition ``a``'s documents in candidate components to the decide
+    shard of their component: ``texts/to-S/from-N.json`` (number, root, text). An exact copy
+    of a smaller document travels as the number of its class's rep instead of its text (the
+    rep is in the same component)."""
+    work = job.work
+    roots = _load_npz(work.part("roots", a))
+    gid, root = roots["gid"], roots["root"]
+    if not len(gid):
+        return {"sent": 0, "copies": 0}
+    first = int(job.offsets[a])
+    copies, copy_rep = _load_all(work.shards("copyof", a), "gid", "rep")
+    rep_of = dict(zip(copies.tolist(), copy_rep.tolist(), strict=True))
+    recs = job.partition(a).records()
+    dest = _shard_of(root, job.n_shards)  # whole components per decide shard
     sent = 0
-    for f in reqs:
-        a = int(os.path.basename(f)[5:10])
-        gids = _load_npz(f)["gids"]
-        local = gids - first
-        payload = {
-            "gid": gids.tolist(),
-            "id": [recs[i].id for i in local],
-            "text": [recs[i].text for i in local],
-        }
-        _save_json(work.letter((rnd, "got"), a, b, "json"), payload)
-        if sigs is not None:
-            _save_npz(work.letter((rnd, "got"), a, b), sigs=sigs[local])
-        asked = np.isin(crep, gids)
-        if asked.any():
-            _save_npz(
-                work.letter((rnd, "got"), a, b, "classes.npz"),
-                rep=crep[asked],
-                member=cmember[asked],
-            )
-        sent += len(gids)
-    return {"sent": sent}
+    for s in np.unique(dest).tolist():
+        sel = dest == s
+        g, r = gid[sel].tolist(), root[sel].tolist()
+        payload: dict[str, list[Any]] = {"gid": [], "root": [], "text": [], "copy_of": []}
+        for x, y in zip(g, r, strict=True):
+            payload["gid"].append(x)
+            payload["root"].append(y)
+            c = rep_of.get(x, -1)
+            payload["copy_of"].append(c)
+            payload["text"].append(recs[x - first].text if c < 0 else "")
+        _save_json(work.letter(("texts",), s, a, "json"), payload)
+        sent += len(g)
+    return {"sent": sent, "copies": len(rep_of)}
 
 
-class _Docs:
-    """Ids, texts and (lazily) shingle sets or signatures of the documents a partition needs:
-    its own plus what it fetched in round ``rnd``."""
-
-    def __init__(self, job: Job, a: int, rnd: str, recs: list[Record]) -> None:
-        self.s = s = job.settings
-        self.first = int(job.offsets[a])
-        self.recs = recs
-        self.other_id: dict[int, str] = {}
-        self.other_text: dict[int, str] = {}
-        self.other_sig: dict[int, np.ndarray] = {}
-        self.own_sigs = None
-        work = job.work
-        if s["verify"] == "minhash":
-            self.own_sigs = _load_npz(work.part("sign", a))["sigs"]
-        for f in work.letters((rnd, "got"), a, "json"):
-            got = _load_json(f)
-            self.other_id.update(zip(got["gid"], got["id"], strict=True))
-            self.other_text.update(zip(got["gid"], got["text"], strict=True))
-            if self.own_sigs is not None:
-                sigs = _load_npz(f[: -len(".json")] + ".npz")["sigs"]
-                self.other_sig.update(zip(got["gid"], sigs, strict=True))
-        self._sets: dict[int, np.ndarray] = {}
-
-    def id(self, g: int) -> str:
-        i = g - self.first
-        return self.recs[i].id if 0 <= i < len(self.recs) else self.other_id[g]
-
-    def text(self, g: int) -> str:
-        i = g - self.first
-        return self.recs[i].text if 0 <= i < len(self.recs) else self.other_text[g]
-
-    def _sig(self, g: int) -> np.ndarray:
-        i = g - self.first
-        return self.own_sigs[i] if 0 <= i < len(self.recs) else self.other_sig[g]
-
-    def similarities(self, ii: np.ndarray, jj: np.ndarray, num_threads: int | None) -> np.ndarray:
-        """Similarity of each pair ``(ii[n], jj[n])``: the signature estimate, or the exact
-        Jaccard of the shingle sets (each document's set built once, in the Rust core)."""
-        if self.own_sigs is not None:
-            return np.array(
-                [_estimate(self._sig(g), self._sig(h)) for g, h in zip(ii.tolist(), jj.tolist())],
-                np.float64,
-            )
-        docs = np.unique(np.concatenate([ii, jj]))
-        s = self.s
-        return _core.jaccard_pairs(
-            [self.text(g) for g in docs.tolist()],
-            np.searchsorted(docs, ii).astype(np.uint32),
-            np.searchsorted(docs, jj).astype(np.uint32),
-            s["k"],
-            s["shingle"],
-            s["normalize"],
-            num_threads,
-        )
+#: Documents fed to the core at a time by the decide stage.
+_DECIDE_CHUNK = 8192
 
 
-def _stage_verify(job: Job, a: int) -> dict[str, Any]:
-    """Verify partition ``a``'s candidate pairs (of reps), and send each pair at or above the
-    threshold, expanded to the members of both classes, to the partition of its smaller document;
-    so are the pairs within the classes whose rep is in ``a`` (similarity 1.0). Without
-    ``all_pairs`` only the pairs with a rep are sent (:meth:`_Classes.cross_star`)."""
-    work, t = job.work, job.settings["threshold"]
+def _stage_decide(job: Job, s: int) -> dict[str, Any]:
+    """Decide the candidate components of shard ``s`` with the core's own dedup (the local
+    engine's rule and settings) over their documents in input order. A document's decision
+    depends only on the documents sharing a bucket with it, all in its component, and the order
+    of a subset is the order of the corpus (also longest first), so the decisions are the
+    corpus's: kept document (the cluster), similarity, and with ``all_pairs`` every candidate
+    pair at or above the threshold. Sends ``(document, kept document, similarity, examined)``
+    to each document's partition (``decided/``) and the pairs to their smaller document's
+    partition (``xpairs/``). One component is decided in one task: the summary says how large
+    the largest was (documents)."""
+    work, settings = job.work, job.settings
     offsets = np.asarray(job.offsets)
-    first, n = int(offsets[a]), job.counts[a]
-    pairs = _load_npz(work.part("edges", a))["pairs"]
-    ii, jj = _unpack(pairs)
-    docs = _Docs(job, a, "r1", job.partition(a).records() if len(pairs) else [])
-    sim = docs.similarities(ii, jj, job.num_threads) if len(pairs) else np.empty(0)
-    ok = sim >= t
-    classes = _Classes(
-        *(
-            np.concatenate(both)
-            for both in zip(
-                _load_all(work.shards("classes", a), "rep", "member"),
-                _load_all(work.letters(("r1", "got"), a, "classes.npz"), "rep", "member"),
-                strict=True,
-            )
-        )
-    )
-    if job.settings.get("all_pairs"):  # every pair is listed: expand the classes fully
-        lo, hi, x = classes.cross(ii[ok], jj[ok], sim[ok])
-        wlo, whi = classes.within(first, first + n)
-    else:  # only pairs with a rep decide anything: linear in the copies
-        lo, hi, x = classes.cross_star(ii[ok], jj[ok], sim[ok])
-        wlo, whi = classes.within_star(first, first + n)
-    lo, hi = np.concatenate([lo, wlo]), np.concatenate([hi, whi])
-    x = np.concatenate([x, np.ones(len(wlo))])
-    owner = _part_of(offsets, lo)
-    for c in np.unique(owner).tolist():
-        sel = owner == c
+    t0 = time.perf_counter()
+    gids: list[int] = []
+    roots: list[int] = []
+    texts: list[str] = []
+    copy_of: list[int] = []
+    for f in work.letters(("texts",), s, "json"):
+        got = _load_json(f)
+        gids += got["gid"]
+        roots += got["root"]
+        texts += got["text"]
+        copy_of += got["copy_of"]
+    gid = np.array(gids, np.int64)
+    root = np.array(roots, np.int64)
+    order = np.argsort(gid, kind="stable")
+    gid, root = gid[order], root[order]
+    pos = {g: n for n, g in enumerate(gid.tolist())}
+    ordered = [texts[k] for k in order.tolist()]
+    for n, k in enumerate(order.tolist()):
+        if copy_of[k] >= 0:
+            ordered[n] = ordered[pos[copy_of[k]]]  # the rep's text (the same string)
+    del texts
+    all_pairs = bool(settings.get("all_pairs"))
+    run = _core.DedupRun(_config(settings), all_pairs)
+    n_bytes = 0
+    for x in range(0, len(ordered), _DECIDE_CHUNK):
+        n_bytes += run.feed(ordered[x : x + _DECIDE_CHUNK], job.num_threads, "strict")[1]
+    done, total = run.step(job.num_threads)
+    while done < total:
+        done, total = run.step(job.num_threads)
+    res = run.finish(job.num_threads)
+    dup = np.asarray(res["duplicate_of"], np.int64)
+    kept_as = np.where(dup >= 0, gid[np.maximum(dup, 0)], -1)
+    sim = np.asarray(res["similarity"], np.float64)
+    examined = np.asarray(res["examined"], np.int64)
+    owner = _part_of(offsets, gid)
+    for a in np.unique(owner).tolist():
+        sel = owner == a
         _save_npz(
-            work.letter(("xpairs",), c, a),
-            i=lo[sel],
-            j=hi[sel],
-            jaccard=x[sel],
+            work.letter(("decided",), a, s),
+            gid=gid[sel],
+            dup=kept_as[sel],
+            jaccard=sim[sel],
+            examined=examined[sel],
         )
-    # the local engine's candidates: every pair of documents sharing a bucket
-    sizes = classes.sizes[(classes.reps >= first) & (classes.reps < first + n)]
-    in_buckets = int((classes.size(ii) * classes.size(jj)).sum() + (sizes * (sizes - 1) // 2).sum())
-    return {"pairs": len(x), "candidates": len(pairs), "doc_pairs_in_buckets": in_buckets}
+    n_pairs = 0
+    if all_pairs:
+        pi = gid[np.asarray(res["pair_i"], np.int64)]
+        pj = gid[np.asarray(res["pair_j"], np.int64)]
+        px = np.asarray(res["pair_jaccard"], np.float64)
+        n_pairs = len(px)
+        owner = _part_of(offsets, pi)
+        for a in np.unique(owner).tolist():
+            sel = owner == a
+            _save_npz(work.letter(("xpairs",), a, s), i=pi[sel], j=pj[sel], jaccard=px[sel])
+    comps, sizes = np.unique(root, return_counts=True)
+    k = int(np.argmax(sizes)) if len(sizes) else -1
+    return {
+        "documents": len(gid),
+        "bytes": n_bytes,
+        "components": len(comps),
+        "largest_component": {
+            "documents": int(sizes[k]) if k >= 0 else 0,
+            "root": int(comps[k]) if k >= 0 else -1,
+        },
+        "removed": int(np.count_nonzero(dup >= 0)),
+        "examined": int(examined.sum()),
+        "most_examined": int(examined.max()) if len(examined) else 0,
+        "n_candidates": int(res["n_candidates"]),
+        "pairs": n_pairs,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def _stage_pairs(job: Job, c: int) -> dict[str, Any]:
-    """Partition ``c``'s verified pairs (those whose smaller document is in ``c``), sorted, with
-    the ids of both documents: ``pairs/part-N.jsonl``, and ``pairs/part-N.npz`` (i, j, jaccard)
-    for the components stage."""
+    """``all_pairs``: partition ``c``'s verified pairs (those whose smaller document is in
+    ``c``), sorted, with the ids of both documents: ``pairs/part-N.jsonl``."""
     work, offsets = job.work, np.asarray(job.offsets)
     i, j, x = _load_all(work.letters(("xpairs",), c), "i", "j", "jaccard")
     x = x.astype(np.float64)
     order = np.argsort(_pack(i, j), kind="stable")
     i, j, x = i[order], j[order], x[order]
-    _save_npz(work.part("pairs", c), i=i, j=j, jaccard=x)
     ids = work.ids_of(offsets, np.concatenate([i, j]))
     id_a, id_b = ids[: len(i)], ids[len(i) :]
     _write_rows(
@@ -423,61 +388,58 @@ def _stage_pairs(job: Job, c: int) -> dict[str, Any]:
 
 
 def _stage_write(job: Job, a: int) -> dict[str, Any]:
+    """Partition ``a``'s outputs from the decisions the decide shards sent it: ``kept/``,
+    ``removed/`` and ``removals/`` (``pairs.jsonl`` rows) part files, and ``removed/part-N.npz``
+    (each removed document's kept document and similarity, for the stats and the report)."""
     work, rs = job.work, job.reader
     recs = job.partition(a).records()
-    comp = _load_npz(work.part("comp", a))
     first = int(job.offsets[a])
-    docs = _Docs(job, a, "r2", recs)
-    rep_of = dict(zip(comp["gid"].tolist(), comp["rep"].tolist(), strict=True))
+    gid, dup, jac, examined = _load_all(
+        work.letters(("decided",), a), "gid", "dup", "jaccard", "examined"
+    )
+    gone = dup >= 0
+    order = np.argsort(gid[gone], kind="stable")
+    g_rm, r_rm = gid[gone][order].astype(np.int64), dup[gone][order].astype(np.int64)
+    x_rm = jac[gone][order].astype(np.float64)
+    names = dict(zip(r_rm.tolist(), work.ids_of(np.asarray(job.offsets), r_rm), strict=True))
+    rep_of = dict(zip(g_rm.tolist(), zip(r_rm.tolist(), x_rm.tolist()), strict=True))
     removed_rows = []
     pair_rows = []
     kept_lines = []
-    gone = [
-        (first + n, rep_of[first + n])
-        for n in range(len(recs))
-        if rep_of.get(first + n, first + n) != first + n
-    ]
-    if gone:
-        gg, rr = (np.array(c, np.int64) for c in zip(*gone, strict=True))
-        sims = dict(
-            zip(gg.tolist(), docs.similarities(gg, rr, job.num_threads).tolist(), strict=True)
-        )
-    else:
-        sims = {}
     annotate = bool(job.settings.get("annotate"))
     for local, rec in enumerate(recs):
         g = first + local
-        r = rep_of.get(g, g)
         line = record_json_line(rec, text_field=rs["text_field"], id_field=rs["id_field"])
-        if r == g:
+        if g not in rep_of:
             kept_lines.append(_core.annotate_record(line, g, None, math.nan) if annotate else line)
             continue
-        x = sims[g]
-        jac = x if math.isfinite(x) else None
+        r, x = rep_of[g]
+        sim = x if math.isfinite(x) else None
         if annotate:
-            label = docs.id(r).encode("utf-8", "surrogatepass")
+            label = names[r].encode("utf-8", "surrogatepass")
             kept_lines.append(_core.annotate_record(line, r, label, x))
         removed_rows.append(
             {
                 "id": rec.id,
                 "cluster": r,
-                "duplicate_of": docs.id(r),
-                "jaccard": jac,
+                "duplicate_of": names[r],
+                "jaccard": sim,
                 "source": rec.source,
                 "line": rec.line,
             }
         )
-        pair_rows.append({"id": rec.id, "duplicate_of": docs.id(r), "jaccard": jac})
+        pair_rows.append({"id": rec.id, "duplicate_of": names[r], "jaccard": sim})
     with _work_file(work.part("kept", a, "jsonl"), "wb") as fh:
         fh.writelines(kept_lines)
     _write_rows(work.part("removed", a, "jsonl"), removed_rows)
     _write_rows(work.part("removals", a, "jsonl"), pair_rows)
-    _save_npz(
-        work.part("removed", a),
-        gid=np.array(sorted(sims), np.int64),
-        jaccard=np.array([sims[g] for g in sorted(sims)], np.float64),
-    )
-    return {"kept": len(kept_lines) - len(removed_rows) * annotate, "removed": len(removed_rows)}
+    _save_npz(work.part("removed", a), gid=g_rm, rep=r_rm, jaccard=x_rm)
+    return {
+        "kept": len(kept_lines) - len(removed_rows) * annotate,
+        "removed": len(removed_rows),
+        "examined": int(examined.sum()),
+        "most_examined": int(examined.max()) if len(examined) else 0,
+    }
 
 
 def _stage_snippets(job: Job, a: int, gids: list[int]) -> dict[int, tuple[str, str]]:

@@ -5,16 +5,17 @@ The layout (``N``, ``S``: zero-padded partition and shard numbers)::
 
     plan.json                         the partitions, and the fingerprint of inputs and options
     done/STAGE-N.json                 a task's marker (its summary), written last
-    sign/part-N.npz                   band keys, empty flags, lengths (signatures)
+    sign/part-N.npz                   band keys, empty flags
     ids/part-N.npy, .offsets.npy      the partition's ids, one UTF-8 blob and offsets
     digests/, shuffle/                shuffles: from-N.npy sorted by shard, from-N.cuts.npy
     classes/, copyof/, cand/          part-N/shard-S.npz: what shard S sent to partition N
-    edges/part-N.npz                  a partition's distinct candidate pairs
-    r1/, r2/                          req/to-N/from-M.npz (requests), got/to-N/from-M.* (answers)
-    xpairs/to-N/from-M.npz            verified pairs sent to partition N
-    pairs/part-N.npz, .jsonl          a partition's verified pairs
+    edges/part-N.npz                  a partition's candidate edges (bucket stars, copies)
     cc/                               the distributed components' shard files (plan.json, steps)
-    comp/part-N.npz, clusters.npz     each document's kept document, cluster sizes
+    roots/part-N.npz                  its documents in candidate components, and their roots
+    texts/to-S/from-N.json            texts partition N sends to decide shard S
+    decided/to-N/from-S.npz           decide shard S's decisions for partition N's documents
+    xpairs/to-N/from-S.npz            all_pairs: verified pairs sent to partition N
+    pairs/part-N.jsonl                all_pairs: a partition's verified pairs, with ids
     kept/, removed/, removals/        part-N.jsonl: the partition's outputs (removed/part-N.npz)
 """
 
@@ -34,7 +35,7 @@ import textsieve.io as _io
 from textsieve.dask.kernels import _part_of
 
 #: The version of the work layout: a run with another version starts afresh.
-_WORK_VERSION = 2
+_WORK_VERSION = 3
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,7 +95,7 @@ class WorkDir:
     root: str
 
     def path(self, *parts: str) -> str:
-        """``root/parts...``, e.g. ``path("comp", "clusters.npz")``."""
+        """``root/parts...``, e.g. ``path("cc", "plan.json")``."""
         return os.path.join(self.root, *parts)
 
     def glob(self, *parts: str) -> list[str]:
