@@ -119,7 +119,9 @@ pub fn reread(source: &Source, line: &[u8]) -> Option<String> {
     let s = std::str::from_utf8(line).ok()?;
     match source.format {
         Format::Text => Some(s.trim_end_matches(['\r', '\n']).to_owned()),
-        Format::Jsonl => parse_jsonl(s, &source.text_field, None).map(|(t, _)| t),
+        Format::Jsonl => JsonFields::new(&source.text_field, None)
+            .parse(s)
+            .map(|(t, _)| t),
     }
 }
 
@@ -213,13 +215,35 @@ impl Chunk {
     }
 }
 
+/// The fields a JSON record's text and id are read from, and whether either is a dotted path
+/// (decided once for a file, not for every line).
+struct JsonFields<'a> {
+    text: &'a str,
+    id: Option<&'a str>,
+    nested: bool,
+}
+
+impl<'a> JsonFields<'a> {
+    fn new(text: &'a str, id: Option<&'a str>) -> Self {
+        let nested = text.contains('.') || id.is_some_and(|f| f.contains('.'));
+        JsonFields { text, id, nested }
+    }
+
+    /// The text and id of a JSON line (see [`parse_jsonl`]).
+    fn parse(&self, line: &str) -> Option<(String, IdValue)> {
+        if self.nested {
+            parse_jsonl_nested(line, self.text, self.id)
+        } else {
+            parse_jsonl(line, self.text, self.id)
+        }
+    }
+}
+
 /// The text and id fields of a JSON object, or `None` when the line is not one the core reads
 /// (see the module documentation). The fields' values are taken as raw JSON while the line is
-/// checked, then decoded here into a string of the right size (one allocation a field).
+/// checked, then decoded here into a string of the right size (one allocation a field). Field
+/// names are keys of the object itself (for dotted paths, [`parse_jsonl_nested`]).
 fn parse_jsonl(line: &str, text_field: &str, id_field: Option<&str>) -> Option<(String, IdValue)> {
-    if text_field.contains('.') || id_field.is_some_and(|f| f.contains('.')) {
-        return parse_jsonl_nested(line, text_field, id_field);
-    }
     let mut de = serde_json::Deserializer::from_str(line);
     let fields = Fields {
         text_field,
@@ -542,6 +566,7 @@ impl LineSource {
         // room for a chunk and one more record, so the buffer is not copied as it grows
         c.raw.reserve(opts.chunk_bytes + (64 << 10));
         c.entries.reserve(opts.chunk_docs.min(1 << 16));
+        let fields = JsonFields::new(&opts.text_field, opts.id_field.as_deref());
         while c.entries.len() < opts.chunk_docs && c.raw.len() < opts.chunk_bytes {
             line_buf.clear();
             let n = match self.read_line(line_buf, opts.max_record)? {
@@ -579,7 +604,7 @@ impl LineSource {
                 c.n_blank += 1;
                 continue;
             }
-            self.add(&mut c, body, opts);
+            self.add(&mut c, body, opts, &fields);
             let e = c.entries.last_mut().expect("an entry was added");
             if self.source.is_some() && e.state == State::Doc {
                 e.at = u32::try_from(body.len()).ok().map(|len| (at, len));
@@ -588,7 +613,7 @@ impl LineSource {
         Ok(c)
     }
 
-    fn add(&self, c: &mut Chunk, body: &[u8], opts: &ReadOptions) {
+    fn add(&self, c: &mut Chunk, body: &[u8], opts: &ReadOptions, fields: &JsonFields) {
         let start = c.raw.len();
         let line = self.line;
         let defer = |c: &mut Chunk| {
@@ -618,7 +643,7 @@ impl LineSource {
                 );
                 c.push_entry(start, line, Id::Default, text.to_owned(), State::Doc);
             }
-            Format::Jsonl => match parse_jsonl(s, &opts.text_field, opts.id_field.as_deref()) {
+            Format::Jsonl => match fields.parse(s) {
                 Some((text, IdValue::Str(id))) => {
                     let a = c.ids.len() as u32;
                     c.ids.extend_from_slice(id.as_bytes());
