@@ -236,6 +236,19 @@ def test_compressed_arpa_saved_model_perplexity_and_streamed_scoring(tmp_path, c
     assert [json.loads(line)["bucket"] for line in piped.stdout.splitlines()] == [
         r["bucket"] for r in rows
     ]
+    # training reads its files twice in chunks (vocabulary, then counts), never holding them:
+    # the same model as one fit over every document, for words and for characters
+    streamed = tmp_path / "streamed.arpa"
+    assert main(argv + ["-o", str(streamed), "-q"]) == 0
+    whole = tmp_path / "whole.arpa"
+    ts.NgramLM(3, "kneser-ney", words=True).fit(WORDS * 3).to_arpa(whole)
+    assert streamed.read_bytes() == whole.read_bytes()
+    chars = tmp_path / "chars.npz"
+    argv = ["ngram", "train", "--train", str(tmp_path / "train.txt"), "--order", "2"]
+    assert main(argv + ["-o", str(chars), "-q"]) == 0
+    want_lm = ts.AddKLM(2, 0.1).fit(WORDS * 3)
+    assert ts.AddKLM.load(chars).vocab.tokens == want_lm.vocab.tokens
+    assert ts.AddKLM.load(chars).perplexity(docs) == pytest.approx(want_lm.perplexity(docs))
 
 
 def test_total_nll_of_shards_adds_up(seed_split):

@@ -15,11 +15,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from textsieve import _core
 from textsieve._checks import MAX_ORDER, arg_float, arg_int
 from textsieve._progress import Progress
 from textsieve.io import STDIN, CorpusReader, Record, json_text, stdin_copy, to_jsonable
 from textsieve.ngram import AddKLM
 from textsieve.ngram_lm import SMOOTHINGS, NgramLM
+from textsieve.vocab import Vocab
 
 EXAMPLES = """examples:
   textsieve ngram perplexity --train train.txt --eval valid.txt --order 3 --k 0.1
@@ -83,17 +85,9 @@ def _record_chunks(
         yield chunk
 
 
-def _load(paths: list[str], args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """(ids, texts) of every document of ``paths``, read by :class:`textsieve.io.CorpusReader`."""
-    ids: list[str] = []
-    texts: list[str] = []
-    for rec in _records(paths, args):
-        ids.append(rec.id)
-        texts.append(rec.text)
-    return ids, texts
-
-
-def _model(args: argparse.Namespace) -> AddKLM | NgramLM:
+def _model(args: argparse.Namespace, vocab: Vocab | list[str] | None = None) -> AddKLM | NgramLM:
+    """The model the options ask for, unfitted; with ``vocab``, over that vocabulary (whose own
+    options then hold the tokenizer's)."""
     opts: dict = {}
     if args.raw:
         opts["normalize"] = False
@@ -105,6 +99,8 @@ def _model(args: argparse.Namespace) -> AddKLM | NgramLM:
         )
     if args.words and opts:
         raise ValueError("--raw and --punctuation are for character models, not --words")
+    if vocab is not None:
+        opts = {"vocab": vocab}
     pad = args.pad or ("none" if args.smoothing == "add-k" else "sentence")
     if args.smoothing == "add-k" and pad != "sentence" and not args.words:
         k = 0.1 if args.k is None else args.k
@@ -114,6 +110,47 @@ def _model(args: argparse.Namespace) -> AddKLM | NgramLM:
     if args.smoothing == "add-k" and "k" not in given:
         given["k"] = 0.1
     return NgramLM(args.order, args.smoothing, pad=pad, words=args.words, **given, **opts)
+
+
+def _train(args: argparse.Namespace) -> tuple[AddKLM | NgramLM, int]:
+    """The model fitted on ``--train`` and how many documents it read. The files are read twice,
+    chunk by chunk, never held: first for the vocabulary (the distinct characters or words, as
+    one pass over everything would give them), then for the counts."""
+    bare = _model(args)
+    words = isinstance(bare, NgramLM) and bare.words
+    unk = bare.unk
+    found: set[str] = set()
+    options: dict = {}
+    with _stdin_for(args.train) as stdin:
+        with Progress(
+            None, unit="docs", desc="vocabulary", enabled=None if not args.quiet else False
+        ) as bar:
+            for chunk in _record_chunks(args.train, args, stdin):
+                texts = [r.text for r in chunk]
+                if words:
+                    found.update(_core.WordIndex.distinct(texts))
+                else:
+                    v = Vocab.from_texts(texts, unk=unk, **bare.tokenizer_options)
+                    found.update(v.tokens)
+                    options = v.options
+                bar.update(len(chunk), nbytes=sum(len(t) for t in texts))
+        if not found:
+            raise ValueError("--train: the training set is empty; give at least one document")
+        tokens = sorted(found - {unk} if unk is not None else found)
+        if words:
+            lm = _model(args, tokens)
+        else:
+            lm = _model(args, Vocab(([unk] if unk is not None else []) + tokens, unk, **options))
+        n = 0
+        with Progress(
+            None, unit="docs", desc="counting", enabled=None if not args.quiet else False
+        ) as bar:
+            for chunk in _record_chunks(args.train, args, stdin):
+                texts = [r.text for r in chunk]
+                lm.fit(texts)
+                n += len(chunk)
+                bar.update(len(chunk), nbytes=sum(len(t) for t in texts))
+    return lm, n
 
 
 ARPA_NAMES = (".arpa", ".arpa.gz", ".arpa.zst")
@@ -160,9 +197,7 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
         lm = _load_model(args.model)
         train_docs = None
     else:
-        _, train = _load(args.train, args)
-        lm = _model(args).fit(train)
-        train_docs = len(train)
+        lm, train_docs = _train(args)
     # the evaluation documents are read and scored chunk by chunk, never held
     nll, n, eval_docs = 0.0, 0, 0
     with Progress(
@@ -202,21 +237,22 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    _, train = _load(args.train, args)
-    lm = _model(args).fit(train)
-    if args.output.endswith(ARPA_NAMES):
-        if isinstance(lm, AddKLM):
-            raise ValueError(
-                "--smoothing add-k: an add-k model cannot be an ARPA file (every unseen n-gram "
-                "has its own probability); save it as .npz, or choose another --smoothing"
-            )
+    arpa = args.output.endswith(ARPA_NAMES)
+    if arpa and isinstance(_model(args), AddKLM):
+        raise ValueError(
+            "--smoothing add-k: an add-k model cannot be an ARPA file (every unseen n-gram "
+            "has its own probability); save it as .npz, or choose another --smoothing"
+        )
+    lm, train_docs = _train(args)
+    if arpa:
+        assert isinstance(lm, NgramLM)
         lm.to_arpa(args.output)
     else:
         lm.save(args.output)
     V = lm.V if isinstance(lm, AddKLM) else lm.vocab_size
     if args.json:
         summary = {"model": args.output, "order": lm.order, "smoothing": args.smoothing}
-        print(json.dumps({**summary, "vocab_size": V, "train_docs": len(train)}))
+        print(json.dumps({**summary, "vocab_size": V, "train_docs": train_docs}))
     elif not args.quiet:
         print(f"saved {lm!r} to {args.output}", file=sys.stderr)
     return 0
