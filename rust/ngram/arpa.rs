@@ -102,46 +102,58 @@ pub fn write<W: Write>(
         buf.push_str(&format!("ngram {k}={}\n", b.tables[k - 1].len() + extra_k));
     }
     out.write_all(buf.as_bytes()).map_err(io)?;
+    let names: Vec<&[u8]> = (0..s.vocab + 2).map(|id| name(id).as_bytes()).collect();
     let mut ids = Vec::new();
+    let mut floats = zmij::Buffer::new();
+    // log10 values in the shortest form that reads back to the same f64
+    let mut number =
+        |buf: &mut Vec<u8>, ln: f64| buf.extend_from_slice(floats.format(log10(ln)).as_bytes());
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 21);
     for k in 1..=n {
-        let mut buf = String::with_capacity(1 << 16);
-        buf.push_str(&format!("\n\\{k}-grams:\n"));
-        let mut keys: Vec<(&u128, &(f64, f64))> = b.tables[k - 1].iter().collect();
-        keys.sort_unstable_by_key(|e| *e.0);
-        let line = |buf: &mut String, ids: &[u32], lp: f64, bo: f64| {
-            use std::fmt::Write as _;
-            let _ = write!(buf, "{}\t", log10(lp));
+        buf.extend_from_slice(format!("\n\\{k}-grams:\n").as_bytes());
+        let mut keys: Vec<(u128, (f64, f64))> =
+            b.tables[k - 1].iter().map(|(&g, &e)| (g, e)).collect();
+        if keys.len() >= 1 << 16 {
+            use rayon::slice::ParallelSliceMut;
+            keys.par_sort_unstable_by_key(|e| e.0);
+        } else {
+            keys.sort_unstable_by_key(|e| e.0);
+        }
+        if let (1, Some(lp)) = (k, unk_line) {
+            number(&mut buf, lp);
+            buf.extend_from_slice(if n > 1 { b"\t<unk>\t0\n" } else { b"\t<unk>\n" });
+        }
+        let mut line = |buf: &mut Vec<u8>, ids: &[u32], lp: f64, bo: f64| {
+            number(buf, lp);
+            buf.push(b'\t');
             for (i, &id) in ids.iter().enumerate() {
                 if i > 0 {
-                    buf.push(' ');
+                    buf.push(b' ');
                 }
-                buf.push_str(name(id));
+                buf.extend_from_slice(names[id as usize]);
             }
             if k < n {
-                let _ = write!(buf, "\t{}", log10(bo));
+                buf.push(b'\t');
+                number(buf, bo);
             }
-            buf.push('\n');
+            buf.push(b'\n');
         };
         if k == 1 {
-            if let Some(lp) = unk_line {
-                buf.push_str(&format!("{}\t<unk>", log10(lp)));
-                buf.push_str(if n > 1 { "\t0\n" } else { "\n" });
-            }
             for &(id, lp) in &extra {
                 line(&mut buf, &[id], lp, 0.0);
             }
         }
-        for (&key, &(lp, bo)) in keys {
+        for &(key, (lp, bo)) in &keys {
             ids.clear();
             unpack(&s, key, k, &mut ids);
             line(&mut buf, &ids, lp, bo);
             if buf.len() > 1 << 20 {
-                out.write_all(buf.as_bytes()).map_err(io)?;
+                out.write_all(&buf).map_err(io)?;
                 buf.clear();
             }
         }
-        out.write_all(buf.as_bytes()).map_err(io)?;
     }
+    out.write_all(&buf).map_err(io)?;
     out.write_all(b"\n\\end\\\n").map_err(io)?;
     Ok(())
 }
