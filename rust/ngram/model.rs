@@ -623,6 +623,47 @@ pub struct Backoff {
     pub oov: f64,
 }
 
+/// A model in backoff form as estimated: per order, each stored k-gram's packed key with
+/// `(ln P, ln b)`, in key order (the order an ARPA file lists them in).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SortedBackoff {
+    pub tables: Vec<Vec<(u128, (f64, f64))>>,
+    pub missing: f64,
+    pub oov: f64,
+}
+
+impl SortedBackoff {
+    /// The same model with hash tables, for lookups.
+    fn to_backoff(&self) -> Backoff {
+        let tables = self
+            .tables
+            .par_iter()
+            .map(|t| {
+                let mut table = FxHashMap::default();
+                table.reserve(t.len());
+                table.extend(t.iter().copied());
+                table
+            })
+            .collect();
+        Backoff {
+            tables,
+            missing: self.missing,
+            oov: self.oov,
+        }
+    }
+}
+
+/// The hash tables of a [`SortedBackoff`], built at the first lookup (writing an ARPA file
+/// needs none). Models compare equal whether or not they are built yet.
+#[derive(Clone, Debug, Default)]
+struct Lookup(std::sync::OnceLock<Backoff>);
+
+impl PartialEq for Lookup {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Kind {
     AddK {
@@ -631,6 +672,7 @@ enum Kind {
         root: u64,
     },
     Backoff(Backoff),
+    Sorted(SortedBackoff, Lookup),
 }
 
 /// An estimated model (or one read from an ARPA file).
@@ -696,13 +738,22 @@ impl Model {
     }
 
     pub fn is_backoff(&self) -> bool {
-        matches!(self.kind, Kind::Backoff(_))
+        !matches!(self.kind, Kind::AddK { .. })
     }
 
     pub fn backoff(&self) -> Option<&Backoff> {
         match &self.kind {
             Kind::Backoff(b) => Some(b),
+            Kind::Sorted(sorted, lookup) => Some(lookup.0.get_or_init(|| sorted.to_backoff())),
             Kind::AddK { .. } => None,
+        }
+    }
+
+    /// The tables in key order, when the model was estimated so (modified Kneser-Ney).
+    pub fn sorted_backoff(&self) -> Option<&SortedBackoff> {
+        match &self.kind {
+            Kind::Sorted(sorted, _) => Some(sorted),
+            _ => None,
         }
     }
 
@@ -763,14 +814,17 @@ impl Model {
             }
             Smoothing::ModifiedKneserNey => {
                 let (b, d, f) = modified_kneser_ney(c)?;
-                model.kind = Kind::Backoff(b);
+                // (its tables hold every suffix: modified_kneser_ney found each one's position)
+                model.kind = Kind::Sorted(b, Lookup::default());
                 model.discounts = d;
                 model.fallback = f;
+                model.closed = true;
             }
-            _ => model.kind = Kind::Backoff(nltk_backoff(c, smoothing)),
-        }
-        if let Kind::Backoff(b) = &model.kind {
-            model.closed = suffix_closed(&shape, b);
+            _ => {
+                let b = nltk_backoff(c, smoothing);
+                model.closed = suffix_closed(&shape, &b);
+                model.kind = Kind::Backoff(b);
+            }
         }
         Ok(model)
     }
@@ -802,7 +856,8 @@ impl Model {
                 };
                 ((c as f64 + k) / (cc as f64 + k * s.predictable() as f64)).ln()
             }
-            Kind::Backoff(b) => {
+            Kind::Backoff(_) | Kind::Sorted(..) => {
+                let b = self.backoff().expect("a backoff model");
                 let mut bo = 0.0;
                 for len in (0..=m).rev() {
                     if let Some(e) = b.tables[len].get(&(key & s.mask(len + 1))) {
@@ -824,7 +879,7 @@ impl Model {
         s.pad_into(doc, seq);
         let full = s.mask(s.order);
         let first = s.first_predicted();
-        if let (Kind::Backoff(b), true) = (&self.kind, self.closed) {
+        if let (Some(b), true) = (self.backoff(), self.closed) {
             return match self.index() {
                 Some(index) => index.for_each(seq, first, f),
                 None => self.for_each_closed(b, seq, f),
@@ -889,8 +944,8 @@ impl Model {
 
     /// The scoring index of a closed backoff model (built on the first call).
     fn index(&self) -> Option<&Probing> {
-        match (&self.kind, self.closed) {
-            (Kind::Backoff(b), true) => self
+        match (self.backoff(), self.closed) {
+            (Some(b), true) => self
                 .index
                 .0
                 .get_or_init(|| Probing::build(&self.shape, b))
@@ -1112,7 +1167,7 @@ fn nltk_backoff(c: &Counts, smoothing: Smoothing) -> Backoff {
 /// BOS). One detail copied from `lmplz`: the counts of counts take the raw count, not the
 /// adjusted one, of the lower-order n-grams that are suffixes of the last highest-order n-gram
 /// in its sort order (by KenLM's ids, which number tokens as they first occur).
-fn modified_kneser_ney(c: &Counts) -> Result<(Backoff, Vec<[f64; 3]>, Vec<bool>)> {
+fn modified_kneser_ney(c: &Counts) -> Result<(SortedBackoff, Vec<[f64; 3]>, Vec<bool>)> {
     let s = c.shape;
     let n = s.order;
     let bos = s.bos();
@@ -1276,12 +1331,11 @@ fn modified_kneser_ney(c: &Counts) -> Result<(Backoff, Vec<[f64; 3]>, Vec<bool>)
         lps.push(lp);
     }
     let eos = s.eos() as u128;
-    let tables: Vec<FxHashMap<u128, (f64, f64)>> = (1..=n)
+    let tables: Vec<Vec<(u128, (f64, f64))>> = (1..=n)
         .into_par_iter()
         .map(|k| {
             let g = level(k);
-            let mut table = FxHashMap::default();
-            table.reserve(g.len());
+            let mut table = Vec::with_capacity(g.len());
             for (j, (&key, &lp)) in g.keys.iter().zip(&lps[k - 1]).enumerate() {
                 let bo = if k == n || key & s.mask(1) == eos {
                     0.0
@@ -1291,13 +1345,13 @@ fn modified_kneser_ney(c: &Counts) -> Result<(Backoff, Vec<[f64; 3]>, Vec<bool>)
                         _ => 0.0,
                     }
                 };
-                table.insert(key, (lp, bo));
+                table.push((key, (lp, bo)));
             }
             table
         })
         .collect();
     Ok((
-        Backoff {
+        SortedBackoff {
             tables,
             missing: 0.0,
             oov: (gamma0 * uniform).ln(),
