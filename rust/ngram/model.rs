@@ -388,29 +388,30 @@ impl Counts {
             return;
         }
         let n = self.shape.order;
-        let pending = std::mem::replace(&mut self.pending, vec![Vec::new(); n]);
+        let mut pending = std::mem::replace(&mut self.pending, vec![Vec::new(); n]);
         let s = self.shape;
-        let grams = std::mem::take(&mut self.grams);
-        // order k: the last k ids of every window of at least k ids
-        self.grams = grams
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, old)| {
-                let k = i + 1;
+        // order k: the last k ids of every window of at least k ids; one order at a time (each
+        // sort is parallel), the highest last, sorting the full windows where they are
+        for k in 1..=n {
+            let keys = if k == n {
+                std::mem::take(&mut pending[n - 1])
+            } else {
                 let m = s.mask(k);
-                let size = pending[i..].iter().map(Vec::len).sum();
+                let size = pending[k - 1..].iter().map(Vec::len).sum();
                 let mut keys = Vec::with_capacity(size);
-                for w in &pending[i..] {
+                for w in &pending[k - 1..] {
                     keys.extend(w.iter().map(|&key| key & m));
                 }
-                let new = Sorted::from_keys(keys);
-                if old.is_empty() {
-                    new
-                } else {
-                    old.merged(&new)
-                }
-            })
-            .collect();
+                keys
+            };
+            let new = Sorted::from_keys(keys);
+            let old = &mut self.grams[k - 1];
+            *old = if old.is_empty() {
+                new
+            } else {
+                old.merged(&new)
+            };
+        }
     }
 
     /// Adds `other`'s counts (the counts of two shards add up to those of the whole; `other`'s
@@ -1191,7 +1192,6 @@ fn modified_kneser_ney(c: &Counts) -> Result<(SortedBackoff, Vec<[f64; 3]>, Vec<
     // per order k >= 2, the position of each k-gram's suffix (its last k - 1 ids) and of its
     // context (its first k - 1 ids) in the order below
     let links: Vec<(Vec<u32>, Vec<u32>)> = (2..=n)
-        .into_par_iter()
         .map(|k| -> Result<(Vec<u32>, Vec<u32>)> {
             let (keys, below) = (&level(k).keys, &level(k - 1).keys);
             let m = s.mask(k - 1);
@@ -1330,6 +1330,8 @@ fn modified_kneser_ney(c: &Counts) -> Result<(SortedBackoff, Vec<[f64; 3]>, Vec<
         };
         lps.push(lp);
     }
+    drop(links);
+    drop(adjusted);
     let eos = s.eos() as u128;
     let tables: Vec<Vec<(u128, (f64, f64))>> = (1..=n)
         .into_par_iter()
