@@ -390,27 +390,27 @@ impl Counts {
         let n = self.shape.order;
         let mut pending = std::mem::replace(&mut self.pending, vec![Vec::new(); n]);
         let s = self.shape;
-        // order k: the last k ids of every window of at least k ids; one order at a time (each
-        // sort is parallel), the highest last, sorting the full windows where they are
-        for k in 1..=n {
-            let keys = if k == n {
-                std::mem::take(&mut pending[n - 1])
+        // the highest order: the full windows, sorted where they are; below, order k is the last
+        // k ids of the (distinct, counted) n-grams of order k + 1 and of the windows of exactly
+        // k ids (at the start of documents)
+        let mut above = Sorted::from_keys(std::mem::take(&mut pending[n - 1]));
+        for k in (1..=n).rev() {
+            let new = if k == n {
+                std::mem::take(&mut above)
             } else {
                 let m = s.mask(k);
-                let size = pending[k - 1..].iter().map(Vec::len).sum();
-                let mut keys = Vec::with_capacity(size);
-                for w in &pending[k - 1..] {
-                    keys.extend(w.iter().map(|&key| key & m));
-                }
-                keys
+                let pairs: Vec<(u128, u64)> = above.iter().map(|(g, c)| (g & m, c)).collect();
+                let short = Sorted::from_keys(std::mem::take(&mut pending[k - 1]));
+                Sorted::from_counted(pairs).merged(&short)
             };
-            let new = Sorted::from_keys(keys);
             let old = &mut self.grams[k - 1];
-            *old = if old.is_empty() {
-                new
+            let merged = if old.is_empty() {
+                new.clone()
             } else {
                 old.merged(&new)
             };
+            *old = merged;
+            above = new;
         }
     }
 

@@ -50,6 +50,25 @@ impl Sorted {
         Sorted { keys, counts }
     }
 
+    /// The distinct keys of `(key, count)` pairs in any order, the counts of equal keys added.
+    pub fn from_counted(mut pairs: Vec<(u128, u64)>) -> Self {
+        if pairs.len() >= PARALLEL_SORT && rayon::current_num_threads() > 1 {
+            pairs.par_sort_unstable_by_key(|p| p.0);
+        } else {
+            pairs.sort_unstable_by_key(|p| p.0);
+        }
+        let (mut keys, mut counts): (Vec<u128>, Vec<u64>) = (Vec::new(), Vec::new());
+        for (key, c) in pairs {
+            if keys.last() == Some(&key) {
+                *counts.last_mut().expect("a count per key") += c;
+            } else {
+                keys.push(key);
+                counts.push(c);
+            }
+        }
+        Sorted { keys, counts }
+    }
+
     /// The same from `(key, count)` pairs in any order; an error names a key given twice or a
     /// count of 0.
     pub fn from_pairs(mut pairs: Vec<(u128, u64)>) -> Result<Self> {
@@ -222,6 +241,8 @@ mod tests {
         assert!(positions(&[14], &m.keys, |k| k / 2, "half").is_err());
         let p = positions_of_rising(&[6, 8, 10, 18], &m.keys, |k| k / 2, "half").unwrap();
         assert_eq!(p, vec![0, 1, 2, 3]);
+        let c = Sorted::from_counted(vec![(9, 2), (3, 1), (9, 5)]);
+        assert_eq!((c.keys, c.counts), (vec![3, 9], vec![1, 7]));
         assert!(Sorted::from_pairs(vec![(1, 2), (1, 3)]).is_err());
         assert!(Sorted::from_pairs(vec![(1, 0)]).is_err());
         assert_eq!(
