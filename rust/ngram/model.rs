@@ -1480,6 +1480,29 @@ mod tests {
     }
 
     #[test]
+    fn pending_windows_count_as_added_ones() {
+        // documents added in pieces, left pending, and merged from an unflushed shard count as
+        // the same documents added at once, for each padding
+        let docs: &[&[u32]] = &[&[0, 1, 2, 0, 1], &[2, 2, 1], &[], &[0], &[1, 0, 2, 2, 0, 1]];
+        for padding in [Padding::None, Padding::Both, Padding::Sentence] {
+            let whole = counts(4, padding, docs, 3);
+            let mut a = Counts::new(whole.shape);
+            a.add_pending(&[0, 1, 2, 0, 1, 2, 2, 1], &[5, 8]).unwrap();
+            a.add_pending(&[], &[0]).unwrap();
+            let mut b = Counts::new(whole.shape);
+            b.add_pending(&[0, 1, 0, 2, 2, 0, 1], &[1, 7]).unwrap();
+            a.merge(&b).unwrap();
+            a.flush();
+            assert_eq!(a, whole, "{padding:?}");
+            let (m1, m2) = (
+                Model::estimate(&a, Smoothing::ModifiedKneserNey).unwrap(),
+                Model::estimate(&whole, Smoothing::ModifiedKneserNey).unwrap(),
+            );
+            assert_eq!(m1.log_prob(&[0, 1], 2), m2.log_prob(&[0, 1], 2));
+        }
+    }
+
+    #[test]
     fn probabilities_sum_to_one() {
         let docs: &[&[u32]] = &[&[0, 1, 2, 0, 1], &[2, 2, 1], &[0], &[1, 0, 2, 2]];
         for padding in [Padding::Both, Padding::Sentence] {
