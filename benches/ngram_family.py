@@ -3,6 +3,9 @@ run, each result checked before it is reported.
 
     python benches/ngram_family.py speed [--copies 8]   estimation against lmplz, scoring
                                                          against kenlm.Model.score
+    python benches/ngram_family.py speed --corpus FILE --estimation-only
+                                                         the same on FILE's lines (documents of
+                                                         words separated by spaces)
     python benches/ngram_family.py shakespeare           validation nats per character of every
                                                          smoothing, orders 2-8 (Tiny Shakespeare)
 
@@ -72,17 +75,19 @@ ts.NgramLM(int(sys.argv[3]), words=True).fit(docs).to_arpa(sys.argv[2])
 """
 
 
-def speed(copies: int, order: int) -> None:
+def speed(copies: int, order: int, source: Path | None = None, scoring: bool = True) -> None:
     import kenlm
 
-    lines = [line for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = (source or DATA).read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.strip()]
     cut = len(lines) * 9 // 10
     train, evals = lines[:cut] * copies, lines[cut:]
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "train.txt"
         corpus.write_text("\n".join(train) + "\n", encoding="utf-8")
         mb = corpus.stat().st_size / 1e6
-        print(f"Tiny Shakespeare, words, {copies} copies of the first 90% of lines ({mb:.1f} MB)")
+        name = source.name if source else "Tiny Shakespeare"
+        print(f"{name}, words, {copies} copies of the first 90% of lines ({mb:.1f} MB)")
         print(f"cores: {os.cpu_count()}; both tools use them all\n")
         theirs, ours = Path(tmp) / "lmplz.arpa", Path(tmp) / "textsieve.arpa"
         with open(corpus, "rb") as src, open(theirs, "wb") as dst:
@@ -101,6 +106,8 @@ def speed(copies: int, order: int) -> None:
         print(
             f"  textsieve is {t_lmplz / t_ours:.2f}x the speed, {mem_ours / mem_lmplz:.2f}x the memory\n"
         )
+        if not scoring:
+            return
 
         model = kenlm.Model(str(theirs))
         lm = ts.NgramLM.from_arpa(theirs)
@@ -172,13 +179,18 @@ def main() -> None:
     q = sub.add_parser("speed")
     q.add_argument("--copies", type=int, default=8)
     q.add_argument("--order", type=int, default=5)
+    q.add_argument("--corpus", type=Path, help="a text file to use instead of Tiny Shakespeare")
+    q.add_argument("--estimation-only", action="store_true", help="time estimation alone")
     q = sub.add_parser("shakespeare")
     q.add_argument("--orders", default="2,3,4,5,6,7,8")
     args = p.parse_args()
+    if args.what == "speed" and args.corpus is not None:
+        speed(args.copies, args.order, args.corpus, not args.estimation_only)
+        return
     if not DATA.exists():
         sys.exit(f"{DATA} is absent")
     if args.what == "speed":
-        speed(args.copies, args.order)
+        speed(args.copies, args.order, None, not args.estimation_only)
     else:
         shakespeare([int(o) for o in args.orders.split(",")])
 

@@ -14,7 +14,10 @@
 //! context, `</s>` predicted); a token that is not in the file is `<unk>`, with the file's
 //! probability for it, or, when the file has none, `log10 P = -100` as KenLM gives it.
 
+use std::borrow::Cow;
 use std::io::{BufRead, Write};
+
+use rayon::slice::ParallelSliceMut;
 
 use rustc_hash::FxHashMap;
 
@@ -34,6 +37,9 @@ fn log10(ln: f64) -> f64 {
     }
 }
 
+/// A stored n-gram: its packed key and `(ln P, ln b)`.
+type Entry = (u128, (f64, f64));
+
 /// Writes `model` (in backoff form) as an ARPA file. `words` names ids `0..vocab`; `unk` is
 /// the id of `<unk>` when the vocabulary has one (else a `<unk>` line is added with the model's
 /// probability for unseen tokens).
@@ -44,14 +50,14 @@ pub fn write<W: Write>(
     out: &mut W,
 ) -> Result<()> {
     let s = model.shape;
-    let Some(b) = model.backoff() else {
+    if !model.is_backoff() {
         return Err(Error::invalid(
             "smoothing",
             "an add-k model has a probability of its own for every n-gram, which ARPA's backoff \
              form cannot hold; ARPA files are written for mle, witten-bell, \
              absolute-discount, kneser-ney and stupid-backoff models",
         ));
-    };
+    }
     if words.len() != s.vocab as usize {
         return Err(Error::invalid(
             "words",
@@ -79,16 +85,45 @@ pub fn write<W: Write>(
         }
     };
     let n = s.order;
+    // each order's n-grams in key order: as estimated, or sorted from the hash tables
+    let (tables, oov): (Vec<Cow<'_, [Entry]>>, f64) = match model.sorted_backoff() {
+        Some(sorted) => (
+            sorted
+                .tables
+                .iter()
+                .map(|t| Cow::Borrowed(&t[..]))
+                .collect(),
+            sorted.oov,
+        ),
+        None => {
+            let b = model.backoff().expect("a backoff model");
+            let tables = b
+                .tables
+                .iter()
+                .map(|t| {
+                    let mut keys: Vec<Entry> = t.iter().map(|(&g, &e)| (g, e)).collect();
+                    keys.par_sort_unstable_by_key(|e| e.0);
+                    Cow::Owned(keys)
+                })
+                .collect();
+            (tables, b.oov)
+        }
+    };
+    let has_unigram = |id: u32| {
+        tables[0]
+            .binary_search_by_key(&(id as u128), |e| e.0)
+            .is_ok()
+    };
     // the unigrams a reader needs whatever the model counted: <s>, </s> and <unk>
     let mut extra: Vec<(u32, f64)> = Vec::new();
     for id in [s.bos(), s.eos()] {
-        if !b.tables[0].contains_key(&(id as u128)) {
+        if !has_unigram(id) {
             extra.push((id, f64::NEG_INFINITY));
         }
     }
     let unk_line = match unk {
-        Some(u) if b.tables[0].contains_key(&(u as u128)) => None,
-        _ => Some(b.oov),
+        Some(u) if has_unigram(u) => None,
+        _ => Some(oov),
     };
     let io = |e: std::io::Error| Error::invalid("path", format!("cannot write the ARPA file: {e}"));
     let mut buf = String::new();
@@ -99,49 +134,54 @@ pub fn write<W: Write>(
         } else {
             0
         };
-        buf.push_str(&format!("ngram {k}={}\n", b.tables[k - 1].len() + extra_k));
+        buf.push_str(&format!("ngram {k}={}\n", tables[k - 1].len() + extra_k));
     }
     out.write_all(buf.as_bytes()).map_err(io)?;
+    let names: Vec<&[u8]> = (0..s.vocab + 2).map(|id| name(id).as_bytes()).collect();
     let mut ids = Vec::new();
+    let mut floats = zmij::Buffer::new();
+    // log10 values in the shortest form that reads back to the same f64
+    let mut number =
+        |buf: &mut Vec<u8>, ln: f64| buf.extend_from_slice(floats.format(log10(ln)).as_bytes());
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 21);
     for k in 1..=n {
-        let mut buf = String::with_capacity(1 << 16);
-        buf.push_str(&format!("\n\\{k}-grams:\n"));
-        let mut keys: Vec<(&u128, &(f64, f64))> = b.tables[k - 1].iter().collect();
-        keys.sort_unstable_by_key(|e| *e.0);
-        let line = |buf: &mut String, ids: &[u32], lp: f64, bo: f64| {
-            use std::fmt::Write as _;
-            let _ = write!(buf, "{}\t", log10(lp));
+        buf.extend_from_slice(format!("\n\\{k}-grams:\n").as_bytes());
+        let keys = &tables[k - 1];
+        if let (1, Some(lp)) = (k, unk_line) {
+            number(&mut buf, lp);
+            buf.extend_from_slice(if n > 1 { b"\t<unk>\t0\n" } else { b"\t<unk>\n" });
+        }
+        let mut line = |buf: &mut Vec<u8>, ids: &[u32], lp: f64, bo: f64| {
+            number(buf, lp);
+            buf.push(b'\t');
             for (i, &id) in ids.iter().enumerate() {
                 if i > 0 {
-                    buf.push(' ');
+                    buf.push(b' ');
                 }
-                buf.push_str(name(id));
+                buf.extend_from_slice(names[id as usize]);
             }
             if k < n {
-                let _ = write!(buf, "\t{}", log10(bo));
+                buf.push(b'\t');
+                number(buf, bo);
             }
-            buf.push('\n');
+            buf.push(b'\n');
         };
         if k == 1 {
-            if let Some(lp) = unk_line {
-                buf.push_str(&format!("{}\t<unk>", log10(lp)));
-                buf.push_str(if n > 1 { "\t0\n" } else { "\n" });
-            }
             for &(id, lp) in &extra {
                 line(&mut buf, &[id], lp, 0.0);
             }
         }
-        for (&key, &(lp, bo)) in keys {
+        for &(key, (lp, bo)) in keys.iter() {
             ids.clear();
             unpack(&s, key, k, &mut ids);
             line(&mut buf, &ids, lp, bo);
             if buf.len() > 1 << 20 {
-                out.write_all(buf.as_bytes()).map_err(io)?;
+                out.write_all(&buf).map_err(io)?;
                 buf.clear();
             }
         }
-        out.write_all(buf.as_bytes()).map_err(io)?;
     }
+    out.write_all(&buf).map_err(io)?;
     out.write_all(b"\n\\end\\\n").map_err(io)?;
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod arpa;
 pub mod counts;
 pub mod model;
 pub mod probe;
+pub mod sorted;
 pub mod words;
 
 pub use counts::NgramCounts;

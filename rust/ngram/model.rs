@@ -30,6 +30,7 @@ use rustc_hash::FxHashMap;
 use crate::error::{Error, Result};
 use crate::ngram::addk::{Score, SplitMix64};
 use crate::ngram::probe::Probing;
+use crate::ngram::sorted::{self, Sorted};
 use crate::parallel::shares;
 
 /// The largest order of this family (the packed keys allow more over a small vocabulary).
@@ -296,52 +297,51 @@ fn documents<'a>(ids: &'a [u32], ends: &'a [usize]) -> Result<Vec<&'a [u32]>> {
 }
 
 /// Counts of every k-gram (k = 1..=order) of padded documents; mergeable across shards.
+///
+/// Each order is a [`Sorted`] array of packed keys with counts. Documents first add their
+/// windows (the longest n-gram ending at each token, `order` ids or fewer at a document's start)
+/// to a pending list; [`Counts::flush`] sorts them once per order (every k-gram ending at a
+/// token is a suffix of that window) and merges the run lengths into the arrays. Readers see
+/// flushed counts: [`Counts::add`] flushes before it returns, [`Counts::add_pending`] only when
+/// the pending windows are many (callers flush before reading).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Counts {
     pub shape: Shape,
-    grams: Vec<FxHashMap<u128, u64>>,
+    grams: Vec<Sorted>,
+    /// Windows not sorted yet, by length (index `length - 1`).
+    pending: Vec<Vec<u128>>,
     /// Ids in the order they first occur (KenLM numbers its vocabulary so, which decides one
     /// detail of `lmplz`'s counts of counts).
     first_seen: Vec<u32>,
     seen: Vec<bool>,
 }
 
+/// Pending windows are flushed once there are this many (and as many as distinct n-grams of the
+/// highest order), so that a flush's merge costs about what its sort does.
+const FLUSH_WINDOWS: usize = 1 << 22;
+
 impl Counts {
     pub fn new(shape: Shape) -> Self {
         Counts {
             shape,
-            grams: vec![FxHashMap::default(); shape.order],
+            grams: vec![Sorted::default(); shape.order],
+            pending: vec![Vec::new(); shape.order],
             first_seen: Vec::new(),
             seen: vec![false; shape.vocab as usize],
         }
     }
 
-    /// Counts the longest window ending at each position of a padded document (`order` ids, or
-    /// fewer at its start) in `windows[length - 1]`: one count per token. Every k-gram ending
-    /// there is a suffix of that window, so [`Counts::add_windows`] gets the counts of every
-    /// order from these (as `lmplz` counts).
-    fn count_windows(&self, seq: &[u32], windows: &mut [FxHashMap<u128, u64>]) {
+    /// Adds the window ending at each position of a padded document to the pending windows.
+    fn push_windows(&mut self, seq: &[u32]) {
         let s = self.shape;
         let n = s.order;
         let full = s.mask(n);
         let mut key = 0u128;
+        let skip = (s.padding == Padding::Sentence) as usize; // a sentence's BOS is context only
         for (i, &id) in seq.iter().enumerate() {
             key = ((key << s.bits) | id as u128) & full;
-            if i == 0 && s.padding == Padding::Sentence {
-                continue; // a sentence's BOS is context only
-            }
-            *windows[n.min(i + 1) - 1].entry(key).or_insert(0) += 1;
-        }
-    }
-
-    /// Adds the k-grams of counted windows: each window's suffixes of every length.
-    fn add_windows(&mut self, windows: &[FxHashMap<u128, u64>]) {
-        let s = self.shape;
-        for (len, map) in windows.iter().enumerate().map(|(i, m)| (i + 1, m)) {
-            for (&w, &c) in map {
-                for k in 1..=len {
-                    *self.grams[k - 1].entry(w & s.mask(k)).or_insert(0) += c;
-                }
+            if i >= skip {
+                self.pending[n.min(i + 1) - 1].push(key);
             }
         }
     }
@@ -355,30 +355,63 @@ impl Counts {
         }
     }
 
-    /// Counts the documents of `ids` (ends as in [`documents`]), in parallel.
+    /// Counts the documents of `ids` (ends as in [`documents`]); the counts are flushed.
     pub fn add(&mut self, ids: &[u32], ends: &[usize]) -> Result<()> {
+        self.add_pending(ids, ends)?;
+        self.flush();
+        Ok(())
+    }
+
+    /// Counts the documents of `ids`, leaving their windows pending unless they are many: call
+    /// [`Counts::flush`] before reading the counts.
+    pub fn add_pending(&mut self, ids: &[u32], ends: &[usize]) -> Result<()> {
         self.shape.check_ids(ids)?;
         let docs = documents(ids, ends)?;
-        let empty = Counts::new(self.shape);
-        let parts: Vec<Counts> = shares(&docs, |d| d.len())
-            .into_par_iter()
-            .map(|share| {
-                let mut c = empty.clone();
-                let mut seq = Vec::new();
-                let mut windows = vec![FxHashMap::default(); self.shape.order];
-                for d in share {
-                    c.note_seen(d);
-                    self.shape.pad_into(d, &mut seq);
-                    c.count_windows(&seq, &mut windows);
-                }
-                c.add_windows(&windows);
-                c
-            })
-            .collect();
-        for p in parts {
-            self.merge(&p)?;
+        let mut seq = Vec::new();
+        let extra = ids.len() + docs.len() * self.shape.order.min(2);
+        self.pending[self.shape.order - 1].reserve(extra);
+        for d in docs {
+            self.note_seen(d);
+            self.shape.pad_into(d, &mut seq);
+            self.push_windows(&seq);
+        }
+        let waiting: usize = self.pending.iter().map(Vec::len).sum();
+        if waiting >= FLUSH_WINDOWS.max(self.grams[self.shape.order - 1].len()) {
+            self.flush();
         }
         Ok(())
+    }
+
+    /// Sorts the pending windows into the counts of every order.
+    pub fn flush(&mut self) {
+        if self.pending.iter().all(Vec::is_empty) {
+            return;
+        }
+        let n = self.shape.order;
+        let mut pending = std::mem::replace(&mut self.pending, vec![Vec::new(); n]);
+        let s = self.shape;
+        // the highest order: the full windows, sorted where they are; below, order k is the last
+        // k ids of the (distinct, counted) n-grams of order k + 1 and of the windows of exactly
+        // k ids (at the start of documents)
+        let mut above = Sorted::from_keys(std::mem::take(&mut pending[n - 1]));
+        for k in (1..=n).rev() {
+            let new = if k == n {
+                std::mem::take(&mut above)
+            } else {
+                let m = s.mask(k);
+                let pairs: Vec<(u128, u64)> = above.iter().map(|(g, c)| (g & m, c)).collect();
+                let short = Sorted::from_keys(std::mem::take(&mut pending[k - 1]));
+                Sorted::from_counted(pairs).merged(&short)
+            };
+            let old = &mut self.grams[k - 1];
+            let merged = if old.is_empty() {
+                new.clone()
+            } else {
+                old.merged(&new)
+            };
+            *old = merged;
+            above = new;
+        }
     }
 
     /// Adds `other`'s counts (the counts of two shards add up to those of the whole; `other`'s
@@ -399,16 +432,22 @@ impl Counts {
                 ),
             ));
         }
-        for (mine, theirs) in self.grams.iter_mut().zip(&other.grams) {
-            if mine.is_empty() {
-                mine.clone_from(theirs);
-                continue;
-            }
-            mine.reserve(theirs.len());
-            for (&k, &c) in theirs {
-                *mine.entry(k).or_insert(0) += c;
-            }
+        for (mine, theirs) in self.pending.iter_mut().zip(&other.pending) {
+            mine.extend_from_slice(theirs);
         }
+        self.flush();
+        let theirs = &other.grams;
+        self.grams = std::mem::take(&mut self.grams)
+            .into_par_iter()
+            .zip(theirs.par_iter())
+            .map(|(mine, theirs)| {
+                if theirs.is_empty() {
+                    mine
+                } else {
+                    mine.merged(theirs)
+                }
+            })
+            .collect();
         for &id in &other.first_seen {
             if !self.seen[id as usize] {
                 self.seen[id as usize] = true;
@@ -418,21 +457,28 @@ impl Counts {
         Ok(())
     }
 
+    /// The flushed counts of order `k` (`1..=order`).
+    fn order_k(&self, k: usize) -> Option<&Sorted> {
+        debug_assert!(
+            self.pending.iter().all(Vec::is_empty),
+            "counts read unflushed"
+        );
+        self.grams.get(k.wrapping_sub(1))
+    }
+
     /// Number of k-grams counted, with multiplicity.
     pub fn total(&self, k: usize) -> u64 {
-        self.grams
-            .get(k.wrapping_sub(1))
-            .map_or(0, |m| m.values().sum())
+        self.order_k(k).map_or(0, Sorted::total)
     }
 
     pub fn distinct(&self, k: usize) -> usize {
-        self.grams.get(k.wrapping_sub(1)).map_or(0, |m| m.len())
+        self.order_k(k).map_or(0, Sorted::len)
     }
 
     pub fn count(&self, gram: &[u32]) -> u64 {
-        match self.grams.get(gram.len().wrapping_sub(1)) {
+        match self.order_k(gram.len()) {
             Some(m) if gram.iter().all(|&id| id < self.shape.vocab + 2) => {
-                m.get(&self.shape.key(gram)).copied().unwrap_or(0)
+                m.count(self.shape.key(gram))
             }
             _ => 0,
         }
@@ -440,13 +486,12 @@ impl Counts {
 
     /// The k-grams (flattened, `k` ids each, in lexicographic order) and their counts.
     pub fn entries(&self, k: usize) -> (Vec<u32>, Vec<u64>) {
-        let mut keys: Vec<(u128, u64)> = self.grams[k - 1].iter().map(|(&a, &b)| (a, b)).collect();
-        keys.sort_unstable();
-        let mut ids = Vec::with_capacity(keys.len() * k);
-        for &(key, _) in &keys {
+        let m = self.order_k(k).expect("k checked by the caller");
+        let mut ids = Vec::with_capacity(m.len() * k);
+        for &key in &m.keys {
             self.shape.unpack(key, k, &mut ids);
         }
-        (ids, keys.into_iter().map(|(_, c)| c).collect())
+        (ids, m.counts.clone())
     }
 
     /// The inverse of [`Counts::entries`] for order `k` (validated).
@@ -460,21 +505,17 @@ impl Counts {
             )));
         }
         let space = self.shape.vocab + 2;
-        let mut map = FxHashMap::default();
-        map.reserve(counts.len());
+        let mut pairs = Vec::with_capacity(counts.len());
         for (gram, &c) in ids.chunks_exact(k).zip(counts) {
             if let Some(&bad) = gram.iter().find(|&&id| id >= space) {
                 return Err(Error::Corrupt(format!(
                     "id {bad} out of range for {space} ids"
                 )));
             }
-            if c == 0 || map.insert(self.shape.key(gram), c).is_some() {
-                return Err(Error::Corrupt(format!(
-                    "n-gram {gram:?} has count 0 or appears twice"
-                )));
-            }
+            pairs.push((self.shape.key(gram), c));
         }
-        self.grams[k - 1] = map;
+        self.grams[k - 1] = Sorted::from_pairs(pairs)
+            .map_err(|_| Error::Corrupt(format!("a {k}-gram has count 0 or appears twice")))?;
         Ok(())
     }
 
@@ -525,7 +566,7 @@ impl Stats {
             .iter()
             .map(|m| {
                 m.iter()
-                    .map(|(&k, &n)| {
+                    .map(|(k, n)| {
                         (
                             k,
                             Stat {
@@ -538,7 +579,7 @@ impl Stats {
             })
             .collect();
         let mut root = Stat::default();
-        for &n in c.grams[0].values() {
+        for &n in &c.grams[0].counts {
             root.count += n;
             root.follow += n;
             root.types += (n > 0) as u64;
@@ -546,7 +587,7 @@ impl Stats {
         for k in 2..=s.order {
             let (below2, rest) = orders.split_at_mut(k - 2);
             let below = &mut rest[0];
-            for (&g, &n) in &c.grams[k - 1] {
+            for (g, n) in c.grams[k - 1].iter() {
                 let h = below.entry(g >> s.bits).or_default();
                 h.follow += n;
                 h.types += 1;
@@ -583,6 +624,47 @@ pub struct Backoff {
     pub oov: f64,
 }
 
+/// A model in backoff form as estimated: per order, each stored k-gram's packed key with
+/// `(ln P, ln b)`, in key order (the order an ARPA file lists them in).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SortedBackoff {
+    pub tables: Vec<Vec<(u128, (f64, f64))>>,
+    pub missing: f64,
+    pub oov: f64,
+}
+
+impl SortedBackoff {
+    /// The same model with hash tables, for lookups.
+    fn to_backoff(&self) -> Backoff {
+        let tables = self
+            .tables
+            .par_iter()
+            .map(|t| {
+                let mut table = FxHashMap::default();
+                table.reserve(t.len());
+                table.extend(t.iter().copied());
+                table
+            })
+            .collect();
+        Backoff {
+            tables,
+            missing: self.missing,
+            oov: self.oov,
+        }
+    }
+}
+
+/// The hash tables of a [`SortedBackoff`], built at the first lookup (writing an ARPA file
+/// needs none). Models compare equal whether or not they are built yet.
+#[derive(Clone, Debug, Default)]
+struct Lookup(std::sync::OnceLock<Backoff>);
+
+impl PartialEq for Lookup {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Kind {
     AddK {
@@ -591,6 +673,7 @@ enum Kind {
         root: u64,
     },
     Backoff(Backoff),
+    Sorted(SortedBackoff, Lookup),
 }
 
 /// An estimated model (or one read from an ARPA file).
@@ -656,13 +739,22 @@ impl Model {
     }
 
     pub fn is_backoff(&self) -> bool {
-        matches!(self.kind, Kind::Backoff(_))
+        !matches!(self.kind, Kind::AddK { .. })
     }
 
     pub fn backoff(&self) -> Option<&Backoff> {
         match &self.kind {
             Kind::Backoff(b) => Some(b),
+            Kind::Sorted(sorted, lookup) => Some(lookup.0.get_or_init(|| sorted.to_backoff())),
             Kind::AddK { .. } => None,
+        }
+    }
+
+    /// The tables in key order, when the model was estimated so (modified Kneser-Ney).
+    pub fn sorted_backoff(&self) -> Option<&SortedBackoff> {
+        match &self.kind {
+            Kind::Sorted(sorted, _) => Some(sorted),
+            _ => None,
         }
     }
 
@@ -689,6 +781,7 @@ impl Model {
     pub fn estimate(c: &Counts, smoothing: Smoothing) -> Result<Self> {
         let shape = c.shape;
         if c.grams[0].is_empty() {
+            // (callers flush first)
             return Err(Error::invalid(
                 "texts",
                 "nothing was counted: the training documents are empty",
@@ -722,14 +815,17 @@ impl Model {
             }
             Smoothing::ModifiedKneserNey => {
                 let (b, d, f) = modified_kneser_ney(c)?;
-                model.kind = Kind::Backoff(b);
+                // (its tables hold every suffix: modified_kneser_ney found each one's position)
+                model.kind = Kind::Sorted(b, Lookup::default());
                 model.discounts = d;
                 model.fallback = f;
+                model.closed = true;
             }
-            _ => model.kind = Kind::Backoff(nltk_backoff(c, smoothing)),
-        }
-        if let Kind::Backoff(b) = &model.kind {
-            model.closed = suffix_closed(&shape, b);
+            _ => {
+                let b = nltk_backoff(c, smoothing);
+                model.closed = suffix_closed(&shape, &b);
+                model.kind = Kind::Backoff(b);
+            }
         }
         Ok(model)
     }
@@ -761,7 +857,8 @@ impl Model {
                 };
                 ((c as f64 + k) / (cc as f64 + k * s.predictable() as f64)).ln()
             }
-            Kind::Backoff(b) => {
+            Kind::Backoff(_) | Kind::Sorted(..) => {
+                let b = self.backoff().expect("a backoff model");
                 let mut bo = 0.0;
                 for len in (0..=m).rev() {
                     if let Some(e) = b.tables[len].get(&(key & s.mask(len + 1))) {
@@ -783,7 +880,7 @@ impl Model {
         s.pad_into(doc, seq);
         let full = s.mask(s.order);
         let first = s.first_predicted();
-        if let (Kind::Backoff(b), true) = (&self.kind, self.closed) {
+        if let (Some(b), true) = (self.backoff(), self.closed) {
             return match self.index() {
                 Some(index) => index.for_each(seq, first, f),
                 None => self.for_each_closed(b, seq, f),
@@ -848,8 +945,8 @@ impl Model {
 
     /// The scoring index of a closed backoff model (built on the first call).
     fn index(&self) -> Option<&Probing> {
-        match (&self.kind, self.closed) {
-            (Kind::Backoff(b), true) => self
+        match (self.backoff(), self.closed) {
+            (Some(b), true) => self
                 .index
                 .0
                 .get_or_init(|| Probing::build(&self.shape, b))
@@ -1071,49 +1168,78 @@ fn nltk_backoff(c: &Counts, smoothing: Smoothing) -> Backoff {
 /// BOS). One detail copied from `lmplz`: the counts of counts take the raw count, not the
 /// adjusted one, of the lower-order n-grams that are suffixes of the last highest-order n-gram
 /// in its sort order (by KenLM's ids, which number tokens as they first occur).
-fn modified_kneser_ney(c: &Counts) -> Result<(Backoff, Vec<[f64; 3]>, Vec<bool>)> {
+fn modified_kneser_ney(c: &Counts) -> Result<(SortedBackoff, Vec<[f64; 3]>, Vec<bool>)> {
     let s = c.shape;
     let n = s.order;
     let bos = s.bos();
-    // adjusted counts, per order (n-grams that start a sentence keep their count: nothing can
-    // come before them; documents padded otherwise have every lower order by continuation)
     let sentence = s.padding == Padding::Sentence;
-    let mut adjusted: Vec<FxHashMap<u128, u64>> = Vec::with_capacity(n);
-    for k in 1..=n {
-        let mut a: FxHashMap<u128, u64> = FxHashMap::default();
-        a.reserve(c.grams[k - 1].len());
-        for (&g, &cnt) in &c.grams[k - 1] {
-            let v = if k == n || (sentence && s.first(g, k) == bos) {
-                cnt
-            } else {
-                0
-            };
-            a.insert(g, v);
+    // the n-grams of each order, in key order (a sentence's BOS is a unigram here, with
+    // adjusted count 0: it is a context, never predicted)
+    let mut unigrams = c.grams[0].clone();
+    if sentence && unigrams.find(bos as u128).is_none() {
+        let at = unigrams.keys.partition_point(|&k| k < bos as u128);
+        unigrams.keys.insert(at, bos as u128);
+        unigrams.counts.insert(at, 0);
+    }
+    let level = |k: usize| -> &Sorted {
+        if k == 1 {
+            &unigrams
+        } else {
+            &c.grams[k - 1]
         }
+    };
+    let starts_with_bos = |g: u128, k: usize| sentence && s.first(g, k) == bos;
+    // per order k >= 2, the position of each k-gram's suffix (its last k - 1 ids) and of its
+    // context (its first k - 1 ids) in the order below
+    let links: Vec<(Vec<u32>, Vec<u32>)> = (2..=n)
+        .map(|k| -> Result<(Vec<u32>, Vec<u32>)> {
+            let (keys, below) = (&level(k).keys, &level(k - 1).keys);
+            let m = s.mask(k - 1);
+            let suffix = sorted::positions(keys, below, |g| g & m, "suffix")?;
+            let context = sorted::positions_of_rising(keys, below, |g| g >> s.bits, "context")?;
+            Ok((suffix, context))
+        })
+        .collect::<Result<_>>()?;
+    let suffix_of = |k: usize| &links[k - 2].0;
+    let context_of = |k: usize| &links[k - 2].1;
+    // adjusted counts: the count itself at the highest order and for n-grams that start a
+    // sentence (nothing can come before them), else the number of distinct tokens before
+    let mut adjusted: Vec<Vec<u64>> = Vec::with_capacity(n);
+    for k in 1..=n {
+        let g = level(k);
+        let mut a: Vec<u64> = if k == n {
+            g.counts.clone()
+        } else {
+            g.iter()
+                .map(|(key, cnt)| if starts_with_bos(key, k) { cnt } else { 0 })
+                .collect()
+        };
         if k < n {
-            for &g in c.grams[k].keys() {
-                let suffix = g & s.mask(k);
-                if !(sentence && s.first(suffix, k) == bos) {
-                    *a.entry(suffix).or_insert(0) += 1;
+            for &j in suffix_of(k + 1) {
+                let j = j as usize;
+                if !starts_with_bos(g.keys[j], k) {
+                    a[j] += 1;
                 }
+            }
+        }
+        if sentence && k == 1 {
+            if let Some(j) = g.find(bos as u128) {
+                a[j] = 0;
             }
         }
         adjusted.push(a);
     }
-    if sentence {
-        adjusted[0].insert(bos as u128, 0);
-    }
     // counts of counts
     let mut t = vec![[0u64; 5]; n];
     for (k, a) in adjusted.iter().enumerate() {
-        for &v in a.values() {
+        for &v in a {
             if (1..5).contains(&v) {
                 t[k][v as usize] += 1;
             }
         }
     }
     if s.padding == Padding::Sentence && n > 1 {
-        lmplz_last_ngram_counts(c, &adjusted, &mut t);
+        lmplz_last_ngram_counts(c, &level, &adjusted, &mut t);
     }
     let mut discounts = Vec::with_capacity(n);
     let mut fallback = Vec::with_capacity(n);
@@ -1136,23 +1262,26 @@ fn modified_kneser_ney(c: &Counts) -> Result<(Backoff, Vec<[f64; 3]>, Vec<bool>)
             discounts[k - 1][(a.min(3) - 1) as usize]
         }
     };
-    // per context: the sum of the adjusted counts of its extensions, and gamma's numerator
-    let mut sums: Vec<FxHashMap<u128, (f64, f64)>> = vec![FxHashMap::default(); n];
+    // per context (an n-gram of the order below, by position): the sum of the adjusted counts
+    // of its extensions, and gamma's numerator
+    let mut sums: Vec<Vec<(f64, f64)>> = Vec::with_capacity(n);
     let (mut root_sum, mut root_num) = (0f64, 0f64);
-    for &a in adjusted[0].values() {
+    for &a in &adjusted[0] {
         root_sum += a as f64;
         root_num += discount(1, a);
     }
     for k in 2..=n {
-        let map = &mut sums[k - 2];
-        for (&g, &a) in &adjusted[k - 1] {
-            let e = map.entry(g >> s.bits).or_insert((0.0, 0.0));
+        let mut sum = vec![(0f64, 0f64); level(k - 1).len()];
+        for (&j, &a) in context_of(k).iter().zip(&adjusted[k - 1]) {
+            let e = &mut sum[j as usize];
             e.0 += a as f64;
             e.1 += discount(k, a);
         }
+        sums.push(sum);
     }
-    let types = adjusted[0]
-        .keys()
+    let types = unigrams
+        .keys
+        .iter()
         .filter(|&&g| !(sentence && g == bos as u128))
         .count();
     // the vocabulary of the uniform distribution: the types seen (with EOS), plus <unk>
@@ -1163,44 +1292,68 @@ fn modified_kneser_ney(c: &Counts) -> Result<(Backoff, Vec<[f64; 3]>, Vec<bool>)
     } else {
         1.0
     };
-    let mut tables: Vec<FxHashMap<u128, (f64, f64)>> = Vec::with_capacity(n);
-    let backoff = |k: usize, g: u128, sums: &Vec<FxHashMap<u128, (f64, f64)>>| -> f64 {
-        let last = (g & s.mask(1)) as u32;
-        if k == n || last == s.eos() {
-            return 0.0;
-        }
-        match sums[k - 1].get(&g) {
-            Some(&(sum, num)) if sum > 0.0 => (num / sum).ln(),
-            _ => 0.0,
-        }
-    };
+    // ln P per order, by position
+    let mut lps: Vec<Vec<f64>> = Vec::with_capacity(n);
     for k in 1..=n {
-        let mut table = FxHashMap::default();
-        table.reserve(adjusted[k - 1].len());
-        for (&g, &a) in &adjusted[k - 1] {
-            let p = if k == 1 {
-                if sentence && g == bos as u128 {
-                    1.0
-                } else if root_sum > 0.0 {
-                    (a as f64 - discount(1, a)) / root_sum + gamma0 * uniform
-                } else {
-                    uniform
-                }
-            } else {
-                let (sum, num) = sums[k - 2][&(g >> s.bits)];
-                let lower = tables[k - 2][&(g & s.mask(k - 1))].0.exp();
-                if sum > 0.0 {
-                    (a as f64 - discount(k, a)) / sum + num / sum * lower
-                } else {
-                    lower
-                }
-            };
-            table.insert(g, (p.ln().min(0.0), backoff(k, g, &sums)));
-        }
-        tables.push(table);
+        let g = level(k);
+        let a = &adjusted[k - 1];
+        let lp: Vec<f64> = if k == 1 {
+            g.keys
+                .iter()
+                .zip(a)
+                .map(|(&key, &a)| {
+                    let p = if sentence && key == bos as u128 {
+                        1.0
+                    } else if root_sum > 0.0 {
+                        (a as f64 - discount(1, a)) / root_sum + gamma0 * uniform
+                    } else {
+                        uniform
+                    };
+                    p.ln().min(0.0)
+                })
+                .collect()
+        } else {
+            let (below, sum) = (&lps[k - 2], &sums[k - 2]);
+            a.iter()
+                .zip(suffix_of(k).iter().zip(context_of(k)))
+                .map(|(&a, (&suf, &ctx))| {
+                    let (sum, num) = sum[ctx as usize];
+                    let lower = below[suf as usize].exp();
+                    let p = if sum > 0.0 {
+                        (a as f64 - discount(k, a)) / sum + num / sum * lower
+                    } else {
+                        lower
+                    };
+                    p.ln().min(0.0)
+                })
+                .collect()
+        };
+        lps.push(lp);
     }
+    drop(links);
+    drop(adjusted);
+    let eos = s.eos() as u128;
+    let tables: Vec<Vec<(u128, (f64, f64))>> = (1..=n)
+        .into_par_iter()
+        .map(|k| {
+            let g = level(k);
+            let mut table = Vec::with_capacity(g.len());
+            for (j, (&key, &lp)) in g.keys.iter().zip(&lps[k - 1]).enumerate() {
+                let bo = if k == n || key & s.mask(1) == eos {
+                    0.0
+                } else {
+                    match sums[k - 1][j] {
+                        (sum, num) if sum > 0.0 => (num / sum).ln(),
+                        _ => 0.0,
+                    }
+                };
+                table.push((key, (lp, bo)));
+            }
+            table
+        })
+        .collect();
     Ok((
-        Backoff {
+        SortedBackoff {
             tables,
             missing: 0.0,
             oov: (gamma0 * uniform).ln(),
@@ -1213,7 +1366,12 @@ fn modified_kneser_ney(c: &Counts) -> Result<(Backoff, Vec<[f64; 3]>, Vec<bool>)
 /// `lmplz`'s counts of counts take the raw count of the lower-order n-grams that are still open
 /// when its pass over the highest order ends: the suffixes of the last highest-order n-gram in
 /// suffix order (KenLM ids: `<unk>` 0, `<s>` 1, `</s>` 2, then tokens as they first occur).
-fn lmplz_last_ngram_counts(c: &Counts, adjusted: &[FxHashMap<u128, u64>], t: &mut [[u64; 5]]) {
+fn lmplz_last_ngram_counts<'a>(
+    c: &Counts,
+    level: &impl Fn(usize) -> &'a Sorted,
+    adjusted: &[Vec<u64>],
+    t: &mut [[u64; 5]],
+) {
     let s = c.shape;
     let n = s.order;
     let bos = s.bos();
@@ -1224,32 +1382,40 @@ fn lmplz_last_ngram_counts(c: &Counts, adjusted: &[FxHashMap<u128, u64>], t: &mu
         rank[id as usize] = 3 + i as u32;
     }
     // a full n-gram as KenLM sorts it: ranks from the last token back
-    let sort_key =
-        |ids: &[u32]| -> Vec<u32> { ids.iter().rev().map(|&i| rank[i as usize]).collect() };
-    let mut best: Option<(Vec<u32>, Vec<u32>)> = None;
-    let mut ids = Vec::new();
-    let mut consider = |full: Vec<u32>| {
-        let key = sort_key(&full);
-        if best.as_ref().is_none_or(|(b, _)| key > *b) {
-            best = Some((key, full));
+    let mut ids = Vec::with_capacity(n);
+    let sort_key = |ids: &[u32]| -> [u32; MAX_ORDER] {
+        let mut key = [0u32; MAX_ORDER];
+        for (slot, &i) in key.iter_mut().zip(ids.iter().rev()) {
+            *slot = rank[i as usize];
+        }
+        key
+    };
+    let mut best: Option<([u32; MAX_ORDER], u128, usize)> = None;
+    let mut consider = |ids: &[u32], key: u128, k: usize| {
+        let rank_key = sort_key(ids);
+        if best.as_ref().is_none_or(|(b, _, _)| rank_key > *b) {
+            best = Some((rank_key, key, k));
         }
     };
-    for &g in c.grams[n - 1].keys() {
+    for &g in &c.grams[n - 1].keys {
         ids.clear();
         s.unpack(g, n, &mut ids);
-        consider(ids.clone());
+        consider(&ids, g, n);
     }
     // n-grams that start with BOS below the highest order stand for BOS-padded full ones
     for k in 1..n {
-        for &g in c.grams[k - 1].keys() {
+        for &g in &c.grams[k - 1].keys {
             if s.first(g, k) == bos {
-                let mut full = vec![bos; n - k];
-                s.unpack(g, k, &mut full);
-                consider(full);
+                ids.clear();
+                ids.extend(std::iter::repeat_n(bos, n - k));
+                s.unpack(g, k, &mut ids);
+                consider(&ids, g, k);
             }
         }
     }
-    let Some((_, full)) = best else { return };
+    let Some((_, key, k)) = best else { return };
+    let mut full = vec![bos; n - k];
+    s.unpack(key, k, &mut full);
     let last_bos = (1..n).rev().find(|&j| full[j] == bos);
     let top = match last_bos {
         Some(j) => n - j,
@@ -1261,10 +1427,8 @@ fn lmplz_last_ngram_counts(c: &Counts, adjusted: &[FxHashMap<u128, u64>], t: &mu
             continue;
         }
         let key = s.key(suffix);
-        let (a, raw) = (
-            adjusted[k - 1].get(&key).copied().unwrap_or(0),
-            c.grams[k - 1].get(&key).copied().unwrap_or(0),
-        );
+        let a = level(k).find(key).map_or(0, |j| adjusted[k - 1][j]);
+        let raw = c.grams[k - 1].count(key);
         if (1..5).contains(&a) {
             t[k - 1][a as usize] -= 1;
         }
@@ -1313,6 +1477,29 @@ mod tests {
         }
         assert_eq!(back.grams, c.grams);
         assert_eq!(ids.len(), cs.len() * 2);
+    }
+
+    #[test]
+    fn pending_windows_count_as_added_ones() {
+        // documents added in pieces, left pending, and merged from an unflushed shard count as
+        // the same documents added at once, for each padding
+        let docs: &[&[u32]] = &[&[0, 1, 2, 0, 1], &[2, 2, 1], &[], &[0], &[1, 0, 2, 2, 0, 1]];
+        for padding in [Padding::None, Padding::Both, Padding::Sentence] {
+            let whole = counts(4, padding, docs, 3);
+            let mut a = Counts::new(whole.shape);
+            a.add_pending(&[0, 1, 2, 0, 1, 2, 2, 1], &[5, 8]).unwrap();
+            a.add_pending(&[], &[0]).unwrap();
+            let mut b = Counts::new(whole.shape);
+            b.add_pending(&[0, 1, 0, 2, 2, 0, 1], &[1, 7]).unwrap();
+            a.merge(&b).unwrap();
+            a.flush();
+            assert_eq!(a, whole, "{padding:?}");
+            let (m1, m2) = (
+                Model::estimate(&a, Smoothing::ModifiedKneserNey).unwrap(),
+                Model::estimate(&whole, Smoothing::ModifiedKneserNey).unwrap(),
+            );
+            assert_eq!(m1.log_prob(&[0, 1], 2), m2.log_prob(&[0, 1], 2));
+        }
     }
 
     #[test]

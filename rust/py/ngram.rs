@@ -89,7 +89,8 @@ impl PyTokenCounts {
         let ids = ids.as_slice()?;
         let ends = ends_of(&ends)?;
         let inner = &mut self.inner;
-        Ok(py.detach(|| with_threads(num_threads, || inner.add(ids, &ends)))??)
+        // (the windows are sorted into the counts when they are next read)
+        Ok(py.detach(|| with_threads(num_threads, || inner.add_pending(ids, &ends)))??)
     }
 
     fn merge(&mut self, other: &Bound<'_, PyTokenCounts>) -> PyResult<()> {
@@ -97,30 +98,35 @@ impl PyTokenCounts {
         Ok(self.inner.merge(&other.inner)?)
     }
 
-    fn copy(&self) -> Self {
+    fn copy(&mut self) -> Self {
+        self.inner.flush();
         PyTokenCounts {
             inner: self.inner.clone(),
         }
     }
 
-    fn total(&self, k: usize) -> u64 {
+    fn total(&mut self, k: usize) -> u64 {
+        self.inner.flush();
         self.inner.total(k)
     }
 
-    fn distinct(&self, k: usize) -> usize {
+    fn distinct(&mut self, k: usize) -> usize {
+        self.inner.flush();
         self.inner.distinct(k)
     }
 
-    fn count(&self, gram: Vec<u32>) -> u64 {
+    fn count(&mut self, gram: Vec<u32>) -> u64 {
+        self.inner.flush();
         self.inner.count(&gram)
     }
 
     /// `(ids (m, k) uint32, counts (m,) uint64)` of the k-grams, in lexicographic order.
     fn entries<'py>(
-        &self,
+        &mut self,
         py: Python<'py>,
         k: usize,
     ) -> PyResult<Arrays<'py, PyArray2<u32>, PyArray1<u64>>> {
+        self.inner.flush();
         if k < 1 || k > self.inner.shape.order {
             return Err(super::errors::invalid_argument(
                 "k",
@@ -138,6 +144,7 @@ impl PyTokenCounts {
         ids: PyReadonlyArray1<'_, u32>,
         counts: PyReadonlyArray1<'_, u64>,
     ) -> PyResult<()> {
+        self.inner.flush();
         Ok(self
             .inner
             .set_entries(k, ids.as_slice()?, counts.as_slice()?)?)
@@ -174,9 +181,14 @@ impl PySmoothedModel {
         #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<Self> {
         let smoothing = Smoothing::parse(smoothing, param)?;
-        let counts = counts.borrow();
-        let c = &counts.inner;
-        let inner = py.detach(|| with_threads(num_threads, || Model::estimate(c, smoothing)))??;
+        let mut counts = counts.borrow_mut();
+        let c = &mut counts.inner;
+        let inner = py.detach(|| {
+            with_threads(num_threads, || {
+                c.flush();
+                Model::estimate(c, smoothing)
+            })
+        })??;
         Ok(PySmoothedModel { inner })
     }
 
