@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use super::convert::{arg, extract_texts, Arg, FromName, Named, Surrogates};
 use super::errors::invalid_argument;
@@ -228,11 +228,19 @@ fn texts_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<String>> {
 type NextRow<'py> = (usize, u64, Bound<'py, PyDict>);
 
 /// `(length, total, {character: count})`: the dict built here, in one pass, since a batch of
-/// contexts can hold millions of entries.
-fn next_row(py: Python<'_>, nc: crate::suffix::NextCounts) -> PyResult<NextRow<'_>> {
+/// contexts can hold millions of entries. `keys` keeps one Python string per character across
+/// the rows of a batch: each is made (and its hash computed) once.
+fn next_row<'py>(
+    py: Python<'py>,
+    nc: crate::suffix::NextCounts,
+    keys: &mut rustc_hash::FxHashMap<char, Bound<'py, PyString>>,
+) -> PyResult<NextRow<'py>> {
     let counts = PyDict::new(py);
     for (c, n) in nc.counts {
-        counts.set_item(c, n)?;
+        let key = keys
+            .entry(c)
+            .or_insert_with(|| PyString::new(py, c.encode_utf8(&mut [0; 4])));
+        counts.set_item(&*key, n)?;
     }
     Ok((nc.length, nc.total, counts))
 }
@@ -324,6 +332,7 @@ impl SuffixIndexCore {
         next_row(
             context.py(),
             self.inner.next_counts(&text_arg(context, "context")?),
+            &mut Default::default(),
         )
     }
 
@@ -341,7 +350,10 @@ impl SuffixIndexCore {
                 sorted_batch(cs.len(), |i| cs[i].as_str(), |i| idx.next_counts(&cs[i]))
             })
         })?;
-        out.into_iter().map(|nc| next_row(py, nc)).collect()
+        let mut keys = Default::default();
+        out.into_iter()
+            .map(|nc| next_row(py, nc, &mut keys))
+            .collect()
     }
 
     /// (probability, characters of context used); `n=None`: the unbounded n-gram.
