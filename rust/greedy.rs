@@ -260,6 +260,20 @@ pub trait KeptLookup: Sync {
     /// Kept documents whose text has this digest (`keys`: the band keys of that text, which
     /// every copy of it shares).
     fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32>;
+    /// What [`KeptLookup::add_candidates`] adds to an empty list, for many documents at once
+    /// (`None`: none wanted), so an implementation may look them up in key order.
+    fn candidates_many(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
+        keys.par_iter()
+            .with_min_len(64)
+            .map_init(Vec::new, |buf, k| {
+                buf.clear();
+                if let Some(k) = k {
+                    self.add_candidates(k, buf);
+                }
+                buf.clone()
+            })
+            .collect()
+    }
 }
 
 /// No kept documents beyond the table.
@@ -418,19 +432,32 @@ impl Greedy {
                     })
             })
             .collect();
-        let cands: Vec<Vec<u32>> = docs
-            .par_iter()
+        let wanted: Vec<Option<&[u64]>> = docs
+            .iter()
             .enumerate()
+            .map(|(i, d)| {
+                (!d.empty && owner[i] == i as u32 && copy_of[i].is_none()).then_some(d.keys)
+            })
+            .collect();
+        let from_more = more.candidates_many(&wanted);
+        let cands: Vec<Vec<u32>> = wanted
+            .par_iter()
+            .zip(&from_more)
             .with_min_len(64)
-            .map_init(Vec::new, |buf, (i, d)| {
-                if d.empty || owner[i] != i as u32 || copy_of[i].is_some() {
+            .map_init(Vec::new, |buf, (keys, also)| {
+                let Some(keys) = keys else {
                     return Vec::new();
+                };
+                table.candidates(keys, buf);
+                if !also.is_empty() {
+                    buf.extend_from_slice(also);
+                    buf.sort_unstable();
+                    buf.dedup();
                 }
-                table.candidates(d.keys, buf);
-                more.add_candidates(d.keys, buf);
                 buf.clone()
             })
             .collect();
+        drop(from_more);
         // documents sharing a bucket with another of the chunk: only they can meet a kept
         // document of the chunk in the ordered pass. Per band, `key << 24 | position` sorted
         // (the keys are hashes: a linear sort) puts a bucket's documents side by side.

@@ -49,6 +49,11 @@ const LOCAL_MASK: u64 = (1 << LOCAL_BITS) - 1;
 const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
 /// Documents decided at a time within a fed chunk (as the local engine).
 const CHUNK: usize = 8192;
+/// Past this many bytes of band tables in a snapshot, a table's pages are dropped from the
+/// process's mapping once a chunk's lookups have walked it (they stay in the page cache, and
+/// the next walk maps them again): otherwise every page of every table read counts in the
+/// process's resident memory, which would grow with the index.
+const RESIDENT_TABLES: u64 = 256 << 20;
 
 const DOCS: usize = 0;
 const DIGESTS: usize = 1;
@@ -446,6 +451,9 @@ impl Pending {
 pub struct Segment {
     pub path: PathBuf,
     map: Mmap,
+    /// The texts are read from the file, not the mapping: verifying a candidate reads one
+    /// text, where a mapped read would map (and count as resident) the pages around it.
+    file: File,
     /// Documents, and the keyed (non-empty) ones.
     pub n: usize,
     m: usize,
@@ -575,6 +583,7 @@ impl Segment {
         let mut seg = Segment {
             path: path.to_path_buf(),
             map,
+            file,
             n,
             m,
             p,
@@ -642,9 +651,32 @@ impl Segment {
         self.map.get(o + a..o + b)
     }
 
+    /// A stored text's bytes, read from the file.
+    fn text_bytes(&self, local: usize) -> Option<Vec<u8>> {
+        let (a, b) = (
+            self.u64_at(TEXT_OFFSETS, local) as usize,
+            self.u64_at(TEXT_OFFSETS, local + 1) as usize,
+        );
+        let (o, l, _) = self.sections[TEXTS];
+        if a > b || b > l {
+            return None;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; b - a];
+            self.file.read_exact_at(&mut buf, (o + a) as u64).ok()?;
+            Some(buf)
+        }
+        #[cfg(not(unix))]
+        {
+            self.map.get(o + a..o + b).map(<[u8]>::to_vec)
+        }
+    }
+
     pub fn text(&self, local: usize) -> Result<String> {
-        self.blob(TEXT_OFFSETS, TEXTS, local)
-            .and_then(decompress_text)
+        self.text_bytes(local)
+            .and_then(|b| decompress_text(&b))
             .ok_or_else(|| {
                 Error::Corrupt(format!(
                     "{}: the text of document {local} cannot be read",
@@ -715,6 +747,43 @@ impl Segment {
         }
     }
 
+    /// Adds `(i, document)` to `out` for each `key << 24 | i` of `sorted` (ascending) and each
+    /// live document of this segment with band `b` key `key`: the lookups walk the table in
+    /// order. With `release`, the table's pages are then dropped from the mapping.
+    fn band_walk(
+        &self,
+        b: usize,
+        sorted: &[u64],
+        removed: &[u32],
+        release: bool,
+        out: &mut Vec<u64>,
+    ) {
+        if self.m == 0 {
+            return;
+        }
+        let mut locals = Vec::new();
+        for &e in sorted {
+            locals.clear();
+            self.band_lookup(b, e >> 24, &mut locals);
+            for &l in &locals {
+                let d = self.doc(l as usize);
+                if removed.binary_search(&d).is_err() {
+                    out.push((e & 0xFF_FFFF) << 32 | d as u64);
+                }
+            }
+        }
+        if release {
+            let (o, l, _) = self.sections[BAND0 + b];
+            // SAFETY: the mapping is shared and never written: dropped pages are read again
+            // from the file, unchanged (and the range is within the mapping)
+            #[cfg(unix)]
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, o, l)
+            };
+        }
+    }
+
     fn digest_lookup(&self, digest: u64, out: &mut Vec<u32>) {
         let (mut lo, mut hi) = (0usize, self.m);
         while lo < hi {
@@ -742,6 +811,8 @@ pub struct Snapshot {
     pub tombstones: Vec<u32>,
     pub n_docs: u32,
     pub fingerprint: u64,
+    /// Bytes of band tables over all segments.
+    table_bytes: u64,
 }
 
 impl Snapshot {
@@ -755,12 +826,17 @@ impl Snapshot {
         tombstones.sort_unstable();
         tombstones.dedup();
         let fingerprint = settings_fingerprint(&cfg);
+        let table_bytes = segments
+            .iter()
+            .flat_map(|s| s.sections[BAND0..].iter().map(|x| x.1 as u64))
+            .sum();
         Snapshot {
             cfg,
             segments,
             tombstones,
             n_docs,
             fingerprint,
+            table_bytes,
         }
     }
 
@@ -824,36 +900,94 @@ impl Snapshot {
         out.dedup();
     }
 
+    /// [`Snapshot::candidates`] for many documents (`None`: none wanted). The lookups are
+    /// sorted by key, band by band, and each table of each segment is walked in order: a
+    /// page of a table is mapped once for all the lookups that fall in it.
+    fn candidates_sorted(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
+        let n = keys.len();
+        let mut out = vec![Vec::new(); n];
+        if self.segments.is_empty() {
+            return out;
+        }
+        debug_assert!(n < 1 << 24);
+        let bands = self.cfg.bands;
+        let per_band: Vec<Vec<u64>> = (0..bands)
+            .into_par_iter()
+            .map(|b| {
+                let mut v: Vec<u64> = keys
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, k)| Some((k.as_ref()?[b] & KEY_MASK) << 24 | i as u64))
+                    .collect();
+                crate::shingle::sort_uniform(&mut v);
+                v
+            })
+            .collect();
+        let release = self.table_bytes > RESIDENT_TABLES;
+        let found: Vec<Vec<u64>> = (0..self.segments.len() * bands)
+            .into_par_iter()
+            .map(|t| {
+                let mut v = Vec::new();
+                let b = t % bands;
+                self.segments[t / bands].band_walk(
+                    b,
+                    &per_band[b],
+                    &self.tombstones,
+                    release,
+                    &mut v,
+                );
+                v
+            })
+            .collect();
+        drop(per_band);
+        let mut all: Vec<u64> = found.concat();
+        all.par_sort_unstable();
+        all.dedup();
+        for x in all {
+            out[(x >> 32) as usize].push(x as u32);
+        }
+        out
+    }
+
     /// Every live document within the threshold of each text: `(doc, similarity)`, best
     /// first (ties: smaller number first). Empty texts match nothing.
     pub fn query_many<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Vec<(u32, f64)>> {
-        let signed = self.cfg.sign(texts);
         let cfg = &self.cfg;
-        (0..texts.len())
-            .into_par_iter()
-            .with_min_len(16)
-            .map_init(
-                || (Worker::default(), Scratch::default(), Vec::new()),
-                |(w, s, cands), i| {
-                    if signed.empty[i] {
-                        return Vec::new();
-                    }
-                    cands.clear();
-                    self.candidates(&signed.keys[i * cfg.bands..(i + 1) * cfg.bands], cands);
-                    if cands.is_empty() {
-                        return Vec::new();
-                    }
-                    let mine = feature(cfg, texts[i].as_ref(), w, s);
-                    let mut hits: Vec<(u32, f64)> = cands
-                        .iter()
-                        .map(|&d| (d, similarity(&mine, &feature(cfg, &self.text(d), w, s))))
-                        .filter(|&(_, j)| j >= cfg.threshold)
-                        .collect();
-                    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                    hits
-                },
-            )
-            .collect()
+        let mut out = Vec::with_capacity(texts.len());
+        for part in texts.chunks(CHUNK) {
+            let signed = cfg.sign(part);
+            let keys: Vec<Option<&[u64]>> = (0..part.len())
+                .map(|i| {
+                    (!signed.empty[i]).then(|| &signed.keys[i * cfg.bands..(i + 1) * cfg.bands])
+                })
+                .collect();
+            let cands = self.candidates_sorted(&keys);
+            out.par_extend(
+                cands
+                    .into_par_iter()
+                    .zip(part)
+                    .with_min_len(16)
+                    .map_init(
+                        || (Worker::default(), Scratch::default()),
+                        |(w, s), (cands, text)| {
+                            if cands.is_empty() {
+                                return Vec::new();
+                            }
+                            let mine = feature(cfg, text.as_ref(), w, s);
+                            let mut hits: Vec<(u32, f64)> = cands
+                                .iter()
+                                .map(|&d| {
+                                    (d, similarity(&mine, &feature(cfg, &self.text(d), w, s)))
+                                })
+                                .filter(|&(_, j)| j >= cfg.threshold)
+                                .collect();
+                            hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                            hits
+                        },
+                    ),
+            );
+        }
+        out
     }
 
     /// The live documents with one of these ids, sorted.
@@ -1019,6 +1153,10 @@ impl KeptLookup for Snapshot {
             return;
         }
         self.candidates(keys, out);
+    }
+
+    fn candidates_many(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
+        self.candidates_sorted(keys)
     }
 
     fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32> {
