@@ -962,30 +962,22 @@ impl Snapshot {
                 })
                 .collect();
             let cands = self.candidates_sorted(&keys);
-            out.par_extend(
-                cands
-                    .into_par_iter()
-                    .zip(part)
-                    .with_min_len(16)
-                    .map_init(
-                        || (Worker::default(), Scratch::default()),
-                        |(w, s), (cands, text)| {
-                            if cands.is_empty() {
-                                return Vec::new();
-                            }
-                            let mine = feature(cfg, text.as_ref(), w, s);
-                            let mut hits: Vec<(u32, f64)> = cands
-                                .iter()
-                                .map(|&d| {
-                                    (d, similarity(&mine, &feature(cfg, &self.text(d), w, s)))
-                                })
-                                .filter(|&(_, j)| j >= cfg.threshold)
-                                .collect();
-                            hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                            hits
-                        },
-                    ),
-            );
+            out.par_extend(cands.into_par_iter().zip(part).with_min_len(16).map_init(
+                || (Worker::default(), Scratch::default()),
+                |(w, s), (cands, text)| {
+                    if cands.is_empty() {
+                        return Vec::new();
+                    }
+                    let mine = feature(cfg, text.as_ref(), w, s);
+                    let mut hits: Vec<(u32, f64)> = cands
+                        .iter()
+                        .map(|&d| (d, similarity(&mine, &feature(cfg, &self.text(d), w, s))))
+                        .filter(|&(_, j)| j >= cfg.threshold)
+                        .collect();
+                    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                    hits
+                },
+            ));
         }
         out
     }
@@ -1475,6 +1467,33 @@ mod tests {
         let l = again.local(1).unwrap();
         assert_eq!(again.text(l).unwrap(), texts[1]);
         assert_eq!(again.id(l).unwrap(), Id::Str("d1".into()));
+        // a walk of a band table finds what the lookups find, also with its pages dropped
+        let sorted: Vec<u64> = {
+            let signed = c.sign(&texts);
+            let mut v: Vec<u64> = (0..texts.len())
+                .map(|i| (signed.keys[i * c.bands + 2] & KEY_MASK) << 24 | i as u64)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let mut walked = [Vec::new(), Vec::new(), Vec::new()];
+        for (k, release) in [false, true, false].into_iter().enumerate() {
+            again.band_walk(2, &sorted, &[], release, &mut walked[k]);
+        }
+        assert_eq!(walked[0], walked[1]);
+        assert_eq!(walked[0], walked[2]);
+        let mut looked: Vec<u64> = Vec::new();
+        for &e in &sorted {
+            let mut locals = Vec::new();
+            again.band_lookup(2, e >> 24, &mut locals);
+            looked.extend(
+                locals
+                    .iter()
+                    .map(|&l| (e & 0xFF_FFFF) << 32 | again.doc(l as usize) as u64),
+            );
+        }
+        assert_eq!(walked[0], looked);
+        assert!(walked[0].len() >= seg.n);
         let snap = Snapshot::new(c.clone(), vec![Arc::new(again)], vec![], texts.len() as u32);
         let hits = snap.query_many(&[texts[5].clone()]);
         assert_eq!(hits[0][0], (5, 1.0));
