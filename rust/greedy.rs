@@ -260,6 +260,14 @@ pub trait KeptLookup: Sync {
     /// Kept documents whose text has this digest (`keys`: the band keys of that text, which
     /// every copy of it shares).
     fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32>;
+    /// [`KeptLookup::with_digest`] for many documents at once (`None`: none wanted).
+    fn with_digest_many(&self, asked: &[Option<(u64, &[u64])>]) -> Vec<Vec<u32>> {
+        asked
+            .par_iter()
+            .with_min_len(64)
+            .map(|a| a.map_or_else(Vec::new, |(digest, keys)| self.with_digest(digest, keys)))
+            .collect()
+    }
     /// What [`KeptLookup::add_candidates`] adds to an empty list, for many documents at once
     /// (`None`: none wanted), so an implementation may look them up in key order.
     fn candidates_many(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
@@ -412,26 +420,30 @@ impl Greedy {
             |i| Cow::Borrowed(docs[i].text),
         );
         // 2. against the kept documents of earlier calls: exact copies, then candidates
+        let asked: Vec<Option<(u64, &[u64])>> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (!d.empty && owner[i] == i as u32).then_some((d.digest, d.keys)))
+            .collect();
+        let copies = more.with_digest_many(&asked);
         let copy_of: Vec<Option<u32>> = docs
             .par_iter()
+            .zip(&copies)
             .enumerate()
             .with_min_len(64)
-            .map(|(i, d)| {
+            .map(|(i, (d, also))| {
                 if d.empty || owner[i] != i as u32 {
                     return None;
                 }
                 table
                     .with_digest(d.digest)
                     .iter()
+                    .chain(also)
                     .copied()
                     .find(|&k| same(old, k, d))
-                    .or_else(|| {
-                        more.with_digest(d.digest, d.keys)
-                            .into_iter()
-                            .find(|&k| same(old, k, d))
-                    })
             })
             .collect();
+        drop(copies);
         let wanted: Vec<Option<&[u64]>> = docs
             .iter()
             .enumerate()

@@ -53,7 +53,7 @@ const CHUNK: usize = 8192;
 /// process's mapping once a chunk's lookups have walked it (they stay in the page cache, and
 /// the next walk maps them again): otherwise every page of every table read counts in the
 /// process's resident memory, which would grow with the index.
-const RESIDENT_TABLES: u64 = 256 << 20;
+const RESIDENT_TABLES: u64 = 512 << 20;
 
 const DOCS: usize = 0;
 const DIGESTS: usize = 1;
@@ -354,18 +354,9 @@ impl Pending {
         self.texts.get(i).map(Cow::into_owned)
     }
 
-    /// Adds a kept document.
-    fn push(
-        &mut self,
-        doc: u32,
-        keys: &[u64],
-        empty: bool,
-        digest: u64,
-        text: &str,
-        id: &Id,
-    ) -> Result<()> {
+    /// Adds a kept document, whose text is then given to [`Pending::put_texts`].
+    fn push(&mut self, doc: u32, keys: &[u64], empty: bool, digest: u64, id: &Id) {
         let i = self.docs.len() as u32;
-        self.texts.put_many([(i, text)])?;
         self.pos.insert(doc, i);
         self.docs.push(doc);
         self.keys.extend_from_slice(keys);
@@ -373,7 +364,16 @@ impl Pending {
         self.digests.push(digest);
         id.encode(&mut self.ids);
         self.id_offsets.push(self.ids.len() as u64);
-        Ok(())
+    }
+
+    /// Stores the texts of the documents pushed since the last call, in order (one write).
+    fn put_texts<'a>(&mut self, texts: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let from = self.texts.len() as u32;
+        self.texts.put_many((from..).zip(texts)).and_then(|()| {
+            (self.texts.len() == self.docs.len())
+                .then_some(())
+                .ok_or_else(|| Error::invalid("texts", "a kept document has no text"))
+        })
     }
 
     /// Writes the segment: the documents sorted by number.
@@ -761,27 +761,52 @@ impl Segment {
         if self.m == 0 {
             return;
         }
+        self.walk(b, sorted, |i, l| {
+            let d = self.doc(l as usize);
+            if removed.binary_search(&d).is_err() {
+                out.push((i as u64) << 32 | d as u64);
+            }
+        });
+        if release {
+            self.release(b);
+        }
+    }
+
+    /// Calls `found(i, local)` for each `key << 24 | i` of `sorted` (ascending) and each
+    /// position of this segment with band `b` key `key`, in order.
+    fn walk(&self, b: usize, sorted: &[u64], mut found: impl FnMut(u32, u32)) {
+        // the directory slots a few lookups ahead are fetched first, then their entries
+        const AHEAD: usize = 8;
         let mut locals = Vec::new();
-        for &e in sorted {
+        for (j, &e) in sorted.iter().enumerate() {
+            if let Some(&f) = sorted.get(j + AHEAD) {
+                self.prefetch_dir(b, f >> 24);
+            }
+            if let Some(&f) = sorted.get(j + AHEAD / 2) {
+                self.prefetch_entries(b, f >> 24);
+            }
             locals.clear();
             self.band_lookup(b, e >> 24, &mut locals);
             for &l in &locals {
-                let d = self.doc(l as usize);
-                if removed.binary_search(&d).is_err() {
-                    out.push((e & 0xFF_FFFF) << 32 | d as u64);
-                }
+                found((e & 0xFF_FFFF) as u32, l);
             }
         }
-        if release {
+    }
+
+    /// Drops the pages of band `b`'s table from this process's mapping.
+    fn release(&self, b: usize) {
+        #[cfg(unix)]
+        {
             let (o, l, _) = self.sections[BAND0 + b];
             // SAFETY: the mapping is shared and never written: dropped pages are read again
             // from the file, unchanged (and the range is within the mapping)
-            #[cfg(unix)]
             let _ = unsafe {
                 self.map
                     .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, o, l)
             };
         }
+        #[cfg(not(unix))]
+        let _ = b;
     }
 
     fn digest_lookup(&self, digest: u64, out: &mut Vec<u32>) {
@@ -1151,6 +1176,61 @@ impl KeptLookup for Snapshot {
         self.candidates_sorted(keys)
     }
 
+    /// As [`Snapshot::with_digest`]: for each segment, the documents whose first band key is
+    /// found there (a walk of that table in key order) look for their digest.
+    fn with_digest_many(&self, asked: &[Option<(u64, &[u64])>]) -> Vec<Vec<u32>> {
+        let n = asked.len();
+        let mut out = vec![Vec::new(); n];
+        if self.segments.is_empty() {
+            return out;
+        }
+        let mut sorted: Vec<u64> = asked
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                let k = a.as_ref()?.1.first()?;
+                Some((k & KEY_MASK) << 24 | i as u64)
+            })
+            .collect();
+        crate::shingle::sort_uniform(&mut sorted);
+        let release = self.table_bytes > RESIDENT_TABLES;
+        let found: Vec<Vec<(u32, u32)>> = self
+            .segments
+            .par_iter()
+            .map(|seg| {
+                let mut hit: Vec<u32> = Vec::new();
+                seg.walk(0, &sorted, |i, _| hit.push(i));
+                if release {
+                    seg.release(0);
+                }
+                hit.sort_unstable();
+                hit.dedup();
+                let mut v = Vec::new();
+                let mut locals = Vec::new();
+                for i in hit {
+                    let Some((digest, _)) = asked[i as usize] else {
+                        continue;
+                    };
+                    locals.clear();
+                    seg.digest_lookup(digest, &mut locals);
+                    v.extend(
+                        locals
+                            .iter()
+                            .map(|&l| seg.doc(l as usize))
+                            .filter(|&d| !self.is_removed(d))
+                            .map(|d| (i, d)),
+                    );
+                }
+                v
+            })
+            .collect();
+        // segment by segment, as one text's lookup goes
+        for (i, d) in found.into_iter().flatten() {
+            out[i as usize].push(d);
+        }
+        out
+    }
+
     fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32> {
         let mut out = Vec::new();
         let mut locals = Vec::new();
@@ -1287,10 +1367,11 @@ impl Batch {
                     &signed.keys[d * bands..(d + 1) * bands],
                     signed.empty[d],
                     signed.digests[d],
-                    texts[d].as_ref(),
                     &ids[d],
-                )?;
+                );
             }
+            self.pending
+                .put_texts(kept.iter().map(|&d| texts[d as usize].as_ref()))?;
             for (&d, dec) in part.iter().zip(decided) {
                 out[d as usize] = dec;
             }
@@ -1325,9 +1406,9 @@ impl Batch {
                 &signed.keys[d * bands..(d + 1) * bands],
                 signed.empty[d],
                 signed.digests[d],
-                t.as_ref(),
                 &ids[d],
-            )?;
+            );
+            self.pending.put_texts([t.as_ref()])?;
             self.next = doc + 1;
         }
         Ok(())
