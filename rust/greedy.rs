@@ -260,7 +260,9 @@ pub trait KeptLookup: Sync {
     /// Kept documents whose text has this digest (`keys`: the band keys of that text, which
     /// every copy of it shares).
     fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32>;
-    /// [`KeptLookup::with_digest`] for many documents at once (`None`: none wanted).
+    /// [`KeptLookup::with_digest`] for many documents at once (`None`: none wanted); entry
+    /// `j` is document `j` of the chunk [`Greedy::decide_also`] decides (as for
+    /// [`KeptLookup::candidates_many`]).
     fn with_digest_many(&self, asked: &[Option<(u64, &[u64])>]) -> Vec<Vec<u32>> {
         asked
             .par_iter()
@@ -269,7 +271,8 @@ pub trait KeptLookup: Sync {
             .collect()
     }
     /// What [`KeptLookup::add_candidates`] adds to an empty list, for many documents at once
-    /// (`None`: none wanted), so an implementation may look them up in key order.
+    /// (`None`: none wanted), so an implementation may look them up in key order; entry `j`
+    /// is document `j` of the chunk [`Greedy::decide_also`] decides.
     fn candidates_many(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
         keys.par_iter()
             .with_min_len(64)

@@ -49,6 +49,9 @@ const LOCAL_MASK: u64 = (1 << LOCAL_BITS) - 1;
 const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
 /// Documents decided at a time within a fed chunk (as the local engine).
 const CHUNK: usize = 8192;
+/// Documents whose lookups in the index are made together: sorted by key, they walk each
+/// table once.
+const LOOKUPS: usize = 8 * CHUNK;
 /// Past this many bytes of band tables in a snapshot, a table's pages are dropped from the
 /// process's mapping once a chunk's lookups have walked it (they stay in the page cache, and
 /// the next walk maps them again): otherwise every page of every table read counts in the
@@ -979,7 +982,7 @@ impl Snapshot {
     pub fn query_many<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Vec<(u32, f64)>> {
         let cfg = &self.cfg;
         let mut out = Vec::with_capacity(texts.len());
-        for part in texts.chunks(CHUNK) {
+        for part in texts.chunks(LOOKUPS) {
             let signed = cfg.sign(part);
             let keys: Vec<Option<&[u64]>> = (0..part.len())
                 .map(|i| {
@@ -1257,6 +1260,50 @@ impl KeptLookup for Snapshot {
     }
 }
 
+/// A snapshot's answers for the documents of a fed chunk, looked up before they are decided
+/// [`CHUNK`] at a time (so a walk of a table serves [`LOOKUPS`] documents).
+#[derive(Default)]
+struct Looked {
+    cands: Vec<Vec<u32>>,
+    copies: Vec<Vec<u32>>,
+    /// Where the documents being decided start.
+    at: usize,
+}
+
+/// [`Looked`] as the kept documents of the snapshot, for the documents being decided: entry
+/// `j` of what [`Greedy::decide_also`] asks is its document `j`.
+struct LookedPart<'a> {
+    snap: &'a Snapshot,
+    looked: &'a Looked,
+}
+
+impl KeptLookup for LookedPart<'_> {
+    fn add_candidates(&self, keys: &[u64], out: &mut Vec<u32>) {
+        self.snap.add_candidates(keys, out);
+    }
+
+    fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32> {
+        self.snap.with_digest(digest, keys)
+    }
+
+    fn candidates_many(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
+        let got = &self.looked.cands[self.looked.at..self.looked.at + keys.len()];
+        keys.iter()
+            .zip(got)
+            .map(|(k, c)| if k.is_some() { c.clone() } else { Vec::new() })
+            .collect()
+    }
+
+    fn with_digest_many(&self, asked: &[Option<(u64, &[u64])>]) -> Vec<Vec<u32>> {
+        let got = &self.looked.copies[self.looked.at..self.looked.at + asked.len()];
+        asked
+            .iter()
+            .zip(got)
+            .map(|(a, c)| if a.is_some() { c.clone() } else { Vec::new() })
+            .collect()
+    }
+}
+
 /// The texts of a batch's earlier kept documents: the snapshot's, then the batch's own.
 struct BatchTexts<'a> {
     snap: &'a Snapshot,
@@ -1341,7 +1388,25 @@ impl Batch {
         };
         let mut out = vec![undecided; texts.len()];
         let first = self.next;
-        for part in cfg.decision_order(&signed.lengths).chunks(CHUNK) {
+        let order = cfg.decision_order(&signed.lengths);
+        let mut looked = Looked::default();
+        for (p, part) in order.chunks(CHUNK).enumerate() {
+            if p % (LOOKUPS / CHUNK) == 0 {
+                // the index's answers for the next documents, all at once
+                let next = &order[p * CHUNK..order.len().min(p * CHUNK + LOOKUPS)];
+                let keys = |d: u32| {
+                    let d = d as usize;
+                    (!signed.empty[d]).then(|| &signed.keys[d * bands..(d + 1) * bands])
+                };
+                let asked: Vec<Option<&[u64]>> = next.iter().map(|&d| keys(d)).collect();
+                looked.cands = self.snap.candidates_sorted(&asked);
+                let asked: Vec<Option<(u64, &[u64])>> = next
+                    .iter()
+                    .map(|&d| keys(d).map(|k| (signed.digests[d as usize], k)))
+                    .collect();
+                looked.copies = self.snap.with_digest_many(&asked);
+                looked.at = 0;
+            }
             let refs: Vec<DocRef<'_>> = part
                 .iter()
                 .map(|&d| signed.doc(texts, first, d as usize))
@@ -1352,7 +1417,13 @@ impl Batch {
                     pending: &self.pending,
                     first: self.first,
                 };
-                self.greedy.decide_also(cfg, &refs, &old, &*self.snap)
+                let more = LookedPart {
+                    snap: &self.snap,
+                    looked: &looked,
+                };
+                let d = self.greedy.decide_also(cfg, &refs, &old, &more);
+                looked.at += part.len();
+                d
             };
             let kept: Vec<u32> = part
                 .iter()
