@@ -26,11 +26,6 @@ from textsieve.dedup import examined_per_doc
 from textsieve.index import PersistentDedupIndex
 from textsieve.io import CorpusReader, to_jsonable
 from textsieve.local import CHUNK_BYTES, CHUNK_DOCS, BackgroundWriter, read_ahead
-
-# Chunks fed to the index are larger than dedup's: the core looks a chunk's documents up in
-# each band table of each segment together, in key order, so a table is walked once a chunk.
-INDEX_CHUNK_DOCS = 8 * CHUNK_DOCS
-INDEX_CHUNK_BYTES = 8 * CHUNK_BYTES
 from textsieve.pipeline import (
     OUTPUT_FILES,
     Outputs,
@@ -87,7 +82,7 @@ def dedup_with_index(
                 n = 0
                 last_bytes = 0
                 t0 = time.perf_counter()
-                for chunk in read_ahead(reader.chunks(INDEX_CHUNK_DOCS, INDEX_CHUNK_BYTES)):
+                for chunk in read_ahead(reader.chunks(CHUNK_DOCS, CHUNK_BYTES)):
                     t1 = time.perf_counter()
                     t_read += t1 - t0
                     size = len(chunk)
