@@ -52,10 +52,11 @@ const CHUNK: usize = 8192;
 /// Documents whose lookups in the index are made together: sorted by key, they walk each
 /// table once.
 const LOOKUPS: usize = 8 * CHUNK;
-/// Past this many bytes of band tables in a snapshot, a table's pages are dropped from the
-/// process's mapping once a chunk's lookups have walked it (they stay in the page cache, and
-/// the next walk maps them again): otherwise every page of every table read counts in the
-/// process's resident memory, which would grow with the index.
+/// The band tables of a snapshot's first segments up to this many bytes stay mapped; those of
+/// the others have their pages dropped from the process's mapping once a chunk's lookups have
+/// walked them (they stay in the page cache, and the next walk maps them again): otherwise
+/// every page of every table read counts in the process's resident memory, which would grow
+/// with the index.
 const RESIDENT_TABLES: u64 = 512 << 20;
 
 const DOCS: usize = 0;
@@ -839,8 +840,8 @@ pub struct Snapshot {
     pub tombstones: Vec<u32>,
     pub n_docs: u32,
     pub fingerprint: u64,
-    /// Bytes of band tables over all segments.
-    table_bytes: u64,
+    /// Per segment: whether its tables' pages are dropped after a walk.
+    release: Vec<bool>,
 }
 
 impl Snapshot {
@@ -854,17 +855,21 @@ impl Snapshot {
         tombstones.sort_unstable();
         tombstones.dedup();
         let fingerprint = settings_fingerprint(&cfg);
-        let table_bytes = segments
+        let mut table_bytes = 0u64;
+        let release = segments
             .iter()
-            .flat_map(|s| s.sections[BAND0..].iter().map(|x| x.1 as u64))
-            .sum();
+            .map(|s| {
+                table_bytes += s.sections[BAND0..].iter().map(|x| x.1 as u64).sum::<u64>();
+                table_bytes > RESIDENT_TABLES
+            })
+            .collect();
         Snapshot {
             cfg,
             segments,
             tombstones,
             n_docs,
             fingerprint,
-            table_bytes,
+            release,
         }
     }
 
@@ -951,7 +956,6 @@ impl Snapshot {
                 v
             })
             .collect();
-        let release = self.table_bytes > RESIDENT_TABLES;
         let found: Vec<Vec<u64>> = (0..self.segments.len() * bands)
             .into_par_iter()
             .map(|t| {
@@ -961,7 +965,7 @@ impl Snapshot {
                     b,
                     &per_band[b],
                     &self.tombstones,
-                    release,
+                    self.release[t / bands],
                     &mut v,
                 );
                 v
@@ -1196,11 +1200,11 @@ impl KeptLookup for Snapshot {
             })
             .collect();
         crate::shingle::sort_uniform(&mut sorted);
-        let release = self.table_bytes > RESIDENT_TABLES;
         let found: Vec<Vec<(u32, u32)>> = self
             .segments
             .par_iter()
-            .map(|seg| {
+            .zip(&self.release)
+            .map(|(seg, &release)| {
                 let mut hit: Vec<u32> = Vec::new();
                 seg.walk(0, &sorted, |i, _| hit.push(i));
                 if release {
