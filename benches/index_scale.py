@@ -32,6 +32,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -210,6 +211,10 @@ def main() -> None:
                     "cpus": os.cpu_count(),
                     "load_avg": round(os.getloadavg()[0], 2),
                     "with_hits": sum(1 for h in hits if h),
+                    # this process's, so far: the query texts too, and the index's pages
+                    "peak_rss_gb": round(
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, 3
+                    ),
                 }
                 print(json.dumps(q), flush=True)
                 result[f"query_{name}"] = q

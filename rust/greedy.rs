@@ -260,6 +260,31 @@ pub trait KeptLookup: Sync {
     /// Kept documents whose text has this digest (`keys`: the band keys of that text, which
     /// every copy of it shares).
     fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32>;
+    /// [`KeptLookup::with_digest`] for many documents at once (`None`: none wanted); entry
+    /// `j` is document `j` of the chunk [`Greedy::decide_also`] decides (as for
+    /// [`KeptLookup::candidates_many`]).
+    fn with_digest_many(&self, asked: &[Option<(u64, &[u64])>]) -> Vec<Vec<u32>> {
+        asked
+            .par_iter()
+            .with_min_len(64)
+            .map(|a| a.map_or_else(Vec::new, |(digest, keys)| self.with_digest(digest, keys)))
+            .collect()
+    }
+    /// What [`KeptLookup::add_candidates`] adds to an empty list, for many documents at once
+    /// (`None`: none wanted), so an implementation may look them up in key order; entry `j`
+    /// is document `j` of the chunk [`Greedy::decide_also`] decides.
+    fn candidates_many(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
+        keys.par_iter()
+            .with_min_len(64)
+            .map_init(Vec::new, |buf, k| {
+                buf.clear();
+                if let Some(k) = k {
+                    self.add_candidates(k, buf);
+                }
+                buf.clone()
+            })
+            .collect()
+    }
 }
 
 /// No kept documents beyond the table.
@@ -398,39 +423,56 @@ impl Greedy {
             |i| Cow::Borrowed(docs[i].text),
         );
         // 2. against the kept documents of earlier calls: exact copies, then candidates
+        let asked: Vec<Option<(u64, &[u64])>> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (!d.empty && owner[i] == i as u32).then_some((d.digest, d.keys)))
+            .collect();
+        let copies = more.with_digest_many(&asked);
         let copy_of: Vec<Option<u32>> = docs
             .par_iter()
+            .zip(&copies)
             .enumerate()
             .with_min_len(64)
-            .map(|(i, d)| {
+            .map(|(i, (d, also))| {
                 if d.empty || owner[i] != i as u32 {
                     return None;
                 }
                 table
                     .with_digest(d.digest)
                     .iter()
+                    .chain(also)
                     .copied()
                     .find(|&k| same(old, k, d))
-                    .or_else(|| {
-                        more.with_digest(d.digest, d.keys)
-                            .into_iter()
-                            .find(|&k| same(old, k, d))
-                    })
             })
             .collect();
-        let cands: Vec<Vec<u32>> = docs
-            .par_iter()
+        drop(copies);
+        let wanted: Vec<Option<&[u64]>> = docs
+            .iter()
             .enumerate()
+            .map(|(i, d)| {
+                (!d.empty && owner[i] == i as u32 && copy_of[i].is_none()).then_some(d.keys)
+            })
+            .collect();
+        let from_more = more.candidates_many(&wanted);
+        let cands: Vec<Vec<u32>> = wanted
+            .par_iter()
+            .zip(&from_more)
             .with_min_len(64)
-            .map_init(Vec::new, |buf, (i, d)| {
-                if d.empty || owner[i] != i as u32 || copy_of[i].is_some() {
+            .map_init(Vec::new, |buf, (keys, also)| {
+                let Some(keys) = keys else {
                     return Vec::new();
+                };
+                table.candidates(keys, buf);
+                if !also.is_empty() {
+                    buf.extend_from_slice(also);
+                    buf.sort_unstable();
+                    buf.dedup();
                 }
-                table.candidates(d.keys, buf);
-                more.add_candidates(d.keys, buf);
                 buf.clone()
             })
             .collect();
+        drop(from_more);
         // documents sharing a bucket with another of the chunk: only they can meet a kept
         // document of the chunk in the ordered pass. Per band, `key << 24 | position` sorted
         // (the keys are hashes: a linear sort) puts a bucket's documents side by side.

@@ -49,6 +49,15 @@ const LOCAL_MASK: u64 = (1 << LOCAL_BITS) - 1;
 const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
 /// Documents decided at a time within a fed chunk (as the local engine).
 const CHUNK: usize = 8192;
+/// Documents whose lookups in the index are made together: sorted by key, they walk each
+/// table once.
+const LOOKUPS: usize = 8 * CHUNK;
+/// The band tables of a snapshot's first segments up to this many bytes stay mapped; those of
+/// the others have their pages dropped from the process's mapping once a chunk's lookups have
+/// walked them (they stay in the page cache, and the next walk maps them again): otherwise
+/// every page of every table read counts in the process's resident memory, which would grow
+/// with the index.
+const RESIDENT_TABLES: u64 = 512 << 20;
 
 const DOCS: usize = 0;
 const DIGESTS: usize = 1;
@@ -349,18 +358,9 @@ impl Pending {
         self.texts.get(i).map(Cow::into_owned)
     }
 
-    /// Adds a kept document.
-    fn push(
-        &mut self,
-        doc: u32,
-        keys: &[u64],
-        empty: bool,
-        digest: u64,
-        text: &str,
-        id: &Id,
-    ) -> Result<()> {
+    /// Adds a kept document, whose text is then given to [`Pending::put_texts`].
+    fn push(&mut self, doc: u32, keys: &[u64], empty: bool, digest: u64, id: &Id) {
         let i = self.docs.len() as u32;
-        self.texts.put_many([(i, text)])?;
         self.pos.insert(doc, i);
         self.docs.push(doc);
         self.keys.extend_from_slice(keys);
@@ -368,7 +368,16 @@ impl Pending {
         self.digests.push(digest);
         id.encode(&mut self.ids);
         self.id_offsets.push(self.ids.len() as u64);
-        Ok(())
+    }
+
+    /// Stores the texts of the documents pushed since the last call, in order (one write).
+    fn put_texts<'a>(&mut self, texts: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let from = self.texts.len() as u32;
+        self.texts.put_many((from..).zip(texts)).and_then(|()| {
+            (self.texts.len() == self.docs.len())
+                .then_some(())
+                .ok_or_else(|| Error::invalid("texts", "a kept document has no text"))
+        })
     }
 
     /// Writes the segment: the documents sorted by number.
@@ -446,6 +455,9 @@ impl Pending {
 pub struct Segment {
     pub path: PathBuf,
     map: Mmap,
+    /// The texts are read from the file, not the mapping: verifying a candidate reads one
+    /// text, where a mapped read would map (and count as resident) the pages around it.
+    file: File,
     /// Documents, and the keyed (non-empty) ones.
     pub n: usize,
     m: usize,
@@ -575,6 +587,7 @@ impl Segment {
         let mut seg = Segment {
             path: path.to_path_buf(),
             map,
+            file,
             n,
             m,
             p,
@@ -642,9 +655,32 @@ impl Segment {
         self.map.get(o + a..o + b)
     }
 
+    /// A stored text's bytes, read from the file.
+    fn text_bytes(&self, local: usize) -> Option<Vec<u8>> {
+        let (a, b) = (
+            self.u64_at(TEXT_OFFSETS, local) as usize,
+            self.u64_at(TEXT_OFFSETS, local + 1) as usize,
+        );
+        let (o, l, _) = self.sections[TEXTS];
+        if a > b || b > l {
+            return None;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; b - a];
+            self.file.read_exact_at(&mut buf, (o + a) as u64).ok()?;
+            Some(buf)
+        }
+        #[cfg(not(unix))]
+        {
+            self.map.get(o + a..o + b).map(<[u8]>::to_vec)
+        }
+    }
+
     pub fn text(&self, local: usize) -> Result<String> {
-        self.blob(TEXT_OFFSETS, TEXTS, local)
-            .and_then(decompress_text)
+        self.text_bytes(local)
+            .and_then(|b| decompress_text(&b))
             .ok_or_else(|| {
                 Error::Corrupt(format!(
                     "{}: the text of document {local} cannot be read",
@@ -715,6 +751,68 @@ impl Segment {
         }
     }
 
+    /// Adds `(i, document)` to `out` for each `key << 24 | i` of `sorted` (ascending) and each
+    /// live document of this segment with band `b` key `key`: the lookups walk the table in
+    /// order. With `release`, the table's pages are then dropped from the mapping.
+    fn band_walk(
+        &self,
+        b: usize,
+        sorted: &[u64],
+        removed: &[u32],
+        release: bool,
+        out: &mut Vec<u64>,
+    ) {
+        if self.m == 0 {
+            return;
+        }
+        self.walk(b, sorted, |i, l| {
+            let d = self.doc(l as usize);
+            if removed.binary_search(&d).is_err() {
+                out.push((i as u64) << 32 | d as u64);
+            }
+        });
+        if release {
+            self.release(b);
+        }
+    }
+
+    /// Calls `found(i, local)` for each `key << 24 | i` of `sorted` (ascending) and each
+    /// position of this segment with band `b` key `key`, in order.
+    fn walk(&self, b: usize, sorted: &[u64], mut found: impl FnMut(u32, u32)) {
+        // the directory slots a few lookups ahead are fetched first, then their entries
+        const AHEAD: usize = 8;
+        let mut locals = Vec::new();
+        for (j, &e) in sorted.iter().enumerate() {
+            if let Some(&f) = sorted.get(j + AHEAD) {
+                self.prefetch_dir(b, f >> 24);
+            }
+            if let Some(&f) = sorted.get(j + AHEAD / 2) {
+                self.prefetch_entries(b, f >> 24);
+            }
+            locals.clear();
+            self.band_lookup(b, e >> 24, &mut locals);
+            for &l in &locals {
+                found((e & 0xFF_FFFF) as u32, l);
+            }
+        }
+    }
+
+    /// Drops the pages of band `b`'s table from this process's mapping.
+    fn release(&self, b: usize) {
+        #[cfg(unix)]
+        {
+            let (o, l, _) = self.sections[BAND0 + b];
+            // SAFETY: the mapping is shared and never written: dropped pages are read again
+            // from the file, unchanged (and the range is within the mapping)
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, o, l)
+            };
+        }
+        #[cfg(not(unix))]
+        let _ = b;
+    }
+
     fn digest_lookup(&self, digest: u64, out: &mut Vec<u32>) {
         let (mut lo, mut hi) = (0usize, self.m);
         while lo < hi {
@@ -742,6 +840,8 @@ pub struct Snapshot {
     pub tombstones: Vec<u32>,
     pub n_docs: u32,
     pub fingerprint: u64,
+    /// Per segment: whether its tables' pages are dropped after a walk.
+    release: Vec<bool>,
 }
 
 impl Snapshot {
@@ -755,12 +855,21 @@ impl Snapshot {
         tombstones.sort_unstable();
         tombstones.dedup();
         let fingerprint = settings_fingerprint(&cfg);
+        let mut table_bytes = 0u64;
+        let release = segments
+            .iter()
+            .map(|s| {
+                table_bytes += s.sections[BAND0..].iter().map(|x| x.1 as u64).sum::<u64>();
+                table_bytes > RESIDENT_TABLES
+            })
+            .collect();
         Snapshot {
             cfg,
             segments,
             tombstones,
             n_docs,
             fingerprint,
+            release,
         }
     }
 
@@ -824,26 +933,74 @@ impl Snapshot {
         out.dedup();
     }
 
+    /// [`Snapshot::candidates`] for many documents (`None`: none wanted). The lookups are
+    /// sorted by key, band by band, and each table of each segment is walked in order: a
+    /// page of a table is mapped once for all the lookups that fall in it.
+    fn candidates_sorted(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
+        let n = keys.len();
+        let mut out = vec![Vec::new(); n];
+        if self.segments.is_empty() {
+            return out;
+        }
+        debug_assert!(n < 1 << 24);
+        let bands = self.cfg.bands;
+        let per_band: Vec<Vec<u64>> = (0..bands)
+            .into_par_iter()
+            .map(|b| {
+                let mut v: Vec<u64> = keys
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, k)| Some((k.as_ref()?[b] & KEY_MASK) << 24 | i as u64))
+                    .collect();
+                crate::shingle::sort_uniform(&mut v);
+                v
+            })
+            .collect();
+        let found: Vec<Vec<u64>> = (0..self.segments.len() * bands)
+            .into_par_iter()
+            .map(|t| {
+                let mut v = Vec::new();
+                let b = t % bands;
+                self.segments[t / bands].band_walk(
+                    b,
+                    &per_band[b],
+                    &self.tombstones,
+                    self.release[t / bands],
+                    &mut v,
+                );
+                v
+            })
+            .collect();
+        drop(per_band);
+        let mut all: Vec<u64> = found.concat();
+        all.par_sort_unstable();
+        all.dedup();
+        for x in all {
+            out[(x >> 32) as usize].push(x as u32);
+        }
+        out
+    }
+
     /// Every live document within the threshold of each text: `(doc, similarity)`, best
     /// first (ties: smaller number first). Empty texts match nothing.
     pub fn query_many<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Vec<(u32, f64)>> {
-        let signed = self.cfg.sign(texts);
         let cfg = &self.cfg;
-        (0..texts.len())
-            .into_par_iter()
-            .with_min_len(16)
-            .map_init(
-                || (Worker::default(), Scratch::default(), Vec::new()),
-                |(w, s, cands), i| {
-                    if signed.empty[i] {
-                        return Vec::new();
-                    }
-                    cands.clear();
-                    self.candidates(&signed.keys[i * cfg.bands..(i + 1) * cfg.bands], cands);
+        let mut out = Vec::with_capacity(texts.len());
+        for part in texts.chunks(LOOKUPS) {
+            let signed = cfg.sign(part);
+            let keys: Vec<Option<&[u64]>> = (0..part.len())
+                .map(|i| {
+                    (!signed.empty[i]).then(|| &signed.keys[i * cfg.bands..(i + 1) * cfg.bands])
+                })
+                .collect();
+            let cands = self.candidates_sorted(&keys);
+            out.par_extend(cands.into_par_iter().zip(part).with_min_len(16).map_init(
+                || (Worker::default(), Scratch::default()),
+                |(w, s), (cands, text)| {
                     if cands.is_empty() {
                         return Vec::new();
                     }
-                    let mine = feature(cfg, texts[i].as_ref(), w, s);
+                    let mine = feature(cfg, text.as_ref(), w, s);
                     let mut hits: Vec<(u32, f64)> = cands
                         .iter()
                         .map(|&d| (d, similarity(&mine, &feature(cfg, &self.text(d), w, s))))
@@ -852,8 +1009,9 @@ impl Snapshot {
                     hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                     hits
                 },
-            )
-            .collect()
+            ));
+        }
+        out
     }
 
     /// The live documents with one of these ids, sorted.
@@ -1021,6 +1179,65 @@ impl KeptLookup for Snapshot {
         self.candidates(keys, out);
     }
 
+    fn candidates_many(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
+        self.candidates_sorted(keys)
+    }
+
+    /// As [`Snapshot::with_digest`]: for each segment, the documents whose first band key is
+    /// found there (a walk of that table in key order) look for their digest.
+    fn with_digest_many(&self, asked: &[Option<(u64, &[u64])>]) -> Vec<Vec<u32>> {
+        let n = asked.len();
+        let mut out = vec![Vec::new(); n];
+        if self.segments.is_empty() {
+            return out;
+        }
+        let mut sorted: Vec<u64> = asked
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                let k = a.as_ref()?.1.first()?;
+                Some((k & KEY_MASK) << 24 | i as u64)
+            })
+            .collect();
+        crate::shingle::sort_uniform(&mut sorted);
+        let found: Vec<Vec<(u32, u32)>> = self
+            .segments
+            .par_iter()
+            .zip(&self.release)
+            .map(|(seg, &release)| {
+                let mut hit: Vec<u32> = Vec::new();
+                seg.walk(0, &sorted, |i, _| hit.push(i));
+                if release {
+                    seg.release(0);
+                }
+                hit.sort_unstable();
+                hit.dedup();
+                let mut v = Vec::new();
+                let mut locals = Vec::new();
+                for i in hit {
+                    let Some((digest, _)) = asked[i as usize] else {
+                        continue;
+                    };
+                    locals.clear();
+                    seg.digest_lookup(digest, &mut locals);
+                    v.extend(
+                        locals
+                            .iter()
+                            .map(|&l| seg.doc(l as usize))
+                            .filter(|&d| !self.is_removed(d))
+                            .map(|d| (i, d)),
+                    );
+                }
+                v
+            })
+            .collect();
+        // segment by segment, as one text's lookup goes
+        for (i, d) in found.into_iter().flatten() {
+            out[i as usize].push(d);
+        }
+        out
+    }
+
     fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32> {
         let mut out = Vec::new();
         let mut locals = Vec::new();
@@ -1044,6 +1261,50 @@ impl KeptLookup for Snapshot {
             );
         }
         out
+    }
+}
+
+/// A snapshot's answers for the documents of a fed chunk, looked up before they are decided
+/// [`CHUNK`] at a time (so a walk of a table serves [`LOOKUPS`] documents).
+#[derive(Default)]
+struct Looked {
+    cands: Vec<Vec<u32>>,
+    copies: Vec<Vec<u32>>,
+    /// Where the documents being decided start.
+    at: usize,
+}
+
+/// [`Looked`] as the kept documents of the snapshot, for the documents being decided: entry
+/// `j` of what [`Greedy::decide_also`] asks is its document `j`.
+struct LookedPart<'a> {
+    snap: &'a Snapshot,
+    looked: &'a Looked,
+}
+
+impl KeptLookup for LookedPart<'_> {
+    fn add_candidates(&self, keys: &[u64], out: &mut Vec<u32>) {
+        self.snap.add_candidates(keys, out);
+    }
+
+    fn with_digest(&self, digest: u64, keys: &[u64]) -> Vec<u32> {
+        self.snap.with_digest(digest, keys)
+    }
+
+    fn candidates_many(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
+        let got = &self.looked.cands[self.looked.at..self.looked.at + keys.len()];
+        keys.iter()
+            .zip(got)
+            .map(|(k, c)| if k.is_some() { c.clone() } else { Vec::new() })
+            .collect()
+    }
+
+    fn with_digest_many(&self, asked: &[Option<(u64, &[u64])>]) -> Vec<Vec<u32>> {
+        let got = &self.looked.copies[self.looked.at..self.looked.at + asked.len()];
+        asked
+            .iter()
+            .zip(got)
+            .map(|(a, c)| if a.is_some() { c.clone() } else { Vec::new() })
+            .collect()
     }
 }
 
@@ -1131,7 +1392,25 @@ impl Batch {
         };
         let mut out = vec![undecided; texts.len()];
         let first = self.next;
-        for part in cfg.decision_order(&signed.lengths).chunks(CHUNK) {
+        let order = cfg.decision_order(&signed.lengths);
+        let mut looked = Looked::default();
+        for (p, part) in order.chunks(CHUNK).enumerate() {
+            if p % (LOOKUPS / CHUNK) == 0 {
+                // the index's answers for the next documents, all at once
+                let next = &order[p * CHUNK..order.len().min(p * CHUNK + LOOKUPS)];
+                let keys = |d: u32| {
+                    let d = d as usize;
+                    (!signed.empty[d]).then(|| &signed.keys[d * bands..(d + 1) * bands])
+                };
+                let asked: Vec<Option<&[u64]>> = next.iter().map(|&d| keys(d)).collect();
+                looked.cands = self.snap.candidates_sorted(&asked);
+                let asked: Vec<Option<(u64, &[u64])>> = next
+                    .iter()
+                    .map(|&d| keys(d).map(|k| (signed.digests[d as usize], k)))
+                    .collect();
+                looked.copies = self.snap.with_digest_many(&asked);
+                looked.at = 0;
+            }
             let refs: Vec<DocRef<'_>> = part
                 .iter()
                 .map(|&d| signed.doc(texts, first, d as usize))
@@ -1142,7 +1421,13 @@ impl Batch {
                     pending: &self.pending,
                     first: self.first,
                 };
-                self.greedy.decide_also(cfg, &refs, &old, &*self.snap)
+                let more = LookedPart {
+                    snap: &self.snap,
+                    looked: &looked,
+                };
+                let d = self.greedy.decide_also(cfg, &refs, &old, &more);
+                looked.at += part.len();
+                d
             };
             let kept: Vec<u32> = part
                 .iter()
@@ -1157,10 +1442,11 @@ impl Batch {
                     &signed.keys[d * bands..(d + 1) * bands],
                     signed.empty[d],
                     signed.digests[d],
-                    texts[d].as_ref(),
                     &ids[d],
-                )?;
+                );
             }
+            self.pending
+                .put_texts(kept.iter().map(|&d| texts[d as usize].as_ref()))?;
             for (&d, dec) in part.iter().zip(decided) {
                 out[d as usize] = dec;
             }
@@ -1195,9 +1481,9 @@ impl Batch {
                 &signed.keys[d * bands..(d + 1) * bands],
                 signed.empty[d],
                 signed.digests[d],
-                t.as_ref(),
                 &ids[d],
-            )?;
+            );
+            self.pending.put_texts([t.as_ref()])?;
             self.next = doc + 1;
         }
         Ok(())
@@ -1337,6 +1623,33 @@ mod tests {
         let l = again.local(1).unwrap();
         assert_eq!(again.text(l).unwrap(), texts[1]);
         assert_eq!(again.id(l).unwrap(), Id::Str("d1".into()));
+        // a walk of a band table finds what the lookups find, also with its pages dropped
+        let sorted: Vec<u64> = {
+            let signed = c.sign(&texts);
+            let mut v: Vec<u64> = (0..texts.len())
+                .map(|i| (signed.keys[i * c.bands + 2] & KEY_MASK) << 24 | i as u64)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let mut walked = [Vec::new(), Vec::new(), Vec::new()];
+        for (k, release) in [false, true, false].into_iter().enumerate() {
+            again.band_walk(2, &sorted, &[], release, &mut walked[k]);
+        }
+        assert_eq!(walked[0], walked[1]);
+        assert_eq!(walked[0], walked[2]);
+        let mut looked: Vec<u64> = Vec::new();
+        for &e in &sorted {
+            let mut locals = Vec::new();
+            again.band_lookup(2, e >> 24, &mut locals);
+            looked.extend(
+                locals
+                    .iter()
+                    .map(|&l| (e & 0xFF_FFFF) << 32 | again.doc(l as usize) as u64),
+            );
+        }
+        assert_eq!(walked[0], looked);
+        assert!(walked[0].len() >= seg.n);
         let snap = Snapshot::new(c.clone(), vec![Arc::new(again)], vec![], texts.len() as u32);
         let hits = snap.query_many(&[texts[5].clone()]);
         assert_eq!(hits[0][0], (5, 1.0));
