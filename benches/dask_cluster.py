@@ -18,44 +18,32 @@ and the largest candidate component decided in one task.
 from __future__ import annotations
 
 import argparse
-import filecmp
 import json
 import os
 import random
-import shutil
-import subprocess
-import sys
-import time
 
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
+try:
+    from ._dask_bench import both_engines, edit, words, write_shards
+except ImportError:  # run as a script
+    from _dask_bench import both_engines, edit, words, write_shards  # type: ignore[no-redef]
 
 
 def generate(path: str, n_cluster: int, n_others: int, max_edits: int, seed: int = 12) -> None:
     rng = random.Random(seed)
 
     def para(n_chars: int) -> str:
-        words: list[str] = []
-        while sum(map(len, words)) + len(words) < n_chars:
-            words.append("".join(rng.choice(LETTERS) for _ in range(rng.randint(2, 9))))
-        return " ".join(words)
-
-    def edit(text: str, k: int) -> str:
-        chars = list(text)
-        for _ in range(k):
-            chars[rng.randrange(len(chars))] = rng.choice(LETTERS)
-        return "".join(chars)
+        parts: list[str] = []
+        while sum(map(len, parts)) + len(parts) < n_chars:
+            parts.append(words(rng, 1))
+        return " ".join(parts)
 
     base = para(1000)
     cluster = {base}
     while len(cluster) < n_cluster:
-        cluster.add(edit(base, rng.randint(1, max_edits)))
+        cluster.add(edit(rng, base, rng.randint(1, max_edits)))
     texts = sorted(cluster) + [para(rng.randint(600, 1400)) for _ in range(n_others)]
     rng.shuffle(texts)
-    os.makedirs(path)
-    for f in range(8):
-        with open(os.path.join(path, f"part{f}.jsonl"), "w") as fh:
-            for k, text in enumerate(texts[f::8]):
-                fh.write(json.dumps({"id": f"f{f}-{k}", "text": text}) + "\n")
+    write_shards(path, texts)
 
 
 def main() -> None:
@@ -70,23 +58,13 @@ def main() -> None:
     inp = args.input or os.path.join(args.dir, "in")
     if not os.path.exists(inp):
         generate(inp, args.cluster, args.others, args.max_edits)
-    local, out = os.path.join(args.dir, "local"), os.path.join(args.dir, "dask")
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "textsieve", "dedup", inp, "-o", local, "-q"], check=True)
-    wall = time.perf_counter() - t0
-    with open(os.path.join(local, "stats.json")) as fh:
-        st = json.load(fh)
-    print(json.dumps({"engine": "local", "wall_s": round(wall, 2), "n_removed": st["n_removed"],
-                      "n_examined": st["n_examined"]}))  # fmt: skip
-    shutil.rmtree(out, ignore_errors=True)
     from textsieve.dask import dedup_dask
 
-    t0 = time.perf_counter()
-    st = dedup_dask([inp], out, n_workers=args.workers)
-    wall = time.perf_counter() - t0
+    st_local, wall_local, st, wall = both_engines(inp, args.dir, args.workers, dedup_dask)
+    print(json.dumps({"engine": "local", "wall_s": round(wall_local, 2),
+                      "n_removed": st_local["n_removed"],
+                      "n_examined": st_local["n_examined"]}))  # fmt: skip
     dk = st["dask"]
-    for name in ("kept.jsonl", "removed.jsonl", "pairs.jsonl"):
-        assert filecmp.cmp(os.path.join(local, name), os.path.join(out, name), shallow=False), name
     stages = dk["stages"]
     verified = stages.get("verify") and dk["candidate_edges"] - dk["exact_copies"]
     print(json.dumps({

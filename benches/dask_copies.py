@@ -14,44 +14,28 @@ The documents are random words (80 to 200); ``--copied`` of them are copies of 1
 from __future__ import annotations
 
 import argparse
-import filecmp
 import importlib
 import json
 import os
 import random
-import shutil
-import subprocess
-import sys
-import time
 
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
+try:
+    from ._dask_bench import both_engines, edit, words, write_shards
+except ImportError:  # run as a script
+    from _dask_bench import both_engines, edit, words, write_shards  # type: ignore[no-redef]
 
 
 def generate(path: str, n: int, copied: float, seed: int = 7) -> None:
     rng = random.Random(seed)
-
-    def para(n_words: int) -> str:
-        return " ".join(
-            "".join(rng.choice(LETTERS) for _ in range(rng.randint(2, 9))) for _ in range(n_words)
-        )
-
-    def edit(text: str, k: int) -> str:
-        chars = list(text)
-        for _ in range(k):
-            chars[rng.randrange(len(chars))] = rng.choice(LETTERS)
-        return "".join(chars)
-
-    boiler = [para(rng.randint(80, 200)) for _ in range(10)]
+    boiler = [words(rng, rng.randint(80, 200)) for _ in range(10)]
     texts = [boiler[i % 10] for i in range(int(n * copied))]
     rest = n - len(texts)
-    base = [para(rng.randint(80, 200)) for _ in range(int(rest * 0.85))]
-    texts += base + [edit(rng.choice(base), rng.randint(0, 30)) for _ in range(rest - len(base))]
+    base = [words(rng, rng.randint(80, 200)) for _ in range(int(rest * 0.85))]
+    texts += base + [
+        edit(rng, rng.choice(base), rng.randint(0, 30)) for _ in range(rest - len(base))
+    ]
     rng.shuffle(texts)
-    os.makedirs(path)
-    for f in range(8):
-        with open(os.path.join(path, f"part{f}.jsonl"), "w") as fh:
-            for k, text in enumerate(texts[f::8]):
-                fh.write(json.dumps({"id": f"f{f}-{k}", "text": text}) + "\n")
+    write_shards(path, texts)
 
 
 def main() -> None:
@@ -65,23 +49,12 @@ def main() -> None:
     inp = os.path.join(args.dir, "in")
     if not os.path.isdir(inp):
         generate(inp, args.docs, args.copied)
-    local, out = os.path.join(args.dir, "local"), os.path.join(args.dir, "dask")
-    t0 = time.perf_counter()
-    # in a process of its own: the workers' peak memory would include the local engine's
-    subprocess.run([sys.executable, "-m", "textsieve", "dedup", inp, "-o", local, "-q"], check=True)
-    wall = time.perf_counter() - t0
-    with open(os.path.join(local, "stats.json")) as fh:
-        st = json.load(fh)
-    print(json.dumps({"engine": "local", "wall_s": round(wall, 2), "n_pairs": st["n_pairs"],
-                      "n_examined": st["n_examined"]}))  # fmt: skip
-    shutil.rmtree(out, ignore_errors=True)
     dedup_dask = importlib.import_module(args.module).dedup_dask
-    t0 = time.perf_counter()
-    st = dedup_dask([inp], out, n_workers=args.workers)
-    wall = time.perf_counter() - t0
+    st_local, wall_local, st, wall = both_engines(inp, args.dir, args.workers, dedup_dask)
+    print(json.dumps({"engine": "local", "wall_s": round(wall_local, 2),
+                      "n_pairs": st_local["n_pairs"],
+                      "n_examined": st_local["n_examined"]}))  # fmt: skip
     dk = st["dask"]
-    for name in ("kept.jsonl", "removed.jsonl", "pairs.jsonl"):
-        assert filecmp.cmp(os.path.join(local, name), os.path.join(out, name), shallow=False), name
     print(json.dumps({
         "engine": f"dask ({args.module})", "wall_s": round(wall, 2), "n_pairs": st["n_pairs"],
         "n_examined": st["n_examined"],
