@@ -223,6 +223,8 @@ pub fn render_chunk(
     annotate: bool,
 ) -> Rendered {
     let mut r = Rendered::default();
+    // the kept records are most of the chunk's bytes: one allocation, not a doubling series
+    r.kept.reserve(chunk.raw.len() + duplicate_of.len());
     let (mut me, mut other) = (Vec::new(), Vec::new());
     for (i, (&d, &sim)) in duplicate_of.iter().zip(similarity).enumerate() {
         if d < 0 {
