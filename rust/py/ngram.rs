@@ -375,20 +375,10 @@ impl PyWordIndex {
                     .for_each(&mut add);
                 continue;
             }
-            let items = doc.try_iter().map_err(|_| {
-                pyo3::exceptions::PyTypeError::new_err(format!(
-                    "documents[{i}]: expected a str or a sequence of str tokens"
-                ))
+            each_token(&doc, "documents", i, |t| {
+                add(t);
+                Ok(())
             })?;
-            for (j, t) in items.enumerate() {
-                let t = t?;
-                let t = t.cast::<PyString>().map_err(|_| {
-                    pyo3::exceptions::PyTypeError::new_err(format!(
-                        "documents[{i}][{j}]: expected a str token"
-                    ))
-                })?;
-                add(t.to_str()?);
-            }
         }
         let mut out: Vec<String> = seen.into_iter().collect();
         out.sort_unstable();
@@ -424,20 +414,9 @@ impl PyWordIndex {
                         "{arg}[{i}]: an array of ids, but this model is over str tokens"
                     )));
                 }
-                let items = doc.try_iter().map_err(|_| {
-                    pyo3::exceptions::PyTypeError::new_err(format!(
-                        "{arg}[{i}]: expected a str or a sequence of str tokens"
-                    ))
+                each_token(&doc, arg, i, |t| {
+                    Ok(self.inner.encode_tokens(&[t], &mut ids)?)
                 })?;
-                for (j, t) in items.enumerate() {
-                    let t = t?;
-                    let t = t.cast::<PyString>().map_err(|_| {
-                        pyo3::exceptions::PyTypeError::new_err(format!(
-                            "{arg}[{i}][{j}]: expected a str token"
-                        ))
-                    })?;
-                    self.inner.encode_tokens(&[t.to_str()?], &mut ids)?;
-                }
             }
             ends.push(ids.len() as u64);
         }
@@ -460,5 +439,28 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTokenCounts>()?;
     m.add_class::<PySmoothedModel>()?;
     m.add_class::<PyWordIndex>()?;
+    Ok(())
+}
+
+/// Calls `f` with each token of `doc`, document `i` of `arg` when it is not a str: a sequence
+/// of str tokens, or a `TypeError` naming the document (or the token) that is not.
+fn each_token(
+    doc: &Bound<'_, PyAny>,
+    arg: &str,
+    i: usize,
+    mut f: impl FnMut(&str) -> PyResult<()>,
+) -> PyResult<()> {
+    let items = doc.try_iter().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "{arg}[{i}]: expected a str or a sequence of str tokens"
+        ))
+    })?;
+    for (j, t) in items.enumerate() {
+        let t = t?;
+        let t = t.cast::<PyString>().map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!("{arg}[{i}][{j}]: expected a str token"))
+        })?;
+        f(t.to_str()?)?;
+    }
     Ok(())
 }
