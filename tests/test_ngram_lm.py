@@ -181,3 +181,13 @@ def test_padded_addk_bigram_exports_to_kenlm(tmp_path, seed_split):
         sent = " ".join(f"u{ord(c):x}" if c in lm.vocab else "<unk>" for c in chars)
         log10 = model.score(sent, bos=True, eos=True)
         assert math.isclose(10 ** (-log10 / (len(chars) + 1)), ppl, rel_tol=1e-6)
+
+
+def test_a_document_that_is_not_tokens_is_named():
+    """Both the vocabulary pass (fit) and encoding (score) name the bad document or token."""
+    lm = ts.NgramLM(2).fit([["a", "b"]])
+    for call in (ts.NgramLM(2).fit, lm.score):
+        with pytest.raises(TypeError, match=r"documents\[0\]\[1\]: expected a str token"):
+            call([["a", 1]])
+        with pytest.raises(TypeError, match=r"documents\[0\]: expected a str or a sequence"):
+            call([5])
