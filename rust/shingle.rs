@@ -424,6 +424,24 @@ pub fn normalize_default(text: &str, out: &mut String) {
             i += run;
             continue;
         }
+        let c0 = b[i];
+        if c0.is_ascii() {
+            if is_ascii_ws(c0) {
+                if !space {
+                    out.push(' ');
+                    space = true;
+                }
+                // the rest of the run
+                while b.get(i + 1).is_some_and(|&x| is_ascii_ws(x)) {
+                    i += 1;
+                }
+            } else {
+                out.push(char::from(c0.to_ascii_lowercase()));
+                space = false;
+            }
+            i += 1;
+            continue;
+        }
         let c = text[i..].chars().next().expect("a char starts here");
         i += c.len_utf8();
         if is_ws(c) {
@@ -442,6 +460,12 @@ pub fn normalize_default(text: &str, out: &mut String) {
     if space && !out.is_empty() {
         out.pop();
     }
+}
+
+/// ASCII `White_Space`: \t \n \x0b \x0c \r and space (not \x1c..\x1f).
+#[inline(always)]
+fn is_ascii_ws(c: u8) -> bool {
+    matches!(c, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
 }
 
 /// The bytes at the start of `b` (UTF-8) that encode characters in U+3001..=U+9FFF.
