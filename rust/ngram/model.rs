@@ -393,24 +393,33 @@ impl Counts {
         // the highest order: the full windows, sorted where they are; below, order k is the last
         // k ids of the (distinct, counted) n-grams of order k + 1 and of the windows of exactly
         // k ids (at the start of documents)
-        let mut above = Sorted::from_keys(std::mem::take(&mut pending[n - 1]));
+        // `above`: the new counts of the order above, when they are not the stored ones (the
+        // stored ones are, when there were none before)
+        let mut above: Option<Sorted> = None;
         for k in (1..=n).rev() {
             let new = if k == n {
-                std::mem::take(&mut above)
+                Sorted::from_keys(std::mem::take(&mut pending[n - 1]))
             } else {
                 let m = s.mask(k);
-                let pairs: Vec<(u128, u64)> = above.iter().map(|(g, c)| (g & m, c)).collect();
+                let src = above.as_ref().unwrap_or(&self.grams[k]);
+                let pairs: Vec<(u128, u64)> = src.iter().map(|(g, c)| (g & m, c)).collect();
+                above = None;
                 let short = Sorted::from_keys(std::mem::take(&mut pending[k - 1]));
-                Sorted::from_counted(pairs).merged(&short)
+                let from_above = Sorted::from_counted(pairs);
+                if short.is_empty() {
+                    from_above
+                } else {
+                    from_above.merged(&short)
+                }
             };
             let old = &mut self.grams[k - 1];
-            let merged = if old.is_empty() {
-                new.clone()
+            if old.is_empty() {
+                *old = new;
             } else {
-                old.merged(&new)
-            };
-            *old = merged;
-            above = new;
+                *old = old.merged(&new);
+                above = Some(new);
+            }
+            sorted::release_freed();
         }
     }
 
@@ -1401,12 +1410,6 @@ pub fn modified_kneser_ney_orders(
     let mut current: Option<(Vec<u32>, Vec<(f64, f64)>)> = None;
     for k in 1..=n {
         let g = level(k);
-        // the sums of the order above are this order's backoffs
-        let above = if k < n {
-            Some(context_sums(&lower, k + 1)?)
-        } else {
-            None
-        };
         let a: &[u64] = if k == n { top_counts } else { &lower[k - 1] };
         let lp: Vec<f64> = if k == 1 {
             g.keys
@@ -1444,10 +1447,18 @@ pub fn modified_kneser_ney_orders(
         if k >= 2 {
             suffixes[k - 2] = Vec::new();
         }
+        drop(std::mem::take(&mut below_lp));
+        drop(current.take());
+        // the sums of the order above are this order's backoffs
+        let above = if k < n {
+            Some(context_sums(&lower, k + 1)?)
+        } else {
+            None
+        };
         if k < n {
             lower[k - 1] = Vec::new();
         }
-        drop(std::mem::take(&mut below_lp));
+        sorted::release_freed();
         emit(&KnOrder {
             k,
             keys: &g.keys,
