@@ -552,4 +552,49 @@ mod tests {
         )
         .is_err());
     }
+
+    #[test]
+    fn written_as_estimated_equals_written_from_the_model() {
+        // every padding, orders 1-5, documents of many lengths over a few ids (so that the
+        // counts of counts vary and some orders fall back to KenLM's discounts)
+        let mut state = 7u64;
+        let mut next = |m: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % m
+        };
+        let (mut ids, mut ends) = (Vec::new(), Vec::new());
+        for _ in 0..300 {
+            let len = next(12);
+            ids.extend((0..len).map(|_| next(6).min(next(6)) as u32));
+            ends.push(ids.len());
+        }
+        let words: Vec<String> = ["a", "b", "c", "d", "e", "<unk>"]
+            .map(String::from)
+            .to_vec();
+        for padding in [Padding::Sentence, Padding::Both, Padding::None] {
+            for order in 1..=5 {
+                let mut c = Counts::new(Shape::new(order, 6, padding).unwrap());
+                c.add(&ids, &ends).unwrap();
+                let m =
+                    Model::estimate(&c, crate::ngram::model::Smoothing::ModifiedKneserNey).unwrap();
+                for unk in [Some(5), None] {
+                    let (mut want, mut got) = (Vec::new(), Vec::new());
+                    write(&m, &words, unk, &mut want).unwrap();
+                    let (d, f) = write_modified_kneser_ney(&c, &words, unk, &mut got).unwrap();
+                    assert!(want == got, "{padding:?} order {order} unk {unk:?}");
+                    assert_eq!((d, f), (m.discounts.clone(), m.fallback.clone()));
+                }
+            }
+        }
+        let empty = Counts::new(Shape::new(3, 6, Padding::Sentence).unwrap());
+        assert!(write_modified_kneser_ney(&empty, &words, None, &mut Vec::new()).is_err());
+        let c = {
+            let mut c = Counts::new(Shape::new(2, 6, Padding::Sentence).unwrap());
+            c.add(&ids, &ends).unwrap();
+            c
+        };
+        assert!(write_modified_kneser_ney(&c, &words[..5], None, &mut Vec::new()).is_err());
+    }
 }
