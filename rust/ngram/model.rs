@@ -369,7 +369,15 @@ impl Counts {
         let docs = documents(ids, ends)?;
         let mut seq = Vec::new();
         let extra = ids.len() + docs.len() * self.shape.order.min(2);
-        self.pending[self.shape.order - 1].reserve(extra);
+        // room as a Vec grows (doubling), but not past what a flush takes
+        let n = self.shape.order;
+        let limit = FLUSH_WINDOWS.max(self.grams[n - 1].len()) + extra;
+        let top = &mut self.pending[n - 1];
+        let want = top.len() + extra;
+        if want > top.capacity() {
+            let cap = (top.capacity() * 2).min(limit).max(want);
+            top.reserve_exact(cap - top.len());
+        }
         for d in docs {
             self.note_seen(d);
             self.shape.pad_into(d, &mut seq);
@@ -473,6 +481,12 @@ impl Counts {
             "counts read unflushed"
         );
         self.grams.get(k.wrapping_sub(1))
+    }
+
+    /// Number of unigrams counted, with multiplicity, the pending windows included (each ends
+    /// with one): [`Counts::total`] of order 1 without a flush.
+    pub fn unigram_total(&self) -> u64 {
+        self.grams[0].total() + self.pending.iter().map(|p| p.len() as u64).sum::<u64>()
     }
 
     /// Number of k-grams counted, with multiplicity.
@@ -1171,31 +1185,22 @@ fn nltk_backoff(c: &Counts, smoothing: Smoothing) -> Backoff {
 }
 
 /// One order of a modified Kneser-Ney model as [`modified_kneser_ney_orders`] computes it: the
-/// k-grams' packed keys in key order with their `ln P`, and what their backoffs are made of.
+/// k-grams' packed keys in key order with their `ln P` and `ln b`.
 pub struct KnOrder<'a> {
     pub k: usize,
     pub keys: &'a [u128],
     pub log_probs: &'a [f64],
-    /// Per k-gram (by position): the sum of the adjusted counts of its extensions and gamma's
-    /// numerator; None at the highest order.
-    above: Option<&'a [(f64, f64)]>,
-    eos: u128,
-    last: u128,
+    /// Empty at the highest order (no backoffs).
+    backoffs: &'a [f64],
     /// `ln P` of a token the model has never seen (`<unk>`'s uniform share).
     pub oov: f64,
 }
 
 impl KnOrder<'_> {
-    /// `ln b` of the k-gram at position `j` (0 at the highest order and after EOS).
+    /// `ln b` of the k-gram at position `j` (0 at the highest order).
     #[inline]
     pub fn backoff(&self, j: usize) -> f64 {
-        match self.above {
-            Some(sums) if self.keys[j] & self.last != self.eos => match sums[j] {
-                (sum, num) if sum > 0.0 => (num / sum).ln(),
-                _ => 0.0,
-            },
-            _ => 0.0,
-        }
+        self.backoffs.get(j).copied().unwrap_or(0.0)
     }
 }
 
@@ -1389,25 +1394,15 @@ pub fn modified_kneser_ney_orders(
         1.0
     };
     let oov = (gamma0 * uniform).ln();
-    // per context (an n-gram of order k - 1, by position): the sum of the adjusted counts of
-    // its extensions of order k and gamma's numerator, with each k-gram's context position
-    let context_sums = |lower: &[Vec<u64>], k: usize| -> Result<(Vec<u32>, Vec<(f64, f64)>)> {
-        let keys = &level(k).keys;
-        let below = &level(k - 1).keys;
-        let context = sorted::positions_of_rising(keys, below, |g| g >> s.bits, "context")?;
-        let a: &[u64] = if k == n { top_counts } else { &lower[k - 1] };
-        let mut sum = vec![(0f64, 0f64); below.len()];
-        for (&j, &a) in context.iter().zip(a) {
-            let e = &mut sum[j as usize];
-            e.0 += a as f64;
-            e.1 += discount(k, a);
-        }
-        Ok((context, sum))
-    };
     let eos = s.eos() as u128;
-    // ln P of the order below, and the context positions and sums of the current order
+    let missing_context =
+        || Error::Corrupt("the counts lack the context of an n-gram they hold".into());
+    // Each order's n-grams that extend one context (an n-gram of the order below) are next to
+    // each other, and these runs come in the order of their contexts: the sum of the adjusted
+    // counts of a context's extensions and gamma's numerator are taken run by run, where they
+    // are used, in the order of the n-grams (the same sums, added in the same order, as one
+    // array of them per context would hold).
     let mut below_lp: Vec<f64> = Vec::new();
-    let mut current: Option<(Vec<u32>, Vec<(f64, f64)>)> = None;
     for k in 1..=n {
         let g = level(k);
         let a: &[u64] = if k == n { top_counts } else { &lower[k - 1] };
@@ -1427,33 +1422,66 @@ pub fn modified_kneser_ney_orders(
                 })
                 .collect()
         } else {
-            let (context_of, sum) = current.as_ref().expect("the sums of the order below");
             let suffix_of = &suffixes[k - 2];
-            a.iter()
-                .zip(suffix_of.iter().zip(context_of))
-                .map(|(&a, (&suf, &ctx))| {
-                    let (sum, num) = sum[ctx as usize];
-                    let lower = below_lp[suf as usize].exp();
+            let keys = &g.keys;
+            let mut lp = Vec::with_capacity(keys.len());
+            let mut i = 0;
+            while i < keys.len() {
+                let context = keys[i] >> s.bits;
+                let (mut end, mut sum, mut num) = (i, 0f64, 0f64);
+                while end < keys.len() && keys[end] >> s.bits == context {
+                    sum += a[end] as f64;
+                    num += discount(k, a[end]);
+                    end += 1;
+                }
+                for j in i..end {
+                    let a = a[j];
+                    let lower = below_lp[suffix_of[j] as usize].exp();
                     let p = if sum > 0.0 {
                         (a as f64 - discount(k, a)) / sum + num / sum * lower
                     } else {
                         lower
                     };
-                    p.ln().min(0.0)
-                })
-                .collect()
+                    lp.push(p.ln().min(0.0));
+                }
+                i = end;
+            }
+            lp
         };
         // what this order's probabilities needed is no longer needed
         if k >= 2 {
             suffixes[k - 2] = Vec::new();
         }
         drop(std::mem::take(&mut below_lp));
-        drop(current.take());
-        // the sums of the order above are this order's backoffs
-        let above = if k < n {
-            Some(context_sums(&lower, k + 1)?)
+        // backoffs: gamma of each n-gram as a context, from the run of its extensions above
+        // (none at the highest order, nor after EOS)
+        let backoffs: Vec<f64> = if k < n {
+            let up = &level(k + 1).keys;
+            let ua: &[u64] = if k + 1 == n { top_counts } else { &lower[k] };
+            let mut i = 0;
+            let mut bo = Vec::with_capacity(g.len());
+            for &key in &g.keys {
+                if i < up.len() && up[i] >> s.bits < key {
+                    return Err(missing_context());
+                }
+                let (mut sum, mut num) = (0f64, 0f64);
+                while i < up.len() && up[i] >> s.bits == key {
+                    sum += ua[i] as f64;
+                    num += discount(k + 1, ua[i]);
+                    i += 1;
+                }
+                bo.push(if key & s.mask(1) != eos && sum > 0.0 {
+                    (num / sum).ln()
+                } else {
+                    0.0
+                });
+            }
+            if i != up.len() {
+                return Err(missing_context());
+            }
+            bo
         } else {
-            None
+            Vec::new()
         };
         if k < n {
             lower[k - 1] = Vec::new();
@@ -1463,13 +1491,10 @@ pub fn modified_kneser_ney_orders(
             k,
             keys: &g.keys,
             log_probs: &lp,
-            above: above.as_ref().map(|(_, sums)| &sums[..]),
-            eos,
-            last: s.mask(1),
+            backoffs: &backoffs,
             oov,
         })?;
         below_lp = lp;
-        current = above;
     }
     Ok((discounts, fallback))
 }
@@ -1600,6 +1625,9 @@ mod tests {
             let mut a = Counts::new(whole.shape);
             a.add_pending(&[0, 1, 2, 0, 1, 2, 2, 1], &[5, 8]).unwrap();
             a.add_pending(&[], &[0]).unwrap();
+            let mut flushed = a.clone();
+            flushed.flush();
+            assert_eq!(a.unigram_total(), flushed.total(1), "{padding:?}");
             let mut b = Counts::new(whole.shape);
             b.add_pending(&[0, 1, 0, 2, 2, 0, 1], &[1, 7]).unwrap();
             a.merge(&b).unwrap();
