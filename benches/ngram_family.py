@@ -3,7 +3,7 @@ run, each result checked before it is reported.
 
     python benches/ngram_family.py speed [--copies 8]   estimation against lmplz, scoring
                                                          against kenlm.Model.score
-    python benches/ngram_family.py speed --corpus FILE --estimation-only
+    python benches/ngram_family.py speed --corpus FILE --estimation-only [--repeat 3]
                                                          the same on FILE's lines (documents of
                                                          words separated by spaces)
     python benches/ngram_family.py shakespeare           validation nats per character of every
@@ -99,7 +99,9 @@ ts.NgramLM(int(sys.argv[3]), words=True).fit(docs).to_arpa(sys.argv[2])
 """
 
 
-def speed(copies: int, order: int, source: Path | None = None, scoring: bool = True) -> None:
+def speed(
+    copies: int, order: int, source: Path | None = None, scoring: bool = True, repeat: int = 3
+) -> None:
     import kenlm
 
     text = (source or DATA).read_text(encoding="utf-8")
@@ -112,54 +114,58 @@ def speed(copies: int, order: int, source: Path | None = None, scoring: bool = T
         mb = corpus.stat().st_size / 1e6
         name = source.name if source else "Tiny Shakespeare"
         print(f"{name}, words, {copies} copies of the first 90% of lines ({mb:.1f} MB)")
-        print(f"cores: {os.cpu_count()}; both tools use them all\n")
+        print(
+            f"cores: {os.cpu_count()}; both tools use them all; load average {os.getloadavg()[0]:.1f}"
+        )
         theirs, ours = Path(tmp) / "lmplz.arpa", Path(tmp) / "textsieve.arpa"
-        with open(corpus, "rb") as src, open(theirs, "wb") as dst:
-            cmd = [lmplz_binary(), "-o", str(order), "-S", "1G", "-T", tmp, "--discount_fallback"]
-            t_lmplz, mem_lmplz = run_measured(cmd, stdin=src, stdout=dst)
-        a = read_arpa(theirs)
-        print(f"estimation, {order}-gram modified Kneser-Ney to an ARPA file ({len(a):,} n-grams)")
-        print(f"  lmplz -S 1G            {t_lmplz:7.2f} s  {mem_lmplz:8.0f} MB peak")
+        lmplz = [lmplz_binary(), "-o", str(order), "-S", "1G", "-T", tmp, "--discount_fallback"]
         # the library (documents read into a list, as fit needs them without a vocabulary) and
-        # the command line (the file read twice, never held); each file checked against lmplz's
-        runs = [
-            (
-                "NgramLM.fit.to_arpa",
-                [sys.executable, "-c", FIT, str(corpus), str(ours), str(order)],
-            ),
-            (
-                "textsieve ngram train",
-                [
-                    sys.executable,
-                    "-m",
-                    "textsieve",
-                    "ngram",
-                    "train",
-                    "--train",
-                    str(corpus),
-                    "--words",
-                    "--smoothing",
-                    "kneser-ney",
-                    "--order",
-                    str(order),
-                    "-o",
-                    str(ours),
-                    "-q",
-                ],
-            ),
-        ]
-        for label, cmd in runs:
-            t_ours, mem_ours = run_measured(cmd)
-            b = read_arpa(ours)
-            assert set(a) == set(b), "the two ARPA files hold different n-grams"
-            worst = max(max(abs(a[g][0] - b[g][0]), abs(a[g][1] - b[g][1])) for g in a)
-            assert worst < 1e-4, worst
-            ours.unlink()
-            print(
-                f"  {label:<22} {t_ours:7.2f} s  {mem_ours:8.0f} MB peak: "
-                f"{t_lmplz / t_ours:.2f}x the speed, {mem_ours / mem_lmplz:.2f}x the memory "
-                f"(log10 values within {worst:.1e})"
-            )
+        # the command line (the file read twice, never held)
+        runs = {
+            "lmplz -S 1G": lmplz,
+            "NgramLM.fit.to_arpa": [sys.executable, "-c", FIT, str(corpus), str(ours), str(order)],
+            "textsieve ngram train": [
+                *(sys.executable, "-m", "textsieve", "ngram", "train", "--train", str(corpus)),
+                *("--words", "--smoothing", "kneser-ney", "--order", str(order), "-o", str(ours)),
+                "-q",
+            ],
+        }
+        # each tool `repeat` times, in turn (so that a change of the machine's load falls on
+        # all of them): the best time and the largest peak; every textsieve file is checked
+        # against lmplz's (the same n-grams, log10 values within 1e-4)
+        times: dict[str, list[float]] = {label: [] for label in runs}
+        peaks: dict[str, list[float]] = {label: [] for label in runs}
+        a: dict[tuple[str, ...], tuple[float, float]] = {}
+        worst = 0.0
+        for _ in range(repeat):
+            for label, cmd in runs.items():
+                if label.startswith("lmplz"):
+                    with open(corpus, "rb") as src, open(theirs, "wb") as dst:
+                        t, peak = run_measured(cmd, stdin=src, stdout=dst)
+                else:
+                    t, peak = run_measured(cmd)
+                times[label].append(t)
+                peaks[label].append(peak)
+                if label.startswith("lmplz"):
+                    a = a or read_arpa(theirs)
+                    continue
+                b = read_arpa(ours)
+                assert set(a) == set(b), "the two ARPA files hold different n-grams"
+                worst = max(
+                    worst, max(max(abs(a[g][0] - b[g][0]), abs(a[g][1] - b[g][1])) for g in a)
+                )
+                assert worst < 1e-4, worst
+                ours.unlink()
+                del b
+        print(f"estimation, {order}-gram modified Kneser-Ney to an ARPA file ({len(a):,} n-grams;")
+        print(f"  largest difference of a log10 value {worst:.1e}); best of {repeat} runs each")
+        t_lmplz, mem_lmplz = min(times["lmplz -S 1G"]), max(peaks["lmplz -S 1G"])
+        for label in runs:
+            t, peak = min(times[label]), max(peaks[label])
+            line = f"  {label:<22} {t:7.2f} s  {peak:6.0f} MB peak"
+            if not label.startswith("lmplz"):
+                line += f": {t_lmplz / t:.2f}x the speed, {peak / mem_lmplz:.2f}x the memory"
+            print(line)
         print()
         if not scoring:
             return
@@ -245,16 +251,17 @@ def main() -> None:
     q.add_argument("--order", type=int, default=5)
     q.add_argument("--corpus", type=Path, help="a text file to use instead of Tiny Shakespeare")
     q.add_argument("--estimation-only", action="store_true", help="time estimation alone")
+    q.add_argument("--repeat", type=int, default=3, help="runs of each estimation (best time)")
     q = sub.add_parser("shakespeare")
     q.add_argument("--orders", default="2,3,4,5,6,7,8")
     args = p.parse_args()
     if args.what == "speed" and args.corpus is not None:
-        speed(args.copies, args.order, args.corpus, not args.estimation_only)
+        speed(args.copies, args.order, args.corpus, not args.estimation_only, args.repeat)
         return
     if not DATA.exists():
         sys.exit(f"{DATA} is absent")
     if args.what == "speed":
-        speed(args.copies, args.order, None, not args.estimation_only)
+        speed(args.copies, args.order, None, not args.estimation_only, args.repeat)
     else:
         shakespeare([int(o) for o in args.orders.split(",")])
 
