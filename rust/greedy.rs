@@ -40,19 +40,91 @@ pub const KEY_BITS: u32 = 40;
 const SHARD_BITS: u32 = KEY_BITS - 32;
 const SHARDS: usize = 1 << SHARD_BITS;
 
+/// Slot arrays of at least this many bytes are mapped from the system rather than allocated.
+const MAPPED_SLOTS_BYTES: usize = 4 << 20;
+
+/// The slot array of a [`MultiMap`], zeroed when made (a zero key is an empty slot). A large one
+/// is an anonymous memory map, so the array a table replaces when it grows goes back to the
+/// system the moment it is dropped: the allocator holds freed pages for seconds (see
+/// `keep_freed_pages` in lib.rs), and the tables of every band grow within the same chunk, so it
+/// would hold all their old arrays beside the new ones (10 million documents: 4.1 GB peak instead
+/// of 3.5 GB).
+enum Slots {
+    Heap(Vec<[u32; 2]>),
+    Mapped(memmap2::MmapMut),
+}
+
+impl Slots {
+    fn zeroed(n: usize) -> Self {
+        if n * 8 >= MAPPED_SLOTS_BYTES {
+            if let Ok(m) = memmap2::MmapMut::map_anon(n * 8) {
+                return Slots::Mapped(m);
+            }
+        }
+        Slots::Heap(vec![[0, 0]; n])
+    }
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots::Heap(Vec::new())
+    }
+}
+
+impl std::ops::Deref for Slots {
+    type Target = [[u32; 2]];
+    fn deref(&self) -> &[[u32; 2]] {
+        match self {
+            Slots::Heap(v) => v,
+            // SAFETY: the map is page-aligned, `n * 8` bytes long and only ever holds `[u32; 2]`
+            // values (any bytes are valid ones); it lives as long as `self`
+            Slots::Mapped(m) => unsafe {
+                std::slice::from_raw_parts(m.as_ptr().cast(), m.len() / 8)
+            },
+        }
+    }
+}
+
+impl std::ops::DerefMut for Slots {
+    fn deref_mut(&mut self) -> &mut [[u32; 2]] {
+        match self {
+            Slots::Heap(v) => v,
+            // SAFETY: as in `deref`, and `&mut self` makes this the only reference
+            Slots::Mapped(m) => unsafe {
+                std::slice::from_raw_parts_mut(m.as_mut_ptr().cast(), m.len() / 8)
+            },
+        }
+    }
+}
+
+impl Clone for Slots {
+    fn clone(&self) -> Self {
+        let mut copy = Slots::zeroed(self.len());
+        copy.copy_from_slice(self);
+        copy
+    }
+}
+
+impl std::fmt::Debug for Slots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Slots({})", self.len())
+    }
+}
+
 /// `u64 -> documents` over the low [`KEY_BITS`] bits of the key (keys equal there are one
 /// key), with one `u32` per key in the common case of a single document: 2^8 open-addressing
 /// tables with linear probing, each a slice of one array of (the 32 key bits above the table's,
 /// the value) pairs, 8 bytes a slot, a key and its value side by side so a lookup touches one
 /// cache line. The band tables of the kept documents are most of a run's memory: the keys are
 /// hashes, so the tables fill evenly and grow together by half when the fullest is 80% full,
-/// and the one array is given back to the system whole when it is replaced (many small tables
-/// left their old arrays with the allocator). Key 0 marks an empty slot; a table's key 0 lives
+/// and the one array ([`Slots`]) is given back to the system whole when it is replaced (many
+/// small tables left their old arrays with the allocator). Key 0 marks an empty slot; a table's key 0 lives
 /// in `zero`; a value at or above [`MULTI`] indexes the overflow lists.
 #[derive(Clone, Debug, Default)]
 pub struct MultiMap {
-    /// `SHARDS` tables of `cap` slots each (empty until the first insert).
-    slots: Vec<(u32, u32)>,
+    /// `SHARDS` tables of `cap` slots each (empty until the first insert), a slot
+    /// `[key bits, value]`.
+    slots: Slots,
     cap: usize,
     lens: Vec<u32>,
     zero: Vec<Option<u32>>,
@@ -85,20 +157,20 @@ impl MultiMap {
 
     fn grow(&mut self) {
         let cap = (self.cap + self.cap / 2).max(16);
-        let old = std::mem::replace(&mut self.slots, vec![(0, 0); cap * SHARDS]);
+        let old = std::mem::replace(&mut self.slots, Slots::zeroed(cap * SHARDS));
         let old_cap = std::mem::replace(&mut self.cap, cap);
         if self.lens.is_empty() {
             self.lens = vec![0; SHARDS];
             self.zero = vec![None; SHARDS];
         }
-        for (i, &(k, v)) in old.iter().enumerate() {
+        for (i, &[k, v]) in old.iter().enumerate() {
             if k != 0 {
                 let s = i / old_cap;
                 let mut j = self.home(s, k);
-                while self.slots[j].0 != 0 {
+                while self.slots[j][0] != 0 {
                     j = self.next(s, j);
                 }
-                self.slots[j] = (k, v);
+                self.slots[j] = [k, v];
             }
         }
     }
@@ -122,13 +194,13 @@ impl MultiMap {
             }
             let mut i = self.home(s, k);
             loop {
-                if self.slots[i].0 == 0 {
-                    self.slots[i] = (k, doc);
+                if self.slots[i][0] == 0 {
+                    self.slots[i] = [k, doc];
                     self.lens[s] += 1;
                     return;
                 }
-                if self.slots[i].0 == k {
-                    break &mut self.slots[i].1;
+                if self.slots[i][0] == k {
+                    break &mut self.slots[i][1];
                 }
                 i = self.next(s, i);
             }
@@ -153,8 +225,8 @@ impl MultiMap {
         let mut i = self.home(s, k);
         loop {
             match &self.slots[i] {
-                (0, _) => return None,
-                (kk, v) if *kk == k => return Some(v),
+                [0, _] => return None,
+                [kk, v] if *kk == k => return Some(v),
                 _ => i = self.next(s, i),
             }
         }
@@ -947,6 +1019,30 @@ mod tests {
         }
         assert_eq!(m.get(12345), &[] as &[u32]);
         assert!(MultiMap::default().get(0).is_empty() && MultiMap::default().get(5).is_empty());
+    }
+
+    #[test]
+    fn multimap_past_the_mapped_size() {
+        // enough keys that the slot array is memory mapped (and grows while mapped); a clone
+        // and the original answer alike after both change
+        let mut m = MultiMap::default();
+        // odd multiples: distinct in the low 40 bits, spread over them
+        let key = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & ((1 << KEY_BITS) - 1);
+        let n = 1_200_000u64;
+        for i in 0..n {
+            m.insert(key(i), i as u32);
+        }
+        assert!(matches!(m.slots, Slots::Mapped(_)), "{:?}", m.slots);
+        let mut c = m.clone();
+        assert!(matches!(c.slots, Slots::Mapped(_)));
+        m.insert(key(3), 7);
+        c.insert(key(3), 7);
+        for i in (0..n).step_by(997) {
+            let want: &[u32] = if i == 3 { &[3, 7] } else { &[i as u32] };
+            assert_eq!(m.get(key(i)), want, "key of {i}");
+            assert_eq!(c.get(key(i)), want, "clone, key of {i}");
+        }
+        assert_eq!((m.len(), c.len()), (n as usize, n as usize));
     }
 
     #[test]
