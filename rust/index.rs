@@ -105,7 +105,7 @@ fn filter_hash(b: usize, key: u64) -> u64 {
 /// Which block of `blocks` a hash falls in (its top 32 bits, scaled).
 #[inline]
 fn filter_block(h: u64, blocks: usize) -> usize {
-    ((h >> 32) * blocks as u64 >> 32) as usize
+    (((h >> 32) * blocks as u64) >> 32) as usize
 }
 
 /// The bit of word `i` of its block that a hash sets.
@@ -612,7 +612,10 @@ impl Segment {
             ));
         }
         if ns != BAND0 + seg_bands + filtered as usize
-            || seg_bands != bands || p > 24 || m > n || n > MAX_SEGMENT_DOCS
+            || seg_bands != bands
+            || p > 24
+            || m > n
+            || n > MAX_SEGMENT_DOCS
         {
             return Err(corrupt(format!(
                 "segment header does not match the index ({seg_bands} bands for {bands})"
@@ -1890,7 +1893,10 @@ mod tests {
         let passed = (0..100_000u64)
             .filter(|&k| seg.may_have((k % 21) as usize, hash64(&k.to_le_bytes())))
             .count();
-        assert!(passed < 1500, "{passed} of 100000 absent keys pass the filter");
+        assert!(
+            passed < 1500,
+            "{passed} of 100000 absent keys pass the filter"
+        );
         // the same index with version 1 segments (no filter) answers alike, and a damaged
         // filter is refused by a verifying open
         let old = dir.join("old");
@@ -1925,7 +1931,10 @@ mod tests {
         assert_eq!(v1.query_many(&probes), v2.query_many(&probes));
         let mut one = Vec::new();
         let mut two = Vec::new();
-        for i in (0..signed.empty.len()).filter(|&i| !signed.empty[i]).step_by(7) {
+        for i in (0..signed.empty.len())
+            .filter(|&i| !signed.empty[i])
+            .step_by(7)
+        {
             let mut k: Vec<u64> = signed.keys[i * c.bands..(i + 1) * c.bands].to_vec();
             one.clear();
             two.clear();
@@ -1933,7 +1942,10 @@ mod tests {
             v2.candidates(&k, &mut two);
             assert_eq!(one, two);
             k[0] ^= 1;
-            assert_eq!(v1.with_digest(signed.digests[i], &k), v2.with_digest(signed.digests[i], &k));
+            assert_eq!(
+                v1.with_digest(signed.digests[i], &k),
+                v2.with_digest(signed.digests[i], &k)
+            );
         }
         // a batch decided against either decides alike
         let more = corpus(4000);
