@@ -57,11 +57,12 @@ const CHUNK: usize = 8192;
 /// Documents whose lookups in the index are made together: sorted by key, they walk each
 /// table once.
 const LOOKUPS: usize = 8 * CHUNK;
-/// The band tables of a snapshot's first segments up to this many bytes stay mapped; those of
-/// the others have their pages dropped from the process's mapping once a chunk's lookups have
-/// walked them (they stay in the page cache, and the next walk maps them again): otherwise
-/// every page of every table read counts in the process's resident memory, which would grow
-/// with the index.
+/// The filters of a snapshot's segments and the band tables of its first segments up to this
+/// many bytes in all stay mapped; the tables of the others have their pages dropped from the
+/// process's mapping once a chunk's lookups have walked them (they stay in the page cache, and
+/// the next walk maps them again): otherwise every page of every table read counts in the
+/// process's resident memory, which would grow with the index. The filters, read by every
+/// lookup, always stay (31 bytes a document); with them a walk reads few pages of a table.
 const RESIDENT_TABLES: u64 = 512 << 20;
 
 const DOCS: usize = 0;
@@ -1024,7 +1025,10 @@ impl Snapshot {
         tombstones.sort_unstable();
         tombstones.dedup();
         let fingerprint = settings_fingerprint(&cfg);
-        let mut table_bytes = 0u64;
+        let mut table_bytes: u64 = segments
+            .iter()
+            .filter_map(|s| s.filter.map(|(_, blocks)| 64 * blocks as u64))
+            .sum();
         let release = segments
             .iter()
             .map(|s| {
