@@ -562,6 +562,11 @@ pub struct Segment {
     /// The filter's offset in the file and its blocks (version 2; `None`: every key may be
     /// there).
     filter: Option<(usize, usize)>,
+    /// The filter, read into memory backed by huge pages where the system gives them (a
+    /// lookup reads a random block: with 4 KB pages each would miss the TLB), on first use.
+    /// `None` inside: it could not be read, or its checksum is wrong (then every key is looked
+    /// up in the tables: the answers stay right; `verify` reports the damage).
+    filter_mem: std::sync::OnceLock<Option<memmap2::MmapMut>>,
     pub version: u32,
     pub header_crc: u32,
     pub bytes: u64,
@@ -699,6 +704,7 @@ impl Segment {
             m,
             p,
             filter: filtered.then(|| (sections[BAND0 + bands].0, filter_blocks(m, bands))),
+            filter_mem: std::sync::OnceLock::new(),
             sections,
             version,
             header_crc,
@@ -812,12 +818,36 @@ impl Segment {
     /// The filter block a hash falls in (`None` without a filter, or past the file's end).
     #[inline]
     fn filter_line(&self, h: u64) -> Option<&[u8]> {
-        let (o, blocks) = self.filter?;
+        let (_, blocks) = self.filter?;
         if blocks == 0 {
             return Some(&[0u8; 64]);
         }
-        let at = o + 64 * filter_block(h, blocks);
-        self.map.get(at..at + 64)
+        let mem = self
+            .filter_mem
+            .get_or_init(|| self.load_filter())
+            .as_ref()?;
+        let at = 64 * filter_block(h, blocks);
+        mem.get(at..at + 64)
+    }
+
+    /// Reads the filter section into anonymous memory (huge pages asked for), checking its
+    /// CRC-32; `None` when it cannot be read or is damaged.
+    fn load_filter(&self) -> Option<memmap2::MmapMut> {
+        let (o, blocks) = self.filter?;
+        let len = 64 * blocks;
+        let (_, _, crc) = *self.sections.last()?;
+        // a whole number of 2 MB pages, so that the kernel can back all of it with them
+        let mut mem = memmap2::MmapMut::map_anon(len.next_multiple_of(2 << 20)).ok()?;
+        #[cfg(target_os = "linux")]
+        let _ = mem.advise(memmap2::Advice::HugePage);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            self.file.read_exact_at(&mut mem[..len], o as u64).ok()?;
+        }
+        #[cfg(not(unix))]
+        mem[..len].copy_from_slice(self.map.get(o..o + len)?);
+        (crc32fast::hash(&mem[..len]) == crc).then_some(mem)
     }
 
     /// Asks for the filter block of band `b` key `key` (a hint).
