@@ -871,8 +871,8 @@ impl Segment {
         })
     }
 
-    /// The lookups of `sorted` (`key << 24 | i`, ascending) that the filter lets through, in
-    /// order.
+    /// The lookups of `sorted` (`key << 24 | i`) that the filter lets through, sorted; without
+    /// a filter, `sorted` itself (which must then be sorted: see [`Snapshot::all_filtered`]).
     fn filtered<'a>(&self, b: usize, sorted: &'a [u64]) -> Cow<'a, [u64]> {
         if self.filter.is_none() {
             return Cow::Borrowed(sorted);
@@ -887,6 +887,8 @@ impl Segment {
                 kept.push(e);
             }
         }
+        // few: sorting them here spares sorting every lookup
+        kept.sort_unstable();
         Cow::Owned(kept)
     }
 
@@ -974,8 +976,9 @@ impl Segment {
         }
     }
 
-    /// Calls `found(i, local)` for each `key << 24 | i` of `sorted` (ascending) and each
-    /// position of this segment with band `b` key `key`, in order.
+    /// Calls `found(i, local)` for each `key << 24 | i` of `sorted` and each position of this
+    /// segment with band `b` key `key`, in key order (`sorted` need be ascending only for a
+    /// segment without a filter).
     fn walk(&self, b: usize, sorted: &[u64], mut found: impl FnMut(u32, u32)) {
         // the directory slots a few lookups ahead are fetched first, then their entries
         const AHEAD: usize = 8;
@@ -1145,6 +1148,12 @@ impl Snapshot {
         out.dedup();
     }
 
+    /// Whether every segment has a filter: then lookups need not be sorted before a walk (each
+    /// segment sorts the few its filter lets through).
+    fn all_filtered(&self) -> bool {
+        self.segments.iter().all(|s| s.filter.is_some())
+    }
+
     /// [`Snapshot::candidates`] for many documents (`None`: none wanted). The lookups are
     /// sorted by key, band by band, and each table of each segment is walked in order: a
     /// page of a table is mapped once for all the lookups that fall in it.
@@ -1156,6 +1165,7 @@ impl Snapshot {
         }
         debug_assert!(n < 1 << 24);
         let bands = self.cfg.bands;
+        let all_filtered = self.all_filtered();
         let per_band: Vec<Vec<u64>> = (0..bands)
             .into_par_iter()
             .map(|b| {
@@ -1164,7 +1174,9 @@ impl Snapshot {
                     .enumerate()
                     .filter_map(|(i, k)| Some((k.as_ref()?[b] & KEY_MASK) << 24 | i as u64))
                     .collect();
-                crate::shingle::sort_uniform(&mut v);
+                if !all_filtered {
+                    crate::shingle::sort_uniform(&mut v);
+                }
                 v
             })
             .collect();
@@ -1414,7 +1426,9 @@ impl KeptLookup for Snapshot {
                 Some((k & KEY_MASK) << 24 | i as u64)
             })
             .collect();
-        crate::shingle::sort_uniform(&mut sorted);
+        if !self.all_filtered() {
+            crate::shingle::sort_uniform(&mut sorted);
+        }
         let found: Vec<Vec<(u32, u32)>> = self
             .segments
             .par_iter()
