@@ -3,7 +3,7 @@ run, each result checked before it is reported.
 
     python benches/ngram_family.py speed [--copies 8]   estimation against lmplz, scoring
                                                          against kenlm.Model.score
-    python benches/ngram_family.py speed --corpus FILE --estimation-only
+    python benches/ngram_family.py speed --corpus FILE --estimation-only [--repeat 3]
                                                          the same on FILE's lines (documents of
                                                          words separated by spaces)
     python benches/ngram_family.py shakespeare           validation nats per character of every
@@ -41,15 +41,38 @@ def lmplz_binary() -> str:
     return found
 
 
+# Runs argv[2:] as a child of this small process and writes the child's peak resident memory
+# (KB) to argv[1]. A child started straight from the bench would carry the bench's own peak into
+# its figure: Linux keeps a process's peak across exec, and subprocess starts children with
+# vfork, whose peak before exec is its parent's.
+MEASURE = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as fh:
+    fh.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(cmd: list[str], stdin=None, stdout=None) -> tuple[float, float]:
-    """(seconds, peak resident MB) of one child process."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed with status {p.returncode}")
-    return time.perf_counter() - t, usage.ru_maxrss / 1024
+    """(seconds, peak resident MB) of one child process (started through a small one, so that
+    the figure is the child's own)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak"
+        t = time.perf_counter()
+        p = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(peak), *cmd],
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+        )
+        took = time.perf_counter() - t
+        if p.returncode != 0:
+            raise RuntimeError(f"{cmd[0]} failed with status {p.returncode}")
+        return took, int(peak.read_text()) / 1024
 
 
 def read_arpa(path: Path) -> dict[tuple[str, ...], tuple[float, float]]:
@@ -70,12 +93,15 @@ def read_arpa(path: Path) -> dict[tuple[str, ...], tuple[float, float]]:
 
 FIT = """
 import sys, textsieve as ts
-docs = open(sys.argv[1], encoding="utf-8").read().splitlines()
+with open(sys.argv[1], encoding="utf-8") as fh:
+    docs = [line.rstrip("\\n") for line in fh]
 ts.NgramLM(int(sys.argv[3]), words=True).fit(docs).to_arpa(sys.argv[2])
 """
 
 
-def speed(copies: int, order: int, source: Path | None = None, scoring: bool = True) -> None:
+def speed(
+    copies: int, order: int, source: Path | None = None, scoring: bool = True, repeat: int = 3
+) -> None:
     import kenlm
 
     text = (source or DATA).read_text(encoding="utf-8")
@@ -88,24 +114,59 @@ def speed(copies: int, order: int, source: Path | None = None, scoring: bool = T
         mb = corpus.stat().st_size / 1e6
         name = source.name if source else "Tiny Shakespeare"
         print(f"{name}, words, {copies} copies of the first 90% of lines ({mb:.1f} MB)")
-        print(f"cores: {os.cpu_count()}; both tools use them all\n")
-        theirs, ours = Path(tmp) / "lmplz.arpa", Path(tmp) / "textsieve.arpa"
-        with open(corpus, "rb") as src, open(theirs, "wb") as dst:
-            cmd = [lmplz_binary(), "-o", str(order), "-S", "1G", "-T", tmp, "--discount_fallback"]
-            t_lmplz, mem_lmplz = run_measured(cmd, stdin=src, stdout=dst)
-        cmd = [sys.executable, "-c", FIT, str(corpus), str(ours), str(order)]
-        t_ours, mem_ours = run_measured(cmd)
-        a, b = read_arpa(theirs), read_arpa(ours)
-        assert set(a) == set(b), "the two ARPA files hold different n-grams"
-        worst = max(max(abs(a[g][0] - b[g][0]), abs(a[g][1] - b[g][1])) for g in a)
-        assert worst < 1e-4, worst
-        print(f"estimation, {order}-gram modified Kneser-Ney to an ARPA file ({len(a):,} n-grams,")
-        print(f"  largest difference of a log10 value {worst:.1e})")
-        print(f"  lmplz -S 1G    {t_lmplz:7.2f} s  {mem_lmplz:8.0f} MB peak")
-        print(f"  textsieve      {t_ours:7.2f} s  {mem_ours:8.0f} MB peak (Python included)")
         print(
-            f"  textsieve is {t_lmplz / t_ours:.2f}x the speed, {mem_ours / mem_lmplz:.2f}x the memory\n"
+            f"cores: {os.cpu_count()}; both tools use them all; load average {os.getloadavg()[0]:.1f}"
         )
+        theirs, ours = Path(tmp) / "lmplz.arpa", Path(tmp) / "textsieve.arpa"
+        lmplz = [lmplz_binary(), "-o", str(order), "-S", "1G", "-T", tmp, "--discount_fallback"]
+        # the library (documents read into a list, as fit needs them without a vocabulary) and
+        # the command line (the file read twice, never held)
+        runs = {
+            "lmplz -S 1G": lmplz,
+            "NgramLM.fit.to_arpa": [sys.executable, "-c", FIT, str(corpus), str(ours), str(order)],
+            "textsieve ngram train": [
+                *(sys.executable, "-m", "textsieve", "ngram", "train", "--train", str(corpus)),
+                *("--words", "--smoothing", "kneser-ney", "--order", str(order), "-o", str(ours)),
+                "-q",
+            ],
+        }
+        # each tool `repeat` times, in turn (so that a change of the machine's load falls on
+        # all of them): the best time and the largest peak; every textsieve file is checked
+        # against lmplz's (the same n-grams, log10 values within 1e-4)
+        times: dict[str, list[float]] = {label: [] for label in runs}
+        peaks: dict[str, list[float]] = {label: [] for label in runs}
+        a: dict[tuple[str, ...], tuple[float, float]] = {}
+        worst = 0.0
+        for _ in range(repeat):
+            for label, cmd in runs.items():
+                if label.startswith("lmplz"):
+                    with open(corpus, "rb") as src, open(theirs, "wb") as dst:
+                        t, peak = run_measured(cmd, stdin=src, stdout=dst)
+                else:
+                    t, peak = run_measured(cmd)
+                times[label].append(t)
+                peaks[label].append(peak)
+                if label.startswith("lmplz"):
+                    a = a or read_arpa(theirs)
+                    continue
+                b = read_arpa(ours)
+                assert set(a) == set(b), "the two ARPA files hold different n-grams"
+                worst = max(
+                    worst, max(max(abs(a[g][0] - b[g][0]), abs(a[g][1] - b[g][1])) for g in a)
+                )
+                assert worst < 1e-4, worst
+                ours.unlink()
+                del b
+        print(f"estimation, {order}-gram modified Kneser-Ney to an ARPA file ({len(a):,} n-grams;")
+        print(f"  largest difference of a log10 value {worst:.1e}); best of {repeat} runs each")
+        t_lmplz, mem_lmplz = min(times["lmplz -S 1G"]), max(peaks["lmplz -S 1G"])
+        for label in runs:
+            t, peak = min(times[label]), max(peaks[label])
+            line = f"  {label:<22} {t:7.2f} s  {peak:6.0f} MB peak"
+            if not label.startswith("lmplz"):
+                line += f": {t_lmplz / t:.2f}x the speed, {peak / mem_lmplz:.2f}x the memory"
+            print(line)
+        print()
         if not scoring:
             return
 
@@ -190,16 +251,17 @@ def main() -> None:
     q.add_argument("--order", type=int, default=5)
     q.add_argument("--corpus", type=Path, help="a text file to use instead of Tiny Shakespeare")
     q.add_argument("--estimation-only", action="store_true", help="time estimation alone")
+    q.add_argument("--repeat", type=int, default=3, help="runs of each estimation (best time)")
     q = sub.add_parser("shakespeare")
     q.add_argument("--orders", default="2,3,4,5,6,7,8")
     args = p.parse_args()
     if args.what == "speed" and args.corpus is not None:
-        speed(args.copies, args.order, args.corpus, not args.estimation_only)
+        speed(args.copies, args.order, args.corpus, not args.estimation_only, args.repeat)
         return
     if not DATA.exists():
         sys.exit(f"{DATA} is absent")
     if args.what == "speed":
-        speed(args.copies, args.order, None, not args.estimation_only)
+        speed(args.copies, args.order, None, not args.estimation_only, args.repeat)
     else:
         shakespeare([int(o) for o in args.orders.split(",")])
 

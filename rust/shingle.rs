@@ -382,56 +382,140 @@ pub fn sort_uniform(v: &mut Vec<u64>) {
 }
 
 /// Lowercase + collapse `White_Space` runs to one space + strip, into `out`.
+///
+/// One pass over the bytes: eight ASCII bytes at a time (lowercased and their white space
+/// turned into spaces in one `u64`) wherever no two of them are white space in a row, runs of
+/// kana and CJK ideographs (no case) copied whole, one character at a time elsewhere. A space is written with the white space that starts a run,
+/// the rest of the run is skipped, and a trailing one is taken off at the end.
 pub fn normalize_default(text: &str, out: &mut String) {
     out.clear();
     out.reserve(text.len());
-    if text.is_ascii() {
-        // Safety-free fast path: build bytes, all ASCII, then one checked conversion.
-        let mut bytes = std::mem::take(out).into_bytes();
-        let mut pending_space = false;
-        for &c in text.as_bytes() {
-            // ASCII White_Space: \t \n \x0b \x0c \r and space (not \x1c..\x1f)
-            if matches!(c, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ') {
-                pending_space = !bytes.is_empty();
-            } else {
-                if pending_space {
-                    bytes.push(b' ');
-                    pending_space = false;
+    let b = text.as_bytes();
+    // whether the last byte written is a space (from white space); no space is written first
+    let mut space = true;
+    let mut i = 0;
+    while i < b.len() {
+        if let Some(w) = b.get(i..i + 8) {
+            let w = u64::from_le_bytes(w.try_into().expect("eight bytes"));
+            if w & HIGH == 0 {
+                let ws = ascii_ws_mask(w);
+                // a white space byte right after another (or after the space last written, or
+                // at the start) is skipped: those words go one byte at a time
+                if ws & ((ws << 8) | u64::from(space) << 7) == 0 {
+                    let upper = ascii_range_mask(w, b'A', b'Z');
+                    let lower = w | (upper >> 2);
+                    let full = (ws >> 7) * 0xFF;
+                    let word = (lower & !full) | (ws >> 2);
+                    // SAFETY: the eight bytes are ASCII (lowercasing and spaces keep them so),
+                    // so `out` stays UTF-8
+                    unsafe { out.as_mut_vec() }.extend_from_slice(&word.to_le_bytes());
+                    space = ws >> 63 != 0;
+                    i += 8;
+                    continue;
                 }
-                bytes.push(c.to_ascii_lowercase());
             }
         }
-        *out = String::from_utf8(bytes).unwrap_or_default();
-        return;
-    }
-    // Σ is the one letter whose lowercase depends on context (final sigma): let std lowercase the
-    // words holding one (whitespace is neither cased nor case-ignorable, so a word is all the
-    // context there is), not the whole text
-    if text.contains('\u{3A3}') {
-        for word in text.split(is_ws).filter(|w| !w.is_empty()) {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            if word.contains('\u{3A3}') {
-                out.push_str(&word.to_lowercase());
-            } else {
-                word.chars().for_each(|c| push_lowercase(c, out));
-            }
-        }
-        return;
-    }
-    let mut pending_space = false;
-    for c in text.chars() {
-        if is_ws(c) {
-            pending_space = !out.is_empty();
+        // U+3000..U+9FFF (CJK punctuation, kana, ideographs) have no case, and only U+3000 is
+        // white space: a run of them is copied as it is
+        let run = caseless_cjk_run(&b[i..]);
+        if run > 0 {
+            out.push_str(&text[i..i + run]);
+            space = false;
+            i += run;
             continue;
         }
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
+        let c0 = b[i];
+        if c0.is_ascii() {
+            if is_ascii_ws(c0) {
+                if !space {
+                    out.push(' ');
+                    space = true;
+                }
+                // the rest of the run
+                while b.get(i + 1).is_some_and(|&x| is_ascii_ws(x)) {
+                    i += 1;
+                }
+            } else {
+                out.push(char::from(c0.to_ascii_lowercase()));
+                space = false;
+            }
+            i += 1;
+            continue;
         }
-        push_lowercase(c, out);
+        let c = text[i..].chars().next().expect("a char starts here");
+        i += c.len_utf8();
+        if is_ws(c) {
+            if !space {
+                out.push(' ');
+                space = true;
+            }
+        } else if c == '\u{3A3}' {
+            normalize_with_sigma(text, out);
+            return;
+        } else {
+            push_lowercase(c, out);
+            space = false;
+        }
     }
+    if space && !out.is_empty() {
+        out.pop();
+    }
+}
+
+/// ASCII `White_Space`: \t \n \x0b \x0c \r and space (not \x1c..\x1f).
+#[inline(always)]
+fn is_ascii_ws(c: u8) -> bool {
+    matches!(c, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
+}
+
+/// The bytes at the start of `b` (UTF-8) that encode characters in U+3001..=U+9FFF.
+#[inline(always)]
+fn caseless_cjk_run(b: &[u8]) -> usize {
+    let mut n = 0;
+    // a lead byte 0xE3..=0xE9 starts a three-byte character in U+3000..=U+9FFF
+    while n + 2 < b.len() && (0xE3..=0xE9).contains(&b[n]) && b[n..n + 3] != [0xE3, 0x80, 0x80] {
+        n += 3;
+    }
+    n
+}
+
+/// [`normalize_default`] of a text holding Σ, the one letter whose lowercase depends on context
+/// (final sigma): std lowercases the words holding one (white space is neither cased nor
+/// case-ignorable, so a word is all the context there is), not the whole text.
+fn normalize_with_sigma(text: &str, out: &mut String) {
+    out.clear();
+    for word in text.split(is_ws).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if word.contains('\u{3A3}') {
+            out.push_str(&word.to_lowercase());
+        } else {
+            word.chars().for_each(|c| push_lowercase(c, out));
+        }
+    }
+}
+
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// 0x80 in each byte of `w` (all ASCII) in `lo..=hi`.
+#[inline(always)]
+fn ascii_range_mask(w: u64, lo: u8, hi: u8) -> u64 {
+    // a byte plus 0x80 - x carries into its top bit iff it is >= x, never into the next byte
+    let ge_lo = w + ONES * u64::from(0x80 - lo);
+    let gt_hi = w + ONES * u64::from(0x7F - hi);
+    ge_lo & !gt_hi & HIGH
+}
+
+/// 0x80 in each byte of `w` (all ASCII) that is ASCII `White_Space`: \t \n \x0b \x0c \r and space.
+#[inline(always)]
+fn ascii_ws_mask(w: u64) -> u64 {
+    let x = w ^ (ONES * 0x20);
+    // a byte of `x` is zero iff the byte of `w` is a space
+    let space = !(((x & LOW7) + LOW7) | x) & HIGH;
+    space | ascii_range_mask(w, b'\t', b'\r')
 }
 
 /// Appends the lowercase of `c` (any letter but Σ, whose lowercase depends on its word).
@@ -653,7 +737,7 @@ pub fn jaccard_pairs<S: AsRef<str> + Sync>(
 }
 
 /// Exact Jaccard similarity of two sorted, distinct sets (0.0 when both are empty).
-pub fn jaccard_sorted<T: Ord>(a: &[T], b: &[T]) -> f64 {
+pub fn jaccard_sorted<T: Ord + Copy>(a: &[T], b: &[T]) -> f64 {
     let inter = intersection_size(a, b);
     let union = a.len() + b.len() - inter;
     if union == 0 {
@@ -664,18 +748,17 @@ pub fn jaccard_sorted<T: Ord>(a: &[T], b: &[T]) -> f64 {
 }
 
 /// Size of the intersection of two sorted, distinct sets.
-pub fn intersection_size<T: Ord>(a: &[T], b: &[T]) -> usize {
+///
+/// Without branches on the comparisons: the sets are hashes, so which side steps is a coin toss
+/// that a branch predictor gets wrong half the time (that made a merge cost more than building
+/// the sets).
+pub fn intersection_size<T: Ord + Copy>(a: &[T], b: &[T]) -> usize {
     let (mut i, mut j, mut n) = (0, 0, 0);
     while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                n += 1;
-                i += 1;
-                j += 1;
-            }
-        }
+        let (x, y) = (a[i], b[j]);
+        n += usize::from(x == y);
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
     }
     n
 }
@@ -701,6 +784,47 @@ mod tests {
         assert_eq!(out, "");
     }
 
+    /// The definition, a character at a time.
+    fn normalize_naive(text: &str) -> String {
+        text.to_lowercase()
+            .split(is_ws)
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn normalization_word_at_a_time_matches_the_definition() {
+        // every string of up to 10 symbols from a small alphabet of white space, letters of both
+        // cases, punctuation and a non-ASCII letter, at every offset of a longer ASCII text
+        let alphabet = [
+            " ", "\t", "\n", "\r", "\x0b", "\x0c", "\u{1c}", "A", "z", "Q", ".", "É", "\u{3000}",
+            "\u{85}", "\u{3042}", "\u{9fff}", "\u{3001}", "Σ",
+        ];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut out = String::new();
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 24) as usize;
+            let mut text = String::new();
+            let mut r = state;
+            for _ in 0..len {
+                r = r.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+                // mostly ASCII letters and single spaces, so the eight-byte path is taken often
+                let pick = (r >> 59) as usize;
+                text.push_str(if pick < alphabet.len() {
+                    alphabet[pick]
+                } else {
+                    "aB cD"
+                });
+            }
+            normalize_default(&text, &mut out);
+            assert_eq!(out, normalize_naive(&text), "{text:?}");
+        }
+    }
+
     #[test]
     fn final_sigma_by_word_matches_whole_text_lowercase() {
         for text in [
@@ -716,12 +840,7 @@ mod tests {
             "ΌΣΟΣ. ΚΑΛΟΣ\u{3000}ΟΡΙΣΜΟΣ,ΑΛΛΑ",
             "İSTANBUL ΜΕΓΑΣ ファイル ΣΟΦΟΣ\u{85}Ω",
         ] {
-            let want = text
-                .to_lowercase()
-                .split(is_ws)
-                .filter(|w| !w.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let want = normalize_naive(text);
             let mut got = String::new();
             normalize_default(text, &mut got);
             assert_eq!(got, want, "{text:?}");
@@ -911,10 +1030,14 @@ mod speed {
             let mut best = f64::MAX;
             for _ in 0..5 {
                 let t = std::time::Instant::now();
-                for piece in text.as_bytes().chunks(1000) {
-                    if let Ok(p) = std::str::from_utf8(piece) {
-                        normalize_default(p, &mut norm);
+                let mut at = 0;
+                while at < text.len() {
+                    let mut end = (at + 1000).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end += 1;
                     }
+                    normalize_default(&text[at..end], &mut norm);
+                    at = end;
                 }
                 best = best.min(t.elapsed().as_secs_f64());
             }
@@ -940,6 +1063,38 @@ mod speed {
             let b = t.elapsed().as_secs_f64();
             let mb = text.len() as f64 / 1e6;
             println!("normalize {:.0} MB/s, kgrams {:.0} MB/s", mb / a, mb / b);
+        }
+    }
+
+    #[test]
+    #[ignore]
+    fn verification_speed() {
+        // documents of about 1,250 bytes of English, as the dedup benches' corpora
+        let Ok(text) = std::fs::read_to_string("../shared/data/tinyshakespeare.txt") else {
+            return;
+        };
+        let docs: Vec<&str> = text
+            .as_bytes()
+            .chunks(1250)
+            .filter_map(|p| std::str::from_utf8(p).ok())
+            .collect();
+        let sh = Shingler::new("char", 5, "default").unwrap();
+        let mut scratch = Scratch::default();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let sets: Vec<Vec<u64>> = docs.iter().map(|d| sh.hash_set(d, &mut scratch)).collect();
+            let a = t.elapsed().as_secs_f64() / docs.len() as f64;
+            let t = std::time::Instant::now();
+            let mut sum = 0.0;
+            for w in sets.windows(2) {
+                sum += jaccard_sorted(&w[0], &w[1]);
+            }
+            let b = t.elapsed().as_secs_f64() / (docs.len() - 1) as f64;
+            println!(
+                "hash_set {:.2} us/doc, jaccard {:.2} us/pair ({sum:.3})",
+                a * 1e6,
+                b * 1e6
+            );
         }
     }
 

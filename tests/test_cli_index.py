@@ -106,3 +106,54 @@ def test_usage_errors(tmp_path, capsys):
     assert exc.value.code == 2
     assert main(["index", "info", str(tmp_path / "none")]) == 1
     assert main(["index", "remove", str(tmp_path / "none")]) == 1
+
+
+def test_dedup_with_an_index_writes_every_output_shape(tmp_path, capsys):
+    """--compress, --annotate and Parquet out give the plain run's decisions."""
+    import gzip
+
+    pool: list[str] = []
+    day0 = write(tmp_path / "day0.jsonl", records(0, 0, 60, pool))
+    day1_recs = records(1, 60, 60, pool)
+    day1 = write(tmp_path / "day1.jsonl", day1_recs)
+    idx = tmp_path / "idx"
+    assert (
+        main(
+            ["dedup", str(day0), "-o", str(tmp_path / "o0"), "--index", str(idx), "--update", "-q"]
+        )
+        == 0
+    )
+    plain = tmp_path / "plain"
+    assert main(["dedup", str(day1), "-o", str(plain), "--index", str(idx), "-q"]) == 0
+    kept = (plain / "kept.jsonl").read_bytes()
+    removed = {r["id"]: r for r in read_jsonl(plain / "removed.jsonl")}
+    assert removed and kept
+
+    gz = tmp_path / "gz"
+    assert (
+        main(["dedup", str(day1), "-o", str(gz), "--index", str(idx), "-q", "--compress", "gzip"])
+        == 0
+    )
+    assert gzip.decompress((gz / "kept.jsonl.gz").read_bytes()) == kept
+    assert json.loads((gz / "stats.json").read_text())["parameters"]["compression"] == "gzip"
+
+    ann = tmp_path / "ann"
+    assert main(["dedup", str(day1), "-o", str(ann), "--index", str(idx), "-q", "--annotate"]) == 0
+    rows = read_jsonl(ann / "annotated.jsonl")
+    assert [r["id"] for r in rows] == [r["id"] for r in day1_recs]
+    for row in rows:
+        dec = row["dedup"]
+        assert dec["keep"] is (row["id"] not in removed)
+        if not dec["keep"]:
+            assert dec["duplicate_of"] == removed[row["id"]]["duplicate_of"]
+
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    import pyarrow as pa
+
+    src = tmp_path / "day1.parquet"
+    pq.write_table(pa.Table.from_pylist(day1_recs), src)
+    out = tmp_path / "pq"
+    assert main(["dedup", str(src), "-o", str(out), "--index", str(idx), "-q"]) == 0
+    got = pq.read_table(out / "kept.parquet").to_pylist()
+    assert got == [json.loads(line) for line in kept.splitlines()]
+    assert len(json.loads((idx / "index.json").read_text())["segments"]) == 1  # never updated

@@ -191,3 +191,36 @@ def test_a_document_that_is_not_tokens_is_named():
             call([["a", 1]])
         with pytest.raises(TypeError, match=r"documents\[0\]: expected a str or a sequence"):
             call([5])
+
+
+@pytest.mark.parametrize("pad", ["sentence", True, False])
+@pytest.mark.parametrize("order", [1, 3, 5])
+def test_arpa_written_before_the_model_is_estimated_is_the_same_file(
+    tmp_path, seed_split, pad, order
+):
+    # to_arpa straight after fit writes each order as it is estimated (the model is never held);
+    # after a lookup it writes the estimated model: the two files are the same, byte for byte
+    train, _ = seed_split
+    docs = [d.split() for d in train]
+    streamed = ts.NgramLM(order, pad=pad).fit(docs)
+    streamed.to_arpa(tmp_path / "streamed.arpa")
+    held = ts.NgramLM(order, pad=pad).fit(docs)
+    held.prob(["the"], "cat")
+    held.to_arpa(tmp_path / "held.arpa")
+    assert (tmp_path / "streamed.arpa").read_bytes() == (tmp_path / "held.arpa").read_bytes()
+    # the model is estimated when it is used after all
+    everything = [t for d in docs for t in d]
+    got, want = streamed.token_log_probs(everything), held.token_log_probs(everything)
+    assert len(want) and np.array_equal(got, want)
+    assert streamed.discounts == held.discounts
+
+
+def test_arpa_written_as_estimated_reports_a_failing_file():
+    class Full:
+        def write(self, data: bytes) -> int:
+            raise OSError("no space left")
+
+    lm = ts.NgramLM(3).fit([["a", "b", "c"], ["b", "c", "a"]])
+    words, unk = lm._arpa_words()
+    with pytest.raises(OSError, match="no space left"):
+        ts._core.SmoothedModel.write_kneser_ney_arpa(lm._counts, Full(), words, unk)

@@ -27,11 +27,13 @@ from textsieve.index import PersistentDedupIndex
 from textsieve.io import CorpusReader, to_jsonable
 from textsieve.local import CHUNK_BYTES, CHUNK_DOCS, BackgroundWriter, read_ahead
 from textsieve.pipeline import (
-    OUTPUT_FILES,
     Outputs,
     OutputSet,
     cluster_sizes,
+    kept_parquet,
     largest_clusters,
+    output_files,
+    write_kept_parquet,
     write_report_to,
 )
 
@@ -48,13 +50,19 @@ def dedup_with_index(
     inputs: list[str] | None = None,
     show_progress: bool | None = None,
     parameters: dict[str, Any] | None = None,
+    compression: str | None = None,
+    annotate: bool = False,
+    kept_format: str = "auto",
     last: bool = False,
 ) -> dict[str, Any]:
     """Dedup the corpus ``make_reader()`` yields against ``index`` (and within itself) into
-    ``outdir``; with ``update``, add its kept documents to the index. Returns the stats."""
+    ``outdir``; with ``update``, add its kept documents to the index. Returns the stats.
+    ``compression``, ``annotate`` and ``kept_format`` choose the outputs as for
+    :func:`textsieve.local.dedup_local`."""
     t_start = time.perf_counter()
     settings = index.settings
     reader = make_reader()
+    parquet = not annotate and kept_parquet(reader.inputs, kept_format)
     index._check_open()
     with index._writing() if update else contextlib.nullcontext():
         snap = index._snap
@@ -71,8 +79,8 @@ def dedup_with_index(
         examined: list[np.ndarray] = []
         n_empty = n_vs_index = 0
         t_read = t_feed = 0.0
-        with OutputSet(outdir) as files:
-            out = Outputs(files, ids=ids, all_pairs=False)
+        with OutputSet(outdir, output_files(annotate, parquet), compression) as files:
+            out = Outputs(files, ids=ids, all_pairs=False, annotate=annotate, parquet=parquet)
             writer = BackgroundWriter(out)
             with (
                 contextlib.ExitStack() as cleanup,
@@ -133,6 +141,10 @@ def dedup_with_index(
 
             removed = dup_run >= 0
             n_removed = int(removed.sum())
+            if parquet:
+                write_kept_parquet(
+                    reader.inputs, removed, text_field, files.open("kept.parquet", "wb")
+                )
             reps, sizes = cluster_sizes(dup_pos)
             summary = {
                 "input files": len(reader.files),
@@ -198,6 +210,9 @@ def dedup_with_index(
                     "text_field": text_field,
                     "id_field": id_field,
                     **(parameters or {}),
+                    "compression": compression,
+                    "annotate": annotate,
+                    "kept_format": kept_format,
                 },
                 "timings_s": {
                     "read": round(t_read, 4),
@@ -210,7 +225,7 @@ def dedup_with_index(
                     "mb_per_s": round(reader.n_bytes / 1e6 / total, 2) if total > 0 else None,
                 },
                 "outdir": os.path.abspath(outdir),
-                "outputs": {name: os.path.abspath(files.path(name)) for name in OUTPUT_FILES},
+                "outputs": {name: os.path.abspath(files.path(name)) for name in files.names},
             }
             if update:
                 stats["index"]["n_docs_after"] = len(snap) + int(batch.kept)

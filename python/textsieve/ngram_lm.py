@@ -475,11 +475,24 @@ class NgramLM:
         other toolkits: every smoothing but add-k (whose unseen n-grams each have their own
         probability). Tokens are written as they are (ids as decimal numbers); a token with white
         space in it cannot be an ARPA word and is an error. A zero probability is written as
-        log10 -99."""
+        log10 -99. Modified Kneser-Ney written straight after ``fit`` is written one order at a
+        time as it is estimated, without holding the whole model (the same file; the model is
+        then estimated at its next use)."""
         words, unk = self._arpa_words()
+        if self._model is None and self._counts is not None and self._streams_arpa():
+            # modified Kneser-Ney not estimated yet: written order by order as estimated, never
+            # holding the whole model (the same file; the model is estimated at its next use)
+            with atomic_write(path, "wb") as fh:
+                _core.SmoothedModel.write_kneser_ney_arpa(
+                    self._counts, fh, words, unk, num_threads=self.num_threads
+                )
+            return
         model = self.model
         with atomic_write(path, "wb") as fh:
             model.write_arpa(fh, words, unk)
+
+    def _streams_arpa(self) -> bool:
+        return self.smoothing == "kneser-ney" and self.param is None
 
     @classmethod
     def from_arpa(cls, path: str | os.PathLike[str]) -> NgramLM:

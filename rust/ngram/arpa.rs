@@ -22,7 +22,9 @@ use rayon::slice::ParallelSliceMut;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
-use crate::ngram::model::{Backoff, Model, Padding, Shape};
+use crate::ngram::model::{
+    modified_kneser_ney_orders, Backoff, Counts, KnDiscounts, Model, Padding, Shape,
+};
 
 /// What `log10` a zero probability is written as (as SRILM and KenLM write `<s>`'s).
 const LOG10_ZERO: f64 = -99.0;
@@ -39,6 +41,164 @@ fn log10(ln: f64) -> f64 {
 
 /// A stored n-gram: its packed key and `(ln P, ln b)`.
 type Entry = (u128, (f64, f64));
+
+/// An error unless `words` can name ids `0..vocab` in an ARPA file.
+fn check_words(s: &Shape, words: &[String]) -> Result<()> {
+    if words.len() != s.vocab as usize {
+        return Err(Error::invalid(
+            "words",
+            format!("{} words for {} ids", words.len(), s.vocab),
+        ));
+    }
+    for (i, w) in words.iter().enumerate() {
+        if w.is_empty() || w.chars().any(char::is_whitespace) || w == "<s>" || w == "</s>" {
+            return Err(Error::invalid(
+                "vocab",
+                format!(
+                    "token {w:?} (id {i}) cannot be an ARPA word (ARPA words are separated by \
+                     white space, and <s>, </s> are the sentence marks)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    Error::invalid("path", format!("cannot write the ARPA file: {e}"))
+}
+
+/// Writes the text of an ARPA file section by section: the header from the unigrams and the
+/// sizes of the other orders, then each order's n-grams in key order.
+struct Writer<'a, W: Write> {
+    s: Shape,
+    out: &'a mut W,
+    names: Vec<&'a [u8]>,
+    floats: zmij::Buffer,
+    buf: Vec<u8>,
+    ids: Vec<u32>,
+    /// The unigrams a reader needs whatever the model counted (<s>, </s>), with `ln P`.
+    extra: Vec<(u32, f64)>,
+    /// `ln P` of the `<unk>` line to add, when the vocabulary has no counted `<unk>`.
+    unk_line: Option<f64>,
+}
+
+impl<'a, W: Write> Writer<'a, W> {
+    /// Writes the header. `unigrams` are the model's unigram keys in order, `sizes` the number
+    /// of n-grams of each order (the unigrams' own included), `oov` the `ln P` of an unseen
+    /// token.
+    fn start(
+        s: Shape,
+        words: &'a [String],
+        unk: Option<u32>,
+        unigrams: impl Fn(u32) -> bool,
+        sizes: &[usize],
+        oov: f64,
+        out: &'a mut W,
+    ) -> Result<Self> {
+        let name = |id: u32| -> &'a [u8] {
+            if id == s.bos() {
+                b"<s>"
+            } else if id == s.eos() {
+                b"</s>"
+            } else {
+                words[id as usize].as_bytes()
+            }
+        };
+        let mut extra: Vec<(u32, f64)> = Vec::new();
+        for id in [s.bos(), s.eos()] {
+            if !unigrams(id) {
+                extra.push((id, f64::NEG_INFINITY));
+            }
+        }
+        let unk_line = match unk {
+            Some(u) if unigrams(u) => None,
+            _ => Some(oov),
+        };
+        let mut head = String::new();
+        head.push_str("\\data\\\n");
+        for (k, &size) in (1..).zip(sizes) {
+            let extra_k = if k == 1 {
+                extra.len() + unk_line.is_some() as usize
+            } else {
+                0
+            };
+            head.push_str(&format!("ngram {k}={}\n", size + extra_k));
+        }
+        out.write_all(head.as_bytes()).map_err(io_error)?;
+        Ok(Writer {
+            s,
+            out,
+            names: (0..s.vocab + 2).map(name).collect(),
+            floats: zmij::Buffer::new(),
+            buf: Vec::with_capacity(1 << 21),
+            ids: Vec::new(),
+            extra,
+            unk_line,
+        })
+    }
+
+    /// log10 of `ln` in the shortest form that reads back to the same f64.
+    fn number(&mut self, ln: f64) {
+        self.buf
+            .extend_from_slice(self.floats.format(log10(ln)).as_bytes());
+    }
+
+    fn line(&mut self, k: usize, lp: f64, bo: f64) {
+        self.number(lp);
+        self.buf.push(b'\t');
+        for (i, &id) in self.ids.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b' ');
+            }
+            self.buf.extend_from_slice(self.names[id as usize]);
+        }
+        if k < self.s.order {
+            self.buf.push(b'\t');
+            self.number(bo);
+        }
+        self.buf.push(b'\n');
+    }
+
+    /// Writes the section of order `k`: `entry(j)` is the key and `(ln P, ln b)` of its j-th
+    /// n-gram of `len`, in key order.
+    fn section(&mut self, k: usize, len: usize, entry: impl Fn(usize) -> Entry) -> Result<()> {
+        self.buf
+            .extend_from_slice(format!("\n\\{k}-grams:\n").as_bytes());
+        if k == 1 {
+            if let Some(lp) = self.unk_line {
+                self.number(lp);
+                self.buf.extend_from_slice(if self.s.order > 1 {
+                    b"\t<unk>\t0\n"
+                } else {
+                    b"\t<unk>\n"
+                });
+            }
+            for (id, lp) in std::mem::take(&mut self.extra) {
+                self.ids.clear();
+                self.ids.push(id);
+                self.line(k, lp, 0.0);
+            }
+        }
+        for j in 0..len {
+            let (key, (lp, bo)) = entry(j);
+            self.ids.clear();
+            unpack(&self.s, key, k, &mut self.ids);
+            self.line(k, lp, bo);
+            if self.buf.len() > 1 << 20 {
+                self.out.write_all(&self.buf).map_err(io_error)?;
+                self.buf.clear();
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        self.out.write_all(&self.buf).map_err(io_error)?;
+        self.out.write_all(b"\n\\end\\\n").map_err(io_error)?;
+        Ok(())
+    }
+}
 
 /// Writes `model` (in backoff form) as an ARPA file. `words` names ids `0..vocab`; `unk` is
 /// the id of `<unk>` when the vocabulary has one (else a `<unk>` line is added with the model's
@@ -58,33 +218,7 @@ pub fn write<W: Write>(
              absolute-discount, kneser-ney and stupid-backoff models",
         ));
     }
-    if words.len() != s.vocab as usize {
-        return Err(Error::invalid(
-            "words",
-            format!("{} words for {} ids", words.len(), s.vocab),
-        ));
-    }
-    for (i, w) in words.iter().enumerate() {
-        if w.is_empty() || w.chars().any(char::is_whitespace) || w == "<s>" || w == "</s>" {
-            return Err(Error::invalid(
-                "vocab",
-                format!(
-                    "token {w:?} (id {i}) cannot be an ARPA word (ARPA words are separated by \
-                     white space, and <s>, </s> are the sentence marks)"
-                ),
-            ));
-        }
-    }
-    let name = |id: u32| -> &str {
-        if id == s.bos() {
-            "<s>"
-        } else if id == s.eos() {
-            "</s>"
-        } else {
-            &words[id as usize]
-        }
-    };
-    let n = s.order;
+    check_words(&s, words)?;
     // each order's n-grams in key order: as estimated, or sorted from the hash tables
     let (tables, oov): (Vec<Cow<'_, [Entry]>>, f64) = match model.sorted_backoff() {
         Some(sorted) => (
@@ -114,76 +248,58 @@ pub fn write<W: Write>(
             .binary_search_by_key(&(id as u128), |e| e.0)
             .is_ok()
     };
-    // the unigrams a reader needs whatever the model counted: <s>, </s> and <unk>
-    let mut extra: Vec<(u32, f64)> = Vec::new();
-    for id in [s.bos(), s.eos()] {
-        if !has_unigram(id) {
-            extra.push((id, f64::NEG_INFINITY));
-        }
+    let sizes: Vec<usize> = tables.iter().map(|t| t.len()).collect();
+    let mut w = Writer::start(s, words, unk, has_unigram, &sizes, oov, out)?;
+    for (k, table) in (1..).zip(&tables) {
+        w.section(k, table.len(), |j| table[j])?;
     }
-    let unk_line = match unk {
-        Some(u) if has_unigram(u) => None,
-        _ => Some(oov),
-    };
-    let io = |e: std::io::Error| Error::invalid("path", format!("cannot write the ARPA file: {e}"));
-    let mut buf = String::new();
-    buf.push_str("\\data\\\n");
-    for k in 1..=n {
-        let extra_k = if k == 1 {
-            extra.len() + unk_line.is_some() as usize
-        } else {
-            0
-        };
-        buf.push_str(&format!("ngram {k}={}\n", tables[k - 1].len() + extra_k));
-    }
-    out.write_all(buf.as_bytes()).map_err(io)?;
-    let names: Vec<&[u8]> = (0..s.vocab + 2).map(|id| name(id).as_bytes()).collect();
-    let mut ids = Vec::new();
-    let mut floats = zmij::Buffer::new();
-    // log10 values in the shortest form that reads back to the same f64
-    let mut number =
-        |buf: &mut Vec<u8>, ln: f64| buf.extend_from_slice(floats.format(log10(ln)).as_bytes());
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 21);
-    for k in 1..=n {
-        buf.extend_from_slice(format!("\n\\{k}-grams:\n").as_bytes());
-        let keys = &tables[k - 1];
-        if let (1, Some(lp)) = (k, unk_line) {
-            number(&mut buf, lp);
-            buf.extend_from_slice(if n > 1 { b"\t<unk>\t0\n" } else { b"\t<unk>\n" });
+    w.finish()
+}
+
+/// Estimates modified Kneser-Ney from `counts` and writes it as an ARPA file (as
+/// `write(&Model::estimate(counts, ModifiedKneserNey), ...)` would, byte for byte) one order at a
+/// time, without holding the model: each order is written as soon as its probabilities are
+/// computed. Returns the discounts of each order and whether each fell back to KenLM's.
+pub fn write_modified_kneser_ney<W: Write>(
+    counts: &Counts,
+    words: &[String],
+    unk: Option<u32>,
+    out: &mut W,
+) -> Result<KnDiscounts> {
+    let s = counts.shape;
+    check_words(&s, words)?;
+    let mut writer: Option<Writer<'_, W>> = None;
+    let mut out = Some(out);
+    let discounts = modified_kneser_ney_orders(counts, |o| {
+        if o.k == 1 {
+            let sizes: Vec<usize> = (1..=s.order)
+                .map(|k| {
+                    if k == 1 {
+                        o.keys.len()
+                    } else {
+                        counts.distinct(k)
+                    }
+                })
+                .collect();
+            let has_unigram = |id: u32| o.keys.binary_search(&(id as u128)).is_ok();
+            let out = out.take().expect("order 1 comes once, first");
+            writer = Some(Writer::start(
+                s,
+                words,
+                unk,
+                has_unigram,
+                &sizes,
+                o.oov,
+                out,
+            )?);
         }
-        let mut line = |buf: &mut Vec<u8>, ids: &[u32], lp: f64, bo: f64| {
-            number(buf, lp);
-            buf.push(b'\t');
-            for (i, &id) in ids.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b' ');
-                }
-                buf.extend_from_slice(names[id as usize]);
-            }
-            if k < n {
-                buf.push(b'\t');
-                number(buf, bo);
-            }
-            buf.push(b'\n');
-        };
-        if k == 1 {
-            for &(id, lp) in &extra {
-                line(&mut buf, &[id], lp, 0.0);
-            }
-        }
-        for &(key, (lp, bo)) in keys.iter() {
-            ids.clear();
-            unpack(&s, key, k, &mut ids);
-            line(&mut buf, &ids, lp, bo);
-            if buf.len() > 1 << 20 {
-                out.write_all(&buf).map_err(io)?;
-                buf.clear();
-            }
-        }
-    }
-    out.write_all(&buf).map_err(io)?;
-    out.write_all(b"\n\\end\\\n").map_err(io)?;
-    Ok(())
+        let w = writer.as_mut().expect("the header is written with order 1");
+        w.section(o.k, o.keys.len(), |j| {
+            (o.keys[j], (o.log_probs[j], o.backoff(j)))
+        })
+    })?;
+    writer.expect("at least one order").finish()?;
+    Ok(discounts)
 }
 
 fn unpack(s: &Shape, key: u128, k: usize, out: &mut Vec<u32>) {
@@ -435,5 +551,50 @@ mod tests {
             "x"
         )
         .is_err());
+    }
+
+    #[test]
+    fn written_as_estimated_equals_written_from_the_model() {
+        // every padding, orders 1-5, documents of many lengths over a few ids (so that the
+        // counts of counts vary and some orders fall back to KenLM's discounts)
+        let mut state = 7u64;
+        let mut next = |m: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % m
+        };
+        let (mut ids, mut ends) = (Vec::new(), Vec::new());
+        for _ in 0..300 {
+            let len = next(12);
+            ids.extend((0..len).map(|_| next(6).min(next(6)) as u32));
+            ends.push(ids.len());
+        }
+        let words: Vec<String> = ["a", "b", "c", "d", "e", "<unk>"]
+            .map(String::from)
+            .to_vec();
+        for padding in [Padding::Sentence, Padding::Both, Padding::None] {
+            for order in 1..=5 {
+                let mut c = Counts::new(Shape::new(order, 6, padding).unwrap());
+                c.add(&ids, &ends).unwrap();
+                let m =
+                    Model::estimate(&c, crate::ngram::model::Smoothing::ModifiedKneserNey).unwrap();
+                for unk in [Some(5), None] {
+                    let (mut want, mut got) = (Vec::new(), Vec::new());
+                    write(&m, &words, unk, &mut want).unwrap();
+                    let (d, f) = write_modified_kneser_ney(&c, &words, unk, &mut got).unwrap();
+                    assert!(want == got, "{padding:?} order {order} unk {unk:?}");
+                    assert_eq!((d, f), (m.discounts.clone(), m.fallback.clone()));
+                }
+            }
+        }
+        let empty = Counts::new(Shape::new(3, 6, Padding::Sentence).unwrap());
+        assert!(write_modified_kneser_ney(&empty, &words, None, &mut Vec::new()).is_err());
+        let c = {
+            let mut c = Counts::new(Shape::new(2, 6, Padding::Sentence).unwrap());
+            c.add(&ids, &ends).unwrap();
+            c
+        };
+        assert!(write_modified_kneser_ney(&c, &words[..5], None, &mut Vec::new()).is_err());
     }
 }

@@ -369,7 +369,15 @@ impl Counts {
         let docs = documents(ids, ends)?;
         let mut seq = Vec::new();
         let extra = ids.len() + docs.len() * self.shape.order.min(2);
-        self.pending[self.shape.order - 1].reserve(extra);
+        // room as a Vec grows (doubling), but not past what a flush takes
+        let n = self.shape.order;
+        let limit = FLUSH_WINDOWS.max(self.grams[n - 1].len()) + extra;
+        let top = &mut self.pending[n - 1];
+        let want = top.len() + extra;
+        if want > top.capacity() {
+            let cap = (top.capacity() * 2).min(limit).max(want);
+            top.reserve_exact(cap - top.len());
+        }
         for d in docs {
             self.note_seen(d);
             self.shape.pad_into(d, &mut seq);
@@ -393,24 +401,33 @@ impl Counts {
         // the highest order: the full windows, sorted where they are; below, order k is the last
         // k ids of the (distinct, counted) n-grams of order k + 1 and of the windows of exactly
         // k ids (at the start of documents)
-        let mut above = Sorted::from_keys(std::mem::take(&mut pending[n - 1]));
+        // `above`: the new counts of the order above, when they are not the stored ones (the
+        // stored ones are, when there were none before)
+        let mut above: Option<Sorted> = None;
         for k in (1..=n).rev() {
             let new = if k == n {
-                std::mem::take(&mut above)
+                Sorted::from_keys(std::mem::take(&mut pending[n - 1]))
             } else {
                 let m = s.mask(k);
-                let pairs: Vec<(u128, u64)> = above.iter().map(|(g, c)| (g & m, c)).collect();
+                let src = above.as_ref().unwrap_or(&self.grams[k]);
+                let pairs: Vec<(u128, u64)> = src.iter().map(|(g, c)| (g & m, c)).collect();
+                above = None;
                 let short = Sorted::from_keys(std::mem::take(&mut pending[k - 1]));
-                Sorted::from_counted(pairs).merged(&short)
+                let from_above = Sorted::from_counted(pairs);
+                if short.is_empty() {
+                    from_above
+                } else {
+                    from_above.merged(&short)
+                }
             };
             let old = &mut self.grams[k - 1];
-            let merged = if old.is_empty() {
-                new.clone()
+            if old.is_empty() {
+                *old = new;
             } else {
-                old.merged(&new)
-            };
-            *old = merged;
-            above = new;
+                *old = old.merged(&new);
+                above = Some(new);
+            }
+            sorted::release_freed();
         }
     }
 
@@ -464,6 +481,12 @@ impl Counts {
             "counts read unflushed"
         );
         self.grams.get(k.wrapping_sub(1))
+    }
+
+    /// Number of unigrams counted, with multiplicity, the pending windows included (each ends
+    /// with one): [`Counts::total`] of order 1 without a flush.
+    pub fn unigram_total(&self) -> u64 {
+        self.grams[0].total() + self.pending.iter().map(|p| p.len() as u64).sum::<u64>()
     }
 
     /// Number of k-grams counted, with multiplicity.
@@ -1161,6 +1184,64 @@ fn nltk_backoff(c: &Counts, smoothing: Smoothing) -> Backoff {
     }
 }
 
+/// One order of a modified Kneser-Ney model as [`modified_kneser_ney_orders`] computes it: the
+/// k-grams' packed keys in key order with their `ln P` and `ln b`.
+pub struct KnOrder<'a> {
+    pub k: usize,
+    pub keys: &'a [u128],
+    pub log_probs: &'a [f64],
+    /// Empty at the highest order (no backoffs).
+    backoffs: &'a [f64],
+    /// `ln P` of a token the model has never seen (`<unk>`'s uniform share).
+    pub oov: f64,
+}
+
+impl KnOrder<'_> {
+    /// `ln b` of the k-gram at position `j` (0 at the highest order).
+    #[inline]
+    pub fn backoff(&self, j: usize) -> f64 {
+        self.backoffs.get(j).copied().unwrap_or(0.0)
+    }
+}
+
+/// The discounts of each order and whether each fell back to KenLM's defaults.
+pub type KnDiscounts = (Vec<[f64; 3]>, Vec<bool>);
+
+/// For each key of `keys`, the position of its last `k - 1` ids (`mask`) in the sorted `below`.
+/// Where the suffix and the key's index fit in 128 bits together, they are sorted as one `u128`
+/// (16 bytes a key, half the memory of a pair).
+fn suffix_positions(
+    keys: &[u128],
+    below: &[u128],
+    mask: u128,
+    suffix_bits: u32,
+) -> Result<Vec<u32>> {
+    if suffix_bits > 96 || keys.len() >= u32::MAX as usize || below.len() >= u32::MAX as usize {
+        return sorted::positions(keys, below, |g| g & mask, "suffix");
+    }
+    let mut packed: Vec<u128> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, &g)| ((g & mask) << 32) | i as u128)
+        .collect();
+    sorted::sort_keys(&mut packed);
+    let mut out = vec![0u32; keys.len()];
+    let mut j = 0usize;
+    for &p in &packed {
+        let k = p >> 32;
+        while j < below.len() && below[j] < k {
+            j += 1;
+        }
+        if j == below.len() || below[j] != k {
+            return Err(Error::Corrupt(
+                "the counts lack the suffix of an n-gram they hold".into(),
+            ));
+        }
+        out[p as u32 as usize] = j as u32;
+    }
+    Ok(out)
+}
+
 /// Interpolated modified Kneser-Ney as KenLM's `lmplz` estimates it (see the module header):
 /// adjusted counts (the count itself at the highest order and for n-grams that start with BOS,
 /// else the number of distinct tokens before), discounts per order from their counts of counts,
@@ -1169,10 +1250,46 @@ fn nltk_backoff(c: &Counts, smoothing: Smoothing) -> Backoff {
 /// adjusted one, of the lower-order n-grams that are suffixes of the last highest-order n-gram
 /// in its sort order (by KenLM's ids, which number tokens as they first occur).
 fn modified_kneser_ney(c: &Counts) -> Result<(SortedBackoff, Vec<[f64; 3]>, Vec<bool>)> {
+    let mut tables: Vec<Vec<(u128, (f64, f64))>> = Vec::with_capacity(c.shape.order);
+    let mut oov = f64::NEG_INFINITY;
+    let (discounts, fallback) = modified_kneser_ney_orders(c, |o| {
+        oov = o.oov;
+        let mut table = Vec::new();
+        (0..o.keys.len())
+            .into_par_iter()
+            .map(|j| (o.keys[j], (o.log_probs[j], o.backoff(j))))
+            .collect_into_vec(&mut table);
+        tables.push(table);
+        Ok(())
+    })?;
+    Ok((
+        SortedBackoff {
+            tables,
+            missing: 0.0,
+            oov,
+        },
+        discounts,
+        fallback,
+    ))
+}
+
+/// Modified Kneser-Ney, one order at a time: `emit` is called for orders 1 to n in turn, each
+/// order's probabilities computed from those of the order below, which are then dropped, so the
+/// whole model is never held (an ARPA file is written as it comes). Returns the discounts.
+pub fn modified_kneser_ney_orders(
+    c: &Counts,
+    mut emit: impl FnMut(&KnOrder<'_>) -> Result<()>,
+) -> Result<KnDiscounts> {
     let s = c.shape;
     let n = s.order;
     let bos = s.bos();
     let sentence = s.padding == Padding::Sentence;
+    if c.grams[0].is_empty() {
+        return Err(Error::invalid(
+            "texts",
+            "nothing was counted: the training documents are empty",
+        ));
+    }
     // the n-grams of each order, in key order (a sentence's BOS is a unigram here, with
     // adjusted count 0: it is a context, never predicted)
     let mut unigrams = c.grams[0].clone();
@@ -1189,37 +1306,29 @@ fn modified_kneser_ney(c: &Counts) -> Result<(SortedBackoff, Vec<[f64; 3]>, Vec<
         }
     };
     let starts_with_bos = |g: u128, k: usize| sentence && s.first(g, k) == bos;
-    // per order k >= 2, the position of each k-gram's suffix (its last k - 1 ids) and of its
-    // context (its first k - 1 ids) in the order below
-    let links: Vec<(Vec<u32>, Vec<u32>)> = (2..=n)
-        .map(|k| -> Result<(Vec<u32>, Vec<u32>)> {
+    // per order k >= 2, the position of each k-gram's suffix (its last k - 1 ids) in the order
+    // below (index k - 2); each is dropped once its order's probabilities are computed
+    let mut suffixes: Vec<Vec<u32>> = (2..=n)
+        .map(|k| {
             let (keys, below) = (&level(k).keys, &level(k - 1).keys);
-            let m = s.mask(k - 1);
-            let suffix = sorted::positions(keys, below, |g| g & m, "suffix")?;
-            let context = sorted::positions_of_rising(keys, below, |g| g >> s.bits, "context")?;
-            Ok((suffix, context))
+            let suffix_bits = s.bits * (k as u32 - 1);
+            suffix_positions(keys, below, s.mask(k - 1), suffix_bits)
         })
         .collect::<Result<_>>()?;
-    let suffix_of = |k: usize| &links[k - 2].0;
-    let context_of = |k: usize| &links[k - 2].1;
-    // adjusted counts: the count itself at the highest order and for n-grams that start a
-    // sentence (nothing can come before them), else the number of distinct tokens before
-    let mut adjusted: Vec<Vec<u64>> = Vec::with_capacity(n);
-    for k in 1..=n {
+    // adjusted counts of the orders below the highest (whose adjusted counts are its counts):
+    // the count itself for n-grams that start a sentence (nothing can come before them), else
+    // the number of distinct tokens before
+    let mut lower: Vec<Vec<u64>> = Vec::with_capacity(n - 1);
+    for k in 1..n {
         let g = level(k);
-        let mut a: Vec<u64> = if k == n {
-            g.counts.clone()
-        } else {
-            g.iter()
-                .map(|(key, cnt)| if starts_with_bos(key, k) { cnt } else { 0 })
-                .collect()
-        };
-        if k < n {
-            for &j in suffix_of(k + 1) {
-                let j = j as usize;
-                if !starts_with_bos(g.keys[j], k) {
-                    a[j] += 1;
-                }
+        let mut a: Vec<u64> = g
+            .iter()
+            .map(|(key, cnt)| if starts_with_bos(key, k) { cnt } else { 0 })
+            .collect();
+        for &j in &suffixes[k - 1] {
+            let j = j as usize;
+            if !starts_with_bos(g.keys[j], k) {
+                a[j] += 1;
             }
         }
         if sentence && k == 1 {
@@ -1227,19 +1336,22 @@ fn modified_kneser_ney(c: &Counts) -> Result<(SortedBackoff, Vec<[f64; 3]>, Vec<
                 a[j] = 0;
             }
         }
-        adjusted.push(a);
+        lower.push(a);
     }
+    // (the highest order's adjusted counts are its counts, not copied)
+    let top_counts = &level(n).counts;
     // counts of counts
     let mut t = vec![[0u64; 5]; n];
-    for (k, a) in adjusted.iter().enumerate() {
+    for (k, tk) in t.iter_mut().enumerate() {
+        let a = if k + 1 == n { top_counts } else { &lower[k] };
         for &v in a {
             if (1..5).contains(&v) {
-                t[k][v as usize] += 1;
+                tk[v as usize] += 1;
             }
         }
     }
     if s.padding == Padding::Sentence && n > 1 {
-        lmplz_last_ngram_counts(c, &level, &adjusted, &mut t);
+        lmplz_last_ngram_counts(c, &level, &lower, &mut t);
     }
     let mut discounts = Vec::with_capacity(n);
     let mut fallback = Vec::with_capacity(n);
@@ -1262,22 +1374,11 @@ fn modified_kneser_ney(c: &Counts) -> Result<(SortedBackoff, Vec<[f64; 3]>, Vec<
             discounts[k - 1][(a.min(3) - 1) as usize]
         }
     };
-    // per context (an n-gram of the order below, by position): the sum of the adjusted counts
-    // of its extensions, and gamma's numerator
-    let mut sums: Vec<Vec<(f64, f64)>> = Vec::with_capacity(n);
+    let root_a: &[u64] = if n == 1 { top_counts } else { &lower[0] };
     let (mut root_sum, mut root_num) = (0f64, 0f64);
-    for &a in &adjusted[0] {
+    for &a in root_a {
         root_sum += a as f64;
         root_num += discount(1, a);
-    }
-    for k in 2..=n {
-        let mut sum = vec![(0f64, 0f64); level(k - 1).len()];
-        for (&j, &a) in context_of(k).iter().zip(&adjusted[k - 1]) {
-            let e = &mut sum[j as usize];
-            e.0 += a as f64;
-            e.1 += discount(k, a);
-        }
-        sums.push(sum);
     }
     let types = unigrams
         .keys
@@ -1292,11 +1393,19 @@ fn modified_kneser_ney(c: &Counts) -> Result<(SortedBackoff, Vec<[f64; 3]>, Vec<
     } else {
         1.0
     };
-    // ln P per order, by position
-    let mut lps: Vec<Vec<f64>> = Vec::with_capacity(n);
+    let oov = (gamma0 * uniform).ln();
+    let eos = s.eos() as u128;
+    let missing_context =
+        || Error::Corrupt("the counts lack the context of an n-gram they hold".into());
+    // Each order's n-grams that extend one context (an n-gram of the order below) are next to
+    // each other, and these runs come in the order of their contexts: the sum of the adjusted
+    // counts of a context's extensions and gamma's numerator are taken run by run, where they
+    // are used, in the order of the n-grams (the same sums, added in the same order, as one
+    // array of them per context would hold).
+    let mut below_lp: Vec<f64> = Vec::new();
     for k in 1..=n {
         let g = level(k);
-        let a = &adjusted[k - 1];
+        let a: &[u64] = if k == n { top_counts } else { &lower[k - 1] };
         let lp: Vec<f64> = if k == 1 {
             g.keys
                 .iter()
@@ -1313,54 +1422,81 @@ fn modified_kneser_ney(c: &Counts) -> Result<(SortedBackoff, Vec<[f64; 3]>, Vec<
                 })
                 .collect()
         } else {
-            let (below, sum) = (&lps[k - 2], &sums[k - 2]);
-            a.iter()
-                .zip(suffix_of(k).iter().zip(context_of(k)))
-                .map(|(&a, (&suf, &ctx))| {
-                    let (sum, num) = sum[ctx as usize];
-                    let lower = below[suf as usize].exp();
+            let suffix_of = &suffixes[k - 2];
+            let keys = &g.keys;
+            let mut lp = Vec::with_capacity(keys.len());
+            let mut i = 0;
+            while i < keys.len() {
+                let context = keys[i] >> s.bits;
+                let (mut end, mut sum, mut num) = (i, 0f64, 0f64);
+                while end < keys.len() && keys[end] >> s.bits == context {
+                    sum += a[end] as f64;
+                    num += discount(k, a[end]);
+                    end += 1;
+                }
+                for j in i..end {
+                    let a = a[j];
+                    let lower = below_lp[suffix_of[j] as usize].exp();
                     let p = if sum > 0.0 {
                         (a as f64 - discount(k, a)) / sum + num / sum * lower
                     } else {
                         lower
                     };
-                    p.ln().min(0.0)
-                })
-                .collect()
-        };
-        lps.push(lp);
-    }
-    drop(links);
-    drop(adjusted);
-    let eos = s.eos() as u128;
-    let tables: Vec<Vec<(u128, (f64, f64))>> = (1..=n)
-        .into_par_iter()
-        .map(|k| {
-            let g = level(k);
-            let mut table = Vec::with_capacity(g.len());
-            for (j, (&key, &lp)) in g.keys.iter().zip(&lps[k - 1]).enumerate() {
-                let bo = if k == n || key & s.mask(1) == eos {
-                    0.0
-                } else {
-                    match sums[k - 1][j] {
-                        (sum, num) if sum > 0.0 => (num / sum).ln(),
-                        _ => 0.0,
-                    }
-                };
-                table.push((key, (lp, bo)));
+                    lp.push(p.ln().min(0.0));
+                }
+                i = end;
             }
-            table
-        })
-        .collect();
-    Ok((
-        SortedBackoff {
-            tables,
-            missing: 0.0,
-            oov: (gamma0 * uniform).ln(),
-        },
-        discounts,
-        fallback,
-    ))
+            lp
+        };
+        // what this order's probabilities needed is no longer needed
+        if k >= 2 {
+            suffixes[k - 2] = Vec::new();
+        }
+        drop(std::mem::take(&mut below_lp));
+        // backoffs: gamma of each n-gram as a context, from the run of its extensions above
+        // (none at the highest order, nor after EOS)
+        let backoffs: Vec<f64> = if k < n {
+            let up = &level(k + 1).keys;
+            let ua: &[u64] = if k + 1 == n { top_counts } else { &lower[k] };
+            let mut i = 0;
+            let mut bo = Vec::with_capacity(g.len());
+            for &key in &g.keys {
+                if i < up.len() && up[i] >> s.bits < key {
+                    return Err(missing_context());
+                }
+                let (mut sum, mut num) = (0f64, 0f64);
+                while i < up.len() && up[i] >> s.bits == key {
+                    sum += ua[i] as f64;
+                    num += discount(k + 1, ua[i]);
+                    i += 1;
+                }
+                bo.push(if key & s.mask(1) != eos && sum > 0.0 {
+                    (num / sum).ln()
+                } else {
+                    0.0
+                });
+            }
+            if i != up.len() {
+                return Err(missing_context());
+            }
+            bo
+        } else {
+            Vec::new()
+        };
+        if k < n {
+            lower[k - 1] = Vec::new();
+        }
+        sorted::release_freed();
+        emit(&KnOrder {
+            k,
+            keys: &g.keys,
+            log_probs: &lp,
+            backoffs: &backoffs,
+            oov,
+        })?;
+        below_lp = lp;
+    }
+    Ok((discounts, fallback))
 }
 
 /// `lmplz`'s counts of counts take the raw count of the lower-order n-grams that are still open
@@ -1489,6 +1625,9 @@ mod tests {
             let mut a = Counts::new(whole.shape);
             a.add_pending(&[0, 1, 2, 0, 1, 2, 2, 1], &[5, 8]).unwrap();
             a.add_pending(&[], &[0]).unwrap();
+            let mut flushed = a.clone();
+            flushed.flush();
+            assert_eq!(a.unigram_total(), flushed.total(1), "{padding:?}");
             let mut b = Counts::new(whole.shape);
             b.add_pending(&[0, 1, 0, 2, 2, 0, 1], &[1, 7]).unwrap();
             a.merge(&b).unwrap();

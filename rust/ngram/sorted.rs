@@ -20,6 +20,15 @@ pub struct Sorted {
     pub counts: Vec<u64>,
 }
 
+/// Hands the pages of freed buffers back to the kernel now. The allocator keeps freed pages a
+/// second before it returns them (see `keep_freed_pages`), which suits buffers freed and
+/// allocated again soon; counting and estimation free large arrays that nothing reuses, and
+/// would otherwise add them to the peak of the arrays allocated next.
+pub fn release_freed() {
+    // SAFETY: asks the allocator to collect its free pages; no pointer is involved
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
 /// Sorts keys (in parallel when there are many).
 pub fn sort_keys(keys: &mut [u128]) {
     if keys.len() >= PARALLEL_SORT && rayon::current_num_threads() > 1 {
@@ -33,7 +42,10 @@ impl Sorted {
     /// The distinct keys of `keys` (each occurrence counts 1), reusing its memory.
     pub fn from_keys(mut keys: Vec<u128>) -> Self {
         sort_keys(&mut keys);
-        let mut counts: Vec<u64> = Vec::new();
+        // (the counts are allocated at their size, counted first)
+        let distinct =
+            (!keys.is_empty()) as usize + keys.windows(2).filter(|w| w[0] != w[1]).count();
+        let mut counts: Vec<u64> = Vec::with_capacity(distinct);
         let mut w = 0usize;
         for i in 0..keys.len() {
             let key = keys[i];
@@ -57,15 +69,20 @@ impl Sorted {
         } else {
             pairs.sort_unstable_by_key(|p| p.0);
         }
-        let (mut keys, mut counts): (Vec<u128>, Vec<u64>) = (Vec::new(), Vec::new());
-        for (key, c) in pairs {
-            if keys.last() == Some(&key) {
-                *counts.last_mut().expect("a count per key") += c;
+        // equal keys summed in place, then split into two arrays of their size
+        let mut w = 0usize;
+        for i in 0..pairs.len() {
+            let (key, c) = pairs[i];
+            if w > 0 && pairs[w - 1].0 == key {
+                pairs[w - 1].1 += c;
             } else {
-                keys.push(key);
-                counts.push(c);
+                pairs[w] = (key, c);
+                w += 1;
             }
         }
+        pairs.truncate(w);
+        let keys = pairs.iter().map(|p| p.0).collect();
+        let counts = pairs.iter().map(|p| p.1).collect();
         Sorted { keys, counts }
     }
 
@@ -120,9 +137,17 @@ impl Sorted {
         if other.is_empty() {
             return self.clone();
         }
-        let cap = self.len() + other.len();
-        let (mut keys, mut counts) = (Vec::with_capacity(cap), Vec::with_capacity(cap));
         let (a, b) = (&self.keys, &other.keys);
+        // the size of the result first, so that its arrays are allocated once at their size
+        let (mut i, mut j, mut cap) = (0, 0, 0usize);
+        while i < a.len() && j < b.len() {
+            let (x, y) = (a[i], b[j]);
+            i += (x <= y) as usize;
+            j += (y <= x) as usize;
+            cap += 1;
+        }
+        cap += a.len() - i + b.len() - j;
+        let (mut keys, mut counts) = (Vec::with_capacity(cap), Vec::with_capacity(cap));
         let (mut i, mut j) = (0, 0);
         while i < a.len() && j < b.len() {
             match a[i].cmp(&b[j]) {
@@ -148,8 +173,7 @@ impl Sorted {
         counts.extend_from_slice(&self.counts[i..]);
         keys.extend_from_slice(&b[j..]);
         counts.extend_from_slice(&other.counts[j..]);
-        keys.shrink_to_fit();
-        counts.shrink_to_fit();
+        debug_assert_eq!(keys.len(), keys.capacity());
         Sorted { keys, counts }
     }
 }

@@ -106,6 +106,10 @@ impl PyTokenCounts {
     }
 
     fn total(&mut self, k: usize) -> u64 {
+        if k == 1 {
+            // (known without sorting the pending windows: a fit that checks it flushes nothing)
+            return self.inner.unigram_total();
+        }
         self.inner.flush();
         self.inner.total(k)
     }
@@ -166,6 +170,23 @@ pub struct PySmoothedModel {
 }
 
 type ArpaParts = (PySmoothedModel, Vec<String>, u32);
+type KnParts = (Vec<(f64, f64, f64)>, Vec<bool>);
+
+/// A `Write` that sends what it is given, piece by piece, to another thread.
+struct Pieces(std::sync::mpsc::SyncSender<Vec<u8>>);
+
+impl std::io::Write for Pieces {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .send(buf.to_vec())
+            .map_err(|_| std::io::Error::other("the ARPA file's writer stopped"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 #[pymethods]
 impl PySmoothedModel {
@@ -224,6 +245,66 @@ impl PySmoothedModel {
         arpa::write(&self.inner, &words, unk, &mut out)?;
         std::io::Write::flush(&mut out)?;
         Ok(())
+    }
+
+    /// Estimates modified Kneser-Ney from `counts` and writes it as an ARPA file to `fh` (a
+    /// binary file object) one order at a time, never holding the whole model: the same file as
+    /// `estimate(counts, "kneser-ney").write_arpa(...)`. Returns the discounts and fallbacks.
+    #[staticmethod]
+    #[pyo3(signature = (counts, fh, words, unk=None, *, num_threads=None))]
+    fn write_kneser_ney_arpa(
+        py: Python<'_>,
+        counts: &Bound<'_, PyTokenCounts>,
+        fh: &Bound<'_, PyAny>,
+        words: Vec<String>,
+        unk: Option<u32>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
+    ) -> PyResult<KnParts> {
+        let mut counts = counts.borrow_mut();
+        let c = &mut counts.inner;
+        // the estimation runs on its own thread without the GIL; its text comes back here in
+        // pieces, written with the GIL through `fh`
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let fh: Py<PyAny> = fh.clone().unbind();
+        let mut failed: Option<PyErr> = None;
+        let estimated = py.detach(|| {
+            std::thread::scope(|scope| {
+                let worker = scope.spawn(move || {
+                    with_threads(num_threads, move || {
+                        c.flush();
+                        let mut out = BufWriter::with_capacity(1 << 20, Pieces(tx));
+                        let d = arpa::write_modified_kneser_ney(c, &words, unk, &mut out)?;
+                        std::io::Write::flush(&mut out)
+                            .map_err(|e| crate::error::Error::invalid("fh", e.to_string()))?;
+                        Ok::<_, crate::error::Error>(d)
+                    })
+                });
+                while let Ok(piece) = rx.recv() {
+                    let written = Python::attach(|py| {
+                        fh.bind(py)
+                            .call_method1("write", (PyBytes::new(py, &piece),))
+                            .map(drop)
+                    });
+                    if let Err(e) = written {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                drop(rx);
+                worker.join()
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let (discounts, fallback) = match estimated {
+            Ok(r) => r??,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        Ok((
+            discounts.iter().map(|d| (d[0], d[1], d[2])).collect(),
+            fallback,
+        ))
     }
 
     #[pyo3(signature = (words, unk=None))]

@@ -243,7 +243,7 @@ def dedup_into(
 ) -> dict[str, Any]:
     """Runs the index engine for ``textsieve dedup --index`` and ``textsieve index add``."""
     from textsieve.local_index import dedup_with_index
-    from textsieve.pipeline import OUTPUT_FILES
+    from textsieve.pipeline import every_output_name
 
     dpf = args.doc_per_file if doc_per_file is None else doc_per_file
     glob = args.glob if glob is None else glob
@@ -251,7 +251,7 @@ def dedup_into(
     if inputs.count(STDIN) > 1:
         raise TextsieveError("'-' (standard input) can be given once")
     expand = {"doc_per_file": dpf, "format": args.format, "glob": glob, "exclude_dirs": exclude}
-    prepare_outdir(outdir, inputs, OUTPUT_FILES, **expand)
+    prepare_outdir(outdir, inputs, every_output_name(), **expand)
     with stdin_in(outdir, inputs) as stdin:
         make_reader = reader_factory(
             args,
@@ -273,6 +273,9 @@ def dedup_into(
             inputs=inputs,
             show_progress=False if args.quiet else None,
             parameters={"doc_per_file": dpf, "glob": glob, "format": args.format},
+            compression=getattr(args, "compress", None),
+            annotate=getattr(args, "annotate", False),
+            kept_format=getattr(args, "kept_format", "auto"),
             last=True,
         )
 
@@ -311,11 +314,6 @@ def run_dedup_with_index(
     parser = args._parser
     if args.engine != "local":
         raise TextsieveError("--index works with --engine local")
-    if args.annotate or args.compress or args.kept_format == "parquet":
-        raise TextsieveError(
-            "--index writes kept.jsonl and removed.jsonl: no --annotate, --compress or "
-            "--kept-format parquet with it yet"
-        )
     if args.cluster != "greedy" or args.all_pairs:
         raise TextsieveError(
             "--index decides by the greedy rule: no --cluster components or --all-pairs"
