@@ -2,7 +2,7 @@
 ``textsieve dedup`` of the same batch, then ``check`` / ``query_many`` against the full index.
 
     python benches/index_scale.py CORPUS.jsonl --batch 1000000 --batches 10 --work DIR
-        [--queries 100000] [--threshold 0.8] [--json OUT.json]
+        [--queries 100000] [--threshold 0.8] [--json OUT.json] [--reuse]
 
 For each batch (the next ``--batch`` lines of CORPUS, written to DIR as a file of its own), in
 one run and side by side:
@@ -121,14 +121,19 @@ def main() -> None:
         metavar="all|B,B...",
         help="the batches also run by plain textsieve dedup (all: every one)",
     )
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep DIR/idx as it is (built by an earlier run) and only run the queries",
+    )
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     idx = a.work / "idx"
-    if idx.exists():
+    if idx.exists() and not a.reuse:
         shutil.rmtree(idx)
     exe = [sys.executable, "-m", "textsieve"]
     rows = []
-    for b, path, n in split(a.corpus, a.batch, a.batches, a.work):
+    for b, path, n in split(a.corpus, a.batch, 0 if a.reuse else a.batches, a.work):
         out_plain, out_index = a.work / "out-plain", a.work / "out-index"
         if a.reference == "all" or str(b) in a.reference.split(","):
             plain = run([*exe, "dedup", str(path), "-o", str(out_plain), "-q", "--json",

@@ -20,7 +20,10 @@
 //! length and CRC-32, then the header's own CRC-32), then the sections, each 8-byte aligned:
 //! `DOCS` u32 x n, `DIGESTS` u64 x m, `DIGEST_POS` u32 x m, `TEXT_OFFSETS` u64 x (n+1),
 //! `TEXTS`, `ID_OFFSETS` u64 x (n+1), `IDS`, then per band its directory (u32 x (2^p + 1)) and
-//! entries (u64 x m). Empty documents (no shingles) are stored but never keyed (m <= n).
+//! entries (u64 x m), then (version 2) `FILTER`, 64-byte aligned: a blocked Bloom filter over
+//! every band's keys (see [`Filter`]), so that a key absent from a segment never reads its
+//! tables. Empty documents (no shingles) are stored but never keyed (m <= n). Version 1
+//! segments (no filter) are still read: every key is looked up in their tables.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -40,7 +43,9 @@ use crate::shingle::{hash64, Scratch};
 use crate::store::{Store, DEFAULT_MEMORY_LIMIT};
 
 pub const SEGMENT_MAGIC: &[u8; 8] = b"TSDXSEG1";
-pub const SEGMENT_VERSION: u32 = 1;
+pub const SEGMENT_VERSION: u32 = 2;
+/// The oldest segment version read (1: no filter section).
+const SEGMENT_VERSION_MIN: u32 = 1;
 /// Bits of a band entry that hold the document's position in its segment.
 const LOCAL_BITS: u32 = 24;
 /// The most documents one segment holds.
@@ -52,11 +57,12 @@ const CHUNK: usize = 8192;
 /// Documents whose lookups in the index are made together: sorted by key, they walk each
 /// table once.
 const LOOKUPS: usize = 8 * CHUNK;
-/// The band tables of a snapshot's first segments up to this many bytes stay mapped; those of
-/// the others have their pages dropped from the process's mapping once a chunk's lookups have
-/// walked them (they stay in the page cache, and the next walk maps them again): otherwise
-/// every page of every table read counts in the process's resident memory, which would grow
-/// with the index.
+/// The filters of a snapshot's segments and the band tables of its first segments up to this
+/// many bytes in all stay mapped; the tables of the others have their pages dropped from the
+/// process's mapping once a chunk's lookups have walked them (they stay in the page cache, and
+/// the next walk maps them again): otherwise every page of every table read counts in the
+/// process's resident memory, which would grow with the index. The filters, read by every
+/// lookup, always stay (31 bytes a document); with them a walk reads few pages of a table.
 const RESIDENT_TABLES: u64 = 512 << 20;
 
 const DOCS: usize = 0;
@@ -67,6 +73,80 @@ const TEXTS: usize = 4;
 const ID_OFFSETS: usize = 5;
 const IDS: usize = 6;
 const BAND0: usize = 7;
+
+/// Bits of filter for each (band, key) of a segment: about 0.4% false positives.
+const FILTER_BITS_PER_KEY: usize = 12;
+/// Per 64-bit word of a filter block, how its bit is drawn from the key's hash (odd
+/// multipliers; the bit is the top 6 bits of the product).
+const FILTER_SALT: [u32; 8] = [
+    0x47b6_137b,
+    0x4497_4d91,
+    0x8824_ad5b,
+    0xa2b7_289d,
+    0x7054_95c7,
+    0x2df1_424b,
+    0x9efc_4947,
+    0x5c6b_fb31,
+];
+
+/// The blocks (64 bytes each) of the filter of a segment with `m` keyed documents.
+fn filter_blocks(m: usize, bands: usize) -> usize {
+    (m * bands * FILTER_BITS_PER_KEY).div_ceil(512)
+}
+
+/// The hash of band `b`'s key `key` that places it in a filter.
+#[inline]
+fn filter_hash(b: usize, key: u64) -> u64 {
+    let mut z = ((key & KEY_MASK) | (b as u64) << KEY_BITS).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Which block of `blocks` a hash falls in (its top 32 bits, scaled).
+#[inline]
+fn filter_block(h: u64, blocks: usize) -> usize {
+    (((h >> 32) * blocks as u64) >> 32) as usize
+}
+
+/// The bit of word `i` of its block that a hash sets.
+#[inline]
+fn filter_bit(h: u64, i: usize) -> u64 {
+    1u64 << ((h as u32).wrapping_mul(FILTER_SALT[i]) >> 26)
+}
+
+/// A blocked Bloom filter being built: each (band, key) sets one bit in each of the eight
+/// 64-bit words of one 64-byte block, so that a lookup reads one cache line.
+struct Filter {
+    words: Vec<u64>,
+    blocks: usize,
+}
+
+impl Filter {
+    fn new(m: usize, bands: usize) -> Self {
+        let blocks = filter_blocks(m, bands);
+        Filter {
+            words: vec![0; blocks * 8],
+            blocks,
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, b: usize, key: u64) {
+        if self.blocks == 0 {
+            return;
+        }
+        let h = filter_hash(b, key);
+        let at = filter_block(h, self.blocks) * 8;
+        for (i, w) in self.words[at..at + 8].iter_mut().enumerate() {
+            *w |= filter_bit(h, i);
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        u64s(&self.words)
+    }
+}
 
 /// A document's id: an integer or a string.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -209,7 +289,7 @@ impl SegmentWriter {
             bands,
             fp,
         };
-        let zeros = vec![0u8; header_len(BAND0 + bands)];
+        let zeros = vec![0u8; header_len(BAND0 + bands + 1)];
         w.raw(&zeros)?;
         Ok(w)
     }
@@ -229,9 +309,14 @@ impl SegmentWriter {
 
     /// Starts section `idx` (sections may be written out of order).
     fn begin_at(&mut self, idx: usize) -> Result<()> {
+        self.begin_aligned(idx, 8)
+    }
+
+    /// Starts section `idx` at an offset that is a multiple of `align` (at most 64).
+    fn begin_aligned(&mut self, idx: usize, align: u64) -> Result<()> {
         self.cur = idx;
-        let pad = (8 - self.pos % 8) % 8;
-        self.raw(&[0u8; 8][..pad as usize])?;
+        let pad = (align - self.pos % align) % align;
+        self.raw(&[0u8; 64][..pad as usize])?;
         self.start = self.pos;
         self.crc = crc32fast::Hasher::new();
         Ok(())
@@ -251,6 +336,14 @@ impl SegmentWriter {
     fn section(&mut self, b: &[u8]) -> Result<()> {
         self.begin()?;
         self.write(b)?;
+        self.end();
+        Ok(())
+    }
+
+    /// Writes the filter section (the last one, after the bands).
+    fn filter(&mut self, f: &Filter) -> Result<()> {
+        self.begin_aligned(BAND0 + self.bands, 64)?;
+        self.write(&f.bytes())?;
         self.end();
         Ok(())
     }
@@ -436,16 +529,19 @@ impl Pending {
             }
             w.end();
         }
+        let mut filter = Filter::new(m, bands);
         for b in 0..bands {
             let entries: Vec<u64> = keyed
                 .iter()
                 .map(|&l| {
                     let key = self.keys[order[l as usize] as usize * bands + b] & KEY_MASK;
+                    filter.insert(b, key);
                     key << LOCAL_BITS | l as u64
                 })
                 .collect();
             write_band(&mut w, entries)?;
         }
+        w.filter(&filter)?;
         w.finish()
     }
 }
@@ -463,6 +559,15 @@ pub struct Segment {
     m: usize,
     p: u32,
     sections: Vec<(usize, usize, u32)>,
+    /// The filter's offset in the file and its blocks (version 2; `None`: every key may be
+    /// there).
+    filter: Option<(usize, usize)>,
+    /// The filter, read into memory backed by huge pages where the system gives them (a
+    /// lookup reads a random block: with 4 KB pages each would miss the TLB), on first use.
+    /// `None` inside: it could not be read, or its checksum is wrong (then every key is looked
+    /// up in the tables: the answers stay right; `verify` reports the damage).
+    filter_mem: std::sync::OnceLock<Option<memmap2::MmapMut>>,
+    pub version: u32,
     pub header_crc: u32,
     pub bytes: u64,
     pub first: u32,
@@ -493,11 +598,13 @@ impl Segment {
         let rd64 =
             |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
         let version = rd32(&head, 8);
-        if version != SEGMENT_VERSION {
+        if !(SEGMENT_VERSION_MIN..=SEGMENT_VERSION).contains(&version) {
             return Err(corrupt(format!(
-                "segment format version {version}; this textsieve reads version {SEGMENT_VERSION}"
+                "segment format version {version}; this textsieve reads versions \
+                 {SEGMENT_VERSION_MIN} to {SEGMENT_VERSION}"
             )));
         }
+        let filtered = version >= 2;
         let seg_bands = rd32(&head, 12) as usize;
         let (n, m, p) = (
             rd64(&head, 16) as usize,
@@ -510,7 +617,11 @@ impl Segment {
                 "segment written for other settings (a foreign segment)".into(),
             ));
         }
-        if ns != BAND0 + seg_bands || seg_bands != bands || p > 24 || m > n || n > MAX_SEGMENT_DOCS
+        if ns != BAND0 + seg_bands + filtered as usize
+            || seg_bands != bands
+            || p > 24
+            || m > n
+            || n > MAX_SEGMENT_DOCS
         {
             return Err(corrupt(format!(
                 "segment header does not match the index ({seg_bands} bands for {bands})"
@@ -546,6 +657,7 @@ impl Segment {
                 DIGEST_POS => 4 * m,
                 TEXT_OFFSETS | ID_OFFSETS => 8 * (n + 1),
                 TEXTS | IDS => return None,
+                s if s == BAND0 + bands => 64 * filter_blocks(m, bands),
                 _ => dir_bytes + 8 * m,
             })
         };
@@ -591,7 +703,10 @@ impl Segment {
             n,
             m,
             p,
+            filter: filtered.then(|| (sections[BAND0 + bands].0, filter_blocks(m, bands))),
+            filter_mem: std::sync::OnceLock::new(),
             sections,
+            version,
             header_crc,
             bytes,
             first: 0,
@@ -700,6 +815,83 @@ impl Segment {
             })
     }
 
+    /// The filter block a hash falls in (`None` without a filter, or past the file's end).
+    #[inline]
+    fn filter_line(&self, h: u64) -> Option<&[u8]> {
+        let (_, blocks) = self.filter?;
+        if blocks == 0 {
+            return Some(&[0u8; 64]);
+        }
+        let mem = self
+            .filter_mem
+            .get_or_init(|| self.load_filter())
+            .as_ref()?;
+        let at = 64 * filter_block(h, blocks);
+        mem.get(at..at + 64)
+    }
+
+    /// Reads the filter section into anonymous memory (huge pages asked for), checking its
+    /// CRC-32; `None` when it cannot be read or is damaged.
+    fn load_filter(&self) -> Option<memmap2::MmapMut> {
+        let (o, blocks) = self.filter?;
+        let len = 64 * blocks;
+        let (_, _, crc) = *self.sections.last()?;
+        // a whole number of 2 MB pages, so that the kernel can back all of it with them
+        let mut mem = memmap2::MmapMut::map_anon(len.next_multiple_of(2 << 20)).ok()?;
+        #[cfg(target_os = "linux")]
+        let _ = mem.advise(memmap2::Advice::HugePage);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            self.file.read_exact_at(&mut mem[..len], o as u64).ok()?;
+        }
+        #[cfg(not(unix))]
+        mem[..len].copy_from_slice(self.map.get(o..o + len)?);
+        (crc32fast::hash(&mem[..len]) == crc).then_some(mem)
+    }
+
+    /// Asks for the filter block of band `b` key `key` (a hint).
+    #[inline]
+    fn prefetch_filter(&self, b: usize, key: u64) {
+        if let Some(line) = self.filter_line(filter_hash(b, key)) {
+            crate::greedy::prefetch(&line[0]);
+        }
+    }
+
+    /// Whether band `b` may hold `key`: false only when no document of this segment has it.
+    #[inline]
+    pub fn may_have(&self, b: usize, key: u64) -> bool {
+        let h = filter_hash(b, key);
+        let Some(line) = self.filter_line(h) else {
+            return true;
+        };
+        (0..8).all(|i| {
+            let w = u64::from_le_bytes(line[8 * i..8 * i + 8].try_into().unwrap_or([0xff; 8]));
+            w & filter_bit(h, i) != 0
+        })
+    }
+
+    /// The lookups of `sorted` (`key << 24 | i`) that the filter lets through, sorted; without
+    /// a filter, `sorted` itself (which must then be sorted: see [`Snapshot::all_filtered`]).
+    fn filtered<'a>(&self, b: usize, sorted: &'a [u64]) -> Cow<'a, [u64]> {
+        if self.filter.is_none() {
+            return Cow::Borrowed(sorted);
+        }
+        const AHEAD: usize = 16;
+        let mut kept = Vec::new();
+        for (j, &e) in sorted.iter().enumerate() {
+            if let Some(&f) = sorted.get(j + AHEAD) {
+                self.prefetch_filter(b, f >> 24);
+            }
+            if self.may_have(b, e >> 24) {
+                kept.push(e);
+            }
+        }
+        // few: sorting them here spares sorting every lookup
+        kept.sort_unstable();
+        Cow::Owned(kept)
+    }
+
     /// Asks for the directory slot of band `b` key `key` (a hint).
     #[inline]
     fn prefetch_dir(&self, b: usize, key: u64) {
@@ -731,6 +923,14 @@ impl Segment {
     /// Adds the positions of the documents with band `b` key `key` to `out`.
     #[inline]
     fn band_lookup(&self, b: usize, key: u64, out: &mut Vec<u32>) {
+        if self.m > 0 && self.may_have(b, key) {
+            self.table_lookup(b, key, out);
+        }
+    }
+
+    /// [`Segment::band_lookup`] without the filter.
+    #[inline]
+    fn table_lookup(&self, b: usize, key: u64, out: &mut Vec<u32>) {
         if self.m == 0 {
             return;
         }
@@ -776,11 +976,14 @@ impl Segment {
         }
     }
 
-    /// Calls `found(i, local)` for each `key << 24 | i` of `sorted` (ascending) and each
-    /// position of this segment with band `b` key `key`, in order.
+    /// Calls `found(i, local)` for each `key << 24 | i` of `sorted` and each position of this
+    /// segment with band `b` key `key`, in key order (`sorted` need be ascending only for a
+    /// segment without a filter).
     fn walk(&self, b: usize, sorted: &[u64], mut found: impl FnMut(u32, u32)) {
         // the directory slots a few lookups ahead are fetched first, then their entries
         const AHEAD: usize = 8;
+        let sorted = self.filtered(b, sorted);
+        let sorted = &sorted[..];
         let mut locals = Vec::new();
         for (j, &e) in sorted.iter().enumerate() {
             if let Some(&f) = sorted.get(j + AHEAD) {
@@ -790,7 +993,7 @@ impl Segment {
                 self.prefetch_entries(b, f >> 24);
             }
             locals.clear();
-            self.band_lookup(b, e >> 24, &mut locals);
+            self.table_lookup(b, e >> 24, &mut locals);
             for &l in &locals {
                 found((e & 0xFF_FFFF) as u32, l);
             }
@@ -855,11 +1058,17 @@ impl Snapshot {
         tombstones.sort_unstable();
         tombstones.dedup();
         let fingerprint = settings_fingerprint(&cfg);
-        let mut table_bytes = 0u64;
+        let mut table_bytes: u64 = segments
+            .iter()
+            .filter_map(|s| s.filter.map(|(_, blocks)| 64 * blocks as u64))
+            .sum();
         let release = segments
             .iter()
             .map(|s| {
-                table_bytes += s.sections[BAND0..].iter().map(|x| x.1 as u64).sum::<u64>();
+                table_bytes += s.sections[BAND0..BAND0 + cfg.bands]
+                    .iter()
+                    .map(|x| x.1 as u64)
+                    .sum::<u64>();
                 table_bytes > RESIDENT_TABLES
             })
             .collect();
@@ -906,21 +1115,27 @@ impl Snapshot {
     /// Live documents sharing a band key with `keys` (sorted, distinct) into `out`.
     fn candidates(&self, keys: &[u64], out: &mut Vec<u32>) {
         let mut locals = Vec::new();
-        // the directory slots of every band of every segment are fetched first, then their
-        // entries, so the memory waits overlap
+        // the filter blocks of every band of every segment are fetched first, then the
+        // directory slots of the keys they let through, then their entries, so the memory
+        // waits overlap
         for seg in &self.segments {
             for (b, &k) in keys.iter().enumerate() {
-                seg.prefetch_dir(b, k);
+                seg.prefetch_filter(b, k);
             }
         }
-        for seg in &self.segments {
-            for (b, &k) in keys.iter().enumerate() {
-                seg.prefetch_entries(b, k);
-            }
+        let asked: Vec<(usize, usize)> = (0..self.segments.len())
+            .flat_map(|s| (0..keys.len()).map(move |b| (s, b)))
+            .filter(|&(s, b)| self.segments[s].may_have(b, keys[b]))
+            .collect();
+        for &(s, b) in &asked {
+            self.segments[s].prefetch_dir(b, keys[b]);
         }
-        for seg in &self.segments {
-            for (b, &k) in keys.iter().enumerate() {
-                seg.band_lookup(b, k, &mut locals);
+        for &(s, b) in &asked {
+            self.segments[s].prefetch_entries(b, keys[b]);
+        }
+        for (si, seg) in self.segments.iter().enumerate() {
+            for &(_, b) in asked.iter().filter(|a| a.0 == si) {
+                seg.table_lookup(b, keys[b], &mut locals);
             }
             out.extend(
                 locals
@@ -931,6 +1146,12 @@ impl Snapshot {
         }
         out.sort_unstable();
         out.dedup();
+    }
+
+    /// Whether every segment has a filter: then lookups need not be sorted before a walk (each
+    /// segment sorts the few its filter lets through).
+    fn all_filtered(&self) -> bool {
+        self.segments.iter().all(|s| s.filter.is_some())
     }
 
     /// [`Snapshot::candidates`] for many documents (`None`: none wanted). The lookups are
@@ -944,6 +1165,7 @@ impl Snapshot {
         }
         debug_assert!(n < 1 << 24);
         let bands = self.cfg.bands;
+        let all_filtered = self.all_filtered();
         let per_band: Vec<Vec<u64>> = (0..bands)
             .into_par_iter()
             .map(|b| {
@@ -952,7 +1174,9 @@ impl Snapshot {
                     .enumerate()
                     .filter_map(|(i, k)| Some((k.as_ref()?[b] & KEY_MASK) << 24 | i as u64))
                     .collect();
-                crate::shingle::sort_uniform(&mut v);
+                if !all_filtered {
+                    crate::shingle::sort_uniform(&mut v);
+                }
                 v
             })
             .collect();
@@ -1139,6 +1363,7 @@ impl Snapshot {
             }
             w.end();
         }
+        let mut filter = Filter::new(m, self.cfg.bands);
         for b in 0..self.cfg.bands {
             let mut entries = Vec::with_capacity(m);
             for (si, seg) in segs.iter().enumerate() {
@@ -1154,12 +1379,14 @@ impl Snapshot {
                         .copied()
                         .unwrap_or(u32::MAX);
                     if nl != u32::MAX {
+                        filter.insert(b, e >> LOCAL_BITS);
                         entries.push((e >> LOCAL_BITS) << LOCAL_BITS | nl as u64);
                     }
                 }
             }
             write_band(&mut w, entries)?;
         }
+        w.filter(&filter)?;
         w.finish()?;
         Segment::open(path, self.cfg.bands, self.fingerprint, false).map(Some)
     }
@@ -1199,7 +1426,9 @@ impl KeptLookup for Snapshot {
                 Some((k & KEY_MASK) << 24 | i as u64)
             })
             .collect();
-        crate::shingle::sort_uniform(&mut sorted);
+        if !self.all_filtered() {
+            crate::shingle::sort_uniform(&mut sorted);
+        }
         let found: Vec<Vec<(u32, u32)>> = self
             .segments
             .par_iter()
@@ -1663,6 +1892,119 @@ mod tests {
         assert!(err.to_string().contains("bad"), "{err}");
         std::fs::write(dir.join("short"), &bytes[..bytes.len() / 2]).unwrap();
         assert!(Segment::open(&dir.join("short"), c.bands, fp, false).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A version 2 segment as version 1 wrote it: the filter section dropped.
+    fn downgrade(bytes: &[u8]) -> Vec<u8> {
+        let rd32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        assert_eq!(rd32(8), 2);
+        let ns = rd32(36) as usize;
+        let filter_at = 48 + 24 * (ns - 1);
+        let end = u64::from_le_bytes(bytes[filter_at..filter_at + 8].try_into().unwrap());
+        let mut h = bytes[..48].to_vec();
+        h[8..12].copy_from_slice(&1u32.to_le_bytes());
+        h[36..40].copy_from_slice(&((ns - 1) as u32).to_le_bytes());
+        h.extend_from_slice(&bytes[48..filter_at]);
+        let crc = crc32fast::hash(&h);
+        h.extend_from_slice(&crc.to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes());
+        let mut out = bytes[..end as usize].to_vec();
+        out[..h.len()].copy_from_slice(&h);
+        out
+    }
+
+    #[test]
+    fn filters_spare_absent_keys_and_old_segments_still_read() {
+        let c = cfg(0.8);
+        let texts = corpus(3000);
+        let dir = tmp("filter");
+        let keep = add_in_batches(&c, &texts, 1000, &dir);
+        let fp = settings_fingerprint(&c);
+        let seg = Segment::open(&dir.join("seg1"), c.bands, fp, true).unwrap();
+        assert_eq!(seg.version, SEGMENT_VERSION);
+        // no false negatives: every key of every kept document of the segment passes
+        let signed = c.sign(&texts);
+        let mut present = 0;
+        for l in 0..seg.n {
+            let d = seg.doc(l) as usize;
+            if signed.empty[d] {
+                continue;
+            }
+            for b in 0..c.bands {
+                assert!(seg.may_have(b, signed.keys[d * c.bands + b]));
+                present += 1;
+            }
+        }
+        assert!(present > 1000);
+        // few false positives: keys that are in no segment
+        let passed = (0..100_000u64)
+            .filter(|&k| seg.may_have((k % 21) as usize, hash64(&k.to_le_bytes())))
+            .count();
+        assert!(
+            passed < 1500,
+            "{passed} of 100000 absent keys pass the filter"
+        );
+        // the same index with version 1 segments (no filter) answers alike, and a damaged
+        // filter is refused by a verifying open
+        let old = dir.join("old");
+        std::fs::create_dir_all(&old).unwrap();
+        let mut segs = Vec::new();
+        let mut snaps = Vec::new();
+        for b in 0..3 {
+            let bytes = std::fs::read(dir.join(format!("seg{b}"))).unwrap();
+            let v1 = downgrade(&bytes);
+            assert!(v1.len() < bytes.len());
+            let p = old.join(format!("seg{b}"));
+            std::fs::write(&p, &v1).unwrap();
+            let s = Segment::open(&p, c.bands, fp, true).unwrap();
+            assert_eq!((s.version, s.filter), (1, None));
+            segs.push(Arc::new(s));
+            let mut bad = bytes.clone();
+            let at = bad.len() - 10;
+            bad[at] ^= 0x40;
+            let p = old.join(format!("bad{b}"));
+            std::fs::write(&p, &bad).unwrap();
+            let err = Segment::open(&p, c.bands, fp, true).unwrap_err();
+            assert!(err.to_string().contains(&format!("bad{b}")), "{err}");
+            assert!(err.to_string().contains("checksum"), "{err}");
+            snaps.push(Arc::new(
+                Segment::open(&dir.join(format!("seg{b}")), c.bands, fp, false).unwrap(),
+            ));
+        }
+        let n = texts.len() as u32;
+        let v1 = Snapshot::new(c.clone(), segs, vec![], n);
+        let v2 = Snapshot::new(c.clone(), snaps, vec![], n);
+        let probes = corpus(3400);
+        assert_eq!(v1.query_many(&probes), v2.query_many(&probes));
+        let mut one = Vec::new();
+        let mut two = Vec::new();
+        for i in (0..signed.empty.len())
+            .filter(|&i| !signed.empty[i])
+            .step_by(7)
+        {
+            let mut k: Vec<u64> = signed.keys[i * c.bands..(i + 1) * c.bands].to_vec();
+            one.clear();
+            two.clear();
+            v1.candidates(&k, &mut one);
+            v2.candidates(&k, &mut two);
+            assert_eq!(one, two);
+            k[0] ^= 1;
+            assert_eq!(
+                v1.with_digest(signed.digests[i], &k),
+                v2.with_digest(signed.digests[i], &k)
+            );
+        }
+        // a batch decided against either decides alike
+        let more = corpus(4000);
+        let ids: Vec<Id> = (0..1000).map(|i| Id::Int(i as i64)).collect();
+        let decide = |snap: Snapshot| {
+            let mut batch = Batch::new(Arc::new(snap), &std::env::temp_dir());
+            let (d, _) = batch.feed(&more[3000..4000], &ids).unwrap();
+            d.iter().map(|x| x.duplicate_of).collect::<Vec<_>>()
+        };
+        assert_eq!(decide(v1), decide(v2));
+        assert!(keep.iter().any(|&k| !k));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
