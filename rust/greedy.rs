@@ -58,6 +58,10 @@ impl Slots {
     fn zeroed(n: usize) -> Self {
         if n * 8 >= MAPPED_SLOTS_BYTES {
             if let Ok(m) = memmap2::MmapMut::map_anon(n * 8) {
+                // 2 MB pages where the system gives them: a table is read at random, and
+                // filled a page fault at a time otherwise
+                #[cfg(target_os = "linux")]
+                let _ = m.advise(memmap2::Advice::HugePage);
                 return Slots::Mapped(m);
             }
         }
