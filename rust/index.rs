@@ -562,8 +562,9 @@ pub struct Segment {
     /// The filter's offset in the file and its blocks (version 2; `None`: every key may be
     /// there).
     filter: Option<(usize, usize)>,
-    /// The filter, read into memory backed by huge pages where the system gives them (a
-    /// lookup reads a random block: with 4 KB pages each would miss the TLB), on first use.
+    /// The filter, read into memory on first use, backed by huge pages where it is 2 MB or
+    /// more and the system gives them (a lookup reads a random block: with 4 KB pages each
+    /// would miss the TLB).
     /// `None` inside: it could not be read, or its checksum is wrong (then every key is looked
     /// up in the tables: the answers stay right; `verify` reports the damage).
     filter_mem: std::sync::OnceLock<Option<memmap2::MmapMut>>,
@@ -836,10 +837,18 @@ impl Segment {
         let (o, blocks) = self.filter?;
         let len = 64 * blocks;
         let (_, _, crc) = *self.sections.last()?;
-        // a whole number of 2 MB pages, so that the kernel can back all of it with them
-        let mut mem = memmap2::MmapMut::map_anon(len.next_multiple_of(2 << 20)).ok()?;
-        #[cfg(target_os = "linux")]
-        let _ = mem.advise(memmap2::Advice::HugePage);
+        // a filter of 2 MB or more: a whole number of 2 MB pages, so that the kernel can back
+        // all of it with them; a smaller one (a small segment) takes only the 4 KB pages it
+        // needs, or each segment would hold a 2 MB page whatever its size
+        const HUGE: usize = 2 << 20;
+        let mut mem = if len >= HUGE {
+            let mem = memmap2::MmapMut::map_anon(len.next_multiple_of(HUGE)).ok()?;
+            #[cfg(target_os = "linux")]
+            let _ = mem.advise(memmap2::Advice::HugePage);
+            mem
+        } else {
+            memmap2::MmapMut::map_anon(len).ok()?
+        };
         #[cfg(unix)]
         {
             use std::os::unix::fs::FileExt;
@@ -1923,6 +1932,9 @@ mod tests {
         let fp = settings_fingerprint(&c);
         let seg = Segment::open(&dir.join("seg1"), c.bands, fp, true).unwrap();
         assert_eq!(seg.version, SEGMENT_VERSION);
+        // a small segment's filter takes the memory it needs, not a 2 MB page
+        let (_, blocks) = seg.filter.unwrap();
+        assert_eq!(seg.load_filter().unwrap().len(), 64 * blocks);
         // no false negatives: every key of every kept document of the segment passes
         let signed = c.sign(&texts);
         let mut present = 0;
