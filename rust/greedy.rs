@@ -44,7 +44,7 @@ const SHARDS: usize = 1 << SHARD_BITS;
 const MAPPED_SLOTS_BYTES: usize = 4 << 20;
 
 /// The slot array of a [`MultiMap`], zeroed when made (a zero key is an empty slot). A large one
-/// is an anonymous memory map, so the array a table replaces when it grows goes back to the
+/// is an anonymous memory map ([`crate::memory::zeroed_map`]), so the array a table replaces when it grows goes back to the
 /// system the moment it is dropped: the allocator holds freed pages for seconds (see
 /// `keep_freed_pages` in lib.rs), and the tables of every band grow within the same chunk, so it
 /// would hold all their old arrays beside the new ones (10 million documents: 4.1 GB peak instead
@@ -57,11 +57,7 @@ enum Slots {
 impl Slots {
     fn zeroed(n: usize) -> Self {
         if n * 8 >= MAPPED_SLOTS_BYTES {
-            if let Ok(m) = memmap2::MmapMut::map_anon(n * 8) {
-                // 2 MB pages where the system gives them: a table is read at random, and
-                // filled a page fault at a time otherwise
-                #[cfg(target_os = "linux")]
-                let _ = m.advise(memmap2::Advice::HugePage);
+            if let Some(m) = crate::memory::zeroed_map(n * 8) {
                 return Slots::Mapped(m);
             }
         }
@@ -122,8 +118,8 @@ impl std::fmt::Debug for Slots {
 /// cache line. The band tables of the kept documents are most of a run's memory: the keys are
 /// hashes, so the tables fill evenly and grow together by half when the fullest is 80% full,
 /// and the one array ([`Slots`]) is given back to the system whole when it is replaced (many
-/// small tables left their old arrays with the allocator). Key 0 marks an empty slot; a table's key 0 lives
-/// in `zero`; a value at or above [`MULTI`] indexes the overflow lists.
+/// small tables left their old arrays with the allocator). Key 0 marks an empty slot; a table's
+/// key 0 lives in `zero`; a value at or above [`MULTI`] indexes the overflow lists.
 #[derive(Clone, Debug, Default)]
 pub struct MultiMap {
     /// `SHARDS` tables of `cap` slots each (empty until the first insert), a slot

@@ -837,18 +837,8 @@ impl Segment {
         let (o, blocks) = self.filter?;
         let len = 64 * blocks;
         let (_, _, crc) = *self.sections.last()?;
-        // a filter of 2 MB or more: a whole number of 2 MB pages, so that the kernel can back
-        // all of it with them; a smaller one (a small segment) takes only the 4 KB pages it
-        // needs, or each segment would hold a 2 MB page whatever its size
-        const HUGE: usize = 2 << 20;
-        let mut mem = if len >= HUGE {
-            let mem = memmap2::MmapMut::map_anon(len.next_multiple_of(HUGE)).ok()?;
-            #[cfg(target_os = "linux")]
-            let _ = mem.advise(memmap2::Advice::HugePage);
-            mem
-        } else {
-            memmap2::MmapMut::map_anon(len).ok()?
-        };
+        // (2 MB pages for a large filter; a small segment's takes only the 4 KB pages it needs)
+        let mut mem = crate::memory::zeroed_map(len)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::FileExt;
@@ -1142,10 +1132,9 @@ impl Snapshot {
         for &(s, b) in &asked {
             self.segments[s].prefetch_entries(b, keys[b]);
         }
-        for (si, seg) in self.segments.iter().enumerate() {
-            for &(_, b) in asked.iter().filter(|a| a.0 == si) {
-                seg.table_lookup(b, keys[b], &mut locals);
-            }
+        for &(s, b) in &asked {
+            let seg = &self.segments[s];
+            seg.table_lookup(b, keys[b], &mut locals);
             out.extend(
                 locals
                     .drain(..)

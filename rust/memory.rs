@@ -1,6 +1,8 @@
 //! Buffers whose size follows from the arguments (documents x permutations, a sample's length,
 //! a dense matrix), refused with an error before allocating when they cannot fit: Rust aborts
 //! the process on a failed allocation, which for a Python caller is a crash, not an exception.
+//! And large zeroed arrays mapped from the system, which go back to it the moment they are
+//! dropped.
 
 use std::sync::OnceLock;
 
@@ -51,6 +53,19 @@ pub fn reserved<T>(
     out.try_reserve_exact(len)
         .map_err(|_| refuse(human(bytes as u64)))?;
     Ok(out)
+}
+
+/// `bytes` of zeroed memory mapped straight from the system (`None` where it refuses), so that
+/// dropping it hands the pages back at once, whatever the allocator's purge delay. One of 2 MB
+/// or more asks for 2 MB pages (read at random, it would miss the TLB on nearly every access
+/// with 4 KB ones, and fill a page fault at a time); a smaller one takes only its 4 KB pages.
+pub fn zeroed_map(bytes: usize) -> Option<memmap2::MmapMut> {
+    let map = memmap2::MmapMut::map_anon(bytes).ok()?;
+    #[cfg(target_os = "linux")]
+    if bytes >= 2 << 20 {
+        let _ = map.advise(memmap2::Advice::HugePage);
+    }
+    Some(map)
 }
 
 /// Bytes of memory this process may use: the machine's (`MemTotal`), or less under a cgroup
@@ -119,6 +134,15 @@ mod tests {
         if let Some(m) = physical_memory() {
             let over = usize::try_from(m / 8 + 1).unwrap();
             assert!(reserved::<u64>("k", String::new, Some(over)).is_err());
+        }
+    }
+
+    #[test]
+    fn maps_are_zeroed_and_sized() {
+        for bytes in [4096, 3 << 20] {
+            let m = zeroed_map(bytes).unwrap();
+            assert_eq!(m.len(), bytes);
+            assert!(m.iter().all(|&b| b == 0));
         }
     }
 

@@ -385,8 +385,9 @@ pub fn sort_uniform(v: &mut Vec<u64>) {
 ///
 /// One pass over the bytes: eight ASCII bytes at a time (lowercased and their white space
 /// turned into spaces in one `u64`) wherever no two of them are white space in a row, runs of
-/// kana and CJK ideographs (no case) copied whole, one character at a time elsewhere. A space is written with the white space that starts a run,
-/// the rest of the run is skipped, and a trailing one is taken off at the end.
+/// kana and CJK ideographs (no case) copied whole, one character at a time elsewhere. A space
+/// is written with the white space that starts a run, the rest of the run is skipped, and a
+/// trailing one is taken off at the end.
 pub fn normalize_default(text: &str, out: &mut String) {
     out.clear();
     out.reserve(text.len());
