@@ -13,6 +13,7 @@ pub mod index;
 pub mod lsh;
 pub mod minhash;
 pub mod output;
+pub mod jsonline;
 pub mod reader;
 pub mod shingle;
 pub mod store;

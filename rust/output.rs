@@ -149,7 +149,8 @@ pub fn python_repr(x: f64) -> String {
     let sci = format!("{:e}", x.abs());
     let (mant, exp) = sci.split_once('e').expect("LowerExp has an exponent");
     let exp: i32 = exp.parse().expect("LowerExp exponent");
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    let mut digits: String = mant.chars().filter(|c| *c != '.').collect();
+    tie_to_even(x.abs(), &mut digits);
     let sign = if x.is_sign_negative() { "-" } else { "" };
     let decpt = exp + 1;
     if x == 0.0 {
@@ -173,6 +174,40 @@ pub fn python_repr(x: f64) -> String {
     } else {
         let (a, b) = digits.split_at(decpt as usize);
         format!("{sign}{a}.{b}")
+    }
+}
+
+/// Where two shortest digit strings are equally near `x` (it lies exactly halfway between them),
+/// Python's `repr` takes the one with the even last digit, Rust's formatting the upper one:
+/// `digits` (Rust's, of `x >= 0`) is moved down to the even one then. A tie needs the exact
+/// value of `x` to have one digit more than `digits`, so only a float with few bits after the
+/// binary point (a large one, as 562949953421312.25) can have one.
+fn tie_to_even(x: f64, digits: &mut String) {
+    let n = digits.len();
+    let last = digits.as_bytes()[n - 1];
+    if n < 2 || last % 2 == 0 {
+        return;
+    }
+    // x = m * 2^e exactly, m odd: its decimal expansion has max(0, -e) digits after the point
+    let bits = x.to_bits();
+    let (m, e) = match ((bits >> 52) & 0x7ff) as i32 {
+        0 => (bits & ((1 << 52) - 1), -1074),
+        b => ((bits & ((1 << 52) - 1)) | 1 << 52, b - 1075),
+    };
+    if m == 0 {
+        return;
+    }
+    let e = e + m.trailing_zeros() as i32;
+    if e < -64 {
+        return;
+    }
+    let exact = format!("{x:.0$}", (-e).max(0) as usize);
+    let sig = exact.replace('.', "");
+    let sig = sig.trim_start_matches('0').trim_end_matches('0');
+    let mut down = digits.clone().into_bytes();
+    down[n - 1] = last - 1;
+    if sig.len() == n + 1 && sig.as_bytes()[..n] == down[..] && sig.ends_with('5') {
+        *digits = String::from_utf8(down).expect("ASCII digits");
     }
 }
 
@@ -369,6 +404,10 @@ mod tests {
             (123.25, "123.25"),
             (1e16, "1e+16"),
             (1234567890123456.0, "1234567890123456.0"),
+            // exactly halfway between two shortest strings: the even last digit, as Python
+            (562949953421312.25, "562949953421312.2"),
+            (562949953421312.75, "562949953421312.8"),
+            (-281474976710656.125, "-281474976710656.1"),
             (f64::NAN, "null"),
         ] {
             assert_eq!(python_repr(x), want, "{x}");

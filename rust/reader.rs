@@ -273,17 +273,23 @@ impl<'a> JsonFields<'a> {
 /// The text and id fields of a JSON object, or `None` when the line is not one the core reads
 /// (see the module documentation). The fields' values are taken as raw JSON while the line is
 /// checked, then decoded here into a string of the right size (one allocation a field). Field
-/// names are keys of the object itself (for dotted paths, [`parse_jsonl_nested`]).
+/// names are keys of the object itself (for dotted paths, [`parse_jsonl_nested`]). The common
+/// line is scanned by [`crate::jsonline::scan`]; the parser reads the others.
 fn parse_jsonl(line: &str, text_field: &str, id_field: Option<&str>) -> Option<(String, IdValue)> {
-    let mut de = serde_json::Deserializer::from_str(line);
-    let fields = Fields {
-        text_field,
-        id_field,
+    let (text, id) = match crate::jsonline::scan(line, text_field, id_field) {
+        Some((text, id)) => (text?.ok()?, id),
+        None => {
+            let mut de = serde_json::Deserializer::from_str(line);
+            let fields = Fields {
+                text_field,
+                id_field,
+            };
+            let (text, id) = fields.deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            (decode_string(text?.get())?, id.map(|r| r.get()))
+        }
     };
-    let (text, id) = fields.deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    let text = decode_string(text?.get())?;
-    let id = match id.map(|r| r.get()) {
+    let id = match id {
         None | Some("null") => IdValue::Null,
         Some(raw) if raw.starts_with('"') => IdValue::Str(decode_string(raw)?),
         Some(_) => IdValue::Other,
@@ -657,7 +663,7 @@ impl LineSource {
                 State::Deferred(None),
             );
         };
-        let Ok(s) = std::str::from_utf8(body) else {
+        let Ok(s) = simdutf8::basic::from_utf8(body) else {
             return defer(c);
         };
         match self.input.format {
