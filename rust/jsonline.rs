@@ -143,7 +143,10 @@ fn next_special(b: &[u8], j: usize) -> Option<usize> {
 }
 
 fn next_special_tail(b: &[u8], j: usize) -> Option<usize> {
-    let k = b.get(j..)?.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let k = b
+        .get(j..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
     Some(j + k)
 }
 
@@ -225,7 +228,8 @@ mod tests {
 
     #[test]
     fn common_lines() {
-        let line = "{\"id\": \"d1\", \"text\": \"a \\\"b\\\"\\n\\tc\", \"n\": -1.5e3, \"ok\": true}\n";
+        let line =
+            "{\"id\": \"d1\", \"text\": \"a \\\"b\\\"\\n\\tc\", \"n\": -1.5e3, \"ok\": true}\n";
         assert_eq!(
             scan(line, "text", Some("id")),
             Some((Some(Ok("a \"b\"\n\tc".into())), Some("\"d1\"")))
@@ -264,11 +268,34 @@ mod tests {
     fn agrees_with_serde_json_on_generated_lines() {
         const KEYS: &[&str] = &["\"text\"", "\"id\"", "\"x\"", "\"te\\u0078t\"", "\"\""];
         const VALUES: &[&str] = &[
-            "\"a b\"", "\"q\\\"\"", "\"\\\\\"", "\"\\n\\/\"", "\"\\u0041\"", "\"\\x\"", "\"\u{1}\"",
-            "\"\u{7f}é\"", "1", "-0", "01", "1.", "1.5", "2e", "3E+7", "-", "true", "tru", "false",
-            "null", "nulls", "[1]", "{}", "\"\"",
+            "\"a b\"",
+            "\"q\\\"\"",
+            "\"\\\\\"",
+            "\"\\n\\/\"",
+            "\"\\u0041\"",
+            "\"\\x\"",
+            "\"\u{1}\"",
+            "\"\u{7f}é\"",
+            "1",
+            "-0",
+            "01",
+            "1.",
+            "1.5",
+            "2e",
+            "3E+7",
+            "-",
+            "true",
+            "tru",
+            "false",
+            "null",
+            "nulls",
+            "[1]",
+            "{}",
+            "\"\"",
         ];
-        const EDITS: &[&str] = &["{", "}", "\"", "\\", ":", ",", " ", "\t", "\n", "0", "e", "-"];
+        const EDITS: &[&str] = &[
+            "{", "}", "\"", "\\", ":", ",", " ", "\t", "\n", "0", "e", "-",
+        ];
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = |n: usize| {
             state ^= state << 13;
@@ -311,6 +338,9 @@ mod tests {
             }
         }
         // the generator reaches both sides
-        assert!(taken > 10_000 && valid > taken, "{taken} taken, {valid} valid");
+        assert!(
+            taken > 10_000 && valid > taken,
+            "{taken} taken, {valid} valid"
+        );
     }
 }

@@ -150,7 +150,7 @@ pub fn python_repr(x: f64) -> String {
     let (mant, exp) = sci.split_once('e').expect("LowerExp has an exponent");
     let exp: i32 = exp.parse().expect("LowerExp exponent");
     let mut digits: String = mant.chars().filter(|c| *c != '.').collect();
-    tie_to_even(x.abs(), &mut digits);
+    tie_to_even(x.abs(), exp, &mut digits);
     let sign = if x.is_sign_negative() { "-" } else { "" };
     let decpt = exp + 1;
     if x == 0.0 {
@@ -182,10 +182,10 @@ pub fn python_repr(x: f64) -> String {
 /// `digits` (Rust's, of `x >= 0`) is moved down to the even one then. A tie needs the exact
 /// value of `x` to have one digit more than `digits`, so only a float with few bits after the
 /// binary point (a large one, as 562949953421312.25) can have one.
-fn tie_to_even(x: f64, digits: &mut String) {
+fn tie_to_even(x: f64, exp: i32, digits: &mut String) {
     let n = digits.len();
     let last = digits.as_bytes()[n - 1];
-    if n < 2 || last % 2 == 0 {
+    if n < 2 || last.is_multiple_of(2) {
         return;
     }
     // x = m * 2^e exactly, m odd: its decimal expansion has max(0, -e) digits after the point
@@ -207,7 +207,13 @@ fn tie_to_even(x: f64, digits: &mut String) {
     let mut down = digits.clone().into_bytes();
     down[n - 1] = last - 1;
     if sig.len() == n + 1 && sig.as_bytes()[..n] == down[..] && sig.ends_with('5') {
-        *digits = String::from_utf8(down).expect("ASCII digits");
+        let down = String::from_utf8(down).expect("ASCII digits");
+        // and the lower string must read back as x (below a power of two the doubles are
+        // closer together, and it may not)
+        let again: Option<f64> = format!("{}.{}e{exp}", &down[..1], &down[1..]).parse().ok();
+        if again == Some(x) {
+            *digits = down;
+        }
     }
 }
 
@@ -405,9 +411,11 @@ mod tests {
             (1e16, "1e+16"),
             (1234567890123456.0, "1234567890123456.0"),
             // exactly halfway between two shortest strings: the even last digit, as Python
-            (562949953421312.25, "562949953421312.2"),
-            (562949953421312.75, "562949953421312.8"),
-            (-281474976710656.125, "-281474976710656.1"),
+            (562_949_953_421_312.2, "562949953421312.2"),
+            (562_949_953_421_312.8, "562949953421312.8"),
+            (-281_474_976_710_656.1, "-281474976710656.1"),
+            // halfway too, but the lower string reads back as the double below
+            (2f64.powi(-24), "5.960464477539063e-08"),
             (f64::NAN, "null"),
         ] {
             assert_eq!(python_repr(x), want, "{x}");
