@@ -198,7 +198,10 @@ fn tie_to_even(x: f64, exp: i32, digits: &mut String) {
         return;
     }
     let e = e + m.trailing_zeros() as i32;
-    if e < -64 {
+    // the exact value's significant digits: -e after the point (the last one a 5) and the
+    // exp + 1 places from the first digit to the point, so it must be n + 1 (a cheap test that
+    // keeps the exact formatting below from nearly every call)
+    if (e < 0 && -e + exp + 1 != n as i32 + 1) || (e >= 0 && exp > 17) {
         return;
     }
     let exact = format!("{x:.0$}", (-e).max(0) as usize);
