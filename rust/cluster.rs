@@ -184,7 +184,13 @@ impl Config {
                     for (bi, key) in row.iter_mut().enumerate() {
                         *key = lsh::band_key(&sig[bi * r..(bi + 1) * r]);
                     }
-                    (n == 0, t.chars().count(), hash64(t.as_bytes()))
+                    // lengths are read only to keep the longest (a pass over the text)
+                    let len = if self.keep == Keep::Longest {
+                        t.chars().count()
+                    } else {
+                        0
+                    };
+                    (n == 0, len, hash64(t.as_bytes()))
                 },
             )
             .collect();
@@ -209,7 +215,8 @@ impl Config {
 }
 
 /// The fixed-size state of a batch of documents: `bands` band keys each (row-major), which have
-/// no shingles, lengths in characters, and `hash64` digests of the UTF-8 bytes.
+/// no shingles, lengths in characters (with `keep="longest"`, else 0), and `hash64` digests of
+/// the UTF-8 bytes.
 #[derive(Clone, Debug, Default)]
 pub struct Signed {
     pub bands: usize,
