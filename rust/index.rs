@@ -103,6 +103,11 @@ fn filter_hash(b: usize, key: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The [`filter_hash`]es of lookups `key << 24 | i` of band `b`, in their order.
+fn filter_hashes(b: usize, sorted: &[u64]) -> Vec<u64> {
+    sorted.iter().map(|&e| filter_hash(b, e >> 24)).collect()
+}
+
 /// Which block of `blocks` a hash falls in (its top 32 bits, scaled).
 #[inline]
 fn filter_block(h: u64, blocks: usize) -> usize {
@@ -849,10 +854,10 @@ impl Segment {
         (crc32fast::hash(&mem[..len]) == crc).then_some(mem)
     }
 
-    /// Asks for the filter block of band `b` key `key` (a hint).
+    /// Asks for the filter block of a [`filter_hash`] (a hint).
     #[inline]
-    fn prefetch_filter(&self, b: usize, key: u64) {
-        if let Some(line) = self.filter_line(filter_hash(b, key)) {
+    fn prefetch_filter(&self, h: u64) {
+        if let Some(line) = self.filter_line(h) {
             crate::greedy::prefetch(&line[0]);
         }
     }
@@ -860,29 +865,40 @@ impl Segment {
     /// Whether band `b` may hold `key`: false only when no document of this segment has it.
     #[inline]
     pub fn may_have(&self, b: usize, key: u64) -> bool {
-        let h = filter_hash(b, key);
+        self.may_have_hash(filter_hash(b, key))
+    }
+
+    /// [`Segment::may_have`] of a [`filter_hash`] (which does not depend on the segment, so a
+    /// lookup's is made once for every segment). The eight words are all tested, without a
+    /// branch on each: half of a block's bits are set, so which word fails first is a coin toss.
+    #[inline]
+    fn may_have_hash(&self, h: u64) -> bool {
         let Some(line) = self.filter_line(h) else {
             return true;
         };
-        (0..8).all(|i| {
-            let w = u64::from_le_bytes(line[8 * i..8 * i + 8].try_into().unwrap_or([0xff; 8]));
-            w & filter_bit(h, i) != 0
-        })
+        let mut missing = 0;
+        for (i, w) in line.chunks_exact(8).enumerate() {
+            let w = u64::from_le_bytes(w.try_into().unwrap_or([0xff; 8]));
+            missing |= !w & filter_bit(h, i);
+        }
+        missing == 0
     }
 
     /// The lookups of `sorted` (`key << 24 | i`) that the filter lets through, sorted; without
     /// a filter, `sorted` itself (which must then be sorted: see [`Snapshot::all_filtered`]).
-    fn filtered<'a>(&self, b: usize, sorted: &'a [u64]) -> Cow<'a, [u64]> {
+    /// `hashes` are their [`filter_hash`]es in band `b` ([`filter_hashes`]).
+    fn filtered<'a>(&self, sorted: &'a [u64], hashes: &[u64]) -> Cow<'a, [u64]> {
         if self.filter.is_none() {
             return Cow::Borrowed(sorted);
         }
+        debug_assert_eq!(sorted.len(), hashes.len());
         const AHEAD: usize = 16;
         let mut kept = Vec::new();
-        for (j, &e) in sorted.iter().enumerate() {
-            if let Some(&f) = sorted.get(j + AHEAD) {
-                self.prefetch_filter(b, f >> 24);
+        for (j, (&e, &h)) in sorted.iter().zip(hashes).enumerate() {
+            if let Some(&f) = hashes.get(j + AHEAD) {
+                self.prefetch_filter(f);
             }
-            if self.may_have(b, e >> 24) {
+            if self.may_have_hash(h) {
                 kept.push(e);
             }
         }
@@ -957,6 +973,7 @@ impl Segment {
         &self,
         b: usize,
         sorted: &[u64],
+        hashes: &[u64],
         removed: &[u32],
         release: bool,
         out: &mut Vec<u64>,
@@ -964,7 +981,7 @@ impl Segment {
         if self.m == 0 {
             return;
         }
-        self.walk(b, sorted, |i, l| {
+        self.walk(b, sorted, hashes, |i, l| {
             let d = self.doc(l as usize);
             if removed.binary_search(&d).is_err() {
                 out.push((i as u64) << 32 | d as u64);
@@ -977,11 +994,11 @@ impl Segment {
 
     /// Calls `found(i, local)` for each `key << 24 | i` of `sorted` and each position of this
     /// segment with band `b` key `key`, in key order (`sorted` need be ascending only for a
-    /// segment without a filter).
-    fn walk(&self, b: usize, sorted: &[u64], mut found: impl FnMut(u32, u32)) {
+    /// segment without a filter); `hashes` are the lookups' [`filter_hashes`].
+    fn walk(&self, b: usize, sorted: &[u64], hashes: &[u64], mut found: impl FnMut(u32, u32)) {
         // the directory slots a few lookups ahead are fetched first, then their entries
         const AHEAD: usize = 8;
-        let sorted = self.filtered(b, sorted);
+        let sorted = self.filtered(sorted, hashes);
         let sorted = &sorted[..];
         let mut locals = Vec::new();
         for (j, &e) in sorted.iter().enumerate() {
@@ -1117,14 +1134,19 @@ impl Snapshot {
         // the filter blocks of every band of every segment are fetched first, then the
         // directory slots of the keys they let through, then their entries, so the memory
         // waits overlap
+        let hashes: Vec<u64> = keys
+            .iter()
+            .enumerate()
+            .map(|(b, &k)| filter_hash(b, k))
+            .collect();
         for seg in &self.segments {
-            for (b, &k) in keys.iter().enumerate() {
-                seg.prefetch_filter(b, k);
+            for &h in &hashes {
+                seg.prefetch_filter(h);
             }
         }
         let asked: Vec<(usize, usize)> = (0..self.segments.len())
             .flat_map(|s| (0..keys.len()).map(move |b| (s, b)))
-            .filter(|&(s, b)| self.segments[s].may_have(b, keys[b]))
+            .filter(|&(s, b)| self.segments[s].may_have_hash(hashes[b]))
             .collect();
         for &(s, b) in &asked {
             self.segments[s].prefetch_dir(b, keys[b]);
@@ -1164,7 +1186,8 @@ impl Snapshot {
         debug_assert!(n < 1 << 24);
         let bands = self.cfg.bands;
         let all_filtered = self.all_filtered();
-        let per_band: Vec<Vec<u64>> = (0..bands)
+        let any_filtered = self.segments.iter().any(|s| s.filter.is_some());
+        let per_band: Vec<(Vec<u64>, Vec<u64>)> = (0..bands)
             .into_par_iter()
             .map(|b| {
                 let mut v: Vec<u64> = keys
@@ -1175,7 +1198,12 @@ impl Snapshot {
                 if !all_filtered {
                     crate::shingle::sort_uniform(&mut v);
                 }
-                v
+                let hashes = if any_filtered {
+                    filter_hashes(b, &v)
+                } else {
+                    Vec::new()
+                };
+                (v, hashes)
             })
             .collect();
         let found: Vec<Vec<u64>> = (0..self.segments.len() * bands)
@@ -1185,7 +1213,8 @@ impl Snapshot {
                 let b = t % bands;
                 self.segments[t / bands].band_walk(
                     b,
-                    &per_band[b],
+                    &per_band[b].0,
+                    &per_band[b].1,
                     &self.tombstones,
                     self.release[t / bands],
                     &mut v,
@@ -1427,13 +1456,14 @@ impl KeptLookup for Snapshot {
         if !self.all_filtered() {
             crate::shingle::sort_uniform(&mut sorted);
         }
+        let hashes = filter_hashes(0, &sorted);
         let found: Vec<Vec<(u32, u32)>> = self
             .segments
             .par_iter()
             .zip(&self.release)
             .map(|(seg, &release)| {
                 let mut hit: Vec<u32> = Vec::new();
-                seg.walk(0, &sorted, |i, _| hit.push(i));
+                seg.walk(0, &sorted, &hashes, |i, _| hit.push(i));
                 if release {
                     seg.release(0);
                 }
@@ -1861,7 +1891,14 @@ mod tests {
         };
         let mut walked = [Vec::new(), Vec::new(), Vec::new()];
         for (k, release) in [false, true, false].into_iter().enumerate() {
-            again.band_walk(2, &sorted, &[], release, &mut walked[k]);
+            again.band_walk(
+                2,
+                &sorted,
+                &filter_hashes(2, &sorted),
+                &[],
+                release,
+                &mut walked[k],
+            );
         }
         assert_eq!(walked[0], walked[1]);
         assert_eq!(walked[0], walked[2]);
