@@ -200,6 +200,13 @@ thread_local! {
     static ZSTD: std::cell::RefCell<ZstdContexts> = const { std::cell::RefCell::new((None, None)) };
 }
 
+/// The zstd level of a stored text. Each text is a frame of its own (read alone, when a document
+/// is compared with it), so a frame's entropy tables are built for about a kilobyte: on 1 KB
+/// documents level 1 compresses a fifth faster than level 3 (69 against 56 MB/s, one thread) to
+/// 0.553 of the size against 0.549, and reads back faster too (200 against 177 MB/s); level -1
+/// would be twice as fast again, at 0.69 of the size.
+const TEXT_LEVEL: i32 = 1;
+
 /// A text as stored: a tag byte, then the UTF-8 bytes (tag 0) or the length and a zstd frame.
 fn compress_text(t: &str) -> Vec<u8> {
     let raw = t.as_bytes();
@@ -207,7 +214,7 @@ fn compress_text(t: &str) -> Vec<u8> {
         let packed = ZSTD.with(|z| {
             let mut z = z.borrow_mut();
             if z.0.is_none() {
-                z.0 = zstd::bulk::Compressor::new(3).ok();
+                z.0 = zstd::bulk::Compressor::new(TEXT_LEVEL).ok();
             }
             z.0.as_mut().map(|c| c.compress(raw))
         });
