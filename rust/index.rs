@@ -1195,7 +1195,6 @@ impl Snapshot {
         debug_assert!(n < 1 << 24);
         let bands = self.cfg.bands;
         let all_filtered = self.all_filtered();
-        let any_filtered = self.segments.iter().any(|s| s.filter.is_some());
         let per_band: Vec<(Vec<u64>, Vec<u64>)> = (0..bands)
             .into_par_iter()
             .map(|b| {
@@ -1207,11 +1206,7 @@ impl Snapshot {
                 if !all_filtered {
                     crate::shingle::sort_uniform(&mut v);
                 }
-                let hashes = if any_filtered {
-                    filter_hashes(b, &v)
-                } else {
-                    Vec::new()
-                };
+                let hashes = filter_hashes(b, &v);
                 (v, hashes)
             })
             .collect();

@@ -2,8 +2,9 @@
 //! `true`, `false` or `null`, its keys without escapes, its strings without `\u` escapes or
 //! control characters. For such a line [`scan`] decodes the text field as it passes over it
 //! (sixteen bytes at a time, one pass where parsing and then decoding took two) and finds the
-//! raw value of the id field; for any other line it says so, and the caller parses it with `serde_json`, so a line this
-//! accepts is one the full parser reads the same way (tested against it on generated lines).
+//! raw value of the id field; for any other line it says so, and the caller parses it with
+//! `serde_json`, so a line this accepts is one the full parser reads the same way (tested against
+//! it on generated lines).
 //!
 //! The subset is a strict part of JSON: what it accepts, `serde_json` accepts with the same
 //! values; nothing it rejects is called invalid here (the full parser decides).

@@ -348,10 +348,6 @@ impl Shingler {
 /// values at most). A text's shingle set is sorted so for every exact similarity, where a
 /// comparison sort was a tenth of a dedup run.
 pub fn sort_uniform(v: &mut Vec<u64>) {
-    if v.len() < 64 {
-        v.sort_unstable();
-        return;
-    }
     let mut out = Vec::new();
     sort_uniform_into(v, &mut out, &mut Vec::new());
     *v = out;
