@@ -82,6 +82,7 @@ class Run:
         argv = [sys.executable, "-m", "textsieve", "dedup", str(corpus), "-o", str(out)]
         argv += ["--threads", "2", *extra]
         self._pty_master = -1
+        self.most_threads = 0  # the most threads the process was seen with, polled by wait_for
         self._pty_chunks: list[bytes] = []
         stderr: int = subprocess.PIPE
         if stderr_tty:  # the terminal case: stderr is a tty, so the progress bar is drawn
@@ -117,6 +118,7 @@ class Run:
         deadline = time.monotonic() + WAIT_S
         while self.proc.poll() is None:
             try:
+                self.most_threads = max(self.most_threads, self.threads())
                 if cond():
                     return True
             except OSError:  # /proc of a process that just ended
@@ -144,22 +146,25 @@ class Run:
         target = self.base_read + int(frac * self.corpus_bytes)
         return self.wait_for(f"{frac:.0%} read", lambda: bytes_read(self.proc.pid) >= target)
 
+    def threads(self) -> int:
+        return len(os.listdir(f"/proc/{self.proc.pid}/task"))
+
     def one_thread_fewer(self) -> bool:
-        """Until a thread of the process ends, or the second pass writes (whichever first)."""
-        n = len(os.listdir(f"/proc/{self.proc.pid}/task"))
+        """Until the process has fewer threads than the most it was seen with (the read-ahead
+        thread has ended; it may have ended before the poll that saw the whole input read), or
+        the second pass writes (whichever first)."""
         return self.wait_for(
-            "a thread ends",
-            lambda: len(os.listdir(f"/proc/{self.proc.pid}/task")) < n or self._kept_grows(),
+            "a thread ends", lambda: self.threads() < self.most_threads or self.kept_grows()
         )
 
-    def _kept_grows(self) -> bool:
+    def kept_grows(self) -> bool:
         return any(
             os.path.getsize(p) > 0 for p in glob.glob(os.path.join(self.out, ".kept.jsonl.*.tmp"))
         )
 
     def writing_second_pass(self) -> bool:
         """Until the second pass of a non-streaming run writes kept documents."""
-        return self.wait_for("second pass", self._kept_grows)
+        return self.wait_for("second pass", self.kept_grows)
 
     def committing(self) -> bool:
         """Until the first final output appears (the outputs are being committed)."""
@@ -244,9 +249,12 @@ def test_interrupt_keep_longest(corpus: tuple[Path, str], tmp_path: Path, moment
         reached = run.read_fraction(0.5)
     elif reached and moment == "deciding":
         # The whole input read once; the read-ahead thread ends (one thread fewer), the last
-        # queued chunks are signed, then finish() decides in one Rust call (~1 s here).
+        # queued chunks are signed, then finish() decides in one Rust call (0.7 s here, then
+        # 0.25 s of writing before the commit): a short wait lands in finish() or the writing,
+        # never in the commit, and none at all once the writing has begun.
         reached = run.read_fraction(1.0) and run.one_thread_fewer()
-        time.sleep(0.4)
+        if reached and not run.kept_grows():
+            time.sleep(0.15)
     elif reached and moment == "second_pass":
         reached = run.writing_second_pass()
     elif reached and moment == "committing":
@@ -290,7 +298,8 @@ def test_interrupt_components_deciding(corpus: tuple[Path, str], tmp_path: Path)
     out = tmp_path / "out"
     run = Run(corpus[0], out, ["--cluster", "components"])
     reached = run.started() and run.read_fraction(1.0) and run.one_thread_fewer()
-    time.sleep(0.2)
+    if reached and not run.kept_grows():
+        time.sleep(0.15)
     rc, stderr, elapsed = run.interrupt()
     outcome = check_outcome(out, rc, stderr, corpus)
     assert outcome == "interrupted" or not reached, "SIGINT sent mid-run, yet it finished"
