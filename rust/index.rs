@@ -661,12 +661,12 @@ pub struct Segment {
     /// The filter's offset in the file and its blocks (version 2; `None`: every key may be
     /// there).
     filter: Option<(usize, usize)>,
-    /// The filter, read into memory on first use, backed by huge pages where it is 2 MB or
-    /// more and the system gives them (a lookup reads a random block: with 4 KB pages each
-    /// would miss the TLB).
-    /// `None` inside: it could not be read, or its checksum is wrong (then every key is looked
-    /// up in the tables: the answers stay right; `verify` reports the damage).
-    filter_mem: std::sync::OnceLock<Option<memmap2::MmapMut>>,
+    /// Whether the filter's checksum holds, found on first use (read where it is mapped: a
+    /// batch's lookups probe it in hash order, front to back, so its 4 KB pages are each
+    /// mapped once and their TLB misses few; a copy into memory cost its zeroing and copying
+    /// on every open). `false`: every key is looked up in the tables (the answers stay
+    /// right; `verify` reports the damage).
+    filter_ok: std::sync::OnceLock<bool>,
     pub version: u32,
     pub header_crc: u32,
     pub bytes: u64,
@@ -804,7 +804,7 @@ impl Segment {
             m,
             p,
             filter: filtered.then(|| (sections[BAND0 + bands].0, filter_blocks(m, bands))),
-            filter_mem: std::sync::OnceLock::new(),
+            filter_ok: std::sync::OnceLock::new(),
             sections,
             version,
             header_crc,
@@ -915,10 +915,16 @@ impl Segment {
             })
     }
 
-    /// The filter in memory, read on first use (`None`: no filter, or it cannot be read).
+    /// The filter's blocks (`None`: no filter, or it is damaged); its checksum is checked on
+    /// first use.
     #[inline]
-    fn filter_mem(&self) -> Option<&memmap2::MmapMut> {
-        self.filter_mem.get_or_init(|| self.load_filter()).as_ref()
+    fn filter_mem(&self) -> Option<&[u8]> {
+        let (o, blocks) = self.filter?;
+        let mem = self.map.get(o..o + 64 * blocks)?;
+        let ok = self.filter_ok.get_or_init(|| {
+            (self.sections.last()).is_some_and(|&(_, _, crc)| crc32fast::hash(mem) == crc)
+        });
+        ok.then_some(mem)
     }
 
     /// The filter block a hash falls in (`None` without a filter, or past the file's end).
@@ -931,24 +937,6 @@ impl Segment {
         let mem = self.filter_mem()?;
         let at = 64 * filter_block(h, blocks);
         mem.get(at..at + 64)
-    }
-
-    /// Reads the filter section into anonymous memory (huge pages asked for), checking its
-    /// CRC-32; `None` when it cannot be read or is damaged.
-    fn load_filter(&self) -> Option<memmap2::MmapMut> {
-        let (o, blocks) = self.filter?;
-        let len = 64 * blocks;
-        let (_, _, crc) = *self.sections.last()?;
-        // (2 MB pages for a large filter; a small segment's takes only the 4 KB pages it needs)
-        let mut mem = crate::memory::zeroed_map(len)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::FileExt;
-            self.file.read_exact_at(&mut mem[..len], o as u64).ok()?;
-        }
-        #[cfg(not(unix))]
-        mem[..len].copy_from_slice(self.map.get(o..o + len)?);
-        (crc32fast::hash(&mem[..len]) == crc).then_some(mem)
     }
 
     /// Asks for the filter block of a [`filter_hash`] (a hint).
@@ -1271,9 +1259,9 @@ impl Snapshot {
         self.segments.iter().all(|s| s.filter.is_some())
     }
 
-    /// Reads every segment's filter into memory, the segments in parallel (a walk would read
-    /// each on first use, one thread at a time while the others wait for it: 420 MB for an
-    /// index of 10 million documents).
+    /// Checks every segment's filter (reads it through for its checksum), the segments in
+    /// parallel: a walk would check each on first use, one thread at a time while the others
+    /// wait for it (420 MB for an index of 10 million documents).
     fn load_filters(&self) {
         self.segments.par_iter().for_each(|s| {
             s.filter_mem();
@@ -2071,9 +2059,8 @@ mod tests {
         let fp = settings_fingerprint(&c);
         let seg = Segment::open(&dir.join("seg1"), c.bands, fp, true).unwrap();
         assert_eq!(seg.version, SEGMENT_VERSION);
-        // a small segment's filter takes the memory it needs, not a 2 MB page
         let (_, blocks) = seg.filter.unwrap();
-        assert_eq!(seg.load_filter().unwrap().len(), 64 * blocks);
+        assert_eq!(seg.filter_mem().unwrap().len(), 64 * blocks);
         // no false negatives: every key of every kept document of the segment passes
         let signed = c.sign(&texts);
         let mut present = 0;
