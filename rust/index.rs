@@ -1351,15 +1351,24 @@ impl Snapshot {
             out.par_extend(cands.into_par_iter().zip(part).with_min_len(16).map_init(
                 || (Worker::default(), Scratch::default()),
                 |(w, s), (cands, text)| {
-                    if cands.is_empty() {
-                        return Vec::new();
+                    let text = text.as_ref();
+                    // an indexed copy of the text is similarity 1 without shingling either
+                    // side (a query of indexed documents is mostly that); the text's own
+                    // feature is made for the first candidate that is not one
+                    let mut mine = None;
+                    let mut hits: Vec<(u32, f64)> = Vec::new();
+                    for &d in &cands {
+                        let theirs = self.text(d);
+                        let j = if theirs == text {
+                            1.0
+                        } else {
+                            let mine = mine.get_or_insert_with(|| feature(cfg, text, w, s));
+                            similarity(mine, &feature(cfg, &theirs, w, s))
+                        };
+                        if j >= cfg.threshold {
+                            hits.push((d, j));
+                        }
                     }
-                    let mine = feature(cfg, text.as_ref(), w, s);
-                    let mut hits: Vec<(u32, f64)> = cands
-                        .iter()
-                        .map(|&d| (d, similarity(&mine, &feature(cfg, &self.text(d), w, s))))
-                        .filter(|&(_, j)| j >= cfg.threshold)
-                        .collect();
                     hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                     hits
                 },
