@@ -96,10 +96,12 @@ def test_query_many_equals_the_in_memory_index(tmp_path):
     with open_index(tmp_path / "idx") as idx:
         idx.add(TEXTS[:300], ids=[f"d{i}" for i in range(300)])
         idx.add(TEXTS[300:800], ids=[f"d{i}" for i in range(300, 800)])
-        probes = TEXTS[800:] + ["", "nothing like any document at all in this corpus"]
+        # new texts, and indexed ones (each finds itself, a copy settled without shingling)
+        probes = TEXTS[800:] + TEXTS[:100] + ["", "nothing like any document at all in this corpus"]
         got = idx.query_many(probes)
         assert got == [mem.query(t) for t in probes]
         assert sum(map(len, got)) > 50
+        assert sum(1 for hits in got[-102:-2] if hits and hits[0][1] == 1.0) >= 50
         assert idx.query(probes[0]) == got[0]
         with pytest.raises(TypeError, match="text"):
             idx.query(3)  # type: ignore[arg-type]
