@@ -224,14 +224,27 @@ impl Filter {
     }
 
     #[inline]
-    fn insert(&mut self, b: usize, key: u64) {
-        if self.blocks == 0 {
-            return;
-        }
-        let h = filter_hash(b, key);
+    fn insert_hash(&mut self, h: u64) {
         let at = filter_block(h, self.blocks) * 8;
         for (i, w) in self.words[at..at + 8].iter_mut().enumerate() {
             *w |= filter_bit(h, i);
+        }
+    }
+
+    /// Enters each of `keys` in band `b`: one bit in each word of one block. The block of the
+    /// key a few ahead is fetched first (each is a cache miss at random in a filter of tens of
+    /// MB).
+    fn insert_all(&mut self, b: usize, keys: &[u64]) {
+        if self.blocks == 0 {
+            return;
+        }
+        const AHEAD: usize = 16;
+        let hashes: Vec<u64> = keys.iter().map(|&k| filter_hash(b, k)).collect();
+        for (j, &h) in hashes.iter().enumerate() {
+            if let Some(&f) = hashes.get(j + AHEAD) {
+                crate::greedy::prefetch(&self.words[filter_block(f, self.blocks) * 8]);
+            }
+            self.insert_hash(h);
         }
     }
 
@@ -632,13 +645,15 @@ impl Pending {
         }
         let mut filter = Filter::new(m, bands);
         for b in 0..bands {
+            let keys: Vec<u64> = keyed
+                .iter()
+                .map(|&l| self.keys[order[l as usize] as usize * bands + b] & KEY_MASK)
+                .collect();
+            filter.insert_all(b, &keys);
             let entries: Vec<u64> = keyed
                 .iter()
-                .map(|&l| {
-                    let key = self.keys[order[l as usize] as usize * bands + b] & KEY_MASK;
-                    filter.insert(b, key);
-                    key << LOCAL_BITS | l as u64
-                })
+                .zip(keys)
+                .map(|(&l, key)| key << LOCAL_BITS | l as u64)
                 .collect();
             write_band(&mut w, entries)?;
         }
@@ -1520,11 +1535,12 @@ impl Snapshot {
                         .copied()
                         .unwrap_or(u32::MAX);
                     if nl != u32::MAX {
-                        filter.insert(b, e >> LOCAL_BITS);
                         entries.push((e >> LOCAL_BITS) << LOCAL_BITS | nl as u64);
                     }
                 }
             }
+            let keys: Vec<u64> = entries.iter().map(|e| e >> LOCAL_BITS).collect();
+            filter.insert_all(b, &keys);
             write_band(&mut w, entries)?;
         }
         w.filter(&filter)?;
@@ -2189,9 +2205,7 @@ mod tests {
         // a whole pass, with a filter built from half of the keys
         let keys: Vec<u64> = (0..20_000).map(|_| next() & KEY_MASK).collect();
         let mut f = Filter::new(10_000, 1);
-        for &k in &keys[..10_000] {
-            f.insert(0, k);
-        }
+        f.insert_all(0, &keys[..10_000]);
         let mem = f.bytes();
         let blocks = mem.len() / 64;
         let lookups: Vec<u64> = keys
