@@ -370,11 +370,19 @@ fn header_len(sections: usize) -> usize {
     48 + 24 * sections + 8
 }
 
+/// Bytes written to a segment between two background syncs.
+const SYNC_EVERY: u64 = 64 << 20;
+
 /// Writes a segment's sections in order, each 8-byte aligned, with its CRC.
 struct SegmentWriter {
     file: BufWriter<File>,
     path: PathBuf,
     pos: u64,
+    /// A sync of what was written up to `synced`, running in the background: started every
+    /// [`SYNC_EVERY`] bytes (skipped while the last one runs), so that the disk writes
+    /// overlap the compression instead of all waiting for the final sync (hundreds of MB).
+    syncing: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    synced: u64,
     /// (section index, offset, length, CRC) in the order written.
     sections: Vec<(usize, u64, u64, u32)>,
     crc: crc32fast::Hasher,
@@ -394,6 +402,8 @@ impl SegmentWriter {
             file: BufWriter::with_capacity(1 << 20, file),
             path: path.to_path_buf(),
             pos: 0,
+            syncing: None,
+            synced: 0,
             sections: Vec::new(),
             crc: crc32fast::Hasher::new(),
             start: 0,
@@ -413,7 +423,28 @@ impl SegmentWriter {
             .write_all(b)
             .map_err(|e| io_error(&self.path, "cannot write", e))?;
         self.pos += b.len() as u64;
+        if self.pos - self.synced >= SYNC_EVERY
+            && self.syncing.as_ref().is_none_or(|t| t.is_finished())
+        {
+            self.join_sync()?;
+            let io = |e| io_error(&self.path, "cannot write", e);
+            self.file.flush().map_err(io)?;
+            let f = self.file.get_ref().try_clone().map_err(io)?;
+            self.syncing = Some(std::thread::spawn(move || f.sync_data()));
+            self.synced = self.pos;
+        }
         Ok(())
+    }
+
+    /// Waits for the background sync, if any; its error is this write's.
+    fn join_sync(&mut self) -> Result<()> {
+        let Some(t) = self.syncing.take() else {
+            return Ok(());
+        };
+        let done = t
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the sync thread panicked")));
+        done.map_err(|e| io_error(&self.path, "cannot write", e))
     }
 
     /// Starts the next section (by index: as many as were written).
@@ -486,6 +517,7 @@ impl SegmentWriter {
         h.extend_from_slice(&crc.to_le_bytes());
         h.extend_from_slice(&0u32.to_le_bytes());
         let path = self.path.clone();
+        self.join_sync()?;
         self.file.flush().map_err(|e| io(&path, e))?;
         let mut f = self
             .file
