@@ -1335,9 +1335,10 @@ impl Snapshot {
         pairs.into_iter().map(|(h, e)| (e, h)).unzip()
     }
 
-    /// [`Snapshot::candidates`] for many documents (`None`: none wanted). The lookups are
-    /// sorted by key, band by band, and each table of each segment is walked in order: a
-    /// page of a table is mapped once for all the lookups that fall in it.
+    /// [`Snapshot::candidates`] for many documents (`None`: none wanted). Band by band, the
+    /// lookups pass each segment's filter in hash order ([`Snapshot::arranged`]) and those it
+    /// lets through walk the table in key order: a page of a table is mapped once for all the
+    /// lookups that fall in it.
     fn candidates_sorted(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
         let n = keys.len();
         let mut out = vec![Vec::new(); n];
