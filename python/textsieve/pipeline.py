@@ -170,6 +170,10 @@ def remove_stale_temporaries(outdir: str) -> None:
                 os.unlink(stale)
 
 
+# How often an OutputSet's temporaries are synced to disk while they are written.
+_SYNC_EVERY_S = 1.0
+
+
 class OutputSet:
     """The output files of one run in OUTDIR, written as hidden temporaries and renamed into place
     together by :meth:`commit`, which Ctrl-C does not stop; ``stats.json`` goes last,
@@ -191,7 +195,30 @@ class OutputSet:
     def __enter__(self) -> OutputSet:
         os.makedirs(self.outdir, exist_ok=True)
         remove_stale_temporaries(self.outdir)
+        self._stop = threading.Event()
+        self._syncer = threading.Thread(
+            target=self._sync_behind, name="textsieve-outputs-sync", daemon=True
+        )
+        self._syncer.start()
         return self
+
+    def _sync_behind(self) -> None:
+        """Every second, hands the disk what the temporaries hold so far (``fdatasync`` lets
+        the other threads run), so that the commit's ``fsync`` has little left: with it all at
+        the end, a 1 GB ``kept.jsonl`` held the run for over a second with the cores idle."""
+        sync = getattr(os, "fdatasync", os.fsync)
+        while not self._stop.wait(_SYNC_EVERY_S):
+            for fh in list(self._open):
+                # a file closed meanwhile has no number (or a stale one: a sync of another
+                # file does no harm)
+                with contextlib.suppress(OSError, ValueError):
+                    sync(fh.fileno())
+
+    def _stop_syncing(self) -> None:
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()
+            self._syncer.join()
 
     def open(self, name: str, mode: str = "w") -> IO[Any]:
         """The temporary file that becomes ``name`` (closed by :meth:`commit`)."""
@@ -205,6 +232,7 @@ class OutputSet:
     def commit(self, *, last: bool = False) -> None:
         """Rename every file into place. ``last``: the process ends right after (the command
         line), so Ctrl-C stays ignored: a run whose outputs are in place has finished."""
+        self._stop_syncing()
         for fh in self._open:
             if not fh.closed:
                 fh.flush()
@@ -220,6 +248,7 @@ class OutputSet:
                 os.replace(self._tmp.pop(name), self.path(name))
 
     def __exit__(self, *exc: Any) -> None:
+        self._stop_syncing()
         for fh in self._open:
             with contextlib.suppress(OSError):
                 fh.close()
