@@ -164,10 +164,20 @@ fn filter_holds_avx2(line: &[u8; 64], h: u64) -> bool {
 }
 
 /// Appends to `kept` the lookups of `sorted` whose [`filter_hash`] (in `hashes`) the filter
-/// `mem` of `blocks` blocks may hold, by `holds`; the blocks a few lookups ahead are fetched
+/// `mem` of `blocks` blocks may hold: with AVX2 where the CPU has it, else word by word.
+fn filter_pass(mem: &[u8], blocks: usize, sorted: &[u64], hashes: &[u64], kept: &mut Vec<u64>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above)
+        return unsafe { filter_pass_avx2(mem, blocks, sorted, hashes, kept) };
+    }
+    filter_pass_with(mem, blocks, sorted, hashes, kept, |l, h| filter_holds(l, h));
+}
+
+/// [`filter_pass`] with the block test `holds`; the blocks a few lookups ahead are fetched
 /// first. A block past the end of `mem` holds anything.
 #[inline(always)]
-fn filter_pass(
+fn filter_pass_with(
     mem: &[u8],
     blocks: usize,
     sorted: &[u64],
@@ -202,7 +212,7 @@ fn filter_pass_avx2(
     kept: &mut Vec<u64>,
 ) {
     // (the closure has this function's AVX2 too)
-    filter_pass(mem, blocks, sorted, hashes, kept, |l, h| {
+    filter_pass_with(mem, blocks, sorted, hashes, kept, |l, h| {
         filter_holds_avx2(l, h)
     });
 }
@@ -1020,18 +1030,7 @@ impl Segment {
         debug_assert_eq!(sorted.len(), hashes.len());
         let mut kept = Vec::new();
         match self.filter_mem() {
-            Some(mem) if blocks > 0 => {
-                #[cfg(target_arch = "x86_64")]
-                if std::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU supports AVX2 (checked just above)
-                    unsafe { filter_pass_avx2(mem, blocks, sorted, hashes, &mut kept) };
-                    kept.sort_unstable();
-                    return Cow::Owned(kept);
-                }
-                filter_pass(mem, blocks, sorted, hashes, &mut kept, |line, h| {
-                    filter_holds(line, h)
-                });
-            }
+            Some(mem) if blocks > 0 => filter_pass(mem, blocks, sorted, hashes, &mut kept),
             // an empty filter holds nothing; one that cannot be read, anything
             _ if blocks == 0 => {}
             _ => kept.extend_from_slice(sorted),
@@ -2248,7 +2247,7 @@ mod tests {
             .collect();
         let hashes = filter_hashes(0, &lookups);
         let mut scalar = Vec::new();
-        filter_pass(&mem, blocks, &lookups, &hashes, &mut scalar, |l, h| {
+        filter_pass_with(&mem, blocks, &lookups, &hashes, &mut scalar, |l, h| {
             filter_holds(l, h)
         });
         // kept in order: the inserted keys all pass, and few others

@@ -789,8 +789,8 @@ fn hash_windows_avx512(
         let h = _mm512_xor_si512(h, _mm512_srli_epi64::<33>(h));
         let h = _mm512_mullo_epi64(h, c2);
         let h = _mm512_xor_si512(h, _mm512_srli_epi64::<33>(h));
-        out.reserve(8);
-        // SAFETY: `out` has room for 8 more values (reserved just above)
+        // SAFETY: `out` has room for these 8 values: the loop writes at most `starts.len()`,
+        // reserved before it
         unsafe {
             let len = out.len();
             _mm512_storeu_si512(out.as_mut_ptr().add(len).cast(), h);
