@@ -319,6 +319,14 @@ impl Filter {
         }
     }
 
+    /// Adds every key of `other` (a filter of the same size).
+    fn union(&mut self, other: &Filter) {
+        debug_assert_eq!(self.blocks, other.blocks);
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a |= b;
+        }
+    }
+
     fn bytes(&self) -> Vec<u8> {
         u64s(&self.words)
     }
@@ -616,10 +624,55 @@ fn u32s(v: &[u32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// Writes one band's directory and sorted entries.
-fn write_band(w: &mut SegmentWriter, mut entries: Vec<u64>) -> Result<()> {
-    entries.par_sort_unstable();
-    let p = w.p;
+/// Writes the band tables and then the filter of a segment: `entries(b)` gives band `b`'s
+/// `key << LOCAL_BITS | local` of every keyed document, in any order. A few bands at a time
+/// are sorted and entered in a filter of their own on every core, then written in order; the
+/// filters are merged at the end.
+fn write_bands(
+    w: &mut SegmentWriter,
+    m: usize,
+    entries: impl Fn(usize) -> Vec<u64> + Sync,
+) -> Result<()> {
+    let (bands, p) = (w.bands, w.p);
+    let group = rayon::current_num_threads().clamp(1, 4);
+    let mut filters: Vec<Filter> = (0..group.min(bands))
+        .map(|_| Filter::new(m, bands))
+        .collect();
+    for first in (0..bands).step_by(group) {
+        let last = (first + group).min(bands);
+        let tables: Vec<(Vec<u32>, Vec<u64>)> = (first..last)
+            .into_par_iter()
+            .zip(filters.par_iter_mut())
+            .map(|(b, filter)| {
+                let mut e = entries(b);
+                let keys: Vec<u64> = e.iter().map(|x| x >> LOCAL_BITS).collect();
+                filter.insert_all(b, &keys);
+                drop(keys);
+                crate::shingle::sort_uniform(&mut e);
+                (band_dir(p, &e), e)
+            })
+            .collect();
+        for (dir, e) in tables {
+            w.begin()?;
+            w.write(&u32s(&dir))?;
+            if dir.len() % 2 == 1 {
+                w.write(&[0u8; 4])?;
+            }
+            for piece in e.chunks(1 << 13) {
+                w.write(&u64s(piece))?;
+            }
+            w.end();
+        }
+    }
+    let mut filter = filters.pop().unwrap_or_else(|| Filter::new(m, bands));
+    for f in filters {
+        filter.union(&f);
+    }
+    w.filter(&filter)
+}
+
+/// The directory of a band's sorted entries: where the keys with each top `p` bits start.
+fn band_dir(p: u32, entries: &[u64]) -> Vec<u32> {
     let shift = KEY_BITS - p;
     let mut dir = Vec::with_capacity((1 << p) + 1);
     let mut i = 0usize;
@@ -629,14 +682,7 @@ fn write_band(w: &mut SegmentWriter, mut entries: Vec<u64>) -> Result<()> {
         }
         dir.push(i as u32);
     }
-    w.begin()?;
-    w.write(&u32s(&dir))?;
-    if dir.len() % 2 == 1 {
-        w.write(&[0u8; 4])?;
-    }
-    w.write(&u64s(&entries))?;
-    w.end();
-    Ok(())
+    dir
 }
 
 /// The kept documents of a batch, gathered for its segment.
@@ -649,15 +695,20 @@ struct Pending {
     digests: Vec<u64>,
     /// The texts, by position: in memory up to a limit, then in an unlinked temporary file.
     texts: Store,
+    /// Whether `texts` holds them as stored in a segment ([`compress_text`]): compressed as
+    /// they are kept, a chunk at a time on every core, where the segment is to be written;
+    /// as they are where the batch only decides (a check).
+    packed: bool,
     id_offsets: Vec<u64>,
     ids: Vec<u8>,
     pos: FxHashMap<u32, u32>,
 }
 
 impl Pending {
-    fn new(spill_dir: &Path) -> Self {
+    fn new(spill_dir: &Path, packed: bool) -> Self {
         Pending {
             texts: Store::spilling(spill_dir, DEFAULT_MEMORY_LIMIT),
+            packed,
             id_offsets: vec![0],
             ..Default::default()
         }
@@ -665,7 +716,11 @@ impl Pending {
 
     fn text(&self, doc: u32) -> Option<String> {
         let i = *self.pos.get(&doc)?;
-        self.texts.get(i).map(Cow::into_owned)
+        if self.packed {
+            decompress_text(&self.texts.get_bytes(i)?)
+        } else {
+            self.texts.get(i).map(Cow::into_owned)
+        }
     }
 
     /// Adds a kept document, whose text is then given to [`Pending::put_texts`].
@@ -683,7 +738,18 @@ impl Pending {
     /// Stores the texts of the documents pushed since the last call, in order (one write).
     fn put_texts<'a>(&mut self, texts: impl IntoIterator<Item = &'a str>) -> Result<()> {
         let from = self.texts.len() as u32;
-        self.texts.put_many((from..).zip(texts)).and_then(|()| {
+        let stored = if self.packed {
+            let texts: Vec<&str> = texts.into_iter().collect();
+            let packed: Vec<Vec<u8>> = texts
+                .par_iter()
+                .with_min_len(64)
+                .map(|t| compress_text(t))
+                .collect();
+            (self.texts).put_bytes_many((from..).zip(packed.iter().map(Vec::as_slice)))
+        } else {
+            self.texts.put_many((from..).zip(texts))
+        };
+        stored.and_then(|()| {
             (self.texts.len() == self.docs.len())
                 .then_some(())
                 .ok_or_else(|| Error::invalid("texts", "a kept document has no text"))
@@ -709,18 +775,29 @@ impl Pending {
         dig.sort_unstable();
         w.section(&u64s(&dig.iter().map(|d| d.0).collect::<Vec<_>>()))?;
         w.section(&u32s(&dig.iter().map(|d| d.1).collect::<Vec<_>>()))?;
-        // the texts, compressed a block at a time in parallel, then where each one starts
+        // the texts (compressed as they were kept, or here a block at a time in parallel),
+        // then where each one starts
         w.begin_at(TEXTS)?;
         let mut offs = Vec::with_capacity(n + 1);
         offs.push(0u64);
-        for block in order.chunks(4096) {
-            let packed: Vec<Vec<u8>> = block
-                .par_iter()
-                .map(|&i| compress_text(&self.texts.get(i).unwrap_or_default()))
-                .collect();
-            for z in packed {
-                w.write(&z)?;
-                offs.push(offs.last().copied().unwrap_or(0) + z.len() as u64);
+        let mut put = |w: &mut SegmentWriter, z: &[u8]| {
+            offs.push(offs.last().copied().unwrap_or(0) + z.len() as u64);
+            w.write(z)
+        };
+        if self.packed {
+            self.texts.for_each_bytes(&order, |z| match z {
+                Some(z) if !z.is_empty() => put(&mut w, z),
+                _ => Err(Error::invalid("texts", "a kept document has no text")),
+            })?;
+        } else {
+            for block in order.chunks(4096) {
+                let packed: Vec<Vec<u8>> = block
+                    .par_iter()
+                    .map(|&i| compress_text(&self.texts.get(i).unwrap_or_default()))
+                    .collect();
+                for z in packed {
+                    put(&mut w, &z)?;
+                }
             }
         }
         w.end();
@@ -746,21 +823,15 @@ impl Pending {
             }
             w.end();
         }
-        let mut filter = Filter::new(m, bands);
-        for b in 0..bands {
-            let keys: Vec<u64> = keyed
+        write_bands(&mut w, m, |b| {
+            keyed
                 .iter()
-                .map(|&l| self.keys[order[l as usize] as usize * bands + b] & KEY_MASK)
-                .collect();
-            filter.insert_all(b, &keys);
-            let entries: Vec<u64> = keyed
-                .iter()
-                .zip(keys)
-                .map(|(&l, key)| key << LOCAL_BITS | l as u64)
-                .collect();
-            write_band(&mut w, entries)?;
-        }
-        w.filter(&filter)?;
+                .map(|&l| {
+                    (self.keys[order[l as usize] as usize * bands + b] & KEY_MASK) << LOCAL_BITS
+                        | l as u64
+                })
+                .collect()
+        })?;
         w.finish()
     }
 }
@@ -1637,8 +1708,7 @@ impl Snapshot {
             }
             w.end();
         }
-        let mut filter = Filter::new(m, self.cfg.bands);
-        for b in 0..self.cfg.bands {
+        write_bands(&mut w, m, |b| {
             let mut entries = Vec::with_capacity(m);
             for (si, seg) in segs.iter().enumerate() {
                 if seg.m == 0 {
@@ -1657,11 +1727,8 @@ impl Snapshot {
                     }
                 }
             }
-            let keys: Vec<u64> = entries.iter().map(|e| e >> LOCAL_BITS).collect();
-            filter.insert_all(b, &keys);
-            write_band(&mut w, entries)?;
-        }
-        w.filter(&filter)?;
+            entries
+        })?;
         w.finish()?;
         Segment::open(path, self.cfg.bands, self.fingerprint, false).map(Some)
     }
@@ -1840,8 +1907,9 @@ pub struct Batch {
 
 impl Batch {
     /// A batch after `snap`; its kept texts move to an unlinked file in `spill_dir` past
-    /// 64 MB.
-    pub fn new(snap: Arc<Snapshot>, spill_dir: &Path) -> Self {
+    /// 64 MB. With `write`, they are compressed as they are kept, for its segment; without,
+    /// the batch only decides (its segment can still be written, compressing them then).
+    pub fn new(snap: Arc<Snapshot>, spill_dir: &Path, write: bool) -> Self {
         let first = snap.n_docs;
         let greedy = Greedy::new(snap.cfg.bands);
         Batch {
@@ -1849,7 +1917,7 @@ impl Batch {
             first,
             next: first,
             greedy,
-            pending: Pending::new(spill_dir),
+            pending: Pending::new(spill_dir, write),
         }
     }
 
@@ -2062,12 +2130,47 @@ mod tests {
         d
     }
 
+    #[test]
+    fn texts_compressed_as_kept_write_the_same_segment() {
+        // kept texts compressed as they are kept (an add) or when the segment is written (a
+        // check's batch), in memory or spilled to a file: the same segment, byte for byte
+        let c = cfg(0.8);
+        let texts = corpus(3000);
+        let ids: Vec<Id> = (0..texts.len()).map(|i| Id::Int(i as i64)).collect();
+        let dir = tmp("packed");
+        let mut written = Vec::new();
+        for (k, (write, limit)) in [
+            (false, usize::MAX),
+            (true, usize::MAX),
+            (true, 4096),
+            (false, 4096),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
+            let mut batch = Batch::new(snap, &dir, write);
+            batch.pending.texts = Store::spilling(&dir, limit);
+            for (t, i) in texts.chunks(700).zip(ids.chunks(700)) {
+                batch.feed(t, i).unwrap();
+            }
+            assert_eq!(batch.pending.texts.spilled(), limit < usize::MAX);
+            assert_eq!(batch.text(5).as_deref(), Some(texts[5].as_str()));
+            assert_eq!(batch.text(texts.len() as u32 - 1), None); // a copy of text 3
+            let path = dir.join(format!("seg{k}"));
+            let seg = batch.write(&path).unwrap().unwrap();
+            assert_eq!(seg.text(seg.local(5).unwrap()).unwrap(), texts[5]);
+            written.push(std::fs::read(&path).unwrap());
+        }
+        assert!(written.iter().all(|b| b == &written[0]));
+    }
+
     /// Adds `texts` in batches of `size`, each as a segment; the keep mask.
     fn add_in_batches(c: &Config, texts: &[String], size: usize, dir: &Path) -> Vec<bool> {
         let mut snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
         let mut keep = Vec::new();
         for (b, part) in texts.chunks(size).enumerate() {
-            let mut batch = Batch::new(snap.clone(), &std::env::temp_dir());
+            let mut batch = Batch::new(snap.clone(), &std::env::temp_dir(), true);
             let ids: Vec<Id> = (0..part.len())
                 .map(|i| Id::Int((b * size + i) as i64))
                 .collect();
@@ -2107,7 +2210,7 @@ mod tests {
             .collect();
         let dir = tmp("seg");
         let snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
-        let mut batch = Batch::new(snap, &std::env::temp_dir());
+        let mut batch = Batch::new(snap, &std::env::temp_dir(), true);
         let ids: Vec<Id> = (0..texts.len())
             .map(|i| {
                 if i % 2 == 0 {
@@ -2281,7 +2384,7 @@ mod tests {
         let more = corpus(4000);
         let ids: Vec<Id> = (0..1000).map(|i| Id::Int(i as i64)).collect();
         let decide = |snap: Snapshot| {
-            let mut batch = Batch::new(Arc::new(snap), &std::env::temp_dir());
+            let mut batch = Batch::new(Arc::new(snap), &std::env::temp_dir(), false);
             let (d, _) = batch.feed(&more[3000..4000], &ids).unwrap();
             d.iter().map(|x| x.duplicate_of).collect::<Vec<_>>()
         };
@@ -2354,7 +2457,7 @@ mod tests {
         let dir = tmp("compact");
         let mut snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
         for (b, part) in texts.chunks(60).enumerate() {
-            let mut batch = Batch::new(snap.clone(), &std::env::temp_dir());
+            let mut batch = Batch::new(snap.clone(), &std::env::temp_dir(), true);
             let ids: Vec<Id> = (0..part.len())
                 .map(|i| Id::Int((b * 60 + i) as i64))
                 .collect();

@@ -177,14 +177,29 @@ impl Store {
     /// Stores the texts of `(doc, text)` (each document at most once); an expected document
     /// keeps where its line is instead.
     pub fn put_many<'a>(&mut self, items: impl IntoIterator<Item = (u32, &'a str)>) -> Result<()> {
+        let items = items
+            .into_iter()
+            .filter(|&(d, _)| match self.expected_at(d) {
+                Some((src, off, len)) => {
+                    self.grow(d as usize + 1);
+                    self.pos[d as usize] = ((src as u64 + 1) << SOURCE_SHIFT | off, len);
+                    false
+                }
+                None => true,
+            });
+        let items: Vec<(u32, &[u8])> = items.map(|(d, t)| (d, t.as_bytes())).collect();
+        self.put_bytes_many(items)
+    }
+
+    /// Stores the bytes of `(doc, bytes)` (each document at most once) as they are: read them
+    /// with [`Store::get_bytes`] (not [`Store::get`], which wants UTF-8).
+    pub fn put_bytes_many<'a>(
+        &mut self,
+        items: impl IntoIterator<Item = (u32, &'a [u8])>,
+    ) -> Result<()> {
         let mut buf: Vec<u8> = Vec::new();
         let start = self.end;
         for (d, t) in items {
-            if let Some((src, off, len)) = self.expected_at(d) {
-                self.grow(d as usize + 1);
-                self.pos[d as usize] = ((src as u64 + 1) << SOURCE_SHIFT | off, len);
-                continue;
-            }
             if t.len() >= ABSENT as usize {
                 return Err(Error::invalid(
                     "texts",
@@ -193,7 +208,7 @@ impl Store {
             }
             self.grow(d as usize + 1);
             self.pos[d as usize] = (start + buf.len() as u64, t.len() as u32);
-            buf.extend_from_slice(t.as_bytes());
+            buf.extend_from_slice(t);
         }
         self.end += buf.len() as u64;
         if self.file.is_none() && self.mem.len() + buf.len() > self.limit {
@@ -208,6 +223,49 @@ impl Store {
                 Ok(())
             }
         }
+    }
+
+    /// Calls `f` with the bytes of each of `docs` in turn, as stored by
+    /// [`Store::put_bytes_many`] (`None`: none stored). Spilled bytes are read in pieces of
+    /// 1 MB where the documents come in the order they were stored, one by one otherwise.
+    pub fn for_each_bytes<E: From<Error>>(
+        &self,
+        docs: &[u32],
+        mut f: impl FnMut(Option<&[u8]>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        const PIECE: usize = 1 << 20;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut buf_at = 0u64; // the file offset of buf[0]
+        let mut next = u64::MAX; // where the last document read ended
+        for &d in docs {
+            let span = self.pos.get(d as usize).copied();
+            let Some((off, len)) = span.filter(|&(o, l)| l != ABSENT && o >> SOURCE_SHIFT == 0)
+            else {
+                f(None)?;
+                continue;
+            };
+            let Some(file) = &self.file else {
+                f(self.mem.get(off as usize..off as usize + len as usize))?;
+                continue;
+            };
+            let end = off + len as u64;
+            if off < buf_at || end > buf_at + buf.len() as u64 {
+                // refilled: a piece from here if the documents run in order, else this one
+                let size = if off == next {
+                    PIECE.max(len as usize)
+                } else {
+                    len as usize
+                };
+                let size = size.min((self.end - off) as usize);
+                buf.resize(size, 0);
+                file.read_exact_at(&mut buf, off)
+                    .map_err(|e| self.io_error("read", e))?;
+                buf_at = off;
+            }
+            next = end;
+            f(Some(&buf[(off - buf_at) as usize..(end - buf_at) as usize]))?;
+        }
+        Ok(())
     }
 
     fn io_error(&self, what: &str, e: std::io::Error) -> Error {
@@ -285,21 +343,35 @@ impl Store {
             }
             return text.map(Cow::Owned);
         }
-        let (off, len) = (off as usize, len as usize);
-        match &self.file {
-            None => std::str::from_utf8(&self.mem[off..off + len])
-                .ok()
-                .map(Cow::Borrowed),
-            Some(f) => {
-                let mut buf = vec![0u8; len];
-                let text = f
-                    .read_exact_at(&mut buf, off as u64)
-                    .ok()
-                    .and_then(|_| String::from_utf8(buf).ok());
+        match self.get_bytes(doc)? {
+            Cow::Borrowed(b) => std::str::from_utf8(b).ok().map(Cow::Borrowed),
+            Cow::Owned(b) => {
+                let text = String::from_utf8(b).ok();
                 if text.is_none() {
                     self.fail("cannot read back the temporary text file".into());
                 }
                 text.map(Cow::Owned)
+            }
+        }
+    }
+
+    /// The bytes stored for `doc` by [`Store::put_bytes_many`] (or a text's, by
+    /// [`Store::put_many`], where it is not a line of an input file).
+    pub fn get_bytes(&self, doc: u32) -> Option<Cow<'_, [u8]>> {
+        let &(off, len) = self.pos.get(doc as usize)?;
+        if len == ABSENT || off >> SOURCE_SHIFT != 0 {
+            return None;
+        }
+        let (off, len) = (off as usize, len as usize);
+        match &self.file {
+            None => self.mem.get(off..off + len).map(Cow::Borrowed),
+            Some(f) => {
+                let mut buf = vec![0u8; len];
+                if f.read_exact_at(&mut buf, off as u64).is_err() {
+                    self.fail("cannot read back the temporary text file".into());
+                    return None;
+                }
+                Some(Cow::Owned(buf))
             }
         }
     }

@@ -489,7 +489,14 @@ def _columns(texts: Any) -> Iterable[Any]:
         raise TypeError(f"texts: expected an iterable of str, got {type(texts).__name__}") from None
 
 
-def _chunks(texts: Iterable[str], nulls: Nulls = "error") -> Iterable[list[str]]:
+def _chunks(
+    texts: Iterable[str],
+    nulls: Nulls = "error",
+    docs: int | None = None,
+    chars: int | None = None,
+) -> Iterable[list[str]]:
+    """``texts`` in lists of ``docs`` documents or ``chars`` characters (default
+    :data:`_CHUNK_DOCS`, :data:`_CHUNK_CHARS`)."""
     from textsieve.pipeline import chunks
 
     check_choice("nulls", nulls, NULLS)
@@ -505,7 +512,7 @@ def _chunks(texts: Iterable[str], nulls: Nulls = "error") -> Iterable[list[str]]
                 t = ""
             yield t
 
-    return chunks(no_nulls(), _CHUNK_DOCS, _CHUNK_CHARS, text=lambda t: t)
+    return chunks(no_nulls(), docs or _CHUNK_DOCS, chars or _CHUNK_CHARS, text=lambda t: t)
 
 
 def dedup(

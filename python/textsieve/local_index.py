@@ -15,7 +15,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ import numpy as np
 from textsieve import _core
 from textsieve._progress import Progress
 from textsieve.dedup import examined_per_doc
-from textsieve.index import PersistentDedupIndex
+from textsieve.index import FEED_CHARS, FEED_DOCS, PersistentDedupIndex
 from textsieve.io import CorpusReader, to_jsonable
 from textsieve.local import CHUNK_BYTES, CHUNK_DOCS, BackgroundWriter, read_ahead
 from textsieve.pipeline import (
@@ -36,6 +36,21 @@ from textsieve.pipeline import (
     write_kept_parquet,
     write_report_to,
 )
+
+
+def _groups(chunks: Iterable[Any]) -> Iterator[list[Any]]:
+    """The reader's chunks in groups of about :data:`FEED_DOCS` documents (or
+    :data:`FEED_CHARS` bytes), fed to the index together: one lookup pass each."""
+    group: list[Any] = []
+    docs = 0
+    for chunk in chunks:
+        group.append(chunk)
+        docs += len(chunk)
+        if docs >= FEED_DOCS or len(group) * CHUNK_BYTES >= FEED_CHARS:
+            yield group
+            group, docs = [], 0
+    if group:
+        yield group
 
 
 def dedup_with_index(
@@ -66,7 +81,7 @@ def dedup_with_index(
     index._check_open()
     with index._writing() if update else contextlib.nullcontext():
         snap = index._snap
-        batch = snap.batch(outdir)
+        batch = snap.batch(outdir, write=update)
         first = int(batch.next)
         # Outputs name documents by position in `ids`: the run's documents, and before each
         # chunk the index documents it duplicates (positions are assigned in that order, so a
@@ -90,38 +105,44 @@ def dedup_with_index(
                 n = 0
                 last_bytes = 0
                 t0 = time.perf_counter()
-                for chunk in read_ahead(reader.chunks(CHUNK_DOCS, CHUNK_BYTES)):
+                for group in _groups(read_ahead(reader.chunks(CHUNK_DOCS, CHUNK_BYTES))):
                     t1 = time.perf_counter()
                     t_read += t1 - t0
-                    size = len(chunk)
-                    dec = batch.feed_chunk(chunk, num_threads)
-                    dup = np.asarray(dec["duplicate_of"], dtype=np.int64)
-                    old = sorted({int(d) for d in dup[(dup >= 0) & (dup < first)]} - set(index_pos))
-                    if old:
-                        names = snap.ids_of(old)
-                        ids.extend([str(x).encode("utf-8", "surrogatepass") for x in names])
-                        for k, d in enumerate(old):
-                            index_pos[d] = len(ids) - len(old) + k
-                    n_vs_index += int(((dup >= 0) & (dup < first)).sum())
-                    start = len(ids)
-                    ids.push_chunk(chunk)
-                    if n + size > len(run_pos):  # grown by doubling: linear in the run
-                        run_pos = np.resize(run_pos, max(2 * len(run_pos), n + size))
-                    run_pos[n : n + size] = np.arange(start, start + size)
-                    pos = np.full(size, -1, np.int64)
-                    new = dup >= first
-                    pos[new] = run_pos[dup[new] - first]
-                    for i in np.flatnonzero((dup >= 0) & (dup < first)).tolist():
-                        pos[i] = index_pos[int(dup[i])]
-                    sim = np.asarray(dec["similarity"], dtype=np.float64)
-                    writer.write(chunk, start, pos, sim)
-                    dup_all.append(pos)
-                    sim_all.append(sim)
-                    examined.append(np.asarray(dec["examined"]))
-                    n_empty += int(np.asarray(dec["empty"]).sum())
-                    n += size
-                    bar.update(size, nbytes=reader.n_bytes - last_bytes)
-                    last_bytes = reader.n_bytes
+                    decided = batch.feed_chunks(group, num_threads)
+                    at = 0
+                    for chunk in group:
+                        size = len(chunk)
+                        dec = {k: v[at : at + size] for k, v in decided.items()}
+                        at += size
+                        dup = np.asarray(dec["duplicate_of"], dtype=np.int64)
+                        old = sorted(
+                            {int(d) for d in dup[(dup >= 0) & (dup < first)]} - set(index_pos)
+                        )
+                        if old:
+                            names = snap.ids_of(old)
+                            ids.extend([str(x).encode("utf-8", "surrogatepass") for x in names])
+                            for k, d in enumerate(old):
+                                index_pos[d] = len(ids) - len(old) + k
+                        n_vs_index += int(((dup >= 0) & (dup < first)).sum())
+                        start = len(ids)
+                        ids.push_chunk(chunk)
+                        if n + size > len(run_pos):  # grown by doubling: linear in the run
+                            run_pos = np.resize(run_pos, max(2 * len(run_pos), n + size))
+                        run_pos[n : n + size] = np.arange(start, start + size)
+                        pos = np.full(size, -1, np.int64)
+                        new = dup >= first
+                        pos[new] = run_pos[dup[new] - first]
+                        for i in np.flatnonzero((dup >= 0) & (dup < first)).tolist():
+                            pos[i] = index_pos[int(dup[i])]
+                        sim = np.asarray(dec["similarity"], dtype=np.float64)
+                        writer.write(chunk, start, pos, sim)
+                        dup_all.append(pos)
+                        sim_all.append(sim)
+                        examined.append(np.asarray(dec["examined"]))
+                        n_empty += int(np.asarray(dec["empty"]).sum())
+                        n += size
+                        bar.update(size, nbytes=reader.n_bytes - last_bytes)
+                        last_bytes = reader.n_bytes
                     t0 = time.perf_counter()
                     t_feed += t0 - t1
                 writer.close()

@@ -262,12 +262,14 @@ impl SnapshotCore {
     }
 
     /// A new add (or check) against this state; kept texts past 64 MB go to an unlinked
-    /// file in `spill_dir` (default: the system's temporary folder).
-    #[pyo3(signature = (spill_dir=None))]
-    fn batch(&self, spill_dir: Option<PathBuf>) -> BatchCore {
+    /// file in `spill_dir` (default: the system's temporary folder). `write=False`: the batch
+    /// only decides (a check) and its segment is never written, so its kept texts are not
+    /// compressed.
+    #[pyo3(signature = (spill_dir=None, write=true))]
+    fn batch(&self, spill_dir: Option<PathBuf>, write: bool) -> BatchCore {
         let dir = spill_dir.unwrap_or_else(std::env::temp_dir);
         BatchCore {
-            inner: Batch::new(self.inner.clone(), &dir),
+            inner: Batch::new(self.inner.clone(), &dir, write),
         }
     }
 }
@@ -299,24 +301,26 @@ impl BatchCore {
         decisions(py, &dec, empty)
     }
 
-    /// Decides the documents of a sealed chunk from the reader (their texts move into the
-    /// batch; their ids are the records' ids); returns as `feed`.
-    #[pyo3(signature = (chunk, num_threads=None))]
-    fn feed_chunk<'py>(
+    /// Decides the documents of sealed chunks from the reader, in order, in one call (their
+    /// texts move into the batch; their ids are the records' ids); returns as `feed`, over
+    /// all of them. A few chunks at once make one lookup pass over the index's filters.
+    #[pyo3(signature = (chunks, num_threads=None))]
+    fn feed_chunks<'py>(
         &mut self,
         py: Python<'py>,
-        mut chunk: PyRefMut<'py, super::reader::ChunkCore>,
+        chunks: Vec<PyRefMut<'py, super::reader::ChunkCore>>,
         #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mut buf = Vec::new();
-        let ids: Vec<Id> = (0..chunk.inner.entries.len())
-            .map(|i| {
+        let (mut texts, mut ids) = (Vec::new(), Vec::new());
+        for mut chunk in chunks {
+            ids.extend((0..chunk.inner.entries.len()).map(|i| {
                 buf.clear();
                 chunk.inner.push_id(i, &mut buf);
                 Id::Str(String::from_utf8_lossy(&buf).into_owned())
-            })
-            .collect();
-        let (texts, _) = chunk.inner.take_texts();
+            }));
+            texts.extend(chunk.inner.take_texts().0);
+        }
         let batch = &mut self.inner;
         let (dec, empty) =
             py.detach(|| with_threads(num_threads, || batch.feed(&texts, &ids)))??;
