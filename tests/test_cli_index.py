@@ -6,6 +6,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import textsieve as ts
 from textsieve.cli import main
@@ -65,6 +66,37 @@ def test_dedup_against_an_index_day_by_day(tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["n_docs"] == len(kept_ids) and info["n_segments"] == 3
     assert info["bytes_per_doc"] > 0
+
+
+def test_dedup_with_an_index_feeds_groups_of_chunks(tmp_path, monkeypatch):
+    # the reader's chunks go to the index in groups (one lookup pass each); with
+    # keep="longest" a document may duplicate a longer one later in its group, in another
+    # chunk: every output names it, and the decisions are an add's of each group
+    import textsieve.local_index as li
+
+    monkeypatch.setattr(li, "CHUNK_DOCS", 7)
+    monkeypatch.setattr(li, "FEED_DOCS", 30)
+    rng = random.Random(5)
+    recs = []
+    for i in range(120):
+        text = paragraph(rng)
+        if i % 3 == 2:  # a longer copy of the one before, in a later chunk of the group
+            text = recs[-1]["text"] + " " + paragraph(rng)[:20]
+        recs.append({"id": f"doc{i}", "text": text})
+    f = write(tmp_path / "in.jsonl", recs)
+    idx, out = tmp_path / "idx", tmp_path / "out"
+    assert main(["index", "create", str(idx), "--keep", "longest"]) == 0
+    assert main(["dedup", str(f), "-o", str(out), "--index", str(idx), "--update", "-q"]) == 0
+    check_outputs(out, len(recs))
+    removed = {r["id"]: r["duplicate_of"] for r in read_jsonl(out / "removed.jsonl")}
+    ids = [r["id"] for r in recs]
+    assert any(ids.index(d) > ids.index(r) for r, d in removed.items())  # a later, longer one
+    with ts.DedupIndex.open(tmp_path / "api", threshold=0.8, keep="longest") as api:
+        # groups of whole chunks, up to the first past 30 documents: 5 chunks of 7
+        keep = np.concatenate(
+            [api.add([r["text"] for r in recs[g : g + 35]]).keep for g in range(0, 120, 35)]
+        )
+    assert set(removed) == {r["id"] for r, k in zip(recs, keep) if not k}
 
 
 def test_index_commands(tmp_path, capsys):

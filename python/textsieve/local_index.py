@@ -109,40 +109,46 @@ def dedup_with_index(
                     t1 = time.perf_counter()
                     t_read += t1 - t0
                     decided = batch.feed_chunks(group, num_threads)
-                    at = 0
+                    dup_g = np.asarray(decided["duplicate_of"], dtype=np.int64)
+                    in_index = (dup_g >= 0) & (dup_g < first)
+                    old = sorted({int(d) for d in dup_g[in_index]} - set(index_pos))
+                    if old:
+                        names = snap.ids_of(old)
+                        ids.extend([str(x).encode("utf-8", "surrogatepass") for x in names])
+                        for k, d in enumerate(old):
+                            index_pos[d] = len(ids) - len(old) + k
+                    n_vs_index += int(in_index.sum())
+                    # every document of the group has its position before any is written: with
+                    # keep="longest" a document may duplicate a later one of the group
+                    size_g = len(dup_g)
+                    if n + size_g > len(run_pos):  # grown by doubling: linear in the run
+                        run_pos = np.resize(run_pos, max(2 * len(run_pos), n + size_g))
+                    starts = []
+                    at = n
                     for chunk in group:
-                        size = len(chunk)
-                        dec = {k: v[at : at + size] for k, v in decided.items()}
-                        at += size
-                        dup = np.asarray(dec["duplicate_of"], dtype=np.int64)
-                        old = sorted(
-                            {int(d) for d in dup[(dup >= 0) & (dup < first)]} - set(index_pos)
-                        )
-                        if old:
-                            names = snap.ids_of(old)
-                            ids.extend([str(x).encode("utf-8", "surrogatepass") for x in names])
-                            for k, d in enumerate(old):
-                                index_pos[d] = len(ids) - len(old) + k
-                        n_vs_index += int(((dup >= 0) & (dup < first)).sum())
-                        start = len(ids)
+                        starts.append(len(ids))
                         ids.push_chunk(chunk)
-                        if n + size > len(run_pos):  # grown by doubling: linear in the run
-                            run_pos = np.resize(run_pos, max(2 * len(run_pos), n + size))
-                        run_pos[n : n + size] = np.arange(start, start + size)
-                        pos = np.full(size, -1, np.int64)
-                        new = dup >= first
-                        pos[new] = run_pos[dup[new] - first]
-                        for i in np.flatnonzero((dup >= 0) & (dup < first)).tolist():
-                            pos[i] = index_pos[int(dup[i])]
-                        sim = np.asarray(dec["similarity"], dtype=np.float64)
+                        run_pos[at : at + len(chunk)] = np.arange(starts[-1], len(ids))
+                        at += len(chunk)
+                    pos_g = np.full(size_g, -1, np.int64)
+                    new = dup_g >= first
+                    pos_g[new] = run_pos[dup_g[new] - first]
+                    for i in np.flatnonzero(in_index).tolist():
+                        pos_g[i] = index_pos[int(dup_g[i])]
+                    sim_g = np.asarray(decided["similarity"], dtype=np.float64)
+                    at = 0
+                    for chunk, start in zip(group, starts):
+                        size = len(chunk)
+                        pos, sim = pos_g[at : at + size], sim_g[at : at + size]
                         writer.write(chunk, start, pos, sim)
-                        dup_all.append(pos)
-                        sim_all.append(sim)
-                        examined.append(np.asarray(dec["examined"]))
-                        n_empty += int(np.asarray(dec["empty"]).sum())
+                        at += size
                         n += size
                         bar.update(size, nbytes=reader.n_bytes - last_bytes)
                         last_bytes = reader.n_bytes
+                    dup_all.append(pos_g)
+                    sim_all.append(sim_g)
+                    examined.append(np.asarray(decided["examined"]))
+                    n_empty += int(np.asarray(decided["empty"]).sum())
                     t0 = time.perf_counter()
                     t_feed += t0 - t1
                 writer.close()
