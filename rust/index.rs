@@ -625,48 +625,69 @@ fn u32s(v: &[u32]) -> Vec<u8> {
 }
 
 /// Writes the band tables and then the filter of a segment: `entries(b)` gives band `b`'s
-/// `key << LOCAL_BITS | local` of every keyed document, in any order. A few bands at a time
-/// are sorted and entered in a filter of their own on every core, then written in order; the
-/// filters are merged at the end.
+/// `key << LOCAL_BITS | local` of every keyed document, in any order ([`build_bands`]).
 fn write_bands(
     w: &mut SegmentWriter,
     m: usize,
     entries: impl Fn(usize) -> Vec<u64> + Sync,
 ) -> Result<()> {
-    let (bands, p) = (w.bands, w.p);
+    let built = build_bands(w.bands, w.p, m, entries);
+    put_bands(w, built)
+}
+
+/// A segment's band tables (directory and sorted entries, band by band) and its filter.
+type Bands = (Vec<(Vec<u32>, Vec<u64>)>, Filter);
+
+/// The band tables and filter of a segment of `m` keyed documents with `p` directory bits:
+/// `entries(b)` gives band `b`'s `key << LOCAL_BITS | local`, in any order. A few bands at a
+/// time are sorted and entered in a filter of their own on every core; the filters are merged
+/// at the end.
+fn build_bands(
+    bands: usize,
+    p: u32,
+    m: usize,
+    entries: impl Fn(usize) -> Vec<u64> + Sync,
+) -> Bands {
     let group = rayon::current_num_threads().clamp(1, 4);
     let mut filters: Vec<Filter> = (0..group.min(bands))
         .map(|_| Filter::new(m, bands))
         .collect();
+    let mut tables = Vec::with_capacity(bands);
     for first in (0..bands).step_by(group) {
         let last = (first + group).min(bands);
-        let tables: Vec<(Vec<u32>, Vec<u64>)> = (first..last)
-            .into_par_iter()
-            .zip(filters.par_iter_mut())
-            .map(|(b, filter)| {
-                let mut e = entries(b);
-                let keys: Vec<u64> = e.iter().map(|x| x >> LOCAL_BITS).collect();
-                filter.insert_all(b, &keys);
-                drop(keys);
-                crate::shingle::sort_uniform(&mut e);
-                (band_dir(p, &e), e)
-            })
-            .collect();
-        for (dir, e) in tables {
-            w.begin()?;
-            w.write(&u32s(&dir))?;
-            if dir.len() % 2 == 1 {
-                w.write(&[0u8; 4])?;
-            }
-            for piece in e.chunks(1 << 13) {
-                w.write(&u64s(piece))?;
-            }
-            w.end();
-        }
+        tables.par_extend(
+            (first..last)
+                .into_par_iter()
+                .zip(filters.par_iter_mut())
+                .map(|(b, filter)| {
+                    let mut e = entries(b);
+                    let keys: Vec<u64> = e.iter().map(|x| x >> LOCAL_BITS).collect();
+                    filter.insert_all(b, &keys);
+                    drop(keys);
+                    crate::shingle::sort_uniform(&mut e);
+                    (band_dir(p, &e), e)
+                }),
+        );
     }
     let mut filter = filters.pop().unwrap_or_else(|| Filter::new(m, bands));
     for f in filters {
         filter.union(&f);
+    }
+    (tables, filter)
+}
+
+/// Writes built band tables, in band order, then the filter.
+fn put_bands(w: &mut SegmentWriter, (tables, filter): Bands) -> Result<()> {
+    for (dir, e) in tables {
+        w.begin()?;
+        w.write(&u32s(&dir))?;
+        if dir.len() % 2 == 1 {
+            w.write(&[0u8; 4])?;
+        }
+        for piece in e.chunks(1 << 13) {
+            w.write(&u64s(piece))?;
+        }
+        w.end();
     }
     w.filter(&filter)
 }
@@ -756,6 +777,36 @@ impl Pending {
         })
     }
 
+    /// Writes the texts section of the segment, the documents in `order`; where each starts.
+    fn write_texts(&self, w: &mut SegmentWriter, order: &[u32]) -> Result<Vec<u64>> {
+        w.begin_at(TEXTS)?;
+        let mut offs = Vec::with_capacity(order.len() + 1);
+        offs.push(0u64);
+        let mut put = |w: &mut SegmentWriter, z: &[u8]| {
+            offs.push(offs.last().copied().unwrap_or(0) + z.len() as u64);
+            w.write(z)
+        };
+        if self.packed {
+            self.texts.for_each_bytes(order, |z| match z {
+                Some(z) if !z.is_empty() => put(w, z),
+                _ => Err(Error::invalid("texts", "a kept document has no text")),
+            })?;
+        } else {
+            for block in order.chunks(4096) {
+                let packed: Vec<Vec<u8>> = block
+                    .par_iter()
+                    .map(|&i| compress_text(&self.texts.get(i).unwrap_or_default()))
+                    .collect();
+                for z in packed {
+                    put(w, &z)?;
+                }
+            }
+        }
+        w.end();
+        self.texts.check()?;
+        Ok(offs)
+    }
+
     /// Writes the segment: the documents sorted by number.
     fn write(&self, path: &Path, bands: usize, fp: u64) -> Result<()> {
         let n = self.docs.len();
@@ -776,32 +827,23 @@ impl Pending {
         w.section(&u64s(&dig.iter().map(|d| d.0).collect::<Vec<_>>()))?;
         w.section(&u32s(&dig.iter().map(|d| d.1).collect::<Vec<_>>()))?;
         // the texts (compressed as they were kept, or here a block at a time in parallel),
-        // then where each one starts
-        w.begin_at(TEXTS)?;
-        let mut offs = Vec::with_capacity(n + 1);
-        offs.push(0u64);
-        let mut put = |w: &mut SegmentWriter, z: &[u8]| {
-            offs.push(offs.last().copied().unwrap_or(0) + z.len() as u64);
-            w.write(z)
+        // while the band tables and filter are built beside them (copying the texts keeps one
+        // core busy with the file, not both)
+        let entries = |b: usize| -> Vec<u64> {
+            keyed
+                .iter()
+                .map(|&l| {
+                    (self.keys[order[l as usize] as usize * bands + b] & KEY_MASK) << LOCAL_BITS
+                        | l as u64
+                })
+                .collect()
         };
-        if self.packed {
-            self.texts.for_each_bytes(&order, |z| match z {
-                Some(z) if !z.is_empty() => put(&mut w, z),
-                _ => Err(Error::invalid("texts", "a kept document has no text")),
-            })?;
-        } else {
-            for block in order.chunks(4096) {
-                let packed: Vec<Vec<u8>> = block
-                    .par_iter()
-                    .map(|&i| compress_text(&self.texts.get(i).unwrap_or_default()))
-                    .collect();
-                for z in packed {
-                    put(&mut w, &z)?;
-                }
-            }
-        }
-        w.end();
-        self.texts.check()?;
+        let p = w.p;
+        let (offs, built) = rayon::join(
+            || self.write_texts(&mut w, &order),
+            || build_bands(bands, p, m, entries),
+        );
+        let offs = offs?;
         w.begin_at(TEXT_OFFSETS)?;
         w.write(&u64s(&offs))?;
         w.end();
@@ -823,15 +865,7 @@ impl Pending {
             }
             w.end();
         }
-        write_bands(&mut w, m, |b| {
-            keyed
-                .iter()
-                .map(|&l| {
-                    (self.keys[order[l as usize] as usize * bands + b] & KEY_MASK) << LOCAL_BITS
-                        | l as u64
-                })
-                .collect()
-        })?;
+        put_bands(&mut w, built)?;
         w.finish()
     }
 }
