@@ -319,14 +319,6 @@ impl Filter {
         }
     }
 
-    /// Adds every key of `other` (a filter of the same size).
-    fn union(&mut self, other: &Filter) {
-        debug_assert_eq!(self.blocks, other.blocks);
-        for (a, b) in self.words.iter_mut().zip(&other.words) {
-            *a |= b;
-        }
-    }
-
     fn bytes(&self) -> Vec<u8> {
         u64s(&self.words)
     }
@@ -448,6 +440,10 @@ fn dir_bits(m: usize) -> u32 {
 fn header_len(sections: usize) -> usize {
     48 + 24 * sections + 8
 }
+
+/// Bytes of band tables an add builds while it copies its texts into the segment (the rest are
+/// built after, a few bands at a time).
+const BANDS_AHEAD: usize = 256 << 20;
 
 /// Bytes written to a segment between two background syncs.
 const SYNC_EVERY: u64 = 64 << 20;
@@ -625,59 +621,76 @@ fn u32s(v: &[u32]) -> Vec<u8> {
 }
 
 /// Writes the band tables and then the filter of a segment: `entries(b)` gives band `b`'s
-/// `key << LOCAL_BITS | local` of every keyed document, in any order ([`build_bands`]).
+/// `key << LOCAL_BITS | local` of every keyed document, in any order.
 fn write_bands(
     w: &mut SegmentWriter,
     m: usize,
     entries: impl Fn(usize) -> Vec<u64> + Sync,
 ) -> Result<()> {
-    let built = build_bands(w.bands, w.p, m, entries);
-    put_bands(w, built)
+    let mut bands = Bands::new(w.bands, w.p, m);
+    bands.write_from(w, 0, &entries)
 }
 
-/// A segment's band tables (directory and sorted entries, band by band) and its filter.
-type Bands = (Vec<(Vec<u32>, Vec<u64>)>, Filter);
-
-/// The band tables and filter of a segment of `m` keyed documents with `p` directory bits:
-/// `entries(b)` gives band `b`'s `key << LOCAL_BITS | local`, in any order. A few bands at a
-/// time are sorted and entered in a filter of their own on every core; the filters are merged
-/// at the end.
-fn build_bands(
+/// A segment's band tables being built, and its filter.
+struct Bands {
+    filter: Filter,
     bands: usize,
     p: u32,
-    m: usize,
-    entries: impl Fn(usize) -> Vec<u64> + Sync,
-) -> Bands {
-    let group = rayon::current_num_threads().clamp(1, 4);
-    let mut filters: Vec<Filter> = (0..group.min(bands))
-        .map(|_| Filter::new(m, bands))
-        .collect();
-    let mut tables = Vec::with_capacity(bands);
-    for first in (0..bands).step_by(group) {
-        let last = (first + group).min(bands);
-        tables.par_extend(
-            (first..last)
-                .into_par_iter()
-                .zip(filters.par_iter_mut())
-                .map(|(b, filter)| {
-                    let mut e = entries(b);
-                    let keys: Vec<u64> = e.iter().map(|x| x >> LOCAL_BITS).collect();
-                    filter.insert_all(b, &keys);
-                    drop(keys);
-                    crate::shingle::sort_uniform(&mut e);
-                    (band_dir(p, &e), e)
-                }),
-        );
-    }
-    let mut filter = filters.pop().unwrap_or_else(|| Filter::new(m, bands));
-    for f in filters {
-        filter.union(&f);
-    }
-    (tables, filter)
 }
 
-/// Writes built band tables, in band order, then the filter.
-fn put_bands(w: &mut SegmentWriter, (tables, filter): Bands) -> Result<()> {
+impl Bands {
+    /// For a segment of `m` keyed documents with `p` directory bits.
+    fn new(bands: usize, p: u32, m: usize) -> Self {
+        Bands {
+            filter: Filter::new(m, bands),
+            bands,
+            p,
+        }
+    }
+
+    /// The tables of `range` (directory and sorted entries, band by band), sorted on every
+    /// core; their keys are entered in the filter.
+    fn build(
+        &mut self,
+        range: std::ops::Range<usize>,
+        entries: &(impl Fn(usize) -> Vec<u64> + Sync),
+    ) -> Vec<(Vec<u32>, Vec<u64>)> {
+        let p = self.p;
+        let tables: Vec<(Vec<u32>, Vec<u64>)> = range
+            .clone()
+            .into_par_iter()
+            .map(|b| {
+                let mut e = entries(b);
+                crate::shingle::sort_uniform(&mut e);
+                (band_dir(p, &e), e)
+            })
+            .collect();
+        for (b, (_, e)) in range.zip(&tables) {
+            let keys: Vec<u64> = e.iter().map(|x| x >> LOCAL_BITS).collect();
+            self.filter.insert_all(b, &keys);
+        }
+        tables
+    }
+
+    /// Builds and writes the tables of bands `from..`, a few at a time (as many as there are
+    /// cores: one band's entries are 8 bytes a document), then the filter.
+    fn write_from(
+        &mut self,
+        w: &mut SegmentWriter,
+        from: usize,
+        entries: &(impl Fn(usize) -> Vec<u64> + Sync),
+    ) -> Result<()> {
+        let group = rayon::current_num_threads().clamp(1, 4);
+        for first in (from..self.bands).step_by(group) {
+            let tables = self.build(first..(first + group).min(self.bands), entries);
+            put_tables(w, tables)?;
+        }
+        w.filter(&self.filter)
+    }
+}
+
+/// Writes built band tables, in band order.
+fn put_tables(w: &mut SegmentWriter, tables: Vec<(Vec<u32>, Vec<u64>)>) -> Result<()> {
     for (dir, e) in tables {
         w.begin()?;
         w.write(&u32s(&dir))?;
@@ -689,7 +702,7 @@ fn put_bands(w: &mut SegmentWriter, (tables, filter): Bands) -> Result<()> {
         }
         w.end();
     }
-    w.filter(&filter)
+    Ok(())
 }
 
 /// The directory of a band's sorted entries: where the keys with each top `p` bits start.
@@ -720,6 +733,9 @@ struct Pending {
     /// they are kept, a chunk at a time on every core, where the segment is to be written;
     /// as they are where the batch only decides (a check).
     packed: bool,
+    /// Bytes of band tables built while the texts are copied into the segment
+    /// ([`BANDS_AHEAD`]).
+    bands_ahead: usize,
     id_offsets: Vec<u64>,
     ids: Vec<u8>,
     pos: FxHashMap<u32, u32>,
@@ -730,6 +746,7 @@ impl Pending {
         Pending {
             texts: Store::spilling(spill_dir, DEFAULT_MEMORY_LIMIT),
             packed,
+            bands_ahead: BANDS_AHEAD,
             id_offsets: vec![0],
             ..Default::default()
         }
@@ -838,10 +855,12 @@ impl Pending {
                 })
                 .collect()
         };
-        let p = w.p;
-        let (offs, built) = rayon::join(
+        // as many bands ahead as fit in BANDS_AHEAD bytes (all of a batch of a million)
+        let ahead = (self.bands_ahead / (8 * m + (4 << w.p)).max(1)).min(bands);
+        let mut built = Bands::new(bands, w.p, m);
+        let (offs, first) = rayon::join(
             || self.write_texts(&mut w, &order),
-            || build_bands(bands, p, m, entries),
+            || built.build(0..ahead, &entries),
         );
         let offs = offs?;
         w.begin_at(TEXT_OFFSETS)?;
@@ -865,7 +884,8 @@ impl Pending {
             }
             w.end();
         }
-        put_bands(&mut w, built)?;
+        put_tables(&mut w, first)?;
+        built.write_from(&mut w, ahead, &entries)?;
         w.finish()
     }
 }
@@ -2167,7 +2187,8 @@ mod tests {
     #[test]
     fn texts_compressed_as_kept_write_the_same_segment() {
         // kept texts compressed as they are kept (an add) or when the segment is written (a
-        // check's batch), in memory or spilled to a file: the same segment, byte for byte
+        // check's batch), in memory or spilled to a file, and the band tables built beside
+        // their copy or after: the same segment, byte for byte
         let c = cfg(0.8);
         let texts = corpus(3000);
         let ids: Vec<Id> = (0..texts.len()).map(|i| Id::Int(i as i64)).collect();
@@ -2185,6 +2206,8 @@ mod tests {
             let snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
             let mut batch = Batch::new(snap, &dir, write);
             batch.pending.texts = Store::spilling(&dir, limit);
+            // the band tables built beside the texts' copy: all, none, or some of them
+            batch.pending.bands_ahead = [usize::MAX, 0, 100_000, BANDS_AHEAD][k];
             for (t, i) in texts.chunks(700).zip(ids.chunks(700)) {
                 batch.feed(t, i).unwrap();
             }
