@@ -634,6 +634,8 @@ fn write_bands(
 /// A segment's band tables being built, and its filter.
 struct Bands {
     filter: Filter,
+    /// Whether every band's keys are in the filter already ([`Bands::fill`]).
+    filled: bool,
     bands: usize,
     p: u32,
 }
@@ -643,31 +645,49 @@ impl Bands {
     fn new(bands: usize, p: u32, m: usize) -> Self {
         Bands {
             filter: Filter::new(m, bands),
+            filled: false,
             bands,
             p,
         }
     }
 
     /// The tables of `range` (directory and sorted entries, band by band), sorted on every
-    /// core; their keys are entered in the filter.
-    fn build(
-        &mut self,
+    /// core.
+    fn tables(
+        p: u32,
         range: std::ops::Range<usize>,
         entries: &(impl Fn(usize) -> Vec<u64> + Sync),
     ) -> Vec<(Vec<u32>, Vec<u64>)> {
-        let p = self.p;
-        let tables: Vec<(Vec<u32>, Vec<u64>)> = range
-            .clone()
+        range
             .into_par_iter()
             .map(|b| {
                 let mut e = entries(b);
                 crate::shingle::sort_uniform(&mut e);
                 (band_dir(p, &e), e)
             })
-            .collect();
-        for (b, (_, e)) in range.zip(&tables) {
-            let keys: Vec<u64> = e.iter().map(|x| x >> LOCAL_BITS).collect();
-            self.filter.insert_all(b, &keys);
+            .collect()
+    }
+
+    /// Enters every band's keys (`keys(b)`, in any order) in the filter, one band at a time.
+    fn fill(&mut self, keys: impl Fn(usize) -> Vec<u64>) {
+        for b in 0..self.bands {
+            self.filter.insert_all(b, &keys(b));
+        }
+        self.filled = true;
+    }
+
+    /// [`Bands::tables`] of `range`, their keys entered in the filter (unless filled).
+    fn build(
+        &mut self,
+        range: std::ops::Range<usize>,
+        entries: &(impl Fn(usize) -> Vec<u64> + Sync),
+    ) -> Vec<(Vec<u32>, Vec<u64>)> {
+        let tables = Self::tables(self.p, range.clone(), entries);
+        if !self.filled {
+            for (b, (_, e)) in range.zip(&tables) {
+                let keys: Vec<u64> = e.iter().map(|x| x >> LOCAL_BITS).collect();
+                self.filter.insert_all(b, &keys);
+            }
         }
         tables
     }
@@ -857,10 +877,23 @@ impl Pending {
         };
         // as many bands ahead as fit in BANDS_AHEAD bytes (all of a batch of a million)
         let ahead = (self.bands_ahead / (8 * m + (4 << w.p)).max(1)).min(bands);
-        let mut built = Bands::new(bands, w.p, m);
-        let (offs, first) = rayon::join(
-            || self.write_texts(&mut w, &order),
-            || built.build(0..ahead, &entries),
+        // and the filter filled beside both (its inserts are cache misses, one core's work)
+        let (p, mut built) = (w.p, Bands::new(bands, w.p, m));
+        let ((offs, first), ()) = rayon::join(
+            || {
+                rayon::join(
+                    || self.write_texts(&mut w, &order),
+                    || Bands::tables(p, 0..ahead, &entries),
+                )
+            },
+            || {
+                built.fill(|b| {
+                    let keys = keyed
+                        .iter()
+                        .map(|&l| order[l as usize] as usize * bands + b);
+                    keys.map(|i| self.keys[i] & KEY_MASK).collect()
+                })
+            },
         );
         let offs = offs?;
         w.begin_at(TEXT_OFFSETS)?;
