@@ -105,11 +105,6 @@ fn filter_hash(b: usize, key: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The [`filter_hash`]es of lookups `key << 24 | i` of band `b`, in their order.
-fn filter_hashes(b: usize, sorted: &[u64]) -> Vec<u64> {
-    sorted.iter().map(|&e| filter_hash(b, e >> 24)).collect()
-}
-
 /// Which block of `blocks` a hash falls in (its top 32 bits, scaled).
 #[inline]
 fn filter_block(h: u64, blocks: usize) -> usize {
@@ -1239,26 +1234,6 @@ impl Segment {
         self.filter_line(h).is_none_or(|line| filter_holds(line, h))
     }
 
-    /// The lookups of `sorted` (`key << 24 | i`) that the filter lets through, sorted; without
-    /// a filter, `sorted` itself (which must then be sorted: see [`Snapshot::all_filtered`]).
-    /// `hashes` are their [`filter_hash`]es in band `b` ([`filter_hashes`]).
-    fn filtered<'a>(&self, sorted: &'a [u64], hashes: &[u64]) -> Cow<'a, [u64]> {
-        let Some((_, blocks)) = self.filter else {
-            return Cow::Borrowed(sorted);
-        };
-        debug_assert_eq!(sorted.len(), hashes.len());
-        let mut kept = Vec::new();
-        match self.filter_mem() {
-            Some(mem) if blocks > 0 => filter_pass(mem, blocks, sorted, hashes, &mut kept),
-            // an empty filter holds nothing; one that cannot be read, anything
-            _ if blocks == 0 => {}
-            _ => kept.extend_from_slice(sorted),
-        }
-        // few: sorting them here spares sorting every lookup
-        kept.sort_unstable();
-        Cow::Owned(kept)
-    }
-
     /// Asks for the directory slot of band `b` key `key` (a hint).
     #[inline]
     fn prefetch_dir(&self, b: usize, key: u64) {
@@ -1318,15 +1293,9 @@ impl Segment {
         }
     }
 
-    /// Calls `found(i, local)` for each `key << 24 | i` of `sorted` and each position of this
-    /// segment with band `b` key `key`, in key order (`sorted` need be ascending only for a
-    /// segment without a filter); `hashes` are the lookups' [`filter_hashes`].
-    fn walk(&self, b: usize, sorted: &[u64], hashes: &[u64], found: impl FnMut(u32, u32)) {
-        self.walk_sorted(b, &self.filtered(sorted, hashes), found);
-    }
-
-    /// [`Segment::walk`] of lookups that passed the filter (or of a segment without one),
-    /// ascending.
+    /// Calls `found(i, local)` for each `key << 24 | i` of `sorted` (ascending: lookups that
+    /// passed the filter, or all of them without one) and each position of this segment with
+    /// band `b` key `key`: the table walked in key order.
     fn walk_sorted(&self, b: usize, sorted: &[u64], mut found: impl FnMut(u32, u32)) {
         // the directory slots a few lookups ahead are fetched first, then their entries
         const AHEAD: usize = 8;
@@ -1550,12 +1519,6 @@ impl Snapshot {
         out.dedup();
     }
 
-    /// Whether every segment has a filter: then lookups need not be sorted before a walk (each
-    /// segment sorts the few its filter lets through).
-    fn all_filtered(&self) -> bool {
-        self.segments.iter().all(|s| s.filter.is_some())
-    }
-
     /// Checks every segment's filter (reads it through for its checksum), the segments in
     /// parallel: a walk would check each on first use, one thread at a time while the others
     /// wait for it (420 MB for an index of 10 million documents).
@@ -1565,40 +1528,20 @@ impl Snapshot {
         });
     }
 
-    /// Band `b`'s lookups `key << 24 | i` in the order a walk takes them, with their
-    /// [`filter_hash`]es: by hash where every segment has a filter, so that each filter is
-    /// read front to back (a block is the hash's top bits, scaled), instead of at random;
-    /// by key otherwise (a walk of a table without a filter needs them ascending).
-    fn arranged(&self, b: usize, mut lookups: Vec<u64>) -> (Vec<u64>, Vec<u64>) {
-        if !self.all_filtered() {
-            crate::shingle::sort_uniform(&mut lookups);
-            let hashes = filter_hashes(b, &lookups);
-            return (lookups, hashes);
-        }
-        let mut pairs: Vec<(u64, u64)> = lookups
-            .into_iter()
-            .map(|e| (filter_hash(b, e >> 24), e))
-            .collect();
-        pairs.sort_unstable_by_key(|p| p.0);
-        pairs.into_iter().map(|(h, e)| (e, h)).unzip()
-    }
-
-    /// [`Snapshot::candidates`] for many documents (`None`: none wanted). The lookups of every
-    /// band pass each segment's filter in one sweep ([`Sweep`]); those it lets through walk
-    /// the tables band by band in key order, so a page of a table is mapped once for all the
-    /// lookups that fall in it.
-    fn candidates_sorted(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
-        /// Parts of a segment's sweep, run as tasks of their own (so that one segment keeps
-        /// every core busy).
+    /// Per segment, `(i << 32 | document)` for each lookup `i` of `keys` (`None`: none wanted)
+    /// and each document of that segment, not in `removed`, that shares one of the first
+    /// `bands` band keys with it. The lookups of every band pass each segment's filter in one
+    /// sweep ([`Sweep`], in parts run as tasks of their own, so that one segment keeps every
+    /// core busy); those it lets through walk the tables band by band in key order, so a page
+    /// of a table is mapped once for all the lookups that fall in it.
+    fn looked_up(&self, keys: &[Option<&[u64]>], bands: usize, removed: &[u32]) -> Vec<Vec<u64>> {
         const PARTS: usize = 8;
-        let n = keys.len();
-        let mut out = vec![Vec::new(); n];
+        debug_assert!(keys.len() < 1 << 24);
         if self.segments.is_empty() {
-            return out;
+            return Vec::new();
         }
-        debug_assert!(n < 1 << 24);
         self.load_filters();
-        let sweep = Sweep::new(keys, self.cfg.bands);
+        let sweep = Sweep::new(keys, bands);
         let passed: Vec<Vec<u32>> = (0..self.segments.len() * PARTS)
             .into_par_iter()
             .map(|t| {
@@ -1608,17 +1551,23 @@ impl Snapshot {
             })
             .collect();
         drop(sweep);
-        let found: Vec<Vec<u64>> = passed
+        passed
             .par_chunks(PARTS)
             .zip(&self.segments)
             .zip(&self.release)
             .map(|((parts, seg), &release)| {
                 let mut v = Vec::new();
-                seg.walk_slots(keys, &parts.concat(), &self.tombstones, release, &mut v);
+                seg.walk_slots(keys, &parts.concat(), removed, release, &mut v);
                 v
             })
-            .collect();
-        drop(passed);
+            .collect()
+    }
+
+    /// [`Snapshot::candidates`] for many documents (`None`: none wanted), through
+    /// [`Snapshot::looked_up`].
+    fn candidates_sorted(&self, keys: &[Option<&[u64]>]) -> Vec<Vec<u32>> {
+        let mut out = vec![Vec::new(); keys.len()];
+        let found = self.looked_up(keys, self.cfg.bands, &self.tombstones);
         let mut all: Vec<u64> = found.concat();
         all.par_sort_unstable();
         all.dedup();
@@ -1840,35 +1789,15 @@ impl KeptLookup for Snapshot {
     }
 
     /// As [`Snapshot::with_digest`]: for each segment, the documents whose first band key is
-    /// found there (a walk of that table in key order) look for their digest.
+    /// found there ([`Snapshot::looked_up`] of band 0) look for their digest.
     fn with_digest_many(&self, asked: &[Option<(u64, &[u64])>]) -> Vec<Vec<u32>> {
-        let n = asked.len();
-        let mut out = vec![Vec::new(); n];
-        if self.segments.is_empty() {
-            return out;
-        }
-        let lookups: Vec<u64> = asked
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| {
-                let k = a.as_ref()?.1.first()?;
-                Some((k & KEY_MASK) << 24 | i as u64)
-            })
-            .collect();
-        self.load_filters();
-        let (sorted, hashes) = self.arranged(0, lookups);
-        let found: Vec<Vec<(u32, u32)>> = self
-            .segments
-            .par_iter()
-            .zip(&self.release)
-            .map(|(seg, &release)| {
-                let mut hit: Vec<u32> = Vec::new();
-                seg.walk(0, &sorted, &hashes, |i, _| hit.push(i));
-                if release {
-                    seg.release(0);
-                }
-                hit.sort_unstable();
-                hit.dedup();
+        let mut out = vec![Vec::new(); asked.len()];
+        let keys: Vec<Option<&[u64]>> = asked.iter().map(|a| a.map(|(_, k)| k)).collect();
+        let found = self.looked_up(&keys, 1, &[]);
+        let found: Vec<Vec<(u32, u32)>> = (found.par_iter().zip(&self.segments))
+            .map(|(hits, seg)| {
+                let mut hit: Vec<u32> = hits.iter().map(|x| (x >> 32) as u32).collect();
+                hit.dedup(); // a lookup's hits are side by side
                 let mut v = Vec::new();
                 let mut locals = Vec::new();
                 for i in hit {
@@ -2523,7 +2452,7 @@ mod tests {
             .enumerate()
             .map(|(i, &k)| k << 24 | i as u64)
             .collect();
-        let hashes = filter_hashes(0, &lookups);
+        let hashes: Vec<u64> = lookups.iter().map(|&e| filter_hash(0, e >> 24)).collect();
         let mut scalar = Vec::new();
         filter_pass_with(&mem, blocks, &lookups, &hashes, &mut scalar, |l, h| {
             filter_holds(l, h)
