@@ -592,6 +592,11 @@ pub struct Run {
     components: Option<Components>,
     /// Streaming: the decisions so far, in the arrays of the result (no second copy).
     decided: DedupOutput,
+    /// Streaming: documents decided and kept so far, and the documents the run expects in all
+    /// ([`Run::expect`]), from which the kept documents' tables are sized.
+    n_decided: usize,
+    n_kept: usize,
+    expected: Option<usize>,
     n: usize,
     t_sign: f64,
     t_decide: f64,
@@ -612,6 +617,9 @@ impl Run {
             stepper: None,
             components: None,
             decided: DedupOutput::default(),
+            n_decided: 0,
+            n_kept: 0,
+            expected: None,
             n: 0,
             t_sign: 0.0,
             t_decide: 0.0,
@@ -671,6 +679,7 @@ impl Run {
             self.signed.append(signed);
             return Ok(None);
         }
+        self.size_tables();
         let t = std::time::Instant::now();
         let cfg = &self.cfg;
         let pending = self.pending.take();
@@ -747,7 +756,32 @@ impl Run {
         Ok(decided)
     }
 
+    /// Says that the run will be fed about `docs` documents in all (the size of its inputs
+    /// over the bytes a document has had so far, say): a hint, wrong or not the decisions are
+    /// the same. Streaming, the kept documents' band tables are then made, once enough has been
+    /// decided to tell the share kept, about the size they will end at, instead of growing
+    /// there by steps that each move every key.
+    pub fn expect(&mut self, docs: usize) {
+        self.expected = Some(docs);
+    }
+
+    /// The kept documents expected at the end, from the share kept so far (5% more), once two
+    /// chunks are decided and most of the run is ahead; the tables are made that large.
+    fn size_tables(&mut self) {
+        let Some(total) = self.expected else {
+            return;
+        };
+        if self.n_decided < 2 * CHUNK || total < 2 * self.n_decided {
+            return;
+        }
+        let kept = (self.n_kept as u128 * total as u128 / self.n_decided as u128) * 21 / 20;
+        self.greedy.table.reserve(kept.min(total as u128) as usize);
+        self.expected = None;
+    }
+
     fn record(&mut self, decided: &[Decision]) {
+        self.n_decided += decided.len();
+        self.n_kept += decided.iter().filter(|d| d.duplicate_of.is_none()).count();
         self.decided.push(decided);
     }
 
@@ -1533,6 +1567,44 @@ mod tests {
                     assert_eq!(run.text(3), None);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_run_told_its_size_decides_alike() {
+        // enough documents for the tables to be sized from the share kept (after 2 chunks),
+        // with copies and near copies; told the right size, far too few or far too many
+        let c = cfg("first", "greedy");
+        let word = |x: u64| format!("w{:x}", x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44);
+        let texts: Vec<String> = (0..34_000u64)
+            .map(|i| {
+                let j = if i % 3 == 0 { i / 7 } else { i };
+                let mut t: Vec<String> = (0..12).map(|w| word(j * 16 + w)).collect();
+                if i % 5 == 0 {
+                    t[11] = word(i);
+                }
+                t.join(" ")
+            })
+            .collect();
+        let run = |expect: Option<usize>| {
+            let mut run = Run::new(c.clone(), false, Store::in_memory(), 0);
+            if let Some(n) = expect {
+                run.expect(n);
+            }
+            for part in texts.chunks(CHUNK) {
+                run.feed(part.to_vec()).unwrap();
+            }
+            run.flush().unwrap();
+            let sized = run.expected.is_none();
+            (run.finish().unwrap().duplicate_of, sized)
+        };
+        let (plain, _) = run(None);
+        assert!(plain.iter().filter(|&&d| d >= 0).count() > 5_000);
+        for n in [texts.len(), 10, 10_000_000] {
+            let (told, sized) = run(Some(n));
+            assert_eq!(told, plain, "told {n}");
+            // too few to be worth it: the hint is left unused
+            assert_eq!(sized, n != 10, "told {n}");
         }
     }
 

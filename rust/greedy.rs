@@ -156,7 +156,23 @@ impl MultiMap {
     }
 
     fn grow(&mut self) {
-        let cap = (self.cap + self.cap / 2).max(16);
+        self.grow_to((self.cap + self.cap / 2).max(16));
+    }
+
+    /// Makes room for `keys` distinct keys in all, so that they go in without the table growing
+    /// on the way (each growth moves every key: a tenth of the deciding of a large run). The
+    /// keys are hashes, spread evenly over the tables: each is sized for its share plus the
+    /// slack its fullest needs. Growing for a little more than it has grows by a quarter at
+    /// least, so a rising estimate does not move the keys again and again.
+    pub fn reserve(&mut self, keys: usize) {
+        let share = keys.div_ceil(SHARDS);
+        let cap = (share + share / 16 + 16) * 5 / 4 + 1;
+        if cap > self.cap {
+            self.grow_to(cap.max(self.cap + self.cap / 4));
+        }
+    }
+
+    fn grow_to(&mut self, cap: usize) {
         let old = std::mem::replace(&mut self.slots, Slots::zeroed(cap * SHARDS));
         let old_cap = std::mem::replace(&mut self.cap, cap);
         if self.lens.is_empty() {
@@ -302,6 +318,12 @@ impl KeptTable {
         for d in docs {
             self.digests.insert(d.digest, d.doc);
         }
+    }
+
+    /// Makes room for `docs` kept documents in all ([`MultiMap::reserve`] of every table).
+    pub fn reserve(&mut self, docs: usize) {
+        self.bands.par_iter_mut().for_each(|m| m.reserve(docs));
+        self.digests.reserve(docs);
     }
 
     /// Kept documents sharing a band key with `keys`, sorted and distinct, into `out`. Every
@@ -1019,6 +1041,44 @@ mod tests {
         }
         assert_eq!(m.get(12345), &[] as &[u32]);
         assert!(MultiMap::default().get(0).is_empty() && MultiMap::default().get(5).is_empty());
+    }
+
+    #[test]
+    fn multimap_reserved_holds_its_keys_without_growing() {
+        let key = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & ((1 << KEY_BITS) - 1);
+        let (mut grown, mut reserved) = (MultiMap::default(), MultiMap::default());
+        for i in 0..1000 {
+            reserved.insert(key(i), i as u32);
+        }
+        let n = 300_000u64;
+        // made room for after some keys are in (they move), and asked again for less: no change
+        reserved.reserve(n as usize);
+        let cap = reserved.cap;
+        reserved.reserve(n as usize / 2);
+        assert_eq!(reserved.cap, cap);
+        for i in 0..n {
+            grown.insert(key(i), i as u32);
+            if i >= 1000 {
+                reserved.insert(key(i), i as u32);
+            }
+        }
+        // a second document under a key: a list
+        grown.insert(key(5), 9);
+        reserved.insert(key(5), 9);
+        assert_eq!(reserved.cap, cap, "grew although room was made");
+        assert!(
+            cap < grown.cap * 2 && grown.cap < cap * 2,
+            "{cap} {}",
+            grown.cap
+        );
+        assert_eq!(reserved.len(), grown.len());
+        for i in (0..n).step_by(7).chain([5]) {
+            assert_eq!(reserved.get(key(i)), grown.get(key(i)), "key {i}");
+        }
+        // asking for a little more than there is room for grows by a quarter at least
+        reserved.reserve(n as usize + 1000);
+        assert!(reserved.cap >= cap + cap / 4);
+        assert_eq!(reserved.get(key(5)), &[5, 9]);
     }
 
     #[test]

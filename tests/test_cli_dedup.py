@@ -625,6 +625,24 @@ def test_report_bins() -> None:
     assert cluster_size_bins([1, 2, 2, 5]) == (["2", "5"], [2, 1])
     labels, counts = cluster_size_bins(range(2, 100), max_bars=5)
     assert sum(counts) == 98 and labels[0] == "2" and labels[-1] == "65-128"
+    # a corpus's sizes come as an array, counted by NumPy: the same bars
+    import numpy as np
+
+    sizes = [1, 2, 2, 5, 3, 2, 40, 7, 7]
+    for bars in (24, 3):
+        assert cluster_size_bins(np.array(sizes), bars) == cluster_size_bins(sizes, bars)
+
+
+def test_largest_clusters_are_largest_first_ties_by_kept_document() -> None:
+    import numpy as np
+    from textsieve.pipeline import largest_clusters
+
+    # clusters: 0 {0, 1, 2}, 3 {3, 4}, 5 {5, 6, 7}, 8 {8, 9}; 10 stands alone
+    dup = np.array([-1, 0, 0, -1, 3, -1, 5, 5, -1, 8, -1])
+    sim = np.where(dup >= 0, 0.9, np.nan)
+    shown = largest_clusters(dup, sim, lambda d: f"d{d}", lambda d: f"text {d}", limit=3)
+    assert [(c["cluster"], c["size"]) for c in shown] == [(0, 3), (5, 3), (3, 2)]
+    assert [m["id"] for m in shown[1]["members"]] == ["d5", "d6", "d7"]
 
 
 @needs_dedup

@@ -452,6 +452,19 @@ class CorpusReader:
         self.n_bytes = 0
         self.skipped: list[SkippedRecord] = []
 
+    def expected_bytes(self) -> int | None:
+        """The size of the inputs in all when each is an uncompressed JSON Lines or plain-text
+        file (what ``n_bytes`` will reach, near enough), else None: a hint for sizing."""
+        total = 0
+        for inp in self.inputs:
+            if inp.compression is not None or inp.format not in ("jsonl", "text"):
+                return None
+            try:
+                total += os.path.getsize(inp.path)
+            except OSError:
+                return None
+        return total
+
     # A record that cannot be used: raise, or count and remember it.
     def _bad(self, source: str, line: int, reason: str, info: dict[str, Any]) -> None:
         if self.on_error == "stop":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import heapq
 import os
 import signal
 import threading
@@ -352,7 +351,9 @@ def largest_clusters(
     members (ids, texts and similarities) for the report."""
     dup = np.asarray(duplicate_of)
     reps, sizes = cluster_sizes(dup)
-    top = heapq.nsmallest(limit, zip(sizes.tolist(), reps.tolist()), key=lambda t: (-t[0], t[1]))
+    # largest first, ties by kept document (reps are sorted): a stable sort of the sizes
+    order = np.argsort(-sizes, kind="stable")[:limit]
+    top = list(zip(sizes[order].tolist(), reps[order].tolist()))
     if not top:
         return []
     wanted = {r for _, r in top}

@@ -124,7 +124,16 @@ def cluster_size_bins(sizes: Iterable[int], max_bars: int = 24) -> tuple[list[st
     >>> cluster_size_bins([2, 2, 3, 1])
     (['2', '3'], [2, 1])
     """
-    counter = Counter(int(s) for s in sizes if int(s) >= 2)
+    counter: Counter[int]
+    if hasattr(sizes, "__array__"):
+        # a corpus's clusters: counted by NumPy, not one Python object each
+        import numpy as np
+
+        arr = np.asarray(sizes).astype(np.int64, copy=False)
+        values, counts = np.unique(arr[arr >= 2], return_counts=True)
+        counter = Counter(dict(zip(values.tolist(), counts.tolist())))
+    else:
+        counter = Counter(int(s) for s in sizes if int(s) >= 2)
     if not counter:
         return [], []
     if len(counter) <= max_bars:
@@ -310,7 +319,7 @@ def render_report(
     """
     esc = html.escape
     sims: Any = similarities if hasattr(similarities, "__array__") else list(similarities)
-    sizes = list(cluster_sizes)
+    sizes: Any = cluster_sizes if hasattr(cluster_sizes, "__array__") else list(cluster_sizes)
     s_labels, s_counts = similarity_bins(sims, threshold)
     c_labels, c_counts = cluster_size_bins(sizes)
     rows = "".join(

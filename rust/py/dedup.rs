@@ -435,6 +435,12 @@ impl DedupRun {
         self.feed_texts(py, texts, lines, num_threads)
     }
 
+    /// Says that about `docs` documents will be fed in all: a hint that sizes the kept
+    /// documents' tables once (the decisions do not depend on it).
+    fn expect(&mut self, docs: usize) {
+        self.inner.expect(docs);
+    }
+
     /// Decides the next block when the rule decides after every document was fed
     /// (`keep="longest"`, components); returns (work done, work in all). Between calls Ctrl-C
     /// works.
