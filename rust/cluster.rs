@@ -759,24 +759,19 @@ impl Run {
     /// Says that the run will be fed about `docs` documents in all (the size of its inputs
     /// over the bytes a document has had so far, say): a hint, wrong or not the decisions are
     /// the same. Streaming, the kept documents' band tables are then made, once enough has been
-    /// decided to tell the share kept, about the size they will end at, instead of growing
-    /// there by steps that each move every key.
+    /// decided to tell the share kept, about the size they will end at
+    /// ([`Greedy::size_for`]).
     pub fn expect(&mut self, docs: usize) {
         self.expected = Some(docs);
     }
 
-    /// The kept documents expected at the end, from the share kept so far (5% more), once two
-    /// chunks are decided and most of the run is ahead; the tables are made that large.
+    /// [`Greedy::size_for`] with the hint of [`Run::expect`], until it is taken.
     fn size_tables(&mut self) {
-        let Some(total) = self.expected else {
-            return;
-        };
-        if self.n_decided < 2 * CHUNK || total < 2 * self.n_decided {
-            return;
+        if let Some(total) = self.expected {
+            if self.greedy.size_for(total, self.n_decided, self.n_kept) {
+                self.expected = None;
+            }
         }
-        let kept = (self.n_kept as u128 * total as u128 / self.n_decided as u128) * 21 / 20;
-        self.greedy.table.reserve(kept.min(total as u128) as usize);
-        self.expected = None;
     }
 
     fn record(&mut self, decided: &[Decision]) {
@@ -1572,7 +1567,7 @@ mod tests {
 
     #[test]
     fn a_run_told_its_size_decides_alike() {
-        // enough documents for the tables to be sized from the share kept (after 2 chunks),
+        // enough documents for the tables to be sized from the share kept (after SIZE_AFTER),
         // with copies and near copies; told the right size, far too few or far too many
         let c = cfg("first", "greedy");
         let word = |x: u64| format!("w{:x}", x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44);

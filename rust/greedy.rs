@@ -40,6 +40,10 @@ pub const KEY_BITS: u32 = 40;
 const SHARD_BITS: u32 = KEY_BITS - 32;
 const SHARDS: usize = 1 << SHARD_BITS;
 
+/// Documents decided before [`Greedy::size_for`] sizes the tables from the share kept (the first
+/// documents of a corpus have nothing before them to duplicate).
+pub const SIZE_AFTER: usize = 16_384;
+
 /// Slot arrays of at least this many bytes are mapped from the system rather than allocated.
 const MAPPED_SLOTS_BYTES: usize = 4 << 20;
 
@@ -485,6 +489,20 @@ impl Greedy {
         Greedy {
             table: KeptTable::new(bands),
         }
+    }
+
+    /// Sizes the kept documents' tables for a run expected to decide about `expected` documents
+    /// in all, from the share of the `decided` so far that were `kept` (5% more), once
+    /// [`SIZE_AFTER`] are decided and most of the run is ahead: then they do not grow by halves
+    /// on the way, each growth moving every key. A hint, right or wrong the decisions are the
+    /// same. Returns whether it sized them (a run does it once).
+    pub fn size_for(&mut self, expected: usize, decided: usize, kept: usize) -> bool {
+        if decided < SIZE_AFTER || expected < 2 * decided {
+            return false;
+        }
+        let want = (kept as u128 * expected as u128 / decided as u128) * 21 / 20;
+        self.table.reserve(want.min(expected as u128) as usize);
+        true
     }
 
     /// Decides `docs` (in decision order, after every document decided before) and enters the

@@ -1919,6 +1919,8 @@ pub struct Batch {
     pub next: u32,
     greedy: Greedy,
     pending: Pending,
+    /// The documents the batch expects in all ([`Batch::expect`]), until its tables are sized.
+    expected: Option<usize>,
 }
 
 impl Batch {
@@ -1934,7 +1936,14 @@ impl Batch {
             next: first,
             greedy,
             pending: Pending::new(spill_dir, write),
+            expected: None,
         }
+    }
+
+    /// Says that about `docs` documents will be fed in all: a hint that sizes the batch's
+    /// tables of kept documents once ([`Greedy::size_for`]); the decisions do not depend on it.
+    pub fn expect(&mut self, docs: usize) {
+        self.expected = Some(docs);
     }
 
     /// Kept documents of the batch so far.
@@ -1968,6 +1977,12 @@ impl Batch {
                     crate::greedy::MAX_DOCS - 1
                 ),
             ));
+        }
+        if let Some(total) = self.expected {
+            let decided = (self.next - self.first) as usize;
+            if self.greedy.size_for(total, decided, self.kept()) {
+                self.expected = None;
+            }
         }
         let cfg = &self.snap.cfg;
         let bands = cfg.bands;

@@ -72,6 +72,21 @@ def test_k_batches_equal_one_dedup(tmp_path, k):
         assert (again.keep == again.empty).all()
 
 
+def test_an_add_told_its_size_decides_alike(tmp_path, monkeypatch):
+    # a list tells the core how many documents come (it sizes its tables of kept documents from
+    # the share kept once 16,384 are decided); an iterator does not: the same decisions
+    import textsieve.index
+
+    monkeypatch.setattr(textsieve.index, "FEED_DOCS", 4096)
+    texts = corpus(34_000, seed=3)
+    with open_index(tmp_path / "a") as a, open_index(tmp_path / "b") as b:
+        told, untold = a.add(texts), b.add(iter(texts))
+        assert len(a) == len(b) == int(told.keep.sum())
+    assert 5_000 < int((~told.keep).sum()) < 30_000
+    assert told.keep.tolist() == untold.keep.tolist()
+    assert told.duplicate_of.tolist() == untold.duplicate_of.tolist()
+
+
 def test_keep_longest_batches(tmp_path):
     texts = TEXTS[:300]
     whole = ts.dedup(texts, threshold=THRESHOLD, keep="longest")

@@ -41,7 +41,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from pathlib import Path
 from typing import Any
 
@@ -395,6 +395,8 @@ class PersistentDedupIndex:
         progress: Callable[[int, int], Any] | None,
     ) -> tuple[dict[str, Any], int]:
         id_iter: Iterator[Any] | None = None if ids is None else iter(_id_list(ids))
+        if isinstance(texts, Sized):  # the core makes its tables of kept texts for them once
+            batch.expect(len(texts))
         chunks: Iterable[list[str]] = _chunks(texts, nulls, FEED_DOCS, FEED_CHARS)
         if self._settings.keep == "longest":  # longest first within the whole batch
             chunks = [[t for c in chunks for t in c]]

@@ -328,6 +328,12 @@ impl BatchCore {
         decisions(py, &dec, empty)
     }
 
+    /// Says that about `docs` documents will be fed in all: a hint that sizes the batch's
+    /// tables of kept documents once (the decisions do not depend on it).
+    fn expect(&mut self, docs: usize) {
+        self.inner.expect(docs);
+    }
+
     /// The text of a kept document (of this batch or of the index).
     fn text(&self, doc: u32) -> Option<String> {
         self.inner.text(doc)
