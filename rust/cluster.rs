@@ -168,17 +168,42 @@ impl Config {
     }
 
     /// Band keys, digests, emptiness and lengths of a batch, in parallel (same bits for any
-    /// thread count). Signatures are not kept: only their band keys are needed.
+    /// thread count). Signatures are not kept: only their band keys are needed. A text equal to
+    /// an earlier one of the batch is not signed again ([`Config::sign_after`]).
     pub fn sign<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Signed {
+        self.sign_after(texts, None::<(&[S], &Signed)>)
+    }
+
+    /// [`Config::sign`] of texts that come after `before` (earlier texts and what signing them
+    /// gave): a text equal to an earlier one, of `before` or of `texts`, takes that one's band
+    /// keys and facts instead of being signed (equal texts have equal signatures), so an exact
+    /// copy costs its digest and a comparison. Equal digests are compared as texts; the first
+    /// text of each digest is the one copied.
+    pub fn sign_after<S: AsRef<str> + Sync, T: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        before: Option<(&[T], &Signed)>,
+    ) -> Signed {
         let (p, b, r) = (self.num_perm(), self.bands, self.rows);
-        let mut keys = vec![0u64; texts.len() * b];
-        let facts: Vec<(bool, usize, u64)> = keys
+        let n = texts.len();
+        let digests: Vec<u64> = texts
+            .par_iter()
+            .with_min_len(64)
+            .map(|t| hash64(t.as_ref().as_bytes()))
+            .collect();
+        let source = copies(texts, &digests, before);
+        let mut keys = vec![0u64; n * b];
+        let facts: Vec<(bool, usize)> = keys
             .par_chunks_mut(b.max(1))
             .zip(texts.par_iter())
+            .zip(&source)
             .with_min_len(8)
             .map_init(
                 || (Worker::default(), vec![0u32; p]),
-                |(w, sig), (row, t)| {
+                |(w, sig), ((row, t), src)| {
+                    if src.is_some() {
+                        return (false, 0); // a copy: filled in below
+                    }
                     let t = t.as_ref();
                     let n = w.signature(&self.hasher, t, sig);
                     for (bi, key) in row.iter_mut().enumerate() {
@@ -190,17 +215,35 @@ impl Config {
                     } else {
                         0
                     };
-                    (n == 0, len, hash64(t.as_bytes()))
+                    (n == 0, len)
                 },
             )
             .collect();
-        Signed {
+        let mut signed = Signed {
             bands: b,
             keys,
             empty: facts.iter().map(|f| f.0).collect(),
             lengths: facts.iter().map(|f| f.1).collect(),
-            digests: facts.iter().map(|f| f.2).collect(),
+            digests,
+        };
+        // in order: a copy's source is before it, signed or a copy filled in already
+        for (i, src) in source.iter().enumerate() {
+            let (empty, len) = match *src {
+                None => continue,
+                Some(Source::Before(j)) => {
+                    let from = before.expect("a source before").1;
+                    signed.keys[i * b..(i + 1) * b].copy_from_slice(from.keys_of(j));
+                    (from.empty[j], from.lengths[j])
+                }
+                Some(Source::Here(j)) => {
+                    signed.keys.copy_within(j * b..(j + 1) * b, i * b);
+                    (signed.empty[j], signed.lengths[j])
+                }
+            };
+            signed.empty[i] = empty;
+            signed.lengths[i] = len;
         }
+        signed
     }
 
     /// The order in which documents `0..lengths.len()` are decided: input order, or longest
@@ -212,6 +255,43 @@ impl Config {
         }
         order
     }
+}
+
+/// Where a text's band keys come from when it is a copy of an earlier text.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    /// The text of this number in the texts signed before.
+    Before(usize),
+    /// An earlier text of the same batch.
+    Here(usize),
+}
+
+/// For each of `texts`, the first earlier text (of `before`, then of `texts`) with its digest,
+/// when it is the same text; None for the rest (signed).
+fn copies<S: AsRef<str>, T: AsRef<str>>(
+    texts: &[S],
+    digests: &[u64],
+    before: Option<(&[T], &Signed)>,
+) -> Vec<Option<Source>> {
+    let prior = before.map_or(0, |(_, s)| s.digests.len());
+    let mut first: FxHashMap<u64, Source> =
+        FxHashMap::with_capacity_and_hasher(prior + texts.len(), Default::default());
+    if let Some((_, s)) = before {
+        for (j, &d) in s.digests.iter().enumerate() {
+            first.entry(d).or_insert(Source::Before(j));
+        }
+    }
+    let mut out = Vec::with_capacity(texts.len());
+    for (i, (t, &d)) in texts.iter().zip(digests).enumerate() {
+        let src = *first.entry(d).or_insert(Source::Here(i));
+        let same = match src {
+            Source::Here(j) if j == i => false,
+            Source::Here(j) => texts[j].as_ref() == t.as_ref(),
+            Source::Before(j) => before.is_some_and(|(bt, _)| bt[j].as_ref() == t.as_ref()),
+        };
+        out.push(same.then_some(src));
+    }
+    out
 }
 
 /// The fixed-size state of a batch of documents: `bands` band keys each (row-major), which have
@@ -690,7 +770,8 @@ impl Run {
                     (&mut self.greedy, &mut self.store, &mut self.sampled);
                 let samples = self.samples;
                 rayon::join(
-                    || cfg.sign(&chunk),
+                    // copies of the chunk before take its keys
+                    || cfg.sign_after(&chunk, Some((&p.0[..], &p.1))),
                     || decide_streamed(cfg, greedy, store, sampled, samples, &p),
                 )
             }
@@ -1563,6 +1644,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn copies_take_the_keys_of_their_first_text() {
+        // copies within the batch and of the batch before, an empty text and its copy, texts
+        // that differ by a byte: the same as signing each text alone
+        let c = cfg("longest", "greedy");
+        let before: Vec<String> = vec!["alpha beta gamma delta".into(), "".into(), "x y".into()];
+        let texts: Vec<String> = vec![
+            "one two three four five".into(),
+            "alpha beta gamma delta".into(),
+            "one two three four five".into(),
+            "one two three four fivE".into(),
+            "".into(),
+            "x y".into(),
+            "one two three four five".into(),
+        ];
+        let signed_before = c.sign(&before);
+        let alone = |t: &String| c.sign(std::slice::from_ref(t));
+        for prior in [None, Some((&before[..], &signed_before))] {
+            let got = c.sign_after(&texts, prior);
+            for (i, t) in texts.iter().enumerate() {
+                let want = alone(t);
+                assert_eq!(got.keys_of(i), want.keys_of(0), "text {i}");
+                assert_eq!(got.empty[i], want.empty[0], "text {i}");
+                assert_eq!(got.lengths[i], want.lengths[0], "text {i}");
+                assert_eq!(got.digests[i], want.digests[0], "text {i}");
+            }
+        }
+        let from = copies(
+            &texts,
+            &c.sign(&texts).digests,
+            Some((&before[..], &signed_before)),
+        );
+        let shown: Vec<String> = from.iter().map(|s| format!("{s:?}")).collect();
+        assert_eq!(
+            shown,
+            [
+                "None",
+                "Some(Before(0))",
+                "Some(Here(0))",
+                "None",
+                "Some(Before(1))",
+                "Some(Before(2))",
+                "Some(Here(0))"
+            ]
+        );
     }
 
     #[test]
