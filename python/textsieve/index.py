@@ -558,14 +558,20 @@ class PersistentDedupIndex:
             self._finish(snap, batch)
             return self._result(out, n_bytes, t0)
 
-    def _finish(self, snap: Any, batch: Any) -> None:
-        """Writes a batch's segment and commits it (the write lock held)."""
-        gen = self._next_gen()
-        seg = batch.write(str(self.path / f"seg-{gen:08d}.tsx"))
+    def _finish(self, snap: Any, batch: Any, written: tuple[int, Any] | None = None) -> None:
+        """Writes a batch's segment and commits it (the write lock held); ``written``: the
+        ``(generation, segment)`` that :meth:`_write_segment` gave, when the caller wrote it."""
+        gen, seg = written if written is not None else self._write_segment(batch)
         segs = list(snap.segments) + ([seg] if seg is not None else [])
         self._commit(segs, self._tombstones(snap), int(batch.next), gen)
         if self.auto_compact is not None and len(segs) > self.auto_compact:
             self.compact()
+
+    def _write_segment(self, batch: Any) -> tuple[int, Any]:
+        """Writes a batch's segment file, not yet committed (the write lock held): its
+        generation and the segment (None when nothing was kept)."""
+        gen = self._next_gen()
+        return gen, batch.write(str(self.path / f"seg-{gen:08d}.tsx"))
 
     @staticmethod
     def _tombstones(snap: Any) -> np.ndarray | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -79,7 +80,9 @@ def dedup_with_index(
     reader = make_reader()
     parquet = not annotate and kept_parquet(reader.inputs, kept_format)
     index._check_open()
-    with index._writing() if update else contextlib.nullcontext():
+    # (the segment written in the background is waited for before the write lock is let go,
+    # whatever happens: `waits` closes first)
+    with index._writing() if update else contextlib.nullcontext(), contextlib.ExitStack() as waits:
         snap = index._snap
         batch = snap.batch(outdir, write=update)
         first = int(batch.next)
@@ -158,6 +161,11 @@ def dedup_with_index(
                     t0 = time.perf_counter()
                     t_feed += t0 - t1
                 writer.close()
+            # with --update the segment is written (not committed) while the outputs and the
+            # report are made: the core's work on both cores beside this thread's Python
+            segment = _Background(index._write_segment, batch) if update else None
+            if segment is not None:
+                waits.callback(segment.wait)
             run_pos = run_pos[:n]
             dup_run = np.concatenate(dup_all) if dup_all else np.zeros(0, np.int64)
             sim_run = np.concatenate(sim_all) if sim_all else np.zeros(0)
@@ -166,11 +174,12 @@ def dedup_with_index(
             sim_pos = np.full(len(ids), np.nan)
             dup_pos[run_pos] = dup_run
             sim_pos[run_pos] = sim_run
-            doc_at = {int(p): first + i for i, p in enumerate(run_pos.tolist())}
-            doc_at.update({p: d for d, p in index_pos.items()})
+            index_doc = {p: d for d, p in index_pos.items()}
 
             def text_of(p: int) -> str | None:
-                return batch.text(doc_at[p])
+                # a position is an index document's, or a run document's (increasing in order)
+                d = index_doc.get(p)
+                return batch.text(first + int(np.searchsorted(run_pos, p)) if d is None else d)
 
             removed = dup_run >= 0
             n_removed = int(removed.sum())
@@ -268,6 +277,34 @@ def dedup_with_index(
             # the outputs first: a run stopped between the two leaves the index as it was, and
             # running it again gives the same outputs
             files.commit(last=last)
-        if update:
-            index._finish(snap, batch)
+        if segment is not None:
+            index._finish(snap, batch, segment.result())
     return stats
+
+
+class _Background:
+    """``fn(*args)`` on a daemon thread; :meth:`result` waits for it and returns its value or
+    raises its exception. A process that ends meanwhile (Ctrl-C) does not wait for it: what it
+    leaves is an uncommitted segment file, as a killed add does."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = fn(*args)
+            except BaseException as exc:  # handed to the caller by result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="textsieve-segment", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> Any:
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
