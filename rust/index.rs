@@ -790,17 +790,33 @@ impl Pending {
 
     /// Stores the texts of the documents pushed since the last call, in order (one write).
     fn put_texts<'a>(&mut self, texts: impl IntoIterator<Item = &'a str>) -> Result<()> {
-        let from = self.texts.len() as u32;
-        let stored = if self.packed {
-            let texts: Vec<&str> = texts.into_iter().collect();
-            let packed: Vec<Vec<u8>> = texts
+        let texts: Vec<&str> = texts.into_iter().collect();
+        let packed = self.pack(&texts);
+        self.put_packed(&texts, packed)
+    }
+
+    /// What [`Pending::put_packed`] stores for `texts`: compressed on every core when the
+    /// batch keeps them so (None: kept as they are). Touches nothing of the batch, so it can
+    /// run beside the deciding of the next chunk.
+    fn pack(&self, texts: &[&str]) -> Option<Vec<Vec<u8>>> {
+        self.packed.then(|| {
+            texts
                 .par_iter()
                 .with_min_len(64)
                 .map(|t| compress_text(t))
-                .collect();
-            (self.texts).put_bytes_many((from..).zip(packed.iter().map(Vec::as_slice)))
-        } else {
-            self.texts.put_many((from..).zip(texts))
+                .collect()
+        })
+    }
+
+    /// Stores `texts` (of the documents pushed since the last call, in order), or what
+    /// [`Pending::pack`] made of them.
+    fn put_packed(&mut self, texts: &[&str], packed: Option<Vec<Vec<u8>>>) -> Result<()> {
+        let from = self.texts.len() as u32;
+        let stored = match packed {
+            Some(packed) => {
+                (self.texts).put_bytes_many((from..).zip(packed.iter().map(Vec::as_slice)))
+            }
+            None => self.texts.put_many((from..).zip(texts.iter().copied())),
         };
         stored.and_then(|()| {
             (self.texts.len() == self.docs.len())
@@ -1895,14 +1911,24 @@ impl KeptLookup for LookedPart<'_> {
 }
 
 /// The texts of a batch's earlier kept documents: the snapshot's, then the batch's own.
-struct BatchTexts<'a> {
+struct BatchTexts<'a, S> {
     snap: &'a Snapshot,
     pending: &'a Pending,
     first: u32,
+    /// The texts of the call being decided, from document `fed` on: its kept texts are read
+    /// here (they reach `pending` a chunk late, and need no decompressing here).
+    fed: u32,
+    texts: &'a [S],
 }
 
-impl Texts for BatchTexts<'_> {
+impl<S: AsRef<str> + Sync> Texts for BatchTexts<'_, S> {
     fn text(&self, doc: u32) -> Cow<'_, str> {
+        if doc >= self.fed {
+            return self
+                .texts
+                .get((doc - self.fed) as usize)
+                .map_or(Cow::Borrowed(""), |t| Cow::Borrowed(t.as_ref()));
+        }
         Cow::Owned(if doc >= self.first {
             self.pending.text(doc).unwrap_or_default()
         } else {
@@ -1996,6 +2022,8 @@ impl Batch {
         let first = self.next;
         let order = cfg.decision_order(&signed.lengths);
         let mut looked = Looked::default();
+        // kept documents whose texts are not yet stored (the chunk decided last)
+        let mut waiting: Vec<u32> = Vec::new();
         for (p, part) in order.chunks(CHUNK).enumerate() {
             if p % (LOOKUPS / CHUNK) == 0 {
                 // the index's answers for the next documents, all at once
@@ -2017,42 +2045,50 @@ impl Batch {
                 .iter()
                 .map(|&d| signed.doc(texts, first, d as usize))
                 .collect();
-            let decided = {
+            // the kept texts of the chunk before are compressed while this one is decided
+            // (its ordered pass is one core's work)
+            let before: Vec<&str> = waiting.iter().map(|&d| texts[d as usize].as_ref()).collect();
+            let (decided, packed) = {
                 let old = BatchTexts {
                     snap: &self.snap,
                     pending: &self.pending,
                     first: self.first,
+                    fed: first,
+                    texts,
                 };
                 let more = LookedPart {
                     snap: &self.snap,
                     looked: &looked,
                 };
-                let d = self.greedy.decide_also(cfg, &refs, &old, &more);
-                looked.at += part.len();
-                d
+                let (greedy, pending) = (&mut self.greedy, &self.pending);
+                rayon::join(
+                    || greedy.decide_also(cfg, &refs, &old, &more),
+                    || pending.pack(&before),
+                )
             };
-            let kept: Vec<u32> = part
-                .iter()
-                .zip(&decided)
-                .filter(|(_, dec)| dec.duplicate_of.is_none())
-                .map(|(&d, _)| d)
-                .collect();
-            for &d in &kept {
-                let d = d as usize;
-                self.pending.push(
-                    first + d as u32,
-                    &signed.keys[d * bands..(d + 1) * bands],
-                    signed.empty[d],
-                    signed.digests[d],
-                    &ids[d],
-                );
+            looked.at += part.len();
+            self.pending.put_packed(&before, packed)?;
+            waiting.clear();
+            for (&d, dec) in part.iter().zip(&decided) {
+                if dec.duplicate_of.is_none() {
+                    let d = d as usize;
+                    self.pending.push(
+                        first + d as u32,
+                        &signed.keys[d * bands..(d + 1) * bands],
+                        signed.empty[d],
+                        signed.digests[d],
+                        &ids[d],
+                    );
+                    waiting.push(d as u32);
+                }
             }
-            self.pending
-                .put_texts(kept.iter().map(|&d| texts[d as usize].as_ref()))?;
             for (&d, dec) in part.iter().zip(decided) {
                 out[d as usize] = dec;
             }
         }
+        // the last chunk's kept texts
+        self.pending
+            .put_texts(waiting.iter().map(|&d| texts[d as usize].as_ref()))?;
         self.next += texts.len() as u32;
         Ok((out, signed.empty))
     }
