@@ -2047,7 +2047,10 @@ impl Batch {
                 .collect();
             // the kept texts of the chunk before are compressed while this one is decided
             // (its ordered pass is one core's work)
-            let before: Vec<&str> = waiting.iter().map(|&d| texts[d as usize].as_ref()).collect();
+            let before: Vec<&str> = waiting
+                .iter()
+                .map(|&d| texts[d as usize].as_ref())
+                .collect();
             let (decided, packed) = {
                 let old = BatchTexts {
                     snap: &self.snap,
