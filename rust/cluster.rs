@@ -672,11 +672,10 @@ pub struct Run {
     components: Option<Components>,
     /// Streaming: the decisions so far, in the arrays of the result (no second copy).
     decided: DedupOutput,
-    /// Streaming: documents decided and kept so far, and the documents the run expects in all
-    /// ([`Run::expect`]), from which the kept documents' tables are sized.
+    /// Streaming: documents decided and kept so far, from which the kept documents' tables
+    /// are sized ([`Run::expect`]).
     n_decided: usize,
     n_kept: usize,
-    expected: Option<usize>,
     n: usize,
     t_sign: f64,
     t_decide: f64,
@@ -699,7 +698,6 @@ impl Run {
             decided: DedupOutput::default(),
             n_decided: 0,
             n_kept: 0,
-            expected: None,
             n: 0,
             t_sign: 0.0,
             t_decide: 0.0,
@@ -759,7 +757,7 @@ impl Run {
             self.signed.append(signed);
             return Ok(None);
         }
-        self.size_tables();
+        self.greedy.size_tables(self.n_decided, self.n_kept);
         let t = std::time::Instant::now();
         let cfg = &self.cfg;
         let pending = self.pending.take();
@@ -841,18 +839,9 @@ impl Run {
     /// over the bytes a document has had so far, say): a hint, wrong or not the decisions are
     /// the same. Streaming, the kept documents' band tables are then made, once enough has been
     /// decided to tell the share kept, about the size they will end at
-    /// ([`Greedy::size_for`]).
+    /// ([`Greedy::size_tables`]).
     pub fn expect(&mut self, docs: usize) {
-        self.expected = Some(docs);
-    }
-
-    /// [`Greedy::size_for`] with the hint of [`Run::expect`], until it is taken.
-    fn size_tables(&mut self) {
-        if let Some(total) = self.expected {
-            if self.greedy.size_for(total, self.n_decided, self.n_kept) {
-                self.expected = None;
-            }
-        }
+        self.greedy.expect(docs);
     }
 
     fn record(&mut self, decided: &[Decision]) {
@@ -1718,7 +1707,7 @@ mod tests {
                 run.feed(part.to_vec()).unwrap();
             }
             run.flush().unwrap();
-            let sized = run.expected.is_none();
+            let sized = run.greedy.expected.is_none();
             (run.finish().unwrap().duplicate_of, sized)
         };
         let (plain, _) = run(None);

@@ -40,7 +40,7 @@ pub const KEY_BITS: u32 = 40;
 const SHARD_BITS: u32 = KEY_BITS - 32;
 const SHARDS: usize = 1 << SHARD_BITS;
 
-/// Documents decided before [`Greedy::size_for`] sizes the tables from the share kept (the first
+/// Documents decided before [`Greedy::size_tables`] sizes the tables from the share kept (the first
 /// documents of a corpus have nothing before them to duplicate).
 pub const SIZE_AFTER: usize = 16_384;
 
@@ -482,27 +482,38 @@ enum Pre {
 #[derive(Clone, Debug)]
 pub struct Greedy {
     pub table: KeptTable,
+    /// The documents the run expects in all ([`Greedy::expect`]), until the tables are sized.
+    pub(crate) expected: Option<usize>,
 }
 
 impl Greedy {
     pub fn new(bands: usize) -> Self {
         Greedy {
             table: KeptTable::new(bands),
+            expected: None,
         }
     }
 
-    /// Sizes the kept documents' tables for a run expected to decide about `expected` documents
-    /// in all, from the share of the `decided` so far that were `kept` (5% more), once
-    /// [`SIZE_AFTER`] are decided and most of the run is ahead: then they do not grow by halves
-    /// on the way, each growth moving every key. A hint, right or wrong the decisions are the
-    /// same. Returns whether it sized them (a run does it once).
-    pub fn size_for(&mut self, expected: usize, decided: usize, kept: usize) -> bool {
+    /// Says that the run will decide about `docs` documents in all: a hint, right or wrong the
+    /// decisions are the same. [`Greedy::size_tables`] then sizes the kept documents' tables
+    /// once, so that they do not grow by halves on the way, each growth moving every key.
+    pub fn expect(&mut self, docs: usize) {
+        self.expected = Some(docs);
+    }
+
+    /// With the hint of [`Greedy::expect`], not yet taken: once [`SIZE_AFTER`] documents are
+    /// `decided` and most of the run is ahead, makes the tables for the share of them `kept`
+    /// (5% more) over the documents expected, and takes the hint.
+    pub fn size_tables(&mut self, decided: usize, kept: usize) {
+        let Some(expected) = self.expected else {
+            return;
+        };
         if decided < SIZE_AFTER || expected < 2 * decided {
-            return false;
+            return;
         }
         let want = (kept as u128 * expected as u128 / decided as u128) * 21 / 20;
         self.table.reserve(want.min(expected as u128) as usize);
-        true
+        self.expected = None;
     }
 
     /// Decides `docs` (in decision order, after every document decided before) and enters the

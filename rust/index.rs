@@ -1945,8 +1945,6 @@ pub struct Batch {
     pub next: u32,
     greedy: Greedy,
     pending: Pending,
-    /// The documents the batch expects in all ([`Batch::expect`]), until its tables are sized.
-    expected: Option<usize>,
 }
 
 impl Batch {
@@ -1962,14 +1960,14 @@ impl Batch {
             next: first,
             greedy,
             pending: Pending::new(spill_dir, write),
-            expected: None,
         }
     }
 
     /// Says that about `docs` documents will be fed in all: a hint that sizes the batch's
-    /// tables of kept documents once ([`Greedy::size_for`]); the decisions do not depend on it.
+    /// tables of kept documents once ([`Greedy::size_tables`]); the decisions do not depend
+    /// on it.
     pub fn expect(&mut self, docs: usize) {
-        self.expected = Some(docs);
+        self.greedy.expect(docs);
     }
 
     /// Kept documents of the batch so far.
@@ -2004,12 +2002,8 @@ impl Batch {
                 ),
             ));
         }
-        if let Some(total) = self.expected {
-            let decided = (self.next - self.first) as usize;
-            if self.greedy.size_for(total, decided, self.kept()) {
-                self.expected = None;
-            }
-        }
+        let decided = (self.next - self.first) as usize;
+        self.greedy.size_tables(decided, self.kept());
         let cfg = &self.snap.cfg;
         let bands = cfg.bands;
         let signed = cfg.sign(texts);

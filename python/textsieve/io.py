@@ -452,9 +452,10 @@ class CorpusReader:
         self.n_bytes = 0
         self.skipped: list[SkippedRecord] = []
 
-    def expected_bytes(self) -> int | None:
-        """The size of the inputs in all when each is an uncompressed JSON Lines or plain-text
-        file (what ``n_bytes`` will reach, near enough), else None: a hint for sizing."""
+    def expected_docs(self, docs: int, nbytes: int) -> int | None:
+        """About how many documents the inputs hold, from ``docs`` documents read in ``nbytes``
+        bytes, when each input is an uncompressed JSON Lines or plain-text file (their sizes
+        tell); else None. A hint for sizing, not a promise."""
         total = 0
         for inp in self.inputs:
             if inp.compression is not None or inp.format not in ("jsonl", "text"):
@@ -463,7 +464,7 @@ class CorpusReader:
                 total += os.path.getsize(inp.path)
             except OSError:
                 return None
-        return total
+        return total * docs // nbytes if nbytes > 0 else None
 
     # A record that cannot be used: raise, or count and remember it.
     def _bad(self, source: str, line: int, reason: str, info: dict[str, Any]) -> None:

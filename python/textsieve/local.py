@@ -186,16 +186,17 @@ def dedup_local(
                 first, chunk = waiting.popleft()
                 writer.write(chunk, first, dec["duplicate_of"], dec["similarity"])
 
-            expected = reader.expected_bytes() if run.streaming else None
             for chunk in read_ahead(reader.chunks(CHUNK_DOCS, CHUNK_BYTES)):
                 t1 = time.perf_counter()
                 t_read += t1 - t0
                 ids.push_chunk(chunk)
                 size = len(chunk)
-                if expected and n == 0 and chunk.n_bytes:
+                if n == 0 and run.streaming:
                     # the documents to come, from the first chunk's bytes a document: the core
                     # sizes its tables of kept documents once, instead of growing them by steps
-                    run.expect(expected * size // chunk.n_bytes)
+                    expected = reader.expected_docs(size, chunk.n_bytes)
+                    if expected:
+                        run.expect(expected)
                 _, _, dec = run.feed_chunk(chunk, num_threads)
                 if dec is not None:
                     waiting.append((n, chunk))

@@ -107,16 +107,18 @@ def dedup_with_index(
                 cleanup.callback(writer.stop)
                 n = 0
                 last_bytes = 0
-                expected = reader.expected_bytes()
                 t0 = time.perf_counter()
                 for group in _groups(read_ahead(reader.chunks(CHUNK_DOCS, CHUNK_BYTES))):
                     t1 = time.perf_counter()
                     t_read += t1 - t0
-                    group_bytes = sum(c.n_bytes for c in group)
-                    if expected and n == 0 and group_bytes:
+                    if n == 0:
                         # the documents to come, from the first group's bytes a document: the
                         # core makes its tables of kept documents for them once
-                        batch.expect(expected * sum(len(c) for c in group) // group_bytes)
+                        expected = reader.expected_docs(
+                            sum(len(c) for c in group), sum(c.n_bytes for c in group)
+                        )
+                        if expected:
+                            batch.expect(expected)
                     decided = batch.feed_chunks(group, num_threads)
                     dup_g = np.asarray(decided["duplicate_of"], dtype=np.int64)
                     in_index = (dup_g >= 0) & (dup_g < first)
