@@ -14,12 +14,15 @@ another child, loads the texts from the JSONL and times only
 output: ``stats.json`` has ``n_input`` = documents written = ``n_kept + n_removed``, and
 ``kept.jsonl`` / ``removed.jsonl`` have that many lines. A run past ``--timeout`` is killed and
 reported as ``timeout``; one killed by SIGKILL from elsewhere (the OOM killer, usually) as
-``killed (SIGKILL, OOM?)``; the other sizes still run. ``--repeat R`` runs each command R times
-and reports the fastest (and the largest peak RSS); the JSON rows list every run.
+``killed (SIGKILL, OOM?)``; the other sizes still run. ``--repeat R`` makes R pairs of runs, each
+end-to-end run followed by a kernel run (the machine's speed drifts, so the two are measured
+side by side), and reports the fastest of each (and the largest peak RSS); the JSON rows list
+every run.
 
 Prints a Markdown table (or, with ``--json``, the rows as a JSON list): docs, MB, end-to-end
-seconds, MB/s, peak RSS, kernel seconds, ratio end-to-end / kernel, documents removed, the
-in-process read / dedup / write split from ``stats.json``, and the status. ``--workdir`` keeps the
+seconds, MB/s, peak RSS, kernel seconds, ratio (fastest end-to-end / fastest kernel), the median
+of the pairs' ratios, documents removed, the in-process read / dedup / write split from
+``stats.json``, and the status. ``--workdir`` keeps the
 corpora and outputs there; by default a temporary folder is used and removed.
 """
 
@@ -31,6 +34,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -224,8 +228,14 @@ def measure(n_docs: int, args: argparse.Namespace, workdir: str) -> dict[str, An
         cmd += ["--threads", str(args.threads)]
     row["command"] = " ".join(cmd)
     row["loadavg_before"] = []
-    runs: list[tuple[dict[str, Any], dict[str, Any], list[str]]] = []
-    for rep in range(args.repeat):
+    kcmd = [sys.executable, "-c", KERNEL, corpus, str(args.threads or 0), str(NUM_PERM)]
+    kcmd.append(str(SEED))
+    kout = os.path.join(workdir, f"kernel-{tag}")
+    row["kernel_runs_s"] = []
+    row["kernel_peak_rss_gb"] = None
+    row["kernel_status"] = "not run" if args.no_kernel else "ok"
+
+    def end_to_end(rep: int) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
         shutil.rmtree(outdir, ignore_errors=True)
         row["loadavg_before"].append(os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
         log(f"textsieve dedup ({rep + 1}/{args.repeat}) ...")
@@ -247,9 +257,43 @@ def measure(n_docs: int, args: argparse.Namespace, workdir: str) -> dict[str, An
             f"end to end: {e2e['status']}, {_f(e2e['wall_s'], '.1f')}s, "
             f"{_f(e2e['maxrss'] and e2e['maxrss'] / 1e9, '.2f')} GB"
         )
-        runs.append((e2e, stats, problems))
-        if e2e["status"] != "ok":
+        return e2e, stats, problems
+
+    def kernel(rep: int) -> float | None:
+        log(f"signature kernel ({rep + 1}/{args.repeat}) ...")
+        k = run_measured(kcmd, args.timeout, kout + ".stdout", kout + ".stderr")
+        row["kernel_status"] = k["status"]
+        if k["maxrss"] is not None:
+            row["kernel_peak_rss_gb"] = max(row["kernel_peak_rss_gb"] or 0, k["maxrss"] / 1e9)
+        seconds = None
+        if k["status"] == "ok":
+            try:
+                with open(kout + ".stdout", encoding="utf-8") as fh:
+                    kres = json.loads(fh.read().strip().splitlines()[-1])
+                seconds = kres["kernel_s"]
+                for key in ("textsieve", "core", "core_mtime"):
+                    row[key] = kres.get(key)
+                if kres["n"] != n_docs:
+                    row["kernel_status"] = f"read {kres['n']} texts, not {n_docs}"
+                    seconds = None
+            except (OSError, ValueError, IndexError, KeyError) as exc:
+                row["kernel_status"] = f"no result: {exc}"
+        log(f"kernel: {row['kernel_status']}, {_f(k['wall_s'], '.2f')}s with loading")
+        return seconds
+
+    # each end-to-end run is followed by a kernel run, so that the machine's drift (tens of
+    # percent within an hour on a shared machine) touches both alike; each pair gives a ratio
+    runs: list[tuple[dict[str, Any], dict[str, Any], list[str]]] = []
+    pair_ratios: list[float] = []
+    for rep in range(args.repeat):
+        runs.append(end_to_end(rep))
+        if runs[-1][0]["status"] != "ok":
             break
+        if row["kernel_status"] == "ok" and not args.no_kernel:
+            seconds = kernel(rep)
+            if seconds is not None:
+                row["kernel_runs_s"].append(seconds)
+                pair_ratios.append(runs[-1][0]["wall_s"] / seconds)
     ok = [r for r in runs if r[0]["status"] == "ok"]
     e2e, stats, problems = (
         min(ok, key=lambda r: r[0]["wall_s"]) if len(ok) == len(runs) else runs[-1]
@@ -267,38 +311,13 @@ def measure(n_docs: int, args: argparse.Namespace, workdir: str) -> dict[str, An
         row["largest_cluster"] = stats.get("largest_cluster")
         row["timings_s"] = stats.get("timings_s")
         row["problems"] = problems
-
-    if not args.no_kernel:
-        kcmd = [sys.executable, "-c", KERNEL, corpus, str(args.threads or 0), str(NUM_PERM)]
-        kcmd.append(str(SEED))
-        kout = os.path.join(workdir, f"kernel-{tag}")
-        row["kernel_s"] = None
-        row["kernel_runs_s"] = []
-        row["kernel_peak_rss_gb"] = None
-        for rep in range(args.repeat):
-            log(f"signature kernel ({rep + 1}/{args.repeat}) ...")
-            k = run_measured(kcmd, args.timeout, kout + ".stdout", kout + ".stderr")
-            row["kernel_status"] = k["status"]
-            if k["maxrss"] is not None:
-                row["kernel_peak_rss_gb"] = max(row["kernel_peak_rss_gb"] or 0, k["maxrss"] / 1e9)
-            if k["status"] == "ok":
-                try:
-                    with open(kout + ".stdout", encoding="utf-8") as fh:
-                        kres = json.loads(fh.read().strip().splitlines()[-1])
-                    row["kernel_runs_s"].append(kres["kernel_s"])
-                    for key in ("textsieve", "core", "core_mtime"):
-                        row[key] = kres.get(key)
-                    if kres["n"] != n_docs:
-                        row["kernel_status"] = f"read {kres['n']} texts, not {n_docs}"
-                except (OSError, ValueError, IndexError, KeyError) as exc:
-                    row["kernel_status"] = f"no result: {exc}"
-            log(f"kernel: {row['kernel_status']}, {_f(k['wall_s'], '.2f')}s with loading")
-            if row["kernel_status"] != "ok":
-                break
-        if row["kernel_runs_s"] and row["kernel_status"] == "ok":
-            row["kernel_s"] = min(row["kernel_runs_s"])
-        if row["kernel_s"] and row["status"] == "ok":
+    row["kernel_s"] = None
+    if row["kernel_runs_s"] and row["kernel_status"] == "ok":
+        row["kernel_s"] = min(row["kernel_runs_s"])
+        if row["status"] == "ok":
             row["ratio"] = row["e2e_s"] / row["kernel_s"]
+            row["pair_ratios"] = pair_ratios
+            row["pair_ratio_median"] = statistics.median(pair_ratios)
 
     if not args.workdir:  # a temporary folder: free the disk for the next size
         for p in (corpus, outdir + ".stdout", outdir + ".stderr"):
@@ -308,16 +327,35 @@ def measure(n_docs: int, args: argparse.Namespace, workdir: str) -> dict[str, An
     return row
 
 
+def cpu_model() -> str:
+    """The CPU's model name and whether it has AVX-512 (the kernel's widest path), from
+    ``/proc/cpuinfo``; the platform's processor name elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            info = fh.read()
+    except OSError:
+        return platform.processor() or "unknown"
+    name = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in info.splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    return f"{name}, {'AVX-512' if ' avx512f' in info else 'no AVX-512'}"
+
+
 def _f(x: Any, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| docs | MB | end-to-end s | MB/s | peak RSS GB | kernel s | ratio | n_removed "
+        "| docs | MB | end-to-end s | MB/s | peak RSS GB | kernel s | ratio | ratio of pairs | n_removed "
         "| read / dedup / write s | status |"
     )
-    lines = [head, "|" + "---:|" * 9 + "---|"]
+    lines = [head, "|" + "---:|" * 10 + "---|"]
     for r in rows:
         t = r.get("timings_s") or {}
         split = (
@@ -331,7 +369,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['docs']:,} | {r['mb']:,.1f} | {_f(r.get('e2e_s'), '.2f')} "
             f"| {_f(r.get('mb_per_s'), '.2f')} | {_f(r.get('peak_rss_gb'), '.2f')} "
-            f"| {_f(r.get('kernel_s'), '.2f')} | {_f(r.get('ratio'), '.1f')} "
+            f"| {_f(r.get('kernel_s'), '.2f')} | {_f(r.get('ratio'), '.2f')} "
+            f"| {_f(r.get('pair_ratio_median'), '.2f')} "
             f"| {_f(r.get('n_removed'), ',')} | {split} | {status} |"
         )
     return "\n".join(lines)
@@ -393,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "threads": args.threads,
             "threshold": args.threshold,
+            "cpu": cpu_model(),
         }
         print(json.dumps([{**meta, **r} for r in rows], indent=1))
     else:
@@ -400,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\n{args.kind} corpus (seed {args.seed}), threshold {args.threshold}, "
             f"{args.threads or 'all'} thread(s) of {os.cpu_count()} CPUs; ratio = end-to-end s "
-            f"/ kernel s (MinHasher({NUM_PERM}, seed={SEED}).signatures only)"
+            f"/ kernel s (MinHasher({NUM_PERM}, seed={SEED}).signatures only); "
+            f"CPU: {cpu_model()}"
         )
         for r in rows:
             if r.get("core"):
