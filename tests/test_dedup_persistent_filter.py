@@ -1,4 +1,4 @@
-"""The on-disk dedup index's segment filters (segment format version 2): a damaged filter is
+"""The on-disk dedup index's segment filters (segment format version 2 on): a damaged filter is
 refused naming the file, and segments of version 1 (no filter) are still read, decide alike
 and are rewritten with a filter by ``compact``."""
 
@@ -28,10 +28,12 @@ def _sections(data: bytes) -> list[tuple[int, int]]:
 
 
 def _downgrade(seg) -> None:
-    """Rewrites a version 2 segment as version 1 wrote it: no filter section (the last)."""
+    """Rewrites a segment of this version (3) as version 1 wrote it: no filter section (the
+    last). Its texts stay LZ4 blocks, which every version's reader reads (the zstd frames of
+    versions 1 and 2 are read back in a Rust test)."""
     data = seg.read_bytes()
     version, _, _, _, _, ns = struct.unpack_from("<IIQQII", data, 8)
-    assert version == 2
+    assert version == 3
     filter_at, _ = _sections(data)[-1]
     head = bytearray(data[: HEAD + 24 * (ns - 1)])
     struct.pack_into("<I", head, 8, 1)
@@ -97,6 +99,6 @@ def test_old_segments_without_filters_still_work(tmp_path):
         b.compact()  # rewrites the old segments, with filters
         assert a.query_many(probes) == b.query_many(probes)
     for seg in _segments(old):
-        assert struct.unpack_from("<I", seg.read_bytes(), 8) == (2,)
+        assert struct.unpack_from("<I", seg.read_bytes(), 8) == (3,)
     with open_index(old, verify=True) as b:
         assert len(b) == len(a)

@@ -5,7 +5,7 @@ An index is a directory that is its own small database::
 
     index.json          the manifest: format version, settings, segments, tombstones, checksum
     seg-00000001.tsx    one immutable segment per add (or per compaction): the kept documents'
-                        numbers, ids, zstd-compressed texts and sorted band tables (memory-mapped)
+                        numbers, ids, LZ4-compressed texts and sorted band tables (memory-mapped)
     tomb-00000004.bin   the documents removed by remove() (sorted uint32), when there are any
     LOCK                held by the one process that may write
 
