@@ -403,6 +403,10 @@ fn decompress_text(b: &[u8]) -> Option<String> {
     let body = &rest[4..];
     let raw = match tag {
         2 => {
+            // an LZ4 block expands at most 255 times: a damaged length allocates nothing large
+            if n > body.len().saturating_mul(255) {
+                return None;
+            }
             let mut raw = vec![0u8; n];
             (lz4_flex::block::decompress_into(body, &mut raw).ok()? == n).then_some(raw)?
         }
@@ -2395,6 +2399,8 @@ mod tests {
         }
         let mut long = good.clone();
         long[1] ^= 1;
+        assert_eq!(decompress_text(&long), None);
+        long[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(decompress_text(&long), None);
         for at in 5..good.len() {
             let mut bad = good.clone();
