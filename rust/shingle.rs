@@ -1355,7 +1355,9 @@ mod tests {
         let mut x = 1u64;
         // one scratch for every size: 16-bit buckets up to 32,768 values, 32-bit past them
         let mut scratch = SortScratch::default();
-        for n in [0u64, 1, 5, 63, 64, 65, 1000, 5000, 32_768, 32_769, 70_000, 5000] {
+        for n in [
+            0u64, 1, 5, 63, 64, 65, 1000, 5000, 32_768, 32_769, 70_000, 5000,
+        ] {
             // uniform, with clustered and repeated values
             let mut v: Vec<u64> = (0..n)
                 .map(|i| {
