@@ -503,17 +503,18 @@ impl Greedy {
 
     /// With the hint of [`Greedy::expect`], not yet taken: once [`SIZE_AFTER`] documents are
     /// `decided` and most of the run is ahead, makes the tables for the share of them `kept`
-    /// (5% more) over the documents expected, and takes the hint.
-    pub fn size_tables(&mut self, decided: usize, kept: usize) {
-        let Some(expected) = self.expected else {
-            return;
-        };
+    /// (5% more) over the documents expected, and takes the hint. Returns the number of kept
+    /// documents the tables were made for, when they were made by this call.
+    pub fn size_tables(&mut self, decided: usize, kept: usize) -> Option<usize> {
+        let expected = self.expected?;
         if decided < SIZE_AFTER || expected < 2 * decided {
-            return;
+            return None;
         }
         let want = (kept as u128 * expected as u128 / decided as u128) * 21 / 20;
-        self.table.reserve(want.min(expected as u128) as usize);
+        let want = want.min(expected as u128) as usize;
+        self.table.reserve(want);
         self.expected = None;
+        Some(want)
     }
 
     /// Decides `docs` (in decision order, after every document decided before) and enters the

@@ -790,6 +790,24 @@ impl Pending {
         self.id_offsets.push(self.ids.len() as u64);
     }
 
+    /// Room for `docs` kept documents in all.
+    fn reserve(&mut self, docs: usize) {
+        let more = docs.saturating_sub(self.docs.len());
+        let bands = if self.docs.is_empty() {
+            0
+        } else {
+            self.keys.len() / self.docs.len()
+        };
+        let id_bytes = self.ids.len() / self.docs.len().max(1);
+        self.docs.reserve(more);
+        self.keys.reserve(more * bands);
+        self.empty.reserve(more);
+        self.digests.reserve(more);
+        self.id_offsets.reserve(more);
+        self.ids.reserve(more * id_bytes * 11 / 10);
+        self.pos.reserve(more);
+    }
+
     /// Stores the texts of the documents pushed since the last call, in order (one write).
     fn put_texts<'a>(&mut self, texts: impl IntoIterator<Item = &'a str>) -> Result<()> {
         let texts: Vec<&str> = texts.into_iter().collect();
@@ -2005,7 +2023,11 @@ impl Batch {
             ));
         }
         let decided = (self.next - self.first) as usize;
-        self.greedy.size_tables(decided, self.kept());
+        if let Some(kept) = self.greedy.size_tables(decided, self.kept()) {
+            // the kept documents' own vectors are made for as many at once too (grown by
+            // halves, each growth copied them into new pages: 3% of a batch's time)
+            self.pending.reserve(kept);
+        }
         let cfg = &self.snap.cfg;
         let bands = cfg.bands;
         let signed = cfg.sign(texts);
