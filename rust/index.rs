@@ -2025,7 +2025,7 @@ impl Batch {
         let decided = (self.next - self.first) as usize;
         if let Some(kept) = self.greedy.size_tables(decided, self.kept()) {
             // the kept documents' own vectors are made for as many at once too (grown by
-            // halves, each growth copied them into new pages: 3% of a batch's time)
+            // halves, each growth copied them into new pages: about 2% of a profiled check)
             self.pending.reserve(kept);
         }
         let cfg = &self.snap.cfg;
