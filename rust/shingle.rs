@@ -403,27 +403,22 @@ trait Count: Copy + Default {
     fn get(self) -> usize;
 }
 
-impl Count for u16 {
-    #[inline(always)]
-    fn of(x: usize) -> Self {
-        x as u16
-    }
-    #[inline(always)]
-    fn get(self) -> usize {
-        self as usize
-    }
+macro_rules! count_impl {
+    ($($t:ty),*) => {$(
+        impl Count for $t {
+            #[inline(always)]
+            fn of(x: usize) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn get(self) -> usize {
+                self as usize
+            }
+        }
+    )*};
 }
 
-impl Count for u32 {
-    #[inline(always)]
-    fn of(x: usize) -> Self {
-        x as u32
-    }
-    #[inline(always)]
-    fn get(self) -> usize {
-        self as usize
-    }
-}
+count_impl!(u16, u32);
 
 /// [`sort_uniform`] of `v` into `out` (replacing what it held), with buffers to reuse.
 pub fn sort_uniform_into(v: &[u64], out: &mut Vec<u64>, scratch: &mut SortScratch) {
