@@ -184,28 +184,8 @@ impl Shingler {
     ) -> usize {
         match self.kind {
             ShingleKind::Char(k) => {
-                if s.is_empty() {
-                    return 0;
-                }
-                // a ring of the last k char starts, so memory does not grow with the text
-                let mask = (k + 1).next_power_of_two() - 1;
-                offsets.clear();
-                offsets.resize(mask + 1, 0);
                 let b = s.as_bytes();
-                let mut n_chars = 0;
-                for (i, _) in s.char_indices() {
-                    if n_chars >= k {
-                        f(&b[offsets[(n_chars - k) & mask]..i]);
-                    }
-                    offsets[n_chars & mask] = i;
-                    n_chars += 1;
-                }
-                if n_chars <= k {
-                    f(b);
-                    return 1;
-                }
-                f(&b[offsets[(n_chars - k) & mask]..]);
-                n_chars - k + 1
+                char_windows(b, k, offsets, |start, end| f(&b[start..end]))
             }
             ShingleKind::Word(n) => {
                 offsets.clear();
@@ -251,15 +231,16 @@ impl Shingler {
     /// The same values as `for_each` + `hash64`, with a fast path for ASCII char shingles.
     pub fn hashes(&self, text: &str, scratch: &mut Scratch, out: &mut Vec<u64>) {
         if let ShingleKind::Char(k) = self.kind {
-            if k <= 8 {
-                let s = self.normalized(text, &mut scratch.norm);
-                if s.is_ascii() {
-                    hash_ascii_kgrams(s.as_bytes(), k, out);
-                } else {
-                    hash_char_windows(s.as_bytes(), k, |h| out.push(h));
-                }
-                return;
+            let Scratch { norm, offsets, .. } = scratch;
+            let b = self.normalized(text, norm).as_bytes();
+            if k <= 8 && b.is_ascii() {
+                hash_ascii_kgrams(b, k, out);
+            } else {
+                char_windows(b, k, offsets, |start, end| {
+                    out.push(hash_window(b, start, end))
+                });
             }
+            return;
         }
         self.for_each(text, scratch, |b| out.push(hash64(b)));
     }
@@ -284,45 +265,40 @@ impl Shingler {
             ..
         } = scratch;
         let s = self.normalized(text, norm);
+        let b = s.as_bytes();
         if let ShingleKind::Char(k) = self.kind {
-            if k <= 8 {
-                let b = s.as_bytes();
-                if b.is_ascii() {
-                    if b.len() <= k {
-                        if !b.is_empty() {
-                            buf.push(hash64(b));
-                            f(buf);
-                        }
-                        return usize::from(!b.is_empty());
-                    }
-                    let n = b.len() - k + 1;
-                    for start in (0..n).step_by(tile) {
-                        buf.clear();
-                        hash_ascii_windows(b, k, start..n.min(start + tile), buf);
+            if k <= 8 && b.is_ascii() {
+                if b.len() <= k {
+                    if !b.is_empty() {
+                        buf.push(hash64(b));
                         f(buf);
                     }
-                    return n;
+                    return usize::from(!b.is_empty());
                 }
-                let n = hash_char_windows(b, k, |h| {
-                    buf.push(h);
-                    if buf.len() == tile {
-                        f(buf);
-                        buf.clear();
-                    }
-                });
-                if !buf.is_empty() {
+                let n = b.len() - k + 1;
+                for start in (0..n).step_by(tile) {
+                    buf.clear();
+                    hash_ascii_windows(b, k, start..n.min(start + tile), buf);
                     f(buf);
                 }
                 return n;
             }
         }
-        let n = self.for_each_normalized(s, offsets, joined, |b| {
-            buf.push(hash64(b));
+        let mut put = |h: u64| {
+            buf.push(h);
             if buf.len() == tile {
                 f(buf);
                 buf.clear();
             }
-        });
+        };
+        let n = match self.kind {
+            ShingleKind::Char(k) => {
+                char_windows(b, k, offsets, |start, end| put(hash_window(b, start, end)))
+            }
+            ShingleKind::Word(_) => {
+                self.for_each_normalized(s, offsets, joined, |w| put(hash64(w)))
+            }
+        };
         if !buf.is_empty() {
             f(buf);
         }
@@ -798,36 +774,39 @@ pub fn hash64(bytes: &[u8]) -> u64 {
     fmix64(h)
 }
 
-/// `hash64` of every window of k characters (k <= 8) of UTF-8 bytes `b`, or of the whole text
-/// when it has k characters or fewer, handed to `f` in text order; returns how many. The same
-/// values as [`Shingler::for_each`] with [`hash64`]: characters start at the bytes that are
-/// not continuation bytes, and a window of at most 16 bytes is hashed from two 8-byte loads
-/// (a text with any non-ASCII character took 18 ns a shingle through `char_indices` and the
-/// general hash, four times an ASCII one).
-fn hash_char_windows(b: &[u8], k: usize, mut f: impl FnMut(u64)) -> usize {
-    debug_assert!((1..=8).contains(&k));
+/// Every window of k characters of the UTF-8 bytes `b` (the whole text when it has k or fewer),
+/// as `f(start, end)` byte offsets in text order; returns how many. Characters start at the
+/// bytes that are not continuation bytes (a scan of the bytes, where `char_indices` decoded
+/// each character). `ring` holds the starts of the last k characters, so memory does not grow
+/// with the text.
+fn char_windows(
+    b: &[u8],
+    k: usize,
+    ring: &mut Vec<usize>,
+    mut f: impl FnMut(usize, usize),
+) -> usize {
     if b.is_empty() {
         return 0;
     }
-    // the starts of the last k characters, in a ring
-    let mut ring = [0usize; 16];
-    let mask = 15;
+    let mask = (k + 1).next_power_of_two() - 1;
+    ring.clear();
+    ring.resize(mask + 1, 0);
     let mut n_chars = 0;
     for (i, &c) in b.iter().enumerate() {
         // continuation bytes are 0x80..=0xBF: -128..=-65 as i8
         if (c as i8) >= -0x40 {
             if n_chars >= k {
-                f(hash_window(b, ring[(n_chars - k) & mask], i));
+                f(ring[(n_chars - k) & mask], i);
             }
             ring[n_chars & mask] = i;
             n_chars += 1;
         }
     }
     if n_chars <= k {
-        f(hash64(b));
+        f(0, b.len());
         return 1;
     }
-    f(hash_window(b, ring[(n_chars - k) & mask], b.len()));
+    f(ring[(n_chars - k) & mask], b.len());
     n_chars - k + 1
 }
 
@@ -1369,9 +1348,9 @@ mod tests {
         }
     }
 
-    /// The fast hashes of non-ASCII texts are `hash64` of the shingles `for_each` cuts, for every
-    /// k the fast path takes, characters of one to four bytes, windows of up to 32 bytes and
-    /// windows ending near the end of the text.
+    /// Char shingles of non-ASCII texts are the windows of k characters (against windows of
+    /// `chars()`), and their hashes are `hash64` of them: characters of one to four bytes,
+    /// windows of up to 40 bytes and windows ending near the end of the text.
     #[test]
     fn char_windows_match_for_each() {
         let texts = [
@@ -1385,7 +1364,20 @@ mod tests {
             "ßßßßßßßßßßßßßßßßßß",
         ];
         for text in texts {
-            for k in 1..=8 {
+            for k in 1..=10 {
+                let chars: Vec<char> = text.chars().collect();
+                let windows: Vec<String> = if chars.len() <= k {
+                    vec![text.to_string()]
+                } else {
+                    chars.windows(k).map(|w| w.iter().collect()).collect()
+                };
+                let mut cut = Vec::new();
+                Shingler::new("char", k, "none").unwrap().for_each(
+                    text,
+                    &mut Scratch::default(),
+                    |b| cut.push(String::from_utf8(b.to_vec()).unwrap()),
+                );
+                assert_eq!(cut, windows, "{text:?} k={k}");
                 for norm in ["default", "none"] {
                     let sh = Shingler::new("char", k, norm).unwrap();
                     let mut want = Vec::new();
