@@ -1957,14 +1957,85 @@ impl<S: AsRef<str> + Sync> Texts for BatchTexts<'_, S> {
     }
 }
 
+/// The texts of a group fed to be decided later ([`Batch::feed_later`]), whatever their type.
+trait OwnedTexts: Send + Sync {
+    fn strs(&self) -> Vec<&str>;
+}
+
+impl<S: AsRef<str> + Send + Sync> OwnedTexts for Vec<S> {
+    fn strs(&self) -> Vec<&str> {
+        self.iter().map(|t| t.as_ref()).collect()
+    }
+}
+
+/// What deciding a group needs that the snapshot alone gives, made before its turn: its band
+/// keys and digests, its decision order, and the index's answers for its first documents.
+struct Prepared {
+    signed: crate::cluster::Signed,
+    order: Vec<u32>,
+    looked: Looked,
+}
+
+/// A group fed and prepared, waiting to be decided.
+struct Queued {
+    texts: Box<dyn OwnedTexts>,
+    ids: Vec<Id>,
+    prepared: Prepared,
+}
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Queued({} texts)", self.ids.len())
+    }
+}
+
+/// The decisions for a group, and which of its documents are empty.
+pub type Fed = (Vec<Decision>, Vec<bool>);
+
+/// The index's answers (candidates and exact copies) for the documents `next` of `signed`.
+fn look_up(snap: &Snapshot, signed: &crate::cluster::Signed, next: &[u32]) -> Looked {
+    let bands = snap.cfg.bands;
+    let keys = |d: u32| {
+        let d = d as usize;
+        (!signed.empty[d]).then(|| &signed.keys[d * bands..(d + 1) * bands])
+    };
+    let asked: Vec<Option<&[u64]>> = next.iter().map(|&d| keys(d)).collect();
+    let cands = snap.candidates_sorted(&asked);
+    let asked: Vec<Option<(u64, &[u64])>> = next
+        .iter()
+        .map(|&d| keys(d).map(|k| (signed.digests[d as usize], k)))
+        .collect();
+    Looked {
+        cands,
+        copies: snap.with_digest_many(&asked),
+        at: 0,
+    }
+}
+
+/// Signs `texts` and looks up its first [`LOOKUPS`] documents in the index: the part of
+/// deciding them that does not depend on the documents before them.
+fn prepare<S: AsRef<str> + Sync>(snap: &Snapshot, texts: &[S]) -> Prepared {
+    let signed = snap.cfg.sign(texts);
+    let order = snap.cfg.decision_order(&signed.lengths);
+    let looked = look_up(snap, &signed, &order[..order.len().min(LOOKUPS)]);
+    Prepared {
+        signed,
+        order,
+        looked,
+    }
+}
+
 /// An add (or check) in progress: documents numbered from `first`, decided chunk by chunk.
 #[derive(Debug)]
 pub struct Batch {
     pub snap: Arc<Snapshot>,
     pub first: u32,
+    /// The number of the next document to decide.
     pub next: u32,
     greedy: Greedy,
     pending: Pending,
+    /// A group fed by [`Batch::feed_later`], not yet decided.
+    queued: Option<Queued>,
 }
 
 impl Batch {
@@ -1980,6 +2051,7 @@ impl Batch {
             next: first,
             greedy,
             pending: Pending::new(spill_dir, write),
+            queued: None,
         }
     }
 
@@ -1995,25 +2067,28 @@ impl Batch {
         self.pending.docs.len()
     }
 
-    /// Decides the next documents (after every one fed before), remembering the kept ones
-    /// with their ids; returns the decisions and which documents are empty.
-    pub fn feed<S: AsRef<str> + Sync>(
-        &mut self,
-        texts: &[S],
-        ids: &[Id],
-    ) -> Result<(Vec<Decision>, Vec<bool>)> {
-        if ids.len() != texts.len() {
+    /// Refuses to go on while a group fed by [`Batch::feed_later`] waits to be decided.
+    fn nothing_queued(&self) -> Result<()> {
+        match self.queued {
+            Some(_) => Err(Error::invalid(
+                "texts",
+                "a group fed to be decided later is waiting: flush it first",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a group whose ids do not match its texts, or that would number past the last
+    /// document an index can hold.
+    fn check_group(&self, texts: usize, ids: usize) -> Result<()> {
+        if ids != texts {
             return Err(Error::invalid(
                 "ids",
-                format!(
-                    "expected {} ids (one per text), got {}",
-                    texts.len(),
-                    ids.len()
-                ),
+                format!("expected {texts} ids (one per text), got {ids}"),
             ));
         }
-        let total = self.next as usize + texts.len();
-        if total >= crate::greedy::MAX_DOCS {
+        let queued = self.queued.as_ref().map_or(0, |q| q.ids.len());
+        if self.next as usize + queued + texts >= crate::greedy::MAX_DOCS {
             return Err(Error::invalid(
                 "texts",
                 format!(
@@ -2022,15 +2097,83 @@ impl Batch {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Decides the next documents (after every one fed before), remembering the kept ones
+    /// with their ids; returns the decisions and which documents are empty. Nothing may be
+    /// waiting from [`Batch::feed_later`].
+    pub fn feed<S: AsRef<str> + Sync>(&mut self, texts: &[S], ids: &[Id]) -> Result<Fed> {
+        self.nothing_queued()?;
+        self.check_group(texts.len(), ids.len())?;
+        let prepared = prepare(&self.snap, texts);
+        self.decide(texts, ids, prepared)
+    }
+
+    /// Feeds the next group of documents and decides the group fed before it (returned, or
+    /// `None` for the first): this group is signed and looked up in the index while that one
+    /// is decided, so the cores stay busy through the one-core parts of deciding. The last
+    /// group is decided by [`Batch::flush`].
+    pub fn feed_later<S: AsRef<str> + Send + Sync + 'static>(
+        &mut self,
+        texts: Vec<S>,
+        ids: Vec<Id>,
+    ) -> Result<Option<Fed>> {
+        self.check_group(texts.len(), ids.len())?;
+        let Some(q) = self.queued.take() else {
+            let prepared = prepare(&self.snap, &texts);
+            self.queued = Some(Queued {
+                texts: Box::new(texts),
+                ids,
+                prepared,
+            });
+            return Ok(None);
+        };
+        let snap = self.snap.clone();
+        let (prepared, decided) = {
+            let strs = q.texts.strs();
+            rayon::join(
+                || prepare(&snap, &texts),
+                || self.decide(&strs, &q.ids, q.prepared),
+            )
+        };
+        self.queued = Some(Queued {
+            texts: Box::new(texts),
+            ids,
+            prepared,
+        });
+        decided.map(Some)
+    }
+
+    /// Decides the group waiting from [`Batch::feed_later`], if any.
+    pub fn flush(&mut self) -> Result<Option<Fed>> {
+        let Some(q) = self.queued.take() else {
+            return Ok(None);
+        };
+        let strs = q.texts.strs();
+        self.decide(&strs, &q.ids, q.prepared).map(Some)
+    }
+
+    /// Decides a prepared group, numbered from `self.next`.
+    fn decide<S: AsRef<str> + Sync>(
+        &mut self,
+        texts: &[S],
+        ids: &[Id],
+        prepared: Prepared,
+    ) -> Result<Fed> {
         let decided = (self.next - self.first) as usize;
         if let Some(kept) = self.greedy.size_tables(decided, self.kept()) {
             // the kept documents' own vectors are made for as many at once too (grown by
             // halves, each growth copied them into new pages: about 2% of a profiled check)
             self.pending.reserve(kept);
         }
+        let Prepared {
+            signed,
+            order,
+            mut looked,
+        } = prepared;
         let cfg = &self.snap.cfg;
         let bands = cfg.bands;
-        let signed = cfg.sign(texts);
         let undecided = Decision {
             duplicate_of: None,
             similarity: f64::NAN,
@@ -2038,26 +2181,13 @@ impl Batch {
         };
         let mut out = vec![undecided; texts.len()];
         let first = self.next;
-        let order = cfg.decision_order(&signed.lengths);
-        let mut looked = Looked::default();
         // kept documents whose texts are not yet stored (the chunk decided last)
         let mut waiting: Vec<u32> = Vec::new();
         for (p, part) in order.chunks(CHUNK).enumerate() {
-            if p % (LOOKUPS / CHUNK) == 0 {
+            if p > 0 && p % (LOOKUPS / CHUNK) == 0 {
                 // the index's answers for the next documents, all at once
                 let next = &order[p * CHUNK..order.len().min(p * CHUNK + LOOKUPS)];
-                let keys = |d: u32| {
-                    let d = d as usize;
-                    (!signed.empty[d]).then(|| &signed.keys[d * bands..(d + 1) * bands])
-                };
-                let asked: Vec<Option<&[u64]>> = next.iter().map(|&d| keys(d)).collect();
-                looked.cands = self.snap.candidates_sorted(&asked);
-                let asked: Vec<Option<(u64, &[u64])>> = next
-                    .iter()
-                    .map(|&d| keys(d).map(|k| (signed.digests[d as usize], k)))
-                    .collect();
-                looked.copies = self.snap.with_digest_many(&asked);
-                looked.at = 0;
+                looked = look_up(&self.snap, &signed, next);
             }
             let refs: Vec<DocRef<'_>> = part
                 .iter()
@@ -2128,6 +2258,7 @@ impl Batch {
                 "docs, texts and ids differ in length",
             ));
         }
+        self.nothing_queued()?;
         let bands = self.snap.cfg.bands;
         let signed = self.snap.cfg.sign(texts);
         for (d, t) in texts.iter().enumerate() {
@@ -2165,6 +2296,7 @@ impl Batch {
     /// Writes the batch's kept documents as a segment at `path` (synced), or nothing when
     /// none was kept.
     pub fn write(&self, path: &Path) -> Result<Option<Segment>> {
+        self.nothing_queued()?;
         if self.pending.docs.is_empty() {
             return Ok(None);
         }
@@ -2289,6 +2421,54 @@ mod tests {
             let got = add_in_batches(&c, &texts, size, &dir.join(format!("b{size}")));
             assert_eq!(got, whole, "batches of {size}");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn groups_fed_to_decide_later_decide_as_one_feed() {
+        let c = cfg(0.7);
+        let texts = corpus(300);
+        let ids: Vec<Id> = (0..texts.len()).map(|i| Id::Int(i as i64)).collect();
+        let dir = tmp("later");
+        std::fs::create_dir_all(&dir).unwrap();
+        let snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
+        let mut whole = Batch::new(snap.clone(), &dir, true);
+        let (want, want_empty) = whole.feed(&texts, &ids).unwrap();
+        assert!(want.iter().filter(|d| d.duplicate_of.is_some()).count() > 10);
+        for size in [1, 7, 300] {
+            let mut batch = Batch::new(snap.clone(), &dir, true);
+            assert!(batch.flush().unwrap().is_none());
+            let (mut got, mut empty) = (Vec::new(), Vec::new());
+            for (g, part) in texts.chunks(size).enumerate() {
+                let fed = batch
+                    .feed_later(part.to_vec(), ids[g * size..g * size + part.len()].to_vec())
+                    .unwrap();
+                // one group behind: the first call decides nothing
+                assert_eq!(fed.is_none(), g == 0, "group {g} of {size}");
+                if let Some((d, e)) = fed {
+                    got.extend(d);
+                    empty.extend(e);
+                }
+                // nothing else goes on while a group waits
+                assert!(batch.feed(&texts[..1], &ids[..1]).is_err());
+                assert!(batch.write(&dir.join("never")).is_err());
+            }
+            let (d, e) = batch.flush().unwrap().expect("the last group");
+            got.extend(d);
+            empty.extend(e);
+            assert!(batch.flush().unwrap().is_none());
+            // (`examined` is work done, which depends on where groups are cut)
+            let key = |d: &[Decision]| -> Vec<(Option<u32>, u64)> {
+                d.iter()
+                    .map(|x| (x.duplicate_of, x.similarity.to_bits()))
+                    .collect()
+            };
+            assert_eq!(key(&got), key(&want), "groups of {size}");
+            assert_eq!(empty, want_empty);
+            assert_eq!(batch.next, texts.len() as u32);
+            assert_eq!(batch.kept(), whole.kept());
+        }
+        assert!(!dir.join("never").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

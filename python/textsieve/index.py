@@ -33,6 +33,7 @@ is within the threshold. Adding a corpus in any number of batches keeps exactly 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import hashlib
@@ -435,15 +436,29 @@ class PersistentDedupIndex:
             "examined": [],
             "empty": [],
         }
-        n_done = n_bytes = 0
-        for chunk, chunk_ids in pairs:
-            out = batch.feed(chunk, chunk_ids, self.num_threads, errors)
+        n_bytes = 0
+        # the core decides each chunk while it signs the next: a chunk's decisions come back
+        # with the next call (the last with ``flush``)
+        sizes: collections.deque[tuple[int, int]] = collections.deque()
+        n_done = [0, 0]
+
+        def take(out: dict[str, Any] | None) -> None:
+            if out is None:
+                return
             for k in parts:
                 parts[k].append(out[k])
-            n_done += len(chunk)
-            n_bytes += sum(len(t.encode("utf-8", "surrogatepass")) for t in chunk)
+            docs, nbytes = sizes.popleft()
+            n_done[0] += docs
+            n_done[1] += nbytes
             if progress is not None:
-                progress(n_done, n_bytes)
+                progress(n_done[0], n_done[1])
+
+        for chunk, chunk_ids in pairs:
+            size = sum(len(t.encode("utf-8", "surrogatepass")) for t in chunk)
+            n_bytes += size
+            sizes.append((len(chunk), size))
+            take(batch.feed(chunk, chunk_ids, self.num_threads, errors))
+        take(batch.flush(self.num_threads))
         out = {
             k: np.concatenate(v) if v else np.zeros(0, dtype)
             for (k, v), dtype in zip(parts.items(), (np.int64, np.float64, np.uint32, bool))

@@ -11,6 +11,7 @@ committed after the outputs (a run stopped before the end leaves the index as it
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -107,19 +108,16 @@ def dedup_with_index(
                 cleanup.callback(writer.stop)
                 n = 0
                 last_bytes = 0
-                t0 = time.perf_counter()
-                for group in _groups(read_ahead(reader.chunks(CHUNK_DOCS, CHUNK_BYTES))):
-                    t1 = time.perf_counter()
-                    t_read += t1 - t0
-                    if n == 0:
-                        # the documents to come, from the first group's bytes a document: the
-                        # core makes its tables of kept documents for them once
-                        expected = reader.expected_docs(
-                            sum(len(c) for c in group), sum(c.n_bytes for c in group)
-                        )
-                        if expected:
-                            batch.expect(expected)
-                    decided = batch.feed_chunks(group, num_threads)
+                # the core decides each group while it signs the next one: a group's
+                # decisions come back with the next call (the last group's with `flush`), and
+                # its records wait here until then
+                waiting: collections.deque[list[Any]] = collections.deque()
+
+                def take(decided: dict[str, Any] | None) -> None:
+                    nonlocal n, last_bytes, run_pos, n_vs_index, n_empty
+                    if decided is None:
+                        return
+                    group = waiting.popleft()
                     dup_g = np.asarray(decided["duplicate_of"], dtype=np.int64)
                     in_index = (dup_g >= 0) & (dup_g < first)
                     old = sorted({int(d) for d in dup_g[in_index]} - set(index_pos))
@@ -160,8 +158,26 @@ def dedup_with_index(
                     sim_all.append(sim_g)
                     examined.append(np.asarray(decided["examined"]))
                     n_empty += int(np.asarray(decided["empty"]).sum())
+
+                t0 = time.perf_counter()
+                for group in _groups(read_ahead(reader.chunks(CHUNK_DOCS, CHUNK_BYTES))):
+                    t1 = time.perf_counter()
+                    t_read += t1 - t0
+                    if not waiting and n == 0:
+                        # the documents to come, from the first group's bytes a document: the
+                        # core makes its tables of kept documents for them once
+                        expected = reader.expected_docs(
+                            sum(len(c) for c in group), sum(c.n_bytes for c in group)
+                        )
+                        if expected:
+                            batch.expect(expected)
+                    waiting.append(group)
+                    take(batch.feed_chunks(group, num_threads))
                     t0 = time.perf_counter()
                     t_feed += t0 - t1
+                t1 = time.perf_counter()
+                take(batch.flush(num_threads))
+                t_feed += time.perf_counter() - t1
                 writer.close()
             # with --update the segment is written (not committed) while the outputs and the
             # report are made: the core's work on both cores beside this thread's Python

@@ -11,7 +11,7 @@ use pyo3::types::{PyDict, PyInt, PyList, PyString};
 
 use super::convert::{arg, extract_texts, Surrogates};
 use super::dedup::DedupConfig;
-use crate::index::{Batch, Id, Segment, Snapshot};
+use crate::index::{Batch, Fed, Id, Segment, Snapshot};
 use crate::parallel::with_threads;
 
 fn extract_ids(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Id>> {
@@ -63,6 +63,13 @@ fn decisions<'py>(
     d.set_item("examined", ex.into_pyarray(py))?;
     d.set_item("empty", empty.into_pyarray(py))?;
     Ok(d)
+}
+
+/// What a batch decided, as `decisions`, after a check for Ctrl-C.
+fn fed_dict(py: Python<'_>, fed: Option<Fed>) -> PyResult<Option<Bound<'_, PyDict>>> {
+    py.check_signals()?;
+    fed.map(|(dec, empty)| decisions(py, &dec, empty))
+        .transpose()
 }
 
 /// One segment file, memory-mapped.
@@ -280,9 +287,25 @@ pub struct BatchCore {
     inner: Batch,
 }
 
+impl BatchCore {
+    fn feed_later<'py, S: AsRef<str> + Send + Sync + 'static>(
+        &mut self,
+        py: Python<'py>,
+        texts: Vec<S>,
+        ids: Vec<Id>,
+        num_threads: Option<usize>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let batch = &mut self.inner;
+        let fed = py.detach(|| with_threads(num_threads, || batch.feed_later(texts, ids)))??;
+        fed_dict(py, fed)
+    }
+}
+
 #[pymethods]
 impl BatchCore {
-    /// Decides the next texts; a dict of arrays (duplicate_of, similarity, examined, empty).
+    /// Feeds the next texts and decides the texts fed before them (while these are signed and
+    /// looked up in the index): a dict of arrays (duplicate_of, similarity, examined, empty)
+    /// for those, or None after the first call. `flush` decides the last texts fed.
     #[pyo3(signature = (texts, ids, num_threads=None, errors="strict"))]
     fn feed<'py>(
         &mut self,
@@ -291,26 +314,22 @@ impl BatchCore {
         ids: &Bound<'py, PyAny>,
         #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
         errors: &str,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
         let texts = extract_texts(texts, "texts", Surrogates::parse(errors)?)?;
         let ids = extract_ids(ids)?;
-        let batch = &mut self.inner;
-        let (dec, empty) =
-            py.detach(|| with_threads(num_threads, || batch.feed(&texts, &ids)))??;
-        py.check_signals()?;
-        decisions(py, &dec, empty)
+        self.feed_later(py, texts, ids, num_threads)
     }
 
-    /// Decides the documents of sealed chunks from the reader, in order, in one call (their
-    /// texts move into the batch; their ids are the records' ids); returns as `feed`, over
-    /// all of them. A few chunks at once make one lookup pass over the index's filters.
+    /// `feed` for the documents of sealed chunks from the reader, in order (their texts move
+    /// into the batch; their ids are the records' ids). A few chunks at once make one lookup
+    /// pass over the index's filters.
     #[pyo3(signature = (chunks, num_threads=None))]
     fn feed_chunks<'py>(
         &mut self,
         py: Python<'py>,
         chunks: Vec<PyRefMut<'py, super::reader::ChunkCore>>,
         #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
         let mut buf = Vec::new();
         let (mut texts, mut ids) = (Vec::new(), Vec::new());
         for mut chunk in chunks {
@@ -321,11 +340,19 @@ impl BatchCore {
             }));
             texts.extend(chunk.inner.take_texts().0);
         }
+        self.feed_later(py, texts, ids, num_threads)
+    }
+
+    /// Decides the texts fed last (as `feed` returns them), or None when none wait.
+    #[pyo3(signature = (num_threads=None))]
+    fn flush<'py>(
+        &mut self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
         let batch = &mut self.inner;
-        let (dec, empty) =
-            py.detach(|| with_threads(num_threads, || batch.feed(&texts, &ids)))??;
-        py.check_signals()?;
-        decisions(py, &dec, empty)
+        let fed = py.detach(|| with_threads(num_threads, || batch.flush()))??;
+        fed_dict(py, fed)
     }
 
     /// Says that about `docs` documents will be fed in all: a hint that sizes the batch's
