@@ -17,12 +17,13 @@
 //!
 //! Segment file (little-endian): a header (magic `TSDXSEG1`, version, bands, documents, keyed
 //! documents, directory bits, section count, settings fingerprint, then per section offset,
-//! length and CRC-32, then the header's own CRC-32), then the sections, each 8-byte aligned:
-//! `DOCS` u32 x n, `DIGESTS` u64 x m, `DIGEST_POS` u32 x m, `TEXT_OFFSETS` u64 x (n+1),
-//! `TEXTS`, `ID_OFFSETS` u64 x (n+1), `IDS`, then per band its directory (u32 x (2^p + 1)) and
-//! entries (u64 x m), then (version 2 on) `FILTER`, 64-byte aligned: a blocked Bloom filter over
-//! every band's keys (see [`Filter`]), so that a key absent from a segment never reads its
-//! tables. Empty documents (no shingles) are stored but never keyed (m <= n). Version 3 stores
+//! length and CRC-32, then the header's own CRC-32), then the sections, each 8-byte aligned and
+//! found by its offset: `DOCS` u32 x n, `DIGESTS` u64 x m, `DIGEST_POS` u32 x m, `TEXT_OFFSETS`
+//! u64 x (n+1), `TEXTS`, `ID_OFFSETS` u64 x (n+1), `IDS`, then per band its directory (u32 x
+//! (2^p + 1)) and entries (u64 x m), then (version 2 on) `FILTER`, 64-byte aligned: a blocked
+//! Bloom filter over every band's keys (see [`Filter`]), so that a key absent from a segment
+//! never reads its tables. An add writes `TEXTS` first, right after the header, as its
+//! documents are kept ([`InPlace`]); the header is written last. Empty documents (no shingles) are stored but never keyed (m <= n). Version 3 stores
 //! texts with LZ4 where versions 1 and 2 used zstd ([`compress_text`]). Versions 1 (no filter,
 //! every key is looked up in the tables) and 2 are still read.
 
@@ -36,7 +37,7 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::cluster::{settings_bytes, Config};
+use crate::cluster::{settings_bytes, Config, Keep};
 use crate::error::{Error, Result};
 use crate::greedy::{feature, similarity, Decision, DocRef, Greedy, KeptLookup, Texts, KEY_BITS};
 use crate::minhash::Worker;
@@ -490,6 +491,13 @@ impl SegmentWriter {
         Ok(w)
     }
 
+    /// Sets the documents and keyed documents of the segment (one begun before they were
+    /// known, its texts written as they were kept), before its band tables are written.
+    fn counts(&mut self, n: usize, m: usize) {
+        self.head = [n as u64, m as u64, 0];
+        self.p = dir_bits(m);
+    }
+
     fn raw(&mut self, b: &[u8]) -> Result<()> {
         self.file
             .write_all(b)
@@ -551,7 +559,11 @@ impl SegmentWriter {
     }
 
     fn section(&mut self, b: &[u8]) -> Result<()> {
-        self.begin()?;
+        self.section_at(self.sections.len(), b)
+    }
+
+    fn section_at(&mut self, idx: usize, b: &[u8]) -> Result<()> {
+        self.begin_at(idx)?;
         self.write(b)?;
         self.end();
         Ok(())
@@ -736,6 +748,89 @@ fn band_dir(p: u32, entries: &[u64]) -> Vec<u32> {
     dir
 }
 
+/// A segment begun before its batch is decided: its file (a hidden temporary one in the
+/// batch's folder until [`Pending::write`] names it) holds the compressed texts of the kept
+/// documents as they are kept, in number order, where the segment keeps them: nothing is
+/// copied when the segment is finished.
+struct InPlace {
+    /// Taken when the segment is written (by a batch shared with readers of its texts).
+    w: std::sync::Mutex<Option<SegmentWriter>>,
+    /// The file again, to read texts back (for the documents decided after them).
+    read: File,
+    tmp: PathBuf,
+    /// Where each text starts in the file, then where the last one ends.
+    offs: Vec<u64>,
+}
+
+impl std::fmt::Debug for InPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "InPlace({}, {} texts)",
+            self.tmp.display(),
+            self.offs.len() - 1
+        )
+    }
+}
+
+impl InPlace {
+    fn create(dir: &Path, bands: usize, fp: u64) -> Result<Self> {
+        static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".seg-{}-{made}.tmp", std::process::id()));
+        let mut w = SegmentWriter::create(&tmp, bands, 0, 0, fp)?;
+        w.begin_at(TEXTS)?;
+        let read = File::open(&tmp).map_err(|e| io_error(&tmp, "cannot read", e))?;
+        let offs = vec![w.pos];
+        Ok(InPlace {
+            w: std::sync::Mutex::new(Some(w)),
+            read,
+            tmp,
+            offs,
+        })
+    }
+
+    fn put(&mut self, z: &[u8]) -> Result<()> {
+        let w = self.w.get_mut().unwrap_or_else(|e| e.into_inner());
+        let w = w
+            .as_mut()
+            .ok_or_else(|| Error::invalid("texts", "segment written"))?;
+        w.write(z)?;
+        self.offs.push(w.pos);
+        Ok(())
+    }
+
+    fn writer(&mut self) -> Option<&mut SegmentWriter> {
+        self.w.get_mut().unwrap_or_else(|e| e.into_inner()).as_mut()
+    }
+
+    /// Makes what was put readable through `read`.
+    fn flush(&mut self) -> Result<()> {
+        let tmp = self.tmp.clone();
+        match self.writer() {
+            Some(w) => (w.file.flush()).map_err(|e| io_error(&tmp, "cannot write", e)),
+            None => Ok(()),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let (a, b) = (*self.offs.get(i)?, *self.offs.get(i + 1)?);
+        let mut buf = vec![0u8; (b - a) as usize];
+        self.read.read_exact_at(&mut buf, a).ok()?;
+        Some(buf)
+    }
+}
+
+impl Drop for InPlace {
+    fn drop(&mut self) {
+        // a batch dropped before its segment was written leaves nothing behind
+        if self.writer().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// The kept documents of a batch, gathered for its segment.
 #[derive(Debug, Default)]
 struct Pending {
@@ -753,6 +848,10 @@ struct Pending {
     /// Bytes of band tables built while the texts are copied into the segment
     /// ([`BANDS_AHEAD`]).
     bands_ahead: usize,
+    /// Where the segment is begun, when its texts can be written in place as they are kept
+    /// (kept in number order, for a segment with `bands` bands and settings `fp`).
+    in_place_at: Option<(PathBuf, usize, u64)>,
+    in_place: Option<InPlace>,
     id_offsets: Vec<u64>,
     ids: Vec<u8>,
     pos: FxHashMap<u32, u32>,
@@ -771,7 +870,9 @@ impl Pending {
 
     fn text(&self, doc: u32) -> Option<String> {
         let i = *self.pos.get(&doc)?;
-        if self.packed {
+        if let Some(ip) = &self.in_place {
+            decompress_text(&ip.get(i as usize)?)
+        } else if self.packed {
             decompress_text(&self.texts.get_bytes(i)?)
         } else {
             self.texts.get(i).map(Cow::into_owned)
@@ -831,6 +932,19 @@ impl Pending {
     /// Stores `texts` (of the documents pushed since the last call, in order), or what
     /// [`Pending::pack`] made of them.
     fn put_packed(&mut self, texts: &[&str], packed: Option<Vec<Vec<u8>>>) -> Result<()> {
+        if let (Some(packed), Some((dir, bands, fp))) = (&packed, &self.in_place_at) {
+            if self.in_place.is_none() {
+                self.in_place = Some(InPlace::create(dir, *bands, *fp)?);
+            }
+            let ip = self.in_place.as_mut().expect("made above");
+            for z in packed {
+                ip.put(z)?;
+            }
+            ip.flush()?;
+            return (ip.offs.len() - 1 == self.docs.len())
+                .then_some(())
+                .ok_or_else(|| Error::invalid("texts", "a kept document has no text"));
+        }
         let from = self.texts.len() as u32;
         let stored = match packed {
             Some(packed) => {
@@ -875,7 +989,8 @@ impl Pending {
         Ok(offs)
     }
 
-    /// Writes the segment: the documents sorted by number.
+    /// Writes the segment: the documents sorted by number, their texts first (already there
+    /// when they were written in place).
     fn write(&self, path: &Path, bands: usize, fp: u64) -> Result<()> {
         let n = self.docs.len();
         let mut order: Vec<u32> = (0..n as u32).collect();
@@ -884,16 +999,51 @@ impl Pending {
             .filter(|&l| !self.empty[order[l as usize] as usize])
             .collect();
         let m = keyed.len();
-        let mut w = SegmentWriter::create(path, bands, n, m, fp)?;
-        let docs: Vec<u32> = order.iter().map(|&i| self.docs[i as usize]).collect();
-        w.section(&u32s(&docs))?;
-        let mut dig: Vec<(u64, u32)> = keyed
-            .iter()
-            .map(|&l| (self.digests[order[l as usize] as usize], l))
-            .collect();
-        dig.sort_unstable();
-        w.section(&u64s(&dig.iter().map(|d| d.0).collect::<Vec<_>>()))?;
-        w.section(&u32s(&dig.iter().map(|d| d.1).collect::<Vec<_>>()))?;
+        let in_place = self.in_place.as_ref().and_then(|ip| {
+            let w = ip.w.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+            Some((w, &ip.tmp, &ip.offs))
+        });
+        let (mut w, moved) = match in_place {
+            Some((mut w, tmp, offs)) => {
+                if order.iter().enumerate().any(|(l, &i)| l as u32 != i) {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(Error::invalid(
+                        "texts",
+                        "kept documents out of number order",
+                    ));
+                }
+                w.counts(n, m);
+                (w, Some((tmp, offs)))
+            }
+            None => (SegmentWriter::create(path, bands, n, m, fp)?, None),
+        };
+        let written = self.write_rest(&mut w, &order, &keyed, bands, moved.map(|x| &x.1[..]));
+        let Some((tmp, _)) = moved else {
+            return written.and_then(|()| w.finish());
+        };
+        let done = written
+            .and_then(|()| w.finish())
+            .and_then(|()| {
+                std::fs::rename(&tmp, path).map_err(|e| io_error(path, "cannot write", e))
+            })
+            .and_then(|()| sync_dir(path));
+        if done.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        done
+    }
+
+    /// Writes every section but the header, after the texts when they are in place (`offs`:
+    /// where each starts in the file, then where the last ends).
+    fn write_rest(
+        &self,
+        w: &mut SegmentWriter,
+        order: &[u32],
+        keyed: &[u32],
+        bands: usize,
+        offs: Option<&[u64]>,
+    ) -> Result<()> {
+        let (n, m) = (order.len(), keyed.len());
         // the texts (compressed as they were kept, or here a block at a time in parallel),
         // while the band tables and filter are built beside them (copying the texts keeps one
         // core busy with the file, not both)
@@ -913,7 +1063,13 @@ impl Pending {
         let ((offs, first), ()) = rayon::join(
             || {
                 rayon::join(
-                    || self.write_texts(&mut w, &order),
+                    || match offs {
+                        Some(o) => {
+                            w.end();
+                            Ok(o.iter().map(|&x| x - o[0]).collect())
+                        }
+                        None => self.write_texts(w, order),
+                    },
                     || Bands::tables(p, 0..ahead, &entries),
                 )
             },
@@ -927,31 +1083,47 @@ impl Pending {
             },
         );
         let offs = offs?;
-        w.begin_at(TEXT_OFFSETS)?;
-        w.write(&u64s(&offs))?;
-        w.end();
-        for (offsets, blob) in [(&self.id_offsets, &self.ids)] {
-            let mut offs = Vec::with_capacity(n + 1);
-            offs.push(0u64);
-            for &i in &order {
-                let len = offsets[i as usize + 1] - offsets[i as usize];
-                offs.push(offs.last().copied().unwrap_or(0) + len);
-            }
-            w.section(&u64s(&offs))?;
-            w.begin()?;
-            for &i in &order {
-                let (a, b) = (
-                    offsets[i as usize] as usize,
-                    offsets[i as usize + 1] as usize,
-                );
-                w.write(&blob[a..b])?;
-            }
-            w.end();
+        let docs: Vec<u32> = order.iter().map(|&i| self.docs[i as usize]).collect();
+        w.section_at(DOCS, &u32s(&docs))?;
+        let mut dig: Vec<(u64, u32)> = keyed
+            .iter()
+            .map(|&l| (self.digests[order[l as usize] as usize], l))
+            .collect();
+        dig.sort_unstable();
+        w.section_at(DIGESTS, &u64s(&dig.iter().map(|d| d.0).collect::<Vec<_>>()))?;
+        w.section_at(
+            DIGEST_POS,
+            &u32s(&dig.iter().map(|d| d.1).collect::<Vec<_>>()),
+        )?;
+        w.section_at(TEXT_OFFSETS, &u64s(&offs))?;
+        let mut id_offs = Vec::with_capacity(n + 1);
+        id_offs.push(0u64);
+        for &i in order {
+            let len = self.id_offsets[i as usize + 1] - self.id_offsets[i as usize];
+            id_offs.push(id_offs.last().copied().unwrap_or(0) + len);
         }
-        put_tables(&mut w, first)?;
-        built.write_from(&mut w, ahead, &entries)?;
-        w.finish()
+        w.section_at(ID_OFFSETS, &u64s(&id_offs))?;
+        w.begin_at(IDS)?;
+        for &i in order {
+            let (a, b) = (
+                self.id_offsets[i as usize] as usize,
+                self.id_offsets[i as usize + 1] as usize,
+            );
+            w.write(&self.ids[a..b])?;
+        }
+        w.end();
+        put_tables(w, first)?;
+        built.write_from(w, ahead, &entries)
     }
+}
+
+/// Makes the entry of `path` in its folder durable (after a rename).
+fn sync_dir(path: &Path) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(dir, "cannot sync", e))
 }
 
 /// One segment file, memory-mapped.
@@ -2039,18 +2211,26 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// A batch after `snap`; its kept texts move to an unlinked file in `spill_dir` past
-    /// 64 MB. With `write`, they are compressed as they are kept, for its segment; without,
-    /// the batch only decides (its segment can still be written, compressing them then).
+    /// A batch after `snap`. With `write`, its kept texts are compressed as they are kept,
+    /// for its segment, and written where the segment keeps them, in a file begun in
+    /// `spill_dir` (which [`Batch::write`] renames: the folder of the segment) when they are
+    /// kept in number order (`keep="first"`), else kept like those of a check. Without, the
+    /// batch only decides, its kept texts move to an unlinked file in `spill_dir` past 64 MB
+    /// (its segment can still be written, compressing them then).
     pub fn new(snap: Arc<Snapshot>, spill_dir: &Path, write: bool) -> Self {
         let first = snap.n_docs;
         let greedy = Greedy::new(snap.cfg.bands);
+        let mut pending = Pending::new(spill_dir, write);
+        if write && snap.cfg.keep == Keep::First {
+            // kept in number order: their segment is begun in `spill_dir` with the first
+            pending.in_place_at = Some((spill_dir.to_path_buf(), snap.cfg.bands, snap.fingerprint));
+        }
         Batch {
             snap,
             first,
             next: first,
             greedy,
-            pending: Pending::new(spill_dir, write),
+            pending,
             queued: None,
         }
     }
@@ -2315,7 +2495,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::{Cluster, Keep, Verify};
+    use crate::cluster::{Cluster, Verify};
 
     fn cfg(threshold: f64) -> Config {
         Config::new(
@@ -2353,31 +2533,41 @@ mod tests {
     #[test]
     fn texts_compressed_as_kept_write_the_same_segment() {
         // kept texts compressed as they are kept (an add) or when the segment is written (a
-        // check's batch), in memory or spilled to a file, and the band tables built beside
-        // their copy or after: the same segment, byte for byte
+        // check's batch), written in place in the segment begun with the batch, or kept in
+        // memory or spilled to a file and copied, and the band tables built beside their copy
+        // or after: the same segment, byte for byte
         let c = cfg(0.8);
         let texts = corpus(3000);
         let ids: Vec<Id> = (0..texts.len()).map(|i| Id::Int(i as i64)).collect();
         let dir = tmp("packed");
         let mut written = Vec::new();
-        for (k, (write, limit)) in [
-            (false, usize::MAX),
-            (true, usize::MAX),
-            (true, 4096),
-            (false, 4096),
+        for (k, (write, in_place, limit)) in [
+            (false, false, usize::MAX),
+            (true, false, usize::MAX),
+            (true, false, 4096),
+            (false, false, 4096),
+            (true, true, 0),
         ]
         .into_iter()
         .enumerate()
         {
             let snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
             let mut batch = Batch::new(snap, &dir, write);
+            assert_eq!(batch.pending.in_place_at.is_some(), write);
+            if !in_place {
+                batch.pending.in_place_at = None;
+            }
             batch.pending.texts = Store::spilling(&dir, limit);
             // the band tables built beside the texts' copy: all, none, or some of them
-            batch.pending.bands_ahead = [usize::MAX, 0, 100_000, BANDS_AHEAD][k];
+            batch.pending.bands_ahead = [usize::MAX, 0, 100_000, BANDS_AHEAD, 0][k];
             for (t, i) in texts.chunks(700).zip(ids.chunks(700)) {
                 batch.feed(t, i).unwrap();
             }
-            assert_eq!(batch.pending.texts.spilled(), limit < usize::MAX);
+            assert_eq!(
+                batch.pending.texts.spilled(),
+                limit < usize::MAX && !in_place
+            );
+            assert_eq!(batch.pending.in_place.is_some(), in_place);
             assert_eq!(batch.text(5).as_deref(), Some(texts[5].as_str()));
             assert_eq!(batch.text(texts.len() as u32 - 1), None); // a copy of text 3
             let path = dir.join(format!("seg{k}"));
@@ -2386,6 +2576,21 @@ mod tests {
             written.push(std::fs::read(&path).unwrap());
         }
         assert!(written.iter().all(|b| b == &written[0]));
+        // the file begun in place was renamed: nothing else is left in the folder
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["seg0", "seg1", "seg2", "seg3", "seg4"]);
+        // a batch dropped before its segment is written removes the file it began
+        let snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
+        let mut batch = Batch::new(snap, &dir, true);
+        batch.feed(&texts[..100], &ids[..100]).unwrap();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 6);
+        drop(batch);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 5);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Adds `texts` in batches of `size`, each as a segment; the keep mask.

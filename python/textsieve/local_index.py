@@ -85,7 +85,9 @@ def dedup_with_index(
     # whatever happens: `waits` closes first)
     with index._writing() if update else contextlib.nullcontext(), contextlib.ExitStack() as waits:
         snap = index._snap
-        batch = snap.batch(outdir, write=update)
+        # (an add begins its segment in the index's folder: its texts are written there as
+        # they are kept)
+        batch = snap.batch(index.path if update else outdir, write=update)
         first = int(batch.next)
         # Outputs name documents by position in `ids`: the run's documents, and before each
         # chunk the index documents it duplicates (positions are assigned in that order, so a

@@ -268,10 +268,11 @@ impl SnapshotCore {
         Ok(out)
     }
 
-    /// A new add (or check) against this state; kept texts past 64 MB go to an unlinked
-    /// file in `spill_dir` (default: the system's temporary folder). `write=False`: the batch
-    /// only decides (a check) and its segment is never written, so its kept texts are not
-    /// compressed.
+    /// A new add (or check) against this state. An add (`write=True`) begins its segment in
+    /// `spill_dir` (default: the system's temporary folder; give the index's folder, where
+    /// `write` names it) and writes kept texts there as they are kept. `write=False`: the
+    /// batch only decides (a check), its kept texts are not compressed and go to an unlinked
+    /// file in `spill_dir` past 64 MB.
     #[pyo3(signature = (spill_dir=None, write=true))]
     fn batch(&self, spill_dir: Option<PathBuf>, write: bool) -> BatchCore {
         let dir = spill_dir.unwrap_or_else(std::env::temp_dir);
