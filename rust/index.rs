@@ -1006,7 +1006,7 @@ impl Pending {
         let (mut w, moved) = match in_place {
             Some((mut w, tmp, offs)) => {
                 if order.iter().enumerate().any(|(l, &i)| l as u32 != i) {
-                    let _ = std::fs::remove_file(&tmp);
+                    let _ = std::fs::remove_file(tmp);
                     return Err(Error::invalid(
                         "texts",
                         "kept documents out of number order",
@@ -1024,11 +1024,11 @@ impl Pending {
         let done = written
             .and_then(|()| w.finish())
             .and_then(|()| {
-                std::fs::rename(&tmp, path).map_err(|e| io_error(path, "cannot write", e))
+                std::fs::rename(tmp, path).map_err(|e| io_error(path, "cannot write", e))
             })
             .and_then(|()| sync_dir(path));
         if done.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::remove_file(tmp);
         }
         done
     }
