@@ -193,7 +193,7 @@ impl Config {
             .collect();
         let source = copies(texts, &digests, before);
         let mut keys = vec![0u64; n * b];
-        let facts: Vec<(bool, usize)> = keys
+        let facts: Vec<(bool, usize, u32)> = keys
             .par_chunks_mut(b.max(1))
             .zip(texts.par_iter())
             .zip(&source)
@@ -202,7 +202,7 @@ impl Config {
                 || (Worker::default(), vec![0u32; p]),
                 |(w, sig), ((row, t), src)| {
                     if src.is_some() {
-                        return (false, 0); // a copy: filled in below
+                        return (false, 0, 0); // a copy: filled in below
                     }
                     let t = t.as_ref();
                     let n = w.signature(&self.hasher, t, sig);
@@ -215,7 +215,7 @@ impl Config {
                     } else {
                         0
                     };
-                    (n == 0, len)
+                    (n == 0, len, u32::try_from(n).unwrap_or(u32::MAX))
                 },
             )
             .collect();
@@ -225,23 +225,25 @@ impl Config {
             empty: facts.iter().map(|f| f.0).collect(),
             lengths: facts.iter().map(|f| f.1).collect(),
             digests,
+            shingles: facts.iter().map(|f| f.2).collect(),
         };
         // in order: a copy's source is before it, signed or a copy filled in already
         for (i, src) in source.iter().enumerate() {
-            let (empty, len) = match *src {
+            let (empty, len, shingles) = match *src {
                 None => continue,
                 Some(Source::Before(j)) => {
                     let from = before.expect("a source before").1;
                     signed.keys[i * b..(i + 1) * b].copy_from_slice(from.keys_of(j));
-                    (from.empty[j], from.lengths[j])
+                    (from.empty[j], from.lengths[j], from.shingles[j])
                 }
                 Some(Source::Here(j)) => {
                     signed.keys.copy_within(j * b..(j + 1) * b, i * b);
-                    (signed.empty[j], signed.lengths[j])
+                    (signed.empty[j], signed.lengths[j], signed.shingles[j])
                 }
             };
             signed.empty[i] = empty;
             signed.lengths[i] = len;
+            signed.shingles[i] = shingles;
         }
         signed
     }
@@ -295,8 +297,9 @@ fn copies<S: AsRef<str>, T: AsRef<str>>(
 }
 
 /// The fixed-size state of a batch of documents: `bands` band keys each (row-major), which have
-/// no shingles, lengths in characters (with `keep="longest"`, else 0), and `hash64` digests of
-/// the UTF-8 bytes.
+/// no shingles, lengths in characters (with `keep="longest"`, else 0), `hash64` digests of the
+/// UTF-8 bytes, and how many shingles each has, repeats counted (so at least as many as its
+/// distinct shingles; `u32::MAX` when that does not fit).
 #[derive(Clone, Debug, Default)]
 pub struct Signed {
     pub bands: usize,
@@ -304,6 +307,7 @@ pub struct Signed {
     pub empty: Vec<bool>,
     pub lengths: Vec<usize>,
     pub digests: Vec<u64>,
+    pub shingles: Vec<u32>,
 }
 
 impl Signed {
@@ -321,6 +325,7 @@ impl Signed {
         self.empty.append(&mut other.empty);
         self.lengths.append(&mut other.lengths);
         self.digests.append(&mut other.digests);
+        self.shingles.append(&mut other.shingles);
     }
 
     fn keys_of(&self, d: usize) -> &[u64] {

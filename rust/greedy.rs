@@ -398,6 +398,13 @@ impl KeptLookup for NoMoreKept {
 /// Texts by document number (the documents a chunk is verified against).
 pub trait Texts: Sync {
     fn text(&self, doc: u32) -> Cow<'_, str>;
+
+    /// At least how many distinct shingles the document has (its shingles counted with
+    /// repeats), when known: a document with too few to reach the threshold against another
+    /// is never compared with it.
+    fn shingles(&self, _doc: u32) -> Option<u32> {
+        None
+    }
 }
 
 impl<S: AsRef<str> + Sync> Texts for [S] {
@@ -638,6 +645,28 @@ impl Greedy {
                 |(w, s), i| need[i].then(|| feature(cfg, docs[i].text, w, s)),
             )
             .collect();
+        // Jaccard is at most |B| / |A| when B is the smaller set: an earlier document with
+        // fewer shingles (repeats counted) than the threshold times this one's distinct
+        // shingles cannot be within it, and its shingles are not made (the margin keeps a
+        // similarity that rounds up to the threshold)
+        let cands: Vec<Vec<u32>> = match cfg.verify {
+            Verify::Exact => cands
+                .into_par_iter()
+                .zip(&feats)
+                .with_min_len(64)
+                .map(|(mut c, f)| {
+                    if let Some(Feature::Set(a)) = f {
+                        let least = cfg.threshold * a.len() as f64 * (1.0 - 1e-9);
+                        c.retain(|&k| {
+                            old.shingles(k)
+                                .is_none_or(|w| w == u32::MAX || w as f64 >= least)
+                        });
+                    }
+                    c
+                })
+                .collect(),
+            Verify::Minhash => cands,
+        };
         let mut old_docs: Vec<u32> = cands.iter().flatten().copied().collect();
         old_docs.sort_unstable();
         old_docs.dedup();
@@ -918,6 +947,87 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Texts that tell their shingle counts.
+    struct Counted<'a>(&'a [String], Vec<u32>);
+
+    impl Texts for Counted<'_> {
+        fn text(&self, doc: u32) -> Cow<'_, str> {
+            Cow::Borrowed(&self.0[doc as usize])
+        }
+
+        fn shingles(&self, doc: u32) -> Option<u32> {
+            Some(self.1[doc as usize])
+        }
+    }
+
+    #[test]
+    fn shingle_counts_bound_the_sets_and_spare_only_hopeless_pairs() {
+        // prefixes of a few texts, from half of one to all of it: neighbours near the
+        // threshold, far ones with too few shingles to reach it
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let base: Vec<String> = (0..6)
+            .map(|_| {
+                (0..700)
+                    .map(|j| {
+                        state = state
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        if j % 6 == 5 {
+                            ' '
+                        } else {
+                            (b'a' + (state >> 59) as u8 % 26) as char
+                        }
+                    })
+                    .collect::<String>()
+            })
+            .collect();
+        let mut texts: Vec<String> = Vec::new();
+        for b in &base {
+            let chars: Vec<char> = b.chars().collect();
+            for p in (50..=100).step_by(3) {
+                texts.push(chars[..chars.len() * p / 100].iter().collect());
+            }
+        }
+        texts.push("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into()); // repeats: 26 windows, 1 shingle
+        texts.push("ﬁﬁﬁ ǅ ẞ İİ ﷺ".into()); // characters that normalization expands
+        texts.push("ab".into());
+        texts.push(String::new());
+        for shingle in ["char", "word"] {
+            let mut c = cfg(0.8);
+            c.hasher.shingler = crate::shingle::Shingler::new(shingle, 3, "default").unwrap();
+            let signed = c.sign(&texts);
+            for (t, &n) in texts.iter().zip(&signed.shingles) {
+                let set = c.hasher.shingler.hash_set(t, &mut Scratch::default());
+                assert!(
+                    set.len() as u32 <= n,
+                    "{shingle} {t:?}: {} > {n}",
+                    set.len()
+                );
+            }
+            let counted = Counted(&texts, signed.shingles.clone());
+            let refs = signed.refs(&texts, 0);
+            for chunk in [1, 5, texts.len()] {
+                let (mut plain, mut spared) = (Greedy::new(c.bands), Greedy::new(c.bands));
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                for part in refs.chunks(chunk) {
+                    a.extend(plain.decide(&c, part, &texts[..]));
+                    b.extend(spared.decide(&c, part, &counted));
+                }
+                let key = |d: &[Decision]| -> Vec<(Option<u32>, u64)> {
+                    d.iter()
+                        .map(|x| (x.duplicate_of, x.similarity.to_bits()))
+                        .collect()
+                };
+                assert_eq!(key(&a), key(&b), "{shingle}, chunks of {chunk}");
+                let examined = |d: &[Decision]| d.iter().map(|x| x.examined).sum::<u32>();
+                if chunk == 1 {
+                    // (within one chunk pairs meet in the ordered pass, never spared)
+                    assert!(examined(&b) < examined(&a), "{shingle}: nothing spared");
+                }
+            }
+        }
     }
 
     fn run(c: &Config, texts: &[String], chunk: usize) -> Vec<Decision> {

@@ -45,7 +45,7 @@ use crate::shingle::{hash64, Scratch};
 use crate::store::{Store, DEFAULT_MEMORY_LIMIT};
 
 pub const SEGMENT_MAGIC: &[u8; 8] = b"TSDXSEG1";
-pub const SEGMENT_VERSION: u32 = 3;
+pub const SEGMENT_VERSION: u32 = 4;
 /// The oldest segment version read (1: no filter section).
 const SEGMENT_VERSION_MIN: u32 = 1;
 /// Bits of a band entry that hold the document's position in its segment.
@@ -75,6 +75,14 @@ const TEXTS: usize = 4;
 const ID_OFFSETS: usize = 5;
 const IDS: usize = 6;
 const BAND0: usize = 7;
+
+/// The sections of a segment with `bands` bands: the fixed ones, the bands, the filter and (version
+/// 4 on) `SHINGLES`, u32 x n: how many shingles each document has, repeats counted (an upper
+/// bound on its distinct shingles that spares comparing it with a much larger document;
+/// `u32::MAX`: unknown).
+fn sections_of(bands: usize) -> usize {
+    BAND0 + bands + 2
+}
 
 /// Bits of filter for each (band, key) of a segment: about 0.05% false positives (12 bits gave
 /// 0.4%, and the table walks of those false positives mapped and dropped pages by the million,
@@ -486,7 +494,7 @@ impl SegmentWriter {
             bands,
             fp,
         };
-        let zeros = vec![0u8; header_len(BAND0 + bands + 1)];
+        let zeros = vec![0u8; header_len(sections_of(bands))];
         w.raw(&zeros)?;
         Ok(w)
     }
@@ -839,6 +847,8 @@ struct Pending {
     keys: Vec<u64>,
     empty: Vec<bool>,
     digests: Vec<u64>,
+    /// Shingles counted with repeats ([`crate::cluster::Signed::shingles`]).
+    shingles: Vec<u32>,
     /// The texts, by position: in memory up to a limit, then in an unlinked temporary file.
     texts: Store,
     /// Whether `texts` holds them as stored in a segment ([`compress_text`]): compressed as
@@ -880,13 +890,20 @@ impl Pending {
     }
 
     /// Adds a kept document, whose text is then given to [`Pending::put_texts`].
-    fn push(&mut self, doc: u32, keys: &[u64], empty: bool, digest: u64, id: &Id) {
+    fn shingles(&self, doc: u32) -> Option<u32> {
+        self.pos.get(&doc).map(|&i| self.shingles[i as usize])
+    }
+
+    /// Adds kept document `doc`, the `d`th of `signed`.
+    fn push(&mut self, doc: u32, signed: &crate::cluster::Signed, d: usize, id: &Id) {
         let i = self.docs.len() as u32;
         self.pos.insert(doc, i);
         self.docs.push(doc);
-        self.keys.extend_from_slice(keys);
-        self.empty.push(empty);
-        self.digests.push(digest);
+        self.keys
+            .extend_from_slice(&signed.keys[d * signed.bands..(d + 1) * signed.bands]);
+        self.empty.push(signed.empty[d]);
+        self.digests.push(signed.digests[d]);
+        self.shingles.push(signed.shingles[d]);
         id.encode(&mut self.ids);
         self.id_offsets.push(self.ids.len() as u64);
     }
@@ -904,6 +921,7 @@ impl Pending {
         self.keys.reserve(more * bands);
         self.empty.reserve(more);
         self.digests.reserve(more);
+        self.shingles.reserve(more);
         self.id_offsets.reserve(more);
         self.ids.reserve(more * id_bytes * 11 / 10);
         self.pos.reserve(more);
@@ -1113,7 +1131,9 @@ impl Pending {
         }
         w.end();
         put_tables(w, first)?;
-        built.write_from(w, ahead, &entries)
+        built.write_from(w, ahead, &entries)?;
+        let shingles: Vec<u32> = order.iter().map(|&i| self.shingles[i as usize]).collect();
+        w.section(&u32s(&shingles))
     }
 }
 
@@ -1148,6 +1168,8 @@ pub struct Segment {
     /// on every open). `false`: every key is looked up in the tables (the answers stay
     /// right; `verify` reports the damage).
     filter_ok: std::sync::OnceLock<bool>,
+    /// Whether it counts its documents' shingles (version 4 on).
+    sized: bool,
     pub version: u32,
     pub header_crc: u32,
     pub bytes: u64,
@@ -1186,6 +1208,7 @@ impl Segment {
             )));
         }
         let filtered = version >= 2;
+        let sized = version >= 4;
         let seg_bands = rd32(&head, 12) as usize;
         let (n, m, p) = (
             rd64(&head, 16) as usize,
@@ -1198,7 +1221,7 @@ impl Segment {
                 "segment written for other settings (a foreign segment)".into(),
             ));
         }
-        if ns != BAND0 + seg_bands + filtered as usize
+        if ns != BAND0 + seg_bands + filtered as usize + sized as usize
             || seg_bands != bands
             || p > 24
             || m > n
@@ -1239,6 +1262,7 @@ impl Segment {
                 TEXT_OFFSETS | ID_OFFSETS => 8 * (n + 1),
                 TEXTS | IDS => return None,
                 s if s == BAND0 + bands => 64 * filter_blocks(m, bands),
+                s if s == BAND0 + bands + 1 => 4 * n,
                 _ => dir_bytes + 8 * m,
             })
         };
@@ -1286,6 +1310,7 @@ impl Segment {
             p,
             filter: filtered.then(|| (sections[BAND0 + bands].0, filter_blocks(m, bands))),
             filter_ok: std::sync::OnceLock::new(),
+            sized,
             sections,
             version,
             header_crc,
@@ -1314,6 +1339,12 @@ impl Segment {
         self.map
             .get(o..o + 8)
             .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    }
+
+    /// How many shingles the document at `local` has, repeats counted, when known.
+    fn shingles(&self, local: usize) -> Option<u32> {
+        // (the last section)
+        (self.sized && local < self.n).then(|| self.u32_at(self.sections.len() - 1, local))
     }
 
     /// The global number of the document at `local`.
@@ -1403,7 +1434,10 @@ impl Segment {
         let (o, blocks) = self.filter?;
         let mem = self.map.get(o..o + 64 * blocks)?;
         let ok = self.filter_ok.get_or_init(|| {
-            (self.sections.last()).is_some_and(|&(_, _, crc)| crc32fast::hash(mem) == crc)
+            // (the last section, or the one before the shingle counts)
+            let at = self.sections.len().checked_sub(1 + self.sized as usize);
+            at.and_then(|s| self.sections.get(s))
+                .is_some_and(|&(_, _, crc)| crc32fast::hash(mem) == crc)
         });
         ok.then_some(mem)
     }
@@ -1973,6 +2007,11 @@ impl Snapshot {
             }
             entries
         })?;
+        let shingles: Vec<u32> = live
+            .iter()
+            .map(|&(si, l)| segs[si].shingles(l).unwrap_or(u32::MAX))
+            .collect();
+        w.section(&u32s(&shingles))?;
         w.finish()?;
         Segment::open(path, self.cfg.bands, self.fingerprint, false).map(Some)
     }
@@ -1981,6 +2020,10 @@ impl Snapshot {
         self.find(doc)
             .and_then(|(s, l)| s.text(l).ok())
             .unwrap_or_default()
+    }
+
+    fn shingles(&self, doc: u32) -> Option<u32> {
+        self.find(doc).and_then(|(s, l)| s.shingles(l))
     }
 }
 
@@ -2111,9 +2154,21 @@ struct BatchTexts<'a, S> {
     /// here (they reach `pending` a chunk late, and need no decompressing here).
     fed: u32,
     texts: &'a [S],
+    /// Their shingles, repeats counted.
+    shingles: &'a [u32],
 }
 
 impl<S: AsRef<str> + Sync> Texts for BatchTexts<'_, S> {
+    fn shingles(&self, doc: u32) -> Option<u32> {
+        if doc >= self.fed {
+            self.shingles.get((doc - self.fed) as usize).copied()
+        } else if doc >= self.first {
+            self.pending.shingles(doc)
+        } else {
+            self.snap.shingles(doc)
+        }
+    }
+
     fn text(&self, doc: u32) -> Cow<'_, str> {
         if doc >= self.fed {
             return self
@@ -2353,7 +2408,6 @@ impl Batch {
             mut looked,
         } = prepared;
         let cfg = &self.snap.cfg;
-        let bands = cfg.bands;
         let undecided = Decision {
             duplicate_of: None,
             similarity: f64::NAN,
@@ -2386,6 +2440,7 @@ impl Batch {
                     first: self.first,
                     fed: first,
                     texts,
+                    shingles: &signed.shingles,
                 };
                 let more = LookedPart {
                     snap: &self.snap,
@@ -2403,13 +2458,7 @@ impl Batch {
             for (&d, dec) in part.iter().zip(&decided) {
                 if dec.duplicate_of.is_none() {
                     let d = d as usize;
-                    self.pending.push(
-                        first + d as u32,
-                        &signed.keys[d * bands..(d + 1) * bands],
-                        signed.empty[d],
-                        signed.digests[d],
-                        &ids[d],
-                    );
+                    self.pending.push(first + d as u32, &signed, d, &ids[d]);
                     waiting.push(d as u32);
                 }
             }
@@ -2439,20 +2488,13 @@ impl Batch {
             ));
         }
         self.nothing_queued()?;
-        let bands = self.snap.cfg.bands;
         let signed = self.snap.cfg.sign(texts);
         for (d, t) in texts.iter().enumerate() {
             let doc = docs[d];
             if doc < self.next {
                 return Err(Error::invalid("docs", "document numbers must increase"));
             }
-            self.pending.push(
-                doc,
-                &signed.keys[d * bands..(d + 1) * bands],
-                signed.empty[d],
-                signed.digests[d],
-                &ids[d],
-            );
+            self.pending.push(doc, &signed, d, &ids[d]);
             self.pending.put_texts([t.as_ref()])?;
             self.next = doc + 1;
         }
@@ -2756,16 +2798,20 @@ mod tests {
 
     /// A segment of this version as version 1 wrote it: the filter section dropped (the texts
     /// stay as they are: every version reads every codec, see `texts_of_every_codec_read_back`).
-    fn downgrade(bytes: &[u8]) -> Vec<u8> {
+    fn downgrade(bytes: &[u8], version: u32) -> Vec<u8> {
+        // the last sections (physically last too) are the filter (version 2 on) and the
+        // shingle counts (version 4 on)
         let rd32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
         assert_eq!(rd32(8), SEGMENT_VERSION);
         let ns = rd32(36) as usize;
-        let filter_at = 48 + 24 * (ns - 1);
-        let end = u64::from_le_bytes(bytes[filter_at..filter_at + 8].try_into().unwrap());
+        assert!(version == 1 || version == 3);
+        let keep = if version == 1 { ns - 2 } else { ns - 1 };
+        let cut = 48 + 24 * keep;
+        let end = u64::from_le_bytes(bytes[cut..cut + 8].try_into().unwrap());
         let mut h = bytes[..48].to_vec();
-        h[8..12].copy_from_slice(&1u32.to_le_bytes());
-        h[36..40].copy_from_slice(&((ns - 1) as u32).to_le_bytes());
-        h.extend_from_slice(&bytes[48..filter_at]);
+        h[8..12].copy_from_slice(&version.to_le_bytes());
+        h[36..40].copy_from_slice(&(keep as u32).to_le_bytes());
+        h.extend_from_slice(&bytes[48..cut]);
         let crc = crc32fast::hash(&h);
         h.extend_from_slice(&crc.to_le_bytes());
         h.extend_from_slice(&0u32.to_le_bytes());
@@ -2852,21 +2898,28 @@ mod tests {
             passed < 1500,
             "{passed} of 100000 absent keys pass the filter"
         );
-        // the same index with version 1 segments (no filter) answers alike, and a damaged
-        // filter is refused by a verifying open
+        // the same index with version 1 segments (no filter) or version 3 ones (no shingle
+        // counts) answers alike, and a damaged segment is refused by a verifying open
         let old = dir.join("old");
         std::fs::create_dir_all(&old).unwrap();
         let mut segs = Vec::new();
+        let mut v3s = Vec::new();
         let mut snaps = Vec::new();
         for b in 0..3 {
             let bytes = std::fs::read(dir.join(format!("seg{b}"))).unwrap();
-            let v1 = downgrade(&bytes);
+            let v1 = downgrade(&bytes, 1);
             assert!(v1.len() < bytes.len());
             let p = old.join(format!("seg{b}"));
             std::fs::write(&p, &v1).unwrap();
             let s = Segment::open(&p, c.bands, fp, true).unwrap();
-            assert_eq!((s.version, s.filter), (1, None));
+            assert_eq!((s.version, s.filter, s.shingles(0)), (1, None, None));
             segs.push(Arc::new(s));
+            let p = old.join(format!("v3-{b}"));
+            std::fs::write(&p, downgrade(&bytes, 3)).unwrap();
+            let s = Segment::open(&p, c.bands, fp, true).unwrap();
+            assert!(s.filter.is_some());
+            assert_eq!((s.version, s.shingles(0)), (3, None));
+            v3s.push(Arc::new(s));
             let mut bad = bytes.clone();
             let at = bad.len() - 10;
             bad[at] ^= 0x40;
@@ -2881,6 +2934,7 @@ mod tests {
         }
         let n = texts.len() as u32;
         let v1 = Snapshot::new(c.clone(), segs, vec![], n);
+        let v3 = Snapshot::new(c.clone(), v3s, vec![], n);
         let v2 = Snapshot::new(c.clone(), snaps, vec![], n);
         let probes = corpus(3400);
         assert_eq!(v1.query_many(&probes), v2.query_many(&probes));
@@ -2910,7 +2964,9 @@ mod tests {
             let (d, _) = batch.feed(&more[3000..4000], &ids).unwrap();
             d.iter().map(|x| x.duplicate_of).collect::<Vec<_>>()
         };
-        assert_eq!(decide(v1), decide(v2));
+        let now = decide(v2);
+        assert_eq!(decide(v1), now);
+        assert_eq!(decide(v3), now);
         assert!(keep.iter().any(|&k| !k));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -346,8 +346,10 @@ def test_kill_9_leaves_the_last_commit(tmp_path, delay):
     time.sleep(delay)
     p.send_signal(signal.SIGKILL)
     out, _ = p.communicate()
-    committed = [line.split() for line in out.splitlines() if line.startswith("COMMITTED")]
-    adding = [int(line.split()[1]) for line in out.splitlines() if line.startswith("ADDING")]
+    # (whole lines only: the kill may cut the last one short)
+    lines = out.split("\n")[:-1]
+    committed = [line.split() for line in lines if line.startswith("COMMITTED")]
+    adding = [int(line.split()[1]) for line in lines if line.startswith("ADDING")]
     with open_index(d) as idx:
         # the state is that of the last add reported, or of one that committed unreported
         # (the last batch of the file is shorter than 250 texts, so its size is printed)

@@ -1,6 +1,7 @@
-"""The on-disk dedup index's segment filters (segment format version 2 on): a damaged filter is
-refused naming the file, and segments of version 1 (no filter) are still read, decide alike
-and are rewritten with a filter by ``compact``."""
+"""The on-disk dedup index's segment filters (segment format version 2 on) and shingle counts
+(version 4 on): a damaged filter is refused naming the file, and segments of version 1 (no
+filter) or 3 (no shingle counts) are still read, decide alike and are rewritten whole by
+``compact``."""
 
 from __future__ import annotations
 
@@ -27,19 +28,21 @@ def _sections(data: bytes) -> list[tuple[int, int]]:
     return [struct.unpack_from("<QQ", data, HEAD + 24 * s) for s in range(ns)]
 
 
-def _downgrade(seg) -> None:
-    """Rewrites a segment of this version (3) as version 1 wrote it: no filter section (the
-    last). Its texts stay LZ4 blocks, which every version's reader reads (the zstd frames of
+def _downgrade(seg, version: int) -> None:
+    """Rewrites a segment of this version (4) as version 1 wrote it (no filter and no shingle
+    counts: the last two sections, last in the file too) or as version 3 did (no shingle
+    counts). Its texts stay LZ4 blocks, which every version's reader reads (the zstd frames of
     versions 1 and 2 are read back in a Rust test)."""
     data = seg.read_bytes()
-    version, _, _, _, _, ns = struct.unpack_from("<IIQQII", data, 8)
-    assert version == 3
-    filter_at, _ = _sections(data)[-1]
-    head = bytearray(data[: HEAD + 24 * (ns - 1)])
-    struct.pack_into("<I", head, 8, 1)
-    struct.pack_into("<I", head, 36, ns - 1)
+    was, _, _, _, _, ns = struct.unpack_from("<IIQQII", data, 8)
+    assert was == 4
+    keep = ns - (2 if version == 1 else 1)
+    cut, _ = _sections(data)[keep]
+    head = bytearray(data[: HEAD + 24 * keep])
+    struct.pack_into("<I", head, 8, version)
+    struct.pack_into("<I", head, 36, keep)
     head += struct.pack("<II", zlib.crc32(head), 0)
-    seg.write_bytes(bytes(head) + data[len(head) : filter_at])
+    seg.write_bytes(bytes(head) + data[len(head) : cut])
 
 
 def _fix_manifest(d) -> None:
@@ -62,14 +65,14 @@ def test_a_damaged_filter_is_refused_naming_the_file(tmp_path):
     (seg,) = _segments(d)
     data = seg.read_bytes()
     sections = _sections(data)
-    at, length = sections[-1]
+    at, length = sections[-2]  # the filter, before the shingle counts
     assert at % 64 == 0 and length % 64 == 0 and length > 0
-    assert at + length == len(data)  # the filter is the last section
+    assert at + length == sections[-1][0]
     bad = bytearray(data)
     bad[at + length // 2] ^= 0x10
     seg.write_bytes(bytes(bad))
     with pytest.raises(
-        ts.CorruptDataError, match=f"{seg.name}.*checksum.*section {len(sections) - 1}"
+        ts.CorruptDataError, match=f"{seg.name}.*checksum.*section {len(sections) - 2}"
     ):
         open_index(d, verify=True)
     seg.write_bytes(data[: at + length // 2])  # cut inside the filter
@@ -77,7 +80,8 @@ def test_a_damaged_filter_is_refused_naming_the_file(tmp_path):
         open_index(d)
 
 
-def test_old_segments_without_filters_still_work(tmp_path):
+@pytest.mark.parametrize("version", [1, 3])
+def test_old_segments_still_work(tmp_path, version):
     new, old = tmp_path / "new", tmp_path / "old"
     for d in (new, old):
         with open_index(d) as idx:
@@ -85,7 +89,7 @@ def test_old_segments_without_filters_still_work(tmp_path):
             idx.add(TEXTS[300:600])
             idx.remove([5, 310])
     for seg in _segments(old):
-        _downgrade(seg)
+        _downgrade(seg, version)
     _fix_manifest(old)
     probes = TEXTS[550:900]
     with open_index(new) as a, open_index(old, verify=True) as b:
@@ -96,9 +100,9 @@ def test_old_segments_without_filters_still_work(tmp_path):
         assert ra.keep.tolist() == rb.keep.tolist()
         assert ra.duplicate_of.tolist() == rb.duplicate_of.tolist()
         assert any(not k for k in rb.keep)
-        b.compact()  # rewrites the old segments, with filters
+        b.compact()  # rewrites the old segments whole (the counts they lack unknown)
         assert a.query_many(probes) == b.query_many(probes)
     for seg in _segments(old):
-        assert struct.unpack_from("<I", seg.read_bytes(), 8) == (3,)
+        assert struct.unpack_from("<I", seg.read_bytes(), 8) == (4,)
     with open_index(old, verify=True) as b:
         assert len(b) == len(a)
