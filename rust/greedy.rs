@@ -399,10 +399,10 @@ impl KeptLookup for NoMoreKept {
 pub trait Texts: Sync {
     fn text(&self, doc: u32) -> Cow<'_, str>;
 
-    /// At least how many distinct shingles the document has (its shingles counted with
-    /// repeats), when known: a document with too few to reach the threshold against another
-    /// is never compared with it.
-    fn shingles(&self, _doc: u32) -> Option<u32> {
+    /// At least and at most how many distinct shingles the document has (0 and `u32::MAX`
+    /// where nothing is known), when known: a document whose count is too far from another's
+    /// to reach the threshold is never compared with it.
+    fn shingles(&self, _doc: u32) -> Option<(u32, u32)> {
         None
     }
 }
@@ -544,6 +544,18 @@ impl Greedy {
         old: &(impl Texts + ?Sized),
         more: &impl KeptLookup,
     ) -> Vec<Decision> {
+        self.decide_counted(cfg, docs, old, more).0
+    }
+
+    /// [`Greedy::decide_also`], and per document how many distinct shingles it has when its
+    /// shingle set was made (0 when it was not: [`Texts::shingles`] for the index).
+    pub fn decide_counted(
+        &mut self,
+        cfg: &Config,
+        docs: &[DocRef<'_>],
+        old: &(impl Texts + ?Sized),
+        more: &impl KeptLookup,
+    ) -> (Vec<Decision>, Vec<u32>) {
         let table = &self.table;
         // 1. within the chunk: equal texts (equal digests, compared) are settled by their first
         let n = docs.len();
@@ -645,10 +657,10 @@ impl Greedy {
                 |(w, s), i| need[i].then(|| feature(cfg, docs[i].text, w, s)),
             )
             .collect();
-        // Jaccard is at most |B| / |A| when B is the smaller set: an earlier document with
-        // fewer shingles (repeats counted) than the threshold times this one's distinct
-        // shingles cannot be within it, and its shingles are not made (the margin keeps a
-        // similarity that rounds up to the threshold)
+        // Jaccard is at most the smaller set's size over the larger's: an earlier document
+        // with at most fewer distinct shingles than the threshold times this one's, or at
+        // least more than this one's over the threshold, cannot be within it, and its shingles
+        // are not made (the margin keeps a similarity that rounds up to the threshold)
         let cands: Vec<Vec<u32>> = match cfg.verify {
             Verify::Exact => cands
                 .into_par_iter()
@@ -656,10 +668,12 @@ impl Greedy {
                 .with_min_len(64)
                 .map(|(mut c, f)| {
                     if let Some(Feature::Set(a)) = f {
-                        let least = cfg.threshold * a.len() as f64 * (1.0 - 1e-9);
+                        let t = cfg.threshold * (1.0 - 1e-9);
+                        let a = a.len() as f64;
                         c.retain(|&k| {
-                            old.shingles(k)
-                                .is_none_or(|w| w == u32::MAX || w as f64 >= least)
+                            old.shingles(k).is_none_or(|(lo, hi)| {
+                                (hi == u32::MAX || hi as f64 >= t * a) && a >= t * lo as f64
+                            })
                         });
                     }
                     c
@@ -787,7 +801,14 @@ impl Greedy {
             .filter_map(|(d, &k)| k.then_some(d))
             .collect();
         self.table.insert_many(&kept);
-        out
+        let distinct = owner
+            .iter()
+            .map(|&o| match &feats[o as usize] {
+                Some(Feature::Set(v)) => u32::try_from(v.len()).unwrap_or(0),
+                _ => 0,
+            })
+            .collect();
+        (out, distinct)
     }
 }
 
@@ -957,8 +978,8 @@ mod tests {
             Cow::Borrowed(&self.0[doc as usize])
         }
 
-        fn shingles(&self, doc: u32) -> Option<u32> {
-            Some(self.1[doc as usize])
+        fn shingles(&self, doc: u32) -> Option<(u32, u32)> {
+            Some((0, self.1[doc as usize]))
         }
     }
 

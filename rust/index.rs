@@ -77,9 +77,10 @@ const IDS: usize = 6;
 const BAND0: usize = 7;
 
 /// The sections of a segment with `bands` bands: the fixed ones, the bands, the filter and (version
-/// 4 on) `SHINGLES`, u32 x n: how many shingles each document has, repeats counted (an upper
-/// bound on its distinct shingles that spares comparing it with a much larger document;
-/// `u32::MAX`: unknown).
+/// 4 on) `SHINGLES`, u32 x 2n: how many shingles each document has, repeats counted (at least
+/// its distinct shingles; `u32::MAX`: unknown), then how many distinct ones when its add made
+/// its shingle set (0: unknown). Bounds on a document's distinct shingles spare comparing it
+/// with one much larger or smaller.
 fn sections_of(bands: usize) -> usize {
     BAND0 + bands + 2
 }
@@ -847,8 +848,10 @@ struct Pending {
     keys: Vec<u64>,
     empty: Vec<bool>,
     digests: Vec<u64>,
-    /// Shingles counted with repeats ([`crate::cluster::Signed::shingles`]).
+    /// Shingles counted with repeats ([`crate::cluster::Signed::shingles`]), and distinct
+    /// shingles when their set was made (0: not made).
     shingles: Vec<u32>,
+    distinct: Vec<u32>,
     /// The texts, by position: in memory up to a limit, then in an unlinked temporary file.
     texts: Store,
     /// Whether `texts` holds them as stored in a segment ([`compress_text`]): compressed as
@@ -889,13 +892,21 @@ impl Pending {
         }
     }
 
-    /// Adds a kept document, whose text is then given to [`Pending::put_texts`].
-    fn shingles(&self, doc: u32) -> Option<u32> {
-        self.pos.get(&doc).map(|&i| self.shingles[i as usize])
+    fn shingles(&self, doc: u32) -> Option<(u32, u32)> {
+        let i = *self.pos.get(&doc)? as usize;
+        Some((self.distinct[i], self.shingles[i]))
     }
 
-    /// Adds kept document `doc`, the `d`th of `signed`.
-    fn push(&mut self, doc: u32, signed: &crate::cluster::Signed, d: usize, id: &Id) {
+    /// Adds kept document `doc`, the `d`th of `signed`, with `distinct` shingles (0: not
+    /// counted); its text is then given to [`Pending::put_texts`].
+    fn push(
+        &mut self,
+        doc: u32,
+        signed: &crate::cluster::Signed,
+        d: usize,
+        distinct: u32,
+        id: &Id,
+    ) {
         let i = self.docs.len() as u32;
         self.pos.insert(doc, i);
         self.docs.push(doc);
@@ -904,6 +915,7 @@ impl Pending {
         self.empty.push(signed.empty[d]);
         self.digests.push(signed.digests[d]);
         self.shingles.push(signed.shingles[d]);
+        self.distinct.push(distinct);
         id.encode(&mut self.ids);
         self.id_offsets.push(self.ids.len() as u64);
     }
@@ -922,6 +934,7 @@ impl Pending {
         self.empty.reserve(more);
         self.digests.reserve(more);
         self.shingles.reserve(more);
+        self.distinct.reserve(more);
         self.id_offsets.reserve(more);
         self.ids.reserve(more * id_bytes * 11 / 10);
         self.pos.reserve(more);
@@ -1132,7 +1145,9 @@ impl Pending {
         w.end();
         put_tables(w, first)?;
         built.write_from(w, ahead, &entries)?;
-        let shingles: Vec<u32> = order.iter().map(|&i| self.shingles[i as usize]).collect();
+        let shingles: Vec<u32> = (order.iter().map(|&i| self.shingles[i as usize]))
+            .chain(order.iter().map(|&i| self.distinct[i as usize]))
+            .collect();
         w.section(&u32s(&shingles))
     }
 }
@@ -1262,7 +1277,7 @@ impl Segment {
                 TEXT_OFFSETS | ID_OFFSETS => 8 * (n + 1),
                 TEXTS | IDS => return None,
                 s if s == BAND0 + bands => 64 * filter_blocks(m, bands),
-                s if s == BAND0 + bands + 1 => 4 * n,
+                s if s == BAND0 + bands + 1 => 8 * n,
                 _ => dir_bytes + 8 * m,
             })
         };
@@ -1341,10 +1356,13 @@ impl Segment {
             .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
     }
 
-    /// How many shingles the document at `local` has, repeats counted, when known.
-    fn shingles(&self, local: usize) -> Option<u32> {
+    /// At least and at most how many distinct shingles the document at `local` has, when
+    /// the segment counts them.
+    fn shingles(&self, local: usize) -> Option<(u32, u32)> {
         // (the last section)
-        (self.sized && local < self.n).then(|| self.u32_at(self.sections.len() - 1, local))
+        let s = self.sections.len() - 1;
+        (self.sized && local < self.n)
+            .then(|| (self.u32_at(s, self.n + local), self.u32_at(s, local)))
     }
 
     /// The global number of the document at `local`.
@@ -1358,7 +1376,17 @@ impl Segment {
         if self.n == 0 || doc < self.first || doc > self.last {
             return None;
         }
-        let (mut lo, mut hi) = (0usize, self.n);
+        // numbers are kept about evenly: search near where it would be if they were (within
+        // 1,024 places, a few pages of the section), else everywhere
+        let span = u64::from(self.last - self.first).max(1);
+        let guess = (u64::from(doc - self.first) * (self.n as u64 - 1) / span) as usize;
+        let (mut lo, mut hi) = (guess.saturating_sub(1024), (guess + 1025).min(self.n));
+        if self.doc(lo) > doc {
+            lo = 0;
+        }
+        if self.doc(hi - 1) < doc {
+            hi = self.n;
+        }
         while lo < hi {
             let mid = (lo + hi) / 2;
             if self.doc(mid) < doc {
@@ -2007,9 +2035,12 @@ impl Snapshot {
             }
             entries
         })?;
-        let shingles: Vec<u32> = live
+        let known: Vec<(u32, u32)> = live
             .iter()
-            .map(|&(si, l)| segs[si].shingles(l).unwrap_or(u32::MAX))
+            .map(|&(si, l)| segs[si].shingles(l).unwrap_or((0, u32::MAX)))
+            .collect();
+        let shingles: Vec<u32> = (known.iter().map(|x| x.1))
+            .chain(known.iter().map(|x| x.0))
             .collect();
         w.section(&u32s(&shingles))?;
         w.finish()?;
@@ -2022,7 +2053,7 @@ impl Snapshot {
             .unwrap_or_default()
     }
 
-    fn shingles(&self, doc: u32) -> Option<u32> {
+    fn shingles(&self, doc: u32) -> Option<(u32, u32)> {
         self.find(doc).and_then(|(s, l)| s.shingles(l))
     }
 }
@@ -2154,15 +2185,12 @@ struct BatchTexts<'a, S> {
     /// here (they reach `pending` a chunk late, and need no decompressing here).
     fed: u32,
     texts: &'a [S],
-    /// Their shingles, repeats counted.
-    shingles: &'a [u32],
 }
 
 impl<S: AsRef<str> + Sync> Texts for BatchTexts<'_, S> {
-    fn shingles(&self, doc: u32) -> Option<u32> {
-        if doc >= self.fed {
-            self.shingles.get((doc - self.fed) as usize).copied()
-        } else if doc >= self.first {
+    fn shingles(&self, doc: u32) -> Option<(u32, u32)> {
+        // (the batch's kept documents reach `pending` as each chunk is decided)
+        if doc >= self.first {
             self.pending.shingles(doc)
         } else {
             self.snap.shingles(doc)
@@ -2433,14 +2461,13 @@ impl Batch {
                 .iter()
                 .map(|&d| texts[d as usize].as_ref())
                 .collect();
-            let (decided, packed) = {
+            let ((decided, distinct), packed) = {
                 let old = BatchTexts {
                     snap: &self.snap,
                     pending: &self.pending,
                     first: self.first,
                     fed: first,
                     texts,
-                    shingles: &signed.shingles,
                 };
                 let more = LookedPart {
                     snap: &self.snap,
@@ -2448,17 +2475,18 @@ impl Batch {
                 };
                 let (greedy, pending) = (&mut self.greedy, &self.pending);
                 rayon::join(
-                    || greedy.decide_also(cfg, &refs, &old, &more),
+                    || greedy.decide_counted(cfg, &refs, &old, &more),
                     || pending.pack(&before),
                 )
             };
             looked.at += part.len();
             self.pending.put_packed(&before, packed)?;
             waiting.clear();
-            for (&d, dec) in part.iter().zip(&decided) {
+            for ((&d, dec), &distinct) in part.iter().zip(&decided).zip(&distinct) {
                 if dec.duplicate_of.is_none() {
                     let d = d as usize;
-                    self.pending.push(first + d as u32, &signed, d, &ids[d]);
+                    self.pending
+                        .push(first + d as u32, &signed, d, distinct, &ids[d]);
                     waiting.push(d as u32);
                 }
             }
@@ -2494,7 +2522,7 @@ impl Batch {
             if doc < self.next {
                 return Err(Error::invalid("docs", "document numbers must increase"));
             }
-            self.pending.push(doc, &signed, d, &ids[d]);
+            self.pending.push(doc, &signed, d, 0, &ids[d]);
             self.pending.put_texts([t.as_ref()])?;
             self.next = doc + 1;
         }
@@ -2716,6 +2744,39 @@ mod tests {
             assert_eq!(batch.kept(), whole.kept());
         }
         assert!(!dir.join("never").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn documents_are_found_however_their_numbers_spread() {
+        // 3,000 numbers in a row, then 3,000 a thousand apart: the guess of an even spread is
+        // far off for most of them
+        let c = cfg(0.8);
+        let texts = corpus(6000);
+        let docs: Vec<u32> = (0..6000u32)
+            .map(|i| {
+                if i < 3000 {
+                    i
+                } else {
+                    3000 + (i - 3000) * 1000
+                }
+            })
+            .collect();
+        let ids: Vec<Id> = (0..6000).map(|i| Id::Int(i as i64)).collect();
+        let dir = tmp("spread");
+        let snap = Arc::new(Snapshot::new(c.clone(), vec![], vec![], 0));
+        let mut batch = Batch::new(snap, &dir, true);
+        batch.import(&docs, &texts[..6000], &ids).unwrap();
+        let seg = batch.write(&dir.join("seg")).unwrap().unwrap();
+        assert_eq!(seg.n, 6000);
+        for (l, &d) in docs.iter().enumerate() {
+            assert_eq!(seg.local(d), Some(l), "document {d}");
+            if d > 3000 {
+                assert_eq!(seg.local(d - 1), None);
+                assert_eq!(seg.local(d + 1), None);
+            }
+        }
+        assert_eq!(seg.local(*docs.last().unwrap() + 1), None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
