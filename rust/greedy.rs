@@ -970,8 +970,8 @@ mod tests {
         out
     }
 
-    /// Texts that tell their shingle counts.
-    struct Counted<'a>(&'a [String], Vec<u32>);
+    /// Texts that tell bounds on their distinct shingles.
+    struct Counted<'a>(&'a [String], Vec<(u32, u32)>);
 
     impl Texts for Counted<'_> {
         fn text(&self, doc: u32) -> Cow<'_, str> {
@@ -979,7 +979,7 @@ mod tests {
         }
 
         fn shingles(&self, doc: u32) -> Option<(u32, u32)> {
-            Some((0, self.1[doc as usize]))
+            Some(self.1[doc as usize])
         }
     }
 
@@ -1004,10 +1004,15 @@ mod tests {
                     .collect::<String>()
             })
             .collect();
+        // (every other text's prefixes longest first: the kept one is then the larger)
         let mut texts: Vec<String> = Vec::new();
-        for b in &base {
+        for (i, b) in base.iter().enumerate() {
             let chars: Vec<char> = b.chars().collect();
-            for p in (50..=100).step_by(3) {
+            let mut cuts: Vec<usize> = (50..=100).step_by(3).collect();
+            if i % 2 == 1 {
+                cuts.reverse();
+            }
+            for p in cuts {
                 texts.push(chars[..chars.len() * p / 100].iter().collect());
             }
         }
@@ -1019,33 +1024,47 @@ mod tests {
             let mut c = cfg(0.8);
             c.hasher.shingler = crate::shingle::Shingler::new(shingle, 3, "default").unwrap();
             let signed = c.sign(&texts);
+            let mut exact = Vec::new();
             for (t, &n) in texts.iter().zip(&signed.shingles) {
-                let set = c.hasher.shingler.hash_set(t, &mut Scratch::default());
-                assert!(
-                    set.len() as u32 <= n,
-                    "{shingle} {t:?}: {} > {n}",
-                    set.len()
-                );
+                let m = c.hasher.shingler.hash_set(t, &mut Scratch::default()).len() as u32;
+                assert!(m <= n, "{shingle} {t:?}: {m} > {n}");
+                exact.push(m);
             }
-            let counted = Counted(&texts, signed.shingles.clone());
+            // no bounds, the upper ones only, both (the exact count as the lower bound)
+            let upper = Counted(&texts, signed.shingles.iter().map(|&n| (0, n)).collect());
+            let both = Counted(
+                &texts,
+                exact
+                    .iter()
+                    .zip(&signed.shingles)
+                    .map(|(&m, &n)| (m, n))
+                    .collect(),
+            );
             let refs = signed.refs(&texts, 0);
+            let key = |d: &[Decision]| -> Vec<(Option<u32>, u64)> {
+                d.iter()
+                    .map(|x| (x.duplicate_of, x.similarity.to_bits()))
+                    .collect()
+            };
+            let examined = |d: &[Decision]| d.iter().map(|x| x.examined).sum::<u32>();
             for chunk in [1, 5, texts.len()] {
-                let (mut plain, mut spared) = (Greedy::new(c.bands), Greedy::new(c.bands));
-                let (mut a, mut b) = (Vec::new(), Vec::new());
-                for part in refs.chunks(chunk) {
-                    a.extend(plain.decide(&c, part, &texts[..]));
-                    b.extend(spared.decide(&c, part, &counted));
-                }
-                let key = |d: &[Decision]| -> Vec<(Option<u32>, u64)> {
-                    d.iter()
-                        .map(|x| (x.duplicate_of, x.similarity.to_bits()))
-                        .collect()
+                let run = |old: &dyn Fn(&mut Greedy, &[DocRef<'_>]) -> Vec<Decision>| {
+                    let mut g = Greedy::new(c.bands);
+                    let mut out = Vec::new();
+                    for part in refs.chunks(chunk) {
+                        out.extend(old(&mut g, part));
+                    }
+                    out
                 };
-                assert_eq!(key(&a), key(&b), "{shingle}, chunks of {chunk}");
-                let examined = |d: &[Decision]| d.iter().map(|x| x.examined).sum::<u32>();
+                let none = run(&|g, part| g.decide(&c, part, &texts[..]));
+                let up = run(&|g, part| g.decide(&c, part, &upper));
+                let all = run(&|g, part| g.decide(&c, part, &both));
+                assert_eq!(key(&up), key(&none), "{shingle}, chunks of {chunk}");
+                assert_eq!(key(&all), key(&none), "{shingle}, chunks of {chunk}");
                 if chunk == 1 {
                     // (within one chunk pairs meet in the ordered pass, never spared)
-                    assert!(examined(&b) < examined(&a), "{shingle}: nothing spared");
+                    let (n, u, a) = (examined(&none), examined(&up), examined(&all));
+                    assert!(n > u && u > a, "{shingle}: {n}, {u}, {a} compared");
                 }
             }
         }
