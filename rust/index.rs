@@ -22,10 +22,13 @@
 //! u64 x (n+1), `TEXTS`, `ID_OFFSETS` u64 x (n+1), `IDS`, then per band its directory (u32 x
 //! (2^p + 1)) and entries (u64 x m), then (version 2 on) `FILTER`, 64-byte aligned: a blocked
 //! Bloom filter over every band's keys (see [`Filter`]), so that a key absent from a segment
-//! never reads its tables. An add writes `TEXTS` first, right after the header, as its
-//! documents are kept ([`InPlace`]); the header is written last. Empty documents (no shingles) are stored but never keyed (m <= n). Version 3 stores
-//! texts with LZ4 where versions 1 and 2 used zstd ([`compress_text`]). Versions 1 (no filter,
-//! every key is looked up in the tables) and 2 are still read.
+//! never reads its tables, then (version 4 on) `SHINGLES`: bounds on each document's distinct
+//! shingles ([`sections_of`]). Segments are written `TEXTS` first, right after the header (an
+//! add writes them as its documents are kept, [`InPlace`]), and the header last. Empty
+//! documents (no shingles) are stored but never keyed (m <= n). Version 3 stores texts with
+//! LZ4 where versions 1 and 2 used zstd ([`compress_text`]). Versions 1 (no filter, every key
+//! is looked up in the tables), 2 and 3 (no bounds: their documents are always compared) are
+//! still read.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -800,12 +803,10 @@ impl InPlace {
     }
 
     fn put(&mut self, z: &[u8]) -> Result<()> {
-        let w = self.w.get_mut().unwrap_or_else(|e| e.into_inner());
-        let w = w
-            .as_mut()
-            .ok_or_else(|| Error::invalid("texts", "segment written"))?;
+        let w = (self.writer()).ok_or_else(|| Error::invalid("texts", "segment written"))?;
         w.write(z)?;
-        self.offs.push(w.pos);
+        let end = w.pos;
+        self.offs.push(end);
         Ok(())
     }
 
@@ -2383,29 +2384,24 @@ impl Batch {
         ids: Vec<Id>,
     ) -> Result<Option<Fed>> {
         self.check_group(texts.len(), ids.len())?;
-        let Some(q) = self.queued.take() else {
-            let prepared = prepare(&self.snap, &texts);
-            self.queued = Some(Queued {
-                texts: Box::new(texts),
-                ids,
-                prepared,
-            });
-            return Ok(None);
-        };
         let snap = self.snap.clone();
-        let (prepared, decided) = {
-            let strs = q.texts.strs();
-            rayon::join(
-                || prepare(&snap, &texts),
-                || self.decide(&strs, &q.ids, q.prepared),
-            )
+        let (prepared, decided) = match self.queued.take() {
+            None => (prepare(&snap, &texts), None),
+            Some(q) => {
+                let strs = q.texts.strs();
+                let (prepared, decided) = rayon::join(
+                    || prepare(&snap, &texts),
+                    || self.decide(&strs, &q.ids, q.prepared),
+                );
+                (prepared, Some(decided))
+            }
         };
         self.queued = Some(Queued {
             texts: Box::new(texts),
             ids,
             prepared,
         });
-        decided.map(Some)
+        decided.transpose()
     }
 
     /// Decides the group waiting from [`Batch::feed_later`], if any.
