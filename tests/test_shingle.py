@@ -1,7 +1,5 @@
 """Shingles, hash64 and Jaccard: Rust == reference, on examples and hypothesis input."""
 
-import unicodedata
-
 import pytest
 import textsieve as ts
 from hypothesis import given, settings
@@ -9,11 +7,9 @@ from hypothesis import strategies as st
 from textsieve import _core
 from textsieve.reference import dedup as ref
 
-# characters assigned in this Python's Unicode tables (the Rust tables may be newer), no surrogates
-_ALPHABET = st.characters(
-    blacklist_categories=("Cs", "Cn", "Co"),
-).filter(lambda c: unicodedata.category(c) != "Cn")
-TEXT = st.text(st.one_of(_ALPHABET, st.sampled_from(list(" \t\n\u3000ΣσςAaİ"))), max_size=40)
+from tests.strategies import ASSIGNED
+
+TEXT = st.text(st.one_of(ASSIGNED, st.sampled_from(list(" \t\n\u3000ΣσςAaİ"))), max_size=40)
 
 
 def test_examples():
