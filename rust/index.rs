@@ -1466,9 +1466,41 @@ impl Segment {
             // (the last section, or the one before the shingle counts)
             let at = self.sections.len().checked_sub(1 + self.sized as usize);
             at.and_then(|s| self.sections.get(s))
-                .is_some_and(|&(_, _, crc)| crc32fast::hash(mem) == crc)
+                .is_some_and(|&(_, _, crc)| {
+                    if !crate::memory::mostly_cached(mem) {
+                        self.read_through(o, mem.len());
+                    }
+                    crc32fast::hash(mem) == crc
+                })
         });
         ok.then_some(mem)
+    }
+
+    /// Reads `len` bytes of the file at `o` in order, a megabyte at a time, and forgets them:
+    /// the kernel reads them ahead into the page cache. Read through the mapping (advised
+    /// random, for the lookups elsewhere in the file), each page would be read from the disk
+    /// alone: the filters of a 10-segment index not in the page cache (300 MB) took 1.9 s to
+    /// check, 57,000 page faults at 165 MB/s, against 0.15 s read so.
+    fn read_through(&self, o: usize, len: usize) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; (1 << 20).min(len)];
+            let mut at = 0;
+            while at < len {
+                let part = buf.len().min(len - at);
+                if self
+                    .file
+                    .read_exact_at(&mut buf[..part], (o + at) as u64)
+                    .is_err()
+                {
+                    return; // the checksum, read through the mapping, says what is wrong
+                }
+                at += part;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (o, len);
     }
 
     /// The filter block a hash falls in (`None` without a filter, or past the file's end).
@@ -3025,6 +3057,56 @@ mod tests {
         assert_eq!(decide(v1), now);
         assert_eq!(decide(v3), now);
         assert!(keep.iter().any(|&k| !k));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_filter_not_in_the_page_cache_is_read_ahead_and_checked() {
+        use std::os::fd::AsRawFd;
+        let c = cfg(0.8);
+        let texts = corpus(2000);
+        let dir = tmp("cold");
+        add_in_batches(&c, &texts, 2000, &dir);
+        let fp = settings_fingerprint(&c);
+        let path = dir.join("seg0");
+        let evict = |p: &Path| {
+            let f = File::open(p).unwrap();
+            f.sync_all().unwrap();
+            // SAFETY: advice on a file descriptor we hold; clean pages leave the page cache
+            unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        };
+        evict(&path);
+        let seg = Segment::open(&path, c.bands, fp, false).unwrap();
+        let (o, blocks) = seg.filter.unwrap();
+        let mem = &seg.map[o..o + 64 * blocks];
+        if !crate::memory::mostly_cached(mem) {
+            // (where the file system keeps it in memory anyway, there is nothing to read)
+            seg.read_through(o, mem.len());
+            assert!(
+                crate::memory::mostly_cached(mem),
+                "read ahead into the page cache"
+            );
+        }
+        // evicted again, the first use reads it ahead, checks it and uses it
+        drop(seg);
+        evict(&path);
+        let seg = Segment::open(&path, c.bands, fp, false).unwrap();
+        assert_eq!(seg.filter_mem().map(<[u8]>::len), Some(64 * blocks));
+        let signed = c.sign(&texts[..50]);
+        let kept = (0..seg.n).map(|l| seg.doc(l) as usize).filter(|&d| d < 50);
+        for d in kept.filter(|&d| !signed.empty[d]) {
+            assert!((0..c.bands).all(|b| seg.may_have(b, signed.keys[d * c.bands + b])));
+        }
+        // a damaged filter is found however it is read: every key may then be there
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[o + 64 * blocks / 2] ^= 0x10;
+        let bad = dir.join("bad");
+        std::fs::write(&bad, &bytes).unwrap();
+        evict(&bad);
+        let seg = Segment::open(&bad, c.bands, fp, false).unwrap();
+        assert!(seg.filter_mem().is_none());
+        assert!(seg.may_have(0, 12345));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -68,6 +68,36 @@ pub fn zeroed_map(bytes: usize) -> Option<memmap2::MmapMut> {
     Some(map)
 }
 
+/// Whether nine pages in ten of the mapped `mem` are in the page cache (`true` where the kernel
+/// does not say): a file's part that is not is better read in order than page by page through
+/// its mapping.
+pub fn mostly_cached(mem: &[u8]) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf reads a constant
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let Ok(page) = usize::try_from(page) else {
+            return true;
+        };
+        if page == 0 || mem.is_empty() {
+            return true;
+        }
+        let start = mem.as_ptr() as usize / page * page;
+        let len = mem.as_ptr() as usize + mem.len() - start;
+        let mut pages = vec![0u8; len.div_ceil(page)];
+        // SAFETY: `start..start + len` lies within the mapping `mem` is part of (rounded down
+        // to its page, which the mapping holds too), and `pages` has a byte for each page
+        let r =
+            unsafe { libc::mincore(start as *mut libc::c_void, len, pages.as_mut_ptr().cast()) };
+        r != 0 || pages.iter().filter(|&&p| p & 1 != 0).count() * 10 >= pages.len() * 9
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = mem;
+        true
+    }
+}
+
 /// Bytes of memory this process may use: the machine's (`MemTotal`), or less under a cgroup
 /// limit; None where neither can be read (then only the allocator decides).
 pub fn physical_memory() -> Option<u64> {
@@ -108,6 +138,24 @@ fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn pages_not_yet_touched_are_not_cached() {
+        // an anonymous map has no pages until they are written
+        let mut map = memmap2::MmapMut::map_anon(64 << 12).unwrap();
+        assert!(!mostly_cached(&map[..]));
+        map[..32 << 12].fill(1);
+        assert!(!mostly_cached(&map[..]), "half of the pages");
+        assert!(mostly_cached(&map[..32 << 12]));
+        assert!(
+            mostly_cached(&map[5..(32 << 12) - 5]),
+            "unaligned, within the written pages"
+        );
+        map.fill(2);
+        assert!(mostly_cached(&map[..]));
+        assert!(mostly_cached(&map[..0]));
+    }
 
     #[test]
     fn small_buffers_are_made() {
