@@ -9,6 +9,9 @@ one run and side by side:
 
 - ``textsieve dedup BATCH -o OUT``: the batch alone (the reference time);
 - ``textsieve dedup BATCH -o OUT --index DIR/idx --update``: against the index, then added;
+- the plain ``textsieve dedup`` again (``--no-bracket``: not): the add is compared with the mean
+  of the runs before and after it, so that a drift of the machine's speed during the minute
+  the three take weighs on both sides alike;
 
 each a fresh process. Reported per batch: the wall and CPU time of both (the machine may be
 shared: CPU time compares two runs fairly), their ratio (target: within 1.5x), the add time
@@ -132,6 +135,13 @@ def main() -> None:
         help="the batches also run by plain textsieve dedup (all: every one)",
     )
     ap.add_argument(
+        "--bracket",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run each reference dedup again after the add and compare with the mean of the "
+        "two (default; --no-bracket: once, before)",
+    )
+    ap.add_argument(
         "--reuse",
         action="store_true",
         help="keep DIR/idx as it is (built by an earlier run) and only run the queries",
@@ -145,13 +155,15 @@ def main() -> None:
     rows = []
     for b, path, n in split(a.corpus, a.batch, 0 if a.reuse else a.batches, a.work):
         out_plain, out_index = a.work / "out-plain", a.work / "out-index"
-        if a.reference == "all" or str(b) in a.reference.split(","):
-            plain = run([*exe, "dedup", str(path), "-o", str(out_plain), "-q", "--json",
-                         "--threshold", str(a.threshold)])  # fmt: skip
-        else:
-            plain = None
+        reference = a.reference == "all" or str(b) in a.reference.split(",")
+        plain_cmd = [*exe, "dedup", str(path), "-o", str(out_plain), "-q", "--json",
+                     "--threshold", str(a.threshold)]  # fmt: skip
+        plains = [run(plain_cmd)] if reference else []
         added = run([*exe, "dedup", str(path), "-o", str(out_index), "-q", "--json",
                      "--threshold", str(a.threshold), "--index", str(idx), "--update"])  # fmt: skip
+        if reference and a.bracket:
+            plains.append(run(plain_cmd))
+        plain = plains[0] if plains else None
         si = added["stats"]
         assert si["n_input"] == n and si["n_kept"] + si["n_removed"] == n
         if plain is not None:
@@ -183,12 +195,18 @@ def main() -> None:
             "load_avg": round(os.getloadavg()[0], 2),
         }
         if plain is not None:
+            # the mean of the runs before and after the add (with --bracket): the machine's
+            # speed drifts over a minute, and one run before would carry all of the drift
+            wall = sum(p["wall_s"] for p in plains) / len(plains)
+            cpu = sum(p["cpu_s"] for p in plains) / len(plains)
             row.update(
-                dedup_wall_s=round(plain["wall_s"], 2),
-                dedup_cpu_s=round(plain["cpu_s"], 2),
-                add_over_dedup_cpu=round(added["cpu_s"] / plain["cpu_s"], 3),
-                add_over_dedup_wall=round(added["wall_s"] / plain["wall_s"], 3),
-                dedup_peak_rss_gb=round(plain["peak_rss_gb"], 3),
+                dedup_wall_s=round(wall, 2),
+                dedup_cpu_s=round(cpu, 2),
+                dedup_runs_wall_s=[round(p["wall_s"], 2) for p in plains],
+                dedup_runs_cpu_s=[round(p["cpu_s"], 2) for p in plains],
+                add_over_dedup_cpu=round(added["cpu_s"] / cpu, 3),
+                add_over_dedup_wall=round(added["wall_s"] / wall, 3),
+                dedup_peak_rss_gb=round(max(p["peak_rss_gb"] for p in plains), 3),
             )
         first = rows[0] if rows else row
         row["add_cpu_over_first"] = round(row["add_cpu_s"] / first["add_cpu_s"], 3)
