@@ -232,7 +232,7 @@ impl Store {
                     // past 4 MB, room up to a spilling store's limit at once (pages are only
                     // taken when written): doubling copied everything held into new memory
                     // each time, a few percent of checking 100,000 documents against an index
-                    let room = if need > 4 << 20 && self.file.is_none() && self.dir.is_some() {
+                    let room = if need > 4 << 20 && self.dir.is_some() {
                         need.max(self.limit.min(256 << 20))
                     } else {
                         need.max(2 * self.mem.capacity())
