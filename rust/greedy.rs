@@ -399,6 +399,10 @@ impl KeptLookup for NoMoreKept {
 pub trait Texts: Sync {
     fn text(&self, doc: u32) -> Cow<'_, str>;
 
+    /// A hint: the texts and shingle counts of `docs` (ascending) are about to be read, each
+    /// maybe on another thread (texts on disk can be asked for together).
+    fn will_read(&self, _docs: &[u32]) {}
+
     /// At least and at most how many distinct shingles the document has (0 and `u32::MAX`
     /// where nothing is known), when known: a document whose count is too far from another's
     /// to reach the threshold is never compared with it.
@@ -661,6 +665,12 @@ impl Greedy {
         // with at most fewer distinct shingles than the threshold times this one's, or at
         // least more than this one's over the threshold, cannot be within it, and its shingles
         // are not made (the margin keeps a similarity that rounds up to the threshold)
+        if cands.iter().any(|c| !c.is_empty()) {
+            let mut all: Vec<u32> = cands.iter().flatten().copied().collect();
+            all.sort_unstable();
+            all.dedup();
+            old.will_read(&all);
+        }
         let cands: Vec<Vec<u32>> = match cfg.verify {
             Verify::Exact => cands
                 .into_par_iter()

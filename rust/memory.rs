@@ -98,6 +98,75 @@ pub fn mostly_cached(mem: &[u8]) -> bool {
     }
 }
 
+/// Whether nine in ten of up to 32 of the byte ranges `ranges` of the mapped `mem`, taken
+/// evenly, lie in pages of the page cache: for a large part of a file read here and there,
+/// where [`mostly_cached`] over all of it would say little (and cost a look at every page).
+pub fn sample_cached(mem: &[u8], ranges: &[std::ops::Range<usize>]) -> bool {
+    let step = ranges.len().div_ceil(32).max(1);
+    let (mut seen, mut missing) = (0, 0);
+    for r in ranges.iter().step_by(step) {
+        let (a, b) = (r.start.min(mem.len()), r.end.min(mem.len()));
+        seen += 1;
+        missing += usize::from(!mostly_cached(&mem[a..b.max(a)]));
+    }
+    missing * 10 <= seen
+}
+
+/// Asks the kernel to read into the page cache, in the background, the pages of the mapped
+/// `mem` that the byte ranges `ranges` (within `mem`; best in ascending order) fall in: runs of pages
+/// closer than [`AHEAD_GAP`] pages are asked for as one. A walk of a table not in the page cache
+/// reads each of its pages only when it touches it, one disk read at a time per thread; asked
+/// for first, they are read side by side.
+pub fn will_need(mem: &[u8], ranges: impl IntoIterator<Item = std::ops::Range<usize>>) {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf reads a constant
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let Ok(page) = usize::try_from(page) else {
+            return;
+        };
+        if page == 0 || mem.is_empty() {
+            return;
+        }
+        let base = mem.as_ptr() as usize;
+        let ask = |first: usize, last: usize| {
+            let start = first * page;
+            let len = (last + 1) * page - start;
+            // SAFETY: `first..=last` are pages that bytes of `mem` lie in, so the range is
+            // within the mapping `mem` is part of; WILLNEED only reads ahead, it changes no
+            // byte of the mapping
+            unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_WILLNEED) };
+        };
+        let mut run: Option<(usize, usize)> = None;
+        for r in ranges {
+            let (a, b) = (r.start.min(mem.len()), r.end.min(mem.len()));
+            if a >= b {
+                continue;
+            }
+            let (first, last) = ((base + a) / page, (base + b - 1) / page);
+            run = match run {
+                Some((f, l)) if first <= l + AHEAD_GAP && f <= last + AHEAD_GAP => {
+                    Some((f.min(first), l.max(last)))
+                }
+                Some((f, l)) => {
+                    ask(f, l);
+                    Some((first, last))
+                }
+                None => Some((first, last)),
+            };
+        }
+        if let Some((f, l)) = run {
+            ask(f, l);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (mem, ranges.into_iter());
+}
+
+/// Pages between two ranges asked for by [`will_need`] under which both are read as one run
+/// (reading a few pages more costs less than another request).
+const AHEAD_GAP: usize = 4;
+
 /// Bytes of memory this process may use: the machine's (`MemTotal`), or less under a cgroup
 /// limit; None where neither can be read (then only the allocator decides).
 pub fn physical_memory() -> Option<u64> {
@@ -155,6 +224,38 @@ mod tests {
         map.fill(2);
         assert!(mostly_cached(&map[..]));
         assert!(mostly_cached(&map[..0]));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_sample_of_ranges_says_whether_they_are_cached() {
+        let mut map = memmap2::MmapMut::map_anon(64 << 12).unwrap();
+        map[..32 << 12].fill(1);
+        let pages = |r: std::ops::Range<usize>| -> Vec<_> {
+            r.map(|p| (p << 12) + 100..(p << 12) + 200).collect()
+        };
+        assert!(sample_cached(&map, &pages(0..32)));
+        assert!(!sample_cached(&map, &pages(32..64)));
+        assert!(!sample_cached(&map, &pages(16..48)), "half of them");
+        // one range in ten not cached is allowed, two are not (of up to 32 taken evenly)
+        assert!(sample_cached(
+            &map,
+            &pages(0..10)
+                .into_iter()
+                .chain(pages(40..41))
+                .collect::<Vec<_>>()
+        ));
+        assert!(!sample_cached(
+            &map,
+            &pages(0..8)
+                .into_iter()
+                .chain(pages(40..42))
+                .collect::<Vec<_>>()
+        ));
+        assert!(sample_cached(&map, &[]));
+        // asking for pages of an anonymous map reads nothing and changes nothing
+        will_need(&map, pages(0..64));
+        assert!(map[..32 << 12].iter().all(|&b| b == 1) && map[32 << 12..].iter().all(|&b| b == 0));
     }
 
     #[test]
