@@ -1969,6 +1969,10 @@ impl Snapshot {
                 })
                 .collect();
             let cands = self.candidates_sorted(&keys);
+            let mut all: Vec<u32> = cands.iter().flatten().copied().collect();
+            all.sort_unstable();
+            all.dedup();
+            self.will_read(&all);
             out.par_extend(cands.into_par_iter().zip(part).with_min_len(16).map_init(
                 || (Worker::default(), Scratch::default()),
                 |(w, s), (cands, text)| {
