@@ -1434,10 +1434,11 @@ impl Segment {
         }
     }
 
-    /// Where the texts are not mostly in the page cache, asks the kernel for the pages that
-    /// reading the texts and shingle counts of `locals` (ascending) will read: their offsets and
-    /// counts, then, those read, the texts. Read cold one by one, each verification of an
-    /// indexed candidate waited for a disk read or two.
+    /// Where a sample of their offsets (or, those cached, of the texts) is not in the page
+    /// cache, asks the kernel for the pages that reading the texts and shingle counts of
+    /// `locals` (ascending) will read: their offsets and counts, then, those read, the texts.
+    /// Read cold one by one, each verification of an indexed candidate waited for a disk read
+    /// or two.
     fn read_ahead_texts(&self, locals: &[usize]) {
         let (o, l, _) = self.sections[TEXTS];
         let Some(texts) = self.map.get(o..o + l).filter(|_| !locals.is_empty()) else {
@@ -1658,12 +1659,12 @@ impl Segment {
         }
     }
 
-    /// Where band `b`'s table is not mostly in the page cache, asks the kernel for the pages
-    /// that the lookups of `sorted` (as [`Segment::walk_sorted`] takes them) will read: their
-    /// directory slots, then, those read, their entries. Walked cold, each lookup waited for
-    /// two random disk reads, one after the other, on each thread (a first `check` of 100,000
-    /// fresh documents against a 10-segment index not in the page cache: 23,000 page faults);
-    /// asked for first, the reads of a band are in flight together.
+    /// Where a sample of the directory slots that the lookups of `sorted` (as
+    /// [`Segment::walk_sorted`] takes them) will read is not in the page cache, asks the kernel
+    /// for the pages of all their slots, then, those read, of their entries. Walked cold, each
+    /// lookup waited for two random disk reads, one after the other, on each thread (a first
+    /// `check` of 100,000 fresh documents against a 10-segment index not in the page cache:
+    /// 71,800 page faults); asked for first, the reads of a band are in flight together.
     fn read_ahead(&self, b: usize, sorted: &[u64]) {
         if self.m == 0 || sorted.len() < 2 {
             return;

@@ -113,10 +113,10 @@ pub fn sample_cached(mem: &[u8], ranges: &[std::ops::Range<usize>]) -> bool {
 }
 
 /// Asks the kernel to read into the page cache, in the background, the pages of the mapped
-/// `mem` that the byte ranges `ranges` (within `mem`; best in ascending order) fall in: runs of pages
-/// closer than [`AHEAD_GAP`] pages are asked for as one. A walk of a table not in the page cache
-/// reads each of its pages only when it touches it, one disk read at a time per thread; asked
-/// for first, they are read side by side.
+/// `mem` that the byte ranges `ranges` (within `mem`; best in ascending order) fall in: runs of
+/// pages closer than [`AHEAD_GAP`] pages are asked for as one. A walk of a table not in the page
+/// cache reads each of its pages only when it touches it, one disk read at a time per thread;
+/// asked for first, they are read side by side.
 pub fn will_need(mem: &[u8], ranges: impl IntoIterator<Item = std::ops::Range<usize>>) {
     #[cfg(unix)]
     {
