@@ -1452,16 +1452,14 @@ impl Segment {
         let range = |i: usize| {
             self.u64_at(TEXT_OFFSETS, i) as usize..self.u64_at(TEXT_OFFSETS, i + 1) as usize
         };
-        let at: Vec<_> = locals.iter().map(|&i| 8 * i..8 * i + 16).collect();
+        let at = |&i: &usize| 8 * i..8 * i + 16;
         // (a sample of the offsets, and if they are cached, of the texts)
-        if crate::memory::sample_cached(offsets, &at) {
-            let step = locals.len().div_ceil(32);
-            let sample: Vec<_> = locals.iter().step_by(step).map(|&i| range(i)).collect();
-            if crate::memory::sample_cached(texts, &sample) {
-                return;
-            }
+        if crate::memory::sample_cached(offsets, locals, at)
+            && crate::memory::sample_cached(texts, locals, |&i| range(i))
+        {
+            return;
         }
-        crate::memory::will_need(offsets, at);
+        crate::memory::will_need(offsets, locals.iter().map(at));
         if self.sized {
             let counts = section(self.sections.len() - 1);
             for at in [0, self.n] {
@@ -1577,13 +1575,27 @@ impl Segment {
         self.filter_line(h).is_none_or(|line| filter_holds(line, h))
     }
 
+    /// The directory slot of a band key: its top `p` bits (the table's entries with that slot
+    /// are at the positions the slot and the next one hold).
+    #[inline]
+    fn dir_slot(&self, key: u64) -> usize {
+        ((key & KEY_MASK) >> (KEY_BITS - self.p)) as usize
+    }
+
+    /// Where a band table's entries start in its section, in `u64`s: after the directory's
+    /// `2^p + 1` slots, aligned to 8 bytes.
+    #[inline]
+    fn entries_at(&self) -> usize {
+        (((1usize << self.p) + 1) * 4).div_ceil(8)
+    }
+
     /// Asks for the directory slot of band `b` key `key` (a hint).
     #[inline]
     fn prefetch_dir(&self, b: usize, key: u64) {
         if self.m == 0 {
             return;
         }
-        let u = ((key & KEY_MASK) >> (KEY_BITS - self.p)) as usize;
+        let u = self.dir_slot(key);
         if let Some(x) = self.map.get(self.sections[BAND0 + b].0 + 4 * u) {
             crate::greedy::prefetch(x);
         }
@@ -1596,11 +1608,11 @@ impl Segment {
             return;
         }
         let s = BAND0 + b;
-        let u = ((key & KEY_MASK) >> (KEY_BITS - self.p)) as usize;
-        let lo = self.u32_at(s, u) as usize;
-        let base = ((1usize << self.p) + 1) * 4;
-        let base = base.div_ceil(8) * 8;
-        if let Some(x) = self.map.get(self.sections[s].0 + base + 8 * lo) {
+        let lo = self.u32_at(s, self.dir_slot(key)) as usize;
+        if let Some(x) = self
+            .map
+            .get(self.sections[s].0 + 8 * (self.entries_at() + lo))
+        {
             crate::greedy::prefetch(x);
         }
     }
@@ -1621,10 +1633,9 @@ impl Segment {
         }
         let key = key & KEY_MASK;
         let s = BAND0 + b;
-        let dir = (1usize << self.p) + 1;
-        let u = (key >> (KEY_BITS - self.p)) as usize;
+        let u = self.dir_slot(key);
         let (lo, hi) = (self.u32_at(s, u) as usize, self.u32_at(s, u + 1) as usize);
-        let base = (dir * 4).div_ceil(8);
+        let base = self.entries_at();
         for i in lo..hi.min(self.m) {
             let e = self.u64_at(s, base + i);
             let k = e >> LOCAL_BITS;
@@ -1674,21 +1685,16 @@ impl Segment {
         let Some(table) = self.map.get(o..o + l) else {
             return;
         };
-        let slot = |e: u64| ((e >> 24) >> (KEY_BITS - self.p)) as usize;
-        let dir: Vec<_> = sorted
-            .iter()
-            .map(|&e| 4 * slot(e)..4 * slot(e) + 8)
-            .collect();
-        if crate::memory::sample_cached(table, &dir) {
+        let dir = |&e: &u64| 4 * self.dir_slot(e >> 24)..4 * self.dir_slot(e >> 24) + 8;
+        if crate::memory::sample_cached(table, sorted, dir) {
             return;
         }
-        crate::memory::will_need(table, dir);
-        let base = ((1usize << self.p) + 1) * 4;
-        let base = base.div_ceil(8) * 8;
+        crate::memory::will_need(table, sorted.iter().map(dir));
+        let base = 8 * self.entries_at();
         crate::memory::will_need(
             table,
             sorted.iter().map(|&e| {
-                let u = slot(e);
+                let u = self.dir_slot(e >> 24);
                 let (lo, hi) = (self.u32_at(s, u) as usize, self.u32_at(s, u + 1) as usize);
                 base + 8 * lo..base + 8 * hi.max(lo + 1)
             }),
@@ -2134,8 +2140,7 @@ impl Snapshot {
                 if seg.m == 0 {
                     continue;
                 }
-                let dir = (1usize << seg.p) + 1;
-                let base = (dir * 4).div_ceil(8);
+                let base = seg.entries_at();
                 for i in 0..seg.m {
                     let e = seg.u64_at(BAND0 + b, base + i);
                     let nl = new_local[si]
@@ -3277,26 +3282,35 @@ mod tests {
             let (o, l, _) = seg.sections[s];
             &seg.map[o..o + l]
         };
-        let slot = |e: u64| ((e >> 24) >> (KEY_BITS - seg.p)) as usize;
         let dirs: Vec<_> = sorted
             .iter()
-            .map(|&e| 4 * slot(e)..4 * slot(e) + 8)
+            .map(|&e| 4 * seg.dir_slot(e >> 24)..4 * seg.dir_slot(e >> 24) + 8)
             .collect();
         let offsets: Vec<_> = kept.iter().map(|&l| 8 * l..8 * l + 16).collect();
         let table = section(BAND0 + b);
-        if !sample_cached(table, &dirs) {
+        if !sample_cached(table, &dirs, Clone::clone) {
             // (where the file system keeps it in memory anyway, there is nothing to ask for)
             seg.read_ahead(b, &sorted);
-            assert!(arrives(|| sample_cached(table, &dirs)), "directory slots");
+            assert!(
+                arrives(|| sample_cached(table, &dirs, Clone::clone)),
+                "directory slots"
+            );
             seg.read_ahead_texts(&kept);
-            assert!(arrives(|| sample_cached(section(TEXT_OFFSETS), &offsets)));
+            assert!(arrives(|| sample_cached(
+                section(TEXT_OFFSETS),
+                &offsets,
+                Clone::clone
+            )));
             let stored: Vec<_> = kept
                 .iter()
                 .map(|&l| {
                     seg.u64_at(TEXT_OFFSETS, l) as usize..seg.u64_at(TEXT_OFFSETS, l + 1) as usize
                 })
                 .collect();
-            assert!(arrives(|| sample_cached(section(TEXTS), &stored)), "texts");
+            assert!(
+                arrives(|| sample_cached(section(TEXTS), &stored, Clone::clone)),
+                "texts"
+            );
         }
         // asked for or not, read cold the lookups and texts are the same
         assert_eq!(walk(&seg), warm);

@@ -68,20 +68,23 @@ pub fn zeroed_map(bytes: usize) -> Option<memmap2::MmapMut> {
     Some(map)
 }
 
+/// The size of a memory page (`None` where the system does not say).
+#[cfg(unix)]
+fn page_size() -> Option<usize> {
+    // SAFETY: sysconf reads a constant
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(page).ok().filter(|&p| p > 0)
+}
+
 /// Whether nine pages in ten of the mapped `mem` are in the page cache (`true` where the kernel
 /// does not say): a file's part that is not is better read in order than page by page through
 /// its mapping.
 pub fn mostly_cached(mem: &[u8]) -> bool {
     #[cfg(unix)]
     {
-        // SAFETY: sysconf reads a constant
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        let Ok(page) = usize::try_from(page) else {
+        let Some(page) = page_size().filter(|_| !mem.is_empty()) else {
             return true;
         };
-        if page == 0 || mem.is_empty() {
-            return true;
-        }
         let start = mem.as_ptr() as usize / page * page;
         let len = mem.as_ptr() as usize + mem.len() - start;
         let mut pages = vec![0u8; len.div_ceil(page)];
@@ -98,13 +101,18 @@ pub fn mostly_cached(mem: &[u8]) -> bool {
     }
 }
 
-/// Whether nine in ten of up to 32 of the byte ranges `ranges` of the mapped `mem`, taken
-/// evenly, lie in pages of the page cache: for a large part of a file read here and there,
-/// where [`mostly_cached`] over all of it would say little (and cost a look at every page).
-pub fn sample_cached(mem: &[u8], ranges: &[std::ops::Range<usize>]) -> bool {
-    let step = ranges.len().div_ceil(32).max(1);
+/// Whether nine in ten of up to 32 of `items`, taken evenly, have their byte range (`range`,
+/// within the mapped `mem`) in pages of the page cache: for a large part of a file read here
+/// and there, where [`mostly_cached`] over all of it would say little (and cost a look at every
+/// page). Only the sample's ranges are made.
+pub fn sample_cached<T>(
+    mem: &[u8],
+    items: &[T],
+    range: impl Fn(&T) -> std::ops::Range<usize>,
+) -> bool {
+    let step = items.len().div_ceil(32).max(1);
     let (mut seen, mut missing) = (0, 0);
-    for r in ranges.iter().step_by(step) {
+    for r in items.iter().step_by(step).map(range) {
         let (a, b) = (r.start.min(mem.len()), r.end.min(mem.len()));
         seen += 1;
         missing += usize::from(!mostly_cached(&mem[a..b.max(a)]));
@@ -120,14 +128,9 @@ pub fn sample_cached(mem: &[u8], ranges: &[std::ops::Range<usize>]) -> bool {
 pub fn will_need(mem: &[u8], ranges: impl IntoIterator<Item = std::ops::Range<usize>>) {
     #[cfg(unix)]
     {
-        // SAFETY: sysconf reads a constant
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        let Ok(page) = usize::try_from(page) else {
+        let Some(page) = page_size().filter(|_| !mem.is_empty()) else {
             return;
         };
-        if page == 0 || mem.is_empty() {
-            return;
-        }
         let base = mem.as_ptr() as usize;
         let ask = |first: usize, last: usize| {
             let start = first * page;
@@ -234,25 +237,30 @@ mod tests {
         let pages = |r: std::ops::Range<usize>| -> Vec<_> {
             r.map(|p| (p << 12) + 100..(p << 12) + 200).collect()
         };
-        assert!(sample_cached(&map, &pages(0..32)));
-        assert!(!sample_cached(&map, &pages(32..64)));
-        assert!(!sample_cached(&map, &pages(16..48)), "half of them");
+        assert!(sample_cached(&map, &pages(0..32), Clone::clone));
+        assert!(!sample_cached(&map, &pages(32..64), Clone::clone));
+        assert!(
+            !sample_cached(&map, &pages(16..48), Clone::clone),
+            "half of them"
+        );
         // one range in ten not cached is allowed, two are not (of up to 32 taken evenly)
         assert!(sample_cached(
             &map,
             &pages(0..10)
                 .into_iter()
                 .chain(pages(40..41))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>(),
+            Clone::clone
         ));
         assert!(!sample_cached(
             &map,
             &pages(0..8)
                 .into_iter()
                 .chain(pages(40..42))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>(),
+            Clone::clone
         ));
-        assert!(sample_cached(&map, &[]));
+        assert!(sample_cached(&map, &[], Clone::clone));
         // asking for pages of an anonymous map reads nothing and changes nothing
         will_need(&map, pages(0..64));
         assert!(map[..32 << 12].iter().all(|&b| b == 1) && map[32 << 12..].iter().all(|&b| b == 0));
