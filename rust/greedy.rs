@@ -399,9 +399,10 @@ impl KeptLookup for NoMoreKept {
 pub trait Texts: Sync {
     fn text(&self, doc: u32) -> Cow<'_, str>;
 
-    /// A hint: the texts and shingle counts of `docs` (ascending) are about to be read, each
-    /// maybe on another thread (texts on disk can be asked for together).
-    fn will_read(&self, _docs: &[u32]) {}
+    /// A hint: the texts and shingle counts of the documents of `cands` (lists of candidates,
+    /// maybe repeated) are about to be read, each maybe on another thread (texts on disk can
+    /// be asked for together). Texts in memory ignore it, at no cost.
+    fn will_read(&self, _cands: &[Vec<u32>]) {}
 
     /// At least and at most how many distinct shingles the document has (0 and `u32::MAX`
     /// where nothing is known), when known: a document whose count is too far from another's
@@ -665,12 +666,7 @@ impl Greedy {
         // with at most fewer distinct shingles than the threshold times this one's, or at
         // least more than this one's over the threshold, cannot be within it, and its shingles
         // are not made (the margin keeps a similarity that rounds up to the threshold)
-        if cands.iter().any(|c| !c.is_empty()) {
-            let mut all: Vec<u32> = cands.iter().flatten().copied().collect();
-            all.sort_unstable();
-            all.dedup();
-            old.will_read(&all);
-        }
+        old.will_read(&cands);
         let cands: Vec<Vec<u32>> = match cfg.verify {
             Verify::Exact => cands
                 .into_par_iter()

@@ -1976,10 +1976,7 @@ impl Snapshot {
                 })
                 .collect();
             let cands = self.candidates_sorted(&keys);
-            let mut all: Vec<u32> = cands.iter().flatten().copied().collect();
-            all.sort_unstable();
-            all.dedup();
-            self.will_read(&all);
+            self.will_read(&cands);
             out.par_extend(cands.into_par_iter().zip(part).with_min_len(16).map_init(
                 || (Worker::default(), Scratch::default()),
                 |(w, s), (cands, text)| {
@@ -2176,8 +2173,26 @@ impl Snapshot {
         self.find(doc).and_then(|(s, l)| s.shingles(l))
     }
 
-    fn will_read(&self, docs: &[u32]) {
-        let mut rest = docs;
+    fn will_read(&self, cands: &[Vec<u32>]) {
+        self.will_read_below(cands, u32::MAX);
+    }
+}
+
+impl Snapshot {
+    /// [`Texts::will_read`] of the candidates below document `below`, segment by segment.
+    fn will_read_below(&self, cands: &[Vec<u32>], below: u32) {
+        if self.segments.is_empty() {
+            return;
+        }
+        let mut docs: Vec<u32> = cands
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|&d| d < below)
+            .collect();
+        docs.sort_unstable();
+        docs.dedup();
+        let mut rest = &docs[..];
         for seg in &self.segments {
             let start = rest.partition_point(|&d| d < seg.first);
             let end = start + rest[start..].partition_point(|&d| d <= seg.last);
@@ -2323,9 +2338,9 @@ struct BatchTexts<'a, S> {
 }
 
 impl<S: AsRef<str> + Sync> Texts for BatchTexts<'_, S> {
-    fn will_read(&self, docs: &[u32]) {
-        let old = &docs[..docs.partition_point(|&d| d < self.first)];
-        self.snap.will_read(old);
+    fn will_read(&self, cands: &[Vec<u32>]) {
+        // (the batch's own kept texts are in memory)
+        self.snap.will_read_below(cands, self.first);
     }
 
     fn shingles(&self, doc: u32) -> Option<(u32, u32)> {
