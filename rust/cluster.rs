@@ -184,6 +184,22 @@ impl Config {
         texts: &[S],
         before: Option<(&[T], &Signed)>,
     ) -> Signed {
+        self.sign_with(texts, before, false)
+    }
+
+    /// [`Config::sign`], with each text's [`crate::sketch`] where the verification is exact
+    /// and the scheme native (what an index keeps beside its texts).
+    pub fn sign_sketched<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Signed {
+        let sketch = self.verify == Verify::Exact;
+        self.sign_with(texts, None::<(&[S], &Signed)>, sketch)
+    }
+
+    fn sign_with<S: AsRef<str> + Sync, T: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        before: Option<(&[T], &Signed)>,
+        sketch: bool,
+    ) -> Signed {
         let (p, b, r) = (self.num_perm(), self.bands, self.rows);
         let n = texts.len();
         let digests: Vec<u64> = texts
@@ -193,7 +209,7 @@ impl Config {
             .collect();
         let source = copies(texts, &digests, before);
         let mut keys = vec![0u64; n * b];
-        let facts: Vec<(bool, usize, u32)> = keys
+        let facts: Vec<(bool, usize, u32, Vec<u64>)> = keys
             .par_chunks_mut(b.max(1))
             .zip(texts.par_iter())
             .zip(&source)
@@ -201,11 +217,16 @@ impl Config {
             .map_init(
                 || (Worker::default(), vec![0u32; p]),
                 |(w, sig), ((row, t), src)| {
+                    let mut bm = Vec::new();
                     if src.is_some() {
-                        return (false, 0, 0); // a copy: filled in below
+                        return (false, 0, 0, bm); // a copy: filled in below
                     }
                     let t = t.as_ref();
-                    let n = w.signature(&self.hasher, t, sig);
+                    let n = if sketch {
+                        w.signature_sketched(&self.hasher, t, sig, &mut bm)
+                    } else {
+                        w.signature(&self.hasher, t, sig)
+                    };
                     for (bi, key) in row.iter_mut().enumerate() {
                         *key = lsh::band_key(&sig[bi * r..(bi + 1) * r]);
                     }
@@ -215,7 +236,7 @@ impl Config {
                     } else {
                         0
                     };
-                    (n == 0, len, u32::try_from(n).unwrap_or(u32::MAX))
+                    (n == 0, len, u32::try_from(n).unwrap_or(u32::MAX), bm)
                 },
             )
             .collect();
@@ -226,7 +247,22 @@ impl Config {
             lengths: facts.iter().map(|f| f.1).collect(),
             digests,
             shingles: facts.iter().map(|f| f.2).collect(),
+            ..Default::default()
         };
+        if sketch {
+            // a copy's sketch is its source's
+            signed.sketch_at.reserve(n + 1);
+            signed.sketch_at.push(0);
+            for (i, src) in source.iter().enumerate() {
+                let bm = match *src {
+                    None => &facts[i].3[..],
+                    Some(Source::Before(j)) => before.map_or(&[][..], |(_, s)| s.sketch(j)),
+                    Some(Source::Here(j)) => &facts[j].3[..],
+                };
+                signed.sketches.extend_from_slice(bm);
+                signed.sketch_at.push(signed.sketches.len() as u64);
+            }
+        }
         // in order: a copy's source is before it, signed or a copy filled in already
         for (i, src) in source.iter().enumerate() {
             let (empty, len, shingles) = match *src {
@@ -308,6 +344,10 @@ pub struct Signed {
     pub lengths: Vec<usize>,
     pub digests: Vec<u64>,
     pub shingles: Vec<u32>,
+    /// The documents' [`crate::sketch`]es one after another, and where each starts (`n + 1`
+    /// offsets; none at all when not sketched, [`Config::sign_sketched`]).
+    pub sketches: Vec<u64>,
+    pub sketch_at: Vec<u64>,
 }
 
 impl Signed {
@@ -320,12 +360,35 @@ impl Signed {
     }
 
     pub fn append(&mut self, mut other: Signed) {
+        let (before, more) = (self.empty.len(), other.empty.len());
         self.bands = other.bands;
         self.keys.append(&mut other.keys);
         self.empty.append(&mut other.empty);
         self.lengths.append(&mut other.lengths);
         self.digests.append(&mut other.digests);
         self.shingles.append(&mut other.shingles);
+        if self.sketch_at.is_empty() && other.sketch_at.is_empty() {
+            return;
+        }
+        if self.sketch_at.is_empty() {
+            self.sketch_at = vec![0; before + 1];
+        }
+        let end = self.sketch_at.last().copied().unwrap_or(0);
+        if other.sketch_at.is_empty() {
+            self.sketch_at.extend(std::iter::repeat_n(end, more));
+        } else {
+            self.sketch_at
+                .extend(other.sketch_at[1..].iter().map(|&o| end + o));
+            self.sketches.append(&mut other.sketches);
+        }
+    }
+
+    /// Document `d`'s sketch (empty when it has none).
+    pub fn sketch(&self, d: usize) -> &[u64] {
+        match (self.sketch_at.get(d), self.sketch_at.get(d + 1)) {
+            (Some(&a), Some(&b)) => self.sketches.get(a as usize..b as usize).unwrap_or(&[]),
+            _ => &[],
+        }
     }
 
     fn keys_of(&self, d: usize) -> &[u64] {
@@ -1638,6 +1701,82 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn sketches_are_made_of_the_shingle_sets_hashes() {
+        // the sketch signing makes is the one the shingle set makes (the set an exact
+        // verification compares), for ASCII and other texts, short, long and empty ones,
+        // character and word shingles; a copy's is its source's; the other schemes and a
+        // signature-only verification make none
+        let long: String = (0..40_000u32)
+            .map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26))
+            .collect();
+        let texts: Vec<String> = vec![
+            "the quick brown fox jumps over the lazy dog".into(),
+            "".into(),
+            "abc".into(),
+            "日本語の文章を書きます。日本語の文章を読みます。".into(),
+            "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ ㍿ ﬁne".into(),
+            long.clone(),
+            "the quick brown fox jumps over the lazy dog".into(),
+        ];
+        for kind in ["char", "word"] {
+            let mut c = cfg("first", "greedy");
+            c.hasher.shingler =
+                Shingler::new(kind, if kind == "char" { 5 } else { 2 }, "default").unwrap();
+            let signed = c.sign_sketched(&texts);
+            assert_eq!(signed.keys, c.sign(&texts).keys);
+            let mut scratch = crate::shingle::Scratch::default();
+            for (i, t) in texts.iter().enumerate() {
+                let set = c.hasher.shingler.hash_set(t, &mut scratch);
+                let got = signed.sketch(i);
+                if set.is_empty() {
+                    assert!(got.is_empty(), "{kind} {i}");
+                    continue;
+                }
+                assert!(got.len().is_power_of_two() && got.len() >= crate::sketch::MIN_WORDS);
+                assert!(
+                    got.len() <= crate::sketch::words_for(t.len()).max(8),
+                    "{kind} {i}"
+                );
+                let mut want = vec![0u64; got.len()];
+                crate::sketch::add(&mut want, &set);
+                assert_eq!(got, &want[..], "{kind} text {i}");
+                // it admits its own set, and rules out an unrelated one
+                assert!(crate::sketch::admits(got, &set, 0.99));
+            }
+            assert_eq!(signed.sketch(6), signed.sketch(0));
+            if kind == "char" {
+                assert!(signed.sketch(5).len() > 64, "a long text, a large sketch");
+            }
+            let unrelated = c.hasher.shingler.hash_set(&long, &mut scratch);
+            assert!(!crate::sketch::admits(signed.sketch(0), &unrelated, 0.5));
+            // appended, the offsets follow
+            let mut two = c.sign_sketched(&texts[..2]);
+            two.append(c.sign_sketched(&texts[2..]));
+            for i in 0..texts.len() {
+                assert_eq!(two.sketch(i), signed.sketch(i));
+            }
+        }
+        let mut c = cfg("first", "greedy");
+        c.verify = Verify::Minhash;
+        assert!(c.sign_sketched(&texts).sketches.is_empty());
+        let c = Config::new(
+            0.7,
+            128,
+            1,
+            Scheme::DatasketchAffine32,
+            Shingler::new("char", 5, "default").unwrap(),
+            None,
+            None,
+            Verify::Exact,
+            Keep::First,
+            Cluster::parse("greedy").unwrap(),
+        )
+        .unwrap();
+        let signed = c.sign_sketched(&texts);
+        assert!((0..texts.len()).all(|i| signed.sketch(i).is_empty()));
     }
 
     #[test]

@@ -410,6 +410,13 @@ pub trait Texts: Sync {
     fn shingles(&self, _doc: u32) -> Option<(u32, u32)> {
         None
     }
+
+    /// False where what is kept of the document (its [`crate::sketch`]) proves that the set
+    /// `set` (distinct shingle hashes) is not within Jaccard `threshold` of it: it is then
+    /// never read or shingled. True where nothing is known.
+    fn admits(&self, _doc: u32, _set: &[u64], _threshold: f64) -> bool {
+        true
+    }
 }
 
 impl<S: AsRef<str> + Sync> Texts for [S] {
@@ -675,11 +682,11 @@ impl Greedy {
                 .map(|(mut c, f)| {
                     if let Some(Feature::Set(a)) = f {
                         let t = cfg.threshold * (1.0 - 1e-9);
-                        let a = a.len() as f64;
+                        let size = a.len() as f64;
                         c.retain(|&k| {
                             old.shingles(k).is_none_or(|(lo, hi)| {
-                                (hi == u32::MAX || hi as f64 >= t * a) && a >= t * lo as f64
-                            })
+                                (hi == u32::MAX || hi as f64 >= t * size) && size >= t * lo as f64
+                            }) && old.admits(k, a, cfg.threshold)
                         });
                     }
                     c

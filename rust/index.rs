@@ -45,10 +45,11 @@ use crate::error::{Error, Result};
 use crate::greedy::{feature, similarity, Decision, DocRef, Greedy, KeptLookup, Texts, KEY_BITS};
 use crate::minhash::Worker;
 use crate::shingle::{hash64, Scratch};
+use crate::sketch::MAX_WORDS;
 use crate::store::{Store, DEFAULT_MEMORY_LIMIT};
 
 pub const SEGMENT_MAGIC: &[u8; 8] = b"TSDXSEG1";
-pub const SEGMENT_VERSION: u32 = 4;
+pub const SEGMENT_VERSION: u32 = 5;
 /// The oldest segment version read (1: no filter section).
 const SEGMENT_VERSION_MIN: u32 = 1;
 /// Bits of a band entry that hold the document's position in its segment.
@@ -385,7 +386,43 @@ thread_local! {
 /// zstd's compression was 13% of the CPU time of adding a million documents to an index) and
 /// reads them back 2.4 times as fast (what a candidate from the index costs), to 0.694 of
 /// their size against zstd's 0.672. A text that does not shrink is stored as it is.
-fn compress_text(t: &str) -> Vec<u8> {
+///
+/// Version 5 on, a text may be preceded by its [`crate::sketch`]: tag [`SKETCHED`], the base-2
+/// logarithm of its 64-bit words, the words, then the text as above. A candidate from the index
+/// is ruled out from its sketch before its text is read and shingled
+/// ([`Segment::sketch_admits`]).
+fn compress_text(t: &str, sketch: &[u64]) -> Vec<u8> {
+    let text = compress_bare(t);
+    if sketch.is_empty() || !sketch.len().is_power_of_two() || sketch.len() > MAX_WORDS {
+        return text;
+    }
+    let mut out = Vec::with_capacity(2 + 8 * sketch.len() + text.len());
+    out.push(SKETCHED);
+    out.push(sketch.len().trailing_zeros() as u8);
+    out.extend(sketch.iter().flat_map(|w| w.to_le_bytes()));
+    out.extend_from_slice(&text);
+    out
+}
+
+/// The tag of a stored text preceded by its sketch.
+const SKETCHED: u8 = 0x80;
+
+/// The sketch that precedes a stored text, and the text as stored after it (`None` for the
+/// sketch when there is none; `None` altogether when the bytes are cut short).
+fn split_sketch(b: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    match b.split_first()? {
+        (&SKETCHED, rest) => {
+            let words = 1usize << *rest.first()?.min(&30);
+            (words <= MAX_WORDS).then_some(())?;
+            let end = 1 + 8 * words;
+            Some((Some(rest.get(1..end)?), rest.get(end..)?))
+        }
+        _ => Some((None, b)),
+    }
+}
+
+/// A text as stored without a sketch.
+fn compress_bare(t: &str) -> Vec<u8> {
     let raw = t.as_bytes();
     if raw.len() >= 64 {
         let bound = lz4_flex::block::get_maximum_output_size(raw.len());
@@ -408,6 +445,7 @@ fn compress_text(t: &str) -> Vec<u8> {
 /// The text [`compress_text`] stored (or an earlier version's zstd frame); `None` for bytes
 /// that are not one.
 fn decompress_text(b: &[u8]) -> Option<String> {
+    let (_, b) = split_sketch(b)?;
     let (tag, rest) = b.split_first()?;
     if *tag == 0 {
         return String::from_utf8(rest.to_vec()).ok();
@@ -942,8 +980,12 @@ impl Pending {
     }
 
     /// Stores the texts of the documents pushed since the last call, in order (one write).
-    fn put_texts<'a>(&mut self, texts: impl IntoIterator<Item = &'a str>) -> Result<()> {
-        let texts: Vec<&str> = texts.into_iter().collect();
+    /// Each text comes with its [`crate::sketch`] (empty: none), stored beside it in a segment.
+    fn put_texts<'a>(
+        &mut self,
+        texts: impl IntoIterator<Item = (&'a str, &'a [u64])>,
+    ) -> Result<()> {
+        let texts: Vec<(&str, &[u64])> = texts.into_iter().collect();
         let packed = self.pack(&texts);
         self.put_packed(&texts, packed)
     }
@@ -951,19 +993,19 @@ impl Pending {
     /// What [`Pending::put_packed`] stores for `texts`: compressed on every core when the
     /// batch keeps them so (None: kept as they are). Touches nothing of the batch, so it can
     /// run beside the deciding of the next chunk.
-    fn pack(&self, texts: &[&str]) -> Option<Vec<Vec<u8>>> {
+    fn pack(&self, texts: &[(&str, &[u64])]) -> Option<Vec<Vec<u8>>> {
         self.packed.then(|| {
             texts
                 .par_iter()
                 .with_min_len(64)
-                .map(|t| compress_text(t))
+                .map(|&(t, sketch)| compress_text(t, sketch))
                 .collect()
         })
     }
 
     /// Stores `texts` (of the documents pushed since the last call, in order), or what
     /// [`Pending::pack`] made of them.
-    fn put_packed(&mut self, texts: &[&str], packed: Option<Vec<Vec<u8>>>) -> Result<()> {
+    fn put_packed(&mut self, texts: &[(&str, &[u64])], packed: Option<Vec<Vec<u8>>>) -> Result<()> {
         if let (Some(packed), Some((dir, bands, fp))) = (&packed, &self.in_place_at) {
             if self.in_place.is_none() {
                 self.in_place = Some(InPlace::create(dir, *bands, *fp)?);
@@ -982,7 +1024,7 @@ impl Pending {
             Some(packed) => {
                 (self.texts).put_bytes_many((from..).zip(packed.iter().map(Vec::as_slice)))
             }
-            None => self.texts.put_many((from..).zip(texts.iter().copied())),
+            None => self.texts.put_many((from..).zip(texts.iter().map(|t| t.0))),
         };
         stored.and_then(|()| {
             (self.texts.len() == self.docs.len())
@@ -1009,7 +1051,7 @@ impl Pending {
             for block in order.chunks(4096) {
                 let packed: Vec<Vec<u8>> = block
                     .par_iter()
-                    .map(|&i| compress_text(&self.texts.get(i).unwrap_or_default()))
+                    .map(|&i| compress_text(&self.texts.get(i).unwrap_or_default(), &[]))
                     .collect();
                 for z in packed {
                     put(w, &z)?;
@@ -1413,6 +1455,11 @@ impl Segment {
 
     /// A stored text's bytes, read from the file.
     fn text_bytes(&self, local: usize) -> Option<Vec<u8>> {
+        self.text_head(local, usize::MAX)
+    }
+
+    /// The first `limit` bytes of a stored text (all of them where it is shorter).
+    fn text_head(&self, local: usize, limit: usize) -> Option<Vec<u8>> {
         let (a, b) = (
             self.u64_at(TEXT_OFFSETS, local) as usize,
             self.u64_at(TEXT_OFFSETS, local + 1) as usize,
@@ -1421,6 +1468,7 @@ impl Segment {
         if a > b || b > l {
             return None;
         }
+        let b = b.min(a.saturating_add(limit));
         #[cfg(unix)]
         {
             use std::os::unix::fs::FileExt;
@@ -1470,6 +1518,33 @@ impl Segment {
             }
         }
         crate::memory::will_need(texts, locals.iter().map(|&i| range(i)));
+    }
+
+    /// Whether the sketch stored before document `local`'s text leaves a set `a` (distinct
+    /// shingle hashes) a chance of Jaccard `threshold` with it ([`crate::sketch::admits`]);
+    /// true where it has none, or it cannot be read (the text's own reading says what is
+    /// wrong).
+    pub fn sketch_admits(&self, local: usize, a: &[u64], threshold: f64) -> bool {
+        // the tag, the size and a sketch of 1,024 bits, a larger one read again whole
+        let Some(mut head) = self.text_head(local, 2 + 8 * 16) else {
+            return true;
+        };
+        if head.len() >= 2 && head[0] == SKETCHED && 2 + (8usize << head[1].min(30)) > head.len() {
+            match self.text_head(local, 2 + (8usize << head[1].min(30))) {
+                Some(all) => head = all,
+                None => return true,
+            }
+        }
+        match split_sketch(&head) {
+            Some((Some(bm), _)) => {
+                let words: Vec<u64> = bm
+                    .chunks_exact(8)
+                    .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+                    .collect();
+                crate::sketch::admits(&words, a, threshold)
+            }
+            _ => true,
+        }
     }
 
     pub fn text(&self, local: usize) -> Result<String> {
@@ -2173,6 +2248,11 @@ impl Snapshot {
         self.find(doc).and_then(|(s, l)| s.shingles(l))
     }
 
+    fn admits(&self, doc: u32, set: &[u64], threshold: f64) -> bool {
+        self.find(doc)
+            .is_none_or(|(s, l)| s.sketch_admits(l, set, threshold))
+    }
+
     fn will_read(&self, cands: &[Vec<u32>]) {
         self.will_read_below(cands, u32::MAX);
     }
@@ -2352,6 +2432,11 @@ impl<S: AsRef<str> + Sync> Texts for BatchTexts<'_, S> {
         }
     }
 
+    fn admits(&self, doc: u32, set: &[u64], threshold: f64) -> bool {
+        // (the batch's own kept documents are compared as they are)
+        doc >= self.first || self.snap.admits(doc, set, threshold)
+    }
+
     fn text(&self, doc: u32) -> Cow<'_, str> {
         if doc >= self.fed {
             return self
@@ -2424,8 +2509,12 @@ fn look_up(snap: &Snapshot, signed: &crate::cluster::Signed, next: &[u32]) -> Lo
 
 /// Signs `texts` and looks up its first [`LOOKUPS`] documents in the index: the part of
 /// deciding them that does not depend on the documents before them.
-fn prepare<S: AsRef<str> + Sync>(snap: &Snapshot, texts: &[S]) -> Prepared {
-    let signed = snap.cfg.sign(texts);
+fn prepare<S: AsRef<str> + Sync>(snap: &Snapshot, texts: &[S], sketch: bool) -> Prepared {
+    let signed = if sketch {
+        snap.cfg.sign_sketched(texts)
+    } else {
+        snap.cfg.sign(texts)
+    };
     let order = snap.cfg.decision_order(&signed.lengths);
     let looked = look_up(snap, &signed, &order[..order.len().min(LOOKUPS)]);
     Prepared {
@@ -2524,7 +2613,7 @@ impl Batch {
     pub fn feed<S: AsRef<str> + Sync>(&mut self, texts: &[S], ids: &[Id]) -> Result<Fed> {
         self.nothing_queued()?;
         self.check_group(texts.len(), ids.len())?;
-        let prepared = prepare(&self.snap, texts);
+        let prepared = prepare(&self.snap, texts, self.pending.packed);
         self.decide(texts, ids, prepared)
     }
 
@@ -2539,12 +2628,13 @@ impl Batch {
     ) -> Result<Option<Fed>> {
         self.check_group(texts.len(), ids.len())?;
         let snap = self.snap.clone();
+        let sketch = self.pending.packed;
         let (prepared, decided) = match self.queued.take() {
-            None => (prepare(&snap, &texts), None),
+            None => (prepare(&snap, &texts, sketch), None),
             Some(q) => {
                 let strs = q.texts.strs();
                 let (prepared, decided) = rayon::join(
-                    || prepare(&snap, &texts),
+                    || prepare(&snap, &texts, sketch),
                     || self.decide(&strs, &q.ids, q.prepared),
                 );
                 (prepared, Some(decided))
@@ -2607,9 +2697,9 @@ impl Batch {
                 .collect();
             // the kept texts of the chunk before are compressed while this one is decided
             // (its ordered pass is one core's work)
-            let before: Vec<&str> = waiting
+            let before: Vec<(&str, &[u64])> = waiting
                 .iter()
-                .map(|&d| texts[d as usize].as_ref())
+                .map(|&d| (texts[d as usize].as_ref(), signed.sketch(d as usize)))
                 .collect();
             let ((decided, distinct), packed) = {
                 let old = BatchTexts {
@@ -2645,8 +2735,11 @@ impl Batch {
             }
         }
         // the last chunk's kept texts
-        self.pending
-            .put_texts(waiting.iter().map(|&d| texts[d as usize].as_ref()))?;
+        self.pending.put_texts(
+            waiting
+                .iter()
+                .map(|&d| (texts[d as usize].as_ref(), signed.sketch(d as usize))),
+        )?;
         self.next += texts.len() as u32;
         Ok((out, signed.empty))
     }
@@ -2666,14 +2759,18 @@ impl Batch {
             ));
         }
         self.nothing_queued()?;
-        let signed = self.snap.cfg.sign(texts);
+        let signed = if self.pending.packed {
+            self.snap.cfg.sign_sketched(texts)
+        } else {
+            self.snap.cfg.sign(texts)
+        };
         for (d, t) in texts.iter().enumerate() {
             let doc = docs[d];
             if doc < self.next {
                 return Err(Error::invalid("docs", "document numbers must increase"));
             }
             self.pending.push(doc, &signed, d, 0, &ids[d]);
-            self.pending.put_texts([t.as_ref()])?;
+            self.pending.put_texts([(t.as_ref(), signed.sketch(d))])?;
             self.next = doc + 1;
         }
         Ok(())
@@ -2755,7 +2852,8 @@ mod tests {
         // kept texts compressed as they are kept (an add) or when the segment is written (a
         // check's batch), written in place in the segment begun with the batch, or kept in
         // memory or spilled to a file and copied, and the band tables built beside their copy
-        // or after: the same segment, byte for byte
+        // or after: the same segment, byte for byte (with the texts' sketches where they were
+        // compressed as kept: a check's batch signs without them)
         let c = cfg(0.8);
         let texts = corpus(3000);
         let ids: Vec<Id> = (0..texts.len()).map(|i| Id::Int(i as i64)).collect();
@@ -2792,10 +2890,21 @@ mod tests {
             assert_eq!(batch.text(texts.len() as u32 - 1), None); // a copy of text 3
             let path = dir.join(format!("seg{k}"));
             let seg = batch.write(&path).unwrap().unwrap();
-            assert_eq!(seg.text(seg.local(5).unwrap()).unwrap(), texts[5]);
+            let l = seg.local(5).unwrap();
+            assert_eq!(seg.text(l).unwrap(), texts[5]);
+            // the sketch kept before a text rules out a set far from it, never its own
+            let mut scratch = Scratch::default();
+            let own = c.hasher.shingler.hash_set(&texts[5], &mut scratch);
+            let far = c.hasher.shingler.hash_set(&unrelated(), &mut scratch);
+            assert!(seg.sketch_admits(l, &own, 0.99));
+            assert_eq!(seg.sketch_admits(l, &far, 0.5), !write, "{k}");
             written.push(std::fs::read(&path).unwrap());
         }
-        assert!(written.iter().all(|b| b == &written[0]));
+        for k in [2, 4] {
+            assert!(written[k] == written[1], "{k}");
+        }
+        assert!(written[3] == written[0]);
+        assert!(written[1].len() > written[0].len());
         // the file begun in place was renamed: nothing else is left in the folder
         let mut left: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
@@ -2811,6 +2920,13 @@ mod tests {
         drop(batch);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 5);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A text sharing next to no shingle with any of [`corpus`].
+    fn unrelated() -> String {
+        (0..2000u64)
+            .map(|i| char::from(b'a' + (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59) as u8 % 26))
+            .collect()
     }
 
     /// Adds `texts` in batches of `size`, each as a segment; the keep mask.
@@ -3042,8 +3158,23 @@ mod tests {
                 .map(|i| char::from(b'a' + (i * 7919 % 26) as u8))
                 .collect(),
         ];
+        let sketch: Vec<u64> = (0..16u64)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
         for t in &texts {
-            let b = compress_text(t);
+            // with a sketch before it: the same text back, and the sketch
+            let with = compress_text(t, &sketch);
+            assert_eq!(with[..2], [SKETCHED, 4]);
+            assert_eq!(decompress_text(&with).as_deref(), Some(t.as_str()));
+            let (bm, rest) = split_sketch(&with).unwrap();
+            assert_eq!(bm.unwrap(), &u64s(&sketch)[..]);
+            assert_eq!(rest, &compress_text(t, &[])[..]);
+            for cut in [1, 2, 9, 2 + 8 * 16] {
+                assert_eq!(decompress_text(&with[..cut]), None, "cut at {cut}");
+            }
+            // a sketch of a size no sketch has is not stored
+            assert_eq!(compress_text(t, &sketch[..3]), compress_text(t, &[]));
+            let b = compress_text(t, &[]);
             // compressed (tag 2) when it shrinks, else as it is (tag 0)
             assert_eq!(b[0], if t.len() > 100 { 2 } else { 0 }, "{t:.20}");
             assert!(b.len() <= t.len() + 1);
@@ -3057,7 +3188,7 @@ mod tests {
         }
         // damaged bytes give None, never a panic: cut, a wrong length, a byte changed, a
         // tag unknown
-        let good = compress_text(&texts[2]);
+        let good = compress_text(&texts[2], &[]);
         for cut in [0, 1, 3, 5, good.len() / 2, good.len() - 1] {
             assert_eq!(decompress_text(&good[..cut]), None, "cut at {cut}");
         }
@@ -3428,6 +3559,15 @@ mod tests {
         let compacted = Snapshot::new(c.clone(), vec![Arc::new(one)], vec![], snap.n_docs);
         assert_eq!(compacted.len(), snap.len());
         assert_eq!(compacted.query_many(&texts), before);
+        // the texts' sketches are copied with them
+        let far = c
+            .hasher
+            .shingler
+            .hash_set(&unrelated(), &mut Scratch::default());
+        let seg = &compacted.segments[0];
+        assert!((0..seg.n)
+            .filter(|&l| !seg.text(l).unwrap().is_empty())
+            .all(|l| !seg.sketch_admits(l, &far, 0.5)));
         assert!(before.iter().flatten().all(|h| !some.contains(&h.0)));
         assert!(before.iter().filter(|h| !h.is_empty()).count() > 50);
         let _ = std::fs::remove_dir_all(&dir);

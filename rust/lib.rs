@@ -16,6 +16,7 @@ pub mod minhash;
 pub mod output;
 pub mod reader;
 pub mod shingle;
+pub mod sketch;
 pub mod store;
 pub mod suffix;
 

@@ -380,6 +380,45 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// [`Worker::signature`], and, with the native scheme, the text's [`crate::sketch`] made
+    /// from the same shingle hashes into `sketch` (left empty with the other schemes, whose
+    /// hashes are not those of the shingle set, and for a text without shingles).
+    pub fn signature_sketched(
+        &mut self,
+        mh: &MinHasher,
+        text: &str,
+        out: &mut [u32],
+        sketch: &mut Vec<u64>,
+    ) -> usize {
+        sketch.clear();
+        if mh.scheme != Scheme::Native {
+            return self.signature(mh, text, out);
+        }
+        let Worker {
+            scratch,
+            hashes,
+            buf,
+            ..
+        } = self;
+        let (a, b) = (&mh.a32[..], &mh.b32[..]);
+        mh.start_minima(buf);
+        // sized for the text's bytes (at least its shingles, unless normalizing lengthens
+        // it), then folded to its shingles' size
+        sketch.resize(crate::sketch::words_for(text.len()), 0);
+        let n = mh.shingler.hash_tiles(text, scratch, TILE, hashes, |t| {
+            affine_min(t, a, b, buf);
+            crate::sketch::add(sketch, t);
+        });
+        out.copy_from_slice(&buf[..mh.num_perm]);
+        let words = crate::sketch::words_for(n);
+        if n == 0 {
+            sketch.clear();
+        } else if words < sketch.len() {
+            crate::sketch::fold(sketch, words);
+        }
+        n
+    }
+
     /// Writes `text`'s signature into `out`; returns its number of shingle occurrences (0 for a
     /// text without shingles).
     pub fn signature(&mut self, mh: &MinHasher, text: &str, out: &mut [u32]) -> usize {

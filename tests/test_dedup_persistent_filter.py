@@ -29,13 +29,13 @@ def _sections(data: bytes) -> list[tuple[int, int]]:
 
 
 def _downgrade(seg, version: int) -> None:
-    """Rewrites a segment of this version (4) as version 1 wrote it (no filter and no shingle
+    """Rewrites a segment of this version (5) as version 1 wrote it (no filter and no shingle
     counts: the last two sections, last in the file too) or as version 3 did (no shingle
-    counts). Its texts stay LZ4 blocks, which every version's reader reads (the zstd frames of
-    versions 1 and 2 are read back in a Rust test)."""
+    counts). Its texts stay as stored (LZ4 blocks after their sketches), which every version's
+    reader reads (the zstd frames of versions 1 and 2 are read back in a Rust test)."""
     data = seg.read_bytes()
     was, _, _, _, _, ns = struct.unpack_from("<IIQQII", data, 8)
-    assert was == 4
+    assert was == 5
     keep = ns - (2 if version == 1 else 1)
     cut, _ = _sections(data)[keep]
     head = bytearray(data[: HEAD + 24 * keep])
@@ -103,6 +103,6 @@ def test_old_segments_still_work(tmp_path, version):
         b.compact()  # rewrites the old segments whole (the counts they lack unknown)
         assert a.query_many(probes) == b.query_many(probes)
     for seg in _segments(old):
-        assert struct.unpack_from("<I", seg.read_bytes(), 8) == (4,)
+        assert struct.unpack_from("<I", seg.read_bytes(), 8) == (5,)
     with open_index(old, verify=True) as b:
         assert len(b) == len(a)
