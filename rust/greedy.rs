@@ -672,7 +672,9 @@ impl Greedy {
         // Jaccard is at most the smaller set's size over the larger's: an earlier document
         // with at most fewer distinct shingles than the threshold times this one's, or at
         // least more than this one's over the threshold, cannot be within it, and its shingles
-        // are not made (the margin keeps a similarity that rounds up to the threshold)
+        // are not made (the margin keeps a similarity that rounds up to the threshold); nor are
+        // those of one whose sketch bounds its similarity below the threshold (an indexed one,
+        // `Texts::admits`)
         old.will_read(&cands);
         let cands: Vec<Vec<u32>> = match cfg.verify {
             Verify::Exact => cands

@@ -26,9 +26,10 @@
 //! shingles ([`sections_of`]). Segments are written `TEXTS` first, right after the header (an
 //! add writes them as its documents are kept, [`InPlace`]), and the header last. Empty
 //! documents (no shingles) are stored but never keyed (m <= n). Version 3 stores texts with
-//! LZ4 where versions 1 and 2 used zstd ([`compress_text`]). Versions 1 (no filter, every key
-//! is looked up in the tables), 2 and 3 (no bounds: their documents are always compared) are
-//! still read.
+//! LZ4 where versions 1 and 2 used zstd ([`compress_text`]); version 5 may precede a text with
+//! its shingles' [`crate::sketch`], which rules out far candidates before their texts are read.
+//! Versions 1 (no filter, every key is looked up in the tables), 2 and 3 (no bounds: their
+//! documents are always compared) and 4 (no sketches) are still read.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -42,7 +43,9 @@ use rustc_hash::FxHashMap;
 
 use crate::cluster::{settings_bytes, Config, Keep};
 use crate::error::{Error, Result};
-use crate::greedy::{feature, similarity, Decision, DocRef, Greedy, KeptLookup, Texts, KEY_BITS};
+use crate::greedy::{
+    feature, similarity, Decision, DocRef, Feature, Greedy, KeptLookup, Texts, KEY_BITS,
+};
 use crate::minhash::Worker;
 use crate::shingle::{hash64, Scratch};
 use crate::sketch::MAX_WORDS;
@@ -2062,6 +2065,12 @@ impl Snapshot {
                     let mut mine = None;
                     let mut hits: Vec<(u32, f64)> = Vec::new();
                     for &d in &cands {
+                        // once it is made, a candidate whose sketch rules it out is not read
+                        if let Some(Feature::Set(a)) = &mine {
+                            if !self.admits(d, a, cfg.threshold) {
+                                continue;
+                            }
+                        }
                         let theirs = self.text(d);
                         let j = if theirs == text {
                             1.0
@@ -2905,6 +2914,24 @@ mod tests {
         }
         assert!(written[3] == written[0]);
         assert!(written[1].len() > written[0].len());
+        // queries answer the same with the sketches as without: texts with words changed (near
+        // and far from their sources), and one far from all
+        let fp = settings_fingerprint(&c);
+        let snap = |k: usize| {
+            let seg = Segment::open(&dir.join(format!("seg{k}")), c.bands, fp, true).unwrap();
+            Snapshot::new(c.clone(), vec![Arc::new(seg)], vec![], texts.len() as u32)
+        };
+        let mut probes: Vec<String> = (0..300)
+            .map(|i| {
+                let words: Vec<&str> = texts[i * 7].split(' ').collect();
+                let cut = (i % 8) * 3;
+                format!("{} {}", words[cut..].join(" "), words[..cut].join(" x"))
+            })
+            .collect();
+        probes.push(unrelated());
+        let (with, without) = (snap(1).query_many(&probes), snap(0).query_many(&probes));
+        assert_eq!(with, without);
+        assert!(with.iter().filter(|h| !h.is_empty()).count() > 100);
         // the file begun in place was renamed: nothing else is left in the folder
         let mut left: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
