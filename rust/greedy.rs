@@ -411,12 +411,24 @@ pub trait Texts: Sync {
         None
     }
 
-    /// False where what is kept of the document (its [`crate::sketch`]) proves that the set
-    /// `set` (distinct shingle hashes) is not within Jaccard `threshold` of it: it is then
-    /// never read or shingled. True where nothing is known.
-    fn admits(&self, _doc: u32, _set: &[u64], _threshold: f64) -> bool {
-        true
+    /// False where what is known of the document proves that the set `set` (distinct shingle
+    /// hashes) is not within Jaccard `threshold` of it: it is then never read or shingled. Here
+    /// the bounds on its distinct shingles ([`Texts::shingles`], [`counts_admit`]); an index
+    /// also has its [`crate::sketch`].
+    fn admits(&self, doc: u32, set: &[u64], threshold: f64) -> bool {
+        counts_admit(self.shingles(doc), set.len(), threshold)
     }
+}
+
+/// Whether a document with `bounds` on its distinct shingles (at least, at most; see
+/// [`Texts::shingles`]) may be within Jaccard `threshold` of a set of `size` shingles. Jaccard is
+/// at most the smaller set's size over the larger's: one with at most fewer distinct shingles
+/// than the threshold times `size`, or at least more than `size` over the threshold, cannot be
+/// (the margin keeps a similarity that rounds up to the threshold).
+pub(crate) fn counts_admit(bounds: Option<(u32, u32)>, size: usize, threshold: f64) -> bool {
+    let t = threshold * (1.0 - 1e-9);
+    let size = size as f64;
+    bounds.is_none_or(|(lo, hi)| (hi == u32::MAX || hi as f64 >= t * size) && size >= t * lo as f64)
 }
 
 impl<S: AsRef<str> + Sync> Texts for [S] {
@@ -669,12 +681,8 @@ impl Greedy {
                 |(w, s), i| need[i].then(|| feature(cfg, docs[i].text, w, s)),
             )
             .collect();
-        // Jaccard is at most the smaller set's size over the larger's: an earlier document
-        // with at most fewer distinct shingles than the threshold times this one's, or at
-        // least more than this one's over the threshold, cannot be within it, and its shingles
-        // are not made (the margin keeps a similarity that rounds up to the threshold); nor are
-        // those of one whose sketch bounds its similarity below the threshold (an indexed one,
-        // `Texts::admits`)
+        // an earlier document that what is known of it (its shingle counts, an indexed one's
+        // sketch: `Texts::admits`) rules out is not compared, and its shingles are not made
         old.will_read(&cands);
         let cands: Vec<Vec<u32>> = match cfg.verify {
             Verify::Exact => cands
@@ -683,13 +691,7 @@ impl Greedy {
                 .with_min_len(64)
                 .map(|(mut c, f)| {
                     if let Some(Feature::Set(a)) = f {
-                        let t = cfg.threshold * (1.0 - 1e-9);
-                        let size = a.len() as f64;
-                        c.retain(|&k| {
-                            old.shingles(k).is_none_or(|(lo, hi)| {
-                                (hi == u32::MAX || hi as f64 >= t * size) && size >= t * lo as f64
-                            }) && old.admits(k, a, cfg.threshold)
-                        });
+                        c.retain(|&k| old.admits(k, a, cfg.threshold));
                     }
                     c
                 })

@@ -44,7 +44,8 @@ use rustc_hash::FxHashMap;
 use crate::cluster::{settings_bytes, Config, Keep};
 use crate::error::{Error, Result};
 use crate::greedy::{
-    feature, similarity, Decision, DocRef, Feature, Greedy, KeptLookup, Texts, KEY_BITS,
+    counts_admit, feature, similarity, Decision, DocRef, Feature, Greedy, KeptLookup, Texts,
+    KEY_BITS,
 };
 use crate::minhash::Worker;
 use crate::shingle::{hash64, Scratch};
@@ -1532,10 +1533,13 @@ impl Segment {
         let Some(mut head) = self.text_head(local, 2 + 8 * 16) else {
             return true;
         };
-        if head.len() >= 2 && head[0] == SKETCHED && 2 + (8usize << head[1].min(30)) > head.len() {
-            match self.text_head(local, 2 + (8usize << head[1].min(30))) {
-                Some(all) => head = all,
-                None => return true,
+        if let [SKETCHED, log, ..] = head[..] {
+            let whole = 2 + (8usize << log.min(30));
+            if whole > head.len() {
+                match self.text_head(local, whole) {
+                    Some(all) => head = all,
+                    None => return true,
+                }
             }
         }
         match split_sketch(&head) {
@@ -2253,13 +2257,12 @@ impl Snapshot {
             .unwrap_or_default()
     }
 
-    fn shingles(&self, doc: u32) -> Option<(u32, u32)> {
-        self.find(doc).and_then(|(s, l)| s.shingles(l))
-    }
-
+    /// The shingle counts, then (only where they leave a chance) the sketch, of the document
+    /// found once.
     fn admits(&self, doc: u32, set: &[u64], threshold: f64) -> bool {
-        self.find(doc)
-            .is_none_or(|(s, l)| s.sketch_admits(l, set, threshold))
+        self.find(doc).is_none_or(|(s, l)| {
+            counts_admit(s.shingles(l), set.len(), threshold) && s.sketch_admits(l, set, threshold)
+        })
     }
 
     fn will_read(&self, cands: &[Vec<u32>]) {
@@ -2432,18 +2435,14 @@ impl<S: AsRef<str> + Sync> Texts for BatchTexts<'_, S> {
         self.snap.will_read_below(cands, self.first);
     }
 
-    fn shingles(&self, doc: u32) -> Option<(u32, u32)> {
-        // (the batch's kept documents reach `pending` as each chunk is decided)
-        if doc >= self.first {
-            self.pending.shingles(doc)
-        } else {
-            self.snap.shingles(doc)
-        }
-    }
-
     fn admits(&self, doc: u32, set: &[u64], threshold: f64) -> bool {
-        // (the batch's own kept documents are compared as they are)
-        doc >= self.first || self.snap.admits(doc, set, threshold)
+        // (the batch's kept documents reach `pending` as each chunk is decided; they have no
+        // sketches)
+        if doc >= self.first {
+            counts_admit(self.pending.shingles(doc), set.len(), threshold)
+        } else {
+            self.snap.admits(doc, set, threshold)
+        }
     }
 
     fn text(&self, doc: u32) -> Cow<'_, str> {
