@@ -68,11 +68,13 @@ const CHUNK: usize = 8192;
 /// table once.
 const LOOKUPS: usize = 8 * CHUNK;
 /// The filters of a snapshot's segments and the band tables of its first segments up to this
-/// many bytes in all stay mapped; the tables of the others have their pages dropped from the
-/// process's mapping once a chunk's lookups have walked them (they stay in the page cache, and
-/// the next walk maps them again): otherwise every page of every table read counts in the
-/// process's resident memory, which would grow with the index. The filters, read by every
-/// lookup, always stay (31 bytes a document); with them a walk reads few pages of a table.
+/// many bytes in all are read through their mappings; the tables of the others are read with
+/// `pread`, a few bytes a lookup: otherwise every page of every table read counts in the
+/// process's resident memory, which would grow with the index. (Those tables' pages used to be
+/// mapped for a walk and dropped after it: a walk's hundred-odd lookups fault in most of a
+/// 7 MB table, 64 KB at a time, so the faults and the unmapping cost more than reading the
+/// bytes: 1.5-2 s of kernel time in the tenth add of the 1 GB bench batches.) The filters,
+/// read by every lookup, always stay mapped (31 bytes a document).
 const RESIDENT_TABLES: u64 = 512 << 20;
 
 const DOCS: usize = 0;
@@ -481,6 +483,19 @@ fn decompress_text(b: &[u8]) -> Option<String> {
 }
 
 /// The directory bits for `m` keyed documents: about four entries a directory slot.
+/// Pushes the position of each of a band table's `entries` (from a key's directory slot on,
+/// in key order) whose key is `key`.
+fn push_matching(entries: impl Iterator<Item = u64>, key: u64, out: &mut Vec<u32>) {
+    for e in entries {
+        let k = e >> LOCAL_BITS;
+        if k == key {
+            out.push((e & LOCAL_MASK) as u32);
+        } else if k > key {
+            break;
+        }
+    }
+}
+
 fn dir_bits(m: usize) -> u32 {
     let mut p = 0;
     while p < 24 && (1usize << p) * 4 < m {
@@ -1718,13 +1733,56 @@ impl Segment {
         let u = self.dir_slot(key);
         let (lo, hi) = (self.u32_at(s, u) as usize, self.u32_at(s, u + 1) as usize);
         let base = self.entries_at();
-        for i in lo..hi.min(self.m) {
-            let e = self.u64_at(s, base + i);
-            let k = e >> LOCAL_BITS;
-            if k == key {
-                out.push((e & LOCAL_MASK) as u32);
-            } else if k > key {
-                break;
+        let entries = (lo..hi.min(self.m)).map(|i| self.u64_at(s, base + i));
+        push_matching(entries, key, out);
+    }
+
+    /// [`Segment::table_lookup`] with `pread` (two small reads: the directory slot, then the
+    /// entries it points to), for a table not read through the mapping; where a read fails,
+    /// through the mapping after all.
+    fn table_read(&self, b: usize, key: u64, buf: &mut Vec<u8>, out: &mut Vec<u32>) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            if self.m == 0 {
+                return;
+            }
+            let key = key & KEY_MASK;
+            let o = self.sections[BAND0 + b].0 as u64;
+            let mut slots = [0u8; 8];
+            let at = o + 4 * self.dir_slot(key) as u64;
+            if self.file.read_exact_at(&mut slots, at).is_ok() {
+                let [lo, hi] = [0, 4].map(|i| {
+                    u32::from_le_bytes([slots[i], slots[i + 1], slots[i + 2], slots[i + 3]])
+                        as usize
+                });
+                let hi = hi.min(self.m);
+                if lo >= hi {
+                    return;
+                }
+                buf.resize(8 * (hi - lo), 0);
+                let at = o + 8 * (self.entries_at() + lo) as u64;
+                if self.file.read_exact_at(buf, at).is_ok() {
+                    let entries = buf.chunks_exact(8).map(|c| {
+                        u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+                    });
+                    push_matching(entries, key, out);
+                    return;
+                }
+            }
+        }
+        self.table_lookup(b, key, out);
+    }
+
+    /// [`Segment::walk_sorted`] with [`Segment::table_read`]: no page of the table is mapped.
+    fn walk_read(&self, b: usize, sorted: &[u64], mut found: impl FnMut(u32, u32)) {
+        self.read_ahead(b, sorted);
+        let (mut locals, mut buf) = (Vec::new(), Vec::new());
+        for &e in sorted {
+            locals.clear();
+            self.table_read(b, e >> 24, &mut buf, &mut locals);
+            for &l in &locals {
+                found((e & 0xFF_FFFF) as u32, l);
             }
         }
     }
@@ -1800,13 +1858,14 @@ impl Segment {
 
     /// Adds `(i, document)` to `out` for each slot `b << 24 | i` of `slots` and each live
     /// document of this segment with band `b` key `keys[i][b]`: band by band, the lookups walk
-    /// the table in key order. With `release`, each table walked has its pages dropped.
+    /// the table in key order, through the mapping or, with `by_read`, with `pread`
+    /// ([`Segment::walk_read`]).
     fn walk_slots(
         &self,
         keys: &[Option<&[u64]>],
         slots: &[u32],
         removed: &[u32],
-        release: bool,
+        by_read: bool,
         out: &mut Vec<u64>,
     ) {
         let mut per_band: Vec<Vec<u64>> = Vec::new();
@@ -1823,32 +1882,18 @@ impl Segment {
                 continue;
             }
             crate::shingle::sort_uniform(&mut lookups);
-            self.walk_sorted(b, &lookups, |i, l| {
+            let found = |i, l| {
                 let d = self.doc(l as usize);
                 if removed.binary_search(&d).is_err() {
                     out.push((i as u64) << 32 | d as u64);
                 }
-            });
-            if release {
-                self.release(b);
+            };
+            if by_read {
+                self.walk_read(b, &lookups, found);
+            } else {
+                self.walk_sorted(b, &lookups, found);
             }
         }
-    }
-
-    /// Drops the pages of band `b`'s table from this process's mapping.
-    fn release(&self, b: usize) {
-        #[cfg(unix)]
-        {
-            let (o, l, _) = self.sections[BAND0 + b];
-            // SAFETY: the mapping is shared and never written: dropped pages are read again
-            // from the file, unchanged (and the range is within the mapping)
-            let _ = unsafe {
-                self.map
-                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, o, l)
-            };
-        }
-        #[cfg(not(unix))]
-        let _ = b;
     }
 
     fn digest_lookup(&self, digest: u64, out: &mut Vec<u32>) {
@@ -1878,8 +1923,8 @@ pub struct Snapshot {
     pub tombstones: Vec<u32>,
     pub n_docs: u32,
     pub fingerprint: u64,
-    /// Per segment: whether its tables' pages are dropped after a walk.
-    release: Vec<bool>,
+    /// Per segment: whether its tables are read with `pread` (past [`RESIDENT_TABLES`]).
+    by_read: Vec<bool>,
 }
 
 impl Snapshot {
@@ -1897,7 +1942,7 @@ impl Snapshot {
             .iter()
             .filter_map(|s| s.filter.map(|(_, blocks)| 64 * blocks as u64))
             .sum();
-        let release = segments
+        let by_read = segments
             .iter()
             .map(|s| {
                 table_bytes += s.sections[BAND0..BAND0 + cfg.bands]
@@ -1913,7 +1958,7 @@ impl Snapshot {
             tombstones,
             n_docs,
             fingerprint,
-            release,
+            by_read,
         }
     }
 
@@ -2022,10 +2067,10 @@ impl Snapshot {
         passed
             .par_chunks(PARTS)
             .zip(&self.segments)
-            .zip(&self.release)
-            .map(|((parts, seg), &release)| {
+            .zip(&self.by_read)
+            .map(|((parts, seg), &by_read)| {
                 let mut v = Vec::new();
-                seg.walk_slots(keys, &parts.concat(), removed, release, &mut v);
+                seg.walk_slots(keys, &parts.concat(), removed, by_read, &mut v);
                 v
             })
             .collect()
@@ -3101,19 +3146,19 @@ mod tests {
         assert_eq!(again.text(l).unwrap(), texts[1]);
         assert_eq!(again.id(l).unwrap(), Id::Str("d1".into()));
         // a sweep of the filter and walks of the band tables find what the lookups find, also
-        // with the tables' pages dropped
+        // with the tables read by `pread`
         let signed = c.sign(&texts);
         let keys: Vec<Option<&[u64]>> = (0..texts.len())
             .map(|i| Some(&signed.keys[i * c.bands..(i + 1) * c.bands]))
             .collect();
         let sweep = Sweep::new(&keys, c.bands);
         let mut walked = [Vec::new(), Vec::new(), Vec::new()];
-        for (k, release) in [false, true, false].into_iter().enumerate() {
+        for (k, by_read) in [false, true, false].into_iter().enumerate() {
             let mut slots = Vec::new();
             for p in 0..3 {
                 again.sweep(&sweep, sweep.part(p, 3), &mut slots);
             }
-            again.walk_slots(&keys, &slots, &[], release, &mut walked[k]);
+            again.walk_slots(&keys, &slots, &[], by_read, &mut walked[k]);
             walked[k].sort_unstable();
         }
         assert_eq!(walked[0], walked[1]);
