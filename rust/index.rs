@@ -68,14 +68,23 @@ const CHUNK: usize = 8192;
 /// table once.
 const LOOKUPS: usize = 8 * CHUNK;
 /// The filters of a snapshot's segments and the band tables of its first segments up to this
-/// many bytes in all are read through their mappings; the tables of the others are read with
-/// `pread`, a few bytes a lookup: otherwise every page of every table read counts in the
-/// process's resident memory, which would grow with the index. (Those tables' pages used to be
-/// mapped for a walk and dropped after it: a walk's hundred-odd lookups fault in most of a
-/// 7 MB table, 64 KB at a time, so the faults and the unmapping cost more than reading the
-/// bytes: 1.5-2 s of kernel time in the tenth add of the 1 GB bench batches.) The filters,
-/// read by every lookup, always stay mapped (31 bytes a document).
-const RESIDENT_TABLES: u64 = 512 << 20;
+/// many bytes in all stay mapped (the filters alone pass it at about 8 million documents: in
+/// the tenth add of the 1 GB bench batches a budget of 512 MB kept two segments' tables mapped
+/// for a peak 90-170 MB higher, with no gain in time); the tables of the others are read so that their pages do not
+/// stay in the process's mapping (otherwise every page of every table read counts in the
+/// process's resident memory, which would grow with the index): a walk with few lookups for
+/// its table's size reads them with `pread`, a few bytes a lookup, and a denser one maps the
+/// table and drops its pages after ([`SPARSE_WALK`]). The filters, read by every lookup, always
+/// stay (31 bytes a document); with them a walk reads few entries of a table.
+const RESIDENT_TABLES: u64 = 256 << 20;
+/// A walk of a table that is not kept mapped reads it with `pread` when it has fewer lookups
+/// than one per this many bytes of the table, and through the mapping otherwise. Mapped, a
+/// walk's lookups fault in the table 64 KB at a time (and its pages are dropped after): the
+/// hundred-odd lookups a table of 7 MB gets in an add of 1 GB batches faulted in most of it, so
+/// that the faults and the unmapping cost more than two small reads a lookup (1.5-2 s of kernel
+/// time in the tenth add of the bench); a walk with a lookup for nearly every entry (a query of
+/// indexed documents) costs a read each, several times what faulting in the table does.
+const SPARSE_WALK: usize = 32 << 10;
 
 const DOCS: usize = 0;
 const DIGESTS: usize = 1;
@@ -1858,14 +1867,15 @@ impl Segment {
 
     /// Adds `(i, document)` to `out` for each slot `b << 24 | i` of `slots` and each live
     /// document of this segment with band `b` key `keys[i][b]`: band by band, the lookups walk
-    /// the table in key order, through the mapping or, with `by_read`, with `pread`
-    /// ([`Segment::walk_read`]).
+    /// the table in key order. With `release`, no page of a table walked stays mapped: a sparse
+    /// walk reads the table with `pread` ([`Segment::walk_read`]), a dense one has its pages
+    /// dropped after.
     fn walk_slots(
         &self,
         keys: &[Option<&[u64]>],
         slots: &[u32],
         removed: &[u32],
-        by_read: bool,
+        release: bool,
         out: &mut Vec<u64>,
     ) {
         let mut per_band: Vec<Vec<u64>> = Vec::new();
@@ -1888,12 +1898,31 @@ impl Segment {
                     out.push((i as u64) << 32 | d as u64);
                 }
             };
-            if by_read {
+            if !release {
+                self.walk_sorted(b, &lookups, found);
+            } else if lookups.len() < self.sections[BAND0 + b].1 / SPARSE_WALK {
                 self.walk_read(b, &lookups, found);
             } else {
                 self.walk_sorted(b, &lookups, found);
+                self.release(b);
             }
         }
+    }
+
+    /// Drops the pages of band `b`'s table from this process's mapping.
+    fn release(&self, b: usize) {
+        #[cfg(unix)]
+        {
+            let (o, l, _) = self.sections[BAND0 + b];
+            // SAFETY: the mapping is shared and never written: dropped pages are read again
+            // from the file, unchanged (and the range is within the mapping)
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, o, l)
+            };
+        }
+        #[cfg(not(unix))]
+        let _ = b;
     }
 
     fn digest_lookup(&self, digest: u64, out: &mut Vec<u32>) {
@@ -1923,8 +1952,9 @@ pub struct Snapshot {
     pub tombstones: Vec<u32>,
     pub n_docs: u32,
     pub fingerprint: u64,
-    /// Per segment: whether its tables are read with `pread` (past [`RESIDENT_TABLES`]).
-    by_read: Vec<bool>,
+    /// Per segment: whether its tables' pages are kept out of the mapping (past
+    /// [`RESIDENT_TABLES`]).
+    release: Vec<bool>,
 }
 
 impl Snapshot {
@@ -1942,7 +1972,7 @@ impl Snapshot {
             .iter()
             .filter_map(|s| s.filter.map(|(_, blocks)| 64 * blocks as u64))
             .sum();
-        let by_read = segments
+        let release = segments
             .iter()
             .map(|s| {
                 table_bytes += s.sections[BAND0..BAND0 + cfg.bands]
@@ -1958,7 +1988,7 @@ impl Snapshot {
             tombstones,
             n_docs,
             fingerprint,
-            by_read,
+            release,
         }
     }
 
@@ -2067,10 +2097,10 @@ impl Snapshot {
         passed
             .par_chunks(PARTS)
             .zip(&self.segments)
-            .zip(&self.by_read)
-            .map(|((parts, seg), &by_read)| {
+            .zip(&self.release)
+            .map(|((parts, seg), &release)| {
                 let mut v = Vec::new();
-                seg.walk_slots(keys, &parts.concat(), removed, by_read, &mut v);
+                seg.walk_slots(keys, &parts.concat(), removed, release, &mut v);
                 v
             })
             .collect()
@@ -3153,16 +3183,34 @@ mod tests {
             .collect();
         let sweep = Sweep::new(&keys, c.bands);
         let mut walked = [Vec::new(), Vec::new(), Vec::new()];
-        for (k, by_read) in [false, true, false].into_iter().enumerate() {
+        for (k, release) in [false, true, false].into_iter().enumerate() {
             let mut slots = Vec::new();
             for p in 0..3 {
                 again.sweep(&sweep, sweep.part(p, 3), &mut slots);
             }
-            again.walk_slots(&keys, &slots, &[], by_read, &mut walked[k]);
+            again.walk_slots(&keys, &slots, &[], release, &mut walked[k]);
             walked[k].sort_unstable();
         }
         assert_eq!(walked[0], walked[1]);
         assert_eq!(walked[0], walked[2]);
+        // a table read with `pread` gives what its mapping gives (a key of every document,
+        // and keys no document has)
+        for b in 0..c.bands {
+            let mut lookups: Vec<u64> = keys
+                .iter()
+                .enumerate()
+                .flat_map(|(i, k)| {
+                    let k = k.unwrap()[b] & KEY_MASK;
+                    [k << 24 | i as u64, (k ^ 0x5555) << 24 | i as u64]
+                })
+                .collect();
+            lookups.sort_unstable();
+            let (mut mapped, mut read) = (Vec::new(), Vec::new());
+            again.walk_sorted(b, &lookups, |i, l| mapped.push((i, l)));
+            again.walk_read(b, &lookups, |i, l| read.push((i, l)));
+            assert!(mapped.len() >= texts.len());
+            assert_eq!(mapped, read);
+        }
         let mut looked: Vec<u64> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             for (b, &key) in k.unwrap().iter().enumerate() {
