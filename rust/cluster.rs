@@ -1744,14 +1744,14 @@ mod tests {
                 crate::sketch::add(&mut want, &set);
                 assert_eq!(got, &want[..], "{kind} text {i}");
                 // it admits its own set, and rules out an unrelated one
-                assert!(crate::sketch::admits(got, &set, 0.99));
+                assert!(crate::sketch::admits(got, &set, 0.99, set.len() as u32));
             }
             assert_eq!(signed.sketch(6), signed.sketch(0));
             if kind == "char" {
                 assert!(signed.sketch(5).len() > 64, "a long text, a large sketch");
             }
             let unrelated = c.hasher.shingler.hash_set(&long, &mut scratch);
-            assert!(!crate::sketch::admits(signed.sketch(0), &unrelated, 0.5));
+            assert!(!crate::sketch::admits(signed.sketch(0), &unrelated, 0.5, 0));
             // appended, the offsets follow
             let mut two = c.sign_sketched(&texts[..2]);
             two.append(c.sign_sketched(&texts[2..]));

@@ -1553,6 +1553,7 @@ impl Segment {
     /// true where it has none, or it cannot be read (the text's own reading says what is
     /// wrong).
     pub fn sketch_admits(&self, local: usize, a: &[u64], threshold: f64) -> bool {
+        let at_least = self.shingles(local).map_or(0, |(lo, _)| lo);
         // the tag, the size and a sketch of 1,024 bits, a larger one read again whole
         let Some(mut head) = self.text_head(local, 2 + 8 * 16) else {
             return true;
@@ -1572,7 +1573,7 @@ impl Segment {
                     .chunks_exact(8)
                     .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
                     .collect();
-                crate::sketch::admits(&words, a, threshold)
+                crate::sketch::admits(&words, a, threshold, at_least)
             }
             _ => true,
         }

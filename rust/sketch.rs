@@ -8,7 +8,8 @@
 //!
 //! - every shingle of `A ∩ B` falls on a set bit, so `|A ∩ B| <= U`, the shingles of `A` that
 //!   do;
-//! - distinct set bits come from distinct shingles, so `|B| >= L`, the bits set;
+//! - distinct set bits come from distinct shingles, so `|B| >= L`, the bits set (or more
+//!   where `|B|` itself is known: an add stores it for a document it made the shingle set of);
 //! - `J = I / (|A| + |B| - I)` grows with `I` and falls with `|B|`, so
 //!   `J(A, B) <= U / (|A| + L - U)`.
 //!
@@ -58,9 +59,12 @@ pub fn fold(bm: &mut Vec<u64>, words: usize) {
 }
 
 /// Whether the set `a` (distinct `hash64` shingle hashes) may be within Jaccard `threshold` of
-/// the set whose sketch is `bm`: false only where the bound above rules it out. A sketch that is
-/// not a power of two of words rules out nothing.
-pub fn admits(bm: &[u64], a: &[u64], threshold: f64) -> bool {
+/// the set whose sketch is `bm` and which has at least `at_least` shingles (0 where nothing more
+/// is known than the sketch tells): false only where the bound above rules it out. A sketch
+/// that is not a power of two of words rules out nothing. With about one bit a shingle, about
+/// a third of the bits stay clear, so a known size rules out many more pairs than the bits set
+/// do.
+pub fn admits(bm: &[u64], a: &[u64], threshold: f64, at_least: u32) -> bool {
     if bm.is_empty() || !bm.len().is_power_of_two() || a.is_empty() {
         return true;
     }
@@ -73,7 +77,7 @@ pub fn admits(bm: &[u64], a: &[u64], threshold: f64) -> bool {
         })
         .count() as f64;
     let l: u32 = bm.iter().map(|w| w.count_ones()).sum();
-    let union = a.len() as f64 + f64::from(l) - u;
+    let union = a.len() as f64 + f64::from(l.max(at_least)) - u;
     // (a margin below the threshold, so that a similarity that rounds up to it is kept)
     union <= 0.0 || u >= threshold * (1.0 - 1e-9) * union
 }
@@ -95,8 +99,8 @@ mod tests {
     #[test]
     fn the_bound_never_rules_out_a_pair_within_the_threshold() {
         let mut next = rng(7);
-        let mut ruled_out = 0;
-        let mut far = 0;
+        let (mut ruled_out, mut ruled_out_sized) = (0, 0);
+        let (mut far, mut below) = (0, 0);
         for case in 0..400 {
             let n = 50 + (next() % 700) as usize;
             let b: Vec<u64> = (0..n).map(|_| next()).collect();
@@ -116,19 +120,38 @@ mod tests {
             let i = a.iter().filter(|x| b.contains(x)).count() as f64;
             let j = i / (a.len() as f64 + n as f64 - i);
             for t in [0.5, 0.7, 0.8, 0.9] {
-                if j >= t {
-                    assert!(admits(&bm, &a, t), "J {j} >= {t} ruled out");
+                // with b's size known (and with a lower bound on it)
+                for at_least in [n as u32, n as u32 / 2] {
+                    if j >= t {
+                        assert!(admits(&bm, &a, t, at_least), "J {j} >= {t} ruled out");
+                    }
+                    assert!(admits(&bm, &a, t, at_least) <= admits(&bm, &a, t, 0));
                 }
-                if !admits(&bm, &a, t) {
+                if j >= t {
+                    assert!(admits(&bm, &a, t, 0), "J {j} >= {t} ruled out");
+                }
+                if !admits(&bm, &a, t, 0) {
                     ruled_out += 1;
+                }
+                if !admits(&bm, &a, t, n as u32) {
+                    ruled_out_sized += 1;
                 }
                 if j < 0.3 {
                     far += 1;
                 }
+                if j < 0.6 {
+                    below += 1;
+                }
             }
         }
-        // most pairs far below the threshold are ruled out
+        // most pairs far below the threshold are ruled out, and with the size known, most
+        // pairs below 0.6
         assert!(ruled_out * 10 > far * 8, "{ruled_out} of {far}");
+        assert!(
+            ruled_out_sized * 10 > below * 8,
+            "{ruled_out_sized} of {below}"
+        );
+        assert!(ruled_out_sized > ruled_out);
     }
 
     #[test]
@@ -150,11 +173,14 @@ mod tests {
         assert_eq!(words_for(1025), 32);
         assert_eq!(words_for(usize::MAX / 2), MAX_WORDS);
         // a damaged sketch rules out nothing
-        assert!(admits(&[u64::MAX; 3], &[1, 2], 0.99));
-        assert!(admits(&[], &[1, 2], 0.99));
+        assert!(admits(&[u64::MAX; 3], &[1, 2], 0.99, 0));
+        assert!(admits(&[], &[1, 2], 0.99, 0));
         let mut one = vec![0u64; 8];
         add(&mut one, &[5]);
-        assert!(!admits(&one, &[6, 7, 8], 0.5));
-        assert!(admits(&one, &[5], 1.0));
+        assert!(!admits(&one, &[6, 7, 8], 0.5, 0));
+        assert!(admits(&one, &[5], 1.0, 0));
+        // a known size rules out what the bits alone cannot: {5} against a set of 10 holding 5
+        assert!(admits(&one, &[5, 6], 0.5, 0));
+        assert!(!admits(&one, &[5, 6], 0.5, 10));
     }
 }
