@@ -70,12 +70,12 @@ const LOOKUPS: usize = 8 * CHUNK;
 /// The filters of a snapshot's segments and the band tables of its first segments up to this
 /// many bytes in all stay mapped (the filters alone pass it at about 8 million documents: in
 /// the tenth add of the 1 GB bench batches a budget of 512 MB kept two segments' tables mapped
-/// for a peak 90-170 MB higher, with no gain in time); the tables of the others are read so that their pages do not
-/// stay in the process's mapping (otherwise every page of every table read counts in the
-/// process's resident memory, which would grow with the index): a walk with few lookups for
-/// its table's size reads them with `pread`, a few bytes a lookup, and a denser one maps the
-/// table and drops its pages after ([`SPARSE_WALK`]). The filters, read by every lookup, always
-/// stay (31 bytes a document); with them a walk reads few entries of a table.
+/// for a peak 90-170 MB higher, with no gain in time). The tables of the others are read so
+/// that their pages do not stay in the process's mapping (otherwise every page of every table
+/// read counts in the process's resident memory, which would grow with the index): a walk with
+/// few lookups for its table's size reads them with `pread`, a few bytes a lookup, and a denser
+/// one maps the table and drops its pages after ([`SPARSE_WALK`]). The filters, read by every
+/// lookup, always stay (31 bytes a document); with them a walk reads few entries of a table.
 const RESIDENT_TABLES: u64 = 256 << 20;
 /// A walk of a table that is not kept mapped reads it with `pread` when it has fewer lookups
 /// than one per this many bytes of the table, and through the mapping otherwise. Mapped, a
@@ -491,7 +491,6 @@ fn decompress_text(b: &[u8]) -> Option<String> {
     String::from_utf8(raw).ok()
 }
 
-/// The directory bits for `m` keyed documents: about four entries a directory slot.
 /// Pushes the position of each of a band table's `entries` (from a key's directory slot on,
 /// in key order) whose key is `key`.
 fn push_matching(entries: impl Iterator<Item = u64>, key: u64, out: &mut Vec<u32>) {
@@ -505,6 +504,7 @@ fn push_matching(entries: impl Iterator<Item = u64>, key: u64, out: &mut Vec<u32
     }
 }
 
+/// The directory bits for `m` keyed documents: about four entries a directory slot.
 fn dir_bits(m: usize) -> u32 {
     let mut p = 0;
     while p < 24 && (1usize << p) * 4 < m {
