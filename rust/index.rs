@@ -1548,12 +1548,20 @@ impl Segment {
         crate::memory::will_need(texts, locals.iter().map(|&i| range(i)));
     }
 
+    /// Whether the document at `local` may be within Jaccard `threshold` of the set `a`: its
+    /// shingle counts ([`counts_admit`]), read once, then (only where they leave a chance) its
+    /// sketch, with the counted size where its add counted it.
+    fn admits(&self, local: usize, a: &[u64], threshold: f64) -> bool {
+        let bounds = self.shingles(local);
+        counts_admit(bounds, a.len(), threshold)
+            && self.sketch_admits(local, a, threshold, bounds.map_or(0, |(lo, _)| lo))
+    }
+
     /// Whether the sketch stored before document `local`'s text leaves a set `a` (distinct
-    /// shingle hashes) a chance of Jaccard `threshold` with it ([`crate::sketch::admits`]);
-    /// true where it has none, or it cannot be read (the text's own reading says what is
-    /// wrong).
-    pub fn sketch_admits(&self, local: usize, a: &[u64], threshold: f64) -> bool {
-        let at_least = self.shingles(local).map_or(0, |(lo, _)| lo);
+    /// shingle hashes) a chance of Jaccard `threshold` with it, the document having at least
+    /// `at_least` distinct shingles ([`crate::sketch::admits`]); true where it has none, or it
+    /// cannot be read (the text's own reading says what is wrong).
+    pub fn sketch_admits(&self, local: usize, a: &[u64], threshold: f64, at_least: u32) -> bool {
         // the tag, the size and a sketch of 1,024 bits, a larger one read again whole
         let Some(mut head) = self.text_head(local, 2 + 8 * 16) else {
             return true;
@@ -2336,9 +2344,8 @@ impl Snapshot {
     /// The shingle counts, then (only where they leave a chance) the sketch, of the document
     /// found once.
     fn admits(&self, doc: u32, set: &[u64], threshold: f64) -> bool {
-        self.find(doc).is_none_or(|(s, l)| {
-            counts_admit(s.shingles(l), set.len(), threshold) && s.sketch_admits(l, set, threshold)
-        })
+        self.find(doc)
+            .is_none_or(|(s, l)| s.admits(l, set, threshold))
     }
 
     fn will_read(&self, cands: &[Vec<u32>]) {
@@ -2980,8 +2987,8 @@ mod tests {
             let mut scratch = Scratch::default();
             let own = c.hasher.shingler.hash_set(&texts[5], &mut scratch);
             let far = c.hasher.shingler.hash_set(&unrelated(), &mut scratch);
-            assert!(seg.sketch_admits(l, &own, 0.99));
-            assert_eq!(seg.sketch_admits(l, &far, 0.5), !write, "{k}");
+            assert!(seg.sketch_admits(l, &own, 0.99, 0));
+            assert_eq!(seg.sketch_admits(l, &far, 0.5, 0), !write, "{k}");
             written.push(std::fs::read(&path).unwrap());
         }
         for k in [2, 4] {
@@ -3687,7 +3694,7 @@ mod tests {
         let seg = &compacted.segments[0];
         assert!((0..seg.n)
             .filter(|&l| !seg.text(l).unwrap().is_empty())
-            .all(|l| !seg.sketch_admits(l, &far, 0.5)));
+            .all(|l| !seg.sketch_admits(l, &far, 0.5, 0)));
         assert!(before.iter().flatten().all(|h| !some.contains(&h.0)));
         assert!(before.iter().filter(|h| !h.is_empty()).count() > 50);
         let _ = std::fs::remove_dir_all(&dir);
