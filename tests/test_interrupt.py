@@ -305,3 +305,37 @@ def test_interrupt_components_deciding(corpus: tuple[Path, str], tmp_path: Path)
     assert outcome == "interrupted" or not reached, "SIGINT sent mid-run, yet it finished"
     if outcome == "interrupted":
         assert elapsed < 3, f"took {elapsed:.1f}s to stop after SIGINT"
+
+
+@pytest.mark.parametrize("moment", ["start", "half_read"])
+def test_interrupt_adding_to_an_index(
+    corpus: tuple[Path, str], tmp_path: Path, moment: str
+) -> None:
+    """``--index DIR --update`` feeds each group on a thread of its own and writes its segment in
+    the index's folder as it goes: SIGINT leaves the outputs as any run does and the index as it
+    was (its manifest byte for byte; the unfinished segment is removed by the next writer)."""
+    import textsieve as ts
+
+    idx = tmp_path / "idx"
+    subprocess.run(
+        [sys.executable, "-m", "textsieve", "index", "create", str(idx)],
+        check=True,
+        capture_output=True,
+    )
+    manifest = (idx / "index.json").read_bytes()
+    out = tmp_path / "out"
+    run = Run(corpus[0], out, ["--index", str(idx), "--update"])
+    reached = run.started()
+    if reached and moment == "half_read":
+        reached = run.read_fraction(0.5)
+    rc, stderr, elapsed = run.interrupt()
+    outcome = check_outcome(out, rc, stderr, corpus)
+    assert outcome == "interrupted" or not reached, "SIGINT sent mid-run, yet it finished"
+    with ts.DedupIndex.open(idx) as index:
+        if outcome == "interrupted":
+            assert elapsed < 3, f"took {elapsed:.1f}s to stop after SIGINT"
+            assert (idx / "index.json").read_bytes() == manifest
+            assert len(index) == 0
+        else:
+            assert len(index) > 0
+    assert sorted(p.name for p in idx.iterdir() if p.name.startswith(".")) == []
