@@ -517,10 +517,6 @@ fn header_len(sections: usize) -> usize {
     48 + 24 * sections + 8
 }
 
-/// Bytes of band tables an add builds while it copies its texts into the segment (the rest are
-/// built after, a few bands at a time).
-const BANDS_AHEAD: usize = 256 << 20;
-
 /// Bytes written to a segment between two background syncs.
 const SYNC_EVERY: u64 = 64 << 20;
 
@@ -721,8 +717,6 @@ fn write_bands(
 /// A segment's band tables being built, and its filter.
 struct Bands {
     filter: Filter,
-    /// Whether every band's keys are in the filter already ([`Bands::fill`]).
-    filled: bool,
     bands: usize,
     p: u32,
 }
@@ -732,7 +726,6 @@ impl Bands {
     fn new(bands: usize, p: u32, m: usize) -> Self {
         Bands {
             filter: Filter::new(m, bands),
-            filled: false,
             bands,
             p,
         }
@@ -755,26 +748,16 @@ impl Bands {
             .collect()
     }
 
-    /// Enters every band's keys (`keys(b)`, in any order) in the filter, one band at a time.
-    fn fill(&mut self, keys: impl Fn(usize) -> Vec<u64>) {
-        for b in 0..self.bands {
-            self.filter.insert_all(b, &keys(b));
-        }
-        self.filled = true;
-    }
-
-    /// [`Bands::tables`] of `range`, their keys entered in the filter (unless filled).
+    /// [`Bands::tables`] of `range`, their keys entered in the filter.
     fn build(
         &mut self,
         range: std::ops::Range<usize>,
         entries: &(impl Fn(usize) -> Vec<u64> + Sync),
     ) -> Vec<(Vec<u32>, Vec<u64>)> {
         let tables = Self::tables(self.p, range.clone(), entries);
-        if !self.filled {
-            for (b, (_, e)) in range.zip(&tables) {
-                let keys: Vec<u64> = e.iter().map(|x| x >> LOCAL_BITS).collect();
-                self.filter.insert_all(b, &keys);
-            }
+        for (b, (_, e)) in range.zip(&tables) {
+            let keys: Vec<u64> = e.iter().map(|x| x >> LOCAL_BITS).collect();
+            self.filter.insert_all(b, &keys);
         }
         tables
     }
@@ -911,8 +894,13 @@ impl Drop for InPlace {
 #[derive(Debug, Default)]
 struct Pending {
     docs: Vec<u32>,
-    /// `bands` keys per document (zeros for an empty one).
-    keys: Vec<u64>,
+    /// Per band, `key << LOCAL_BITS | i` for each document `i` (in the order pushed) that is
+    /// not empty: the band's table entries once `i` is made the document's place in the
+    /// segment (the same where documents are kept in number order). Held band by band, as the
+    /// tables are, so that writing the segment sorts them where they are (with a document's
+    /// keys side by side, each band's gather read all of them, and the tables were a second
+    /// copy); taken by [`Pending::write`].
+    entries: std::sync::Mutex<Vec<Vec<u64>>>,
     empty: Vec<bool>,
     digests: Vec<u64>,
     /// Shingles counted with repeats ([`crate::cluster::Signed::shingles`]), and distinct
@@ -925,9 +913,6 @@ struct Pending {
     /// they are kept, a chunk at a time on every core, where the segment is to be written;
     /// as they are where the batch only decides (a check).
     packed: bool,
-    /// Bytes of band tables built while the texts are copied into the segment
-    /// ([`BANDS_AHEAD`]).
-    bands_ahead: usize,
     /// Where the segment is begun, when its texts can be written in place as they are kept
     /// (kept in number order, for a segment with `bands` bands and settings `fp`).
     in_place_at: Option<(PathBuf, usize, u64)>,
@@ -942,7 +927,6 @@ impl Pending {
         Pending {
             texts: Store::spilling(spill_dir, DEFAULT_MEMORY_LIMIT),
             packed,
-            bands_ahead: BANDS_AHEAD,
             id_offsets: vec![0],
             ..Default::default()
         }
@@ -977,8 +961,14 @@ impl Pending {
         let i = self.docs.len() as u32;
         self.pos.insert(doc, i);
         self.docs.push(doc);
-        self.keys
-            .extend_from_slice(&signed.keys[d * signed.bands..(d + 1) * signed.bands]);
+        if !signed.empty[d] {
+            let entries = self.entries.get_mut().unwrap_or_else(|e| e.into_inner());
+            entries.resize_with(signed.bands, Vec::new);
+            let keys = &signed.keys[d * signed.bands..(d + 1) * signed.bands];
+            for (e, &k) in entries.iter_mut().zip(keys) {
+                e.push((k & KEY_MASK) << LOCAL_BITS | u64::from(i) & LOCAL_MASK);
+            }
+        }
         self.empty.push(signed.empty[d]);
         self.digests.push(signed.digests[d]);
         self.shingles.push(signed.shingles[d]);
@@ -987,17 +977,16 @@ impl Pending {
         self.id_offsets.push(self.ids.len() as u64);
     }
 
-    /// Room for `docs` kept documents in all.
-    fn reserve(&mut self, docs: usize) {
+    /// Room for `docs` kept documents in all, with `bands` bands.
+    fn reserve(&mut self, docs: usize, bands: usize) {
         let more = docs.saturating_sub(self.docs.len());
-        let bands = if self.docs.is_empty() {
-            0
-        } else {
-            self.keys.len() / self.docs.len()
-        };
         let id_bytes = self.ids.len() / self.docs.len().max(1);
         self.docs.reserve(more);
-        self.keys.reserve(more * bands);
+        let entries = self.entries.get_mut().unwrap_or_else(|e| e.into_inner());
+        entries.resize_with(bands, Vec::new);
+        for e in entries {
+            e.reserve(more);
+        }
         self.empty.reserve(more);
         self.digests.reserve(more);
         self.shingles.reserve(more);
@@ -1146,23 +1135,37 @@ impl Pending {
         offs: Option<&[u64]>,
     ) -> Result<()> {
         let (n, m) = (order.len(), keyed.len());
-        // the texts (compressed as they were kept, or here a block at a time in parallel),
-        // while the band tables and filter are built beside them (copying the texts keeps one
-        // core busy with the file, not both)
-        let entries = |b: usize| -> Vec<u64> {
-            keyed
+        let taken = std::mem::take(&mut *self.entries.lock().unwrap_or_else(|e| e.into_inner()));
+        let whole = (taken.is_empty() && m == 0)
+            || (taken.len() == bands && taken.iter().all(|e| e.len() == m));
+        if !whole {
+            return Err(Error::invalid("texts", "segment written"));
+        }
+        let mut taken: Vec<std::sync::Mutex<Vec<u64>>> =
+            taken.into_iter().map(std::sync::Mutex::new).collect();
+        taken.resize_with(bands, Default::default);
+        // a document's place in the segment, where it is not its place in `self` (kept out of
+        // number order)
+        let place: Option<Vec<u32>> =
+            order
                 .iter()
-                .map(|&l| {
-                    (self.keys[order[l as usize] as usize * bands + b] & KEY_MASK) << LOCAL_BITS
-                        | l as u64
-                })
-                .collect()
-        };
-        // as many bands ahead as fit in BANDS_AHEAD bytes (all of a batch of a million)
-        let ahead = (self.bands_ahead / (8 * m + (4 << w.p)).max(1)).min(bands);
-        // and the filter filled beside both (its inserts are cache misses, one core's work)
-        let (p, mut built) = (w.p, Bands::new(bands, w.p, m));
-        let ((offs, first), ()) = rayon::join(
+                .enumerate()
+                .any(|(l, &i)| l as u32 != i)
+                .then(|| {
+                    let mut place = vec![0u32; n];
+                    for (l, &i) in order.iter().enumerate() {
+                        place[i as usize] = l as u32;
+                    }
+                    place
+                });
+        let lock = |b: usize| taken[b].lock().unwrap_or_else(|e| e.into_inner());
+        // the texts (compressed as they were kept, or here a block at a time in parallel),
+        // while the band tables are sorted where they are, and the filter filled beside both
+        // (its inserts are cache misses, one core's work; a band's keys are the same sorted or
+        // not)
+        let p = w.p;
+        let mut filter = Filter::new(m, bands);
+        let ((offs, dirs), ()) = rayon::join(
             || {
                 rayon::join(
                     || match offs {
@@ -1172,16 +1175,29 @@ impl Pending {
                         }
                         None => self.write_texts(w, order),
                     },
-                    || Bands::tables(p, 0..ahead, &entries),
+                    || {
+                        (0..bands)
+                            .into_par_iter()
+                            .map(|b| {
+                                let mut e = lock(b);
+                                if let Some(place) = &place {
+                                    for x in e.iter_mut() {
+                                        let l = place[(*x & LOCAL_MASK) as usize];
+                                        *x = *x & !LOCAL_MASK | u64::from(l);
+                                    }
+                                }
+                                crate::shingle::sort_uniform(&mut e);
+                                band_dir(p, &e)
+                            })
+                            .collect::<Vec<_>>()
+                    },
                 )
             },
             || {
-                built.fill(|b| {
-                    let keys = keyed
-                        .iter()
-                        .map(|&l| order[l as usize] as usize * bands + b);
-                    keys.map(|i| self.keys[i] & KEY_MASK).collect()
-                })
+                for b in 0..bands {
+                    let keys: Vec<u64> = lock(b).iter().map(|x| x >> LOCAL_BITS).collect();
+                    filter.insert_all(b, &keys);
+                }
             },
         );
         let offs = offs?;
@@ -1214,8 +1230,11 @@ impl Pending {
             w.write(&self.ids[a..b])?;
         }
         w.end();
-        put_tables(w, first)?;
-        built.write_from(w, ahead, &entries)?;
+        let entries = taken
+            .into_iter()
+            .map(|e| e.into_inner().unwrap_or_else(|e| e.into_inner()));
+        put_tables(w, dirs.into_iter().zip(entries).collect())?;
+        w.filter(&filter)?;
         let shingles: Vec<u32> = (order.iter().map(|&i| self.shingles[i as usize]))
             .chain(order.iter().map(|&i| self.distinct[i as usize]))
             .collect();
@@ -2759,7 +2778,7 @@ impl Batch {
         if let Some(kept) = self.greedy.size_tables(decided, self.kept()) {
             // the kept documents' own vectors are made for as many at once too (grown by
             // halves, each growth copied them into new pages: about 2% of a profiled check)
-            self.pending.reserve(kept);
+            self.pending.reserve(kept, self.snap.cfg.bands);
         }
         let Prepared {
             signed,
@@ -2942,8 +2961,7 @@ mod tests {
     fn texts_compressed_as_kept_write_the_same_segment() {
         // kept texts compressed as they are kept (an add) or when the segment is written (a
         // check's batch), written in place in the segment begun with the batch, or kept in
-        // memory or spilled to a file and copied, and the band tables built beside their copy
-        // or after: the same segment, byte for byte (with the texts' sketches where they were
+        // memory or spilled to a file and copied: the same segment, byte for byte (with the texts' sketches where they were
         // compressed as kept: a check's batch signs without them)
         let c = cfg(0.8);
         let texts = corpus(3000);
@@ -2967,8 +2985,6 @@ mod tests {
                 batch.pending.in_place_at = None;
             }
             batch.pending.texts = Store::spilling(&dir, limit);
-            // the band tables built beside the texts' copy: all, none, or some of them
-            batch.pending.bands_ahead = [usize::MAX, 0, 100_000, BANDS_AHEAD, 0][k];
             for (t, i) in texts.chunks(700).zip(ids.chunks(700)) {
                 batch.feed(t, i).unwrap();
             }
