@@ -75,7 +75,8 @@ def test_dedup_with_an_index_feeds_groups_of_chunks(tmp_path, monkeypatch):
     import textsieve.local_index as li
 
     monkeypatch.setattr(li, "CHUNK_DOCS", 7)
-    monkeypatch.setattr(li, "FEED_DOCS", 30)
+    monkeypatch.setattr(li, "GROUP_DOCS", 30)
+    monkeypatch.setattr(li, "GROUP_CHARS", 1 << 40)  # (else a group ends at 4 chunks)
     rng = random.Random(5)
     recs = []
     for i in range(120):
