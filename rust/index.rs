@@ -2961,8 +2961,9 @@ mod tests {
     fn texts_compressed_as_kept_write_the_same_segment() {
         // kept texts compressed as they are kept (an add) or when the segment is written (a
         // check's batch), written in place in the segment begun with the batch, or kept in
-        // memory or spilled to a file and copied: the same segment, byte for byte (with the texts' sketches where they were
-        // compressed as kept: a check's batch signs without them)
+        // memory or spilled to a file and copied: the same segment, byte for byte (with the
+        // texts' sketches where they were compressed as kept: a check's batch signs without
+        // them)
         let c = cfg(0.8);
         let texts = corpus(3000);
         let ids: Vec<Id> = (0..texts.len()).map(|i| Id::Int(i as i64)).collect();
