@@ -33,7 +33,7 @@
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -522,7 +522,7 @@ const SYNC_EVERY: u64 = 64 << 20;
 
 /// Writes a segment's sections in order, each 8-byte aligned, with its CRC.
 struct SegmentWriter {
-    file: BufWriter<File>,
+    file: crate::direct::BlockFile,
     path: PathBuf,
     pos: u64,
     /// A sync of what was written up to `synced`, running in the background: started every
@@ -544,9 +544,9 @@ struct SegmentWriter {
 impl SegmentWriter {
     fn create(path: &Path, bands: usize, n: usize, m: usize, fp: u64) -> Result<Self> {
         let io = |e: std::io::Error| io_error(path, "cannot write", e);
-        let file = File::create(path).map_err(io)?;
+        let file = crate::direct::BlockFile::create(path).map_err(io)?;
         let mut w = SegmentWriter {
-            file: BufWriter::with_capacity(1 << 20, file),
+            file,
             path: path.to_path_buf(),
             pos: 0,
             syncing: None,
@@ -677,10 +677,7 @@ impl SegmentWriter {
         let path = self.path.clone();
         self.join_sync()?;
         self.file.flush().map_err(|e| io(&path, e))?;
-        let mut f = self
-            .file
-            .into_inner()
-            .map_err(|e| io(&path, e.into_error()))?;
+        let mut f = self.file.into_inner().map_err(|e| io(&path, e))?;
         f.seek(SeekFrom::Start(0)).map_err(|e| io(&path, e))?;
         f.write_all(&h).map_err(|e| io(&path, e))?;
         f.sync_all().map_err(|e| io(&path, e))?;

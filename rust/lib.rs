@@ -8,6 +8,7 @@ pub mod parallel;
 pub mod tokenize;
 
 pub mod cluster;
+pub mod direct;
 pub mod greedy;
 pub mod index;
 pub mod jsonline;
