@@ -407,16 +407,20 @@ thread_local! {
 /// is ruled out from its sketch before its text is read and shingled
 /// ([`Segment::sketch_admits`]).
 fn compress_text(t: &str, sketch: &[u64]) -> Vec<u8> {
-    let text = compress_bare(t);
-    if sketch.is_empty() || !sketch.len().is_power_of_two() || sketch.len() > MAX_WORDS {
-        return text;
-    }
-    let mut out = Vec::with_capacity(2 + 8 * sketch.len() + text.len());
-    out.push(SKETCHED);
-    out.push(sketch.len().trailing_zeros() as u8);
-    out.extend(sketch.iter().flat_map(|w| w.to_le_bytes()));
-    out.extend_from_slice(&text);
+    let mut out = Vec::new();
+    compress_text_into(t, sketch, &mut out);
     out
+}
+
+/// Appends what [`compress_text`] makes of `t` to `out` (one buffer for many texts: no
+/// allocation a text).
+fn compress_text_into(t: &str, sketch: &[u64], out: &mut Vec<u8>) {
+    if !sketch.is_empty() && sketch.len().is_power_of_two() && sketch.len() <= MAX_WORDS {
+        out.push(SKETCHED);
+        out.push(sketch.len().trailing_zeros() as u8);
+        out.extend(sketch.iter().flat_map(|w| w.to_le_bytes()));
+    }
+    compress_bare_into(t, out);
 }
 
 /// The tag of a stored text preceded by its sketch.
@@ -436,25 +440,26 @@ fn split_sketch(b: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     }
 }
 
-/// A text as stored without a sketch.
-fn compress_bare(t: &str) -> Vec<u8> {
+/// Appends a text as stored without a sketch to `out`.
+fn compress_bare_into(t: &str, out: &mut Vec<u8>) {
     let raw = t.as_bytes();
+    let at = out.len();
     if raw.len() >= 64 {
         let bound = lz4_flex::block::get_maximum_output_size(raw.len());
-        let mut out = vec![0u8; 5 + bound];
-        if let Ok(n) = lz4_flex::block::compress_into(raw, &mut out[5..]) {
+        out.resize(at + 5 + bound, 0);
+        if let Ok(n) = lz4_flex::block::compress_into(raw, &mut out[at + 5..]) {
             if n + 5 < raw.len() {
-                out[0] = 2;
-                out[1..5].copy_from_slice(&(raw.len() as u32).to_le_bytes());
-                out.truncate(5 + n);
-                return out;
+                out[at] = 2;
+                out[at + 1..at + 5].copy_from_slice(&(raw.len() as u32).to_le_bytes());
+                out.truncate(at + 5 + n);
+                return;
             }
         }
+        out.truncate(at);
     }
-    let mut out = Vec::with_capacity(raw.len() + 1);
+    out.reserve(raw.len() + 1);
     out.push(0);
     out.extend_from_slice(raw);
-    out
 }
 
 /// The text [`compress_text`] stored (or an earlier version's zstd frame); `None` for bytes
@@ -887,6 +892,24 @@ impl Drop for InPlace {
     }
 }
 
+/// Texts as stored ([`compress_text`]) one after another in one buffer, made on one core, and
+/// where each ends.
+struct PackedRun {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// Texts a [`PackedRun`] holds: enough for a core's share to outweigh handing it out, few
+/// enough that a chunk's runs spread over the cores.
+const PACK_RUN: usize = 128;
+
+impl PackedRun {
+    fn pieces(&self) -> impl Iterator<Item = &[u8]> + Clone {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(a, &b)| &self.bytes[a..b])
+    }
+}
+
 /// The kept documents of a batch, gathered for its segment.
 #[derive(Debug, Default)]
 struct Pending {
@@ -1007,25 +1030,42 @@ impl Pending {
     /// What [`Pending::put_packed`] stores for `texts`: compressed on every core when the
     /// batch keeps them so (None: kept as they are). Touches nothing of the batch, so it can
     /// run beside the deciding of the next chunk.
-    fn pack(&self, texts: &[(&str, &[u64])]) -> Option<Vec<Vec<u8>>> {
+    fn pack(&self, texts: &[(&str, &[u64])]) -> Option<Vec<PackedRun>> {
         self.packed.then(|| {
             texts
-                .par_iter()
-                .with_min_len(64)
-                .map(|&(t, sketch)| compress_text(t, sketch))
+                .par_chunks(PACK_RUN)
+                .map(|run| {
+                    let size = run.iter().map(|(t, s)| t.len() + 8 * s.len() + 8);
+                    let mut bytes = Vec::with_capacity(size.sum::<usize>() * 11 / 10);
+                    let ends = run
+                        .iter()
+                        .map(|&(t, sketch)| {
+                            compress_text_into(t, sketch, &mut bytes);
+                            bytes.len()
+                        })
+                        .collect();
+                    PackedRun { bytes, ends }
+                })
                 .collect()
         })
     }
 
     /// Stores `texts` (of the documents pushed since the last call, in order), or what
     /// [`Pending::pack`] made of them.
-    fn put_packed(&mut self, texts: &[(&str, &[u64])], packed: Option<Vec<Vec<u8>>>) -> Result<()> {
-        if let (Some(packed), Some((dir, bands, fp))) = (&packed, &self.in_place_at) {
+    fn put_packed(
+        &mut self,
+        texts: &[(&str, &[u64])],
+        packed: Option<Vec<PackedRun>>,
+    ) -> Result<()> {
+        let pieces = packed
+            .as_ref()
+            .map(|p| p.iter().flat_map(PackedRun::pieces));
+        if let (Some(pieces), Some((dir, bands, fp))) = (pieces.clone(), &self.in_place_at) {
             if self.in_place.is_none() {
                 self.in_place = Some(InPlace::create(dir, *bands, *fp)?);
             }
             let ip = self.in_place.as_mut().expect("made above");
-            for z in packed {
+            for z in pieces {
                 ip.put(z)?;
             }
             ip.flush()?;
@@ -1034,10 +1074,8 @@ impl Pending {
                 .ok_or_else(|| Error::invalid("texts", "a kept document has no text"));
         }
         let from = self.texts.len() as u32;
-        let stored = match packed {
-            Some(packed) => {
-                (self.texts).put_bytes_many((from..).zip(packed.iter().map(Vec::as_slice)))
-            }
+        let stored = match pieces {
+            Some(pieces) => self.texts.put_bytes_many((from..).zip(pieces)),
             None => self.texts.put_many((from..).zip(texts.iter().map(|t| t.0))),
         };
         stored.and_then(|()| {
