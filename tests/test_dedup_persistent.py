@@ -87,6 +87,29 @@ def test_an_add_told_its_size_decides_alike(tmp_path, monkeypatch):
     assert told.duplicate_of.tolist() == untold.duplicate_of.tolist()
 
 
+def test_segments_written_directly_or_not_are_the_same(tmp_path, monkeypatch):
+    # segments are written in 1 MB blocks with direct I/O where the file system takes it, and
+    # through the page cache with TEXTSIEVE_DIRECT_IO=0: the same bytes, read back alike
+    first = [t for t in corpus(9_000, seed=5) if t]
+    texts = first * 2  # a segment of several blocks; every copy is found
+    segments = []
+    for direct in ("1", "0"):
+        monkeypatch.setenv("TEXTSIEVE_DIRECT_IO", direct)
+        path = tmp_path / f"direct-{direct}"
+        with open_index(path) as idx:
+            r = idx.add(texts)
+            assert int(r.keep[len(first) :].sum()) == 0
+            assert idx.check(texts[:50]).keep.tolist() == [False] * 50
+        (seg,) = sorted(path.glob("seg-*.tsx"))
+        segments.append(seg.read_bytes())
+        with open_index(path, readonly=True) as idx:
+            assert len(idx) == int(r.keep.sum())
+            kept = [t for _, _, t in idx.documents()]
+        assert kept == [t for t, k in zip(texts, r.keep) if k]
+    assert len(segments[0]) > 3 << 20
+    assert segments[0] == segments[1]
+
+
 def test_keep_longest_batches(tmp_path):
     texts = TEXTS[:300]
     whole = ts.dedup(texts, threshold=THRESHOLD, keep="longest")
