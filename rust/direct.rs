@@ -71,7 +71,7 @@ impl BlockFile {
         })
     }
 
-    fn bytes(&mut self) -> &mut [u8] {
+    fn bytes_mut(&mut self) -> &mut [u8] {
         // SAFETY: `Page` is `repr(C)` bytes with no padding, so the pages are `BLOCK`
         // contiguous initialized bytes
         unsafe { std::slice::from_raw_parts_mut(self.buf.as_mut_ptr().cast::<u8>(), BLOCK) }
@@ -82,7 +82,7 @@ impl BlockFile {
         while !b.is_empty() {
             let n = b.len().min(BLOCK - self.len);
             let len = self.len;
-            self.bytes()[len..len + n].copy_from_slice(&b[..n]);
+            self.bytes_mut()[len..len + n].copy_from_slice(&b[..n]);
             self.len += n;
             b = &b[n..];
             if self.len == BLOCK {
@@ -97,11 +97,7 @@ impl BlockFile {
     fn write_block(&mut self) -> Result<()> {
         let at = self.at;
         let wrote = match &self.direct {
-            // SAFETY: the buffer is `BLOCK` initialized bytes (see `bytes`), only read here
-            Some(d) => d.write_all_at(
-                unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), BLOCK) },
-                at,
-            ),
+            Some(d) => d.write_all_at(bytes(&self.buf), at),
             None => Err(Error::from(ErrorKind::Unsupported)),
         };
         match wrote {
@@ -111,8 +107,7 @@ impl BlockFile {
                 // written through the page cache from now on (after what `flush` wrote)
                 self.direct = None;
                 let shown = self.shown;
-                let block = self.bytes()[shown..].to_vec();
-                self.file.write_all_at(&block, at + shown as u64)?;
+                (self.file).write_all_at(&bytes(&self.buf)[shown..], at + shown as u64)?;
             }
         }
         self.at += BLOCK as u64;
@@ -125,8 +120,7 @@ impl BlockFile {
     pub fn flush(&mut self) -> Result<()> {
         if self.len > self.shown {
             let (shown, len, at) = (self.shown, self.len, self.at);
-            let part = self.bytes()[shown..len].to_vec();
-            self.file.write_all_at(&part, at + shown as u64)?;
+            (self.file).write_all_at(&bytes(&self.buf)[shown..len], at + shown as u64)?;
             self.shown = len;
         }
         Ok(())
@@ -142,6 +136,13 @@ impl BlockFile {
     pub fn get_ref(&self) -> &File {
         &self.file
     }
+}
+
+/// The bytes of a buffer of pages.
+fn bytes(pages: &[Page]) -> &[u8] {
+    // SAFETY: `Page` is `repr(C)` bytes with no padding, so the pages are contiguous
+    // initialized bytes
+    unsafe { std::slice::from_raw_parts(pages.as_ptr().cast::<u8>(), std::mem::size_of_val(pages)) }
 }
 
 /// Whether direct writes are to be tried: yes unless `TEXTSIEVE_DIRECT_IO` is `0` (for a file
