@@ -14,9 +14,9 @@
 //! The bytes written are the same either way; [`BlockFile::flush`] makes everything written so
 //! far readable through any other handle of the file (the partial block is written through
 //! the page cache, and written again directly once the block is full). Where `O_DIRECT` is
-//! refused (tmpfs on older kernels, some network file systems) or a direct write fails as unsupported, the
-//! file is written through the page cache, as before; `TEXTSIEVE_DIRECT_IO=0` in the environment
-//! asks for that everywhere.
+//! refused (tmpfs on older kernels, some network file systems) or a direct write fails as
+//! unsupported, the file is written through the page cache, as before; `TEXTSIEVE_DIRECT_IO=0`
+//! in the environment asks for that everywhere.
 
 use std::fs::File;
 use std::io::{Error, ErrorKind, Result};
