@@ -91,6 +91,21 @@ def test_unseen_tokens_under_each_smoothing():
     assert math.isinf(ts.NgramLM(2, "witten-bell").fit([["a", "b"]]).perplexity([["zz"]]))
 
 
+def test_a_token_vocabulary_given():
+    # the vocabulary is indexed once, in the core: lookups, <unk>, sampling and errors through it
+    vocab = [f"w{i}" for i in range(5000)]
+    lm = ts.NgramLM(2, "kneser-ney", vocab=vocab).fit([vocab[:50], vocab[10:60]])
+    assert lm.vocab_size == 5001 and lm.vocab[0] == "<unk>" and lm.vocab[1:] == vocab
+    assert lm.prob(["w10"], "w11") > lm.prob(["w10"], "w4999") > 0
+    assert lm.prob(["w10"], "not-in-it") == lm.prob(["w10"], "<unk>")
+    assert "<unk>" not in lm.sample(["w10"], 200, seed=1)
+    strict = ts.NgramLM(2, "mle", vocab=vocab, unk=None).fit([vocab[:50]])
+    with pytest.raises(ts.UnknownTokenError):
+        strict.prob(["w1"], "not-in-it")
+    with pytest.raises(ValueError, match="vocab: a token appears twice"):
+        ts.NgramLM(2, vocab=["a", "b", "a"])
+
+
 @pytest.mark.parametrize("smoothing,kw", SMOOTHINGS)
 def test_save_load_and_pickle(tmp_path, seed_split, smoothing, kw):
     train, val = seed_split

@@ -2,26 +2,67 @@
 //! `str.split()`), numbered by a table; a word not in it is `<unk>` (or an error without one).
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 use crate::parallel::shares;
 use crate::tokenize::is_py_space;
 
+/// A vocabulary held once: the words one after another in one string, where each ends, and an
+/// open-addressing table of ids (at most half full) keyed by the words' hashes: 12-20 bytes a
+/// word beside its text, where a `HashMap<String, u32>` took about 110 (a `String` and its heap
+/// block a word, and the map's entries).
 #[derive(Clone, Debug, PartialEq)]
 pub struct WordIndex {
-    ids: FxHashMap<String, u32>,
+    text: String,
+    ends: Vec<u32>,
+    /// `id + 1` of the word in each slot, 0 for an empty slot.
+    slots: Vec<u32>,
     unk: Option<u32>,
+}
+
+#[inline]
+fn word_hash(w: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(w)
 }
 
 impl WordIndex {
     /// `words[i]` has id `i`; `unk` is the id unknown words take.
-    pub fn new(words: &[String], unk: Option<u32>) -> Result<Self> {
-        let mut ids = FxHashMap::default();
-        ids.reserve(words.len());
+    pub fn new<S: AsRef<str>>(words: &[S], unk: Option<u32>) -> Result<Self> {
+        if words.len() >= u32::MAX as usize {
+            return Err(Error::invalid("vocab", "more than 4,294,967,294 words"));
+        }
+        let bytes: usize = words.iter().map(|w| w.as_ref().len()).sum();
+        if bytes > u32::MAX as usize {
+            return Err(Error::invalid("vocab", "the words take more than 4 GiB"));
+        }
+        let mut text = String::with_capacity(bytes);
+        let mut ends = Vec::with_capacity(words.len());
+        for w in words {
+            text.push_str(w.as_ref());
+            ends.push(text.len() as u32);
+        }
+        let mut index = WordIndex {
+            text,
+            ends,
+            slots: vec![0; (2 * words.len()).next_power_of_two().max(2)],
+            unk: None,
+        };
+        let mask = index.slots.len() - 1;
         for (i, w) in words.iter().enumerate() {
-            if ids.insert(w.clone(), i as u32).is_some() {
-                return Err(Error::invalid("vocab", format!("{w:?} appears twice")));
+            let w = w.as_ref();
+            let mut at = word_hash(w) as usize & mask;
+            loop {
+                match index.slots[at] {
+                    0 => {
+                        index.slots[at] = i as u32 + 1;
+                        break;
+                    }
+                    s if index.word(s - 1) == w => {
+                        return Err(Error::invalid("vocab", format!("{w:?} appears twice")));
+                    }
+                    _ => at = (at + 1) & mask,
+                }
             }
         }
         if let Some(u) = unk {
@@ -29,13 +70,48 @@ impl WordIndex {
                 return Err(Error::invalid("unk", format!("id {u} is out of range")));
             }
         }
-        Ok(WordIndex { ids, unk })
+        index.unk = unk;
+        Ok(index)
+    }
+
+    /// The number of words.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Word `id` (`id < len()`).
+    pub fn word(&self, id: u32) -> &str {
+        let i = id as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// The id of `word`, if it is in the vocabulary (`<unk>` is not taken for it).
+    pub fn get(&self, word: &str) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut at = word_hash(word) as usize & mask;
+        loop {
+            match self.slots[at] {
+                0 => return None,
+                s if self.word(s - 1) == word => return Some(s - 1),
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
+    /// The id unknown words take.
+    pub fn unk(&self) -> Option<u32> {
+        self.unk
     }
 
     #[inline]
     fn id(&self, word: &str) -> Result<u32> {
-        match self.ids.get(word) {
-            Some(&id) => Ok(id),
+        match self.get(word) {
+            Some(id) => Ok(id),
             None => self
                 .unk
                 .ok_or_else(|| Error::UnknownToken(word.to_string())),
@@ -106,5 +182,26 @@ mod tests {
         let strict = WordIndex::new(&words, None).unwrap();
         assert!(strict.encode_texts(&["a q"]).is_err());
         assert!(WordIndex::new(&[words[1].clone(), words[1].clone()], None).is_err());
+        assert!(WordIndex::new(&words, Some(3)).is_err());
+    }
+
+    /// Every word finds its id and back, among many (the table's probing and growth), and
+    /// words that are not in it are not found.
+    #[test]
+    fn finds_every_word() {
+        let words: Vec<String> = (0..20_000).map(|i| format!("w{}", i * 7)).collect();
+        let w = WordIndex::new(&words, None).unwrap();
+        assert_eq!(w.len(), words.len());
+        for (i, x) in words.iter().enumerate() {
+            assert_eq!(w.get(x), Some(i as u32));
+            assert_eq!(w.word(i as u32), x);
+        }
+        assert_eq!(w.get("w1"), None);
+        assert_eq!(w.get(""), None);
+        let with_empty = WordIndex::new(&["", "a"], None).unwrap();
+        assert_eq!(
+            (with_empty.get(""), with_empty.get("a")),
+            (Some(0), Some(1))
+        );
     }
 }

@@ -422,6 +422,15 @@ impl PyWordIndex {
         })
     }
 
+    /// The id of `word`, or None where it is not in the vocabulary (`<unk>` is not taken).
+    fn index(&self, word: &str) -> Option<u32> {
+        self.inner.get(word)
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
     /// `(ids uint32, ends uint64)` of texts split into words, in parallel.
     #[pyo3(signature = (texts, *, num_threads=None))]
     fn encode_texts<'py>(
