@@ -48,21 +48,11 @@ impl WordIndex {
             slots: vec![0; (2 * words.len()).next_power_of_two().max(2)],
             unk: None,
         };
-        let mask = index.slots.len() - 1;
         for (i, w) in words.iter().enumerate() {
             let w = w.as_ref();
-            let mut at = word_hash(w) as usize & mask;
-            loop {
-                match index.slots[at] {
-                    0 => {
-                        index.slots[at] = i as u32 + 1;
-                        break;
-                    }
-                    s if index.word(s - 1) == w => {
-                        return Err(Error::invalid("vocab", format!("{w:?} appears twice")));
-                    }
-                    _ => at = (at + 1) & mask,
-                }
+            match index.probe(w) {
+                Ok(at) => index.slots[at] = i as u32 + 1,
+                Err(_) => return Err(Error::invalid("vocab", format!("{w:?} appears twice"))),
             }
         }
         if let Some(u) = unk {
@@ -92,20 +82,21 @@ impl WordIndex {
 
     /// The id of `word`, if it is in the vocabulary (`<unk>` is not taken for it).
     pub fn get(&self, word: &str) -> Option<u32> {
+        self.probe(word).err()
+    }
+
+    /// Where `word` is in the table: `Err(id)` where it is, else `Ok` of the empty slot it
+    /// would take.
+    fn probe(&self, word: &str) -> std::result::Result<usize, u32> {
         let mask = self.slots.len() - 1;
         let mut at = word_hash(word) as usize & mask;
         loop {
             match self.slots[at] {
-                0 => return None,
-                s if self.word(s - 1) == word => return Some(s - 1),
+                0 => return Ok(at),
+                s if self.word(s - 1) == word => return Err(s - 1),
                 _ => at = (at + 1) & mask,
             }
         }
-    }
-
-    /// The id unknown words take.
-    pub fn unk(&self) -> Option<u32> {
-        self.unk
     }
 
     #[inline]
