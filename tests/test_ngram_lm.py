@@ -104,6 +104,36 @@ def test_a_token_vocabulary_given():
         strict.prob(["w1"], "not-in-it")
     with pytest.raises(ValueError, match="vocab: a token appears twice"):
         ts.NgramLM(2, vocab=["a", "b", "a"])
+    # the token list is made from the core's index when asked (no Python list is kept)
+    index = lm._words
+    assert index.words() == lm.vocab and index.words([3, 0, 3]) == ["w2", "<unk>", "w2"]
+    with pytest.raises(ValueError, match="ids: 5001 is not an id"):
+        index.words([5001])
+    assert not hasattr(lm, "_tokens")
+
+
+def test_a_vocabulary_gathered_in_the_core():
+    # `ngram train --words` gathers its words chunk by chunk in a WordSet: the same words as
+    # `distinct`, numbered in code point order after <unk>, and a model over them is the model
+    # over the same token list
+    chunks = [["b a  <s> c", "é z"], [["a", "q", "</s>"]], ["c\u3000b x"]]
+    gathered = ts._core.WordSet()
+    for c in chunks:
+        gathered.update(c)
+    every = [d for c in chunks for d in c]
+    assert len(gathered) == len(ts._core.WordIndex.distinct(every)) == 7
+    assert gathered.index().words() == ts._core.WordIndex.distinct(every)
+    index = gathered.index("<unk>")
+    assert index.words() == ["<unk>", *ts._core.WordIndex.distinct(every)]
+    assert gathered.index("b").words()[:2] == ["b", "a"]
+    docs = ["a b c", "z q é a"]
+    built = ts.NgramLM(3, vocab=index).fit(docs)
+    listed = ts.NgramLM(3, vocab=ts._core.WordIndex.distinct(every)).fit(docs)
+    assert built.vocab == listed.vocab and close(built.perplexity(docs), listed.perplexity(docs))
+    with pytest.raises(ValueError, match="lacks the model's unk token"):
+        ts.NgramLM(3, vocab=gathered.index())
+    with pytest.raises(TypeError, match=r"documents\[0\]"):
+        gathered.update([3])
 
 
 @pytest.mark.parametrize("smoothing,kw", SMOOTHINGS)

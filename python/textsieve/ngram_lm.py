@@ -76,7 +76,7 @@ class NgramLM:
         discount: float | None = None,
         alpha: float | None = None,
         pad: bool | str = "sentence",
-        vocab: Vocab | Sequence[str] | None = None,
+        vocab: Vocab | Sequence[str] | _core.WordIndex | None = None,
         vocab_size: int | None = None,
         unk: str | None = "<unk>",
         words: bool = False,
@@ -114,7 +114,6 @@ class NgramLM:
         self.tokenizer_options = tokenizer_options
         self._kind: str | None = None
         self._vocab: Vocab | None = None
-        self._tokens: list[str] | None = None
         self._words: Any = None
         self._vocab_size: int | None = None
         if vocab is not None and vocab_size is not None:
@@ -123,6 +122,11 @@ class NgramLM:
             if tokenizer_options:
                 raise ValueError("tokenizer options come from the vocabulary when vocab= is given")
             self._set_chars(vocab)
+        elif isinstance(vocab, _core.WordIndex):
+            # (a vocabulary gathered in the core, as `ngram train` does: no Python str a word)
+            if unk is not None and vocab.index(unk) is None:
+                raise ValueError(f"vocab: the index lacks the model's unk token {unk!r}")
+            self._kind, self._words, self._vocab_size = "tokens", vocab, len(vocab)
         elif vocab is not None:
             self._set_tokens(list(vocab))
         elif vocab_size is not None:
@@ -145,8 +149,8 @@ class NgramLM:
                 raise TypeError(f"vocab: expected str tokens, got {type(t).__name__}")
             if t in (BOS, EOS):
                 raise ValueError(f"vocab: {t!r} is the model's own sentence mark")
-        # the vocabulary is indexed once, in the core (a dict here held it a second time:
-        # about 40 MB of the peak for 478,850 words)
+        # the vocabulary is held once, in the core (a dict here held it a second time, about 40
+        # MB of the peak for 478,850 words, and the list of str a third, about 30 MB)
         unk = tokens.index(self.unk) if self.unk is not None else None
         try:
             self._words = _core.WordIndex(tokens, unk)
@@ -154,7 +158,7 @@ class NgramLM:
             if "appears twice" not in str(e):
                 raise
             raise ValueError("vocab: a token appears twice") from None
-        self._kind, self._tokens, self._vocab_size = "tokens", tokens, len(tokens)
+        self._kind, self._vocab_size = "tokens", len(tokens)
 
     def _build_vocab(self, docs: list[Any]) -> None:
         first = docs[0]
@@ -177,8 +181,11 @@ class NgramLM:
     @property
     def vocab(self) -> Vocab | list[str] | None:
         """The vocabulary: a :class:`Vocab` (characters), the token list (ids are positions),
-        or None for a model over token ids."""
-        return self._vocab if self._kind == "chars" else self._tokens
+        or None for a model over token ids. The token list is made when asked (the core holds
+        the words in one string)."""
+        if self._kind == "chars":
+            return self._vocab
+        return self._words.words() if self._kind == "tokens" else None
 
     @property
     def vocab_size(self) -> int:
@@ -455,8 +462,7 @@ class NgramLM:
             assert self._vocab is not None
             return self._vocab.decode(ids)
         if self._kind == "tokens":
-            assert self._tokens is not None
-            return [self._tokens[i] for i in ids]
+            return self._words.words(list(ids))
         return np.asarray(ids, dtype=np.int64)
 
     # -- ARPA ------------------------------------------------------------------------------
@@ -467,8 +473,7 @@ class NgramLM:
             words = self._vocab.tokens
             return words, (words.index(unk) if unk is not None else None)
         if self._kind == "tokens":
-            assert self._tokens is not None
-            return self._tokens, self._words.index(self.unk) if self.unk else None
+            return self._words.words(), self._words.index(self.unk) if self.unk else None
         return [str(i) for i in range(self.vocab_size)], None
 
     def to_arpa(self, path: str | os.PathLike[str]) -> None:
@@ -509,7 +514,6 @@ class NgramLM:
         lm = cls(core.order, "kneser-ney", pad="sentence", unk=words[unk])
         lm.smoothing = "arpa"
         lm._kind = "tokens"
-        lm._tokens = words
         lm._vocab_size = len(words)
         lm._words = _core.WordIndex(words, unk)
         lm._model = core
@@ -534,7 +538,7 @@ class NgramLM:
             assert self._vocab is not None
             header["vocab"] = self._vocab.to_dict()
         elif self._kind == "tokens":
-            header["tokens"] = self._tokens
+            header["tokens"] = self._words.words()
         header["vocab_size"] = self._vocab_size
         if self._arpa is not None:
             words, unk = self._arpa_words()

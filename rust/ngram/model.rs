@@ -377,6 +377,9 @@ impl Counts {
         if want > top.capacity() {
             let cap = (top.capacity() * 2).min(limit).max(want);
             top.reserve_exact(cap - top.len());
+            // (the buffer it grew from is handed back now, not a second later: a stream of
+            // small `fit` calls otherwise held every smaller one at the peak)
+            sorted::release_freed();
         }
         for d in docs {
             self.note_seen(d);
@@ -1315,6 +1318,8 @@ pub fn modified_kneser_ney_orders(
             suffix_positions(keys, below, s.mask(k - 1), suffix_bits)
         })
         .collect::<Result<_>>()?;
+    // (the sorted pairs each order's positions came from are handed back now)
+    sorted::release_freed();
     // adjusted counts of the orders below the highest (whose adjusted counts are its counts):
     // the count itself for n-grams that start a sentence (nothing can come before them), else
     // the number of distinct tokens before

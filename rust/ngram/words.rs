@@ -64,6 +64,51 @@ impl WordIndex {
         Ok(index)
     }
 
+    /// Adds `word` where it is not in the vocabulary yet (with the next id); whether it was
+    /// added. The table doubles as it fills, so a vocabulary can be gathered word by word
+    /// (see [`WordIndex::sorted`]) in about the memory it then takes.
+    pub fn insert(&mut self, word: &str) -> Result<bool> {
+        let Ok(at) = self.probe(word) else {
+            return Ok(false);
+        };
+        if self.ends.len() + 1 >= u32::MAX as usize {
+            return Err(Error::invalid("vocab", "more than 4,294,967,294 words"));
+        }
+        if self.text.len() + word.len() > u32::MAX as usize {
+            return Err(Error::invalid("vocab", "the words take more than 4 GiB"));
+        }
+        self.text.push_str(word);
+        self.ends.push(self.text.len() as u32);
+        self.slots[at] = self.ends.len() as u32;
+        if 2 * self.ends.len() > self.slots.len() {
+            let mut slots = vec![0u32; 2 * self.slots.len()];
+            let mask = slots.len() - 1;
+            for id in 0..self.ends.len() as u32 {
+                let mut at = word_hash(self.word(id)) as usize & mask;
+                while slots[at] != 0 {
+                    at = (at + 1) & mask;
+                }
+                slots[at] = id + 1;
+            }
+            self.slots = slots;
+        }
+        Ok(true)
+    }
+
+    /// The same words numbered in code point order, `first` (if given) before them with id 0
+    /// and taken as `<unk>`.
+    pub fn sorted(&self, first: Option<&str>) -> Result<WordIndex> {
+        let mut words: Vec<&str> = (0..self.len() as u32)
+            .map(|i| self.word(i))
+            .filter(|&w| Some(w) != first)
+            .collect();
+        words.sort_unstable();
+        if let Some(f) = first {
+            words.insert(0, f);
+        }
+        WordIndex::new(&words, first.map(|_| 0))
+    }
+
     /// The number of words.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -194,5 +239,35 @@ mod tests {
             (with_empty.get(""), with_empty.get("a")),
             (Some(0), Some(1))
         );
+    }
+
+    /// Words inserted one at a time (the table growing from empty) are found as words given at
+    /// once are, each added once; sorted, they are numbered in code point order after `first`.
+    #[test]
+    fn gathers_words_one_at_a_time() {
+        let mut w = WordIndex::new::<&str>(&[], None).unwrap();
+        let words: Vec<String> = (0..5_000)
+            .map(|i| format!("w{}", (i * 7919) % 5_000))
+            .collect();
+        for x in &words {
+            assert!(w.insert(x).unwrap());
+            assert!(!w.insert(x).unwrap());
+        }
+        assert!(w.insert("\u{e9}").unwrap() && w.insert("z").unwrap());
+        assert_eq!(w.len(), 5_002);
+        for (i, x) in words.iter().enumerate() {
+            assert_eq!(w.get(x), Some(i as u32));
+        }
+        let s = w.sorted(Some("z")).unwrap();
+        let mut want: Vec<&str> = words.iter().map(String::as_str).collect();
+        want.push("\u{e9}");
+        want.sort_unstable();
+        want.insert(0, "z");
+        assert_eq!(
+            (0..s.len() as u32).map(|i| s.word(i)).collect::<Vec<_>>(),
+            want
+        );
+        assert_eq!((s.get("nope"), s.get("z")), (None, Some(0)));
+        assert_eq!(s.sorted(None).unwrap().word(s.len() as u32 - 1), "\u{e9}");
     }
 }

@@ -403,6 +403,62 @@ impl PySmoothedModel {
     }
 }
 
+/// The distinct words of documents, gathered chunk by chunk into one string and a table (no
+/// Python str a word), then numbered as a [`PyWordIndex`].
+#[pyclass(module = "textsieve._core", name = "WordSet")]
+pub struct PyWordSet {
+    inner: WordIndex,
+}
+
+#[pymethods]
+impl PyWordSet {
+    #[new]
+    fn new() -> Self {
+        PyWordSet {
+            inner: WordIndex::new::<&str>(&[], None).expect("an empty vocabulary is valid"),
+        }
+    }
+
+    /// Adds the tokens of documents (each a str, split into words, or a sequence of str
+    /// tokens), except `<s>` and `</s>`.
+    fn update(&mut self, docs: &Bound<'_, PyAny>) -> PyResult<()> {
+        let set = &mut self.inner;
+        let mut add = |t: &str| -> PyResult<()> {
+            if t != "<s>" && t != "</s>" {
+                set.insert(t)?;
+            }
+            Ok(())
+        };
+        for (i, doc) in docs.try_iter()?.enumerate() {
+            let doc = doc?;
+            if let Ok(text) = doc.cast::<PyString>() {
+                for w in text
+                    .to_str()?
+                    .split(crate::tokenize::is_py_space)
+                    .filter(|w| !w.is_empty())
+                {
+                    add(w)?;
+                }
+                continue;
+            }
+            each_token(&doc, "documents", i, &mut add)?;
+        }
+        Ok(())
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// The words in code point order as a vocabulary, `unk` (if given) first with id 0.
+    #[pyo3(signature = (unk=None))]
+    fn index(&self, unk: Option<&str>) -> PyResult<PyWordIndex> {
+        Ok(PyWordIndex {
+            inner: self.inner.sorted(unk)?,
+        })
+    }
+}
+
 /// A word vocabulary: words of texts (split on white space) or token lists to ids.
 #[pyclass(module = "textsieve._core", name = "WordIndex", frozen)]
 pub struct PyWordIndex {
@@ -431,6 +487,30 @@ impl PyWordIndex {
         self.inner.len()
     }
 
+    /// The words, in id order (a list made when asked: the index holds them in one string); with
+    /// `ids`, the words of those ids.
+    #[pyo3(signature = (ids=None))]
+    fn words(&self, ids: Option<Vec<u32>>) -> PyResult<Vec<&str>> {
+        let n = self.inner.len();
+        match ids {
+            None => Ok((0..n as u32).map(|i| self.inner.word(i)).collect()),
+            Some(ids) => ids
+                .into_iter()
+                .map(|i| {
+                    if (i as usize) < n {
+                        Ok(self.inner.word(i))
+                    } else {
+                        Err(crate::error::Error::invalid(
+                            "ids",
+                            format!("{i} is not an id of this vocabulary of {n} words"),
+                        )
+                        .into())
+                    }
+                })
+                .collect(),
+        }
+    }
+
     /// `(ids uint32, ends uint64)` of texts split into words, in parallel.
     #[pyo3(signature = (texts, *, num_threads=None))]
     fn encode_texts<'py>(
@@ -450,29 +530,12 @@ impl PyWordIndex {
     /// tokens), in code point order, without `<s>` and `</s>`.
     #[staticmethod]
     fn distinct(docs: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-        let mut seen: rustc_hash::FxHashSet<String> = Default::default();
-        let mut add = |t: &str| {
-            if !seen.contains(t) && t != "<s>" && t != "</s>" {
-                seen.insert(t.to_owned());
-            }
-        };
-        for (i, doc) in docs.try_iter()?.enumerate() {
-            let doc = doc?;
-            if let Ok(text) = doc.cast::<PyString>() {
-                text.to_str()?
-                    .split(crate::tokenize::is_py_space)
-                    .filter(|w| !w.is_empty())
-                    .for_each(&mut add);
-                continue;
-            }
-            each_token(&doc, "documents", i, |t| {
-                add(t);
-                Ok(())
-            })?;
-        }
-        let mut out: Vec<String> = seen.into_iter().collect();
-        out.sort_unstable();
-        Ok(out)
+        let mut set = PyWordSet::new();
+        set.update(docs)?;
+        let sorted = set.inner.sorted(None)?;
+        Ok((0..sorted.len() as u32)
+            .map(|i| sorted.word(i).to_owned())
+            .collect())
     }
 
     /// `(ids uint32, ends uint64)` of documents that are each a str (split into words) or a
@@ -529,6 +592,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTokenCounts>()?;
     m.add_class::<PySmoothedModel>()?;
     m.add_class::<PyWordIndex>()?;
+    m.add_class::<PyWordSet>()?;
     Ok(())
 }
 
