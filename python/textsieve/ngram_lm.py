@@ -466,14 +466,15 @@ class NgramLM:
         return np.asarray(ids, dtype=np.int64)
 
     # -- ARPA ------------------------------------------------------------------------------
-    def _arpa_words(self) -> tuple[list[str], int | None]:
+    def _arpa_words(self) -> tuple[list[str] | Any, int | None]:
+        # (a word model's words are the core's index itself, not a list made from it)
         if self._kind == "chars":
             assert self._vocab is not None
             unk = self._vocab.unk
             words = self._vocab.tokens
             return words, (words.index(unk) if unk is not None else None)
         if self._kind == "tokens":
-            return self._words.words(), self._words.index(self.unk) if self.unk else None
+            return self._words, self._words.index(self.unk) if self.unk else None
         return [str(i) for i in range(self.vocab_size)], None
 
     def to_arpa(self, path: str | os.PathLike[str]) -> None:

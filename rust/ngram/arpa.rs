@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::ngram::model::{
     modified_kneser_ney_orders, Backoff, Counts, KnDiscounts, Model, Padding, Shape,
 };
+use crate::ngram::words::WordIndex;
 
 /// What `log10` a zero probability is written as (as SRILM and KenLM write `<s>`'s).
 const LOG10_ZERO: f64 = -99.0;
@@ -42,15 +43,49 @@ fn log10(ln: f64) -> f64 {
 /// A stored n-gram: its packed key and `(ln P, ln b)`.
 type Entry = (u128, (f64, f64));
 
+/// The words that name ids `0..count()` in an ARPA file: a list, or a [`WordIndex`] (which
+/// holds them in one string: a list made from it held a second copy while the file was written).
+pub trait Words: Sync {
+    fn count(&self) -> usize;
+    fn word(&self, id: u32) -> &str;
+}
+
+impl Words for [String] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn word(&self, id: u32) -> &str {
+        &self[id as usize]
+    }
+}
+
+impl Words for Vec<String> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn word(&self, id: u32) -> &str {
+        &self[id as usize]
+    }
+}
+
+impl Words for WordIndex {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn word(&self, id: u32) -> &str {
+        WordIndex::word(self, id)
+    }
+}
+
 /// An error unless `words` can name ids `0..vocab` in an ARPA file.
-fn check_words(s: &Shape, words: &[String]) -> Result<()> {
-    if words.len() != s.vocab as usize {
+fn check_words(s: &Shape, words: &(impl Words + ?Sized)) -> Result<()> {
+    if words.count() != s.vocab as usize {
         return Err(Error::invalid(
             "words",
-            format!("{} words for {} ids", words.len(), s.vocab),
+            format!("{} words for {} ids", words.count(), s.vocab),
         ));
     }
-    for (i, w) in words.iter().enumerate() {
+    for (i, w) in (0..words.count() as u32).map(|i| (i, words.word(i))) {
         if w.is_empty() || w.chars().any(char::is_whitespace) || w == "<s>" || w == "</s>" {
             return Err(Error::invalid(
                 "vocab",
@@ -89,7 +124,7 @@ impl<'a, W: Write> Writer<'a, W> {
     /// token.
     fn start(
         s: Shape,
-        words: &'a [String],
+        words: &'a (impl Words + ?Sized),
         unk: Option<u32>,
         unigrams: impl Fn(u32) -> bool,
         sizes: &[usize],
@@ -102,7 +137,7 @@ impl<'a, W: Write> Writer<'a, W> {
             } else if id == s.eos() {
                 b"</s>"
             } else {
-                words[id as usize].as_bytes()
+                words.word(id).as_bytes()
             }
         };
         let mut extra: Vec<(u32, f64)> = Vec::new();
@@ -205,7 +240,7 @@ impl<'a, W: Write> Writer<'a, W> {
 /// probability for unseen tokens).
 pub fn write<W: Write>(
     model: &Model,
-    words: &[String],
+    words: &(impl Words + ?Sized),
     unk: Option<u32>,
     out: &mut W,
 ) -> Result<()> {
@@ -262,7 +297,7 @@ pub fn write<W: Write>(
 /// computed. Returns the discounts of each order and whether each fell back to KenLM's.
 pub fn write_modified_kneser_ney<W: Write>(
     counts: &Counts,
-    words: &[String],
+    words: &(impl Words + ?Sized),
     unk: Option<u32>,
     out: &mut W,
 ) -> Result<KnDiscounts> {

@@ -1309,28 +1309,26 @@ pub fn modified_kneser_ney_orders(
         }
     };
     let starts_with_bos = |g: u128, k: usize| sentence && s.first(g, k) == bos;
-    // per order k >= 2, the position of each k-gram's suffix (its last k - 1 ids) in the order
-    // below (index k - 2); each is dropped once its order's probabilities are computed
-    let mut suffixes: Vec<Vec<u32>> = (2..=n)
-        .map(|k| {
-            let (keys, below) = (&level(k).keys, &level(k - 1).keys);
-            let suffix_bits = s.bits * (k as u32 - 1);
-            suffix_positions(keys, below, s.mask(k - 1), suffix_bits)
-        })
-        .collect::<Result<_>>()?;
-    // (the sorted pairs each order's positions came from are handed back now)
-    sorted::release_freed();
-    // adjusted counts of the orders below the highest (whose adjusted counts are its counts):
-    // the count itself for n-grams that start a sentence (nothing can come before them), else
-    // the number of distinct tokens before
-    let mut lower: Vec<Vec<u64>> = Vec::with_capacity(n - 1);
-    for k in 1..n {
+    // Per order k >= 2, the position of each k-gram's suffix (its last k - 1 ids) in the order
+    // below (`suffix(k)`), and per order k < n the adjusted counts (`adjusted(k, suffix(k + 1))`:
+    // the count itself for n-grams that start a sentence, as nothing can come before them, else
+    // the number of distinct tokens before; the highest order's adjusted counts are its counts,
+    // not copied). Both are made as the walk over the orders reaches them and dropped once used,
+    // so that a few orders' arrays are held at a time, not every order's.
+    let suffix = |k: usize| -> Result<Vec<u32>> {
+        let (keys, below) = (&level(k).keys, &level(k - 1).keys);
+        let out = suffix_positions(keys, below, s.mask(k - 1), s.bits * (k as u32 - 1));
+        // (the sorted pairs the positions came from are handed back now)
+        sorted::release_freed();
+        out
+    };
+    let adjusted = |k: usize, above: &[u32]| -> Vec<u64> {
         let g = level(k);
         let mut a: Vec<u64> = g
             .iter()
             .map(|(key, cnt)| if starts_with_bos(key, k) { cnt } else { 0 })
             .collect();
-        for &j in &suffixes[k - 1] {
+        for &j in above {
             let j = j as usize;
             if !starts_with_bos(g.keys[j], k) {
                 a[j] += 1;
@@ -1341,49 +1339,63 @@ pub fn modified_kneser_ney_orders(
                 a[j] = 0;
             }
         }
-        lower.push(a);
-    }
-    // (the highest order's adjusted counts are its counts, not copied)
-    let top_counts = &level(n).counts;
-    // counts of counts
-    let mut t = vec![[0u64; 5]; n];
-    for (k, tk) in t.iter_mut().enumerate() {
-        let a = if k + 1 == n { top_counts } else { &lower[k] };
+        a
+    };
+    // the n-grams whose raw counts `lmplz` counts in place of their adjusted ones
+    let last = if s.padding == Padding::Sentence && n > 1 {
+        lmplz_last_ngram(c)
+    } else {
+        Vec::new()
+    };
+    let mut discounts: Vec<[f64; 3]> = Vec::with_capacity(n);
+    let mut fallback = Vec::with_capacity(n);
+    // the discounts of order k from the counts of counts of its adjusted counts `a` (or KenLM's
+    // fallback, and whether it was taken)
+    let discounts_of = |k: usize, a: &[u64]| -> ([f64; 3], bool) {
+        let mut t = [0u64; 5];
         for &v in a {
             if (1..5).contains(&v) {
-                tk[v as usize] += 1;
+                t[v as usize] += 1;
             }
         }
-    }
-    if s.padding == Padding::Sentence && n > 1 {
-        lmplz_last_ngram_counts(c, &level, &lower, &mut t);
-    }
-    let mut discounts = Vec::with_capacity(n);
-    let mut fallback = Vec::with_capacity(n);
-    for tk in &t {
-        match kenlm_discounts(tk) {
-            Some(d) => {
-                discounts.push(d);
-                fallback.push(false);
+        for &(_, key) in last.iter().filter(|&&(j, _)| j == k) {
+            let a = level(k).find(key).map_or(0, |j| a[j]);
+            let raw = c.grams[k - 1].count(key);
+            if (1..5).contains(&a) {
+                t[a as usize] -= 1;
             }
-            None => {
-                discounts.push(FALLBACK_DISCOUNTS);
-                fallback.push(true);
+            if (1..5).contains(&raw) {
+                t[raw as usize] += 1;
             }
         }
-    }
-    let discount = |k: usize, a: u64| -> f64 {
+        let d = kenlm_discounts(&t);
+        (d.unwrap_or(FALLBACK_DISCOUNTS), d.is_none())
+    };
+    let discount = |d: &[[f64; 3]], k: usize, a: u64| -> f64 {
         if a == 0 {
             0.0
         } else {
-            discounts[k - 1][(a.min(3) - 1) as usize]
+            d[k - 1][(a.min(3) - 1) as usize]
         }
     };
-    let root_a: &[u64] = if n == 1 { top_counts } else { &lower[0] };
+    let top_counts = &level(n).counts;
+    // the walk's state at order k: the suffix positions of orders k and k + 1, the adjusted
+    // counts of orders k and k + 1, and the discounts of orders up to k + 1
+    let mut suffix_here: Vec<u32> = Vec::new();
+    let mut suffix_next: Vec<u32> = if n > 1 { suffix(2)? } else { Vec::new() };
+    let mut a_here: Vec<u64> = if n > 1 {
+        adjusted(1, &suffix_next)
+    } else {
+        Vec::new()
+    };
+    let (d, f) = discounts_of(1, if n == 1 { top_counts } else { &a_here });
+    discounts.push(d);
+    fallback.push(f);
+    let root_a: &[u64] = if n == 1 { top_counts } else { &a_here };
     let (mut root_sum, mut root_num) = (0f64, 0f64);
     for &a in root_a {
         root_sum += a as f64;
-        root_num += discount(1, a);
+        root_num += discount(&discounts, 1, a);
     }
     let types = unigrams
         .keys
@@ -1410,7 +1422,7 @@ pub fn modified_kneser_ney_orders(
     let mut below_lp: Vec<f64> = Vec::new();
     for k in 1..=n {
         let g = level(k);
-        let a: &[u64] = if k == n { top_counts } else { &lower[k - 1] };
+        let a: &[u64] = if k == n { top_counts } else { &a_here };
         let lp: Vec<f64> = if k == 1 {
             g.keys
                 .iter()
@@ -1419,7 +1431,7 @@ pub fn modified_kneser_ney_orders(
                     let p = if sentence && key == bos as u128 {
                         1.0
                     } else if root_sum > 0.0 {
-                        (a as f64 - discount(1, a)) / root_sum + gamma0 * uniform
+                        (a as f64 - discount(&discounts, 1, a)) / root_sum + gamma0 * uniform
                     } else {
                         uniform
                     };
@@ -1427,7 +1439,7 @@ pub fn modified_kneser_ney_orders(
                 })
                 .collect()
         } else {
-            let suffix_of = &suffixes[k - 2];
+            let suffix_of = &suffix_here;
             let keys = &g.keys;
             let mut lp = Vec::with_capacity(keys.len());
             let mut i = 0;
@@ -1436,14 +1448,14 @@ pub fn modified_kneser_ney_orders(
                 let (mut end, mut sum, mut num) = (i, 0f64, 0f64);
                 while end < keys.len() && keys[end] >> s.bits == context {
                     sum += a[end] as f64;
-                    num += discount(k, a[end]);
+                    num += discount(&discounts, k, a[end]);
                     end += 1;
                 }
                 for j in i..end {
                     let a = a[j];
                     let lower = below_lp[suffix_of[j] as usize].exp();
                     let p = if sum > 0.0 {
-                        (a as f64 - discount(k, a)) / sum + num / sum * lower
+                        (a as f64 - discount(&discounts, k, a)) / sum + num / sum * lower
                     } else {
                         lower
                     };
@@ -1454,15 +1466,26 @@ pub fn modified_kneser_ney_orders(
             lp
         };
         // what this order's probabilities needed is no longer needed
-        if k >= 2 {
-            suffixes[k - 2] = Vec::new();
-        }
+        drop(std::mem::take(&mut suffix_here));
         drop(std::mem::take(&mut below_lp));
+        // the order above: its adjusted counts (from the suffix positions of the order above
+        // it) and discounts, which its backoffs need
+        let mut a_next: Vec<u64> = Vec::new();
+        let mut suffix_after: Vec<u32> = Vec::new();
+        if k < n {
+            if k + 1 < n {
+                suffix_after = suffix(k + 2)?;
+                a_next = adjusted(k + 1, &suffix_after);
+            }
+            let (d, f) = discounts_of(k + 1, if k + 1 == n { top_counts } else { &a_next });
+            discounts.push(d);
+            fallback.push(f);
+        }
         // backoffs: gamma of each n-gram as a context, from the run of its extensions above
         // (none at the highest order, nor after EOS)
         let backoffs: Vec<f64> = if k < n {
             let up = &level(k + 1).keys;
-            let ua: &[u64] = if k + 1 == n { top_counts } else { &lower[k] };
+            let ua: &[u64] = if k + 1 == n { top_counts } else { &a_next };
             let mut i = 0;
             let mut bo = Vec::with_capacity(g.len());
             for &key in &g.keys {
@@ -1472,7 +1495,7 @@ pub fn modified_kneser_ney_orders(
                 let (mut sum, mut num) = (0f64, 0f64);
                 while i < up.len() && up[i] >> s.bits == key {
                     sum += ua[i] as f64;
-                    num += discount(k + 1, ua[i]);
+                    num += discount(&discounts, k + 1, ua[i]);
                     i += 1;
                 }
                 bo.push(if key & s.mask(1) != eos && sum > 0.0 {
@@ -1488,9 +1511,8 @@ pub fn modified_kneser_ney_orders(
         } else {
             Vec::new()
         };
-        if k < n {
-            lower[k - 1] = Vec::new();
-        }
+        a_here = a_next;
+        suffix_here = std::mem::replace(&mut suffix_next, suffix_after);
         sorted::release_freed();
         emit(&KnOrder {
             k,
@@ -1507,12 +1529,8 @@ pub fn modified_kneser_ney_orders(
 /// `lmplz`'s counts of counts take the raw count of the lower-order n-grams that are still open
 /// when its pass over the highest order ends: the suffixes of the last highest-order n-gram in
 /// suffix order (KenLM ids: `<unk>` 0, `<s>` 1, `</s>` 2, then tokens as they first occur).
-fn lmplz_last_ngram_counts<'a>(
-    c: &Counts,
-    level: &impl Fn(usize) -> &'a Sorted,
-    adjusted: &[Vec<u64>],
-    t: &mut [[u64; 5]],
-) {
+/// Returns those n-grams, `(order, key)`.
+fn lmplz_last_ngram(c: &Counts) -> Vec<(usize, u128)> {
     let s = c.shape;
     let n = s.order;
     let bos = s.bos();
@@ -1554,7 +1572,9 @@ fn lmplz_last_ngram_counts<'a>(
             }
         }
     }
-    let Some((_, key, k)) = best else { return };
+    let Some((_, key, k)) = best else {
+        return Vec::new();
+    };
     let mut full = vec![bos; n - k];
     s.unpack(key, k, &mut full);
     let last_bos = (1..n).rev().find(|&j| full[j] == bos);
@@ -1562,21 +1582,10 @@ fn lmplz_last_ngram_counts<'a>(
         Some(j) => n - j,
         None => n - 1,
     };
-    for k in 1..=top {
-        let suffix = &full[n - k..];
-        if suffix[0] == bos {
-            continue;
-        }
-        let key = s.key(suffix);
-        let a = level(k).find(key).map_or(0, |j| adjusted[k - 1][j]);
-        let raw = c.grams[k - 1].count(key);
-        if (1..5).contains(&a) {
-            t[k - 1][a as usize] -= 1;
-        }
-        if (1..5).contains(&raw) {
-            t[k - 1][raw as usize] += 1;
-        }
-    }
+    (1..=top)
+        .filter(|&k| full[n - k] != bos)
+        .map(|k| (k, s.key(&full[n - k..])))
+        .collect()
 }
 
 #[cfg(test)]

@@ -20,6 +20,34 @@ impl FromName for Padding {
     }
 }
 
+/// The words that name ids in an ARPA file: a list of str, or a `WordIndex`, read where it is
+/// (a list made from it held a second copy of the vocabulary while the file was written).
+enum ArpaWords {
+    List(Vec<String>),
+    Index(Py<PyWordIndex>),
+}
+
+impl ArpaWords {
+    fn from_py(words: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if let Ok(index) = words.cast::<PyWordIndex>() {
+            return Ok(ArpaWords::Index(index.clone().unbind()));
+        }
+        let list = words.extract().map_err(|e| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "words: expected a list of str or a WordIndex ({e})"
+            ))
+        })?;
+        Ok(ArpaWords::List(list))
+    }
+
+    fn get(&self) -> &dyn arpa::Words {
+        match self {
+            ArpaWords::List(v) => v,
+            ArpaWords::Index(i) => &i.get().inner,
+        }
+    }
+}
+
 /// A Python binary file object as a `Write` (the caller holds the GIL).
 struct PyFile<'py> {
     fh: Bound<'py, PyAny>,
@@ -238,11 +266,12 @@ impl PySmoothedModel {
     fn write_arpa(
         &self,
         fh: &Bound<'_, PyAny>,
-        words: Vec<String>,
+        words: &Bound<'_, PyAny>,
         unk: Option<u32>,
     ) -> PyResult<()> {
+        let words = ArpaWords::from_py(words)?;
         let mut out = BufWriter::with_capacity(1 << 20, PyFile { fh: fh.clone() });
-        arpa::write(&self.inner, &words, unk, &mut out)?;
+        arpa::write(&self.inner, words.get(), unk, &mut out)?;
         std::io::Write::flush(&mut out)?;
         Ok(())
     }
@@ -256,10 +285,11 @@ impl PySmoothedModel {
         py: Python<'_>,
         counts: &Bound<'_, PyTokenCounts>,
         fh: &Bound<'_, PyAny>,
-        words: Vec<String>,
+        words: &Bound<'_, PyAny>,
         unk: Option<u32>,
         #[pyo3(from_py_with = arg::num_threads)] num_threads: Option<usize>,
     ) -> PyResult<KnParts> {
+        let words = ArpaWords::from_py(words)?;
         let mut counts = counts.borrow_mut();
         let c = &mut counts.inner;
         // the estimation runs on its own thread without the GIL; its text comes back here in
@@ -273,7 +303,7 @@ impl PySmoothedModel {
                     with_threads(num_threads, move || {
                         c.flush();
                         let mut out = BufWriter::with_capacity(1 << 20, Pieces(tx));
-                        let d = arpa::write_modified_kneser_ney(c, &words, unk, &mut out)?;
+                        let d = arpa::write_modified_kneser_ney(c, words.get(), unk, &mut out)?;
                         std::io::Write::flush(&mut out)
                             .map_err(|e| crate::error::Error::invalid("fh", e.to_string()))?;
                         Ok::<_, crate::error::Error>(d)
@@ -311,11 +341,12 @@ impl PySmoothedModel {
     fn arpa_bytes<'py>(
         &self,
         py: Python<'py>,
-        words: Vec<String>,
+        words: &Bound<'py, PyAny>,
         unk: Option<u32>,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        let words = ArpaWords::from_py(words)?;
         let mut out = Vec::new();
-        py.detach(|| arpa::write(&self.inner, &words, unk, &mut out))?;
+        py.detach(|| arpa::write(&self.inner, words.get(), unk, &mut out))?;
         Ok(PyBytes::new(py, &out))
     }
 
