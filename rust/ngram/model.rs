@@ -411,17 +411,10 @@ impl Counts {
             let new = if k == n {
                 Sorted::from_keys(std::mem::take(&mut pending[n - 1]))
             } else {
-                let m = s.mask(k);
-                let src = above.as_ref().unwrap_or(&self.grams[k]);
-                let pairs: Vec<(u128, u64)> = src.iter().map(|(g, c)| (g & m, c)).collect();
-                above = None;
                 let short = Sorted::from_keys(std::mem::take(&mut pending[k - 1]));
-                let from_above = Sorted::from_counted(pairs);
-                if short.is_empty() {
-                    from_above
-                } else {
-                    from_above.merged(&short)
-                }
+                let src = above.take();
+                let src = src.as_ref().unwrap_or(&self.grams[k]);
+                Sorted::from_suffixes(src, s.mask(k), s.bits * k as u32, &short)
             };
             let old = &mut self.grams[k - 1];
             if old.is_empty() {
@@ -1210,37 +1203,62 @@ impl KnOrder<'_> {
 /// The discounts of each order and whether each fell back to KenLM's defaults.
 pub type KnDiscounts = (Vec<[f64; 3]>, Vec<bool>);
 
+/// Keys whose `(suffix, index)` pairs are sorted at a time by [`suffix_positions`] (16 MB).
+const SUFFIX_PART: usize = 1 << 20;
+
 /// For each key of `keys`, the position of its last `k - 1` ids (`mask`) in the sorted `below`.
 /// Where the suffix and the key's index fit in 128 bits together, they are sorted as one `u128`
-/// (16 bytes a key, half the memory of a pair).
+/// (16 bytes a key, half the memory of a pair), and in parts of `below`'s range, about
+/// [`SUFFIX_PART`] keys a part, so that one part's pairs are held at a time (each part a pass
+/// over `keys`).
 fn suffix_positions(
     keys: &[u128],
     below: &[u128],
     mask: u128,
     suffix_bits: u32,
 ) -> Result<Vec<u32>> {
+    suffix_positions_in_parts(keys, below, mask, suffix_bits, SUFFIX_PART)
+}
+
+fn suffix_positions_in_parts(
+    keys: &[u128],
+    below: &[u128],
+    mask: u128,
+    suffix_bits: u32,
+    part: usize,
+) -> Result<Vec<u32>> {
     if suffix_bits > 96 || keys.len() >= u32::MAX as usize || below.len() >= u32::MAX as usize {
         return sorted::positions(keys, below, |g| g & mask, "suffix");
     }
-    let mut packed: Vec<u128> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, &g)| ((g & mask) << 32) | i as u128)
-        .collect();
-    sorted::sort_keys(&mut packed);
+    let missing = || Error::Corrupt("the counts lack the suffix of an n-gram they hold".into());
+    let parts = keys.len().div_ceil(part).clamp(1, below.len().max(1));
+    // part p holds the suffixes from below[start(p)] up to below[start(p + 1)]
+    let start = |p: usize| p * below.len() / parts;
     let mut out = vec![0u32; keys.len()];
-    let mut j = 0usize;
-    for &p in &packed {
-        let k = p >> 32;
-        while j < below.len() && below[j] < k {
-            j += 1;
+    let mut packed: Vec<u128> = Vec::new();
+    for p in 0..parts {
+        let lo = (p > 0).then(|| below[start(p)]);
+        let hi = (p + 1 < parts).then(|| below[start(p + 1)]);
+        packed.clear();
+        packed.extend(
+            keys.iter()
+                .enumerate()
+                .map(|(i, &g)| (g & mask, i))
+                .filter(|&(k, _)| lo.is_none_or(|lo| k >= lo) && hi.is_none_or(|hi| k < hi))
+                .map(|(k, i)| (k << 32) | i as u128),
+        );
+        sorted::sort_keys(&mut packed);
+        let mut j = start(p);
+        for &q in &packed {
+            let k = q >> 32;
+            while j < below.len() && below[j] < k {
+                j += 1;
+            }
+            if j == below.len() || below[j] != k {
+                return Err(missing());
+            }
+            out[q as u32 as usize] = j as u32;
         }
-        if j == below.len() || below[j] != k {
-            return Err(Error::Corrupt(
-                "the counts lack the suffix of an n-gram they hold".into(),
-            ));
-        }
-        out[p as u32 as usize] = j as u32;
     }
     Ok(out)
 }
@@ -1468,6 +1486,7 @@ pub fn modified_kneser_ney_orders(
         // what this order's probabilities needed is no longer needed
         drop(std::mem::take(&mut suffix_here));
         drop(std::mem::take(&mut below_lp));
+        sorted::release_freed();
         // the order above: its adjusted counts (from the suffix positions of the order above
         // it) and discounts, which its backoffs need
         let mut a_next: Vec<u64> = Vec::new();
@@ -1591,6 +1610,32 @@ fn lmplz_last_ngram(c: &Counts) -> Vec<(usize, u128)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Suffix positions found in parts of any size are those of one sort of every pair, and a
+    /// suffix missing from the order below is an error in any part.
+    #[test]
+    fn suffix_positions_in_parts_are_the_same() {
+        let shape = Shape::new(3, 40, Padding::None).unwrap();
+        let mut keys: Vec<u128> = (0..3_000u32)
+            .map(|i| shape.key(&[(i * 7) % 40, (i * 13) % 37, (i * 29) % 31]))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut below: Vec<u128> = keys.iter().map(|&g| g & shape.mask(2)).collect();
+        below.sort_unstable();
+        below.dedup();
+        let want = sorted::positions(&keys, &below, |g| g & shape.mask(2), "suffix").unwrap();
+        for part in [1, 7, 100, 1 << 20] {
+            let got =
+                suffix_positions_in_parts(&keys, &below, shape.mask(2), shape.bits() * 2, part);
+            assert_eq!(got.unwrap(), want, "parts of {part}");
+        }
+        let gap: Vec<u128> = below.iter().copied().filter(|&b| b != below[5]).collect();
+        for part in [1, 7, 1 << 20] {
+            let got = suffix_positions_in_parts(&keys, &gap, shape.mask(2), shape.bits() * 2, part);
+            assert!(got.is_err(), "parts of {part}");
+        }
+    }
 
     fn counts(order: usize, padding: Padding, docs: &[&[u32]], vocab: u32) -> Counts {
         let shape = Shape::new(order, vocab, padding).unwrap();

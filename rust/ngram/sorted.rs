@@ -86,6 +86,64 @@ impl Sorted {
         Sorted { keys, counts }
     }
 
+    /// The suffixes `g & mask` of `src`'s keys (each `bits` bits or fewer) with the counts of
+    /// the keys they come from added, and `extra`'s keys and counts beside them: the counts of an
+    /// order from those of the order above and the windows that only reach this order. Where
+    /// the suffix and a position fit in 128 bits together they are sorted as one `u128` (16
+    /// bytes an entry, where `(key, count)` pairs take 32), and the counts are gathered by
+    /// position after.
+    pub fn from_suffixes(src: &Sorted, mask: u128, bits: u32, extra: &Sorted) -> Sorted {
+        let n = src.len() + extra.len();
+        if bits > 96 || n >= u32::MAX as usize {
+            let pairs: Vec<(u128, u64)> = src
+                .iter()
+                .map(|(g, c)| (g & mask, c))
+                .chain(extra.iter())
+                .collect();
+            return Sorted::from_counted(pairs);
+        }
+        let mut packed: Vec<u128> = Vec::with_capacity(n);
+        packed.extend(
+            src.keys
+                .iter()
+                .enumerate()
+                .map(|(i, &g)| ((g & mask) << 32) | i as u128),
+        );
+        let base = src.len();
+        packed.extend(
+            extra
+                .keys
+                .iter()
+                .enumerate()
+                .map(|(j, &g)| (g << 32) | (base + j) as u128),
+        );
+        sort_keys(&mut packed);
+        let count_of = |p: u128| -> u64 {
+            let i = p as u32 as usize;
+            if i < base {
+                src.counts[i]
+            } else {
+                extra.counts[i - base]
+            }
+        };
+        let distinct = (!packed.is_empty()) as usize
+            + packed
+                .windows(2)
+                .filter(|w| w[0] >> 32 != w[1] >> 32)
+                .count();
+        let (mut keys, mut counts) = (Vec::with_capacity(distinct), Vec::with_capacity(distinct));
+        for &p in &packed {
+            let key = p >> 32;
+            if keys.last() == Some(&key) {
+                *counts.last_mut().expect("a count per key") += count_of(p);
+            } else {
+                keys.push(key);
+                counts.push(count_of(p));
+            }
+        }
+        Sorted { keys, counts }
+    }
+
     /// The same from `(key, count)` pairs in any order; an error names a key given twice or a
     /// count of 0.
     pub fn from_pairs(mut pairs: Vec<(u128, u64)>) -> Result<Self> {
@@ -267,6 +325,17 @@ mod tests {
         assert_eq!(p, vec![0, 1, 2, 3]);
         let c = Sorted::from_counted(vec![(9, 2), (3, 1), (9, 5)]);
         assert_eq!((c.keys, c.counts), (vec![3, 9], vec![1, 7]));
+        // suffixes (the low 4 bits here) summed, with the extra keys beside them; packed with
+        // their positions or as pairs (suffixes wider than 96 bits), the same
+        let above = Sorted::from_counted(vec![(0x13, 2), (0x23, 5), (0x24, 1), (0x31, 4)]);
+        let extra = Sorted::from_counted(vec![(0x3, 1), (0x7, 6)]);
+        let want = (vec![0x1, 0x3, 0x4, 0x7], vec![4, 8, 1, 6]);
+        for bits in [4, 100] {
+            let s = Sorted::from_suffixes(&above, 0xf, bits, &extra);
+            assert_eq!((s.keys, s.counts), want);
+        }
+        let none = Sorted::from_suffixes(&Sorted::default(), 0xf, 4, &Sorted::default());
+        assert!(none.is_empty());
         assert!(Sorted::from_pairs(vec![(1, 2), (1, 3)]).is_err());
         assert!(Sorted::from_pairs(vec![(1, 0)]).is_err());
         assert_eq!(
