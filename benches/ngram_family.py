@@ -80,14 +80,18 @@ def read_arpa(path: Path) -> dict[tuple[str, ...], tuple[float, float]]:
     k = 0
     with open(path, encoding="utf-8") as fh:
         for line in fh:
-            line = line.strip()
+            line = line.rstrip("\n")
             if not line or line.startswith("ngram ") or line in ("\\data\\", "\\end\\"):
                 continue
             if line.startswith("\\"):
                 k = int(line[1 : line.index("-")])
                 continue
-            f = line.split()
-            out[tuple(f[1 : 1 + k])] = (float(f[0]), float(f[1 + k]) if len(f) > 1 + k else 0.0)
+            # fields are tab-separated and words space-separated (a word may hold other white
+            # space, such as U+3000, which `split()` would cut)
+            f = line.split("\t")
+            words = tuple(f[1].split(" "))
+            assert len(words) == k, line
+            out[words] = (float(f[0]), float(f[2]) if len(f) > 2 else 0.0)
     return out
 
 

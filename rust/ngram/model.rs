@@ -1235,7 +1235,12 @@ fn suffix_positions_in_parts(
     // part p holds the suffixes from below[start(p)] up to below[start(p + 1)]
     let start = |p: usize| p * below.len() / parts;
     let mut out = vec![0u32; keys.len()];
-    let mut packed: Vec<u128> = Vec::new();
+    // (room for a part a little larger than the average, so that most parts never regrow it)
+    let mut packed: Vec<u128> = Vec::with_capacity(if parts == 1 {
+        keys.len()
+    } else {
+        keys.len() / parts * 5 / 4
+    });
     for p in 0..parts {
         let lo = (p > 0).then(|| below[start(p)]);
         let hi = (p + 1 < parts).then(|| below[start(p + 1)]);
