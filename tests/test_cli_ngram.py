@@ -259,3 +259,23 @@ def test_total_nll_of_shards_adds_up(seed_split):
         whole, total = lm.total_nll(val)
         assert total == n + m and math.isclose(whole, a + b, rel_tol=1e-12)
         assert math.isclose(lm.nll(val), whole / total, rel_tol=1e-12)
+
+
+def test_train_reads_text_and_json_lines_alike_in_chunks(tmp_path, capsys):
+    # `ngram train` reads its input in the core's chunks (past CHUNK documents here): plain text
+    # and JSON Lines give the documents, and the ARPA file, that the library gives
+    rng = np.random.default_rng(5)
+    words = [f"w{i}" for i in range(300)] + ["é", "日本"]
+    docs = [" ".join(rng.choice(words, size=rng.integers(1, 9))) for _ in range(5000)]
+    (tmp_path / "t.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")
+    with open(tmp_path / "t.jsonl", "w", encoding="utf-8") as fh:
+        for i, d in enumerate(docs):
+            fh.write(json.dumps({"id": i, "text": d}, ensure_ascii=False) + "\n")
+    ts.NgramLM(4, words=True).fit(docs).to_arpa(tmp_path / "lib.arpa")
+    want = (tmp_path / "lib.arpa").read_bytes()
+    for name in ("t.txt", "t.jsonl"):
+        argv = ["ngram", "train", "--train", str(tmp_path / name), "--words", "--order", "4"]
+        argv += ["--smoothing", "kneser-ney", "-q", "-o", str(tmp_path / f"{name}.arpa")]
+        assert main(argv) == 0
+        assert (tmp_path / f"{name}.arpa").read_bytes() == want, name
+    capsys.readouterr()

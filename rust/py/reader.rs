@@ -219,6 +219,16 @@ impl ChunkCore {
         }
     }
 
+    /// The documents' texts (of a sealed chunk), for a caller that needs only them.
+    fn texts(&self) -> Vec<&str> {
+        self.inner
+            .entries
+            .iter()
+            .filter(|e| matches!(e.state, State::Doc))
+            .map(|e| e.text.as_str())
+            .collect()
+    }
+
     /// Drops the deferred entries not resolved; the entries are then the documents.
     fn seal(&mut self) {
         self.inner.seal();

@@ -85,6 +85,28 @@ def _record_chunks(
         yield chunk
 
 
+def _text_chunks(
+    paths: list[str], args: argparse.Namespace, stdin: str | None = None
+) -> Iterator[list[str]]:
+    """The documents' texts of ``paths`` in lists of about :data:`CHUNK`: JSON Lines and plain
+    text are read and parsed by the core on a thread of its own (no record object a document),
+    the same documents as :func:`_records` gives."""
+    with contextlib.ExitStack() as stack:
+        if stdin is None and STDIN in paths:
+            stdin = stack.enter_context(_stdin_for(paths))
+        reader = CorpusReader(
+            paths,
+            text_field=args.text_field,
+            id_field=args.id_field,
+            doc_per_file=args.doc_per_file,
+            stdin=stdin,
+        )
+        for chunk in reader.chunks(CHUNK, 8 << 20):
+            texts = chunk.texts()
+            if texts:
+                yield texts
+
+
 def _model(
     args: argparse.Namespace, vocab: Vocab | _core.WordIndex | None = None
 ) -> AddKLM | NgramLM:
@@ -130,15 +152,14 @@ def _train(args: argparse.Namespace) -> tuple[AddKLM | NgramLM, int]:
         with Progress(
             None, unit="docs", desc="vocabulary", enabled=None if not args.quiet else False
         ) as bar:
-            for chunk in _record_chunks(args.train, args, stdin):
-                texts = [r.text for r in chunk]
+            for texts in _text_chunks(args.train, args, stdin):
                 if words:
                     word_set.update(texts)
                 else:
                     v = Vocab.from_texts(texts, unk=unk, **bare.tokenizer_options)
                     found.update(v.tokens)
                     options = v.options
-                bar.update(len(chunk), nbytes=sum(len(t) for t in texts))
+                bar.update(len(texts), nbytes=sum(len(t) for t in texts))
         if not found and not len(word_set):
             raise ValueError("--train: the training set is empty; give at least one document")
         if words:
@@ -151,11 +172,10 @@ def _train(args: argparse.Namespace) -> tuple[AddKLM | NgramLM, int]:
         with Progress(
             None, unit="docs", desc="counting", enabled=None if not args.quiet else False
         ) as bar:
-            for chunk in _record_chunks(args.train, args, stdin):
-                texts = [r.text for r in chunk]
+            for texts in _text_chunks(args.train, args, stdin):
                 lm.fit(texts)
-                n += len(chunk)
-                bar.update(len(chunk), nbytes=sum(len(t) for t in texts))
+                n += len(texts)
+                bar.update(len(texts), nbytes=sum(len(t) for t in texts))
     return lm, n
 
 
@@ -209,11 +229,10 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
     with Progress(
         None, unit="docs", desc="evaluating", enabled=None if not args.quiet else False
     ) as bar:
-        for chunk in _record_chunks(args.eval, args):
-            texts = [r.text for r in chunk]
+        for texts in _text_chunks(args.eval, args):
             a, b = lm.total_nll(texts)
-            nll, n, eval_docs = nll + a, n + b, eval_docs + len(chunk)
-            bar.update(len(chunk), nbytes=sum(len(t) for t in texts))
+            nll, n, eval_docs = nll + a, n + b, eval_docs + len(texts)
+            bar.update(len(texts), nbytes=sum(len(t) for t in texts))
     if n == 0:
         raise ValueError("--eval: nothing to score (no document has a token the model predicts)")
     nll /= n
