@@ -130,8 +130,13 @@ def test_a_vocabulary_gathered_in_the_core():
     built = ts.NgramLM(3, vocab=index).fit(docs)
     listed = ts.NgramLM(3, vocab=ts._core.WordIndex.distinct(every)).fit(docs)
     assert built.vocab == listed.vocab and close(built.perplexity(docs), listed.perplexity(docs))
-    with pytest.raises(ValueError, match="lacks the model's unk token"):
-        ts.NgramLM(3, vocab=gathered.index())
+    for bad in (gathered.index(), ts._core.WordIndex(["<unk>", "a"])):
+        with pytest.raises(ValueError, match="unknown-word id"):
+            ts.NgramLM(3, vocab=bad)
+    with pytest.raises(ValueError, match="unknown-word id"):
+        ts.NgramLM(3, vocab=index, unk=None)
+    with pytest.raises(ValueError, match="sentence marks"):
+        ts.NgramLM(3, vocab=ts._core.WordIndex(["<unk>", "<s>"], 0))
     with pytest.raises(TypeError, match=r"documents\[0\]"):
         gathered.update([3])
 

@@ -124,8 +124,11 @@ class NgramLM:
             self._set_chars(vocab)
         elif isinstance(vocab, _core.WordIndex):
             # (a vocabulary gathered in the core, as `ngram train` does: no Python str a word)
-            if unk is not None and vocab.index(unk) is None:
-                raise ValueError(f"vocab: the index lacks the model's unk token {unk!r}")
+            want = None if unk is None else vocab.index(unk)
+            if vocab.unk != want or (unk is not None and want is None):
+                raise ValueError(f"vocab: the index's unknown-word id is not that of {unk!r}")
+            if vocab.index(BOS) is not None or vocab.index(EOS) is not None:
+                raise ValueError("vocab: the index holds the model's own sentence marks")
             self._kind, self._words, self._vocab_size = "tokens", vocab, len(vocab)
         elif vocab is not None:
             self._set_tokens(list(vocab))

@@ -1209,8 +1209,8 @@ const SUFFIX_PART: usize = 1 << 20;
 /// For each key of `keys`, the position of its last `k - 1` ids (`mask`) in the sorted `below`.
 /// Where the suffix and the key's index fit in 128 bits together, they are sorted as one `u128`
 /// (16 bytes a key, half the memory of a pair), and in parts of `below`'s range, about
-/// [`SUFFIX_PART`] keys a part, so that one part's pairs are held at a time (each part a pass
-/// over `keys`).
+/// [`SUFFIX_PART`] keys a part and at most 16 parts, so that one part's pairs are held at a time
+/// (each part a pass over `keys`).
 fn suffix_positions(
     keys: &[u128],
     below: &[u128],
@@ -1231,7 +1231,8 @@ fn suffix_positions_in_parts(
         return sorted::positions(keys, below, |g| g & mask, "suffix");
     }
     let missing = || Error::Corrupt("the counts lack the suffix of an n-gram they hold".into());
-    let parts = keys.len().div_ceil(part).clamp(1, below.len().max(1));
+    // (at most 16 parts: each is a pass over every key)
+    let parts = keys.len().div_ceil(part).clamp(1, below.len().clamp(1, 16));
     // part p holds the suffixes from below[start(p)] up to below[start(p + 1)]
     let start = |p: usize| p * below.len() / parts;
     let mut out = vec![0u32; keys.len()];

@@ -109,6 +109,11 @@ impl WordIndex {
         WordIndex::new(&words, first.map(|_| 0))
     }
 
+    /// The id unknown words take, if any.
+    pub fn unk(&self) -> Option<u32> {
+        self.unk
+    }
+
     /// The number of words.
     pub fn len(&self) -> usize {
         self.ends.len()

@@ -509,6 +509,12 @@ impl PyWordIndex {
         })
     }
 
+    /// The id unknown words take, or None (they are an error).
+    #[getter]
+    fn unk(&self) -> Option<u32> {
+        self.inner.unk()
+    }
+
     /// The id of `word`, or None where it is not in the vocabulary (`<unk>` is not taken).
     fn index(&self, word: &str) -> Option<u32> {
         self.inner.get(word)

@@ -101,10 +101,15 @@ def _text_chunks(
             doc_per_file=args.doc_per_file,
             stdin=stdin,
         )
+        # (a core chunk holds one file's documents: small files' are gathered up to CHUNK)
+        texts: list[str] = []
         for chunk in reader.chunks(CHUNK, 8 << 20):
-            texts = chunk.texts()
-            if texts:
+            texts.extend(chunk.texts())
+            if len(texts) >= CHUNK:
                 yield texts
+                texts = []
+        if texts:
+            yield texts
 
 
 def _model(
