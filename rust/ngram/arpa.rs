@@ -59,12 +59,13 @@ impl Words for [String] {
     }
 }
 
+/// (a `Vec` as its slice: a slice cannot be made a `dyn Words` itself)
 impl Words for Vec<String> {
     fn count(&self) -> usize {
-        self.len()
+        self.as_slice().count()
     }
     fn word(&self, id: u32) -> &str {
-        &self[id as usize]
+        self.as_slice().word(id)
     }
 }
 

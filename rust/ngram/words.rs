@@ -81,16 +81,13 @@ impl WordIndex {
         self.ends.push(self.text.len() as u32);
         self.slots[at] = self.ends.len() as u32;
         if 2 * self.ends.len() > self.slots.len() {
-            let mut slots = vec![0u32; 2 * self.slots.len()];
-            let mask = slots.len() - 1;
+            // (the words are distinct: each finds an empty slot of the doubled table)
+            self.slots = vec![0; 2 * self.slots.len()];
             for id in 0..self.ends.len() as u32 {
-                let mut at = word_hash(self.word(id)) as usize & mask;
-                while slots[at] != 0 {
-                    at = (at + 1) & mask;
+                if let Ok(at) = self.probe(self.word(id)) {
+                    self.slots[at] = id + 1;
                 }
-                slots[at] = id + 1;
             }
-            self.slots = slots;
         }
         Ok(true)
     }

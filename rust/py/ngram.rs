@@ -569,10 +569,11 @@ impl PyWordIndex {
     fn distinct(docs: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         let mut set = PyWordSet::new();
         set.update(docs)?;
-        let sorted = set.inner.sorted(None)?;
-        Ok((0..sorted.len() as u32)
-            .map(|i| sorted.word(i).to_owned())
-            .collect())
+        let mut words: Vec<String> = (0..set.inner.len() as u32)
+            .map(|i| set.inner.word(i).to_owned())
+            .collect();
+        words.sort_unstable();
+        Ok(words)
     }
 
     /// `(ids uint32, ends uint64)` of documents that are each a str (split into words) or a
