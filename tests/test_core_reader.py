@@ -105,7 +105,23 @@ def same_documents(paths: list[Path], **opts: Any) -> tuple[CorpusReader, Corpus
         assert getattr(a, name) == getattr(b, name), name
     assert a.skipped == b.skipped
     assert a.files == b.files
+    same_texts(paths, [t for _, t, _, _ in py], a, **opts)
     return a, b
+
+
+def same_texts(
+    paths: list[Path], expected: list[str], by_records: CorpusReader, **opts: Any
+) -> None:
+    """``CorpusReader.texts`` gives the texts iteration gives, in full lists of 3 but the last,
+    with the same counters, skipped records and files."""
+    c = CorpusReader(paths, **opts)
+    parts = list(c.texts(3))
+    assert all(len(part) == 3 for part in parts[:-1]) and all(parts)
+    assert [t for part in parts for t in part] == expected
+    for name in ("n_records", "n_skipped", "n_blank", "n_bytes"):
+        assert getattr(by_records, name) == getattr(c, name), name
+    assert by_records.skipped == c.skipped
+    assert by_records.files == c.files
 
 
 def test_hostile_lines_read_as_python_reads_them(tmp_path: Path) -> None:
@@ -217,6 +233,23 @@ def test_several_files_empty_ones_and_other_formats(tmp_path: Path) -> None:
     assert [f["records"] for f in b.files] == [1, 0, 2, 1]
     # one document per file goes through Python's records, then into the same chunks
     same_documents(paths, doc_per_file=True)
+
+
+def test_texts_of_parquet_between_line_files(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed")
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    (tmp_path / "a.jsonl").write_text('{"text": "one"}\n{"text": 2}\n{"text": "two"}\n')
+    pq.write_table(
+        pa.table({"id": ["p1", "p2", "p3", "p4"], "text": ["three", None, "four", "five"]}),
+        tmp_path / "b.parquet",
+    )
+    (tmp_path / "c.txt").write_text("six\nseven\n")
+    paths = [tmp_path / n for n in ("a.jsonl", "b.parquet", "c.txt")]
+    a = CorpusReader(paths, on_error="skip")
+    expected = [r.text for r in a]
+    assert expected == ["one", "two", "three", "four", "five", "six", "seven"]
+    assert a.n_skipped == 2
+    same_texts(paths, expected, a, on_error="skip")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")

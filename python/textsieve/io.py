@@ -522,40 +522,75 @@ class CorpusReader:
         both give the same documents. Other formats are read as records, then chunked. Counters
         and ``files`` are kept as by iteration; a record over ``max_record`` bytes is malformed.
         """
-        from textsieve import _core
-
         i = 0
         while i < len(self.inputs):
-            j = i
-            while j < len(self.inputs) and self.inputs[j].format in ("jsonl", "text"):
-                j += 1
+            j = self._core_run(i)
             if j == i:
                 yield from self._record_chunks(i, docs, nbytes)
                 i += 1
                 continue
-            reader = _core.ChunkReader(
-                [
-                    (os.fsencode(inp.path), _label(inp.label), inp.format, inp.compression)
-                    for inp in self.inputs[i:j]
-                ],
-                self.text_field,
-                self.id_field,
-                docs,
-                nbytes,
-                self.max_record,
-            )
-            try:
-                info: dict[str, Any] = {}
-                current = -1
-                for chunk in reader:
-                    if chunk.file != current:
-                        current = chunk.file
-                        info = self._file_info(self.inputs[i + current])
-                    self._settle(chunk, self.inputs[i + current], info)
-                    yield chunk
-            finally:
-                reader.close()
+            yield from self._core_chunks(i, j, docs, nbytes)
             i = j
+
+    def texts(self, docs: int = 8192) -> Iterator[list[str]]:
+        """The documents' texts in lists of ``docs`` (the last may be shorter): the documents
+        iteration gives, in order, with the same counters and ``files``. JSON Lines and
+        plain-text files are parsed by the core as for :meth:`chunks` (no record object a
+        document, small files gathered); other formats give their records' texts (no JSON line
+        made for each, as a core chunk of them needs)."""
+        out: list[str] = []
+        i = 0
+        while i < len(self.inputs):
+            j = self._core_run(i)
+            if j == i:
+                parts: Iterator[list[str]] = (
+                    [r.text] for r in self._records(self.inputs[i : i + 1])
+                )
+                i += 1
+            else:
+                parts = (c.texts() for c in self._core_chunks(i, j, docs, 8 << 20))
+                i = j
+            for part in parts:
+                out.extend(part)
+                while len(out) >= docs:
+                    yield out[:docs]
+                    out = out[docs:]
+        if out:
+            yield out
+
+    def _core_run(self, i: int) -> int:
+        """The end of the run of inputs from ``i`` that the core reads (JSON Lines, text)."""
+        j = i
+        while j < len(self.inputs) and self.inputs[j].format in ("jsonl", "text"):
+            j += 1
+        return j
+
+    def _core_chunks(self, i: int, j: int, docs: int, nbytes: int) -> Iterator[Any]:
+        """Inputs ``i`` to ``j`` (JSON Lines, text) read by the core, in chunks."""
+        from textsieve import _core
+
+        reader = _core.ChunkReader(
+            [
+                (os.fsencode(inp.path), _label(inp.label), inp.format, inp.compression)
+                for inp in self.inputs[i:j]
+            ],
+            self.text_field,
+            self.id_field,
+            docs,
+            nbytes,
+            self.max_record,
+        )
+        try:
+            info: dict[str, Any] = {}
+            current = -1
+            for chunk in reader:
+                if chunk.file != current:
+                    current = chunk.file
+                    info = self._file_info(self.inputs[i + current])
+                self._settle(chunk, self.inputs[i + current], info)
+                yield chunk
+        finally:
+            reader.close()
 
     def _settle(self, chunk: Any, inp: InputFile, info: dict[str, Any]) -> None:
         """Counts a chunk from the core, judges its deferred lines, and seals it."""

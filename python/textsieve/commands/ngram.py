@@ -88,9 +88,8 @@ def _record_chunks(
 def _text_chunks(
     paths: list[str], args: argparse.Namespace, stdin: str | None = None
 ) -> Iterator[list[str]]:
-    """The documents' texts of ``paths`` in lists of about :data:`CHUNK`: JSON Lines and plain
-    text are read and parsed by the core on a thread of its own (no record object a document),
-    the same documents as :func:`_records` gives."""
+    """The documents' texts of ``paths`` in lists of :data:`CHUNK` (the same documents as
+    :func:`_records` gives, without a record object for each: ``CorpusReader.texts``)."""
     with contextlib.ExitStack() as stack:
         if stdin is None and STDIN in paths:
             stdin = stack.enter_context(_stdin_for(paths))
@@ -101,15 +100,7 @@ def _text_chunks(
             doc_per_file=args.doc_per_file,
             stdin=stdin,
         )
-        # (a core chunk holds one file's documents: small files' are gathered up to CHUNK)
-        texts: list[str] = []
-        for chunk in reader.chunks(CHUNK, 8 << 20):
-            texts.extend(chunk.texts())
-            if len(texts) >= CHUNK:
-                yield texts
-                texts = []
-        if texts:
-            yield texts
+        yield from reader.texts(CHUNK)
 
 
 def _model(
