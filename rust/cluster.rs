@@ -1584,24 +1584,35 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The settings the core's tests use: `threshold`, 128 permutations, seed 1, char 5-shingles,
+/// the default normalization and bands, exact verification.
+#[cfg(test)]
+pub(crate) fn test_config(threshold: f64, keep: Keep, cluster: Cluster) -> Config {
+    Config::new(
+        threshold,
+        128,
+        1,
+        Scheme::Native,
+        Shingler::new("char", 5, "default").unwrap(),
+        None,
+        None,
+        Verify::Exact,
+        keep,
+        cluster,
+    )
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn cfg(keep: &str, cluster: &str) -> Config {
-        Config::new(
+        test_config(
             0.7,
-            128,
-            1,
-            Scheme::Native,
-            Shingler::new("char", 5, "default").unwrap(),
-            None,
-            None,
-            Verify::Exact,
             Keep::parse(keep).unwrap(),
             Cluster::parse(cluster).unwrap(),
         )
-        .unwrap()
     }
 
     fn corpus() -> Vec<String> {

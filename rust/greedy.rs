@@ -943,19 +943,7 @@ mod tests {
 
     fn cfg(threshold: f64) -> Config {
         use crate::cluster::{Cluster, Keep};
-        Config::new(
-            threshold,
-            128,
-            1,
-            crate::minhash::Scheme::Native,
-            crate::shingle::Shingler::new("char", 5, "default").unwrap(),
-            None,
-            None,
-            Verify::Exact,
-            Keep::First,
-            Cluster::Greedy,
-        )
-        .unwrap()
+        crate::cluster::test_config(threshold, Keep::First, Cluster::Greedy)
     }
 
     /// Brute force: every earlier kept document, exact Jaccard.

@@ -2957,22 +2957,10 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::{Cluster, Verify};
+    use crate::cluster::Cluster;
 
     fn cfg(threshold: f64) -> Config {
-        Config::new(
-            threshold,
-            128,
-            1,
-            crate::minhash::Scheme::Native,
-            crate::shingle::Shingler::new("char", 5, "default").unwrap(),
-            None,
-            None,
-            Verify::Exact,
-            Keep::First,
-            Cluster::Greedy,
-        )
-        .unwrap()
+        crate::cluster::test_config(threshold, Keep::First, Cluster::Greedy)
     }
 
     fn corpus(n: usize) -> Vec<String> {
