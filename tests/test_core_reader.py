@@ -250,6 +250,8 @@ def test_texts_of_parquet_between_line_files(tmp_path: Path) -> None:
     assert expected == ["one", "two", "three", "four", "five", "six", "seven"]
     assert a.n_skipped == 2
     same_texts(paths, expected, a, on_error="skip")
+    with pytest.raises(ValueError, match="docs: expected an integer of at least 1, got 0"):
+        next(CorpusReader(paths).texts(0))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")

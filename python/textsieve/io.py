@@ -538,6 +538,8 @@ class CorpusReader:
         plain-text files are parsed by the core as for :meth:`chunks` (no record object a
         document, small files gathered); other formats give their records' texts (no JSON line
         made for each, as a core chunk of them needs)."""
+        if isinstance(docs, bool) or not isinstance(docs, int) or docs < 1:
+            raise ValueError(f"docs: expected an integer of at least 1, got {docs!r}")
         out: list[str] = []
         i = 0
         while i < len(self.inputs):
