@@ -33,7 +33,7 @@ import numpy as np
 
 from textsieve import _core
 from textsieve.errors import TextsieveError
-from textsieve.io import open_new, temp_path
+from textsieve.io import open_new, open_parquet, temp_path
 
 T = TypeVar("T")
 
@@ -95,7 +95,7 @@ def write_kept_parquet(inputs: Sequence[Any], removed: np.ndarray, text_field: s
     doc = written = 0
     try:
         for inp in inputs:
-            pf = pq.ParquetFile(inp.path)
+            pf = open_parquet(inp.path)
             if writer is None:
                 writer = pq.ParquetWriter(fh, pf.schema_arrow)
             elif not pf.schema_arrow.equals(writer.schema):
